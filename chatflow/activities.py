@@ -1,0 +1,74 @@
+"""Activities: the only places a conversation touches the world (providers, business APIs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from chatflow.engine import HttpRequest, HttpResponse
+from chatflow.messages import OutboundMessage, SendResult
+from providers.base import PermanentSendError, Provider, RetryableSendError
+
+PERMANENT_SEND_ERROR = "PermanentSendError"
+HTTP_CLIENT_ERROR = "HttpClientError"
+
+
+class ChatflowActivities:
+    def __init__(
+        self, providers: Mapping[str, Provider], http: httpx.AsyncClient | None = None
+    ) -> None:
+        self.providers = providers
+        self.http = http or httpx.AsyncClient()
+
+    @activity.defn(name="send_message")
+    async def send_message(self, message: OutboundMessage) -> SendResult:
+        provider = self.providers.get(message.provider)
+        if provider is None:
+            raise ApplicationError(
+                f"no provider {message.provider!r} is configured on this worker",
+                type=PERMANENT_SEND_ERROR,
+                non_retryable=True,
+            )
+        try:
+            return await provider.send(message)
+        except PermanentSendError as error:
+            raise ApplicationError(
+                str(error), error.code, type=PERMANENT_SEND_ERROR, non_retryable=True
+            ) from error
+        except RetryableSendError as error:
+            delay = timedelta(seconds=error.retry_after) if error.retry_after else None
+            raise ApplicationError(
+                str(error), error.code, type="RetryableSendError", next_retry_delay=delay
+            ) from error
+
+    @activity.defn(name="http_request")
+    async def http_request(self, request: HttpRequest) -> HttpResponse:
+        try:
+            response = await self.http.request(
+                request.method,
+                request.url,
+                json=request.json,
+                headers=request.headers,
+                timeout=request.timeout_seconds,
+            )
+        except httpx.HTTPError as error:
+            raise ApplicationError(f"{request.method} {request.url}: {error!r}") from error
+        if response.status_code >= 400:
+            reason = f"{request.method} {request.url} answered {response.status_code}"
+            # 4xx other than 408/429 will not get better by asking again.
+            permanent = response.status_code < 500 and response.status_code not in (408, 429)
+            raise ApplicationError(
+                reason,
+                response.status_code,
+                type=HTTP_CLIENT_ERROR if permanent else "HttpServerError",
+                non_retryable=permanent,
+            )
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return HttpResponse(status=response.status_code, json=body, text=response.text[:2000])

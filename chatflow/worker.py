@@ -1,0 +1,53 @@
+"""The Temporal worker that runs conversations and their activities."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from chatflow.activities import ChatflowActivities
+from chatflow.flow import Flow
+from chatflow.registry import registry
+from chatflow.workflow import ConversationWorkflow
+from providers.base import Provider
+
+TASK_QUEUE = "chatflow"
+
+# Flows run inside Temporal's sandbox. The framework, the flows and `transitions` (whose core is
+# deterministic) are passed through: they are imported once per worker, not once per run, and the
+# flow registry the workflow reads is the one the worker filled.
+PASSTHROUGH = ("chatflow", "providers", "conversations", "transitions", "six", "phonenumbers", "httpx")
+
+
+def sandbox_runner(flows: Iterable[type[Flow]] = ()) -> SandboxedWorkflowRunner:
+    modules = set(PASSTHROUGH) | {flow.__module__.split(".")[0] for flow in flows}
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
+    )
+
+
+def build_worker(
+    client: Client,
+    flows: Iterable[type[Flow]],
+    providers: Mapping[str, Provider],
+    *,
+    task_queue: str = TASK_QUEUE,
+    http: httpx.AsyncClient | None = None,
+    max_cached_workflows: int = 10_000,
+) -> Worker:
+    flows = list(flows)
+    for flow in flows:
+        registry.add(flow)
+    activities = ChatflowActivities(providers, http)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ConversationWorkflow],
+        activities=[activities.send_message, activities.http_request],
+        workflow_runner=sandbox_runner(flows),
+        max_cached_workflows=max_cached_workflows,
+    )

@@ -1,0 +1,1 @@
+"""The flows chatflow ships, written only with the public authoring API."""

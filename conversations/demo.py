@@ -1,0 +1,38 @@
+"""The quick-start flow: any first message gets a greeting and a numbered menu."""
+
+from chatflow import Ask, Choice, End, Flow, Say, anything, hours, keyword
+
+
+class Demo(Flow):
+    """A small shop assistant: opening hours, order status, or a human."""
+
+    greet = Say("Hi! I'm the chatflow demo bot.")
+
+    menu = Ask(
+        "What can I do for you?",
+        choices=[
+            Choice("Opening hours", "opening_hours"),
+            Choice("Track my order", "ask_order"),
+            Choice("Talk to a person", "handoff"),
+        ],
+        branches={keyword("bye", "quit", whole=True): "goodbye"},
+        reprompt="Sorry, I didn't get that. Reply with 1, 2 or 3.",
+        attempts=3,
+        on_no_match="goodbye",
+        timeout=hours(24),
+        on_timeout="goodbye",
+    )
+
+    opening_hours = Say("We're open 9:00-18:00, Monday to Saturday.", then="menu")
+
+    ask_order = Ask(
+        "What's your order number?",
+        branches={anything: "order_status"},
+        save_as="order",
+        timeout=hours(24),
+        on_timeout="goodbye",
+    )
+    order_status = Say("Order {order} is on its way and arrives tomorrow.", then="menu")
+
+    handoff = End("completed", "A person will text you back shortly. Bye for now!")
+    goodbye = End("completed", "Bye! Text us any time.")

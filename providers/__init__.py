@@ -1,0 +1,1 @@
+"""Channel adapters: how chatflow talks to Twilio, Meta WhatsApp Cloud and the local console."""
