@@ -1,0 +1,190 @@
+"""Configuration: `chatflow.toml` (numbers bound to flows) plus the environment.
+
+Every mistake is reported as a `ConfigError` whose message says what is wrong and where, so the
+CLI can print it without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import phonenumbers
+
+PROVIDERS = ("twilio", "whatsapp_cloud", "console")
+CHANNELS = ("sms", "whatsapp", "console")
+DEFAULT_FLOW_MODULES = ("conversations.demo", "conversations.payment_recovery", "conversations.purchase_followup")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def e164(number: str, *, what: str = "number") -> str:
+    """The E.164 form of a phone number, or ConfigError/ValueError naming what was wrong."""
+    raw = number.strip()
+    if raw.startswith("whatsapp:"):
+        raw = raw[len("whatsapp:") :]
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException as error:
+        raise ValueError(f"{what} {number!r} is not an E.164 phone number ({error})") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"{what} {number!r} is not a possible phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@dataclass(frozen=True)
+class NumberBinding:
+    """A virtual number bound to the flow that answers it."""
+
+    number: str
+    provider: str
+    channel: str
+    flow: str
+    phone_number_id: str = ""  # whatsapp_cloud only
+    keywords: dict[str, str] = field(default_factory=dict)  # first word -> flow that it starts
+
+
+@dataclass
+class Settings:
+    """Environment settings (names as in DESIGN.md); empty strings mean "not set"."""
+
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    redis_url: str = ""
+    public_url: str = ""
+    api_key: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    whatsapp_access_token: str = ""
+    whatsapp_app_secret: str = ""
+    whatsapp_verify_token: str = ""
+    whatsapp_api_url: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "21.0"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+        return cls(
+            temporal_address=env.get("CHATFLOW_TEMPORAL_ADDRESS", ""),
+            temporal_namespace=env.get("CHATFLOW_TEMPORAL_NAMESPACE", "default"),
+            redis_url=env.get("CHATFLOW_REDIS_URL", ""),
+            public_url=env.get("CHATFLOW_PUBLIC_URL", "").rstrip("/"),
+            api_key=env.get("CHATFLOW_API_KEY", ""),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_api_url=env.get("CHATFLOW_TWILIO_API_URL", defaults.twilio_api_url).rstrip("/"),
+            whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
+            whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
+            whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
+            whatsapp_api_url=env.get("CHATFLOW_WHATSAPP_API_URL", defaults.whatsapp_api_url).rstrip("/"),
+            whatsapp_api_version=env.get("CHATFLOW_WHATSAPP_API_VERSION", defaults.whatsapp_api_version),
+        )
+
+
+@dataclass
+class Config:
+    numbers: list[NumberBinding]
+    flow_modules: list[str]
+    settings: Settings
+
+    def binding(self, number: str, provider: str | None = None) -> NumberBinding | None:
+        for binding in self.numbers:
+            if binding.number == number and (provider is None or binding.provider == provider):
+                return binding
+        return None
+
+    def binding_for_phone_number_id(self, phone_number_id: str) -> NumberBinding | None:
+        for binding in self.numbers:
+            if binding.provider == "whatsapp_cloud" and binding.phone_number_id == phone_number_id:
+                return binding
+        return None
+
+
+def parse_config(text: str, settings: Settings | None = None, *, source: str = "chatflow.toml") -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    settings = settings or Settings.from_env()
+    flow_modules = raw.get("flows", {}).get("modules", list(DEFAULT_FLOW_MODULES))
+    if not isinstance(flow_modules, list) or not all(isinstance(m, str) for m in flow_modules):
+        raise ConfigError(f"{source}: [flows] modules must be a list of module names")
+    numbers = [_binding(entry, i, source) for i, entry in enumerate(raw.get("numbers", []), start=1)]
+    seen: set[tuple[str, str]] = set()
+    for binding in numbers:
+        key = (binding.provider, binding.number)
+        if key in seen:
+            raise ConfigError(f"{source}: {binding.number} is bound twice for {binding.provider}")
+        seen.add(key)
+    _check_secrets(numbers, settings, source)
+    return Config(numbers=numbers, flow_modules=flow_modules, settings=settings)
+
+
+def load_config(path: str | Path | None = None, settings: Settings | None = None) -> Config:
+    """Read the config file (`--config`, else CHATFLOW_CONFIG, else ./chatflow.toml)."""
+    path = Path(path or os.environ.get("CHATFLOW_CONFIG", "chatflow.toml"))
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found (pass --config or set CHATFLOW_CONFIG)")
+    return parse_config(path.read_text(encoding="utf-8"), settings, source=str(path))
+
+
+def _binding(entry: object, index: int, source: str) -> NumberBinding:
+    where = f"{source}: [[numbers]] entry {index}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    for key in ("number", "provider", "flow"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise ConfigError(f"{where} needs {key} = \"...\"")
+    provider = entry["provider"]
+    if provider not in PROVIDERS:
+        raise ConfigError(f"{where}: provider {provider!r} is not one of {', '.join(PROVIDERS)}")
+    default_channel = {"twilio": "sms", "whatsapp_cloud": "whatsapp", "console": "console"}[provider]
+    channel = entry.get("channel", default_channel)
+    if channel not in CHANNELS:
+        raise ConfigError(f"{where}: channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    try:
+        number = e164(entry["number"])
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    if not entry["number"].startswith("+"):
+        raise ConfigError(f"{where}: number {entry['number']!r} must be in E.164 form (+15005550006)")
+    phone_number_id = str(entry.get("phone_number_id", ""))
+    if provider == "whatsapp_cloud" and not phone_number_id:
+        raise ConfigError(f"{where}: whatsapp_cloud numbers need phone_number_id")
+    keywords = entry.get("keywords", {})
+    if not isinstance(keywords, dict):
+        raise ConfigError(f"{where}: keywords must be a table of keyword = \"flow\"")
+    return NumberBinding(
+        number=number,
+        provider=provider,
+        channel=channel,
+        flow=entry["flow"],
+        phone_number_id=phone_number_id,
+        keywords={str(k): str(v) for k, v in keywords.items()},
+    )
+
+
+def _check_secrets(numbers: list[NumberBinding], settings: Settings, source: str) -> None:
+    providers = {b.provider for b in numbers}
+    missing: list[str] = []
+    if "twilio" in providers:
+        missing += [n for n, v in (("TWILIO_ACCOUNT_SID", settings.twilio_account_sid), ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token)) if not v]
+    if "whatsapp_cloud" in providers:
+        missing += [
+            n
+            for n, v in (
+                ("WHATSAPP_ACCESS_TOKEN", settings.whatsapp_access_token),
+                ("WHATSAPP_APP_SECRET", settings.whatsapp_app_secret),
+                ("WHATSAPP_VERIFY_TOKEN", settings.whatsapp_verify_token),
+            )
+            if not v
+        ]
+    if missing:
+        raise ConfigError(f"{source} binds numbers whose provider needs {', '.join(missing)} in the environment")
