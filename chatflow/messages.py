@@ -86,6 +86,9 @@ class OutboundMessage:
     media: list[Media] = field(default_factory=list)
     template: str = ""  # WhatsApp template to use outside the 24-hour service window
     conversation_id: str = ""
+    # When the customer last wrote (ISO 8601, "" if never): WhatsApp allows free-form messages
+    # only within 24 hours of it.
+    last_inbound_at: str = ""
 
 
 @dataclass

@@ -71,6 +71,7 @@ class ConversationWorkflow:
         self.signals = params.signals
         self.consumed = 0
         self.cancel_reason = ""
+        self.last_inbound_at = next((t.at for t in reversed(self.transcript) if t.direction == "in"), "")
         # Delivery reports can overtake the send activity's result; keep them until it lands.
         self.early_statuses: dict[str, DeliveryUpdate] = {}
 
@@ -119,7 +120,8 @@ class ConversationWorkflow:
         if not self.seen.add(message.id):
             return  # a provider retry or a duplicate webhook: already queued once
         self.inbox.append(InboxItem(message=message))
-        self._record(Turn("in", message.text or message.payload, self._now(), message.id))
+        self.last_inbound_at = self._now()
+        self._record(Turn("in", message.text or message.payload, self.last_inbound_at, message.id))
 
     @workflow.signal
     def event(self, event: BusinessEvent) -> None:
@@ -200,6 +202,7 @@ class ConversationWorkflow:
             media=media,
             template=template,
             conversation_id=ref.id,
+            last_inbound_at=self.last_inbound_at,
         )
         turn = Turn("out", text, self._now(), status="sending", options=[o.title for o in options])
         self._record(turn)
