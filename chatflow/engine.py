@@ -387,13 +387,17 @@ class FlowRunner:
             if label is not None:
                 state.reply = item.text
                 return label
+            if not step.branches and not step.choices.choices:
+                continue  # a wait for events only: the reply stays in the transcript
             state.wait.attempts += 1
             if state.wait.attempts >= step.attempts:
                 if step.on_no_match:
                     return NO_MATCH
                 state.reason = f"no valid reply after {step.attempts} attempts"
                 return ERROR
-            await self._prompt(step, step.reprompt if step.reprompt is not None else step.text or "")
+            again = step.reprompt if step.reprompt is not None else step.text
+            if again is not None:
+                await self._prompt(step, again)
 
     def _match(self, step: Ask, message: InboundMessage) -> str | None:
         choice = step.choices.pick(message)

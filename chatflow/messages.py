@@ -7,7 +7,7 @@ results) and the default data converter serialises dataclasses as JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Channel = Literal["sms", "whatsapp", "console"]
 
@@ -69,7 +69,7 @@ class BusinessEvent:
     """Something the business's backend reports into a running conversation (`payment_succeeded`)."""
 
     name: str
-    data: dict[str, object] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
     id: str = ""  # optional idempotency id; events with the same id are handled once
 
 

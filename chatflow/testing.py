@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ from providers.console import ConsoleProvider, Outbox
 
 SETTLE_TIMEOUT = 60.0
 _message_ids = itertools.count(1)
+_customers = itertools.count(random.randrange(10_000))
 
 
 @asynccontextmanager
@@ -75,7 +77,7 @@ class FlowTest:
         flow: type[Flow],
         *,
         also: Iterable[type[Flow]] = (),
-        customer: str = "+14155550100",
+        customer: str | None = None,
         number: str = "+15005550006",
         channel: str = "sms",
         home_flow: str | None = None,
@@ -86,6 +88,8 @@ class FlowTest:
         self.env = env
         self.flow = flow
         self.flows = [flow, *also]
+        # A fresh customer per test, so tests sharing a server never share a conversation.
+        customer = customer or f"+1415555{next(_customers) % 10_000:04d}"
         self.ref = ConversationRef(channel, "console", number, customer)
         self.home_flow = flow.name if home_flow is None else home_flow
         self.history_limit = history_limit
@@ -110,6 +114,11 @@ class FlowTest:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._worker is not None and self._worker_task is not None
+        if not await self._closed():
+            try:
+                await self.handle.terminate("test finished")
+            except RPCError:
+                pass  # never started
         await self._worker.shutdown()
         await self._worker_task
 

@@ -1,0 +1,53 @@
+"""A failed payment (the Fyno example): look the customer up, then rescue the order.
+
+Power users are switched to cash on delivery through the shop's API and get a confirmation;
+everyone else gets a link to pay again, a reminder after 24 hours and, 72 hours after the link,
+the order expires. A `payment_succeeded` event from the payment gateway ends the flow early.
+
+Journey data: `customer_id`, `order_id`, `payment_link`.
+"""
+
+import os
+
+from chatflow import End, Flow, Http, If, Say, Wait, days, hours
+
+SHOP_API = os.environ.get("SHOP_API_URL", "https://shop.example.com/api")
+
+
+class PaymentRecovery(Flow):
+    """Failed payment: power users get cash on delivery, others a link to pay again."""
+
+    defaults = {"api": SHOP_API}
+    expires_after = days(4)
+
+    look_up_customer = Http("GET", "{api}/customers/{customer_id}", save_as="customer", on_error="send_link")
+    is_power_user = If(
+        lambda data: data["customer"].get("tier") == "power",
+        then="switch_to_cash_on_delivery",
+        otherwise="send_link",
+    )
+
+    switch_to_cash_on_delivery = Http(
+        "PUT",
+        "{api}/orders/{order_id}",
+        json={"payment_method": "cod"},
+        save_as="order",
+        on_error="send_link",
+    )
+    confirm_cash_on_delivery = End(
+        "completed",
+        "Your card payment for order {order_id} didn't go through, so we've switched it to "
+        "cash on delivery. No action needed: your order is confirmed.",
+    )
+
+    send_link = Say("Your payment for order {order_id} failed. You can pay again here: {payment_link}")
+    wait_for_payment = Wait(events={"payment_succeeded": "paid"}, timeout=hours(24), on_timeout="remind")
+    remind = Say("Reminder: order {order_id} is waiting for payment. Pay here: {payment_link}")
+    wait_after_reminder = Wait(
+        events={"payment_succeeded": "paid"}, timeout=hours(48), on_timeout="order_expired"
+    )
+
+    paid = End("completed", "Payment received, thank you! Order {order_id} is confirmed.")
+    order_expired = End(
+        "expired", "We didn't receive payment, so order {order_id} has been cancelled."
+    )
