@@ -60,6 +60,9 @@ class ConversationInput:
     version: int | None = None  # pinned at the first run; None means the latest deployed
     # The number's own inbound flow, which takes over a message that arrives as a flow ends.
     home_flow: str = ""
+    # "message" when a customer's message started this run: that message is the trigger, not an
+    # answer to the flow's first question. "journey" when the business started it.
+    started_by: str = "journey"
     # Carried by continue-as-new:
     resume: FlowState | None = None
     inbox: list[InboxItem] = field(default_factory=list)

@@ -32,7 +32,13 @@ async def deliver(
     ref = ref_for(message)
     return await client.start_workflow(
         ConversationWorkflow.run,
-        ConversationInput(flow=flow, conversation=ref, home_flow=flow, history_limit=history_limit),
+        ConversationInput(
+            flow=flow,
+            conversation=ref,
+            home_flow=flow,
+            started_by="message",
+            history_limit=history_limit,
+        ),
         id=ref.id,
         task_queue=task_queue,
         start_signal="inbound",

@@ -208,11 +208,28 @@ class FlowTest:
         while True:
             snapshot = await self.snapshot()
             if snapshot is not None and snapshot.signals >= self._signals:
-                if snapshot.pending == 0 and (snapshot.idle or await self._closed()):
+                if snapshot.pending == 0 and (
+                    snapshot.idle or await self._closed() or await self._backing_off()
+                ):
                     return snapshot
             if loop.time() > deadline:
                 raise TimeoutError(f"conversation did not settle: {snapshot}")
             await asyncio.sleep(0.02)
+
+    async def _backing_off(self) -> bool:
+        """True when the flow waits for an activity's next retry: only time moves it on."""
+        description = await self.handle.describe()
+        return any(
+            activity.HasField("next_attempt_schedule_time")
+            # The time-skipping server reports no next attempt time: a failed attempt that
+            # completed after the last start means the next one waits for its backoff.
+            or (
+                activity.HasField("last_failure")
+                and activity.last_attempt_complete_time.ToNanoseconds()
+                >= activity.last_started_time.ToNanoseconds()
+            )
+            for activity in description.raw_description.pending_activities
+        )
 
     async def _closed(self) -> bool:
         try:

@@ -81,6 +81,10 @@ class ConversationWorkflow:
         self.version = flow_class.version
         if self.state is None:
             self.state = FlowRunner.initial_state(flow_class, params.data, workflow.now())
+            if params.started_by == "message" and self.inbox and self.inbox[0].message:
+                trigger = self.inbox.popleft().message
+                self.consumed += 1
+                self.state.reply = trigger.text or trigger.payload
         ref = params.conversation
         runner = FlowRunner(
             flow_class(), self.state, self, customer=ref.customer, number=ref.number, channel=ref.channel
@@ -100,6 +104,7 @@ class ConversationWorkflow:
                     seen=self.seen.to_list(),
                     transcript=self.transcript,
                     handed_over=True,
+                    started_by="message",
                     signals=self.signals,
                     history_limit=params.history_limit,
                 )

@@ -1,0 +1,115 @@
+"""Small flows that exercise one engine capability each (module level so workers can import them)."""
+
+from chatflow import (
+    Ask,
+    Choice,
+    Delay,
+    End,
+    Flow,
+    Say,
+    Wait,
+    WaitUntil,
+    anything,
+    hours,
+    keyword,
+    no,
+    number,
+    yes,
+)
+
+
+class Confirm(Flow):
+    """A yes/no question with a reprompt limit and a 24 h timeout that reminds, then expires."""
+
+    ask = Ask(
+        "Confirm your appointment tomorrow? Reply YES or NO.",
+        branches={yes: "confirmed", no: "declined"},
+        reprompt="Please reply YES or NO.",
+        attempts=3,
+        on_no_match="gave_up",
+        timeout=hours(24),
+        on_timeout="remind",
+    )
+    remind = Say("Reminder: please confirm your appointment with YES or NO.")
+    wait_again = Wait(branches={yes: "confirmed", no: "declined"}, timeout=hours(24), on_timeout="expired")
+    confirmed = End("completed", "Great, see you tomorrow!")
+    declined = End("cancelled", "OK, your appointment is cancelled.")
+    gave_up = End("failed", "Sorry, I couldn't understand. We'll call you instead.")
+
+
+class Echo(Flow):
+    """Echoes every message, so tests can see the order in which they were handled."""
+
+    listen = Ask(None, branches={keyword("bye", whole=True): "bye", anything: "echo"}, save_as="last")
+    echo = Say("echo: {last}", then="listen")
+    bye = End("completed", "bye")
+
+
+class Counter(Flow):
+    """Counts replies and checks none is missing or out of order; reports every 100th."""
+
+    defaults = {"count": 0, "gaps": 0}
+    listen = Ask(None, branches={number(): "count"}, save_as="last")
+
+    async def count(self, convo):
+        convo.data["count"] += 1
+        if convo.data["last"] != convo.data["count"]:
+            convo.data["gaps"] += 1
+        if convo.data["count"] % 100 == 0:
+            await convo.say("{count} received")
+        return self.listen
+
+
+class Notify(Flow):
+    """Sends a notification and handles a send failure through its own failure branch."""
+
+    on_failure = "undeliverable"
+    notify = Say("Your parcel arrives today.")
+    done = End("completed")
+    undeliverable = End("failed")
+
+
+class Loops(Flow):
+    """A bug: sends the same text for ever. The loop guard must stop it."""
+
+    ping = Say("ping", then="ping")
+
+
+class Menu(Flow):
+    menu = Ask(
+        "Pick one",
+        choices=[Choice("Track my order", "track"), Choice("Talk to a person", "person", id="HUMAN")],
+        save_as="picked",
+    )
+    track = End("completed", "Tracking")
+    person = End("completed", "Person")
+
+
+class Later(Flow):
+    """Durable waits: a delay and waiting until a time given in the journey data."""
+
+    pause = Delay(hours(1))
+    first = Say("one hour later")
+    until = WaitUntil("call_at")
+    second = Say("at the agreed time")
+    done = End("completed")
+
+
+class ShortLived(Flow):
+    expires_after = hours(2)
+    ask = Ask("Anything to add?", branches={anything: "thanks"})
+    thanks = End("completed", "Thanks")
+
+
+class Payment(Flow):
+    """Waits for a business event as well as a reply."""
+
+    ask = Ask(
+        "Pay here: https://pay.example/1",
+        branches={keyword("help"): "help"},
+        events={"payment_succeeded": "paid"},
+        timeout=hours(1),
+        on_timeout="expired",
+    )
+    help = Say("Open the link to pay.", then="ask")
+    paid = End("completed", "Paid, thanks!")
