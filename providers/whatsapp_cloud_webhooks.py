@@ -278,6 +278,8 @@ class WhatsAppCloudWebhooks:
             raise HTTPException(400, "body is not UTF-8") from None
         except ValueError as error:  # JSONDecodeError included
             raise HTTPException(400, f"malformed webhook: {error}") from None
+        except RecursionError:
+            raise HTTPException(400, "malformed webhook: JSON nested too deeply") from None
         except UnboundNumber as error:
             raise HTTPException(404, str(error)) from None
         for message, binding in batch.messages:

@@ -273,6 +273,7 @@ def _signed(body: bytes, content_type: str = "application/json") -> dict[str, An
         (b"{not json", "application/json", 400),
         (b'{"entry": "caf\xe9"}', "application/json", 400),  # not UTF-8
         (b"", "application/json", 400),
+        (b"[" * 200_000 + b"]" * 200_000, "application/json", 400),  # deeper than the parser goes
         (b"entry=1", "application/x-www-form-urlencoded", 415),
         (b"{}", "text/plain", 415),
         (b'{"x": "' + b"a" * (3 * 1024 * 1024) + b'"}', "application/json", 413),
