@@ -246,3 +246,19 @@ async def test_whatsapp_cloud_messages_are_processed_once_and_answered_with_butt
     assert (await web.post("/webhooks/whatsapp", **meta_post(meta_messages(tap)))).status_code == 200
     await stack.settled(conversation, signals=4)
     assert stack.graph_sent(customer)[before][1]["text"]["body"] == "We're open 9:00-18:00, Monday to Saturday."
+
+
+async def test_a_status_for_a_conversation_that_has_ended_is_acknowledged(stack: Stack, web: httpx.AsyncClient) -> None:
+    customer = new_customer()
+    url = f"{stack.url}/webhooks/twilio"
+    for text in ("hello", "bye"):
+        fields = twilio_inbound("SM" + uuid.uuid4().hex, text, From=customer)
+        assert (await web.post("/webhooks/twilio", **twilio_post(url, fields))).status_code == 200
+    handle = stack.client.get_workflow_handle(conversation_id("sms", TWILIO_NUMBER, customer))
+    assert (await handle.result())["outcome"] == "completed"
+    goodbye = stack.twilio_sent(customer)[-1]
+    assert goodbye["Body"] == "Bye! Text us any time."
+
+    status_url = f"{stack.url}/webhooks/twilio/status"
+    callback = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered", "From": TWILIO_NUMBER, "To": customer}
+    assert (await web.post("/webhooks/twilio/status", **twilio_post(status_url, callback))).status_code == 200
