@@ -9,8 +9,10 @@ from starlette.routing import BaseRoute
 from temporalio.client import Client
 
 from chatflow.config import Config
-from chatflow.dispatch import deliver
-from chatflow.messages import InboundMessage
+from chatflow.dispatch import deliver, send_delivery
+from chatflow.messages import DeliveryUpdate, InboundMessage
+from providers.intake import Report
+from providers.webhooks import webhook_routes
 
 # How the web tier hands an inbound message on: straight to Temporal by default; a buffered
 # implementation can replace it without the webhooks knowing.
@@ -24,7 +26,14 @@ def direct_delivery(client: Client) -> Deliver:
     return _deliver
 
 
+def direct_reporting(client: Client) -> Report:
+    async def _report(conversation_id: str, update: DeliveryUpdate) -> bool:
+        return await send_delivery(client, conversation_id, update)
+
+    return _report
+
+
 def create_app(config: Config, client: Client, *, deliver: Deliver | None = None) -> Starlette:
     deliver = deliver or direct_delivery(client)
-    routes: list[BaseRoute] = []
+    routes: list[BaseRoute] = [*webhook_routes(config, deliver, direct_reporting(client))]
     return Starlette(routes=routes)

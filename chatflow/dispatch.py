@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.conversation import ConversationInput, ConversationRef
-from chatflow.messages import BusinessEvent, InboundMessage
+from chatflow.messages import BusinessEvent, DeliveryUpdate, InboundMessage
 from chatflow.workflow import ConversationWorkflow
 from chatflow.worker import TASK_QUEUE
 
@@ -69,3 +70,14 @@ async def start_journey(
 
 async def send_event(client: Client, conversation_id: str, event: BusinessEvent) -> None:
     await client.get_workflow_handle(conversation_id).signal(ConversationWorkflow.event, event)
+
+
+async def send_delivery(client: Client, conversation_id: str, update: DeliveryUpdate) -> bool:
+    """Pass a provider's delivery status to its conversation; False when it is no longer running."""
+    try:
+        await client.get_workflow_handle(conversation_id).signal(ConversationWorkflow.delivery, update)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

@@ -7,6 +7,8 @@ whether to retry.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Protocol
 
 from chatflow.messages import OutboundMessage, SendResult
@@ -30,6 +32,15 @@ class RetryableSendError(SendError):
     def __init__(self, reason: str, code: str = "", retry_after: float | None = None) -> None:
         super().__init__(reason, code)
         self.retry_after = retry_after
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a `Retry-After` header given in seconds (the HTTP-date form is ignored)."""
+    try:
+        seconds = float(headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class Provider(Protocol):

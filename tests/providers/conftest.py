@@ -1,0 +1,171 @@
+"""A config binding one Twilio and one WhatsApp Cloud number, and webhooks signed as providers sign them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from twilio.request_validator import RequestValidator
+
+from chatflow.config import Config, Settings, parse_config
+from chatflow.messages import DeliveryUpdate, InboundMessage
+from providers.webhooks import webhook_routes
+
+PUBLIC_URL = "https://chat.example.com"
+TWILIO_API = "https://twilio.test"
+GRAPH_API = "https://graph.test"
+ACCOUNT_SID = "AC" + "0" * 32
+TWILIO_TOKEN = "twilio-auth-token"
+APP_SECRET = "meta-app-secret"
+VERIFY_TOKEN = "meta-verify-token"
+TWILIO_NUMBER = "+15005550006"
+WHATSAPP_NUMBER = "+15550001111"
+PHONE_NUMBER_ID = "106540352242922"
+CUSTOMER = "+14155550100"
+MESSAGES_URL = f"{TWILIO_API}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+GRAPH_MESSAGES_URL = f"{GRAPH_API}/v21.0/{PHONE_NUMBER_ID}/messages"
+
+TOML = f"""
+[[numbers]]
+number = "{TWILIO_NUMBER}"
+provider = "twilio"
+channel = "sms"
+flow = "demo"
+keywords = {{ JOIN = "signup" }}
+
+[[numbers]]
+number = "{WHATSAPP_NUMBER}"
+provider = "whatsapp_cloud"
+flow = "demo"
+phone_number_id = "{PHONE_NUMBER_ID}"
+"""
+
+
+def make_settings(**overrides: str) -> Settings:
+    values = dict(
+        public_url=PUBLIC_URL,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=TWILIO_TOKEN,
+        twilio_api_url=TWILIO_API,
+        whatsapp_access_token="meta-access-token",
+        whatsapp_app_secret=APP_SECRET,
+        whatsapp_verify_token=VERIFY_TOKEN,
+        whatsapp_api_url=GRAPH_API,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def make_config(**overrides: str) -> Config:
+    # Overrides apply after parsing, so a test can unset a secret the config check requires.
+    config = parse_config(TOML, make_settings())
+    config.settings = make_settings(**overrides)
+    return config
+
+
+@pytest.fixture
+def config() -> Config:
+    return make_config()
+
+
+# -- signing, exactly as the providers do ---------------------------------------------------------
+
+
+def twilio_post(url: str, params: dict[str, str], token: str = TWILIO_TOKEN) -> dict[str, Any]:
+    """Keyword arguments for httpx's post: the form and Twilio's signature over URL + fields."""
+    signature = RequestValidator(token).compute_signature(url, params)
+    return {
+        "content": urlencode(params).encode(),
+        "headers": {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    }
+
+
+def meta_post(payload: object, secret: str = APP_SECRET) -> dict[str, Any]:
+    """Keyword arguments for httpx's post: the JSON body and Meta's HMAC-SHA256 of its raw bytes."""
+    body = json.dumps(payload).encode()
+    return {"content": body, "headers": {"Content-Type": "application/json", **meta_signature(body, secret)}}
+
+
+def meta_signature(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
+    return {"X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def twilio_inbound(sid: str = "SM" + "1" * 32, body: str = "hi", **fields: str) -> dict[str, str]:
+    return {
+        "AccountSid": ACCOUNT_SID,
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "From": CUSTOMER,
+        "To": TWILIO_NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+        **fields,
+    }
+
+
+def meta_messages(*messages: dict[str, Any], contacts: list[dict[str, Any]] | None = None,
+                  phone_number_id: str = PHONE_NUMBER_ID, statuses: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A `messages` webhook as Meta posts it, with one entry and one change."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": WHATSAPP_NUMBER[1:], "phone_number_id": phone_number_id},
+    }
+    if messages:
+        value["contacts"] = contacts if contacts is not None else [{"profile": {"name": "Ada"}, "wa_id": CUSTOMER[1:]}]
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = statuses
+    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}]}
+
+
+def meta_text(wamid: str = "wamid.A1", text: str = "hi", sender: str = CUSTOMER[1:]) -> dict[str, Any]:
+    return {"from": sender, "id": wamid, "timestamp": "1760000000", "type": "text", "text": {"body": text}}
+
+
+# -- webhooks in front of a recorder instead of Temporal ------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """Stands in for Temporal: what was delivered and reported, and which conversations exist."""
+
+    delivered: list[tuple[InboundMessage, str]] = field(default_factory=list)
+    reports: list[tuple[str, DeliveryUpdate]] = field(default_factory=list)
+    running: set[str] = field(default_factory=set)
+
+    async def deliver(self, message: InboundMessage, flow: str) -> None:
+        self.delivered.append((message, flow))
+
+    async def report(self, conversation: str, update: DeliveryUpdate) -> bool:
+        if conversation not in self.running:
+            return False
+        self.reports.append((conversation, update))
+        return True
+
+    @property
+    def messages(self) -> list[InboundMessage]:
+        return [message for message, _ in self.delivered]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+def webhook_client(config: Config, recorder: Recorder, base_url: str = PUBLIC_URL) -> httpx.AsyncClient:
+    app = Starlette(routes=webhook_routes(config, recorder.deliver, recorder.report))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+@pytest.fixture
+async def client(config: Config, recorder: Recorder) -> AsyncIterator[httpx.AsyncClient]:
+    async with webhook_client(config, recorder) as client:
+        yield client
