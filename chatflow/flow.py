@@ -34,7 +34,8 @@ class Flow:
 
     Declare steps as class attributes (`Say`, `Ask`, `Delay`, `If`, `Http`, `End`, ...) and as
     `async def step(self, convo)` methods; the first declared step runs first unless `initial`
-    names another. Steps without an explicit `then` continue with the next declared step.
+    names another. Steps without an explicit `then` (or `otherwise`, or code steps returning
+    None) continue with the next declared step; after the last one the conversation completes.
     """
 
     name: ClassVar[str] = ""
@@ -99,7 +100,9 @@ class Flow:
         names = list(cls.steps)
         for index, step in enumerate(cls.steps.values()):
             following = names[index + 1] if index + 1 < len(names) else None
-            for attr in ("then",):
+            # After the last declared step come the built-in end states: falling off the end
+            # of a flow completes the conversation.
+            for attr in ("then", "otherwise"):
                 if hasattr(step, attr) and getattr(step, attr) is None:
                     setattr(step, attr, following)
             if isinstance(step, Code):
@@ -110,16 +113,6 @@ class Flow:
         known = set(cls.steps)
         for step in cls.steps.values():
             for label, target in step.edges():
-                if label == "otherwise" and target is None:
-                    raise FlowDefinitionError(
-                        f"flow {cls.name!r}: If step {step.name!r} needs otherwise= "
-                        "(it is the last step)"
-                    )
-                if target is None:
-                    raise FlowDefinitionError(
-                        f"flow {cls.name!r}: step {step.name!r} is the last step and has no "
-                        "then=; add then= or an End step after it"
-                    )
                 if target not in known:
                     raise FlowDefinitionError(
                         f"flow {cls.name!r}: step {step.name!r} leads to unknown step "
