@@ -41,6 +41,10 @@ class FlowRegistry:
             )
         return versions[version]
 
+    def versions(self, name: str) -> list[int]:
+        """Deployed versions of a flow, newest first."""
+        return sorted(self._flows.get(name, {}), reverse=True)
+
     def names(self) -> list[str]:
         return sorted(self._flows)
 

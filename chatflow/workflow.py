@@ -77,7 +77,7 @@ class ConversationWorkflow:
 
     @workflow.run
     async def run(self, params: ConversationInput) -> ConversationResult:
-        flow_class = registry.get(params.flow, params.version)
+        flow_class = registry.get(params.flow, params.version or self._pin_version(params.flow))
         self.version = flow_class.version
         if self.state is None:
             self.state = FlowRunner.initial_state(flow_class, params.data, workflow.now())
@@ -291,6 +291,19 @@ class ConversationWorkflow:
         await self.sleep_until(when)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _pin_version(flow: str) -> int:
+        """The newest deployed version, recorded in history so a replay picks the same one.
+
+        A patch marker per version: on the first run the newest version's marker is written;
+        on a replay after a newer version was deployed, that newer marker is absent from the
+        history, so the search falls through to the version the conversation started on.
+        """
+        for version in registry.versions(flow):
+            if workflow.patched(f"chatflow-flow-{flow}-v{version}"):
+                return version
+        return 0  # registry.get names the versions that are deployed
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -113,3 +113,20 @@ class Payment(Flow):
     )
     help = Say("Open the link to pay.", then="ask")
     paid = End("completed", "Paid, thanks!")
+
+
+class SurveyV1(Flow):
+    name = "survey"
+    version = 1
+    ask = Ask("Rate us 1-5", branches={number(1, 5): "thanks"}, save_as="score")
+    thanks = End("completed", "Thanks!")
+
+
+class SurveyV2(Flow):
+    """A breaking change shipped as a new version: a consent question comes first."""
+
+    name = "survey"
+    version = 2
+    consent = Ask("May we ask one question? YES/NO", branches={yes: "ask", no: "cancelled"})
+    ask = Ask("Rate us 1-5", branches={number(1, 5): "thanks"}, save_as="score")
+    thanks = End("completed", "Thank you!")
