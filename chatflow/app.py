@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from temporalio.client import Client
 
 from chatflow.config import Config
-from chatflow.dispatch import deliver
+from chatflow.dispatch import Deliver, deliver
 from chatflow.messages import InboundMessage
-
-# How the web tier hands an inbound message on: straight to Temporal by default; a buffered
-# implementation can replace it without the webhooks knowing.
-Deliver = Callable[[InboundMessage, str], Awaitable[None]]
 
 
 def direct_delivery(client: Client) -> Deliver:
