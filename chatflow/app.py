@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from temporalio.client import Client
 
 from chatflow.config import Config
 from chatflow.dispatch import Deliver, deliver
+from chatflow.journeys.api import journeys_api
 from chatflow.messages import InboundMessage
+from chatflow.registry import FlowRegistry, registry
 
 
 def direct_delivery(client: Client) -> Deliver:
@@ -18,7 +21,16 @@ def direct_delivery(client: Client) -> Deliver:
     return _deliver
 
 
-def create_app(config: Config, client: Client, *, deliver: Deliver | None = None) -> Starlette:
+def create_app(
+    config: Config,
+    client: Client,
+    *,
+    deliver: Deliver | None = None,
+    redis: Redis | None = None,
+    flows: FlowRegistry | None = None,
+) -> Starlette:
     deliver = deliver or direct_delivery(client)
     routes: list[BaseRoute] = []
+    if redis is not None:  # the journeys API keeps idempotency keys and queues in Redis
+        routes += journeys_api(config, client, redis, flows or registry).routes()
     return Starlette(routes=routes)

@@ -41,6 +41,7 @@ async def deliver(
         ConversationInput(flow=flow, conversation=ref, home_flow=flow, history_limit=history_limit),
         id=ref.id,
         task_queue=task_queue,
+        memo={"flow": flow},  # for listing conversations by flow (chatflow.journeys)
         start_signal="inbound",
         start_signal_args=[message],
     )
@@ -64,6 +65,7 @@ async def start_journey(
         ),
         id=ref.id,
         task_queue=task_queue,
+        memo={"flow": flow},
     )
 
 
