@@ -52,8 +52,9 @@ def broadcast(broadcast_id: str) -> str:
     return f"{PREFIX}:broadcast:{broadcast_id}"
 
 
-def digest(name: str, customer: str) -> str:
-    return f"{PREFIX}:digest:{{{name}:{customer}}}"
+def digest_window(member: str = "") -> str:
+    """A digest window's events; with no member, the prefix (the pop script builds the key)."""
+    return f"{PREFIX}:digest:window:{member}"
 
 
 def digest_due() -> str:
