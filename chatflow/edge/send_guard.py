@@ -6,13 +6,20 @@ broadcasts, fallbacks) with one check shared by all worker processes.
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import Priority, RateLimited, RateLimiter, SenderRates
 from chatflow.messages import OutboundMessage, SendResult
 from providers.base import PermanentSendError, RetryableSendError
+
+log = logging.getLogger(__name__)
+
+# Told of every message a provider accepted (channel fallback watches WhatsApp sends).
+Watcher = Callable[[OutboundMessage, SendResult], Awaitable[None]]
 
 # A message sent this soon after the customer wrote is a reply and goes ahead of bulk sends.
 REPLY_WINDOW = timedelta(minutes=10)
@@ -41,11 +48,13 @@ class SendGuard:
         rates: SenderRates | None = None,
         *,
         max_wait: float = MAX_INLINE_WAIT,
+        watchers: Sequence[Watcher] = (),
     ) -> None:
         self._optouts = optouts
         self._limiter = limiter
         self._rates = rates or SenderRates()
         self._max_wait = max_wait
+        self._watchers = list(watchers)
 
     async def before_send(self, message: OutboundMessage) -> None:
         """Raise PermanentSendError("opted_out") or RetryableSendError("rate_limited"), or pace."""
@@ -61,4 +70,9 @@ class SendGuard:
             raise RetryableSendError(str(error), code="rate_limited", retry_after=math.ceil(error.retry_after)) from error
 
     async def after_send(self, message: OutboundMessage, result: SendResult) -> None:
-        """Hook for watchers of sent messages (channel fallback); nothing by default."""
+        for watch in self._watchers:
+            try:
+                await watch(message, result)
+            except Exception:
+                # The provider has the message: failing now would make Temporal send it again.
+                log.exception("send guard: a watcher failed for %s", result.message_id)
