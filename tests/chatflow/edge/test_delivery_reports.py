@@ -29,10 +29,15 @@ def report(status: str, message_id: str = "SM1") -> DeliveryReport:
 async def test_every_forward_status_is_posted_signed_and_retried_until_2xx(dev_env: WorkflowEnvironment, redis: Redis):
     task_queue = f"reports-{uuid.uuid4().hex}"
     message_id = f"SM{uuid.uuid4().hex}"
+    answered: list[str] = []
+
+    def business(request: httpx.Request) -> httpx.Response:
+        status = json.loads(request.content)["status"]
+        answered.append(status)
+        return httpx.Response(503 if answered.count("sent") == 1 and status == "sent" else 204)
+
     with respx.mock(assert_all_called=False) as mock:
-        route = mock.post(URL).mock(
-            side_effect=[httpx.Response(503), httpx.Response(200), httpx.Response(204), httpx.Response(200)]
-        )
+        route = mock.post(URL).mock(side_effect=business)
         reporter = DeliveryReporter(URL, SECRET, httpx.AsyncClient())
         reports = DeliveryReports(dev_env.client, redis, task_queue=task_queue)
         async with Worker(
