@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 from temporalio import activity
@@ -13,16 +14,24 @@ from chatflow.engine import HttpRequest, HttpResponse
 from chatflow.messages import OutboundMessage, SendResult
 from providers.base import PermanentSendError, Provider, RetryableSendError
 
+if TYPE_CHECKING:
+    from chatflow.edge.send_guard import SendGuard
+
 PERMANENT_SEND_ERROR = "PermanentSendError"
 HTTP_CLIENT_ERROR = "HttpClientError"
 
 
 class ChatflowActivities:
     def __init__(
-        self, providers: Mapping[str, Provider], http: httpx.AsyncClient | None = None
+        self,
+        providers: Mapping[str, Provider],
+        http: httpx.AsyncClient | None = None,
+        guard: SendGuard | None = None,
     ) -> None:
         self.providers = providers
         self.http = http or httpx.AsyncClient()
+        # Opt-out and rate limit, checked before any provider sees the message.
+        self.guard = guard
 
     @activity.defn(name="send_message")
     async def send_message(self, message: OutboundMessage) -> SendResult:
@@ -34,7 +43,12 @@ class ChatflowActivities:
                 non_retryable=True,
             )
         try:
-            return await provider.send(message)
+            if self.guard is not None:
+                await self.guard.before_send(message)
+            result = await provider.send(message)
+            if self.guard is not None:
+                await self.guard.after_send(message, result)
+            return result
         except PermanentSendError as error:
             raise ApplicationError(
                 str(error), error.code, type=PERMANENT_SEND_ERROR, non_retryable=True

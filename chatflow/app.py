@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from temporalio.client import Client
 
 from chatflow.config import Config
-from chatflow.dispatch import deliver, send_delivery
+from chatflow.dispatch import Deliver, deliver, send_delivery
+from chatflow.journeys.api import journeys_api
 from chatflow.messages import DeliveryUpdate, InboundMessage
+from chatflow.registry import FlowRegistry, registry
 from providers.intake import Report
 from providers.webhooks import webhook_routes
-
-# How the web tier hands an inbound message on: straight to Temporal by default; a buffered
-# implementation can replace it without the webhooks knowing.
-Deliver = Callable[[InboundMessage, str], Awaitable[None]]
 
 
 def direct_delivery(client: Client) -> Deliver:
@@ -33,7 +30,16 @@ def direct_reporting(client: Client) -> Report:
     return _report
 
 
-def create_app(config: Config, client: Client, *, deliver: Deliver | None = None) -> Starlette:
+def create_app(
+    config: Config,
+    client: Client,
+    *,
+    deliver: Deliver | None = None,
+    redis: Redis | None = None,
+    flows: FlowRegistry | None = None,
+) -> Starlette:
     deliver = deliver or direct_delivery(client)
     routes: list[BaseRoute] = [*webhook_routes(config, deliver, direct_reporting(client))]
+    if redis is not None:  # the journeys API keeps idempotency keys and queues in Redis
+        routes += journeys_api(config, client, redis, flows or registry).routes()
     return Starlette(routes=routes)

@@ -47,6 +47,9 @@ class NumberBinding:
     flow: str
     phone_number_id: str = ""  # whatsapp_cloud only
     keywords: dict[str, str] = field(default_factory=dict)  # first word -> flow that it starts
+    rate: float = 0.0  # outbound messages per second; 0: the default for the sender type
+    help_text: str = ""  # the answer to HELP/INFO; "" uses the service's default
+    fallback_number: str = ""  # an SMS number that takes WhatsApp messages that do not arrive
 
 
 @dataclass
@@ -58,6 +61,9 @@ class Settings:
     redis_url: str = ""
     public_url: str = ""
     api_key: str = ""
+    # Delivery reports: every status change is POSTed here, signed with the secret.
+    callback_url: str = ""
+    callback_secret: str = ""
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_api_url: str = "https://api.twilio.com"
@@ -77,6 +83,8 @@ class Settings:
             redis_url=env.get("CHATFLOW_REDIS_URL", ""),
             public_url=env.get("CHATFLOW_PUBLIC_URL", "").rstrip("/"),
             api_key=env.get("CHATFLOW_API_KEY", ""),
+            callback_url=env.get("CHATFLOW_CALLBACK_URL", ""),
+            callback_secret=env.get("CHATFLOW_CALLBACK_SECRET", ""),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             twilio_api_url=env.get("CHATFLOW_TWILIO_API_URL", defaults.twilio_api_url).rstrip("/"),
@@ -161,6 +169,15 @@ def _binding(entry: object, index: int, source: str) -> NumberBinding:
     keywords = entry.get("keywords", {})
     if not isinstance(keywords, dict):
         raise ConfigError(f"{where}: keywords must be a table of keyword = \"flow\"")
+    rate = entry.get("rate", 0.0)
+    if not isinstance(rate, (int, float)) or rate < 0:
+        raise ConfigError(f"{where}: rate must be a number of messages per second")
+    fallback_number = str(entry.get("fallback_number", ""))
+    if fallback_number:
+        try:
+            fallback_number = e164(fallback_number, what="fallback_number")
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
     return NumberBinding(
         number=number,
         provider=provider,
@@ -168,6 +185,9 @@ def _binding(entry: object, index: int, source: str) -> NumberBinding:
         flow=entry["flow"],
         phone_number_id=phone_number_id,
         keywords={str(k): str(v) for k, v in keywords.items()},
+        rate=float(rate),
+        help_text=str(entry.get("help_text", "")),
+        fallback_number=fallback_number,
     )
 
 

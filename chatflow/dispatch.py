@@ -6,6 +6,7 @@ workflow and later ones join it, in one round trip and without a race between th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -15,6 +16,11 @@ from chatflow.conversation import ConversationInput, ConversationRef
 from chatflow.messages import BusinessEvent, DeliveryUpdate, InboundMessage
 from chatflow.workflow import ConversationWorkflow
 from chatflow.worker import TASK_QUEUE
+
+
+# How the web tier hands an inbound message on: straight to Temporal by default; a buffered
+# implementation (chatflow.edge.buffer) can replace it without the webhooks knowing.
+Deliver = Callable[[InboundMessage, str], Awaitable[None]]
 
 
 def ref_for(message: InboundMessage) -> ConversationRef:
@@ -42,6 +48,7 @@ async def deliver(
         ),
         id=ref.id,
         task_queue=task_queue,
+        memo={"flow": flow},  # for listing conversations by flow (chatflow.journeys)
         start_signal="inbound",
         start_signal_args=[message],
     )
@@ -65,6 +72,7 @@ async def start_journey(
         ),
         id=ref.id,
         task_queue=task_queue,
+        memo={"flow": flow},
     )
 
 

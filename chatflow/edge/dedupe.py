@@ -1,0 +1,48 @@
+"""A fast dedupe of provider message ids in front of the workflow's own.
+
+Providers retry webhooks (Twilio on timeouts, Meta minutes later); the workflow already drops
+ids it has seen, but only after a Temporal round trip each. A SET NX with a TTL longer than any
+provider's retry horizon drops most repeats at the edge. A claim is released when the hand-on
+fails, so the provider's retry is not mistaken for a duplicate and lost.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from redis.asyncio import Redis
+
+from chatflow.dispatch import Deliver
+from chatflow.edge import keys
+from chatflow.messages import InboundMessage
+
+# Meta retries for up to a day; Twilio within minutes.
+SEEN_TTL = timedelta(days=2)
+
+
+class Dedupe:
+    def __init__(self, redis: Redis, ttl: timedelta = SEEN_TTL) -> None:
+        self._redis = redis
+        self._ttl = ttl
+
+    async def claim(self, message_id: str) -> bool:
+        """True the first time an id is claimed (within the TTL)."""
+        return bool(await self._redis.set(keys.seen(message_id), "1", nx=True, ex=self._ttl))
+
+    async def release(self, message_id: str) -> None:
+        await self._redis.delete(keys.seen(message_id))
+
+
+def deduped(deliver: Deliver, dedupe: Dedupe) -> Deliver:
+    """`deliver` for messages not seen before; a failed hand-on forgets the id again."""
+
+    async def _deliver(message: InboundMessage, flow: str) -> None:
+        if not await dedupe.claim(message.id):
+            return
+        try:
+            await deliver(message, flow)
+        except BaseException:
+            await dedupe.release(message.id)
+            raise
+
+    return _deliver

@@ -1,0 +1,117 @@
+"""Channel fallback: a WhatsApp message that fails or is not delivered in time goes by SMS.
+
+Done at the edge, outside the workflow: the send activity hands every successful WhatsApp send
+to `watch` (a SendGuard watcher), the status webhooks hand every status to `on_status`, and a
+sweeper sends by SMS, from the number's `fallback_number`, whatever was neither delivered nor
+read by its deadline (a failure makes it due at once). Claiming a due message is a ZREM, so
+two sweepers never send the same fallback twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta, timezone
+
+from redis.asyncio import Redis
+
+from chatflow.config import Config
+from chatflow.edge import keys
+from chatflow.edge.optout import OptOuts
+from chatflow.edge.send_guard import SendGuard
+from chatflow.messages import DeliveryUpdate, Media, Option, OutboundMessage, SendResult, numbered_menu
+from providers.base import Provider, SendError
+
+ARRIVED = frozenset({"delivered", "read"})
+LOST = frozenset({"failed", "undelivered"})
+
+
+def as_sms(message: OutboundMessage, number: str, provider: str) -> OutboundMessage:
+    """The same message as plain text from an SMS number (choices become a numbered menu)."""
+    return replace(
+        message,
+        channel="sms",
+        provider=provider,
+        number=number,
+        text=numbered_menu(message.text, message.options),
+        options=[],
+        template="",
+    )
+
+
+def _decode(raw: str | bytes) -> OutboundMessage:
+    fields = json.loads(raw)
+    fields["options"] = [Option(**o) for o in fields.get("options", [])]
+    fields["media"] = [Media(**m) for m in fields.get("media", [])]
+    return OutboundMessage(**fields)
+
+
+class ChannelFallback:
+    def __init__(
+        self,
+        redis: Redis,
+        config: Config,
+        providers: Mapping[str, Provider],
+        *,
+        after: timedelta = timedelta(minutes=5),
+        optouts: OptOuts | None = None,
+        guard: SendGuard | None = None,
+    ) -> None:
+        self._redis = redis
+        self._config = config
+        self._providers = providers
+        self._after = after
+        self._optouts = optouts
+        self._guard = guard  # opt-out and pacing of the SMS number
+
+    async def watch(self, message: OutboundMessage, result: SendResult) -> None:
+        binding = self._config.binding(message.number, message.provider)
+        if message.channel != "whatsapp" or binding is None or not binding.fallback_number:
+            return
+        now = datetime.now(timezone.utc)
+        keep = int((self._after + timedelta(days=1)).total_seconds())
+        await self._redis.set(keys.fallback_watch(result.message_id), json.dumps(asdict(message)), ex=keep)
+        await self._redis.zadd(keys.fallback_due(), {result.message_id: (now + self._after).timestamp()})
+
+    async def on_status(self, update: DeliveryUpdate) -> None:
+        if update.status in ARRIVED:
+            await self._redis.zrem(keys.fallback_due(), update.message_id)
+            await self._redis.delete(keys.fallback_watch(update.message_id))
+        elif update.status in LOST:
+            # Due now, if still watched (xx: a message already delivered or swept stays gone).
+            await self._redis.zadd(keys.fallback_due(), {update.message_id: 0}, xx=True)
+
+    async def due(self, now: datetime) -> list[OutboundMessage]:
+        """Claim the WhatsApp messages whose fallback is due, as their SMS versions."""
+        claimed: list[OutboundMessage] = []
+        for message_id in await self._redis.zrangebyscore(keys.fallback_due(), "-inf", now.timestamp()):
+            if not await self._redis.zrem(keys.fallback_due(), message_id):
+                continue  # another sweeper took it
+            raw = await self._redis.getdel(keys.fallback_watch(message_id))
+            if raw is None:
+                continue
+            original = _decode(raw)
+            binding = self._config.binding(original.number, original.provider)
+            sms = self._config.binding(binding.fallback_number) if binding else None
+            if sms is None:
+                continue
+            claimed.append(as_sms(original, sms.number, sms.provider))
+        return claimed
+
+    async def sweep(self, now: datetime) -> list[SendResult]:
+        results: list[SendResult] = []
+        for message in await self.due(now):
+            try:
+                if self._guard is not None:
+                    await self._guard.before_send(message)
+                results.append(await self._providers[message.provider].send(message))
+            except SendError:
+                continue  # opted out, invalid number...: SMS cannot help either
+        return results
+
+    async def sweep_forever(self, every: timedelta = timedelta(seconds=5)) -> None:
+        while True:
+            await self.sweep(datetime.now(timezone.utc))
+            await asyncio.sleep(every.total_seconds())

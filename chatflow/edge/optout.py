@@ -1,0 +1,40 @@
+"""Opt-out: STOP and its synonyms take a customer out of every flow on a number until START.
+
+Stored as one Redis set per virtual number, so the send path asks one SISMEMBER before every
+send and the state outlives restarts (with AOF persistence on).
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from chatflow.edge import keys
+
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "REVOKE"})
+OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+
+OPTED_OUT_TEXT = "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."
+OPTED_IN_TEXT = "You have been resubscribed. Reply STOP to unsubscribe."
+HELP_TEXT = "Reply STOP to unsubscribe, START to resubscribe."
+
+
+def command(text: str) -> str:
+    """The whole message as a keyword: case and surrounding spaces and punctuation do not count."""
+    return text.strip().strip(".!").strip().upper()
+
+
+class OptOuts:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def opt_out(self, number: str, customer: str) -> bool:
+        """True when the customer was subscribed until now (so the confirmation is sent once)."""
+        return bool(await self._redis.sadd(keys.opted_out(number), customer))
+
+    async def opt_in(self, number: str, customer: str) -> bool:
+        """True when the customer had opted out until now."""
+        return bool(await self._redis.srem(keys.opted_out(number), customer))
+
+    async def is_opted_out(self, number: str, customer: str) -> bool:
+        return bool(await self._redis.sismember(keys.opted_out(number), customer))

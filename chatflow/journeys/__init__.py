@@ -1,0 +1,1 @@
+"""Journeys: conversations the business starts from its backend, through the JSON API."""

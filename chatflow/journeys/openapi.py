@@ -1,0 +1,183 @@
+"""The journeys API described as OpenAPI 3.1, served at /openapi.json.
+
+Written by hand rather than generated from docstrings: the request and answer shapes are the
+contract businesses code against, so they are stated here once, on purpose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = _json(_ref("Error"), "refused; `error` says why")
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "conversation id"}
+_ERRORS = {str(code): _ERROR for code in (400, 401, 404, 409, 413, 415, 422)}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "chatflow journeys API",
+        "version": "1",
+        "description": "Start flows for customers from your backend, follow them, and send them events.",
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/api/conversations": {
+            "post": {
+                "summary": "Start a flow for a customer (a journey)",
+                "description": "With `idempotency_key`, repeating the request never starts a second "
+                "conversation. When the customer is already in a conversation on that number the "
+                "flow's `when_busy` decides: interrupt it, skip (409) or queue behind it.",
+                "requestBody": {"required": True, **_json(_ref("JourneyRequest"), "the journey")},
+                "responses": {"202": _json(_ref("Started"), "started, queued, or a duplicate"), **_ERRORS},
+            },
+            "get": {
+                "summary": "List conversations",
+                "parameters": [
+                    {"name": n, "in": "query", "schema": {"type": "string"}, "description": d}
+                    for n, d in (
+                        ("flow", "the flow the conversation started with"),
+                        ("state", "running, completed, failed, canceled, terminated, timed_out, continued_as_new"),
+                        ("number", "one of our numbers, E.164"),
+                        ("limit", "at most this many (1-1000, default 100)"),
+                    )
+                ],
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"conversations": {"type": "array", "items": _ref("Listed")}}},
+                        "conversations, newest first",
+                    ),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/conversations/{id}": {
+            "get": {
+                "summary": "A conversation: state, data, outcome and transcript with delivery statuses",
+                "parameters": [_ID],
+                "responses": {"200": _json(_ref("Conversation"), "the conversation"), **_ERRORS},
+            },
+            "delete": {
+                "summary": "End a conversation (its flow takes the `cancelled` outcome)",
+                "parameters": [_ID, {"name": "reason", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"202": _json({"type": "object"}, "ending"), "200": _json({"type": "object"}, "had ended"), **_ERRORS},
+            },
+        },
+        "/api/conversations/{id}/events": {
+            "post": {
+                "summary": "Report a business event (payment_succeeded...) into a running conversation",
+                "parameters": [_ID],
+                "requestBody": {"required": True, **_json(_ref("Event"), "the event")},
+                "responses": {"202": _json({"type": "object"}, "delivered to the conversation"), **_ERRORS},
+            }
+        },
+        "/api/broadcasts": {
+            "post": {
+                "summary": "Start the same flow for many customers, paced by the sender's rate",
+                "requestBody": {"required": True, **_json(_ref("BroadcastRequest"), "the broadcast")},
+                "responses": {"202": _json({"type": "object"}, "accepted; follow it at /api/broadcasts/{id}"), **_ERRORS},
+            }
+        },
+        "/api/broadcasts/{id}": {
+            "get": {
+                "summary": "A broadcast's progress: counts of started, skipped, queued, invalid, failed",
+                "parameters": [{**_ID, "description": "broadcast id"}],
+                "responses": {"200": _json({"type": "object"}, "progress"), **_ERRORS},
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "CHATFLOW_API_KEY"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "JourneyRequest": {
+                "type": "object",
+                "required": ["flow", "to", "from"],
+                "properties": {
+                    "flow": {"type": "string"},
+                    "to": {"type": "string", "description": "the customer, E.164"},
+                    "from": {"type": "string", "description": "one of our numbers, E.164"},
+                    "data": {"type": "object"},
+                    "idempotency_key": {"type": "string"},
+                },
+            },
+            "Started": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "status": {"enum": ["started", "queued", "skipped", "duplicate"]},
+                    "flow": {"type": "string"},
+                    "run_id": {"type": "string"},
+                    "interrupted": {"type": "boolean"},
+                },
+            },
+            "Listed": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "state": {"type": "string"},
+                    "flow": {"type": "string"},
+                    "started_at": {"type": "string", "format": "date-time"},
+                    "closed_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
+            "Conversation": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "state": {"type": "string"},
+                    "flow": {"type": "string"},
+                    "step": {"type": "string"},
+                    "outcome": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "data": {"type": "object"},
+                    "transcript": {"type": "array", "items": _ref("Turn")},
+                },
+            },
+            "Turn": {
+                "type": "object",
+                "properties": {
+                    "direction": {"enum": ["in", "out"]},
+                    "text": {"type": "string"},
+                    "at": {"type": "string", "format": "date-time"},
+                    "message_id": {"type": "string"},
+                    "status": {"type": "string", "description": "sending, sent, delivered, read, failed..."},
+                    "error_code": {"type": "string"},
+                    "options": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "Event": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "data": {"type": "object"}, "id": {"type": "string"}},
+            },
+            "BroadcastRequest": {
+                "type": "object",
+                "required": ["flow", "from", "to"],
+                "properties": {
+                    "flow": {"type": "string"},
+                    "from": {"type": "string"},
+                    "to": {
+                        "type": "array",
+                        "items": {
+                            "oneOf": [
+                                {"type": "string"},
+                                {"type": "object", "properties": {"to": {"type": "string"}, "data": {"type": "object"}}},
+                            ]
+                        },
+                    },
+                    "data": {"type": "object"},
+                    "idempotency_key": {"type": "string"},
+                },
+            },
+        },
+    },
+}

@@ -1,0 +1,114 @@
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+from temporalio.testing import WorkflowEnvironment
+
+from chatflow.config import NumberBinding
+from chatflow.conversation import ConversationRef
+from chatflow.dispatch import start_journey
+from chatflow.edge.dedupe import Dedupe, deduped
+from chatflow.edge.inbound import InboundEdge
+from chatflow.edge.optout import OPT_OUT_WORDS, OptOuts
+from chatflow.edge.rate_limit import RateLimiter
+from chatflow.edge.send_guard import SendGuard
+from chatflow.messages import InboundMessage
+from providers.console import ConsoleProvider
+from tests.chatflow.edge.flows import FLOWS
+from tests.chatflow.edge.workers import guarded_worker
+
+NUMBER = "+15005550006"
+CUSTOMER = "+14155550100"
+BINDING = NumberBinding(
+    number=NUMBER, provider="console", channel="sms", flow="echo", keywords={"JOIN": "burst"}, help_text="Acme: reply STOP to stop."
+)
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.delivered: list[tuple[str, str]] = []
+        self.fail = fail
+
+    async def __call__(self, message: InboundMessage, flow: str) -> None:
+        if self.fail:
+            raise ConnectionError("Temporal is unreachable")
+        self.delivered.append((message.id, flow))
+
+
+def message(text: str, id: str | None = None, customer: str = CUSTOMER) -> InboundMessage:
+    return InboundMessage(
+        id=id or uuid.uuid4().hex, channel="sms", provider="console", customer=customer, number=NUMBER, text=text
+    )
+
+
+def edge_for(redis: Redis, recorder: Recorder) -> InboundEdge:
+    dedupe = Dedupe(redis)
+    return InboundEdge(deduped(recorder, dedupe), OptOuts(redis), dedupe)
+
+
+@pytest.mark.parametrize("word", sorted(OPT_OUT_WORDS) + ["stop", " Stop. ", "unsubscribe"])
+async def test_every_opt_out_word_opts_out_with_one_confirmation(redis: Redis, word: str):
+    recorder = Recorder()
+    edge = edge_for(redis, recorder)
+    first = await edge.receive(BINDING, message(word))
+    assert first.action == "opted_out" and "unsubscribed" in first.reply
+    again = await edge.receive(BINDING, message(word))
+    assert again.action == "opted_out" and again.reply == ""
+    assert await OptOuts(redis).is_opted_out(NUMBER, CUSTOMER)
+    assert recorder.delivered == []
+
+
+async def test_stop_inside_a_sentence_is_a_message_for_the_flow(redis: Redis):
+    recorder = Recorder()
+    verdict = await edge_for(redis, recorder).receive(BINDING, message("please stop the delivery"))
+    assert verdict.action == "delivered"
+    assert not await OptOuts(redis).is_opted_out(NUMBER, CUSTOMER)
+
+
+async def test_start_opts_back_in_and_messages_flow_again(redis: Redis):
+    recorder = Recorder()
+    edge = edge_for(redis, recorder)
+    await edge.receive(BINDING, message("STOP"))
+    assert (await edge.receive(BINDING, message("hello"))).action == "ignored"
+    verdict = await edge.receive(BINDING, message("unstop"))
+    assert verdict.action == "opted_in" and verdict.reply
+    assert (await edge.receive(BINDING, message("hello", id="SM-hello"))).action == "delivered"
+    assert recorder.delivered == [("SM-hello", "echo")]
+
+
+async def test_help_answers_with_the_numbers_text(redis: Redis):
+    verdict = await edge_for(redis, Recorder()).receive(BINDING, message("help"))
+    assert (verdict.action, verdict.reply) == ("help", "Acme: reply STOP to stop.")
+
+
+async def test_keywords_pick_the_flow_and_duplicates_are_dropped(redis: Redis):
+    recorder = Recorder()
+    edge = edge_for(redis, recorder)
+    await edge.receive(BINDING, message("JOIN now", id="SM-1"))
+    await edge.receive(BINDING, message("JOIN now", id="SM-1"))
+    await edge.receive(BINDING, message("hi", id="SM-2"))
+    assert recorder.delivered == [("SM-1", "burst"), ("SM-2", "echo")]
+
+
+async def test_a_failed_hand_on_does_not_mark_the_message_seen(redis: Redis):
+    with pytest.raises(ConnectionError):
+        await edge_for(redis, Recorder(fail=True)).receive(BINDING, message("hi", id="SM-9"))
+    recorder = Recorder()
+    await edge_for(redis, recorder).receive(BINDING, message("hi", id="SM-9"))  # the provider's retry
+    assert recorder.delivered == [("SM-9", "echo")]
+
+
+async def test_stop_blocks_a_journey_started_right_after_it(dev_env: WorkflowEnvironment, redis: Redis):
+    task_queue = f"optout-{uuid.uuid4().hex}"
+    provider = ConsoleProvider()
+    guard = SendGuard(OptOuts(redis), RateLimiter(redis))
+    customer = "+14155550177"
+    edge = InboundEdge(Recorder(), OptOuts(redis), Dedupe(redis), client=dev_env.client)
+    assert (await edge.receive(BINDING, message("STOP", customer=customer))).action == "opted_out"
+    async with guarded_worker(dev_env.client, FLOWS, {"console": provider}, guard, task_queue):
+        ref = ConversationRef("sms", "console", NUMBER, customer)
+        handle = await start_journey(dev_env.client, ref, "payment", {}, task_queue=task_queue)
+        result = await handle.result()
+    assert result.outcome == "failed"
+    assert "opted out" in result.reason
+    assert provider.outbox.sent[customer] == []

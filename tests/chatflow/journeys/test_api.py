@@ -1,0 +1,222 @@
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from temporalio.testing import WorkflowEnvironment
+
+from chatflow.app import create_app
+from chatflow.config import Config, NumberBinding, Settings
+from chatflow.conversation import conversation_id
+from chatflow.journeys.service import Journeys
+from chatflow.registry import FlowRegistry
+from chatflow.worker import TASK_QUEUE
+from providers.console import ConsoleProvider
+from tests.chatflow.edge.flows import FLOWS
+from tests.chatflow.edge.workers import guarded_worker
+
+NUMBER = "+15005550006"
+KEY = "s3cret"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+_customers = itertools.count(1)
+
+
+def new_customer() -> str:
+    return f"+1415666{next(_customers):04d}"
+
+
+@pytest.fixture
+async def api(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+    config = Config(
+        numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="echo", rate=50.0)],
+        flow_modules=[],
+        settings=Settings(api_key=KEY),
+    )
+    app = create_app(config, dev_env.client, redis=redis, flows=FlowRegistry(FLOWS))
+    async with guarded_worker(dev_env.client, FLOWS, {"console": ConsoleProvider()}, None, TASK_QUEUE):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=AUTH) as http:
+            yield http
+
+
+async def start(api: httpx.AsyncClient, customer: str, flow: str = "payment", **extra) -> httpx.Response:
+    return await api.post("/api/conversations", json={"flow": flow, "to": customer, "from": NUMBER, **extra})
+
+
+async def until(api: httpx.AsyncClient, id: str, check=lambda view: True, tries: int = 400, **expected) -> dict:
+    for _ in range(tries):
+        view = (await api.get(f"/api/conversations/{id}")).json()
+        if all(view.get(k) == v for k, v in expected.items()) and check(view):
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{id} never reached {expected}: {view}")
+
+
+async def runs_of(env: WorkflowEnvironment, id: str) -> list:
+    """Every run of a workflow id, once visibility has caught up with the first."""
+    for _ in range(200):
+        runs = [w async for w in env.client.list_workflows(f"WorkflowId = '{id}'")]
+        if runs:
+            return runs
+        await asyncio.sleep(0.05)
+    return []
+
+
+async def test_the_api_needs_the_key(api: httpx.AsyncClient):
+    answer = await api.get("/api/conversations", headers={"Authorization": "Bearer wrong"})
+    assert answer.status_code == 401 and "Bearer" in answer.json()["error"]
+    assert (await api.post("/api/conversations", headers={"Authorization": ""}, json={})).status_code == 401
+
+
+async def test_openapi_describes_every_route(api: httpx.AsyncClient):
+    spec = (await api.get("/openapi.json", headers={})).json()
+    assert set(spec["paths"]) == {
+        "/api/conversations", "/api/conversations/{id}", "/api/conversations/{id}/events",
+        "/api/broadcasts", "/api/broadcasts/{id}",
+    }
+
+
+@pytest.mark.parametrize(
+    "body, headers, status, says",
+    [
+        (b"{nope", {"content-type": "application/json"}, 400, "not valid JSON"),
+        (b"flow=payment", {"content-type": "application/x-www-form-urlencoded"}, 415, "Content-Type"),
+        (b'{"x": "' + b"a" * 70_000 + b'"}', {"content-type": "application/json"}, 413, "bytes"),
+        (b"[1, 2]", {"content-type": "application/json"}, 422, "JSON object"),
+        (b'{"to": "+14155550100", "from": "+15005550006"}', {"content-type": "application/json"}, 422, "flow is required"),
+        (b'{"flow": "payment", "to": "12", "from": "+15005550006"}', {"content-type": "application/json"}, 422, "to '12'"),
+        (b'{"flow": "nope", "to": "+14155550100", "from": "+15005550006"}', {"content-type": "application/json"}, 422, "unknown flow"),
+        (b'{"flow": "payment", "to": "+14155550100", "from": "+14155550199"}', {"content-type": "application/json"}, 422, "not one of our numbers"),
+        (b'{"flow": "payment", "to": "+14155550100", "from": "+15005550006", "data": []}', {"content-type": "application/json"}, 422, "data must be"),
+    ],
+)
+async def test_bad_requests_get_a_clear_4xx(api: httpx.AsyncClient, body: bytes, headers: dict, status: int, says: str):
+    answer = await api.post("/api/conversations", content=body, headers=headers)
+    assert answer.status_code == status
+    assert says in answer.json()["error"]
+
+
+async def test_a_journey_runs_and_can_be_read_and_told_of_events(api: httpx.AsyncClient):
+    customer = new_customer()
+    answer = await start(api, customer, data={"order": "A-1"})
+    assert answer.status_code == 202
+    id = answer.json()["id"]
+    assert id == conversation_id("sms", NUMBER, customer)
+    view = await until(api, id, lambda v: v["transcript"][-1]["status"] == "delivered", step="ask")
+    assert view["state"] == "running" and view["data"] == {"order": "A-1"}
+    assert [(t["direction"], t["status"]) for t in view["transcript"]] == [("out", "delivered")]
+    answer = await api.post(f"/api/conversations/{id}/events", json={"name": "payment_succeeded"})
+    assert answer.status_code == 202
+    view = await until(api, id, state="completed")
+    assert view["outcome"] == "completed"
+    assert view["transcript"][-1]["text"] == "Thanks, all settled."
+    assert (await api.post(f"/api/conversations/{id}/events", json={"name": "x"})).status_code == 409
+
+
+async def test_the_same_idempotency_key_never_starts_a_second_run(api: httpx.AsyncClient, dev_env: WorkflowEnvironment):
+    customer = new_customer()
+    first = await start(api, customer, idempotency_key="order-77-failed")
+    await until(api, first.json()["id"], step="ask")
+    await api.delete(f"/api/conversations/{first.json()['id']}")
+    await until(api, first.json()["id"], state="completed")
+    second = await start(api, customer, idempotency_key="order-77-failed")
+    assert second.status_code == 202
+    assert second.json()["status"] == "duplicate" and second.json()["id"] == first.json()["id"]
+    assert second.json()["run_id"] == first.json()["run_id"]
+    assert len(await runs_of(dev_env, first.json()["id"])) == 1
+
+
+async def test_unknown_conversations_are_404(api: httpx.AsyncClient):
+    assert (await api.get("/api/conversations/chat:sms:+1:+2")).status_code == 404
+    assert (await api.post("/api/conversations/chat:sms:+1:+2/events", json={"name": "x"})).status_code == 404
+    assert (await api.delete("/api/conversations/chat:sms:+1:+2")).status_code == 404
+
+
+async def test_delete_ends_the_conversation(api: httpx.AsyncClient):
+    id = (await start(api, new_customer())).json()["id"]
+    await until(api, id, step="ask")
+    assert (await api.delete(f"/api/conversations/{id}")).status_code == 202
+    assert (await until(api, id, state="completed"))["outcome"] == "cancelled"
+    assert (await api.delete(f"/api/conversations/{id}")).json()["ending"] is False
+
+
+async def test_a_busy_customer_is_skipped_interrupted_or_queued_as_the_flow_says(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, redis: Redis
+):
+    customer = new_customer()
+    id = (await start(api, customer)).json()["id"]
+    await until(api, id, step="ask")
+
+    skipped = await start(api, customer)
+    assert skipped.status_code == 409 and skipped.json()["status"] == "skipped"
+
+    queued = await start(api, customer, flow="payment_queued", data={"n": 2})
+    assert queued.status_code == 202 and queued.json()["status"] == "queued"
+
+    interrupting = await start(api, customer, flow="payment_interrupting")
+    assert interrupting.json()["status"] == "started" and interrupting.json()["interrupted"] is True
+    view = await until(api, id, flow="payment_interrupting", step="ask")
+    assert view["state"] == "running"
+
+    # The queued journey starts once the conversation in front of it has ended (the drainer's
+    # round, run here by hand).
+    await api.post(f"/api/conversations/{id}/events", json={"name": "payment_succeeded"})
+    await until(api, id, state="completed")
+    config = Config([NumberBinding(NUMBER, "console", "sms", "echo")], [], Settings())
+    service = Journeys(config, dev_env.client, redis, FlowRegistry(FLOWS))
+    started = await service.start_queued()
+    assert [(s.status, s.flow) for s in started] == [("started", "payment_queued")]
+    view = await until(api, id, flow="payment_queued", step="ask")
+    assert view["data"] == {"n": 2}
+    assert await service.start_queued() == []
+
+
+async def test_conversations_are_listed_by_flow_state_and_number(api: httpx.AsyncClient):
+    customer = new_customer()
+    id = (await start(api, customer, flow="payment_queued")).json()["id"]
+    for _ in range(200):
+        found = (await api.get("/api/conversations", params={"flow": "payment_queued", "state": "running", "number": NUMBER})).json()
+        if id in [c["id"] for c in found["conversations"]]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("never listed")
+    assert all(c["flow"] == "payment_queued" and c["state"] == "running" for c in found["conversations"])
+    other = (await api.get("/api/conversations", params={"flow": "burst"})).json()["conversations"]
+    assert id not in [c["id"] for c in other]
+    assert (await api.get("/api/conversations", params={"state": "sleeping"})).status_code == 422
+    assert (await api.get("/api/conversations", params={"number": "+14155550199"})).status_code == 422
+    await api.delete(f"/api/conversations/{id}")
+
+
+async def test_a_broadcast_starts_one_journey_per_customer(api: httpx.AsyncClient, dev_env: WorkflowEnvironment):
+    customers = [new_customer() for _ in range(3)]
+    body = {"flow": "burst", "from": NUMBER, "to": [*customers[:2], {"to": customers[2], "data": {"vip": True}}, "nope"], "idempotency_key": "spring-sale"}
+    answer = await api.post("/api/broadcasts", json=body)
+    assert answer.status_code == 202
+    for _ in range(400):
+        status = (await api.get("/api/broadcasts/spring-sale")).json()
+        if status["done"]:
+            break
+        await asyncio.sleep(0.05)
+    assert (status["started"], status["invalid"], status["total"]) == (3, 1, 4)
+    # Posting it again resumes it: nobody is started twice.
+    await api.post("/api/broadcasts", json=body)
+    for _ in range(400):
+        status = (await api.get("/api/broadcasts/spring-sale")).json()
+        if status.get("duplicate") == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert status["started"] == 3
+    for customer in customers:
+        assert len(await runs_of(dev_env, conversation_id("sms", NUMBER, customer))) == 1
+    assert (await api.get("/api/broadcasts/unknown")).status_code == 404
+
+
+async def test_an_event_with_data_reaches_the_flow(api: httpx.AsyncClient):
+    id = (await start(api, new_customer())).json()["id"]
+    await until(api, id, step="ask")
+    await api.post(f"/api/conversations/{id}/events", json={"name": "payment_succeeded", "data": {"amount": 5}})
+    view = await until(api, id, state="completed", tries=40)
+    assert view["data"]["events"] == {"payment_succeeded": {"amount": 5}}
