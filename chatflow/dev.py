@@ -9,14 +9,17 @@ started; see `chatflow.processes` for why nothing outlives it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from chatflow.config import Config
 from chatflow.embedded import start_temporal, start_valkey
 from chatflow.processes import ChildProcess, choose_port
 from chatflow.runtime import (
     build_providers,
+    check_redis,
     connect_redis,
     connect_temporal,
     load_flows,
@@ -44,9 +47,23 @@ class DevOptions:
     source: str = "chatflow.toml"
 
 
+class _Embedded(Protocol):
+    process: ChildProcess
+
+
+E = TypeVar("E", bound=_Embedded)
+
+
 @dataclass
 class _Started:
     children: list[ChildProcess] = field(default_factory=list)
+
+    async def embed(self, starting: Awaitable[E], stop: asyncio.Event) -> E | None:
+        """Start an embedded server, unless a stop signal comes first; remember it to stop it."""
+        server = await unless_stopped(starting, stop)
+        if server is not None:
+            self.children.append(server.process)
+        return server
 
     def stop(self) -> None:
         for child in reversed(self.children):
@@ -72,7 +89,7 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
             lines.append(f"  Temporal      {settings.temporal_address} (CHATFLOW_TEMPORAL_ADDRESS)")
         else:
             say("starting Temporal dev server ...")
-            temporal = await unless_stopped(
+            temporal = await started.embed(
                 start_temporal(
                     data_dir,
                     SERVER_HOST,
@@ -83,7 +100,6 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
             )
             if temporal is None:
                 return
-            started.children.append(temporal.process)
             settings.temporal_address = temporal.address
             lines.append(f"  Temporal      {temporal.address} (embedded, data in {temporal.db_path})")
             lines.append(f"  Temporal UI   {temporal.ui_url}")
@@ -91,20 +107,16 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
             lines.append(f"  Redis         {settings.redis_url} (CHATFLOW_REDIS_URL)")
         else:
             say("starting Valkey ...")
-            valkey = await unless_stopped(
-                start_valkey(
-                    data_dir, SERVER_HOST, choose_port(SERVER_HOST, options.redis_port, DEFAULT_REDIS_PORT)
-                ),
-                stop,
-            )
+            redis_port = choose_port(SERVER_HOST, options.redis_port, DEFAULT_REDIS_PORT)
+            valkey = await started.embed(start_valkey(data_dir, SERVER_HOST, redis_port), stop)
             if valkey is None:
                 return
-            started.children.append(valkey.process)
             settings.redis_url = valkey.url
             lines.append(f"  Redis         {valkey.url} (embedded Valkey, data in {valkey.data_dir})")
         client = await connect_temporal(config)
         redis = connect_redis(config)
         assert redis is not None
+        await check_redis(redis)
         providers = build_providers(config, RedisOutbox(redis))
         web = f"http://{_visible(options.host)}:{sock.getsockname()[1]}"
         say(_banner(config, web, lines))

@@ -72,6 +72,18 @@ def connect_redis(config: Config) -> Redis | None:
     return Redis.from_url(url) if url else None
 
 
+async def check_redis(redis: Redis | None) -> None:
+    """Fail at start rather than at the first send. The first command also imports redis-py's
+    lazily loaded modules, which would otherwise load while a workflow runs and make Temporal's
+    sandbox warn about imports after the workflow was loaded."""
+    if redis is None:
+        return
+    try:
+        await redis.ping()
+    except Exception as error:  # noqa: BLE001 - any failure: the same message
+        raise StartupError(f"cannot reach Redis (CHATFLOW_REDIS_URL): {error}") from None
+
+
 def console_outbox(redis: Redis | None) -> ConsoleOutbox:
     # Without Redis the console's messages stay in this process: fine for tests, invisible to a
     # web app running elsewhere.

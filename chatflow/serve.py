@@ -20,6 +20,7 @@ from chatflow.processes import bind
 from chatflow.runtime import (
     StartupError,
     build_providers,
+    check_redis,
     connect_redis,
     connect_temporal,
     console_outbox,
@@ -102,6 +103,7 @@ async def worker_main(config: Config, metrics_port: int | None, say: Say, *, sou
     stop_on_signals(stop)
     client = await connect_temporal(config)
     redis = connect_redis(config)
+    await check_redis(redis)
     if metrics_port is not None:
         start_http_server(metrics_port)
         say(f"metrics on http://0.0.0.0:{metrics_port}/metrics")

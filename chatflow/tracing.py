@@ -11,6 +11,7 @@ interceptor is used by workers built on that client); httpx instrumentation trac
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -53,24 +54,23 @@ def _configure() -> None:
     _configured = True
 
 
+def _from_extra(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as error:
+        raise ConfigError(f"{EXTRA_HINT} ({error})") from None
+
+
 def temporal_interceptors() -> list[Any]:
     """Interceptors for `Client.connect`: Temporal's TracingInterceptor when tracing is on."""
     if not enabled():
         return []
     _configure()
-    try:
-        from temporalio.contrib.opentelemetry import TracingInterceptor
-    except ImportError as error:
-        raise ConfigError(f"{EXTRA_HINT} ({error})") from None
-    return [TracingInterceptor()]
+    return [_from_extra("temporalio.contrib.opentelemetry", "TracingInterceptor")()]
 
 
 def asgi_middleware() -> list[Middleware]:
     if not enabled():
         return []
     _configure()
-    try:
-        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-    except ImportError as error:
-        raise ConfigError(f"{EXTRA_HINT} ({error})") from None
-    return [Middleware(OpenTelemetryMiddleware)]
+    return [Middleware(_from_extra("opentelemetry.instrumentation.asgi", "OpenTelemetryMiddleware"))]
