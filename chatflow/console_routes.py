@@ -17,6 +17,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -95,6 +96,8 @@ def console_routes(config: Config, deliver: Deliver, outbox: ConsoleOutbox | Non
             lines, cursor = await outbox.read(customer, request.query_params.get("after", START), wait)
         except ValueError as error:
             return _error(400, str(error))
+        except RedisError as error:
+            return _error(503, f"cannot read the console's messages: {error}")
         return JSONResponse({"messages": [asdict(line) for line in lines], "next": cursor})
 
     async def get_numbers(request: Request) -> JSONResponse:

@@ -25,6 +25,7 @@ START = "0"
 LATEST = "latest"
 STREAM_PREFIX = "chatflow:console:"
 STREAM_LENGTH = 1000  # per customer; a local channel needs no deep history
+BLOCK_SLICE = 2.0  # seconds
 
 
 @dataclass
@@ -123,9 +124,17 @@ class RedisOutbox:
             return [], _text(last[0][0]) if last else START
         if not _STREAM_ID.match(after):
             raise ValueError(f"cursor {after!r} is not one this outbox gave")
-        block = int(wait * 1000) if wait > 0 else None
-        answer = await self.redis.xread({key: after}, count=100, block=block)
-        entries = answer[0][1] if answer else []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            # Block in slices shorter than any client's socket timeout (redis-py's default is
+            # 5 s), so a long poll is never mistaken for a dead connection.
+            remaining = deadline - loop.time()
+            block = int(min(remaining, BLOCK_SLICE) * 1000) if remaining > 0 else None
+            answer = await self.redis.xread({key: after}, count=100, block=block)
+            entries = answer[0][1] if answer else []
+            if entries or block is None or loop.time() >= deadline:
+                break
         lines = [_line(_text(entry_id), _message(fields)) for entry_id, fields in entries]
         return lines, lines[-1].cursor if lines else after
 

@@ -1,6 +1,7 @@
 """`chatflow dev` end to end: a real subprocess with its embedded Temporal and Valkey."""
 
 import re
+import time
 import signal
 from pathlib import Path
 
@@ -76,3 +77,16 @@ def test_dev_reports_a_taken_port_without_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_servers_die_with_a_killed_dev(tmp_path: Path) -> None:
+    """Even SIGKILL, which chatflow dev cannot handle, leaves no server behind."""
+    stack = start_dev(tmp_path / "data", tmp_path / "logs")
+    children = descendants(stack.process.pid)
+    assert children
+    stack.process.kill()
+    stack.process.wait()
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in children if alive(pid)] == []
