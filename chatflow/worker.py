@@ -20,7 +20,12 @@ TASK_QUEUE = "chatflow"
 # Flows run inside Temporal's sandbox. The framework, the flows and `transitions` (whose core is
 # deterministic) are passed through: they are imported once per worker, not once per run, and the
 # flow registry the workflow reads is the one the worker filled.
-PASSTHROUGH = ("chatflow", "providers", "conversations", "transitions", "six", "phonenumbers", "httpx")
+# redis (and the opentelemetry it loads) import lazily, from objects the garbage collector may
+# finalise on a workflow thread; passing them through keeps the sandbox from warning about it.
+PASSTHROUGH = (
+    "chatflow", "providers", "conversations", "transitions", "six", "phonenumbers", "httpx",
+    "redis", "opentelemetry",
+)
 
 
 def sandbox_runner(flows: Iterable[type[Flow]] = ()) -> SandboxedWorkflowRunner:

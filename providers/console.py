@@ -1,16 +1,61 @@
 """The console provider: a local channel with no account, for `chatflow dev`, `chatflow chat` and tests.
 
-Sent messages land in an `Outbox` that readers (the test harness, the chat endpoint) wait on.
+What the bot sends lands in an outbox that readers wait on. `Outbox` keeps it in memory (tests,
+the harness, a single process); `RedisOutbox` appends it to a Redis stream per customer, so the
+web app can show what a worker in another process sent. Readers page with an opaque cursor:
+"0" is the beginning, "latest" the current end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Protocol
 
-from chatflow.messages import OutboundMessage, SendResult
+from redis.asyncio import Redis
+
+from chatflow.messages import Media, Option, OutboundMessage, SendResult, numbered_menu
 from providers.base import PermanentSendError
+
+START = "0"
+LATEST = "latest"
+STREAM_PREFIX = "chatflow:console:"
+STREAM_LENGTH = 1000  # per customer; a local channel needs no deep history
+BLOCK_SLICE = 2.0  # seconds
+
+
+@dataclass
+class ConsoleLine:
+    """One bot message as the console shows it, with the cursor that comes after it."""
+
+    cursor: str
+    text: str  # as a phone without buttons shows it (choices as a numbered menu)
+    options: list[str]
+    number: str
+
+
+def _line(cursor: str, message: OutboundMessage) -> ConsoleLine:
+    return ConsoleLine(
+        cursor=cursor,
+        text=numbered_menu(message.text, message.options),
+        options=[option.title for option in message.options],
+        number=message.number,
+    )
+
+
+class ConsoleOutbox(Protocol):
+    async def put(self, message: OutboundMessage) -> None: ...
+
+    async def read(
+        self, customer: str, after: str = START, wait: float = 0.0
+    ) -> tuple[list[ConsoleLine], str]:
+        """Messages to `customer` after the cursor `after`, waiting up to `wait` seconds for one;
+        with the cursor to read from next time. ValueError for a cursor it never gave."""
+        ...
 
 
 class Outbox:
@@ -36,12 +81,83 @@ class Outbox:
                 pass
             return list(self.sent[customer])
 
+    async def read(
+        self, customer: str, after: str = START, wait: float = 0.0
+    ) -> tuple[list[ConsoleLine], str]:
+        if after == LATEST:
+            return [], str(len(self.sent[customer]))
+        if not after.isdigit():
+            raise ValueError(f"cursor {after!r} is not one this outbox gave")
+        start = int(after)
+        sent = await self.wait_for(customer, start + 1, wait) if wait > 0 else self.sent[customer]
+        lines = [_line(str(i + 1), m) for i, m in enumerate(sent[start:], start=start)]
+        return lines, str(max(start, len(sent)))
+
+
+_STREAM_ID = re.compile(r"^\d+(-\d+)?$")
+
+
+class RedisOutbox:
+    """The outbox in Redis: one capped stream per customer, readable from any process."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    @staticmethod
+    def key(customer: str) -> str:
+        return f"{STREAM_PREFIX}{customer}"
+
+    async def put(self, message: OutboundMessage) -> None:
+        await self.redis.xadd(
+            self.key(message.customer),
+            {"message": json.dumps(asdict(message))},
+            maxlen=STREAM_LENGTH,
+            approximate=True,
+        )
+
+    async def read(
+        self, customer: str, after: str = START, wait: float = 0.0
+    ) -> tuple[list[ConsoleLine], str]:
+        key = self.key(customer)
+        if after == LATEST:
+            last = await self.redis.xrevrange(key, count=1)
+            return [], _text(last[0][0]) if last else START
+        if not _STREAM_ID.match(after):
+            raise ValueError(f"cursor {after!r} is not one this outbox gave")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            # Block in slices shorter than any client's socket timeout (redis-py's default is
+            # 5 s), so a long poll is never mistaken for a dead connection.
+            remaining = deadline - loop.time()
+            block = int(min(remaining, BLOCK_SLICE) * 1000) if remaining > 0 else None
+            answer = await self.redis.xread({key: after}, count=100, block=block)
+            entries = answer[0][1] if answer else []
+            if entries or block is None or loop.time() >= deadline:
+                break
+        lines = [_line(_text(entry_id), _message(fields)) for entry_id, fields in entries]
+        return lines, lines[-1].cursor if lines else after
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _message(fields: dict[bytes | str, bytes | str]) -> OutboundMessage:
+    raw = {_text(k): _text(v) for k, v in fields.items()}
+    data = json.loads(raw["message"])
+    data["options"] = [Option(**o) for o in data.get("options", [])]
+    data["media"] = [Media(**m) for m in data.get("media", [])]
+    return OutboundMessage(**data)
+
 
 class ConsoleProvider:
     name = "console"
 
-    def __init__(self, outbox: Outbox | None = None, *, blocked: set[str] | None = None) -> None:
-        self.outbox = outbox or Outbox()
+    def __init__(
+        self, outbox: ConsoleOutbox | None = None, *, blocked: set[str] | None = None
+    ) -> None:
+        self.outbox: ConsoleOutbox = outbox or Outbox()
         # Customers whose sends fail permanently, to exercise failure branches locally.
         self.blocked = blocked or set()
 

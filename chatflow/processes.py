@@ -1,0 +1,119 @@
+"""Child processes of `chatflow dev` and the ports they listen on.
+
+Every child runs in its own session, so a terminal's Ctrl-C reaches only `chatflow dev`, which
+then stops things in order (web, worker, then the servers they use). On Linux each child also
+asks the kernel for SIGTERM when its parent dies, so even a `kill -9` of `chatflow dev` leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on host:port (port 0: any free one); OSError when taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def port_is_free(host: str, port: int) -> bool:
+    try:
+        bind(host, port).close()
+    except OSError:
+        return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with contextlib.closing(bind(host, 0)) as sock:
+        return int(sock.getsockname()[1])
+
+
+def choose_port(host: str, requested: int | None, default: int) -> int:
+    """The requested port as is (its owner reports it when taken); else the default, or any
+    free port when the default is taken (another chatflow dev, a local Redis...)."""
+    if requested is not None:
+        return requested
+    return default if port_is_free(host, default) else free_port(host)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    parent = os.getpid()
+
+    def _in_child() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return _in_child
+
+
+class ChildProcess:
+    """A server `chatflow dev` runs, with its output in a log file."""
+
+    def __init__(self, name: str, args: Sequence[str], log_path: Path, cwd: Path | None = None) -> None:
+        self.name = name
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                list(args),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (servers flush their data on it), then SIGKILL if it takes too long."""
+        if not self.running():
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        if self.running():
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,113 @@
+"""The long-running processes: `chatflow web` and `chatflow worker`, and how they stop.
+
+SIGINT and SIGTERM ask for a graceful stop (the web app finishes its requests, the worker its
+tasks); a second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from prometheus_client import start_http_server
+
+from chatflow.config import Config
+from chatflow.processes import bind
+from chatflow.runtime import (
+    StartupError,
+    build_providers,
+    check_redis,
+    connect_redis,
+    connect_temporal,
+    console_outbox,
+    load_flows,
+    run_worker,
+    serve_web,
+)
+
+T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+Say = Callable[[str], None]
+
+
+def stop_on_signals(stop: asyncio.Event, on_second: Callable[[], None] = lambda: None) -> None:
+    loop = asyncio.get_running_loop()
+
+    def _handle() -> None:
+        if stop.is_set():
+            on_second()
+            os._exit(130)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, _handle)
+
+
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """`work`'s result, or None when `stop` is set first (the work is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    return None
+
+
+async def until_any_ends(stop: asyncio.Event, *services: Awaitable[None]) -> None:
+    """Run the services together; when one ends (stop set, or a crash) the others stop too."""
+
+    async def _run(service: Awaitable[None]) -> None:
+        try:
+            await service
+        finally:
+            stop.set()
+
+    results = await asyncio.gather(*(_run(s) for s in services), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def bind_web(host: str, port: int) -> socket.socket:
+    try:
+        return bind(host, port)
+    except OSError as error:
+        raise StartupError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
+
+
+async def web_main(config: Config, host: str, port: int, say: Say, *, source: str) -> None:
+    load_flows(config, source=source)  # the web app routes to flows: refuse unknown ones early
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    sock = bind_web(host, port)
+    # Lazy: the web app starts (and /readyz says 503) while Temporal is still coming up.
+    client = await connect_temporal(config, lazy=True)
+    redis = connect_redis(config)
+    say(f"chatflow web on http://{host}:{sock.getsockname()[1]}  (Ctrl-C to stop)")
+    await serve_web(config, client, redis, sock, stop)
+
+
+async def worker_main(config: Config, metrics_port: int | None, say: Say, *, source: str) -> None:
+    flows = load_flows(config, source=source)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    client = await connect_temporal(config)
+    redis = connect_redis(config)
+    await check_redis(redis)
+    if metrics_port is not None:
+        start_http_server(metrics_port)
+        say(f"metrics on http://0.0.0.0:{metrics_port}/metrics")
+    providers = build_providers(config, console_outbox(redis))
+    names = ", ".join(sorted({flow.key() for flow in flows}))
+    say(f"chatflow worker on {config.settings.temporal_address or 'localhost:7233'}: {names}  (Ctrl-C to stop)")
+    await run_worker(client, flows, providers, stop)
