@@ -185,7 +185,9 @@ class Convo:
         return self._runner.port.now()
 
     async def say(self, text: str, *, media: str | None = None) -> None:
-        await self._runner.send(render(text, self.data), media=media)
+        """Send `text` as it is: code steps compose their own text (an f-string), so a
+        customer's words inside it are never read as a template."""
+        await self._runner.send(text, media=media)
 
     async def sleep(self, duration: timedelta) -> None:
         await self._runner.port.sleep_until(self.now() + duration)

@@ -300,10 +300,12 @@ class ConversationWorkflow:
         on a replay after a newer version was deployed, that newer marker is absent from the
         history, so the search falls through to the version the conversation started on.
         """
-        for version in registry.versions(flow):
+        versions = registry.versions(flow)
+        for version in versions:
             if workflow.patched(f"chatflow-flow-{flow}-v{version}"):
                 return version
-        return 0  # registry.get names the versions that are deployed
+        # No marker in a replayed history: it predates version pinning, so the oldest.
+        return versions[-1] if versions else 0
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

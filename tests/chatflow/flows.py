@@ -56,7 +56,7 @@ class Counter(Flow):
         if convo.data["last"] != convo.data["count"]:
             convo.data["gaps"] += 1
         if convo.data["count"] % 100 == 0:
-            await convo.say("{count} received")
+            await convo.say(f"{convo.data['count']} received")
         return self.listen
 
 

@@ -14,6 +14,11 @@ class Burst(Flow):
 class Echo(Flow):
     """Answers every message with its text, so order and count show in what it says."""
 
+    async def trigger(self, convo):
+        # The message that started the conversation is its trigger: answer it too.
+        convo.data["last"] = convo.reply
+        return self.echo if convo.reply else self.listen
+
     listen = Ask(None, branches={anything: "echo"}, save_as="last")
     echo = Say("got {last}", then="listen")
 
