@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -9,7 +11,11 @@ from starlette.routing import BaseRoute
 from temporalio.client import Client
 
 from chatflow.config import Config
-from chatflow.console_routes import console_routes
+from chatflow.edge.buffer import BufferedDelivery
+from chatflow.edge.dedupe import Dedupe, deduped
+from chatflow.edge.inbound import InboundEdge
+from chatflow.edge.optout import OptOuts
+from chatflow.console_routes import answer_to, console_routes
 from chatflow.dispatch import Deliver, deliver, send_delivery
 from chatflow.health import health_routes
 from chatflow.journeys.api import journeys_api
@@ -19,7 +25,12 @@ from chatflow.registry import FlowRegistry, registry
 from chatflow.tracing import asgi_middleware
 from providers.console import ConsoleOutbox
 from providers.intake import Report
+from providers import build_providers
+from providers.base import SendError
 from providers.webhooks import webhook_routes
+from providers.whatsapp_cloud_webhooks import Answer
+
+log = logging.getLogger(__name__)
 
 
 def direct_delivery(client: Client) -> Deliver:
@@ -36,6 +47,33 @@ def direct_reporting(client: Client) -> Report:
     return _report
 
 
+def inbound_edge(client: Client, deliver: Deliver, redis: Redis | None) -> InboundEdge:
+    """Opt-out, help, keywords and the fast dedupe in front of every flow (they need Redis)."""
+    if redis is None:
+        return InboundEdge(deliver)
+    dedupe = Dedupe(redis)
+    # A BufferedDelivery claims ids itself, atomically with buffering; direct delivery needs
+    # the dedupe in front of it.
+    if not isinstance(deliver, BufferedDelivery):
+        deliver = deduped(deliver, dedupe)
+    return InboundEdge(deliver, OptOuts(redis), dedupe, client=client)
+
+
+def direct_answer(config: Config) -> Answer:
+    """Answer a WhatsApp customer outside any flow, straight through the Cloud API."""
+    whatsapp = build_providers(config).get("whatsapp_cloud")
+
+    async def _answer(message: InboundMessage, text: str) -> None:
+        if whatsapp is None:
+            return
+        try:
+            await whatsapp.send(answer_to(message, text))
+        except SendError as error:
+            log.warning("could not answer %s outside a flow: %s", message.id, error)
+
+    return _answer
+
+
 def create_app(
     config: Config,
     client: Client,
@@ -46,11 +84,14 @@ def create_app(
     console_outbox: ConsoleOutbox | None = None,
 ) -> Starlette:
     deliver = deliver or direct_delivery(client)
-    routes: list[BaseRoute] = [*webhook_routes(config, deliver, direct_reporting(client))]
+    edge = inbound_edge(client, deliver, redis)
+    routes: list[BaseRoute] = [
+        *webhook_routes(config, edge.receive, direct_reporting(client), direct_answer(config))
+    ]
     if redis is not None:  # the journeys API keeps idempotency keys and queues in Redis
         routes += journeys_api(config, client, redis, flows or registry).routes()
     routes += health_routes(client, redis)
     routes += metrics_routes(client)
-    routes += console_routes(config, deliver, console_outbox)
+    routes += console_routes(config, edge.receive, console_outbox)
     middleware = [Middleware(WebhookMetrics), *asgi_middleware()]
     return Starlette(routes=routes, middleware=middleware)

@@ -7,6 +7,8 @@ and exit status 2, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -61,6 +63,19 @@ def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
         raise fail(str(error)) from None
     except KeyboardInterrupt:  # a signal before our handlers were installed
         raise typer.Exit(130) from None
+    _exit_after_clean_stop()
+
+
+def _exit_after_clean_stop() -> None:
+    """Leave without interpreter finalization once everything has stopped cleanly.
+
+    The Temporal SDK's Rust threads can still touch the GIL while CPython finalizes and abort
+    the process (temporalio/sdk-python#300), turning a clean stop into exit code -6.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _config(path: str | None, *, check_secrets: bool = True) -> tuple[Config, str]:

@@ -22,30 +22,34 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from chatflow.config import Config, NumberBinding, e164
+from chatflow.config import Config, e164
 from chatflow.conversation import conversation_id
-from chatflow.messages import InboundMessage
+from chatflow.messages import InboundMessage, OutboundMessage
 from providers.console import START, ConsoleOutbox
 
 if TYPE_CHECKING:
-    from chatflow.app import Deliver
+    from chatflow.edge.inbound import Receive
 
 MAX_BODY = 16 * 1024
 MAX_WAIT = 30.0
+
+
+def answer_to(message: InboundMessage, text: str) -> OutboundMessage:
+    """A message back to the sender of `message`, from the number it wrote to."""
+    return OutboundMessage(
+        channel=message.channel,
+        provider=message.provider,
+        number=message.number,
+        customer=message.customer,
+        text=text,
+    )
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def flow_for(binding: NumberBinding, text: str) -> str:
-    """The flow a message starts: the number's keyword flow when the first word is one, else its flow."""
-    first = text.strip().split(maxsplit=1)[0].upper() if text.strip() else ""
-    keywords = {k.upper(): v for k, v in binding.keywords.items()}
-    return keywords.get(first, binding.flow)
-
-
-def console_routes(config: Config, deliver: Deliver, outbox: ConsoleOutbox | None) -> list[Route]:
+def console_routes(config: Config, receive: Receive, outbox: ConsoleOutbox | None) -> list[Route]:
     async def post_message(request: Request) -> JSONResponse:
         if "application/json" not in request.headers.get("content-type", ""):
             return _error(415, "send JSON: content-type application/json")
@@ -79,7 +83,9 @@ def console_routes(config: Config, deliver: Deliver, outbox: ConsoleOutbox | Non
             received_at=datetime.now(UTC).isoformat(),
         )
         try:
-            await deliver(message, flow_for(binding, message.text))
+            verdict = await receive(binding, message)
+            if verdict.reply and outbox is not None:  # opt-out confirmation, help
+                await outbox.put(answer_to(message, verdict.reply))
         except Exception as error:  # noqa: BLE001 - the caller may retry; never a 500
             return _error(503, f"cannot hand the message on: {error}")
         return JSONResponse(

@@ -123,7 +123,7 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
         await until_any_ends(
             stop,
             serve_web(config, client, redis, sock, stop),
-            run_worker(client, flows, providers, stop),
+            run_worker(client, flows, providers, stop, config=config, redis=redis),
         )
         await redis.aclose()
     finally:

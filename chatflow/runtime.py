@@ -20,6 +20,10 @@ from temporalio.worker import Worker
 import providers as provider_package
 from chatflow.app import create_app
 from chatflow.config import Config, ConfigError, check_flows
+from chatflow.edge.buffer import BufferedDelivery, Forwarder
+from chatflow.edge.optout import OptOuts
+from chatflow.edge.rate_limit import RateLimiter, SenderRates
+from chatflow.edge.send_guard import SendGuard
 from chatflow.flow import Flow, FlowDefinitionError
 from chatflow.registry import flows_in
 from chatflow.tracing import temporal_interceptors
@@ -115,8 +119,20 @@ async def serve_web(
     sock: socket.socket,
     stop: asyncio.Event,
 ) -> None:
-    """Serve the web app on an already bound socket until `stop` is set."""
-    app = create_app(config, client, redis=redis, console_outbox=console_outbox(redis) if redis else None)
+    """Serve the web app on an already bound socket until `stop` is set.
+
+    With Redis, inbound messages are buffered there and a forwarder drains them into Temporal,
+    so a webhook is acknowledged even while Temporal is unreachable and nothing is lost.
+    """
+    deliver = BufferedDelivery(redis) if redis is not None else None
+    app = create_app(
+        config,
+        client,
+        deliver=deliver,
+        redis=redis,
+        console_outbox=console_outbox(redis) if redis else None,
+    )
+    forwarder = asyncio.create_task(Forwarder(redis, client).run()) if redis is not None else None
     server = _Server(
         uvicorn.Config(app, log_config=None, lifespan="off", timeout_graceful_shutdown=3)
     )
@@ -126,6 +142,11 @@ async def serve_web(
     server.should_exit = True
     stopping.cancel()
     await serving
+    if forwarder is not None:
+        # What it has not forwarded stays in the stream for the next start (or another web).
+        forwarder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forwarder
 
 
 async def run_worker(
@@ -133,8 +154,19 @@ async def run_worker(
     flows: list[type[Flow]],
     providers: Mapping[str, Provider],
     stop: asyncio.Event,
+    *,
+    config: Config | None = None,
+    redis: Redis | None = None,
 ) -> None:
-    """Run conversations and their activities until `stop` is set."""
-    worker: Worker = build_worker(client, flows, providers)
+    """Run conversations and their activities until `stop` is set.
+
+    With Redis every send passes the opt-out check and the sender's rate limit, shared by all
+    worker processes.
+    """
+    guard = None
+    if redis is not None:
+        rates = SenderRates(config.numbers if config else ())
+        guard = SendGuard(OptOuts(redis), RateLimiter(redis), rates)
+    worker: Worker = build_worker(client, flows, providers, guard=guard)
     async with worker:
         await stop.wait()

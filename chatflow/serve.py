@@ -110,4 +110,4 @@ async def worker_main(config: Config, metrics_port: int | None, say: Say, *, sou
     providers = build_providers(config, console_outbox(redis))
     names = ", ".join(sorted({flow.key() for flow in flows}))
     say(f"chatflow worker on {config.settings.temporal_address or 'localhost:7233'}: {names}  (Ctrl-C to stop)")
-    await run_worker(client, flows, providers, stop)
+    await run_worker(client, flows, providers, stop, config=config, redis=redis)

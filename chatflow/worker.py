@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from chatflow.activities import ChatflowActivities
+from chatflow.edge.send_guard import SendGuard
 from chatflow.flow import Flow
 from chatflow.registry import registry
 from chatflow.workflow import ConversationWorkflow
@@ -42,12 +43,13 @@ def build_worker(
     *,
     task_queue: str = TASK_QUEUE,
     http: httpx.AsyncClient | None = None,
+    guard: SendGuard | None = None,
     max_cached_workflows: int = 10_000,
 ) -> Worker:
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
-    activities = ChatflowActivities(providers, http)
+    activities = ChatflowActivities(providers, http, guard)
     return Worker(
         client,
         task_queue=task_queue,

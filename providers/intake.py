@@ -17,7 +17,7 @@ from chatflow.config import Config, NumberBinding
 from chatflow.messages import DeliveryUpdate, InboundMessage
 
 if TYPE_CHECKING:
-    from chatflow.app import Deliver
+    from chatflow.edge.inbound import Receive, Verdict
 
 # Report a delivery status to a conversation; False when that conversation no longer exists.
 Report = Callable[[str, DeliveryUpdate], Awaitable[bool]]
@@ -40,20 +40,10 @@ async def read_body(request: Request, *, limit: int, content_type: str) -> bytes
     return bytes(body)
 
 
-def flow_for(binding: NumberBinding, text: str) -> str:
-    """The flow a message starts: the one its first word names as a keyword, else the number's."""
-    words = text.split(maxsplit=1)
-    if words:
-        for keyword, flow in binding.keywords.items():
-            if words[0].casefold() == keyword.casefold():
-                return flow
-    return binding.flow
-
-
-async def hand_on(deliver: Deliver, message: InboundMessage, binding: NumberBinding) -> None:
-    """Give a parsed message to its conversation; 503 (so the provider retries) if that fails."""
+async def hand_on(receive: Receive, message: InboundMessage, binding: NumberBinding) -> Verdict:
+    """Give a parsed message to the inbound edge; 503 (so the provider retries) if that fails."""
     try:
-        await deliver(message, flow_for(binding, message.text))
+        return await receive(binding, message)
     except Exception as error:  # whatever the transport raised, the provider must retry
         raise HTTPException(503, f"could not hand message {message.id} on: {error}") from error
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
 from chatflow.config import Config, e164
 from chatflow.conversation import conversation_id
@@ -21,7 +22,7 @@ from chatflow.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
 from providers.intake import Report, hand_on, now, read_body, report_status
 
 if TYPE_CHECKING:
-    from chatflow.app import Deliver
+    from chatflow.edge.inbound import Receive
 
 FORM = "application/x-www-form-urlencoded"
 MAX_REQUEST_BYTES = 64 * 1024  # a Twilio webhook is a few KiB even with ten media URLs
@@ -109,9 +110,9 @@ def parse_status(form: dict[str, str]) -> tuple[str, DeliveryUpdate]:
 
 
 class TwilioWebhooks:
-    def __init__(self, config: Config, deliver: Deliver, report: Report) -> None:
+    def __init__(self, config: Config, receive: Receive, report: Report) -> None:
         self.config = config
-        self.deliver = deliver
+        self.intake = receive  # the inbound edge: opt-out, keywords, dedupe, delivery
         self.report = report
         token = config.settings.twilio_auth_token
         self.validator = RequestValidator(token) if token else None
@@ -154,8 +155,14 @@ class TwilioWebhooks:
         binding = self.config.binding(message.number, "twilio")
         if binding is None:
             raise HTTPException(404, f"{message.number} is not bound to a flow for twilio in the config")
-        await hand_on(self.deliver, message, binding)
-        # Replies go out through the API once the flow has run, never in this response.
+        verdict = await hand_on(self.intake, message, binding)
+        if verdict.reply:
+            # Opt-out confirmations and help answer in the TwiML itself: they must reach a
+            # customer whom the send activity now refuses.
+            answer = MessagingResponse()
+            answer.message(verdict.reply)
+            return Response(str(answer), media_type="text/xml")
+        # A flow's replies go out through the API once it has run, never in this response.
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     async def status(self, request: Request) -> Response:

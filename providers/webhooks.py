@@ -9,15 +9,17 @@ from starlette.routing import BaseRoute
 from chatflow.config import Config
 from providers.intake import Report
 from providers.twilio_webhooks import TwilioWebhooks
-from providers.whatsapp_cloud_webhooks import WhatsAppCloudWebhooks
+from providers.whatsapp_cloud_webhooks import Answer, WhatsAppCloudWebhooks
 
 if TYPE_CHECKING:
-    from chatflow.app import Deliver
+    from chatflow.edge.inbound import Receive
 
 
-def webhook_routes(config: Config, deliver: Deliver, report: Report) -> list[BaseRoute]:
+def webhook_routes(
+    config: Config, receive: Receive, report: Report, answer: Answer | None = None
+) -> list[BaseRoute]:
     """`/webhooks/twilio`, `/webhooks/twilio/status` and `/webhooks/whatsapp`."""
     return [
-        *TwilioWebhooks(config, deliver, report).routes(),
-        *WhatsAppCloudWebhooks(config, deliver, report).routes(),
+        *TwilioWebhooks(config, receive, report).routes(),
+        *WhatsAppCloudWebhooks(config, receive, report, answer).routes(),
     ]

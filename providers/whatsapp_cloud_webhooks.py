@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
@@ -25,8 +26,11 @@ from chatflow.conversation import conversation_id
 from chatflow.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
 from providers.intake import Report, hand_on, now, read_body, report_status
 
+# Answer a customer outside any flow (opt-out confirmation, help), straight through the API.
+Answer = Callable[[InboundMessage, str], Awaitable[None]]
+
 if TYPE_CHECKING:
-    from chatflow.app import Deliver
+    from chatflow.edge.inbound import Receive
 
 JSON = "application/json"
 # Meta documents webhook payloads of up to 3 MB; refusing a genuine batch would make Meta retry
@@ -237,9 +241,12 @@ def _timestamp(value: object) -> str:
 
 
 class WhatsAppCloudWebhooks:
-    def __init__(self, config: Config, deliver: Deliver, report: Report) -> None:
+    def __init__(
+        self, config: Config, receive: Receive, report: Report, answer: Answer | None = None
+    ) -> None:
         self.config = config
-        self.deliver = deliver
+        self.intake = receive  # the inbound edge: opt-out, keywords, dedupe, delivery
+        self.answer = answer
         self.report = report
         self.parser = PayloadParser(config)
 
@@ -283,7 +290,9 @@ class WhatsAppCloudWebhooks:
         except UnboundNumber as error:
             raise HTTPException(404, str(error)) from None
         for message, binding in batch.messages:
-            await hand_on(self.deliver, message, binding)
+            verdict = await hand_on(self.intake, message, binding)
+            if verdict.reply and self.answer is not None:
+                await self.answer(message, verdict.reply)
         for conversations, update in batch.statuses:
             if update.status in STATUS_RANK:
                 await self.report_first(conversations, update)

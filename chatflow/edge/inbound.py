@@ -12,6 +12,7 @@ is routed (keywords) and handed on to the conversation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 Action = Literal["delivered", "duplicate", "opted_out", "opted_in", "help", "ignored"]
 
 
+Receive = Callable[[NumberBinding, InboundMessage], Awaitable["Verdict"]]
+
+
 @dataclass
 class Verdict:
     action: Action
@@ -58,8 +62,8 @@ class InboundEdge:
     def __init__(
         self,
         deliver: Deliver,
-        optouts: OptOuts,
-        dedupe: Dedupe,
+        optouts: OptOuts | None = None,
+        dedupe: Dedupe | None = None,
         *,
         client: Client | None = None,
         help_text: str = HELP_TEXT,
@@ -73,6 +77,11 @@ class InboundEdge:
         self._help_text = help_text
 
     async def receive(self, binding: NumberBinding, message: InboundMessage) -> Verdict:
+        if self._optouts is None or self._dedupe is None:
+            # Without Redis there is nowhere to keep opt-outs: every message goes to its flow.
+            flow = route(binding, message)
+            await self._deliver(message, flow)
+            return Verdict("delivered", flow=flow)
         word = command(message.text)
         number, customer = message.number, message.customer
         if word in OPT_OUT_WORDS or word in HELP_WORDS:

@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from chatflow.config import Config, Settings, parse_config
 from chatflow.messages import DeliveryUpdate, InboundMessage
+from chatflow.edge.inbound import InboundEdge
 from providers.webhooks import webhook_routes
 
 PUBLIC_URL = "https://chat.example.com"
@@ -161,7 +162,7 @@ def recorder() -> Recorder:
 
 
 def webhook_client(config: Config, recorder: Recorder, base_url: str = PUBLIC_URL) -> httpx.AsyncClient:
-    app = Starlette(routes=webhook_routes(config, recorder.deliver, recorder.report))
+    app = Starlette(routes=webhook_routes(config, InboundEdge(recorder.deliver).receive, recorder.report))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 
 

@@ -1,4 +1,4 @@
-"""A Temporal worker like chatflow.worker.build_worker's, with the edge's send guard installed."""
+"""The worker the edge tests run: chatflow's own, with the edge's send guard installed."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ from collections.abc import Iterable, Mapping
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from chatflow.activities import ChatflowActivities
 from chatflow.edge.send_guard import SendGuard
 from chatflow.flow import Flow
-from chatflow.registry import registry
-from chatflow.worker import sandbox_runner
-from chatflow.workflow import ConversationWorkflow
+from chatflow.worker import build_worker
 from providers.base import Provider
 
 
@@ -23,14 +20,4 @@ def guarded_worker(
     guard: SendGuard | None,
     task_queue: str,
 ) -> Worker:
-    flows = list(flows)
-    for flow in flows:
-        registry.add(flow)
-    activities = ChatflowActivities(providers, guard=guard)
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[ConversationWorkflow],
-        activities=[activities.send_message, activities.http_request],
-        workflow_runner=sandbox_runner(flows),
-    )
+    return build_worker(client, flows, providers, task_queue=task_queue, guard=guard)
