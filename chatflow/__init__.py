@@ -3,6 +3,7 @@
 The public authoring API; everything a flow needs is importable from here.
 """
 
+from chatflow.edge.quiet_hours import SendWindow
 from chatflow.engine import Convo
 from chatflow.flow import Flow, FlowDefinitionError
 from chatflow.matching import (
@@ -41,6 +42,7 @@ __all__ = [
     "Http",
     "If",
     "Say",
+    "SendWindow",
     "Wait",
     "WaitUntil",
     "anything",

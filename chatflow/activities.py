@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from chatflow.edge.quiet_hours import SendWindow, next_allowed_send
 from chatflow.engine import HttpRequest, HttpResponse
 from chatflow.messages import OutboundMessage, SendResult
 from chatflow.metrics import record_send
@@ -19,6 +21,15 @@ if TYPE_CHECKING:
     from chatflow.edge.send_guard import SendGuard
 
 PERMANENT_SEND_ERROR = "PermanentSendError"
+
+
+@dataclass
+class QuietHoursRequest:
+    customer: str
+    start: str  # HH:MM local
+    end: str
+    now: str  # ISO 8601
+    timezone: str = ""
 HTTP_CLIENT_ERROR = "HttpClientError"
 
 
@@ -62,6 +73,14 @@ class ChatflowActivities:
             ) from error
         record_send(message.provider, result.status)
         return result
+
+    @activity.defn(name="next_allowed_send")
+    async def next_allowed_send(self, request: QuietHoursRequest) -> str:
+        """Run as a local activity: its answer is recorded, so a replay after a time-zone
+        database update still takes the same decision."""
+        window = SendWindow(time.fromisoformat(request.start), time.fromisoformat(request.end))
+        now = datetime.fromisoformat(request.now)
+        return next_allowed_send(request.customer, window, now, request.timezone or None).isoformat()
 
     @activity.defn(name="http_request")
     async def http_request(self, request: HttpRequest) -> HttpResponse:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from chatflow.edge.quiet_hours import SendWindow
 from chatflow.flow import Flow, FlowDefinitionError
 from chatflow.messages import BusinessEvent, InboundMessage, Media, Option
 from chatflow.steps import (
@@ -123,6 +124,10 @@ class Port(Protocol):
 
     async def sleep_until(self, when: datetime) -> None:
         """A durable sleep; returns early on cancel."""
+
+    async def quiet_until(self, window: SendWindow, timezone: str | None) -> datetime | None:
+        """When a non-urgent message may go out; None when now is fine (or it answers the
+        customer, who just wrote)."""
 
 
 class HttpClient:
@@ -301,6 +306,9 @@ class FlowRunner:
 
     async def _execute(self, step: Step) -> str:
         if isinstance(step, Say):
+            await self._respect_quiet_hours(step.urgent)
+            if self.port.cancelled():
+                return CANCEL
             await self.send(render(step.text, self.state.data), media=step.media, template=step.template)
             return NEXT
         if isinstance(step, Ask):
@@ -316,6 +324,14 @@ class FlowRunner:
         if isinstance(step, Code):
             return await self._code(step)
         raise FlowDefinitionError(f"step {step.name!r} of an unknown kind {type(step).__name__}")
+
+    async def _respect_quiet_hours(self, urgent: bool) -> None:
+        window = self.flow.quiet_hours
+        if window is None or urgent:
+            return
+        when = await self.port.quiet_until(window, self.state.data.get("timezone"))
+        if when is not None and when > self.port.now():
+            await self.port.sleep_until(when)
 
     def _when(self, step: WaitUntil) -> datetime:
         when = step.when
@@ -362,6 +378,12 @@ class FlowRunner:
                 if name in state.events:  # it came before we were ready for it
                     state.data.setdefault("events", {})[name] = state.events.pop(name)
                     return EVENT + name
+            if step.text is not None:
+                # Before the wait is recorded: a run that continues as new during the quiet
+                # hours starts this step again rather than believing the prompt went out.
+                await self._respect_quiet_hours(step.urgent)
+                if self.port.cancelled():
+                    return CANCEL
             state.wait = WaitState()
             if step.text is not None:
                 await self._prompt(step, step.text)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from transitions import Machine
 
+from chatflow.edge.quiet_hours import SendWindow
 from chatflow.steps import GOTO, NEXT, OUTCOMES, Ask, Code, End, Step, days
 
 
@@ -48,6 +49,9 @@ class Flow:
     on_failure: ClassVar[str] = "failed"
     # Data every conversation starts with, under the journey's own data.
     defaults: ClassVar[dict[str, Any]] = {}
+    # Non-urgent messages that do not answer the customer wait for this window, in the
+    # customer's time zone (`data["timezone"]`, else the number's). None: send at any hour.
+    quiet_hours: ClassVar[SendWindow | None] = None
     # The loop guard ends a flow that sends the same text this many times without a reply.
     loop_limit: ClassVar[int] = 5
     # Steps run without waiting before the flow is judged stuck in a loop.

@@ -86,12 +86,14 @@ class Say(Step):
         media: str | None = None,
         template: str = "",
         on_error: str | Step | None = None,
+        urgent: bool = False,
     ) -> None:
         self.text = text
         self.then = target_name(then)
         self.media = media
         self.template = template
         self.on_error = target_name(on_error)
+        self.urgent = urgent  # sent even inside the flow's quiet hours
 
     def edges(self) -> list[tuple[str, str | None]]:
         edges: list[tuple[str, str | None]] = [(NEXT, self.then)]
@@ -125,6 +127,7 @@ class Ask(Step):
         save_as: str | None = None,
         template: str = "",
         on_error: str | Step | None = None,
+        urgent: bool = False,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -142,6 +145,7 @@ class Ask(Step):
         self.save_as = save_as
         self.template = template
         self.on_error = target_name(on_error)
+        self.urgent = urgent
 
     @property
     def waits(self) -> bool:

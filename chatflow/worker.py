@@ -54,7 +54,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[ConversationWorkflow],
-        activities=[activities.send_message, activities.http_request],
+        activities=[activities.send_message, activities.http_request, activities.next_allowed_send],
         workflow_runner=sandbox_runner(flows),
         max_cached_workflows=max_cached_workflows,
     )

@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from chatflow.activities import PERMANENT_SEND_ERROR, ChatflowActivities
+    from chatflow.activities import PERMANENT_SEND_ERROR, ChatflowActivities, QuietHoursRequest
     from chatflow.conversation import (
         TRANSCRIPT_LIMIT,
         ConversationInput,
@@ -44,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         OutboundMessage,
         status_moves_forward,
     )
+    from chatflow.edge.quiet_hours import SendWindow
+    from chatflow.edge.send_guard import REPLY_WINDOW
     from chatflow.registry import registry
 
 SEND_RETRY = RetryPolicy(
@@ -289,6 +291,24 @@ class ConversationWorkflow:
             return
         await self.checkpoint()
         await self.sleep_until(when)
+
+    async def quiet_until(self, window: SendWindow, timezone: str | None) -> datetime | None:
+        if self.last_inbound_at:
+            since = workflow.now() - datetime.fromisoformat(self.last_inbound_at)
+            if since <= REPLY_WINDOW:
+                return None  # an answer to someone who just wrote is never held back
+        answer = await workflow.execute_local_activity_method(
+            ChatflowActivities.next_allowed_send,
+            QuietHoursRequest(
+                customer=self.params.conversation.customer,
+                start=window.start.isoformat(),
+                end=window.end.isoformat(),
+                now=workflow.now().isoformat(),
+                timezone=timezone or "",
+            ),
+            start_to_close_timeout=timedelta(seconds=5),
+        )
+        return datetime.fromisoformat(answer)
 
     # -- helpers -------------------------------------------------------------------------------
 
