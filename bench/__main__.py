@@ -21,7 +21,9 @@ SCENARIOS = ("throughput", "answer", "long_conversation", "waiting")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-async def run(sizes: Sizes, out: Path, scenarios: tuple[str, ...] = SCENARIOS) -> dict[str, Any]:
+async def run(
+    sizes: Sizes, out: Path, scenarios: tuple[str, ...] = SCENARIOS, *, profile: bool = False
+) -> dict[str, Any]:
     started = time.perf_counter()
     results: dict[str, Any] = {
         "run": {"sizes": sizes.as_dict(), "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -30,7 +32,7 @@ async def run(sizes: Sizes, out: Path, scenarios: tuple[str, ...] = SCENARIOS) -
     }
     print(f"chatflow bench ({sizes.name}) on {results['machine']['cores']} cores, "
           f"{results['machine']['temporal_cli']}", flush=True)
-    async with running_stack(out / "logs", HISTORY_LIMIT) as stack:
+    async with running_stack(out / "logs", HISTORY_LIMIT, profile=profile) as stack:
         if "throughput" in scenarios:
             results["throughput"] = await throughput.run(stack, sizes)
         if "answer" in scenarios:
@@ -63,13 +65,15 @@ def main(argv: list[str] | None = None) -> None:
     size.add_argument("--tiny", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.json/latest.md go")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of " + ", ".join(SCENARIOS))
+    parser.add_argument("--profile", action="store_true",
+                        help="run the app under pyinstrument (pip install pyinstrument); profile in OUT/logs")
     args = parser.parse_args(argv)
     chosen = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
     unknown = [s for s in chosen if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}")
     sizes = TINY if args.tiny else QUICK if args.quick else FULL
-    asyncio.run(run(sizes, args.out, chosen))
+    asyncio.run(run(sizes, args.out, chosen, profile=args.profile))
     # The Temporal core runtime's threads can abort the interpreter while it finalises
     # ("PyGILState_Release ... must be current"), long after the results were written: leave now.
     sys.stdout.flush()

@@ -65,11 +65,13 @@ class Process:
                 await self.proc.wait()
 
 
-async def start_process(role: str, args: list[str], log: Path) -> Process:
+async def start_process(role: str, args: list[str], log: Path, profile: Path | None = None) -> Process:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as stderr:
+        # Under pyinstrument the process writes its profile when it exits (on SIGTERM).
+        profiler = ["-m", "pyinstrument", "-o", str(profile), "-r", "text", "--no-color"] if profile else []
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.serve", role, *args,
+            sys.executable, *profiler, "-m", "bench.serve", role, *args,
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=stderr,
         )
     assert proc.stdout is not None
@@ -93,6 +95,7 @@ class Stack:
     web: httpx.AsyncClient
     logs: Path
     history_limit: int
+    profile: bool = False  # run the app under pyinstrument (logs/app-profile.txt)
     worker: Process | None = None
     app: Process | None = None
     _customers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -123,6 +126,7 @@ class Stack:
             ["--address", self.address, "--api-url", self.api_url, "--port", str(port),
              "--history-limit", str(self.history_limit)],
             self.logs / "app.log",
+            self.logs / "app-profile.txt" if self.profile else None,
         )
         return self.app
 
@@ -172,7 +176,9 @@ class Stack:
 
 
 @asynccontextmanager
-async def running_stack(logs: Path, history_limit: int, max_cached: int = 10_000) -> AsyncIterator[Stack]:
+async def running_stack(
+    logs: Path, history_limit: int, max_cached: int = 10_000, *, profile: bool = False
+) -> AsyncIterator[Stack]:
     async with AsyncExitStack() as stack:
         env = await stack.enter_async_context(dev_server())
         fake = FakeTwilio()
@@ -195,7 +201,7 @@ async def running_stack(logs: Path, history_limit: int, max_cached: int = 10_000
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
         web = await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=60))
         bench = Stack(env, fake, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{app_port}", web,
-                      logs, history_limit)
+                      logs, history_limit, profile)
         try:
             await bench.start_worker(max_cached)
             await bench.start_app(app_port)
