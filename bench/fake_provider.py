@@ -90,3 +90,13 @@ class FakeTwilio:
                 return False
             await asyncio.sleep(0.05)
         return True
+
+    async def quiet(self, for_seconds: float = 2.0, timeout: float = 300.0) -> bool:
+        """Wait until no message has arrived for `for_seconds` (the worker's backlog is done)."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            before = self.total
+            await asyncio.sleep(for_seconds)
+            if self.total == before:
+                return True
+        return False
