@@ -1,0 +1,85 @@
+"""`python -m bench [--quick | --tiny] [--out DIR] [--scenarios a,b]`: run, print, write results."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import machine, report, targets
+from bench.scenarios import answer, long_conversation, throughput, waiting
+from bench.sizes import FULL, HISTORY_LIMIT, QUICK, TINY, Sizes
+from bench.stack import running_stack
+
+SCENARIOS = ("throughput", "answer", "long_conversation", "waiting")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+async def run(
+    sizes: Sizes, out: Path, scenarios: tuple[str, ...] = SCENARIOS, *, profile: bool = False
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "run": {"sizes": sizes.as_dict(), "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                "history_limit": HISTORY_LIMIT},
+        "machine": machine.describe(),
+    }
+    print(f"chatflow bench ({sizes.name}) on {results['machine']['cores']} cores, "
+          f"{results['machine']['temporal_cli']}", flush=True)
+    async with running_stack(out / "logs", HISTORY_LIMIT, profile=profile) as stack:
+        if "throughput" in scenarios:
+            results["throughput"] = await throughput.run(stack, sizes)
+        if "answer" in scenarios:
+            saturation = results.get("throughput", {}).get("saturation", {}).get("raw", {}).get("per_second", 0.0)
+            results["answer"] = await answer.run(stack, sizes, saturation)
+        if "long_conversation" in scenarios:
+            results["long_conversation"] = await long_conversation.run(stack, sizes)
+        if "waiting" in scenarios:
+            results["waiting"] = await waiting.run(stack, sizes)
+    results["run"]["seconds"] = round(time.perf_counter() - started, 1)
+    results["targets"] = targets.check(results)
+    results["skipped"] = [f"{name}: not selected" for name in SCENARIOS if name not in scenarios] + [
+        "PNG plots (not implemented)",
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "latest.md").write_text(report.render(results))
+    print("\n== targets ==")
+    for t in results["targets"]:
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        print(f"  {t['target']}: {t['value']} ({verdict}) {t['note']}")
+    print(f"\nwrote {out / 'latest.json'} and {out / 'latest.md'} in {results['run']['seconds']} s", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smoke run, under two minutes")
+    size.add_argument("--tiny", action="store_true", help="tiny sizes, for the test suite")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.json/latest.md go")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of " + ", ".join(SCENARIOS))
+    parser.add_argument("--profile", action="store_true",
+                        help="run the app under pyinstrument (pip install pyinstrument); profile in OUT/logs")
+    args = parser.parse_args(argv)
+    chosen = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}")
+    sizes = TINY if args.tiny else QUICK if args.quick else FULL
+    asyncio.run(run(sizes, args.out, chosen, profile=args.profile))
+    # The Temporal core runtime's threads can abort the interpreter while it finalises
+    # ("PyGILState_Release ... must be current"), long after the results were written: leave now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

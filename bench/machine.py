@@ -1,0 +1,52 @@
+"""What the figures were measured on: they mean little without it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from typing import Any
+
+from chatflow.binaries import temporal_cli
+
+
+def _memory_mib() -> int:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _temporal_version() -> str:
+    try:
+        out = subprocess.run([temporal_cli(), "--version"], capture_output=True, text=True, timeout=30)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"unknown ({error})"
+
+
+def describe() -> dict[str, Any]:
+    import temporalio
+
+    return {
+        "cores": os.cpu_count() or 0,
+        "memory_mib": _memory_mib(),
+        "cpu": platform.processor() or platform.machine(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "temporalio": temporalio.__version__,
+        "temporal_cli": _temporal_version(),
+    }
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process (VmRSS), in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0

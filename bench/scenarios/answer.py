@@ -1,0 +1,64 @@
+"""2. Time to answer: webhook posted -> the flow's first reply reaches the (fake) provider.
+
+Compared with the raw round trip: signal-with-start from the raw client, then the same wait for
+the same reply from the same worker. Arrivals are open-loop at a fixed rate, each a new
+customer's first message, so the figures include starting the conversation's workflow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench.load import open_loop
+from bench.sizes import Sizes
+from bench.stack import Stack
+from bench.stats import ratio, summary_ms
+
+ANSWER_TIMEOUT = 120.0
+
+
+async def _measure(stack: Stack, deliver: Callable[[str, str], Awaitable[None]], rate: float, seconds: float) -> dict[str, Any]:
+    async def one() -> tuple[float, float]:
+        customer = stack.new_customer()
+        began = time.perf_counter()
+        await deliver(customer, "hi")
+        accepted = time.perf_counter()
+        answered = await stack.fake.nth_send(customer, 1, ANSWER_TIMEOUT)
+        await stack.fake.nth_send(customer, 2, ANSWER_TIMEOUT)  # the menu: the turn is over
+        return accepted - began, answered - began
+
+    outcomes = await open_loop(one, rate, seconds)
+    done = [o for o in outcomes if isinstance(o, tuple)]
+    failed = [o for o in outcomes if not isinstance(o, tuple)]
+    return {
+        "offered_per_second": rate,
+        "messages": len(outcomes),
+        "errors": len(failed),
+        "first_error": repr(failed[0])[:300] if failed else "",
+        "request": summary_ms([accepted for accepted, _ in done]),
+        "answer": summary_ms([answered for _, answered in done]),
+    }
+
+
+async def run(stack: Stack, sizes: Sizes, raw_saturation: float = 0.0) -> dict[str, Any]:
+    # Well below saturation, so that the figures are latency, not queueing.
+    rate = sizes.answer_rate if not raw_saturation else min(sizes.answer_rate, raw_saturation / 2)
+    rate = round(max(rate, 1.0), 1)
+    print(f"\n== 2. time to answer at {rate:g} new conversations/s ==", flush=True)
+    result: dict[str, Any] = {}
+    for mode, deliver in (("raw", stack.raw_signal), ("ours", stack.post_webhook)):
+        # A backlog left by an earlier scenario would be measured as answer time: let it drain.
+        result[f"{mode}_started_quiet"] = await stack.fake.quiet()
+        result[mode] = figures = await _measure(stack, deliver, rate, sizes.answer_seconds)
+        a = figures["answer"]
+        print(
+            f"  {mode:>4} answer p50 {a['p50_ms']:>7.1f}  p95 {a['p95_ms']:>7.1f}  p99 {a['p99_ms']:>7.1f} ms"
+            f"  (request p50 {figures['request']['p50_ms']:.1f} ms, errors {figures['errors']})",
+            flush=True,
+        )
+    result["p50_ratio"] = ratio(result["ours"]["answer"]["p50_ms"], result["raw"]["answer"]["p50_ms"])
+    result["p99_ratio"] = ratio(result["ours"]["answer"]["p99_ms"], result["raw"]["answer"]["p99_ms"])
+    print(f"  p99 ratio ours/raw {result['p99_ratio']:.2f}", flush=True)
+    return result
