@@ -13,6 +13,7 @@ from temporalio.client import Client
 from chatflow.config import Config
 from chatflow.edge.buffer import BufferedDelivery
 from chatflow.edge.dedupe import Dedupe, deduped
+from chatflow.edge.delivery_reports import DeliveryReport, DeliveryReports
 from chatflow.edge.inbound import InboundEdge
 from chatflow.edge.optout import OptOuts
 from chatflow.console_routes import answer_to, console_routes
@@ -23,6 +24,7 @@ from chatflow.messages import DeliveryUpdate, InboundMessage
 from chatflow.metrics import WebhookMetrics, metrics_routes
 from chatflow.registry import FlowRegistry, registry
 from chatflow.tracing import asgi_middleware
+from chatflow.worker import TASK_QUEUE
 from providers.console import ConsoleOutbox
 from providers.intake import Report
 from providers import build_providers
@@ -40,9 +42,26 @@ def direct_delivery(client: Client) -> Deliver:
     return _deliver
 
 
-def direct_reporting(client: Client) -> Report:
+def direct_reporting(client: Client, reports: DeliveryReports | None = None) -> Report:
+    """Statuses go to the conversation's transcript and, when a callback URL is configured, to
+    the business as signed delivery reports."""
+
     async def _report(conversation_id: str, update: DeliveryUpdate) -> bool:
-        return await send_delivery(client, conversation_id, update)
+        known = await send_delivery(client, conversation_id, update)
+        if reports is not None:
+            _, _, number, customer = conversation_id.split(":", 3)
+            await reports.status_changed(
+                DeliveryReport(
+                    conversation_id=conversation_id,
+                    message_id=update.message_id,
+                    status=update.status,
+                    customer=customer,
+                    number=number,
+                    error_code=update.error_code,
+                    at=update.at,
+                )
+            )
+        return known
 
     return _report
 
@@ -85,9 +104,11 @@ def create_app(
 ) -> Starlette:
     deliver = deliver or direct_delivery(client)
     edge = inbound_edge(client, deliver, redis)
-    routes: list[BaseRoute] = [
-        *webhook_routes(config, edge.receive, direct_reporting(client), direct_answer(config))
-    ]
+    reports = None
+    if redis is not None and config.settings.callback_url:
+        reports = DeliveryReports(client, redis, task_queue=TASK_QUEUE)
+    report = direct_reporting(client, reports)
+    routes: list[BaseRoute] = [*webhook_routes(config, edge.receive, report, direct_answer(config))]
     if redis is not None:  # the journeys API keeps idempotency keys and queues in Redis
         routes += journeys_api(config, client, redis, flows or registry).routes()
     routes += health_routes(client, redis)

@@ -21,6 +21,7 @@ import providers as provider_package
 from chatflow.app import create_app
 from chatflow.config import Config, ConfigError, check_flows
 from chatflow.edge.buffer import BufferedDelivery, Forwarder
+from chatflow.edge.delivery_reports import DeliveryReporter
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard
@@ -167,6 +168,9 @@ async def run_worker(
     if redis is not None:
         rates = SenderRates(config.numbers if config else ())
         guard = SendGuard(OptOuts(redis), RateLimiter(redis), rates)
-    worker: Worker = build_worker(client, flows, providers, guard=guard)
+    reporter = None
+    if config is not None and config.settings.callback_url:
+        reporter = DeliveryReporter(config.settings.callback_url, config.settings.callback_secret)
+    worker: Worker = build_worker(client, flows, providers, guard=guard, reporter=reporter)
     async with worker:
         await stop.wait()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -10,6 +11,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from chatflow.activities import ChatflowActivities
+from chatflow.edge.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
 from chatflow.edge.send_guard import SendGuard
 from chatflow.flow import Flow
 from chatflow.registry import registry
@@ -44,17 +46,27 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     http: httpx.AsyncClient | None = None,
     guard: SendGuard | None = None,
+    reporter: DeliveryReporter | None = None,
     max_cached_workflows: int = 10_000,
 ) -> Worker:
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
     activities = ChatflowActivities(providers, http, guard)
+    workflows: list[type] = [ConversationWorkflow]
+    functions: list[Callable[..., Any]] = [
+        activities.send_message,
+        activities.http_request,
+        activities.next_allowed_send,
+    ]
+    if reporter is not None:  # delivery reports to the business's callback URL
+        workflows.append(DeliveryReportWorkflow)
+        functions.append(reporter.report_delivery)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ConversationWorkflow],
-        activities=[activities.send_message, activities.http_request, activities.next_allowed_send],
+        workflows=workflows,
+        activities=functions,
         workflow_runner=sandbox_runner(flows),
         max_cached_workflows=max_cached_workflows,
     )

@@ -1,14 +1,21 @@
 """The assembled web app: webhooks go through the inbound edge (opt-out, help, dedupe)."""
 
+import asyncio
+import json
+
 import httpx
+import respx
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow.app import create_app
+from chatflow.edge.delivery_reports import DeliveryReporter, signature
+from chatflow.worker import build_worker
 from chatflow.edge.optout import OptOuts
 from chatflow.messages import InboundMessage
 from tests.providers.conftest import CUSTOMER, PUBLIC_URL, TWILIO_NUMBER, make_config, twilio_inbound, twilio_post
 
 URL = f"{PUBLIC_URL}/webhooks/twilio"
+CALLBACK = "https://hooks.example.com/chatflow"
 
 
 async def test_stop_by_sms_is_confirmed_in_twiml_and_silences_the_customer(dev_env: WorkflowEnvironment, redis):
@@ -31,3 +38,27 @@ async def test_stop_by_sms_is_confirmed_in_twiml_and_silences_the_customer(dev_e
     assert "<Message>" not in later.text
     assert "<Message>" in help.text
     assert await OptOuts(redis).is_opted_out(TWILIO_NUMBER, CUSTOMER)
+
+
+async def test_delivery_statuses_reach_the_business_callback_signed(dev_env: WorkflowEnvironment, redis):
+    config = make_config(callback_url=CALLBACK, callback_secret="hook-secret")
+    app = create_app(config, dev_env.client, redis=redis)
+    reporter = DeliveryReporter(CALLBACK, "hook-secret")
+    status_url = f"{PUBLIC_URL}/webhooks/twilio/status"
+    fields = {"MessageSid": "SM" + "9" * 32, "MessageStatus": "delivered", "From": TWILIO_NUMBER, "To": CUSTOMER}
+    with respx.mock(base_url=CALLBACK) as hooks:
+        hook = hooks.post("").mock(side_effect=[httpx.Response(503), httpx.Response(204)])
+        async with build_worker(dev_env.client, [], {}, reporter=reporter):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as web:
+                answer = await web.post(status_url, **twilio_post(status_url, fields))
+                repeat = await web.post(status_url, **twilio_post(status_url, fields))
+            for _ in range(300):
+                if hook.call_count == 2:
+                    break
+                await asyncio.sleep(0.05)
+    assert (answer.status_code, repeat.status_code) == (200, 200)
+    assert hook.call_count == 2  # the 503 was retried; the repeated status was not reported again
+    request = hook.calls.last.request
+    body = json.loads(request.content)
+    assert body["status"] == "delivered" and body["customer"] == CUSTOMER and body["number"] == TWILIO_NUMBER
+    assert request.headers["X-Chatflow-Signature"] == signature("hook-secret", request.content)
