@@ -52,6 +52,9 @@ class Flow:
     # Non-urgent messages that do not answer the customer wait for this window, in the
     # customer's time zone (`data["timezone"]`, else the number's). None: send at any hour.
     quiet_hours: ClassVar[SendWindow | None] = None
+    # A journey for a customer who is already in a conversation on the number: "skip" it (409),
+    # "interrupt" the running one, or "queue" it until that one ends.
+    when_busy: ClassVar[str] = "skip"
     # The loop guard ends a flow that sends the same text this many times without a reply.
     loop_limit: ClassVar[int] = 5
     # Steps run without waiting before the flow is judged stuck in a loop.
