@@ -122,7 +122,7 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
         say(_banner(config, web, lines))
         await until_any_ends(
             stop,
-            serve_web(config, client, redis, sock, stop),
+            serve_web(config, client, redis, sock, stop, flows),
             run_worker(client, flows, providers, stop, config=config, redis=redis),
         )
         await redis.aclose()

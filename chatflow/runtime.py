@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import uvicorn
 from redis.asyncio import Redis
@@ -26,7 +26,8 @@ from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard
 from chatflow.flow import Flow, FlowDefinitionError
-from chatflow.registry import flows_in
+from chatflow.journeys.service import Journeys
+from chatflow.registry import FlowRegistry, flows_in
 from chatflow.tracing import temporal_interceptors
 from chatflow.worker import build_worker
 from providers.base import Provider
@@ -119,6 +120,7 @@ async def serve_web(
     redis: Redis | None,
     sock: socket.socket,
     stop: asyncio.Event,
+    flows: Sequence[type[Flow]] = (),
 ) -> None:
     """Serve the web app on an already bound socket until `stop` is set.
 
@@ -126,14 +128,20 @@ async def serve_web(
     so a webhook is acknowledged even while Temporal is unreachable and nothing is lost.
     """
     deliver = BufferedDelivery(redis) if redis is not None else None
+    registry = FlowRegistry(flows)
     app = create_app(
         config,
         client,
         deliver=deliver,
         redis=redis,
+        flows=registry,
         console_outbox=console_outbox(redis) if redis else None,
     )
-    forwarder = asyncio.create_task(Forwarder(redis, client).run()) if redis is not None else None
+    background: list[asyncio.Task[None]] = []
+    if redis is not None:
+        background.append(asyncio.create_task(Forwarder(redis, client).run()))
+        # Journeys queued behind a running conversation (when_busy = "queue") start as it ends.
+        background.append(asyncio.create_task(Journeys(config, client, redis, registry).drain_queue()))
     server = _Server(
         uvicorn.Config(app, log_config=None, lifespan="off", timeout_graceful_shutdown=3)
     )
@@ -143,11 +151,11 @@ async def serve_web(
     server.should_exit = True
     stopping.cancel()
     await serving
-    if forwarder is not None:
-        # What it has not forwarded stays in the stream for the next start (or another web).
-        forwarder.cancel()
+    # What the forwarder has not forwarded stays in Redis for the next start (or another web).
+    for task in background:
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await forwarder
+            await task
 
 
 async def run_worker(

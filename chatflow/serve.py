@@ -86,7 +86,7 @@ def bind_web(host: str, port: int) -> socket.socket:
 
 
 async def web_main(config: Config, host: str, port: int, say: Say, *, source: str) -> None:
-    load_flows(config, source=source)  # the web app routes to flows: refuse unknown ones early
+    flows = load_flows(config, source=source)  # the web app routes to flows: refuse unknown ones early
     stop = asyncio.Event()
     stop_on_signals(stop)
     sock = bind_web(host, port)
@@ -94,7 +94,7 @@ async def web_main(config: Config, host: str, port: int, say: Say, *, source: st
     client = await connect_temporal(config, lazy=True)
     redis = connect_redis(config)
     say(f"chatflow web on http://{host}:{sock.getsockname()[1]}  (Ctrl-C to stop)")
-    await serve_web(config, client, redis, sock, stop)
+    await serve_web(config, client, redis, sock, stop, flows)
 
 
 async def worker_main(config: Config, metrics_port: int | None, say: Say, *, source: str) -> None:

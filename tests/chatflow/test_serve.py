@@ -32,6 +32,7 @@ async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env,
         CHATFLOW_TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
         CHATFLOW_REDIS_URL=valkey_url,
         CHATFLOW_LOG_JSON="1",
+        CHATFLOW_API_KEY="web-key",
     )
     web_port, metrics_port = free_port(), free_port()
     logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("web", "worker")}
@@ -59,6 +60,13 @@ async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env,
                 texts += [m["text"] for m in page["messages"]]
                 cursor = page["next"]
             assert texts[0] == "Hi! I'm the chatflow demo bot."
+            # The web process knows the config's flows: the journeys API starts them.
+            journey = await http.post(
+                "/api/conversations",
+                headers={"authorization": "Bearer web-key"},
+                json={"flow": "demo", "to": "+14155550143", "from": "+15005550006"},
+            )
+            assert journey.status_code == 202, journey.text
             metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
         sends = {
             tuple(sorted(s.labels.items())): s.value
