@@ -68,7 +68,6 @@ class ConversationInput:
     inbox: list[InboxItem] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
     transcript: list[Turn] = field(default_factory=list)
-    handed_over: bool = False  # this run began with a message the previous flow left
     signals: int = 0  # messages and events received by earlier runs of this conversation
     # Continue-as-new once history passes this many events (0: only when Temporal suggests it).
     history_limit: int = 0

@@ -71,7 +71,6 @@ class ConversationWorkflow:
         self.version = params.version or 0
         self.idle = False
         self.signals = params.signals
-        self.consumed = 0
         self.cancel_reason = ""
         self.last_inbound_at = next((t.at for t in reversed(self.transcript) if t.direction == "in"), "")
         # Delivery reports can overtake the send activity's result; keep them until it lands.
@@ -85,7 +84,6 @@ class ConversationWorkflow:
             self.state = FlowRunner.initial_state(flow_class, params.data, workflow.now())
             if params.started_by == "message" and self.inbox and self.inbox[0].message:
                 trigger = self.inbox.popleft().message
-                self.consumed += 1
                 self.state.reply = trigger.text or trigger.payload
         ref = params.conversation
         runner = FlowRunner(
@@ -94,9 +92,9 @@ class ConversationWorkflow:
         state = await runner.run()
         await workflow.wait_condition(workflow.all_handlers_finished)
         left = [item.message for item in self.inbox if item.message is not None]
-        # A reply that arrives as the flow ends goes to the number's own flow, once: if that
-        # flow itself ends without reading it, it is returned as unhandled rather than looped.
-        if left and params.home_flow and not (params.handed_over and self.consumed == 0):
+        # A reply that arrives as the flow ends starts the number's own flow, as its trigger.
+        # Each such run consumes at least that message, so hand-overs cannot loop.
+        if left and params.home_flow:
             workflow.continue_as_new(
                 ConversationInput(
                     flow=params.home_flow,
@@ -105,7 +103,6 @@ class ConversationWorkflow:
                     inbox=[InboxItem(message=m) for m in left],
                     seen=self.seen.to_list(),
                     transcript=self.transcript,
-                    handed_over=True,
                     started_by="message",
                     signals=self.signals,
                     history_limit=params.history_limit,
@@ -270,7 +267,6 @@ class ConversationWorkflow:
         if not self.inbox or self.cancelled():
             return None
         item = self.inbox.popleft()
-        self.consumed += 1
         return item.message or item.event
 
     async def sleep_until(self, when: datetime) -> None:
