@@ -55,6 +55,9 @@ class Flow:
     # A journey for a customer who is already in a conversation on the number: "skip" it (409),
     # "interrupt" the running one, or "queue" it until that one ends.
     when_busy: ClassVar[str] = "skip"
+    # Set to collect events posted to /api/digests for this flow: one run per customer and
+    # window, started with every event of the window in `data["events"]` (Fyno's digest).
+    digest_window: ClassVar[timedelta | None] = None
     # The loop guard ends a flow that sends the same text this many times without a reply.
     loop_limit: ClassVar[int] = 5
     # Steps run without waiting before the flow is judged stuck in a loop.

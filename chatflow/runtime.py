@@ -141,7 +141,9 @@ async def serve_web(
     if redis is not None:
         background.append(asyncio.create_task(Forwarder(redis, client).run()))
         # Journeys queued behind a running conversation (when_busy = "queue") start as it ends.
-        background.append(asyncio.create_task(Journeys(config, client, redis, registry).drain_queue()))
+        journeys = Journeys(config, client, redis, registry)
+        background.append(asyncio.create_task(journeys.drain_queue()))
+        background.append(asyncio.create_task(journeys.flush_digests()))
     server = _Server(
         uvicorn.Config(app, log_config=None, lifespan="off", timeout_graceful_shutdown=3)
     )

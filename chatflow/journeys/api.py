@@ -89,6 +89,7 @@ class JourneysApi:
             Route("/api/conversations/{id:str}", guard(self.end), methods=["DELETE"]),
             Route("/api/conversations/{id:str}/events", guard(self.event), methods=["POST"]),
             Route("/api/broadcasts", guard(self.broadcast), methods=["POST"]),
+            Route("/api/digests", guard(self.digest), methods=["POST"]),
             Route("/api/broadcasts/{id:str}", guard(self.broadcast_status), methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
@@ -158,6 +159,14 @@ class JourneysApi:
         if await self.journeys.end(conversation, reason):
             return JSONResponse({"id": conversation, "ending": True}, status_code=202)
         return JSONResponse({"id": conversation, "ending": False, "reason": "it had already ended"})
+
+    async def digest(self, request: Request) -> Response:
+        body = await read_json(request)
+        journey = JourneyRequest(
+            flow=field(body, "flow", str), to=field(body, "to", str), from_=field(body, "from", str)
+        )
+        pending = await self.journeys.add_to_digest(journey, field(body, "event", dict))
+        return JSONResponse({"flow": journey.flow, "to": journey.to, "pending": pending}, status_code=202)
 
     async def broadcast(self, request: Request) -> Response:
         body = await read_json(request, max_bytes=MAX_BODY * 64)

@@ -86,6 +86,13 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"202": _json({"type": "object"}, "accepted; follow it at /api/broadcasts/{id}"), **_ERRORS},
             }
         },
+        "/api/digests": {
+            "post": {
+                "summary": "Collect an event into the customer's digest: one run of the flow per window",
+                "requestBody": {"required": True, **_json(_ref("DigestEvent"), "the event")},
+                "responses": {"202": _json({"type": "object"}, "collected; `pending` events so far"), **_ERRORS},
+            }
+        },
         "/api/broadcasts/{id}": {
             "get": {
                 "summary": "A broadcast's progress: counts of started, skipped, queued, invalid, failed",
@@ -107,6 +114,16 @@ OPENAPI: dict[str, Any] = {
                     "from": {"type": "string", "description": "one of our numbers, E.164"},
                     "data": {"type": "object"},
                     "idempotency_key": {"type": "string"},
+                },
+            },
+            "DigestEvent": {
+                "type": "object",
+                "required": ["flow", "to", "from", "event"],
+                "properties": {
+                    "flow": {"type": "string", "description": "a flow with a digest_window"},
+                    "to": {"type": "string", "description": "the customer, E.164"},
+                    "from": {"type": "string", "description": "one of our numbers, E.164"},
+                    "event": {"type": "object"},
                 },
             },
             "Started": {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from redis.asyncio import Redis
@@ -21,6 +21,7 @@ from chatflow.config import Config, NumberBinding, e164
 from chatflow.conversation import ConversationRef, ConversationSnapshot
 from chatflow.dispatch import start_journey
 from chatflow.edge import keys
+from chatflow.edge.digest import Digest, DigestBatch, flush_forever
 from chatflow.messages import BusinessEvent
 from chatflow.registry import FlowRegistry, UnknownFlow
 from chatflow.worker import TASK_QUEUE
@@ -159,6 +160,30 @@ class Journeys:
             raise JourneyError(409, f"conversation {handle.id} did not end in time; try again") from None
         except Exception:
             pass  # it ended, one way or another
+
+    # -- digests ------------------------------------------------------------------------------------
+
+    async def add_to_digest(self, request: JourneyRequest, event: dict[str, Any]) -> int:
+        """Collect an event into the customer's open digest window; the events so far."""
+        ref, _ = self.validate(request)
+        window = self.flows.get(request.flow).digest_window
+        if window is None:
+            raise JourneyError(422, f"flow {request.flow!r} has no digest_window")
+        return await Digest(self.redis, window).add(
+            request.flow, ref.customer, ref.number, event, datetime.now(timezone.utc)
+        )
+
+    async def start_digest(self, batch: DigestBatch) -> None:
+        """A closed window: the digest's flow for the customer, with all of its events."""
+        started = await self.start(JourneyRequest(batch.name, batch.customer, batch.number, {"events": batch.events}))
+        if started.status == "skipped":
+            # Busy with another conversation: the flusher puts the events back and tries again
+            # (a digest flow with when_busy = "queue" is queued instead).
+            raise JourneyError(409, f"{batch.customer} is busy; digest {batch.name} kept for later")
+
+    async def flush_digests(self) -> None:
+        # Closing windows is the same whatever their length: one Digest reads every flow's.
+        await flush_forever(Digest(self.redis, timedelta(0)), self.start_digest)
 
     # -- the queue (when_busy = "queue") -----------------------------------------------------------
 

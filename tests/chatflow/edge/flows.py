@@ -1,5 +1,7 @@
 """Small flows the edge tests drive through a real Temporal server."""
 
+from datetime import timedelta
+
 from chatflow import Ask, End, Flow, Say, anything, keyword
 
 
@@ -44,4 +46,16 @@ class PaymentQueued(Payment):
     when_busy = "queue"
 
 
-FLOWS = [Burst, Echo, Payment, PaymentInterrupting, PaymentQueued]
+class OrderDigest(Flow):
+    """Every order update of a short window, in one message."""
+
+    name = "order_digest"
+    digest_window = timedelta(milliseconds=300)
+    when_busy = "queue"
+
+    async def summarise(self, convo):
+        updates = "; ".join(event["update"] for event in convo.data["events"])
+        await convo.say(f"{len(convo.data['events'])} updates: {updates}")
+
+
+FLOWS = [Burst, Echo, Payment, PaymentInterrupting, PaymentQueued, OrderDigest]

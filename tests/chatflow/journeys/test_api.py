@@ -27,14 +27,16 @@ def new_customer() -> str:
     return f"+1415666{next(_customers):04d}"
 
 
+CONFIG = Config(
+    numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="echo", rate=50.0)],
+    flow_modules=[],
+    settings=Settings(api_key=KEY),
+)
+
+
 @pytest.fixture
 async def api(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    config = Config(
-        numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="echo", rate=50.0)],
-        flow_modules=[],
-        settings=Settings(api_key=KEY),
-    )
-    app = create_app(config, dev_env.client, redis=redis, flows=FlowRegistry(FLOWS))
+    app = create_app(CONFIG, dev_env.client, redis=redis, flows=FlowRegistry(FLOWS))
     async with guarded_worker(dev_env.client, FLOWS, {"console": ConsoleProvider()}, None, TASK_QUEUE):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=AUTH) as http:
             yield http
@@ -73,7 +75,7 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient):
     spec = (await api.get("/openapi.json", headers={})).json()
     assert set(spec["paths"]) == {
         "/api/conversations", "/api/conversations/{id}", "/api/conversations/{id}/events",
-        "/api/broadcasts", "/api/broadcasts/{id}",
+        "/api/broadcasts", "/api/broadcasts/{id}", "/api/digests",
     }
 
 
@@ -220,3 +222,24 @@ async def test_an_event_with_data_reaches_the_flow(api: httpx.AsyncClient):
     await api.post(f"/api/conversations/{id}/events", json={"name": "payment_succeeded", "data": {"amount": 5}})
     view = await until(api, id, state="completed", tries=40)
     assert view["data"]["events"] == {"payment_succeeded": {"amount": 5}}
+
+
+async def test_events_within_a_digest_window_become_one_message(api: httpx.AsyncClient, dev_env, redis: Redis):
+    customer = new_customer()
+    body = {"flow": "order_digest", "to": customer, "from": NUMBER}
+    pending = []
+    for update in ("order A packed", "order B shipped", "order A shipped"):
+        answer = await api.post("/api/digests", json={**body, "event": {"update": update}})
+        assert answer.status_code == 202
+        pending.append(answer.json()["pending"])
+    assert pending == [1, 2, 3]
+    assert (await api.post("/api/digests", json={**body, "flow": "echo", "event": {}})).status_code == 422
+
+    journeys = Journeys(CONFIG, dev_env.client, redis, FlowRegistry(FLOWS))
+    flusher = asyncio.create_task(journeys.flush_digests())
+    try:
+        view = await until(api, conversation_id("sms", NUMBER, customer), state="completed")
+    finally:
+        flusher.cancel()
+    said = [turn["text"] for turn in view["transcript"] if turn["direction"] == "out"]
+    assert said == ["3 updates: order A packed; order B shipped; order A shipped"]
