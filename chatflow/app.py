@@ -14,6 +14,7 @@ from chatflow.config import Config
 from chatflow.edge.buffer import BufferedDelivery
 from chatflow.edge.dedupe import Dedupe, deduped
 from chatflow.edge.delivery_reports import DeliveryReport, DeliveryReports
+from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.inbound import InboundEdge
 from chatflow.edge.optout import OptOuts
 from chatflow.console_routes import answer_to, console_routes
@@ -42,12 +43,17 @@ def direct_delivery(client: Client) -> Deliver:
     return _deliver
 
 
-def direct_reporting(client: Client, reports: DeliveryReports | None = None) -> Report:
-    """Statuses go to the conversation's transcript and, when a callback URL is configured, to
-    the business as signed delivery reports."""
+def direct_reporting(
+    client: Client, reports: DeliveryReports | None = None, fallback: ChannelFallback | None = None
+) -> Report:
+    """Statuses go to the conversation's transcript, to the channel fallback (a WhatsApp message
+    delivered needs no SMS; a failed one needs it now) and, when a callback URL is configured,
+    to the business as signed delivery reports."""
 
     async def _report(conversation_id: str, update: DeliveryUpdate) -> bool:
         known = await send_delivery(client, conversation_id, update)
+        if fallback is not None:
+            await fallback.on_status(update)
         if reports is not None:
             _, _, number, customer = conversation_id.split(":", 3)
             await reports.status_changed(
@@ -104,10 +110,12 @@ def create_app(
 ) -> Starlette:
     deliver = deliver or direct_delivery(client)
     edge = inbound_edge(client, deliver, redis)
-    reports = None
+    reports = fallback = None
     if redis is not None and config.settings.callback_url:
         reports = DeliveryReports(client, redis, task_queue=TASK_QUEUE)
-    report = direct_reporting(client, reports)
+    if redis is not None and any(b.fallback_number for b in config.numbers):
+        fallback = ChannelFallback(redis, config, {})  # the web side only records statuses
+    report = direct_reporting(client, reports, fallback)
     routes: list[BaseRoute] = [*webhook_routes(config, edge.receive, report, direct_answer(config))]
     if redis is not None:  # the journeys API keeps idempotency keys and queues in Redis
         routes += journeys_api(config, client, redis, flows or registry).routes()

@@ -22,6 +22,7 @@ from chatflow.app import create_app
 from chatflow.config import Config, ConfigError, check_flows
 from chatflow.edge.buffer import BufferedDelivery, Forwarder
 from chatflow.edge.delivery_reports import DeliveryReporter
+from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard
@@ -175,12 +176,28 @@ async def run_worker(
     worker processes.
     """
     guard = None
+    sweeper: asyncio.Task[None] | None = None
     if redis is not None:
         rates = SenderRates(config.numbers if config else ())
-        guard = SendGuard(OptOuts(redis), RateLimiter(redis), rates)
+        optouts, limiter = OptOuts(redis), RateLimiter(redis)
+        watchers = []
+        if config is not None and any(b.fallback_number for b in config.numbers):
+            # WhatsApp messages not delivered in time go again by SMS, paced and opt-out checked.
+            fallback = ChannelFallback(
+                redis, config, providers, optouts=optouts, guard=SendGuard(optouts, limiter, rates)
+            )
+            watchers.append(fallback.watch)
+            sweeper = asyncio.create_task(fallback.sweep_forever())
+        guard = SendGuard(optouts, limiter, rates, watchers=watchers)
     reporter = None
     if config is not None and config.settings.callback_url:
         reporter = DeliveryReporter(config.settings.callback_url, config.settings.callback_secret)
     worker: Worker = build_worker(client, flows, providers, guard=guard, reporter=reporter)
-    async with worker:
-        await stop.wait()
+    try:
+        async with worker:
+            await stop.wait()
+    finally:
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
