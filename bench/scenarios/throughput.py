@@ -38,8 +38,11 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
 
     steps: dict[str, list[dict[str, Any]]] = {"raw": [], "ours": []}
     undrained = 0
-    for concurrency in sizes.concurrency:
-        for mode, send in senders.items():
+    for index, concurrency in enumerate(sizes.concurrency):
+        # The server slows as conversations pile up in it: alternate which path goes first
+        # (raw-ours, ours-raw, ...) so neither always meets the fuller server.
+        order = list(senders.items())
+        for mode, send in order if index % 2 == 0 else order[::-1]:
             step: StepResult = await closed_loop(send, concurrency, sizes.step_seconds)
             expected += REPLIES_PER_NEW_CONVERSATION * len(step.latencies)
             drained = await stack.fake.drain(expected, sizes.drain_seconds)
