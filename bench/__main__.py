@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine, report, targets
-from bench.scenarios import answer, long_conversation, throughput, waiting
+from bench.scenarios import answer, long_conversation, startup, throughput, waiting
 from bench.sizes import FULL, HISTORY_LIMIT, QUICK, TINY, Sizes
 from bench.stack import running_stack
 
-SCENARIOS = ("throughput", "answer", "long_conversation", "waiting")
+SCENARIOS = ("throughput", "answer", "long_conversation", "waiting", "startup")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -42,6 +42,8 @@ async def run(
             results["long_conversation"] = await long_conversation.run(stack, sizes)
         if "waiting" in scenarios:
             results["waiting"] = await waiting.run(stack, sizes)
+    if "startup" in scenarios:  # its own stacks, after the shared one has stopped
+        results["startup"] = await startup.run(sizes.startups)
     results["run"]["seconds"] = round(time.perf_counter() - started, 1)
     results["targets"] = targets.check(results)
     results["skipped"] = [f"{name}: not selected" for name in SCENARIOS if name not in scenarios] + [

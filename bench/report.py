@@ -65,6 +65,11 @@ def render(results: dict[str, Any]) -> str:
                 for kind in ("cached", "evicted")]
         out += _table(["conversation", "asked", "answer p50 ms", "p95 ms", "max ms"], rows)
         out += [f"Evicted / cached (p50): **{waiting['evicted_vs_cached_ratio']}**.", ""]
+    if startup := results.get("startup"):
+        out += ["## 6. Start-up", "",
+                f"Median of {startup['runs']}: the bare `temporal server start-dev` until a client can count "
+                f"workflows, {startup['raw_seconds']} s; `chatflow dev` (that server, Valkey, the worker and the "
+                f"web app) until `/readyz` answers 200, {startup['ours_seconds']} s: ratio **{startup['ratio']}**.", ""]
     out += ["## Targets", ""]
     rows = [[t["target"], t["value"], {True: "met", False: "**missed**", None: "not measured"}[t["met"]], t["note"]]
             for t in results["targets"]]

@@ -23,6 +23,8 @@ class Sizes:
     waiting: int
     cache: int
     probes: int  # cached and evicted conversations each asked once
+    # 6. start-up: how many times each stack is started
+    startups: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,4 +35,4 @@ HISTORY_LIMIT = 500
 
 TINY = Sizes("tiny", (1, 4), 1.0, 10.0, 5.0, 2.0, (5, 20), 30, 10, 3)
 QUICK = Sizes("quick", (1, 8, 32), 3.0, 15.0, 10.0, 5.0, (10, 100), 200, 50, 10)
-FULL = Sizes("full", (1, 4, 16, 32, 64), 10.0, 60.0, 10.0, 30.0, (10, 100, 1000, 10_000), 5000, 500, 30)
+FULL = Sizes("full", (1, 4, 16, 32, 64), 10.0, 60.0, 10.0, 30.0, (10, 100, 1000, 10_000), 5000, 500, 30, 3)

@@ -51,3 +51,7 @@ def test_tiny_bench_writes_every_scenario(tmp_path: Path) -> None:
     assert {t["target"] for t in results["targets"] if t["met"] is not None} == {t["target"] for t in results["targets"]}
     for heading in ("Inbound throughput", "Time to answer", "long conversation", "waiting conversations", "Targets"):
         assert heading in report
+
+    startup = results["startup"]
+    assert positive(startup["raw_seconds"]) and positive(startup["ours_seconds"])
+    assert "## 6. Start-up" in report
