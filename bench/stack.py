@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +28,7 @@ from bench.config import ACCOUNT_SID, AUTH_TOKEN, FLOW, NUMBER, TASK_QUEUE
 from bench.fake_provider import FakeTwilio
 from bench.machine import rss_kib
 from bench.serve import READY
+from chatflow.processes import free_port
 from chatflow.conversation import ConversationInput, ConversationRef
 from chatflow.messages import InboundMessage
 from chatflow.testing import dev_server
@@ -38,10 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

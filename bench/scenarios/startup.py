@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from bench.stack import free_port
+from chatflow.processes import free_port
 from chatflow.binaries import temporal_cli
 
 ROOT = Path(__file__).resolve().parents[2]

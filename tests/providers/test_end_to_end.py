@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from chatflow.processes import free_port
 from chatflow import dispatch
 from chatflow.app import create_app
 from chatflow.conversation import ConversationSnapshot, conversation_id
@@ -55,10 +55,6 @@ def new_customer() -> str:
     return f"+1415555{next(_customers):04d}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -1,5 +1,4 @@
 import asyncio
-import socket
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -8,6 +7,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from chatflow.processes import free_port
 from chatflow.binaries import temporal_cli
 from chatflow.edge import keys
 from chatflow.edge.buffer import BufferedDelivery, Forwarder, decode, encode
@@ -19,10 +19,6 @@ from tests.chatflow.edge.workers import guarded_worker
 NUMBER = "+15005550006"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def start_temporal(port: int, db: Path) -> WorkflowEnvironment:
