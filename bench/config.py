@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatflow.config import Config, Settings, parse_config
+from chatflow.domain.config import Config, Settings, parse_config
 
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token"

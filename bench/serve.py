@@ -18,10 +18,10 @@ import uvicorn
 from temporalio.client import Client
 
 from bench.config import TASK_QUEUE, bench_config
-from chatflow import dispatch
-from chatflow.app import create_app
-from chatflow.messages import InboundMessage
-from chatflow.worker import build_worker
+from chatflow.temporal import client as dispatch
+from chatflow.web.app import create_app
+from chatflow.domain.messages import InboundMessage
+from chatflow.temporal.worker import build_worker
 from conversations.demo import Demo
 from providers import build_providers
 

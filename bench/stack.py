@@ -28,11 +28,11 @@ from bench.config import ACCOUNT_SID, AUTH_TOKEN, FLOW, NUMBER, TASK_QUEUE
 from bench.fake_provider import FakeTwilio
 from bench.machine import rss_kib
 from bench.serve import READY
-from chatflow.processes import free_port
-from chatflow.conversation import ConversationInput, ConversationRef
-from chatflow.messages import InboundMessage
+from chatflow.runtime.processes import free_port
+from chatflow.temporal.records import ConversationInput, ConversationRef
+from chatflow.domain.messages import InboundMessage
 from chatflow.testing import dev_server
-from chatflow.workflow import ConversationWorkflow
+from chatflow.temporal.workflow import ConversationWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
 
-    from chatflow.config import Config
+    from chatflow.domain.config import Config
     from providers.base import Provider
 
 

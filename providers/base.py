@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Protocol
 
-from chatflow.messages import OutboundMessage, SendResult
+from chatflow.domain.messages import OutboundMessage, SendResult
 
 
 class SendError(Exception):

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from chatflow.messages import Media, Option, OutboundMessage, SendResult, numbered_menu
+from chatflow.domain.messages import Media, Option, OutboundMessage, SendResult, numbered_menu
 from providers.base import PermanentSendError
 
 START = "0"

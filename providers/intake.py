@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from chatflow.config import Config, NumberBinding
-from chatflow.messages import DeliveryUpdate, InboundMessage
+from chatflow.domain.config import Config, NumberBinding
+from chatflow.domain.messages import DeliveryUpdate, InboundMessage
 
 if TYPE_CHECKING:
     from chatflow.edge.inbound import Receive, Verdict

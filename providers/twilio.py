@@ -15,8 +15,8 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from chatflow.config import Settings
-from chatflow.messages import OutboundMessage, SendResult, numbered_menu
+from chatflow.domain.config import Settings
+from chatflow.domain.messages import OutboundMessage, SendResult, numbered_menu
 from providers.base import PermanentSendError, RetryableSendError, retry_after
 from providers.segments import segments
 

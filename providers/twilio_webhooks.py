@@ -16,9 +16,9 @@ from starlette.routing import BaseRoute, Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from chatflow.config import Config, e164
-from chatflow.conversation import conversation_id
-from chatflow.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
+from chatflow.domain.config import Config, e164
+from chatflow.temporal.records import conversation_id
+from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
 from providers.intake import Report, hand_on, now, read_body, report_status
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
-from chatflow.config import Config
+from chatflow.domain.config import Config
 from providers.intake import Report
 from providers.twilio_webhooks import TwilioWebhooks
 from providers.whatsapp_cloud_webhooks import Answer, WhatsAppCloudWebhooks

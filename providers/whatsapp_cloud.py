@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chatflow.config import Config
-from chatflow.messages import Media, OutboundMessage, SendResult, numbered_menu
+from chatflow.domain.config import Config
+from chatflow.domain.messages import Media, OutboundMessage, SendResult, numbered_menu
 from providers.base import PermanentSendError, RetryableSendError, retry_after
 
 SERVICE_WINDOW = timedelta(hours=24)

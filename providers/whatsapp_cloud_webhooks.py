@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatflow.config import Config, NumberBinding, e164
-from chatflow.conversation import conversation_id
-from chatflow.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
+from chatflow.domain.config import Config, NumberBinding, e164
+from chatflow.temporal.records import conversation_id
+from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
 from providers.intake import Report, hand_on, now, read_body, report_status
 
 # Answer a customer outside any flow (opt-out confirmation, help), straight through the API.

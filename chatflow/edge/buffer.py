@@ -26,11 +26,11 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.dispatch import deliver, ref_for
+from chatflow.temporal.client import deliver, ref_for
 from chatflow.edge import keys
 from chatflow.edge.dedupe import SEEN_TTL
-from chatflow.messages import InboundMessage, Media
-from chatflow.worker import TASK_QUEUE
+from chatflow.domain.messages import InboundMessage, Media
+from chatflow.temporal.worker import TASK_QUEUE
 
 log = logging.getLogger(__name__)
 

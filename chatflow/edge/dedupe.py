@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
-from chatflow.dispatch import Deliver
+from chatflow.temporal.client import Deliver
 from chatflow.edge import keys
-from chatflow.messages import InboundMessage
+from chatflow.domain.messages import InboundMessage
 
 # Meta retries for up to a day; Twilio within minutes.
 SEEN_TTL = timedelta(days=2)

@@ -3,7 +3,7 @@
 Each report is its own tiny workflow (id = message id + status), so it is durable, retried with
 backoff until the business answers 2xx (for days, through their outages), and started at most
 once per status even when the provider reports it twice. Statuses only move forward by rank
-(`chatflow.messages.STATUS_RANK`): a Redis script keeps the highest seen per message, so a
+(`chatflow.domain.messages.STATUS_RANK`): a Redis script keeps the highest seen per message, so a
 `delivered` arriving after `read` is never reported.
 
 The body is JSON; `X-Chatflow-Signature: sha256=<hex HMAC-SHA256 of the raw body>` with the
@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
     from chatflow.edge import keys
-    from chatflow.messages import STATUS_RANK
+    from chatflow.domain.messages import STATUS_RANK
 
 SIGNATURE_HEADER = "X-Chatflow-Signature"
 REPORT_RETRY = RetryPolicy(

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta, timezone
 
 from redis.asyncio import Redis
 
-from chatflow.config import Config
+from chatflow.domain.config import Config
 from chatflow.edge import keys
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.send_guard import SendGuard
-from chatflow.messages import DeliveryUpdate, Media, Option, OutboundMessage, SendResult, numbered_menu
+from chatflow.domain.messages import DeliveryUpdate, Media, Option, OutboundMessage, SendResult, numbered_menu
 from providers.base import Provider, SendError
 
 ARRIVED = frozenset({"delivered", "read"})

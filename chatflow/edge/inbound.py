@@ -19,9 +19,9 @@ from typing import Literal
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from chatflow.config import NumberBinding
-from chatflow.conversation import conversation_id
-from chatflow.dispatch import Deliver
+from chatflow.domain.config import NumberBinding
+from chatflow.temporal.records import conversation_id
+from chatflow.temporal.client import Deliver
 from chatflow.edge.dedupe import Dedupe
 from chatflow.edge.optout import (
     HELP_TEXT,
@@ -34,7 +34,7 @@ from chatflow.edge.optout import (
     command,
 )
 from chatflow.edge.triggers import route
-from chatflow.messages import InboundMessage
+from chatflow.domain.messages import InboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import Priority, RateLimited, RateLimiter, SenderRates
-from chatflow.messages import OutboundMessage, SendResult
+from chatflow.domain.messages import OutboundMessage, SendResult
 from providers.base import PermanentSendError, RetryableSendError
 
 log = logging.getLogger(__name__)

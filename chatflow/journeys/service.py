@@ -1,6 +1,6 @@
 """Starting, reading, signalling and ending conversations on the business's initiative.
 
-The HTTP layer (`chatflow.journeys.api`) only parses and answers; every rule lives here so the
+The HTTP layer (`chatflow.web.journeys_api`) only parses and answers; every rule lives here so the
 broadcast runner and the queue drainer apply exactly the same ones.
 """
 
@@ -17,15 +17,15 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExec
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.config import Config, NumberBinding, e164
-from chatflow.conversation import ConversationRef, ConversationSnapshot
-from chatflow.dispatch import start_journey
+from chatflow.domain.config import Config, NumberBinding, e164
+from chatflow.temporal.records import ConversationRef, ConversationSnapshot
+from chatflow.temporal.client import start_journey
 from chatflow.edge import keys
 from chatflow.edge.digest import Digest, DigestBatch, flush_forever
-from chatflow.messages import BusinessEvent
-from chatflow.registry import FlowRegistry, UnknownFlow
-from chatflow.worker import TASK_QUEUE
-from chatflow.workflow import ConversationWorkflow
+from chatflow.domain.messages import BusinessEvent
+from chatflow.flows.registry import FlowRegistry, UnknownFlow
+from chatflow.temporal.worker import TASK_QUEUE
+from chatflow.temporal.workflow import ConversationWorkflow
 
 WhenBusy = Literal["interrupt", "skip", "queue"]
 WHEN_BUSY: tuple[WhenBusy, ...] = ("interrupt", "skip", "queue")

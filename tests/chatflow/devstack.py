@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from chatflow.processes import free_port
+from chatflow.runtime.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0

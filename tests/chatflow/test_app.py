@@ -7,11 +7,11 @@ import httpx
 import respx
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.app import create_app
+from chatflow.web.app import create_app
 from chatflow.edge.delivery_reports import DeliveryReporter, signature
-from chatflow.worker import build_worker
+from chatflow.temporal.worker import build_worker
 from chatflow.edge.optout import OptOuts
-from chatflow.messages import InboundMessage
+from chatflow.domain.messages import InboundMessage
 from tests.providers.conftest import CUSTOMER, PUBLIC_URL, TWILIO_NUMBER, make_config, twilio_inbound, twilio_post
 
 URL = f"{PUBLIC_URL}/webhooks/twilio"

@@ -3,9 +3,9 @@ import json
 import httpx
 import pytest
 
-from chatflow.app import create_app
-from chatflow.config import parse_config, Settings
-from chatflow.messages import InboundMessage
+from chatflow.web.app import create_app
+from chatflow.domain.config import parse_config, Settings
+from chatflow.domain.messages import InboundMessage
 from providers.console import Outbox
 
 CONFIG = parse_config(

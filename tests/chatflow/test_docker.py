@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from chatflow.config import Settings
+from chatflow.domain.config import Settings
 from tests.chatflow.devstack import DEMO_CONFIG, ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -77,7 +77,7 @@ def test_the_dockerfile_installs_this_package_and_runs_chatflow() -> None:
     assert "pip install ." in instructions("RUN")
     assert shlex.split(instructions("CMD")[0].replace("[", "").replace("]", "").replace(",", ""))[:2] == ["chatflow", "web"]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["chatflow"] == "chatflow.cli:main"
+    assert scripts["chatflow"] == "chatflow.runtime.cli:main"
 
 
 def test_what_the_dockerfile_copies_installs_a_working_chatflow(tmp_path: Path) -> None:
@@ -98,10 +98,10 @@ def test_what_the_dockerfile_copies_installs_a_working_chatflow(tmp_path: Path) 
         cwd=context, check=True, capture_output=True, timeout=300,
     )
     entry_points = next(site.glob("chatflow-*.dist-info")).joinpath("entry_points.txt").read_text()
-    assert "chatflow = chatflow.cli:main" in entry_points
+    assert "chatflow = chatflow.runtime.cli:main" in entry_points
     (tmp_path / "chatflow.toml").write_text(DEMO_CONFIG)
     done = subprocess.run(
-        [sys.executable, "-c", "from chatflow.cli import main; main()", "flows"],
+        [sys.executable, "-c", "from chatflow.runtime.cli import main; main()", "flows"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
     )

@@ -2,7 +2,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from chatflow.graph import GraphError, dot, graph_of, mermaid, render, svg
+from chatflow.flows.graph import GraphError, dot, graph_of, mermaid, render, svg
 from conversations.demo import Demo
 
 SVG = "{http://www.w3.org/2000/svg}"

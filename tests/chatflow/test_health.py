@@ -2,9 +2,9 @@ import httpx
 from redis.asyncio import Redis
 from temporalio.client import Client
 
-from chatflow.app import create_app
-from chatflow.config import Config, Settings
-from chatflow.processes import free_port
+from chatflow.web.app import create_app
+from chatflow.domain.config import Config, Settings
+from chatflow.runtime.processes import free_port
 
 CONFIG = Config(numbers=[], flow_modules=[], settings=Settings())
 

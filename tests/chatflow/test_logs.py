@@ -3,12 +3,12 @@ import logging
 import subprocess
 import sys
 
-from chatflow.logs import mask_phone_numbers
+from chatflow.runtime.logs import mask_phone_numbers
 from tests.chatflow.devstack import chatflow_env
 
 SCRIPT = """
 import logging
-from chatflow.logs import configure_logging
+from chatflow.runtime.logs import configure_logging
 configure_logging(json_lines={json_lines})
 log = logging.getLogger("chatflow.test")
 log.info("message from %s to %s", "+14155550100", "whatsapp:+447700900123")
@@ -50,7 +50,7 @@ def test_json_log_lines_hold_no_full_phone_number() -> None:
 
 
 def test_the_filter_leaves_records_formattable() -> None:
-    from chatflow.logs import MaskPhoneNumbers
+    from chatflow.runtime.logs import MaskPhoneNumbers
 
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "to %s", ("+14155550100",), None)
     assert MaskPhoneNumbers().filter(record)

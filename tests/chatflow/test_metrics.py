@@ -4,7 +4,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from chatflow.metrics import WebhookMetrics, inbound_provider, metrics_routes
+from chatflow.web.metrics import WebhookMetrics, inbound_provider, metrics_routes
 
 
 def sample(name: str, labels: dict[str, str], text: str) -> float:

@@ -1,6 +1,6 @@
 import pytest
 
-from chatflow.registry import FlowRegistry, UnknownFlow
+from chatflow.flows.registry import FlowRegistry, UnknownFlow
 from chatflow.testing import FlowTest
 from tests.chatflow.flows import SurveyV1, SurveyV2
 

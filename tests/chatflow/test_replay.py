@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from chatflow import Delay, Flow, Say, minutes
-from chatflow.replay import replay
+from chatflow.temporal.replay import replay
 from conversations.demo import Demo
 from conversations.payment_recovery import PaymentRecovery
 

@@ -8,11 +8,11 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Say
-from chatflow.app import create_app
-from chatflow.conversation import ConversationRef
-from chatflow.dispatch import start_journey
-from chatflow.messages import OutboundMessage, SendResult
-from chatflow.runtime import run_worker
+from chatflow.web.app import create_app
+from chatflow.temporal.records import ConversationRef
+from chatflow.temporal.client import start_journey
+from chatflow.domain.messages import OutboundMessage, SendResult
+from chatflow.runtime.services import run_worker
 from tests.providers.conftest import (
     CUSTOMER,
     PUBLIC_URL,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatflow.processes import free_port
+from chatflow.runtime.processes import free_port
 from tests.chatflow.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
 
 

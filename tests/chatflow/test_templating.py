@@ -1,6 +1,6 @@
 import pytest
 
-from chatflow.templating import TemplateError, render, render_json
+from chatflow.flows.templating import TemplateError, render, render_json
 
 
 def test_dotted_paths_into_nested_data():

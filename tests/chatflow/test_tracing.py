@@ -13,8 +13,8 @@ from tests.chatflow.devstack import chatflow_env
 
 PROBE = """
 {prelude}
-from chatflow.config import ConfigError
-from chatflow.tracing import asgi_middleware, temporal_interceptors
+from chatflow.domain.config import ConfigError
+from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
 try:
     print([type(i).__name__ for i in temporal_interceptors()], len(asgi_middleware()))
 except ConfigError as error:

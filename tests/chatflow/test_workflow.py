@@ -3,9 +3,9 @@
 from datetime import timedelta
 
 from chatflow import hours
-from chatflow.messages import DeliveryUpdate, OutboundMessage, SendResult
+from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult
 from chatflow.testing import FlowTest
-from chatflow.workflow import ConversationWorkflow
+from chatflow.temporal.workflow import ConversationWorkflow
 from providers.base import RetryableSendError
 from providers.console import ConsoleProvider
 from tests.chatflow.flows import Confirm, Counter, Echo, Later, Loops, Menu, Notify, Payment, ShortLived

@@ -15,8 +15,8 @@ import pytest
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
-from chatflow.config import Config, Settings, parse_config
-from chatflow.messages import DeliveryUpdate, InboundMessage
+from chatflow.domain.config import Config, Settings, parse_config
+from chatflow.domain.messages import DeliveryUpdate, InboundMessage
 from chatflow.edge.inbound import InboundEdge
 from providers.webhooks import webhook_routes
 

@@ -1,6 +1,6 @@
 """Which providers a worker gets from its config."""
 
-from chatflow.config import Config
+from chatflow.domain.config import Config
 from providers import build_providers
 from providers.console import ConsoleProvider
 from providers.twilio import TwilioProvider

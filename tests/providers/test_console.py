@@ -3,7 +3,7 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from chatflow.messages import Option, OutboundMessage
+from chatflow.domain.messages import Option, OutboundMessage
 from providers.base import PermanentSendError
 from providers.console import LATEST, ConsoleOutbox, ConsoleProvider, Outbox, RedisOutbox
 

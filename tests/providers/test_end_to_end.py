@@ -23,13 +23,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.processes import free_port
-from chatflow import dispatch
-from chatflow.app import create_app
-from chatflow.conversation import ConversationSnapshot, conversation_id
-from chatflow.messages import InboundMessage
-from chatflow.worker import build_worker
-from chatflow.workflow import ConversationWorkflow
+from chatflow.runtime.processes import free_port
+from chatflow.temporal import client as dispatch
+from chatflow.web.app import create_app
+from chatflow.temporal.records import ConversationSnapshot, conversation_id
+from chatflow.domain.messages import InboundMessage
+from chatflow.temporal.worker import build_worker
+from chatflow.temporal.workflow import ConversationWorkflow
 from conversations.demo import Demo
 from providers import build_providers
 from tests.providers.conftest import (

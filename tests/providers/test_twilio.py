@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from chatflow.messages import Media, Option, OutboundMessage
+from chatflow.domain.messages import Media, Option, OutboundMessage
 from providers.base import PermanentSendError, RetryableSendError
 from providers.twilio import HttpxTwilioClient, TwilioProvider
 from tests.providers.conftest import ACCOUNT_SID, CUSTOMER, MESSAGES_URL, PUBLIC_URL, TWILIO_NUMBER, make_settings

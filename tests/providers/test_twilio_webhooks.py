@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from chatflow.conversation import conversation_id
-from chatflow.messages import Media
+from chatflow.temporal.records import conversation_id
+from chatflow.domain.messages import Media
 from tests.providers.conftest import (
     ACCOUNT_SID,
     CUSTOMER,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import respx
 
-from chatflow.messages import Media, Option, OutboundMessage
+from chatflow.domain.messages import Media, Option, OutboundMessage
 from providers.base import PermanentSendError, RetryableSendError
 from providers.whatsapp_cloud import WhatsAppCloudProvider
 from tests.providers.conftest import CUSTOMER, GRAPH_MESSAGES_URL, WHATSAPP_NUMBER, make_config

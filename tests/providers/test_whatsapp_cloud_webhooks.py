@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chatflow.conversation import conversation_id
-from chatflow.messages import Media
+from chatflow.temporal.records import conversation_id
+from chatflow.domain.messages import Media
 from tests.providers.conftest import (
     CUSTOMER,
     GRAPH_API,

@@ -16,11 +16,11 @@ import time
 from redis.asyncio import Redis
 from temporalio.client import Client
 
-from chatflow.config import NumberBinding
+from chatflow.domain.config import NumberBinding
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard
-from chatflow.messages import OutboundMessage, SendResult
+from chatflow.domain.messages import OutboundMessage, SendResult
 from tests.chatflow.edge.flows import FLOWS
 from tests.chatflow.edge.workers import guarded_worker
 

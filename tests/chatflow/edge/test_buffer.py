@@ -7,11 +7,11 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.processes import free_port
-from chatflow.binaries import temporal_cli
+from chatflow.runtime.processes import free_port
+from chatflow.temporal.binaries import temporal_cli
 from chatflow.edge import keys
 from chatflow.edge.buffer import BufferedDelivery, Forwarder, decode, encode
-from chatflow.messages import InboundMessage, Media
+from chatflow.domain.messages import InboundMessage, Media
 from providers.console import ConsoleProvider
 from tests.chatflow.edge.flows import FLOWS
 from tests.chatflow.edge.workers import guarded_worker

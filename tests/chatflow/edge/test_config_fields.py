@@ -1,6 +1,6 @@
 import pytest
 
-from chatflow.config import ConfigError, Settings, parse_config
+from chatflow.domain.config import ConfigError, Settings, parse_config
 
 TOML = """
 [[numbers]]

@@ -2,11 +2,11 @@ from datetime import datetime, timedelta, timezone
 
 from redis.asyncio import Redis
 
-from chatflow.config import Config, NumberBinding, Settings
+from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.send_guard import SendGuard
-from chatflow.messages import DeliveryUpdate, Option, OutboundMessage, SendResult
+from chatflow.domain.messages import DeliveryUpdate, Option, OutboundMessage, SendResult
 from providers.console import ConsoleProvider
 
 WHATSAPP, SMS = "+15005550007", "+15005550006"

@@ -4,15 +4,15 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.config import NumberBinding
-from chatflow.conversation import ConversationRef
-from chatflow.dispatch import start_journey
+from chatflow.domain.config import NumberBinding
+from chatflow.temporal.records import ConversationRef
+from chatflow.temporal.client import start_journey
 from chatflow.edge.dedupe import Dedupe, deduped
 from chatflow.edge.inbound import InboundEdge
 from chatflow.edge.optout import OPT_OUT_WORDS, OptOuts
 from chatflow.edge.rate_limit import RateLimiter
 from chatflow.edge.send_guard import SendGuard
-from chatflow.messages import InboundMessage
+from chatflow.domain.messages import InboundMessage
 from providers.console import ConsoleProvider
 from tests.chatflow.edge.flows import FLOWS
 from tests.chatflow.edge.workers import guarded_worker

@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chatflow.edge.quiet_hours import SendWindow, next_allowed_send, time_zones
+from chatflow.flows.quiet_hours import SendWindow, next_allowed_send, time_zones
 
 UTC = timezone.utc
 LONDON = "+447700900123"

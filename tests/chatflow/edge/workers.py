@@ -8,8 +8,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from chatflow.edge.send_guard import SendGuard
-from chatflow.flow import Flow
-from chatflow.worker import build_worker
+from chatflow.flows.flow import Flow
+from chatflow.temporal.worker import build_worker
 from providers.base import Provider
 
 

@@ -7,12 +7,12 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.app import create_app
-from chatflow.config import Config, NumberBinding, Settings
-from chatflow.conversation import conversation_id
+from chatflow.web.app import create_app
+from chatflow.domain.config import Config, NumberBinding, Settings
+from chatflow.temporal.records import conversation_id
 from chatflow.journeys.service import Journeys
-from chatflow.registry import FlowRegistry
-from chatflow.worker import TASK_QUEUE
+from chatflow.flows.registry import FlowRegistry
+from chatflow.temporal.worker import TASK_QUEUE
 from providers.console import ConsoleProvider
 from tests.chatflow.edge.flows import FLOWS
 from tests.chatflow.edge.workers import guarded_worker

@@ -16,16 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
-from chatflow.chat import ChatError, chat
-from chatflow.config import Config, ConfigError, load_config
-from chatflow.dev import DevOptions, dev_main
-from chatflow.embedded import EmbeddedServerError
-from chatflow.flow import Flow
-from chatflow.graph import FORMATS, GraphError, render
-from chatflow.logs import configure_logging
-from chatflow.registry import FlowRegistry, UnknownFlow
-from chatflow.runtime import StartupError, load_flows
-from chatflow.binaries import BinaryNotFound
+from chatflow.runtime.chat import ChatError, chat
+from chatflow.domain.config import Config, ConfigError, load_config
+from chatflow.runtime.dev import DevOptions, dev_main
+from chatflow.runtime.embedded import EmbeddedServerError
+from chatflow.flows.flow import Flow
+from chatflow.flows.graph import FORMATS, GraphError, render
+from chatflow.runtime.logs import configure_logging
+from chatflow.flows.registry import FlowRegistry, UnknownFlow
+from chatflow.runtime.services import StartupError, load_flows
+from chatflow.temporal.binaries import BinaryNotFound
 
 app = typer.Typer(
     help="Conversations by SMS and WhatsApp, as chat flows written in Python.",
@@ -123,7 +123,7 @@ def web(
     log_level: LogLevel = "info",
 ) -> None:
     """Run the web app: webhooks, console channel, journeys API, /healthz, /readyz, /metrics."""
-    from chatflow.serve import web_main
+    from chatflow.runtime.serve import web_main
 
     configure_logging(json_lines=log_json, level=log_level)
     loaded, source = _config(config)
@@ -138,7 +138,7 @@ def worker(
     log_level: LogLevel = "info",
 ) -> None:
     """Run the Temporal worker: conversations and the activities that send messages."""
-    from chatflow.serve import worker_main
+    from chatflow.runtime.serve import worker_main
 
     configure_logging(json_lines=log_json, level=log_level)
     loaded, source = _config(config)

@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chatflow.messages import InboundMessage, Option
+from chatflow.domain.messages import InboundMessage, Option
 
 _SPACES = re.compile(r"\s+")
 _NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")

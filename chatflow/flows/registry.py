@@ -11,7 +11,7 @@ import importlib
 import inspect
 from collections.abc import Iterable
 
-from chatflow.flow import Flow
+from chatflow.flows.flow import Flow
 
 
 class UnknownFlow(LookupError):

@@ -14,8 +14,8 @@ from pathlib import Path
 from redis.asyncio import Redis
 from temporalio.client import Client
 
-from chatflow.binaries import temporal_cli, valkey_server
-from chatflow.processes import ChildProcess
+from chatflow.temporal.binaries import temporal_cli, valkey_server
+from chatflow.runtime.processes import ChildProcess
 
 START_TIMEOUT = 60.0
 

@@ -18,8 +18,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from chatflow.activities import PERMANENT_SEND_ERROR, ChatflowActivities, QuietHoursRequest
-    from chatflow.conversation import (
+    from chatflow.temporal.activities import PERMANENT_SEND_ERROR, ChatflowActivities, QuietHoursRequest
+    from chatflow.temporal.records import (
         TRANSCRIPT_LIMIT,
         ConversationInput,
         ConversationResult,
@@ -28,14 +28,14 @@ with workflow.unsafe.imports_passed_through():
         SeenIds,
         Turn,
     )
-    from chatflow.engine import (
+    from chatflow.flows.engine import (
         FlowRunner,
         HttpFailed,
         HttpRequest,
         HttpResponse,
         SendFailed,
     )
-    from chatflow.messages import (
+    from chatflow.domain.messages import (
         BusinessEvent,
         DeliveryUpdate,
         InboundMessage,
@@ -44,9 +44,9 @@ with workflow.unsafe.imports_passed_through():
         OutboundMessage,
         status_moves_forward,
     )
-    from chatflow.edge.quiet_hours import SendWindow
+    from chatflow.flows.quiet_hours import SendWindow
     from chatflow.edge.send_guard import REPLY_WINDOW
-    from chatflow.registry import registry
+    from chatflow.flows.registry import registry
 
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -10,22 +10,22 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from temporalio.client import Client
 
-from chatflow.config import Config
+from chatflow.domain.config import Config
 from chatflow.edge.buffer import BufferedDelivery
 from chatflow.edge.dedupe import Dedupe, deduped
 from chatflow.edge.delivery_reports import DeliveryReport, DeliveryReports
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.inbound import InboundEdge
 from chatflow.edge.optout import OptOuts
-from chatflow.console_routes import answer_to, console_routes
-from chatflow.dispatch import Deliver, deliver, send_delivery
-from chatflow.health import health_routes
-from chatflow.journeys.api import journeys_api
-from chatflow.messages import DeliveryUpdate, InboundMessage
-from chatflow.metrics import WebhookMetrics, metrics_routes
-from chatflow.registry import FlowRegistry, registry
-from chatflow.tracing import asgi_middleware
-from chatflow.worker import TASK_QUEUE
+from chatflow.web.console import answer_to, console_routes
+from chatflow.temporal.client import Deliver, deliver, send_delivery
+from chatflow.web.health import health_routes
+from chatflow.web.journeys_api import journeys_api
+from chatflow.domain.messages import DeliveryUpdate, InboundMessage
+from chatflow.web.metrics import WebhookMetrics, metrics_routes
+from chatflow.flows.registry import FlowRegistry, registry
+from chatflow.runtime.tracing import asgi_middleware
+from chatflow.temporal.worker import TASK_QUEUE
 from providers.console import ConsoleOutbox
 from providers.intake import Report
 from providers import build_providers

@@ -3,7 +3,7 @@
 Starts (unless the environment points at existing ones) an embedded Temporal dev server and an
 embedded Valkey, both keeping their data in the data folder, then the worker and the web app in
 this process. On Ctrl-C or SIGTERM it stops the web app and the worker, then the servers it
-started; see `chatflow.processes` for why nothing outlives it.
+started; see `chatflow.runtime.processes` for why nothing outlives it.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from chatflow.config import Config
-from chatflow.embedded import start_temporal, start_valkey
-from chatflow.processes import ChildProcess, choose_port
-from chatflow.runtime import (
+from chatflow.domain.config import Config
+from chatflow.runtime.embedded import start_temporal, start_valkey
+from chatflow.runtime.processes import ChildProcess, choose_port
+from chatflow.runtime.services import (
     build_providers,
     check_redis,
     connect_redis,
@@ -26,7 +26,7 @@ from chatflow.runtime import (
     run_worker,
     serve_web,
 )
-from chatflow.serve import Say, bind_web, stop_on_signals, unless_stopped, until_any_ends
+from chatflow.runtime.serve import Say, bind_web, stop_on_signals, unless_stopped, until_any_ends
 from providers.console import RedisOutbox
 
 DEFAULT_PORT = 8000

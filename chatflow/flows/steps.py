@@ -1,7 +1,7 @@
 """The steps a flow is made of. Each is declared as a class attribute of a `Flow`.
 
 A step knows only its own configuration and its outgoing edges (a trigger label and the name of
-the step it leads to); the engine in `chatflow.engine` executes them and `chatflow.flow` turns
+the step it leads to); the engine in `chatflow.flows.engine` executes them and `chatflow.flows.flow` turns
 the edges into a `transitions` table.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chatflow.matching import Choice, Choices, Matcher
+from chatflow.flows.matching import Choice, Choices, Matcher
 
 Data = dict[str, Any]
 Text = str | Callable[[Data], str]

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from chatflow.config import Config, e164
-from chatflow.conversation import conversation_id
-from chatflow.messages import InboundMessage, OutboundMessage
+from chatflow.domain.config import Config, e164
+from chatflow.temporal.records import conversation_id
+from chatflow.domain.messages import InboundMessage, OutboundMessage
 from providers.console import START, ConsoleOutbox
 
 if TYPE_CHECKING:

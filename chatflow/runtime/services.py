@@ -18,19 +18,19 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 import providers as provider_package
-from chatflow.app import create_app
-from chatflow.config import Config, ConfigError, check_flows
+from chatflow.web.app import create_app
+from chatflow.domain.config import Config, ConfigError, check_flows
 from chatflow.edge.buffer import BufferedDelivery, Forwarder
 from chatflow.edge.delivery_reports import DeliveryReporter
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard
-from chatflow.flow import Flow, FlowDefinitionError
+from chatflow.flows.flow import Flow, FlowDefinitionError
 from chatflow.journeys.service import Journeys
-from chatflow.registry import FlowRegistry, flows_in
-from chatflow.tracing import temporal_interceptors
-from chatflow.worker import build_worker
+from chatflow.flows.registry import FlowRegistry, flows_in
+from chatflow.runtime.tracing import temporal_interceptors
+from chatflow.temporal.worker import build_worker
 from providers.base import Provider
 from providers.console import ConsoleOutbox, ConsoleProvider, Outbox, RedisOutbox
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatflow.engine import FlowState
-from chatflow.messages import BusinessEvent, InboundMessage
+from chatflow.flows.engine import FlowState
+from chatflow.domain.messages import BusinessEvent, InboundMessage
 
 SEEN_IDS_LIMIT = 2000
 TRANSCRIPT_LIMIT = 200

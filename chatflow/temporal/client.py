@@ -12,10 +12,10 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.conversation import ConversationInput, ConversationRef
-from chatflow.messages import BusinessEvent, DeliveryUpdate, InboundMessage
-from chatflow.workflow import ConversationWorkflow
-from chatflow.worker import TASK_QUEUE
+from chatflow.temporal.records import ConversationInput, ConversationRef
+from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
+from chatflow.temporal.workflow import ConversationWorkflow
+from chatflow.temporal.worker import TASK_QUEUE
 
 
 # How the web tier hands an inbound message on: straight to Temporal by default; a buffered

@@ -17,10 +17,10 @@ from typing import Any
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer
 
-from chatflow.flow import Flow
-from chatflow.registry import registry
-from chatflow.worker import sandbox_runner
-from chatflow.workflow import ConversationWorkflow
+from chatflow.flows.flow import Flow
+from chatflow.flows.registry import registry
+from chatflow.temporal.worker import sandbox_runner
+from chatflow.temporal.workflow import ConversationWorkflow
 
 
 @dataclass

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from chatflow.edge.quiet_hours import SendWindow
-from chatflow.flow import Flow, FlowDefinitionError
-from chatflow.messages import BusinessEvent, InboundMessage, Media, Option
-from chatflow.steps import (
+from chatflow.flows.quiet_hours import SendWindow
+from chatflow.flows.flow import Flow, FlowDefinitionError
+from chatflow.domain.messages import BusinessEvent, InboundMessage, Media, Option
+from chatflow.flows.steps import (
     ERROR,
     EVENT,
     GOTO,
@@ -37,7 +37,7 @@ from chatflow.steps import (
     WaitUntil,
     target_name,
 )
-from chatflow.templating import render, render_json
+from chatflow.flows.templating import render, render_json
 
 # Engine-level jumps that are not edges of any one step.
 EXPIRE = "expire"

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 from transitions import Machine
 
-from chatflow.edge.quiet_hours import SendWindow
-from chatflow.steps import GOTO, NEXT, OUTCOMES, Ask, Code, End, Step, days
+from chatflow.flows.quiet_hours import SendWindow
+from chatflow.flows.steps import GOTO, NEXT, OUTCOMES, Ask, Code, End, Step, days
 
 
 class FlowDefinitionError(Exception):

@@ -8,33 +8,18 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import phonenumbers
+from chatflow.domain.addresses import e164
+from chatflow.domain.errors import ConfigError
 
-PROVIDERS = ("twilio", "whatsapp_cloud", "console")
-CHANNELS = ("sms", "whatsapp", "console")
+if TYPE_CHECKING:
+    from chatflow.domain.channel import ChannelSpec
+
 DEFAULT_FLOW_MODULES = ("conversations.demo", "conversations.payment_recovery", "conversations.purchase_followup")
-
-
-class ConfigError(ValueError):
-    pass
-
-
-def e164(number: str, *, what: str = "number") -> str:
-    """The E.164 form of a phone number, or ConfigError/ValueError naming what was wrong."""
-    raw = number.strip()
-    if raw.startswith("whatsapp:"):
-        raw = raw[len("whatsapp:") :]
-    try:
-        parsed = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException as error:
-        raise ValueError(f"{what} {number!r} is not an E.164 phone number ({error})") from None
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValueError(f"{what} {number!r} is not a possible phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 @dataclass(frozen=True)
@@ -119,9 +104,12 @@ def parse_config(
     text: str,
     settings: Settings | None = None,
     *,
+    channels: Sequence[ChannelSpec],
     source: str = "chatflow.toml",
     check_secrets: bool = True,
 ) -> Config:
+    """The config in `text`; `channels` are the channel plug-ins a number may be bound to."""
+    by_name = {spec.name: spec for spec in channels}
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -130,7 +118,7 @@ def parse_config(
     flow_modules = raw.get("flows", {}).get("modules", list(DEFAULT_FLOW_MODULES))
     if not isinstance(flow_modules, list) or not all(isinstance(m, str) for m in flow_modules):
         raise ConfigError(f"{source}: [flows] modules must be a list of module names")
-    numbers = [_binding(entry, i, source) for i, entry in enumerate(raw.get("numbers", []), start=1)]
+    numbers = [_binding(entry, i, source, by_name) for i, entry in enumerate(raw.get("numbers", []), start=1)]
     seen: set[tuple[str, str]] = set()
     for binding in numbers:
         key = (binding.provider, binding.number)
@@ -138,22 +126,26 @@ def parse_config(
             raise ConfigError(f"{source}: {binding.number} is bound twice for {binding.provider}")
         seen.add(key)
     if check_secrets:  # `chatflow flows` and `graph` read flows only: no secrets needed
-        _check_secrets(numbers, settings, source)
+        _check_secrets(numbers, settings, source, by_name)
     return Config(numbers=numbers, flow_modules=flow_modules, settings=settings)
 
 
 def load_config(
-    path: str | Path | None = None, settings: Settings | None = None, *, check_secrets: bool = True
+    path: str | Path | None = None,
+    settings: Settings | None = None,
+    *,
+    channels: Sequence[ChannelSpec],
+    check_secrets: bool = True,
 ) -> Config:
     """Read the config file (`--config`, else CHATFLOW_CONFIG, else ./chatflow.toml)."""
     path = Path(path or os.environ.get("CHATFLOW_CONFIG", "chatflow.toml"))
     if not path.is_file():
         raise ConfigError(f"config file {path} not found (pass --config or set CHATFLOW_CONFIG)")
     text = path.read_text(encoding="utf-8")
-    return parse_config(text, settings, source=str(path), check_secrets=check_secrets)
+    return parse_config(text, settings, channels=channels, source=str(path), check_secrets=check_secrets)
 
 
-def _binding(entry: object, index: int, source: str) -> NumberBinding:
+def _binding(entry: object, index: int, source: str, channels: Mapping[str, ChannelSpec]) -> NumberBinding:
     where = f"{source}: [[numbers]] entry {index}"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a table")
@@ -161,12 +153,15 @@ def _binding(entry: object, index: int, source: str) -> NumberBinding:
         if not isinstance(entry.get(key), str) or not entry[key]:
             raise ConfigError(f"{where} needs {key} = \"...\"")
     provider = entry["provider"]
-    if provider not in PROVIDERS:
-        raise ConfigError(f"{where}: provider {provider!r} is not one of {', '.join(PROVIDERS)}")
-    default_channel = {"twilio": "sms", "whatsapp_cloud": "whatsapp", "console": "console"}[provider]
-    channel = entry.get("channel", default_channel)
-    if channel not in CHANNELS:
-        raise ConfigError(f"{where}: channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    spec = channels.get(provider)
+    if spec is None:
+        raise ConfigError(f"{where}: provider {provider!r} is not one of {', '.join(channels)}")
+    channel = entry.get("channel", spec.carries[0])
+    if channel not in spec.carries:
+        raise ConfigError(f"{where}: channel {channel!r} is not one of {', '.join(spec.carries)} for {provider}")
+    for key in spec.required_keys:
+        if not entry.get(key):
+            raise ConfigError(f"{where}: {provider} numbers need {key}")
     try:
         number = e164(entry["number"])
     except ValueError as error:
@@ -174,8 +169,6 @@ def _binding(entry: object, index: int, source: str) -> NumberBinding:
     if not entry["number"].startswith("+"):
         raise ConfigError(f"{where}: number {entry['number']!r} must be in E.164 form (+15005550006)")
     phone_number_id = str(entry.get("phone_number_id", ""))
-    if provider == "whatsapp_cloud" and not phone_number_id:
-        raise ConfigError(f"{where}: whatsapp_cloud numbers need phone_number_id")
     keywords = entry.get("keywords", {})
     if not isinstance(keywords, dict):
         raise ConfigError(f"{where}: keywords must be a table of keyword = \"flow\"")
@@ -201,21 +194,12 @@ def _binding(entry: object, index: int, source: str) -> NumberBinding:
     )
 
 
-def _check_secrets(numbers: list[NumberBinding], settings: Settings, source: str) -> None:
-    providers = {b.provider for b in numbers}
+def _check_secrets(
+    numbers: list[NumberBinding], settings: Settings, source: str, channels: Mapping[str, ChannelSpec]
+) -> None:
     missing: list[str] = []
-    if "twilio" in providers:
-        missing += [n for n, v in (("TWILIO_ACCOUNT_SID", settings.twilio_account_sid), ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token)) if not v]
-    if "whatsapp_cloud" in providers:
-        missing += [
-            n
-            for n, v in (
-                ("WHATSAPP_ACCESS_TOKEN", settings.whatsapp_access_token),
-                ("WHATSAPP_APP_SECRET", settings.whatsapp_app_secret),
-                ("WHATSAPP_VERIFY_TOKEN", settings.whatsapp_verify_token),
-            )
-            if not v
-        ]
+    for provider in sorted({b.provider for b in numbers}):
+        missing += [name for name in channels[provider].missing_settings(settings) if name not in missing]
     if missing:
         raise ConfigError(f"{source} binds numbers whose provider needs {', '.join(missing)} in the environment")
 

@@ -14,8 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from html import escape
 
-from chatflow.flow import Flow
-from chatflow.steps import End
+from chatflow.flows.flow import Flow
+from chatflow.flows.steps import End
 
 FORMATS = ("mermaid", "dot", "svg", "png")
 

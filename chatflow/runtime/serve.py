@@ -15,9 +15,9 @@ from typing import TypeVar
 
 from prometheus_client import start_http_server
 
-from chatflow.config import Config
-from chatflow.processes import bind
-from chatflow.runtime import (
+from chatflow.domain.config import Config
+from chatflow.runtime.processes import bind
+from chatflow.runtime.services import (
     StartupError,
     build_providers,
     check_redis,

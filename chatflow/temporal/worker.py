@@ -10,12 +10,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from chatflow.activities import ChatflowActivities
+from chatflow.temporal.activities import ChatflowActivities
 from chatflow.edge.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
 from chatflow.edge.send_guard import SendGuard
-from chatflow.flow import Flow
-from chatflow.registry import registry
-from chatflow.workflow import ConversationWorkflow
+from chatflow.flows.flow import Flow
+from chatflow.flows.registry import registry
+from chatflow.temporal.workflow import ConversationWorkflow
 from providers.base import Provider
 
 TASK_QUEUE = "chatflow"

@@ -11,10 +11,10 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from chatflow.edge.quiet_hours import SendWindow, next_allowed_send
-from chatflow.engine import HttpRequest, HttpResponse
-from chatflow.messages import OutboundMessage, SendResult
-from chatflow.metrics import record_send
+from chatflow.flows.quiet_hours import SendWindow, next_allowed_send
+from chatflow.flows.engine import HttpRequest, HttpResponse
+from chatflow.domain.messages import OutboundMessage, SendResult
+from chatflow.web.metrics import record_send
 from providers.base import PermanentSendError, Provider, RetryableSendError
 
 if TYPE_CHECKING:

@@ -25,14 +25,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from temporalio.client import Client
 
-from chatflow.config import Config
+from chatflow.domain.config import Config
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 
 from chatflow.journeys.broadcast import Broadcast, Broadcasts, recipients
-from chatflow.journeys.openapi import OPENAPI
+from chatflow.web.openapi import OPENAPI
 from chatflow.journeys.service import JourneyError, JourneyRequest, Journeys
-from chatflow.messages import BusinessEvent
-from chatflow.registry import FlowRegistry
+from chatflow.domain.messages import BusinessEvent
+from chatflow.flows.registry import FlowRegistry
 
 MAX_BODY = 64 * 1024
 MAX_RECIPIENTS = 10_000
