@@ -29,7 +29,8 @@ from bench.fake_provider import FakeTwilio
 from bench.machine import rss_kib
 from bench.serve import READY
 from chatflow.runtime.processes import free_port
-from chatflow.temporal.records import ConversationInput, ConversationRef
+from chatflow.domain.addresses import ConversationRef
+from chatflow.temporal.records import ConversationInput
 from chatflow.domain.messages import InboundMessage
 from chatflow.testing import dev_server
 from chatflow.temporal.workflow import ConversationWorkflow

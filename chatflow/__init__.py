@@ -5,7 +5,8 @@ The public authoring API; everything a flow needs is importable from here.
 
 from chatflow.flows.quiet_hours import SendWindow
 from chatflow.flows.engine import Convo
-from chatflow.flows.flow import Flow, FlowDefinitionError
+from chatflow.domain.errors import FlowDefinitionError
+from chatflow.flows.flow import Flow
 from chatflow.flows.matching import (
     Choice,
     anything,

@@ -14,7 +14,7 @@ from typing import Any
 from bench.config import NUMBER
 from bench.sizes import Sizes
 from bench.stack import Stack
-from chatflow.temporal.records import conversation_id
+from chatflow.domain.addresses import conversation_id
 
 WINDOW = 10  # messages whose median is reported at each mark: one message is one sample
 TIMEOUT = 60.0

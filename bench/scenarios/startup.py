@@ -21,7 +21,7 @@ import httpx
 from temporalio.client import Client
 
 from chatflow.runtime.processes import free_port
-from chatflow.temporal.binaries import temporal_cli
+from chatflow.runtime.binaries import temporal_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120.0

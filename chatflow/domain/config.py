@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from chatflow.domain.addresses import e164
 from chatflow.domain.errors import ConfigError
+from chatflow.domain.keywords import RESERVED_WORDS, command
 
 if TYPE_CHECKING:
     from chatflow.domain.channel import ChannelSpec
@@ -172,6 +173,12 @@ def _binding(entry: object, index: int, source: str, channels: Mapping[str, Chan
     keywords = entry.get("keywords", {})
     if not isinstance(keywords, dict):
         raise ConfigError(f"{where}: keywords must be a table of keyword = \"flow\"")
+    for word in keywords:
+        if command(str(word)) in RESERVED_WORDS:
+            raise ConfigError(
+                f"{where}: keyword {word!r} is answered by every number itself (opt-out, opt-in or help); "
+                "it can never start a flow"
+            )
     rate = entry.get("rate", 0.0)
     if not isinstance(rate, (int, float)) or rate < 0:
         raise ConfigError(f"{where}: rate must be a number of messages per second")

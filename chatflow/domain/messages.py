@@ -7,6 +7,7 @@ results) and the default data converter serialises dataclasses as JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 Channel = Literal["sms", "whatsapp", "console"]
@@ -115,3 +116,26 @@ def numbered_menu(text: str, options: list[Option]) -> str:
     lines = [text, ""] if text else []
     lines += [f"{i}. {option.title}" for i, option in enumerate(options, start=1)]
     return "\n".join(lines)
+
+
+# A message sent this soon after the customer wrote answers them: it is never held back by quiet
+# hours and goes ahead of bulk sends at the rate limiter.
+REPLY_WINDOW = timedelta(minutes=10)
+
+
+@dataclass
+class HttpRequest:
+    """A flow's call to the business's API, made by an activity."""
+
+    method: str
+    url: str
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 10.0
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    json: Any = None
+    text: str = ""

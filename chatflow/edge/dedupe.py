@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
-from chatflow.temporal.client import Deliver
+from chatflow.edge.delivery import Deliver
 from chatflow.edge import keys
 from chatflow.domain.messages import InboundMessage
 

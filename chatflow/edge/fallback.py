@@ -10,9 +10,8 @@ two sweepers never send the same fallback twice.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from redis.asyncio import Redis
@@ -21,8 +20,10 @@ from chatflow.domain.config import Config
 from chatflow.edge import keys
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.send_guard import SendGuard
-from chatflow.domain.messages import DeliveryUpdate, Media, Option, OutboundMessage, SendResult, numbered_menu
-from providers.base import Provider, SendError
+from chatflow.domain.channel import Channel
+from chatflow.domain.codec import dumps, loads_outbound
+from chatflow.domain.errors import SendError
+from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult, numbered_menu
 
 ARRIVED = frozenset({"delivered", "read"})
 LOST = frozenset({"failed", "undelivered"})
@@ -41,19 +42,12 @@ def as_sms(message: OutboundMessage, number: str, provider: str) -> OutboundMess
     )
 
 
-def _decode(raw: str | bytes) -> OutboundMessage:
-    fields = json.loads(raw)
-    fields["options"] = [Option(**o) for o in fields.get("options", [])]
-    fields["media"] = [Media(**m) for m in fields.get("media", [])]
-    return OutboundMessage(**fields)
-
-
 class ChannelFallback:
     def __init__(
         self,
         redis: Redis,
         config: Config,
-        providers: Mapping[str, Provider],
+        channels: Mapping[str, Channel],
         *,
         after: timedelta = timedelta(minutes=5),
         optouts: OptOuts | None = None,
@@ -61,7 +55,7 @@ class ChannelFallback:
     ) -> None:
         self._redis = redis
         self._config = config
-        self._providers = providers
+        self._channels = channels
         self._after = after
         self._optouts = optouts
         self._guard = guard  # opt-out and pacing of the SMS number
@@ -72,7 +66,7 @@ class ChannelFallback:
             return
         now = datetime.now(timezone.utc)
         keep = int((self._after + timedelta(days=1)).total_seconds())
-        await self._redis.set(keys.fallback_watch(result.message_id), json.dumps(asdict(message)), ex=keep)
+        await self._redis.set(keys.fallback_watch(result.message_id), dumps(message), ex=keep)
         await self._redis.zadd(keys.fallback_due(), {result.message_id: (now + self._after).timestamp()})
 
     async def on_status(self, update: DeliveryUpdate) -> None:
@@ -92,7 +86,7 @@ class ChannelFallback:
             raw = await self._redis.getdel(keys.fallback_watch(message_id))
             if raw is None:
                 continue
-            original = _decode(raw)
+            original = loads_outbound(raw)
             binding = self._config.binding(original.number, original.provider)
             sms = self._config.binding(binding.fallback_number) if binding else None
             if sms is None:
@@ -106,7 +100,7 @@ class ChannelFallback:
             try:
                 if self._guard is not None:
                     await self._guard.before_send(message)
-                results.append(await self._providers[message.provider].send(message))
+                results.append(await self._channels[message.provider].send(message))
             except SendError:
                 continue  # opted out, invalid number...: SMS cannot help either
         return results

@@ -20,19 +20,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from chatflow.domain.config import NumberBinding
-from chatflow.temporal.records import conversation_id
-from chatflow.temporal.client import Deliver
+from chatflow.domain.addresses import conversation_id
+from chatflow.edge.delivery import Deliver
+from chatflow.temporal.client import end
 from chatflow.edge.dedupe import Dedupe
-from chatflow.edge.optout import (
-    HELP_TEXT,
-    HELP_WORDS,
-    OPT_IN_WORDS,
-    OPT_OUT_WORDS,
-    OPTED_IN_TEXT,
-    OPTED_OUT_TEXT,
-    OptOuts,
-    command,
-)
+from chatflow.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, command
+from chatflow.edge.optout import HELP_TEXT, OPTED_IN_TEXT, OPTED_OUT_TEXT, OptOuts
 from chatflow.edge.triggers import route
 from chatflow.domain.messages import InboundMessage
 
@@ -105,7 +98,7 @@ class InboundEdge:
         if self._client is None:
             return
         try:
-            await self._client.get_workflow_handle(conversation).signal("end", "the customer opted out")
+            await end(self._client, conversation, "the customer opted out")
         except RPCError as error:
             # None running, or Temporal away: the send path refuses every later send anyway.
             log.info("opt-out: could not end %s: %s", conversation, error)

@@ -13,16 +13,14 @@ from datetime import datetime, timedelta, timezone
 
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import Priority, RateLimited, RateLimiter, SenderRates
-from chatflow.domain.messages import OutboundMessage, SendResult
-from providers.base import PermanentSendError, RetryableSendError
+from chatflow.domain.messages import REPLY_WINDOW, OutboundMessage, SendResult
+from chatflow.domain.errors import PermanentSendError, RetryableSendError
 
 log = logging.getLogger(__name__)
 
 # Told of every message a provider accepted (channel fallback watches WhatsApp sends).
 Watcher = Callable[[OutboundMessage, SendResult], Awaitable[None]]
 
-# A message sent this soon after the customer wrote is a reply and goes ahead of bulk sends.
-REPLY_WINDOW = timedelta(minutes=10)
 # Waiting longer than this inside the activity would risk its start-to-close timeout (30 s);
 # beyond it the activity is retried after the wait instead.
 MAX_INLINE_WAIT = 20.0

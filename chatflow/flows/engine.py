@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from chatflow.domain.errors import FlowDefinitionError, HttpCallFailed, LoopDetected, PermanentSendError
+from chatflow.domain.messages import BusinessEvent, HttpRequest, HttpResponse, InboundMessage, Media, Option
+from chatflow.flows.flow import Flow
 from chatflow.flows.quiet_hours import SendWindow
-from chatflow.flows.flow import Flow, FlowDefinitionError
-from chatflow.domain.messages import BusinessEvent, InboundMessage, Media, Option
 from chatflow.flows.steps import (
     ERROR,
     EVENT,
@@ -42,40 +43,6 @@ from chatflow.flows.templating import render, render_json
 # Engine-level jumps that are not edges of any one step.
 EXPIRE = "expire"
 CANCEL = "cancel"
-
-
-class SendFailed(Exception):
-    """A message could not be sent and will not be by retrying (invalid number, opted out...)."""
-
-    def __init__(self, reason: str, code: str = "") -> None:
-        super().__init__(reason)
-        self.code = code
-
-
-class HttpFailed(Exception):
-    def __init__(self, reason: str, status: int = 0) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
-class LoopDetected(Exception):
-    pass
-
-
-@dataclass
-class HttpRequest:
-    method: str
-    url: str
-    json: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    timeout_seconds: float = 10.0
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    json: Any = None
-    text: str = ""
 
 
 @dataclass
@@ -114,10 +81,10 @@ class Port(Protocol):
     async def send(
         self, text: str, options: list[Option], media: list[Media], template: str
     ) -> None:
-        """Send a message; raises SendFailed on a permanent error."""
+        """Send a message; raises PermanentSendError on a permanent error."""
 
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
-        """Call an HTTP API; raises HttpFailed when it does not answer 2xx after retries."""
+        """Call an HTTP API; raises HttpCallFailed when it does not answer 2xx after retries."""
 
     async def next_input(self, deadline: datetime | None) -> InboundMessage | BusinessEvent | None:
         """The next message or event in order, or None once `deadline` passes (or on cancel)."""
@@ -246,9 +213,9 @@ class FlowRunner:
             try:
                 label = await self._execute(step)
                 reason = ""
-            except SendFailed as error:
+            except PermanentSendError as error:
                 label, reason = ERROR, f"send failed: {error}"
-            except HttpFailed as error:
+            except HttpCallFailed as error:
                 label, reason = ERROR, f"HTTP call failed: {error}"
             except LoopDetected as error:
                 label, reason = ERROR, str(error)
@@ -277,7 +244,7 @@ class FlowRunner:
         if step.text is not None:
             try:
                 await self.send(render(step.text, state.data))
-            except (SendFailed, LoopDetected) as error:
+            except (PermanentSendError, LoopDetected) as error:
                 state.reason = state.reason or f"last message not sent: {error}"
         state.outcome = step.outcome
 
@@ -443,17 +410,16 @@ class FlowRunner:
 
     async def _http(self, step: Http) -> str:
         data = self.state.data
-        spec = step.spec
         request = HttpRequest(
-            method=spec.method,
-            url=render(spec.url, data),
-            json=render_json(spec.json, data) if spec.json is not None else None,
-            headers={k: render(v, data) for k, v in spec.headers.items()},
+            method=step.method,
+            url=render(step.url, data),
+            json=render_json(step.json, data) if step.json is not None else None,
+            headers={k: render(v, data) for k, v in step.headers.items()},
             timeout_seconds=step.timeout.total_seconds(),
         )
         try:
             response = await self.port.http(request, step.retries)
-        except HttpFailed as error:
+        except HttpCallFailed as error:
             if step.save_as:
                 data[step.save_as] = {"error": str(error), "status": error.status}
             raise

@@ -9,6 +9,7 @@ where an edge leads, and `chatflow graph` draws the very same table.
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import re
 import textwrap
@@ -18,12 +19,11 @@ from typing import Any, ClassVar
 
 from transitions import Machine
 
+from chatflow.domain.errors import FlowDefinitionError
+from chatflow.domain.keywords import RESERVED_WORDS, command
 from chatflow.flows.quiet_hours import SendWindow
+from chatflow.flows.matching import Keyword
 from chatflow.flows.steps import GOTO, NEXT, OUTCOMES, Ask, Code, End, Step, days
-
-
-class FlowDefinitionError(Exception):
-    """A flow that cannot run: the message names the flow, the step and the fix."""
 
 
 def _snake(name: str) -> str:
@@ -137,6 +137,7 @@ class Flow:
                     raise FlowDefinitionError(
                         f"flow {cls.name!r}: Ask {step.name!r} has a timeout but no on_timeout"
                     )
+                _check_reserved(cls.name, step)
                 if len(step.choices.choices) > 10:
                     raise FlowDefinitionError(
                         f"flow {cls.name!r}: Ask {step.name!r} offers more than 10 choices, "
@@ -151,6 +152,19 @@ class Flow:
             raise FlowDefinitionError(f"flow {cls.name!r}: initial={cls.initial!r} is not a step")
 
 
+def _check_reserved(flow: str, step: Ask) -> None:
+    """Refuse a branch on a word every number answers itself: the flow would never see it."""
+    words = [word for matcher in step.branches if isinstance(matcher, Keyword) for word in matcher.words]
+    words += [choice.title for choice in step.choices.choices]
+    for word in words:
+        if command(word) in RESERVED_WORDS:
+            raise FlowDefinitionError(
+                f"flow {flow!r}: Ask {step.name!r} branches on {word!r}, which every number answers "
+                "itself before any flow sees it (STOP, QUIT, CANCEL... unsubscribe; HELP and INFO "
+                "answer; START resubscribes); use another word"
+            )
+
+
 def _collect_steps(cls: type[Flow]) -> dict[str, Step]:
     declared: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
@@ -162,8 +176,11 @@ def _collect_steps(cls: type[Flow]) -> dict[str, Step]:
     steps: dict[str, Step] = {}
     for attr, value in declared.items():
         if isinstance(value, Step):
-            value.name = attr
-            steps[attr] = value
+            # Each flow class owns copies of its steps: resolving "the next declared step" must
+            # not change a base class's (or a sibling's) step objects.
+            step = copy.copy(value)
+            step.name = attr
+            steps[attr] = step
         elif inspect.iscoroutinefunction(value):
             steps[attr] = Code(value, [])
     if not steps:

@@ -14,13 +14,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from html import escape
 
+from chatflow.domain.errors import ChatflowError
 from chatflow.flows.flow import Flow
 from chatflow.flows.steps import End
 
 FORMATS = ("mermaid", "dot", "svg", "png")
 
 
-class GraphError(RuntimeError):
+class GraphError(ChatflowError):
     pass
 
 

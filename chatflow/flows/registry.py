@@ -11,11 +11,8 @@ import importlib
 import inspect
 from collections.abc import Iterable
 
+from chatflow.domain.errors import UnknownFlow
 from chatflow.flows.flow import Flow
-
-
-class UnknownFlow(LookupError):
-    pass
 
 
 class FlowRegistry:

@@ -8,7 +8,6 @@ the edges into a `transitions` table.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -236,14 +235,6 @@ class If(Step):
         return [(THEN, self.then), (OTHERWISE, self.otherwise)]
 
 
-@dataclass
-class HttpSpec:
-    method: str
-    url: Text
-    json: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 class Http(Step):
     """Call the business's API (GET/POST/PUT/PATCH/DELETE) in an activity; save its JSON answer.
 
@@ -266,7 +257,10 @@ class Http(Step):
     ) -> None:
         if method.upper() not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
             raise ValueError(f"unsupported HTTP method {method!r}")
-        self.spec = HttpSpec(method.upper(), url, json, dict(headers or {}))
+        self.method = method.upper()
+        self.url = url
+        self.json = json
+        self.headers = dict(headers or {})
         self.save_as = save_as
         self.then = target_name(then)
         self.on_error = target_name(on_error)

@@ -11,9 +11,7 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
-
-class TemplateError(KeyError):
-    pass
+from chatflow.domain.errors import TemplateError
 
 
 class _DataFormatter(string.Formatter):

@@ -12,11 +12,13 @@ from typing import IO
 
 import httpx
 
+from chatflow.domain.errors import ChatflowError
+
 POLL_WAIT = 20.0
 QUIET_AFTER_EOF = 1.5  # after the last line, show replies until the bot is quiet this long
 
 
-class ChatError(RuntimeError):
+class ChatError(ChatflowError):
     pass
 
 

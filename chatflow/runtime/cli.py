@@ -16,16 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
-from chatflow.runtime.chat import ChatError, chat
-from chatflow.domain.config import Config, ConfigError, load_config
+from chatflow.runtime.chat import chat
+from chatflow.domain.config import Config
+from chatflow.domain.errors import ChatflowError, ConfigError
+from chatflow.runtime.config import load_config
 from chatflow.runtime.dev import DevOptions, dev_main
-from chatflow.runtime.embedded import EmbeddedServerError
 from chatflow.flows.flow import Flow
-from chatflow.flows.graph import FORMATS, GraphError, render
+from chatflow.flows.graph import FORMATS, render
 from chatflow.runtime.logs import configure_logging
-from chatflow.flows.registry import FlowRegistry, UnknownFlow
-from chatflow.runtime.services import StartupError, load_flows
-from chatflow.temporal.binaries import BinaryNotFound
+from chatflow.flows.registry import FlowRegistry
+from chatflow.runtime.services import load_flows
 
 app = typer.Typer(
     help="Conversations by SMS and WhatsApp, as chat flows written in Python.",
@@ -34,7 +34,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-USER_ERRORS = (ConfigError, StartupError, EmbeddedServerError, BinaryNotFound, ChatError, GraphError, UnknownFlow)
+# Every error chatflow raises on purpose is one a user can act on: one line, exit status 2.
+USER_ERRORS = (ChatflowError,)
 
 ConfigOption = Annotated[
     str | None,

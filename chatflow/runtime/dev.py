@@ -17,17 +17,8 @@ from typing import Protocol, TypeVar
 from chatflow.domain.config import Config
 from chatflow.runtime.embedded import start_temporal, start_valkey
 from chatflow.runtime.processes import ChildProcess, choose_port
-from chatflow.runtime.services import (
-    build_providers,
-    check_redis,
-    connect_redis,
-    connect_temporal,
-    load_flows,
-    run_worker,
-    serve_web,
-)
+from chatflow.runtime.services import Services, check_redis, load_flows
 from chatflow.runtime.serve import Say, bind_web, stop_on_signals, unless_stopped, until_any_ends
-from providers.console import RedisOutbox
 
 DEFAULT_PORT = 8000
 DEFAULT_TEMPORAL_PORT = 7233
@@ -113,19 +104,14 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
                 return
             settings.redis_url = valkey.url
             lines.append(f"  Redis         {valkey.url} (embedded Valkey, data in {valkey.data_dir})")
-        client = await connect_temporal(config)
-        redis = connect_redis(config)
-        assert redis is not None
-        await check_redis(redis)
-        providers = build_providers(config, RedisOutbox(redis))
-        web = f"http://{_visible(options.host)}:{sock.getsockname()[1]}"
-        say(_banner(config, web, lines))
-        await until_any_ends(
-            stop,
-            serve_web(config, client, redis, sock, stop, flows),
-            run_worker(client, flows, providers, stop, config=config, redis=redis),
-        )
-        await redis.aclose()
+        services = await Services.start(config, flows)
+        try:
+            await check_redis(services.redis)
+            web = f"http://{_visible(options.host)}:{sock.getsockname()[1]}"
+            say(_banner(config, web, lines))
+            await until_any_ends(stop, services.serve_web(sock, stop), services.run_worker(stop))
+        finally:
+            await services.aclose()
     finally:
         sock.close()
         if started.children:

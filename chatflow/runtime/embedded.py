@@ -14,13 +14,14 @@ from pathlib import Path
 from redis.asyncio import Redis
 from temporalio.client import Client
 
-from chatflow.temporal.binaries import temporal_cli, valkey_server
+from chatflow.domain.errors import StartupError
+from chatflow.runtime.binaries import temporal_cli, valkey_server
 from chatflow.runtime.processes import ChildProcess
 
 START_TIMEOUT = 60.0
 
 
-class EmbeddedServerError(RuntimeError):
+class EmbeddedServerError(StartupError):
     pass
 
 

@@ -16,18 +16,9 @@ from typing import TypeVar
 from prometheus_client import start_http_server
 
 from chatflow.domain.config import Config
+from chatflow.domain.errors import StartupError
 from chatflow.runtime.processes import bind
-from chatflow.runtime.services import (
-    StartupError,
-    build_providers,
-    check_redis,
-    connect_redis,
-    connect_temporal,
-    console_outbox,
-    load_flows,
-    run_worker,
-    serve_web,
-)
+from chatflow.runtime.services import Services, check_redis, load_flows
 
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -90,24 +81,26 @@ async def web_main(config: Config, host: str, port: int, say: Say, *, source: st
     stop = asyncio.Event()
     stop_on_signals(stop)
     sock = bind_web(host, port)
-    # Lazy: the web app starts (and /readyz says 503) while Temporal is still coming up.
-    client = await connect_temporal(config, lazy=True)
-    redis = connect_redis(config)
+    services = await Services.start(config, flows, lazy=True)
     say(f"chatflow web on http://{host}:{sock.getsockname()[1]}  (Ctrl-C to stop)")
-    await serve_web(config, client, redis, sock, stop, flows)
+    try:
+        await services.serve_web(sock, stop)
+    finally:
+        await services.aclose()
 
 
 async def worker_main(config: Config, metrics_port: int | None, say: Say, *, source: str) -> None:
     flows = load_flows(config, source=source)
     stop = asyncio.Event()
     stop_on_signals(stop)
-    client = await connect_temporal(config)
-    redis = connect_redis(config)
-    await check_redis(redis)
+    services = await Services.start(config, flows)
+    await check_redis(services.redis)
     if metrics_port is not None:
         start_http_server(metrics_port)
         say(f"metrics on http://0.0.0.0:{metrics_port}/metrics")
-    providers = build_providers(config, console_outbox(redis))
     names = ", ".join(sorted({flow.key() for flow in flows}))
-    say(f"chatflow worker on {config.settings.temporal_address or 'localhost:7233'}: {names}  (Ctrl-C to stop)")
-    await run_worker(client, flows, providers, stop, config=config, redis=redis)
+    say(f"chatflow worker on {services.client.service_client.config.target_host}: {names}  (Ctrl-C to stop)")
+    try:
+        await services.run_worker(stop)
+    finally:
+        await services.aclose()

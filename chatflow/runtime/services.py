@@ -1,7 +1,9 @@
-"""The parts of a chatflow process, built from the config: flows, Temporal client, Redis,
-providers, and the two services, the web app and the worker, run until told to stop.
+"""The one wiring: the running parts of chatflow, built once from the config, and the two
+services made of them, the web app and the worker.
 
-`chatflow web`, `chatflow worker` and `chatflow dev` are different arrangements of these parts.
+`chatflow web`, `chatflow worker`, `chatflow dev`, the tests and the bench all start from
+`Services.start`, so what is tested and benchmarked is what users run: the same Redis edge
+(opt-out, dedupe, keywords, buffer and forwarder), the same send guard, the same loops.
 """
 
 from __future__ import annotations
@@ -10,36 +12,49 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
+import httpx
 import uvicorn
 from redis.asyncio import Redis
+from starlette.applications import Starlette
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-import providers as provider_package
-from chatflow.web.app import create_app
-from chatflow.domain.config import Config, ConfigError, check_flows
+import providers
+from chatflow.domain.channel import Channel, Resources
+from chatflow.domain.config import Config, check_flows
+from chatflow.domain.errors import ConfigError, FlowDefinitionError, StartupError
 from chatflow.edge.buffer import BufferedDelivery, Forwarder
-from chatflow.edge.delivery_reports import DeliveryReporter
+from chatflow.edge.dedupe import Dedupe
+from chatflow.edge.delivery_reports import DeliveryReports
 from chatflow.edge.fallback import ChannelFallback
+from chatflow.edge.inbound import InboundEdge
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
-from chatflow.edge.send_guard import SendGuard
-from chatflow.flows.flow import Flow, FlowDefinitionError
-from chatflow.journeys.service import Journeys
+from chatflow.edge.send_guard import SendGuard, Watcher
+from chatflow.edge.statuses import StatusRouter
+from chatflow.flows.flow import Flow
 from chatflow.flows.registry import FlowRegistry, flows_in
-from chatflow.runtime.tracing import temporal_interceptors
+from chatflow.journeys.broadcast import Broadcasts
+from chatflow.journeys.service import Journeys
+from chatflow.runtime.loops import supervised
+from chatflow.runtime.metrics import record_send
+from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
+from chatflow.temporal.client import connect
+from chatflow.temporal.constants import TASK_QUEUE
+from chatflow.temporal.delivery_reports import DeliveryReporter
 from chatflow.temporal.worker import build_worker
-from providers.base import Provider
-from providers.console import ConsoleOutbox, ConsoleProvider, Outbox, RedisOutbox
+from chatflow.web.app import create_app
 
-DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 log = logging.getLogger(__name__)
 
-
-class StartupError(RuntimeError):
-    """Something outside the config stops a process from starting (Temporal unreachable...)."""
+# Connections to Redis per process. The web tier holds one per request in flight (and the
+# forwarder one per partition); past the pool a request waits for a free connection instead of
+# failing ("Too many connections"), so a burst queues rather than being refused.
+REDIS_CONNECTIONS = 256
+REDIS_POOL_TIMEOUT = 20.0  # seconds a request may wait for a connection before it is refused
 
 
 def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Flow]]:
@@ -59,53 +74,171 @@ def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Fl
     return flows
 
 
-async def connect_temporal(config: Config, *, lazy: bool = False) -> Client:
-    address = config.settings.temporal_address or DEFAULT_TEMPORAL_ADDRESS
-    try:
-        return await Client.connect(
-            address,
-            namespace=config.settings.temporal_namespace,
-            interceptors=temporal_interceptors(),
-            lazy=lazy,
-        )
-    except RuntimeError as error:
-        raise StartupError(
-            f"cannot reach Temporal at {address} (set CHATFLOW_TEMPORAL_ADDRESS): {error}"
-        ) from None
+def connect_redis(url: str) -> Redis:
+    if not url:
+        raise ConfigError("CHATFLOW_REDIS_URL is not set (chatflow dev embeds Valkey; web and worker need one)")
+    # One type everywhere: strings (decode_responses), in production as in the tests.
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_POOL_TIMEOUT,
+    )
 
 
-def connect_redis(config: Config) -> Redis | None:
-    url = config.settings.redis_url
-    return Redis.from_url(url) if url else None
-
-
-async def check_redis(redis: Redis | None) -> None:
+async def check_redis(redis: Redis) -> None:
     """Fail at start rather than at the first send. The first command also imports redis-py's
     lazily loaded modules, which would otherwise load while a workflow runs and make Temporal's
     sandbox warn about imports after the workflow was loaded."""
-    if redis is None:
-        return
     try:
         await redis.ping()
     except Exception as error:  # noqa: BLE001 - any failure: the same message
         raise StartupError(f"cannot reach Redis (CHATFLOW_REDIS_URL): {error}") from None
 
 
-def console_outbox(redis: Redis | None) -> ConsoleOutbox:
-    # Without Redis the console's messages stay in this process: fine for tests, invisible to a
-    # web app running elsewhere.
-    return RedisOutbox(redis) if redis is not None else Outbox()
+@dataclass
+class Services:
+    """Everything a chatflow process runs on, built once."""
 
+    config: Config
+    flows: list[type[Flow]]
+    client: Client
+    redis: Redis
+    http: httpx.AsyncClient
+    channels: dict[str, Channel]
+    task_queue: str = TASK_QUEUE
+    # Continue-as-new past this many history events (0: when Temporal suggests it); the bench
+    # and tests lower it to exercise long conversations quickly.
+    history_limit: int = 0
+    registry: FlowRegistry = field(init=False)
 
-def build_providers(config: Config, outbox: ConsoleOutbox) -> dict[str, Provider]:
-    built: dict[str, Provider] = {"console": ConsoleProvider(outbox)}
-    # The Twilio and WhatsApp Cloud adapters come from `providers.build_providers` when the
-    # package has it; the console provider stays ours so it writes where the web app reads.
-    account_providers = getattr(provider_package, "build_providers", None)
-    if account_providers is not None:
-        for name, provider in dict(account_providers(config)).items():
-            built.setdefault(name, provider)
-    return built
+    def __post_init__(self) -> None:
+        self.registry = FlowRegistry(self.flows)
+
+    @classmethod
+    async def start(
+        cls,
+        config: Config,
+        flows: Sequence[type[Flow]],
+        *,
+        client: Client | None = None,
+        redis: Redis | None = None,
+        http: httpx.AsyncClient | None = None,
+        lazy: bool = False,
+        task_queue: str = TASK_QUEUE,
+        history_limit: int = 0,
+    ) -> Services:
+        """Connect (or take the given connections) and build the channels.
+
+        `lazy`: the web app starts (and /readyz says 503) while Temporal is still coming up.
+        """
+        settings = config.settings
+        if client is None:
+            client = await connect(
+                address=settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                interceptors=temporal_interceptors(),
+                lazy=lazy,
+            )
+        redis = redis if redis is not None else connect_redis(settings.redis_url)
+        http = http or httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
+        channels = providers.build_channels(config, Resources(http=http, redis=redis))
+        return cls(config, list(flows), client, redis, http, channels, task_queue, history_limit)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.redis.aclose()
+
+    # -- the web app -------------------------------------------------------------------------------
+
+    def web_app(self) -> Starlette:
+        """Webhooks through the Redis edge: opt-out, help, keywords, dedupe, then the buffer,
+        which a forwarder in the app's lifespan drains into Temporal in order per conversation."""
+        redis, client = self.redis, self.client
+        dedupe = Dedupe(redis)
+        edge = InboundEdge(BufferedDelivery(redis), OptOuts(redis), dedupe, client=client)
+        reports = DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None
+        fallback = ChannelFallback(redis, self.config, {}) if self._has_fallback() else None  # records statuses only
+        journeys = Journeys(self.config, client, redis, self.registry, task_queue=self.task_queue)
+        broadcasts = Broadcasts(journeys, RateLimiter(redis), SenderRates(self.config.numbers))
+        forwarder = Forwarder(redis, client, task_queue=self.task_queue, history_limit=self.history_limit)
+        return create_app(
+            config=self.config,
+            client=client,
+            redis=redis,
+            channels=self.channels,
+            receive=edge.receive,
+            report=StatusRouter(client, reports, fallback).report,
+            journeys=journeys,
+            broadcasts=broadcasts,
+            loops=[
+                supervised("forwarder", forwarder.run),
+                # Journeys queued behind a running conversation (when_busy = "queue") start as it ends.
+                supervised("journey queue", journeys.drain_queue),
+                supervised("digests", journeys.flush_digests),
+            ],
+            middleware=asgi_middleware(),
+        )
+
+    async def serve_web(self, sock: socket.socket, stop: asyncio.Event) -> None:
+        """Serve the web app on an already bound socket until `stop` is set."""
+        server = _Server(
+            uvicorn.Config(self.web_app(), log_config=None, lifespan="on", timeout_graceful_shutdown=3)
+        )
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        stopping.cancel()
+        await serving
+
+    # -- the worker --------------------------------------------------------------------------------
+
+    def worker(self, *, max_cached_workflows: int = 10_000) -> tuple[Worker, ChannelFallback | None]:
+        """The worker, and the channel fallback whose sweeper must run beside it (when configured).
+
+        Every send passes the opt-out check and the sender's rate limit, shared by all workers.
+        """
+        optouts, limiter = OptOuts(self.redis), RateLimiter(self.redis)
+        rates = SenderRates(self.config.numbers)
+        watchers: list[Watcher] = []
+        fallback = None
+        if self._has_fallback():
+            # WhatsApp messages not delivered in time go again by SMS, paced and opt-out checked.
+            fallback = ChannelFallback(
+                self.redis, self.config, self.channels, optouts=optouts, guard=SendGuard(optouts, limiter, rates)
+            )
+            watchers.append(fallback.watch)
+        settings = self.config.settings
+        reporter = DeliveryReporter(settings.callback_url, settings.callback_secret) if settings.callback_url else None
+        worker = build_worker(
+            self.client,
+            self.flows,
+            self.channels,
+            task_queue=self.task_queue,
+            http=self.http,
+            guard=SendGuard(optouts, limiter, rates, watchers=watchers),
+            reporter=reporter,
+            on_send=record_send,
+            max_cached_workflows=max_cached_workflows,
+        )
+        return worker, fallback
+
+    async def run_worker(self, stop: asyncio.Event) -> None:
+        """Run conversations and their activities until `stop` is set."""
+        worker, fallback = self.worker()
+        sweeper = asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
+        try:
+            async with worker:
+                await stop.wait()
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+
+    def _has_fallback(self) -> bool:
+        return any(b.fallback_number for b in self.config.numbers)
 
 
 class _Server(uvicorn.Server):
@@ -113,91 +246,3 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         # The CLI owns signals: it stops the web app, the worker and the servers in order.
         yield
-
-
-async def serve_web(
-    config: Config,
-    client: Client,
-    redis: Redis | None,
-    sock: socket.socket,
-    stop: asyncio.Event,
-    flows: Sequence[type[Flow]] = (),
-) -> None:
-    """Serve the web app on an already bound socket until `stop` is set.
-
-    With Redis, inbound messages are buffered there and a forwarder drains them into Temporal,
-    so a webhook is acknowledged even while Temporal is unreachable and nothing is lost.
-    """
-    deliver = BufferedDelivery(redis) if redis is not None else None
-    registry = FlowRegistry(flows)
-    app = create_app(
-        config,
-        client,
-        deliver=deliver,
-        redis=redis,
-        flows=registry,
-        console_outbox=console_outbox(redis) if redis else None,
-    )
-    background: list[asyncio.Task[None]] = []
-    if redis is not None:
-        background.append(asyncio.create_task(Forwarder(redis, client).run()))
-        # Journeys queued behind a running conversation (when_busy = "queue") start as it ends.
-        journeys = Journeys(config, client, redis, registry)
-        background.append(asyncio.create_task(journeys.drain_queue()))
-        background.append(asyncio.create_task(journeys.flush_digests()))
-    server = _Server(
-        uvicorn.Config(app, log_config=None, lifespan="off", timeout_graceful_shutdown=3)
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    stopping.cancel()
-    await serving
-    # What the forwarder has not forwarded stays in Redis for the next start (or another web).
-    for task in background:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def run_worker(
-    client: Client,
-    flows: list[type[Flow]],
-    providers: Mapping[str, Provider],
-    stop: asyncio.Event,
-    *,
-    config: Config | None = None,
-    redis: Redis | None = None,
-) -> None:
-    """Run conversations and their activities until `stop` is set.
-
-    With Redis every send passes the opt-out check and the sender's rate limit, shared by all
-    worker processes.
-    """
-    guard = None
-    sweeper: asyncio.Task[None] | None = None
-    if redis is not None:
-        rates = SenderRates(config.numbers if config else ())
-        optouts, limiter = OptOuts(redis), RateLimiter(redis)
-        watchers = []
-        if config is not None and any(b.fallback_number for b in config.numbers):
-            # WhatsApp messages not delivered in time go again by SMS, paced and opt-out checked.
-            fallback = ChannelFallback(
-                redis, config, providers, optouts=optouts, guard=SendGuard(optouts, limiter, rates)
-            )
-            watchers.append(fallback.watch)
-            sweeper = asyncio.create_task(fallback.sweep_forever())
-        guard = SendGuard(optouts, limiter, rates, watchers=watchers)
-    reporter = None
-    if config is not None and config.settings.callback_url:
-        reporter = DeliveryReporter(config.settings.callback_url, config.settings.callback_secret)
-    worker: Worker = build_worker(client, flows, providers, guard=guard, reporter=reporter)
-    try:
-        async with worker:
-            await stop.wait()
-    finally:
-        if sweeper is not None:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper

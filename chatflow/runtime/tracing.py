@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.middleware import Middleware
 
-from chatflow.domain.config import ConfigError
+from chatflow.domain.errors import ConfigError
 
 EXTRA_HINT = "CHATFLOW_OTEL=1 needs the otel extra: pip install 'chatflow[otel]'"
 _configured = False

@@ -1,80 +1,83 @@
-"""Activities: the only places a conversation touches the world (providers, business APIs)."""
+"""Activities: the only places a conversation touches the world (channels, business APIs)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from chatflow.domain.channel import Channel
+from chatflow.domain.errors import PermanentSendError, RetryableSendError
+from chatflow.domain.messages import HttpRequest, HttpResponse, OutboundMessage, SendResult
 from chatflow.flows.quiet_hours import SendWindow, next_allowed_send
-from chatflow.flows.engine import HttpRequest, HttpResponse
-from chatflow.domain.messages import OutboundMessage, SendResult
-from chatflow.web.metrics import record_send
-from providers.base import PermanentSendError, Provider, RetryableSendError
-
-if TYPE_CHECKING:
-    from chatflow.edge.send_guard import SendGuard
-
-PERMANENT_SEND_ERROR = "PermanentSendError"
+from chatflow.temporal import constants
+from chatflow.temporal.records import QuietHoursRequest
 
 
-@dataclass
-class QuietHoursRequest:
-    customer: str
-    start: str  # HH:MM local
-    end: str
-    now: str  # ISO 8601
-    timezone: str = ""
-HTTP_CLIENT_ERROR = "HttpClientError"
+class Guard(Protocol):
+    """Checks every send makes before a channel sees it (the edge's opt-out and rate limit)."""
+
+    async def before_send(self, message: OutboundMessage) -> None:
+        """Raise PermanentSendError (opted out) or RetryableSendError (rate limited), or pace."""
+
+    async def after_send(self, message: OutboundMessage, result: SendResult) -> None: ...
+
+
+# Told of every send's outcome: (provider, the provider's status | "failed" | "retry"), for metrics.
+OnSend = Callable[[str, str], None]
+
+
+def ignore_sends(provider: str, status: str) -> None:
+    pass
 
 
 class ChatflowActivities:
     def __init__(
         self,
-        providers: Mapping[str, Provider],
+        channels: Mapping[str, Channel],
         http: httpx.AsyncClient | None = None,
-        guard: SendGuard | None = None,
+        guard: Guard | None = None,
+        on_send: OnSend = ignore_sends,
     ) -> None:
-        self.providers = providers
+        self.channels = channels
         self.http = http or httpx.AsyncClient()
-        # Opt-out and rate limit, checked before any provider sees the message.
         self.guard = guard
+        self.on_send = on_send
 
-    @activity.defn(name="send_message")
+    @activity.defn(name=constants.SEND_MESSAGE)
     async def send_message(self, message: OutboundMessage) -> SendResult:
-        provider = self.providers.get(message.provider)
-        if provider is None:
+        channel = self.channels.get(message.provider)
+        if channel is None:
             raise ApplicationError(
-                f"no provider {message.provider!r} is configured on this worker",
-                type=PERMANENT_SEND_ERROR,
+                f"no channel {message.provider!r} is configured on this worker",
+                type=constants.PERMANENT_SEND_ERROR,
                 non_retryable=True,
             )
         try:
             if self.guard is not None:
                 await self.guard.before_send(message)
-            result = await provider.send(message)
+            result = await channel.send(message)
             if self.guard is not None:
                 await self.guard.after_send(message, result)
         except PermanentSendError as error:
-            record_send(message.provider, "failed")
+            self.on_send(message.provider, "failed")
             raise ApplicationError(
-                str(error), error.code, type=PERMANENT_SEND_ERROR, non_retryable=True
+                str(error), error.code, type=constants.PERMANENT_SEND_ERROR, non_retryable=True
             ) from error
         except RetryableSendError as error:
-            record_send(message.provider, "retry")
+            self.on_send(message.provider, "retry")
             delay = timedelta(seconds=error.retry_after) if error.retry_after else None
             raise ApplicationError(
-                str(error), error.code, type="RetryableSendError", next_retry_delay=delay
+                str(error), error.code, type=constants.RETRYABLE_SEND_ERROR, next_retry_delay=delay
             ) from error
-        record_send(message.provider, result.status)
+        self.on_send(message.provider, result.status)
         return result
 
-    @activity.defn(name="next_allowed_send")
+    @activity.defn(name=constants.NEXT_ALLOWED_SEND)
     async def next_allowed_send(self, request: QuietHoursRequest) -> str:
         """Run as a local activity: its answer is recorded, so a replay after a time-zone
         database update still takes the same decision."""
@@ -82,7 +85,7 @@ class ChatflowActivities:
         now = datetime.fromisoformat(request.now)
         return next_allowed_send(request.customer, window, now, request.timezone or None).isoformat()
 
-    @activity.defn(name="http_request")
+    @activity.defn(name=constants.HTTP_REQUEST)
     async def http_request(self, request: HttpRequest) -> HttpResponse:
         try:
             response = await self.http.request(
@@ -101,7 +104,7 @@ class ChatflowActivities:
             raise ApplicationError(
                 reason,
                 response.status_code,
-                type=HTTP_CLIENT_ERROR if permanent else "HttpServerError",
+                type=constants.HTTP_CLIENT_ERROR if permanent else constants.HTTP_SERVER_ERROR,
                 non_retryable=permanent,
             )
         try:

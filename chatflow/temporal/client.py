@@ -1,26 +1,56 @@
-"""Handing messages and events to conversations: the one place that calls Temporal for them.
+"""The client side: connecting to Temporal, and handing messages and events to conversations.
 
 Inbound messages use signal-with-start, so the first message of a conversation starts its
 workflow and later ones join it, in one round trip and without a race between the two.
+The connection is configured the way every Temporal tool is: a profile in Temporal's config file
+and the `TEMPORAL_*` environment variables (address, namespace, TLS, API key), so a Temporal
+Cloud namespace works as it does for the `temporal` CLI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, Interceptor, WorkflowHandle
+from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.temporal.records import ConversationInput, ConversationRef
+from chatflow.domain.addresses import ConversationRef
+from chatflow.temporal.records import ConversationInput
 from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
+from chatflow.domain.errors import StartupError
+from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.workflow import ConversationWorkflow
-from chatflow.temporal.worker import TASK_QUEUE
+
+DEFAULT_ADDRESS = "localhost:7233"
 
 
-# How the web tier hands an inbound message on: straight to Temporal by default; a buffered
-# implementation (chatflow.edge.buffer) can replace it without the webhooks knowing.
-Deliver = Callable[[InboundMessage, str], Awaitable[None]]
+async def connect(
+    *,
+    address: str = "",
+    namespace: str = "",
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    interceptors: Sequence[Interceptor] = (),
+    lazy: bool = False,
+) -> Client:
+    """A client configured by Temporal's own config (profile file, TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*...); `address` and `namespace`, when
+    given (chatflow's own settings), win over them."""
+    options: dict[str, Any] = dict(ClientConfig.load_client_connect_config(profile, override_env_vars=env))
+    if address:
+        options["target_host"] = address
+    options.setdefault("target_host", DEFAULT_ADDRESS)
+    if namespace:
+        options["namespace"] = namespace
+    try:
+        return await Client.connect(**options, interceptors=interceptors, lazy=lazy)
+    except RuntimeError as error:
+        raise StartupError(
+            f"cannot reach Temporal at {options['target_host']} "
+            f"(set CHATFLOW_TEMPORAL_ADDRESS or TEMPORAL_ADDRESS): {error}"
+        ) from None
 
 
 def ref_for(message: InboundMessage) -> ConversationRef:
@@ -74,6 +104,10 @@ async def start_journey(
         task_queue=task_queue,
         memo={"flow": flow},
     )
+
+
+async def end(client: Client, conversation_id: str, reason: str) -> None:
+    await client.get_workflow_handle(conversation_id).signal(ConversationWorkflow.end, reason)
 
 
 async def send_event(client: Client, conversation_id: str, event: BusinessEvent) -> None:

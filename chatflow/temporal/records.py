@@ -1,4 +1,4 @@
-"""A conversation's identity and the records the workflow keeps and carries across runs."""
+"""The records the conversation workflow takes, keeps, answers and carries across runs."""
 
 from __future__ import annotations
 
@@ -7,28 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatflow.flows.engine import FlowState
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.messages import BusinessEvent, InboundMessage
+from chatflow.flows.engine import FlowState
 
 SEEN_IDS_LIMIT = 2000
 TRANSCRIPT_LIMIT = 200
-
-
-def conversation_id(channel: str, number: str, customer: str) -> str:
-    """One conversation per channel, virtual number and customer: also the Temporal workflow id."""
-    return f"chat:{channel}:{number}:{customer}"
-
-
-@dataclass
-class ConversationRef:
-    channel: str
-    provider: str
-    number: str  # our virtual number, E.164
-    customer: str  # the customer's number, E.164
-
-    @property
-    def id(self) -> str:
-        return conversation_id(self.channel, self.number, self.customer)
 
 
 @dataclass
@@ -118,3 +102,14 @@ class SeenIds:
 
     def to_list(self) -> list[str]:
         return list(self._ids)
+
+
+@dataclass
+class QuietHoursRequest:
+    """The local activity's question: when may a non-urgent message go to this customer?"""
+
+    customer: str
+    start: str  # HH:MM local
+    end: str
+    now: str  # ISO 8601
+    timezone: str = ""

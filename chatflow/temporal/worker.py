@@ -10,25 +10,20 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from chatflow.temporal.activities import ChatflowActivities
-from chatflow.edge.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
-from chatflow.edge.send_guard import SendGuard
+from chatflow.domain.channel import Channel
 from chatflow.flows.flow import Flow
 from chatflow.flows.registry import registry
+from chatflow.temporal.activities import ChatflowActivities, Guard, OnSend, ignore_sends
+from chatflow.temporal.constants import TASK_QUEUE
+from chatflow.temporal.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
 from chatflow.temporal.workflow import ConversationWorkflow
-from providers.base import Provider
 
-TASK_QUEUE = "chatflow"
-
-# Flows run inside Temporal's sandbox. The framework, the flows and `transitions` (whose core is
-# deterministic) are passed through: they are imported once per worker, not once per run, and the
-# flow registry the workflow reads is the one the worker filled.
-# redis (and the opentelemetry it loads) import lazily, from objects the garbage collector may
-# finalise on a workflow thread; passing them through keeps the sandbox from warning about it.
-PASSTHROUGH = (
-    "chatflow", "providers", "conversations", "transitions", "six", "phonenumbers", "httpx",
-    "redis", "opentelemetry",
-)
+# Flows run inside Temporal's sandbox. chatflow, the flows and `transitions` (whose core is
+# deterministic) are passed through: imported once per worker, not once per run, and the flow
+# registry the workflow reads is the one the worker filled. redis and opentelemetry are never
+# imported by a workflow, but load lazily from objects the garbage collector may finalise on a
+# workflow thread; passing them through keeps the sandbox from warning about it.
+PASSTHROUGH = ("chatflow", "transitions", "six", "phonenumbers", "redis", "opentelemetry")
 
 
 def sandbox_runner(flows: Iterable[type[Flow]] = ()) -> SandboxedWorkflowRunner:
@@ -41,18 +36,19 @@ def sandbox_runner(flows: Iterable[type[Flow]] = ()) -> SandboxedWorkflowRunner:
 def build_worker(
     client: Client,
     flows: Iterable[type[Flow]],
-    providers: Mapping[str, Provider],
+    channels: Mapping[str, Channel],
     *,
     task_queue: str = TASK_QUEUE,
     http: httpx.AsyncClient | None = None,
-    guard: SendGuard | None = None,
+    guard: Guard | None = None,
     reporter: DeliveryReporter | None = None,
+    on_send: OnSend = ignore_sends,
     max_cached_workflows: int = 10_000,
 ) -> Worker:
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
-    activities = ChatflowActivities(providers, http, guard)
+    activities = ChatflowActivities(channels, http, guard, on_send)
     workflows: list[type] = [ConversationWorkflow]
     functions: list[Callable[..., Any]] = [
         activities.send_message,

@@ -14,52 +14,44 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+# Passed through the sandbox: plain dataclasses and deterministic code, imported once per worker.
+# Activities are called by name, so nothing they import (HTTP clients, Redis, providers) loads here.
 with workflow.unsafe.imports_passed_through():
-    from chatflow.temporal.activities import PERMANENT_SEND_ERROR, ChatflowActivities, QuietHoursRequest
+    from chatflow.domain.errors import HttpCallFailed, PermanentSendError
+    from chatflow.domain.messages import (
+        REPLY_WINDOW,
+        BusinessEvent,
+        DeliveryUpdate,
+        HttpRequest,
+        HttpResponse,
+        InboundMessage,
+        Media,
+        Option,
+        OutboundMessage,
+        SendResult,
+        status_moves_forward,
+    )
+    from chatflow.flows.engine import FlowRunner
+    from chatflow.flows.quiet_hours import SendWindow
+    from chatflow.flows.registry import registry
+    from chatflow.temporal import constants
     from chatflow.temporal.records import (
         TRANSCRIPT_LIMIT,
         ConversationInput,
         ConversationResult,
         ConversationSnapshot,
         InboxItem,
+        QuietHoursRequest,
         SeenIds,
         Turn,
     )
-    from chatflow.flows.engine import (
-        FlowRunner,
-        HttpFailed,
-        HttpRequest,
-        HttpResponse,
-        SendFailed,
-    )
-    from chatflow.domain.messages import (
-        BusinessEvent,
-        DeliveryUpdate,
-        InboundMessage,
-        Media,
-        Option,
-        OutboundMessage,
-        status_moves_forward,
-    )
-    from chatflow.flows.quiet_hours import SendWindow
-    from chatflow.edge.send_guard import REPLY_WINDOW
-    from chatflow.flows.registry import registry
 
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=[PERMANENT_SEND_ERROR],
-)
-# A message that could not be sent within the hour is stale; the flow's failure branch decides.
-SEND_GIVE_UP_AFTER = timedelta(hours=1)
 EARLY_STATUS_LIMIT = 100
 
 
-@workflow.defn(name="ConversationWorkflow")
+@workflow.defn(name=constants.CONVERSATION_WORKFLOW)
 class ConversationWorkflow:
     @workflow.init
     def __init__(self, params: ConversationInput) -> None:
@@ -211,12 +203,13 @@ class ConversationWorkflow:
         turn = Turn("out", text, self._now(), status="sending", options=[o.title for o in options])
         self._record(turn)
         try:
-            result = await workflow.execute_activity_method(
-                ChatflowActivities.send_message,
+            result = await workflow.execute_activity(
+                constants.SEND_MESSAGE,
                 message,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
-                retry_policy=SEND_RETRY,
+                result_type=SendResult,
+                start_to_close_timeout=constants.SEND_TIMEOUT,
+                schedule_to_close_timeout=constants.SEND_GIVE_UP_AFTER,
+                retry_policy=constants.SEND_RETRY,
             )
         except ActivityError as error:
             cause = error.cause
@@ -224,7 +217,7 @@ class ConversationWorkflow:
             if isinstance(cause, ApplicationError) and cause.details:
                 code = str(cause.details[0])
             turn.status, turn.error_code = "failed", code
-            raise SendFailed(cause.message if cause else str(error), code) from error
+            raise PermanentSendError(cause.message if cause else str(error), code) from error
         turn.message_id, turn.status = result.message_id, result.status
         early = self.early_statuses.pop(result.message_id, None)
         if early is not None:
@@ -232,22 +225,19 @@ class ConversationWorkflow:
 
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
         try:
-            return await workflow.execute_activity_method(
-                ChatflowActivities.http_request,
+            return await workflow.execute_activity(
+                constants.HTTP_REQUEST,
                 request,
+                result_type=HttpResponse,
                 start_to_close_timeout=timedelta(seconds=request.timeout_seconds + 5),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    maximum_attempts=retries + 1,
-                    non_retryable_error_types=["HttpClientError"],
-                ),
+                retry_policy=constants.http_retry(retries),
             )
         except ActivityError as error:
             cause = error.cause
             status = 0
             if isinstance(cause, ApplicationError) and cause.details:
                 status = int(cause.details[0])
-            raise HttpFailed(cause.message if cause else str(error), status) from error
+            raise HttpCallFailed(cause.message if cause else str(error), status) from error
 
     async def next_input(self, deadline: datetime | None) -> InboundMessage | BusinessEvent | None:
         if not self.inbox:
@@ -293,8 +283,8 @@ class ConversationWorkflow:
             since = workflow.now() - datetime.fromisoformat(self.last_inbound_at)
             if since <= REPLY_WINDOW:
                 return None  # an answer to someone who just wrote is never held back
-        answer = await workflow.execute_local_activity_method(
-            ChatflowActivities.next_allowed_send,
+        answer: str = await workflow.execute_local_activity(
+            constants.NEXT_ALLOWED_SEND,
             QuietHoursRequest(
                 customer=self.params.conversation.customer,
                 start=window.start.isoformat(),
@@ -302,7 +292,8 @@ class ConversationWorkflow:
                 now=workflow.now().isoformat(),
                 timezone=timezone or "",
             ),
-            start_to_close_timeout=timedelta(seconds=5),
+            result_type=str,
+            start_to_close_timeout=constants.QUIET_HOURS_TIMEOUT,
         )
         return datetime.fromisoformat(answer)
 

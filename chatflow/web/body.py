@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from chatflow.domain.errors import BadRequest, TooLarge, UnsupportedMediaType
+from chatflow.domain.errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
 
 
 def content_type(request: Request) -> str:
@@ -18,7 +18,7 @@ async def read_body(request: Request, *, limit: int, expected: str) -> bytes:
     """The raw body, refused early when it is not of type `expected` or is over `limit` bytes."""
     received = content_type(request)
     if received != expected:
-        raise UnsupportedMediaType(f"expected Content-Type {expected}, got {received or 'none'}")
+        raise UnsupportedMediaType(f"send the body as {expected} (Content-Type: {expected}), not {received or 'none'}")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
@@ -32,12 +32,12 @@ async def read_body(request: Request, *, limit: int, expected: str) -> bytes:
 
 
 async def read_json_object(request: Request, *, limit: int) -> dict[str, Any]:
-    """A JSON object body; BadRequest when it is not valid JSON or not an object."""
+    """A JSON object body; BadRequest when it is not JSON, Invalid when it is JSON but no object."""
     body = await read_body(request, limit=limit, expected="application/json")
     try:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise BadRequest(f"the body is not valid JSON: {error}") from None
     if not isinstance(value, dict):
-        raise BadRequest("the body must be a JSON object")
+        raise Invalid("the body must be a JSON object")
     return value

@@ -19,20 +19,19 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from temporalio.client import Client
 
 from chatflow.domain.config import Config
-from chatflow.edge.rate_limit import RateLimiter, SenderRates
 
 from chatflow.journeys.broadcast import Broadcast, Broadcasts, recipients
 from chatflow.web.openapi import OPENAPI
-from chatflow.journeys.service import JourneyError, JourneyRequest, Journeys
+from chatflow.domain.errors import Invalid, NotFound, Refused, Unauthorized
+from chatflow.journeys.service import JourneyRequest, Journeys
+from chatflow.web.body import read_json_object
+from chatflow.web.errors import refused_response
 from chatflow.domain.messages import BusinessEvent
-from chatflow.flows.registry import FlowRegistry
 
 MAX_BODY = 64 * 1024
 MAX_RECIPIENTS = 10_000
@@ -40,37 +39,16 @@ MAX_RECIPIENTS = 10_000
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"error": reason}, status_code=status)
-
-
 async def read_json(request: Request, max_bytes: int = MAX_BODY) -> dict[str, Any]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise JourneyError(415, "send the body as JSON with Content-Type: application/json")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise JourneyError(413, f"the body is over {max_bytes} bytes")
-    body = bytearray()
-    async for chunk in request.stream():  # counted as it comes: Content-Length may lie or be absent
-        body += chunk
-        if len(body) > max_bytes:
-            raise JourneyError(413, f"the body is over {max_bytes} bytes")
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise JourneyError(400, f"the body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise JourneyError(422, "the body must be a JSON object")
-    return value
+    return await read_json_object(request, limit=max_bytes)
 
 
 def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True, default: Any = None) -> Any:
     value = body.get(name, default)
     if value is None and required:
-        raise JourneyError(422, f"{name} is required")
+        raise Invalid(f"{name} is required")
     if value is not None and not isinstance(value, kind):
-        raise JourneyError(422, f"{name} must be a {kind.__name__}")
+        raise Invalid(f"{name} must be a {kind.__name__}")
     return value
 
 
@@ -96,15 +74,15 @@ class JourneysApi:
 
     def _guarded(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
-            if not self._api_key:
-                return error(401, "the journeys API is off: CHATFLOW_API_KEY is not set on the server")
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._api_key.encode()):
-                return error(401, "send Authorization: Bearer <CHATFLOW_API_KEY>")
             try:
+                if not self._api_key:
+                    raise Unauthorized("the journeys API is off: CHATFLOW_API_KEY is not set on the server")
+                scheme, _, token = request.headers.get("authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._api_key.encode()):
+                    raise Unauthorized("send Authorization: Bearer <CHATFLOW_API_KEY>")
                 return await handler(request)
-            except JourneyError as refused:
-                return error(refused.status, refused.reason)
+            except Refused as refused:
+                return refused_response(refused)
 
         return guarded
 
@@ -134,7 +112,7 @@ class JourneysApi:
         params = request.query_params
         limit = params.get("limit", "100")
         if not limit.isdigit() or not 0 < int(limit) <= 1000:
-            raise JourneyError(422, "limit must be a number from 1 to 1000")
+            raise Invalid("limit must be a number from 1 to 1000")
         found = await self.journeys.list(
             flow=params.get("flow", ""), state=params.get("state", ""), number=params.get("number", ""), limit=int(limit)
         )
@@ -172,7 +150,7 @@ class JourneysApi:
         body = await read_json(request, max_bytes=MAX_BODY * 64)
         to = field(body, "to", list)
         if not 0 < len(to) <= MAX_RECIPIENTS:
-            raise JourneyError(422, f"to must list 1 to {MAX_RECIPIENTS} customers")
+            raise Invalid(f"to must list 1 to {MAX_RECIPIENTS} customers")
         broadcast = Broadcast(
             flow=field(body, "flow", str),
             from_=field(body, "from", str),
@@ -188,14 +166,12 @@ class JourneysApi:
     async def broadcast_status(self, request: Request) -> Response:
         status = await self.broadcasts.status(request.path_params["id"])
         if status is None:
-            raise JourneyError(404, f"no broadcast {request.path_params['id']}")
+            raise NotFound(f"no broadcast {request.path_params['id']}")
         return JSONResponse(status)
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(OPENAPI)
 
 
-def journeys_api(config: Config, client: Client, redis: Redis, flows: FlowRegistry) -> JourneysApi:
-    journeys = Journeys(config, client, redis, flows)
-    broadcasts = Broadcasts(journeys, RateLimiter(redis), SenderRates(config.numbers))
+def journeys_api(config: Config, journeys: Journeys, broadcasts: Broadcasts) -> JourneysApi:
     return JourneysApi(config.settings.api_key, journeys, broadcasts)

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the web app and the worker, and the `/metrics` endpoint.
+"""The web app's Prometheus metrics and the `/metrics` endpoint (which also shows the worker's
+when they share a process).
 
 Metrics live in prometheus_client's default registry: the web app and the worker of `chatflow dev`
 share a process and so one `/metrics`; a separate `chatflow worker` serves its own
@@ -9,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
+
+from chatflow.temporal.constants import CONVERSATION_WORKFLOW
 
 log = logging.getLogger(__name__)
 
@@ -31,69 +32,18 @@ WEBHOOK_SECONDS = Histogram(
     "Time from a webhook's arrival to its answer.",
     ["provider"],
 )
-SENDS = Counter(
-    "chatflow_sends_total",
-    "Messages handed to providers, by provider and status (the provider's status, or failed / retry).",
-    ["provider", "status"],
-)
 ACTIVE_CONVERSATIONS = Gauge(
     "chatflow_active_conversations",
     "Running conversation workflows, as counted by Temporal visibility at scrape time.",
 )
 
-# Paths that receive customers' messages, and the provider each belongs to.
-_INBOUND_PATHS = (
-    ("/webhooks/twilio", "twilio"),
-    ("/webhooks/whatsapp", "whatsapp_cloud"),
-    ("/console/messages", "console"),
-)
-ACTIVE_QUERY = "WorkflowType = 'ConversationWorkflow' AND ExecutionStatus = 'Running'"
-
-
-def inbound_provider(method: str, path: str) -> str | None:
-    if method != "POST":
-        return None
-    for prefix, provider in _INBOUND_PATHS:
-        if path == prefix or path.startswith(prefix + "/"):
-            return provider
-    return None
+ACTIVE_QUERY = f"WorkflowType = '{CONVERSATION_WORKFLOW}' AND ExecutionStatus = 'Running'"
 
 
 def outcome(status: int) -> str:
     if status < 400:
         return "accepted"
     return "rejected" if status < 500 else "error"
-
-
-class WebhookMetrics:
-    """ASGI middleware counting and timing inbound webhooks; leaves other requests alone."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        provider = inbound_provider(scope.get("method", ""), scope.get("path", "")) if scope["type"] == "http" else None
-        if provider is None:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def _send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, _send)
-        finally:
-            WEBHOOKS.labels(provider, outcome(status)).inc()
-            WEBHOOK_SECONDS.labels(provider).observe(time.perf_counter() - started)
-
-
-def record_send(provider: str, status: str) -> None:
-    SENDS.labels(provider, status).inc()
 
 
 async def count_active_conversations(client: Client) -> None:

@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Say
 from chatflow.web.app import create_app
-from chatflow.temporal.records import ConversationRef
+from chatflow.domain.addresses import ConversationRef
 from chatflow.temporal.client import start_journey
 from chatflow.domain.messages import OutboundMessage, SendResult
 from chatflow.runtime.services import run_worker

@@ -26,7 +26,8 @@ from temporalio.testing import WorkflowEnvironment
 from chatflow.runtime.processes import free_port
 from chatflow.temporal import client as dispatch
 from chatflow.web.app import create_app
-from chatflow.temporal.records import ConversationSnapshot, conversation_id
+from chatflow.domain.addresses import conversation_id
+from chatflow.temporal.records import ConversationSnapshot
 from chatflow.domain.messages import InboundMessage
 from chatflow.temporal.worker import build_worker
 from chatflow.temporal.workflow import ConversationWorkflow

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from chatflow.temporal.records import conversation_id
+from chatflow.domain.addresses import conversation_id
 from chatflow.domain.messages import Media
 from tests.providers.conftest import (
     ACCOUNT_SID,

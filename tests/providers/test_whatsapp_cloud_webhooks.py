@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatflow.temporal.records import conversation_id
+from chatflow.domain.addresses import conversation_id
 from chatflow.domain.messages import Media
 from tests.providers.conftest import (
     CUSTOMER,

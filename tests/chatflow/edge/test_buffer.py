@@ -8,7 +8,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow.runtime.processes import free_port
-from chatflow.temporal.binaries import temporal_cli
+from chatflow.runtime.binaries import temporal_cli
 from chatflow.edge import keys
 from chatflow.edge.buffer import BufferedDelivery, Forwarder, decode, encode
 from chatflow.domain.messages import InboundMessage, Media

@@ -5,7 +5,7 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow.domain.config import NumberBinding
-from chatflow.temporal.records import ConversationRef
+from chatflow.domain.addresses import ConversationRef
 from chatflow.temporal.client import start_journey
 from chatflow.edge.dedupe import Dedupe, deduped
 from chatflow.edge.inbound import InboundEdge

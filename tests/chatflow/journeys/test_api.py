@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from chatflow.web.app import create_app
 from chatflow.domain.config import Config, NumberBinding, Settings
-from chatflow.temporal.records import conversation_id
+from chatflow.domain.addresses import conversation_id
 from chatflow.journeys.service import Journeys
 from chatflow.flows.registry import FlowRegistry
 from chatflow.temporal.worker import TASK_QUEUE

@@ -6,28 +6,21 @@ form fields (`X-Twilio-Signature`). Nothing is parsed into a message before that
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
-from chatflow.domain.config import Config, e164
-from chatflow.temporal.records import conversation_id
+from chatflow.domain.addresses import conversation_id, e164
+from chatflow.domain.channel import Received, StatusReport, WebhookRequest
+from chatflow.domain.config import Config
+from chatflow.domain.errors import BadRequest, Forbidden, NotFound
 from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
-from providers.intake import Report, hand_on, now, read_body, report_status
-
-if TYPE_CHECKING:
-    from chatflow.edge.inbound import Receive
+from providers._messages import received_now
 
 FORM = "application/x-www-form-urlencoded"
 MAX_REQUEST_BYTES = 64 * 1024  # a Twilio webhook is a few KiB even with ten media URLs
 MAX_FIELDS = 200
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+MAX_MEDIA = 10  # Twilio attaches at most ten media to one message
 
 
 def parse_form(body: bytes) -> dict[str, str]:
@@ -46,6 +39,7 @@ def parse_form(body: bytes) -> dict[str, str]:
         raise ValueError(f"body is not form data: {error}") from None
     form: dict[str, str] = {}
     for key, value in pairs:
+        # The signature covers one value per field: a repeated one could hide a second value.
         if key in form:
             raise ValueError(f"field {key} appears more than once")
         form[key] = value
@@ -75,7 +69,7 @@ def parse_inbound(form: dict[str, str]) -> InboundMessage:
         raise ValueError(f"NumMedia {form['NumMedia']!r} is not a number") from None
     media = [
         Media(url=form[f"MediaUrl{i}"], content_type=form.get(f"MediaContentType{i}", ""))
-        for i in range(min(count, 10))
+        for i in range(min(count, MAX_MEDIA))
         if form.get(f"MediaUrl{i}")
     ]
     text = form.get("Body") or form.get("ButtonText", "")
@@ -92,7 +86,7 @@ def parse_inbound(form: dict[str, str]) -> InboundMessage:
         media=media,
         payload=form.get("ButtonPayload", ""),
         profile_name=form.get("ProfileName", ""),
-        received_at=now(),
+        received_at=received_now(),
     )
 
 
@@ -103,76 +97,54 @@ def parse_status(form: dict[str, str]) -> tuple[str, DeliveryUpdate]:
         message_id=_required(form, "MessageSid", "SmsSid"),
         status=status,
         error_code=form.get("ErrorCode", "") if status in ("failed", "undelivered") else "",
-        at=now(),
+        at=received_now(),
     )
     # We sent the message: From is our number, To the customer.
     return conversation_id(_channel(form), _number(form, "From"), _number(form, "To")), update
 
 
 class TwilioWebhooks:
-    def __init__(self, config: Config, receive: Receive, report: Report) -> None:
+    """Verifies and parses Twilio's requests into what the edge receives."""
+
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.intake = receive  # the inbound edge: opt-out, keywords, dedupe, delivery
-        self.report = report
         token = config.settings.twilio_auth_token
         self.validator = RequestValidator(token) if token else None
 
-    def routes(self) -> list[BaseRoute]:
-        return [
-            Route("/webhooks/twilio", self.inbound, methods=["POST"]),
-            Route("/webhooks/twilio/status", self.status, methods=["POST"]),
-        ]
-
-    def signed_url(self, request: Request) -> str:
-        """The URL Twilio signed: the one it was told to call, which a proxy may have rewritten."""
-        public = self.config.settings.public_url
-        if not public:
-            return str(request.url)
-        query = request.url.query
-        return public + request.url.path + (f"?{query}" if query else "")
-
-    async def verified_form(self, request: Request) -> dict[str, str]:
+    def verified_form(self, request: WebhookRequest) -> dict[str, str]:
         signature = request.headers.get("x-twilio-signature", "")
         if not signature:
-            raise HTTPException(403, "missing X-Twilio-Signature")
+            raise Forbidden("missing X-Twilio-Signature")
         if self.validator is None:
-            raise HTTPException(403, "TWILIO_AUTH_TOKEN is not set: cannot verify Twilio's signature")
-        body = await read_body(request, limit=MAX_REQUEST_BYTES, content_type=FORM)
+            raise Forbidden("TWILIO_AUTH_TOKEN is not set: cannot verify Twilio's signature")
         try:
-            form = parse_form(body)
+            form = parse_form(request.body)
         except ValueError as error:
-            raise HTTPException(400, str(error)) from None
-        if not self.validator.validate(self.signed_url(request), form, signature):
-            raise HTTPException(403, "X-Twilio-Signature does not match this request")
+            raise BadRequest(str(error)) from None
+        # `request.url` is the URL Twilio was told to call, which a proxy may have rewritten.
+        if not self.validator.validate(request.url, form, signature):
+            raise Forbidden("X-Twilio-Signature does not match this request")
         return form
 
-    async def inbound(self, request: Request) -> Response:
-        form = await self.verified_form(request)
+    async def inbound(self, request: WebhookRequest) -> Received:
+        form = self.verified_form(request)
         try:
             message = parse_inbound(form)
         except ValueError as error:
-            raise HTTPException(400, str(error)) from None
+            raise BadRequest(str(error)) from None
         binding = self.config.binding(message.number, "twilio")
         if binding is None:
-            raise HTTPException(404, f"{message.number} is not bound to a flow for twilio in the config")
-        verdict = await hand_on(self.intake, message, binding)
-        if verdict.reply:
-            # Opt-out confirmations and help answer in the TwiML itself: they must reach a
-            # customer whom the send activity now refuses.
-            answer = MessagingResponse()
-            answer.message(verdict.reply)
-            return Response(str(answer), media_type="text/xml")
-        # A flow's replies go out through the API once it has run, never in this response.
-        return Response(EMPTY_TWIML, media_type="text/xml")
+            raise NotFound(f"{message.number} is not bound to a flow for twilio in the config")
+        return Received(messages=[(message, binding)])
 
-    async def status(self, request: Request) -> Response:
-        form = await self.verified_form(request)
+    async def status(self, request: WebhookRequest) -> Received:
+        form = self.verified_form(request)
         try:
             conversation, update = parse_status(form)
         except ValueError as error:
-            raise HTTPException(400, str(error)) from None
-        # Statuses without a rank (received, canceled, scheduled...) say nothing about delivery;
-        # one for a conversation that has ended is of no use either: both are acknowledged.
-        if update.status in STATUS_RANK:
-            await report_status(self.report, conversation, update)
-        return Response(status_code=200)
+            raise BadRequest(str(error)) from None
+        # Statuses without a rank (received, canceled, scheduled...) say nothing about delivery:
+        # they are acknowledged and dropped.
+        if update.status not in STATUS_RANK:
+            return Received()
+        return Received(statuses=[StatusReport(update, [conversation])])

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from chatflow.domain.config import Config, e164
-from chatflow.temporal.records import conversation_id
+from chatflow.domain.addresses import conversation_id
 from chatflow.domain.messages import InboundMessage, OutboundMessage
 from providers.console import START, ConsoleOutbox
 

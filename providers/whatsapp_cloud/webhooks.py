@@ -22,7 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatflow.domain.config import Config, NumberBinding, e164
-from chatflow.temporal.records import conversation_id
+from chatflow.domain.addresses import conversation_id
 from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
 from providers.intake import Report, hand_on, now, read_body, report_status
 

@@ -31,8 +31,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from chatflow.temporal.binaries import temporal_cli, temporal_test_server
-from chatflow.temporal.records import ConversationRef, ConversationResult, ConversationSnapshot
+from chatflow.runtime.binaries import temporal_cli, temporal_test_server
+from chatflow.domain.addresses import ConversationRef
+from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.client import deliver, send_event, start_journey
 from chatflow.flows.flow import Flow
 from chatflow.domain.messages import BusinessEvent, InboundMessage, OutboundMessage, numbered_menu

@@ -10,8 +10,10 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from chatflow.domain.errors import StartupError
 
-class BinaryNotFound(FileNotFoundError):
+
+class BinaryNotFound(StartupError, FileNotFoundError):
     pass
 
 
