@@ -3,9 +3,8 @@
 The public authoring API; everything a flow needs is importable from here.
 """
 
-from chatflow.flows.quiet_hours import SendWindow
-from chatflow.flows.engine import Convo
 from chatflow.domain.errors import FlowDefinitionError
+from chatflow.flows.engine import Convo
 from chatflow.flows.flow import Flow
 from chatflow.flows.matching import (
     Choice,
@@ -17,6 +16,7 @@ from chatflow.flows.matching import (
     regex,
     yes,
 )
+from chatflow.flows.quiet_hours import SendWindow
 from chatflow.flows.steps import (
     Ask,
     Delay,

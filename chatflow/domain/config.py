@@ -43,7 +43,7 @@ class Settings:
     """Environment settings (names as in DESIGN.md); empty strings mean "not set"."""
 
     temporal_address: str = ""
-    temporal_namespace: str = "default"
+    temporal_namespace: str = ""  # "": TEMPORAL_NAMESPACE, a Temporal profile, else "default"
     redis_url: str = ""
     public_url: str = ""
     api_key: str = ""
@@ -65,7 +65,7 @@ class Settings:
         defaults = cls()
         return cls(
             temporal_address=env.get("CHATFLOW_TEMPORAL_ADDRESS", ""),
-            temporal_namespace=env.get("CHATFLOW_TEMPORAL_NAMESPACE", "default"),
+            temporal_namespace=env.get("CHATFLOW_TEMPORAL_NAMESPACE", ""),
             redis_url=env.get("CHATFLOW_REDIS_URL", ""),
             public_url=env.get("CHATFLOW_PUBLIC_URL", "").rstrip("/"),
             api_key=env.get("CHATFLOW_API_KEY", ""),

@@ -20,7 +20,7 @@ import uuid
 import zlib
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from temporalio.client import Client
@@ -132,7 +132,10 @@ class Forwarder:
                     continue
                 # Entries are deleted once forwarded, so reading after 0-0 is reading the head;
                 # the block wakes us as soon as a webhook adds one.
-                found = await self._redis.xread({stream: "0-0"}, count=self._batch, block=self._lease_ms // 3)
+                found = cast(
+                    list[tuple[str, list[tuple[str, dict[str, str]]]]],
+                    await self._redis.xread({stream: "0-0"}, count=self._batch, block=self._lease_ms // 3),
+                )
                 for _, entries in found:
                     for entry_id, fields in entries:
                         if not await self._forward(partition, entry_id, fields):
@@ -160,7 +163,7 @@ class Forwarder:
             except (ValueError, TypeError, KeyError) as error:
                 await self._bury(stream, entry_id, raw, repr(error))
                 return True
-            except Exception as error:  # connection refused and the like: Temporal is away
+            except Exception as error:  # noqa: BLE001 - connection refused and the like: Temporal is away
                 log.warning("forwarder: Temporal unreachable for %s (%r); retrying", entry_id, error)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)

@@ -12,18 +12,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from redis.asyncio import Redis
 
+from chatflow.domain.channel import Channel
+from chatflow.domain.codec import dumps, loads_outbound
 from chatflow.domain.config import Config
+from chatflow.domain.errors import SendError
+from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult, numbered_menu
 from chatflow.edge import keys
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.send_guard import SendGuard
-from chatflow.domain.channel import Channel
-from chatflow.domain.codec import dumps, loads_outbound
-from chatflow.domain.errors import SendError
-from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult, numbered_menu
 
 ARRIVED = frozenset({"delivered", "read"})
 LOST = frozenset({"failed", "undelivered"})
@@ -64,7 +65,7 @@ class ChannelFallback:
         binding = self._config.binding(message.number, message.provider)
         if message.channel != "whatsapp" or binding is None or not binding.fallback_number:
             return
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         keep = int((self._after + timedelta(days=1)).total_seconds())
         await self._redis.set(keys.fallback_watch(result.message_id), dumps(message), ex=keep)
         await self._redis.zadd(keys.fallback_due(), {result.message_id: (now + self._after).timestamp()})
@@ -80,7 +81,8 @@ class ChannelFallback:
     async def due(self, now: datetime) -> list[OutboundMessage]:
         """Claim the WhatsApp messages whose fallback is due, as their SMS versions."""
         claimed: list[OutboundMessage] = []
-        for message_id in await self._redis.zrangebyscore(keys.fallback_due(), "-inf", now.timestamp()):
+        due = cast(list[str], await self._redis.zrangebyscore(keys.fallback_due(), "-inf", now.timestamp()))
+        for message_id in due:
             if not await self._redis.zrem(keys.fallback_due(), message_id):
                 continue  # another sweeper took it
             raw = await self._redis.getdel(keys.fallback_watch(message_id))
@@ -107,5 +109,5 @@ class ChannelFallback:
 
     async def sweep_forever(self, every: timedelta = timedelta(seconds=5)) -> None:
         while True:
-            await self.sweep(datetime.now(timezone.utc))
+            await self.sweep(datetime.now(UTC))
             await asyncio.sleep(every.total_seconds())

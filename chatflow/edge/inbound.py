@@ -19,15 +19,15 @@ from typing import Literal
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from chatflow.domain.config import NumberBinding
 from chatflow.domain.addresses import conversation_id
-from chatflow.edge.delivery import Deliver
-from chatflow.temporal.client import end
-from chatflow.edge.dedupe import Dedupe
+from chatflow.domain.config import NumberBinding
 from chatflow.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, command
+from chatflow.domain.messages import InboundMessage
+from chatflow.edge.dedupe import Dedupe
+from chatflow.edge.delivery import Deliver
 from chatflow.edge.optout import HELP_TEXT, OPTED_IN_TEXT, OPTED_OUT_TEXT, OptOuts
 from chatflow.edge.triggers import route
-from chatflow.domain.messages import InboundMessage
+from chatflow.temporal.client import end
 
 log = logging.getLogger(__name__)
 

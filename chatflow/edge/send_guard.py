@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
+from chatflow.domain.errors import PermanentSendError, RetryableSendError
+from chatflow.domain.messages import REPLY_WINDOW, OutboundMessage, SendResult
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import Priority, RateLimited, RateLimiter, SenderRates
-from chatflow.domain.messages import REPLY_WINDOW, OutboundMessage, SendResult
-from chatflow.domain.errors import PermanentSendError, RetryableSendError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def priority_of(message: OutboundMessage, now: datetime) -> Priority:
     except ValueError:
         return "bulk"
     if last.tzinfo is None:
-        last = last.replace(tzinfo=timezone.utc)
+        last = last.replace(tzinfo=UTC)
     return "reply" if now - last <= REPLY_WINDOW else "bulk"
 
 
@@ -61,7 +61,7 @@ class SendGuard:
         if self._limiter is None:
             return
         rate = self._rates.rate(message.number, message.channel)
-        priority = priority_of(message, datetime.now(timezone.utc))
+        priority = priority_of(message, datetime.now(UTC))
         try:
             await self._limiter.acquire(message.number, rate, priority, max_wait=self._max_wait)
         except RateLimited as error:

@@ -10,9 +10,9 @@ from temporalio.client import Client
 from chatflow.domain.addresses import parse_conversation_id
 from chatflow.domain.messages import DeliveryUpdate
 from chatflow.edge.delivery_reports import DeliveryReports
-from chatflow.temporal.delivery_reports import DeliveryReport
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.temporal.client import send_delivery
+from chatflow.temporal.delivery_reports import DeliveryReport
 
 # Report a delivery status to a conversation; False when that conversation no longer exists.
 Report = Callable[[str, DeliveryUpdate], Awaitable[bool]]

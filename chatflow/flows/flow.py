@@ -21,8 +21,8 @@ from transitions import Machine
 
 from chatflow.domain.errors import FlowDefinitionError
 from chatflow.domain.keywords import RESERVED_WORDS, command
-from chatflow.flows.quiet_hours import SendWindow
 from chatflow.flows.matching import Keyword
+from chatflow.flows.quiet_hours import SendWindow
 from chatflow.flows.steps import GOTO, NEXT, OUTCOMES, Ask, Code, End, Step, days
 
 

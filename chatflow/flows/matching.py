@@ -33,7 +33,8 @@ def normalise(text: str) -> str:
 class Matcher(Protocol):
     """Decides whether a reply matches; returns the value to save, or None when it does not match."""
 
-    label: str
+    @property
+    def label(self) -> str: ...
 
     def match(self, message: InboundMessage) -> Any | None: ...
 
@@ -196,7 +197,7 @@ class Choices:
     def pick(self, message: InboundMessage) -> Choice | None:
         options = self.options()
         if message.payload:
-            for choice, option in zip(self.choices, options):
+            for choice, option in zip(self.choices, options, strict=True):
                 if message.payload == option.id:
                     return choice
         text = normalise(message.text)
@@ -205,7 +206,7 @@ class Choices:
         first = text.split()[0]
         if first.isdigit() and 1 <= int(first) <= len(self.choices):
             return self.choices[int(first) - 1]
-        for choice, option in zip(self.choices, options):
+        for choice, option in zip(self.choices, options, strict=True):
             if text in (normalise(choice.title), normalise(option.id)):
                 return choice
         return None

@@ -38,7 +38,7 @@ def time_zones(number: str) -> list[str]:
         return ["UTC"]
     known = _known(number_zones.time_zones_for_number(parsed))
     if not known:  # an unassigned or fictional range: the country still tells
-        region = phonenumbers.region_code_for_country_code(parsed.country_code)
+        region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
         example = phonenumbers.example_number(region)
         known = _known(number_zones.time_zones_for_number(example)) if example else []
     return known or ["UTC"]

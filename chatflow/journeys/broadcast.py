@@ -16,11 +16,11 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from chatflow.domain.errors import Invalid, Refused
 from chatflow.edge import keys
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
-from chatflow.domain.errors import Invalid, Refused
 from chatflow.journeys.service import JourneyRequest, Journeys
 
 
@@ -75,13 +75,13 @@ class Broadcasts:
                 outcome = started.status
             except Refused:
                 outcome = "invalid"
-            except Exception:
+            except Exception:  # noqa: BLE001 - counted; the next recipient still gets theirs
                 outcome = "failed"
             await redis.hincrby(key, outcome, 1)
         await redis.hset(key, "done", 1)
 
     async def status(self, broadcast_id: str) -> dict[str, Any] | None:
-        raw = await self.journeys.redis.hgetall(keys.broadcast(broadcast_id))
+        raw = cast(dict[str, str], await self.journeys.redis.hgetall(keys.broadcast(broadcast_id)))
         if not raw:
             return None
         fields = dict(raw)

@@ -9,25 +9,24 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import conversation_prefix, e164
+from chatflow.domain.addresses import ConversationRef, conversation_prefix, e164
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import Conflict, Invalid, NotFound, UnknownFlow
-from chatflow.domain.addresses import ConversationRef
-from chatflow.temporal.records import ConversationSnapshot
-from chatflow.temporal.client import end, send_event, start_journey
+from chatflow.domain.messages import BusinessEvent
 from chatflow.edge import keys
 from chatflow.edge.digest import Digest, DigestBatch, flush_forever
-from chatflow.domain.messages import BusinessEvent
 from chatflow.flows.registry import FlowRegistry
+from chatflow.temporal.client import end, send_event, start_journey
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW, TASK_QUEUE
+from chatflow.temporal.records import ConversationSnapshot
 from chatflow.temporal.workflow import ConversationWorkflow
 
 WhenBusy = Literal["interrupt", "skip", "queue"]
@@ -150,10 +149,10 @@ class Journeys:
         try:
             # This run only: a handover to the number's flow is a new run, ended next time round.
             await asyncio.wait_for(handle.result(follow_runs=False), INTERRUPT_WAIT.total_seconds())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Conflict(f"conversation {handle.id} did not end in time; try again") from None
-        except Exception:
-            pass  # it ended, one way or another
+        except Exception:  # noqa: BLE001 - it ended, one way or another
+            pass
 
     # -- digests ------------------------------------------------------------------------------------
 
@@ -164,7 +163,7 @@ class Journeys:
         if window is None:
             raise Invalid(f"flow {request.flow!r} has no digest_window")
         return await Digest(self.redis, window).add(
-            request.flow, ref.customer, ref.number, event, datetime.now(timezone.utc)
+            request.flow, ref.customer, ref.number, event, datetime.now(UTC)
         )
 
     async def start_digest(self, batch: DigestBatch) -> None:
@@ -191,10 +190,11 @@ class Journeys:
     async def start_queued(self) -> list[Started]:
         """Start the next queued journey of every conversation that is no longer running."""
         started: list[Started] = []
-        for conversation in await self.redis.smembers(keys.queued_index()):
+        conversations = cast(set[str], await self.redis.smembers(keys.queued_index()))
+        for conversation in conversations:
             if await self._running(conversation) is not None:
                 continue
-            raw = await self.redis.lpop(keys.queued_journeys(conversation))
+            raw = cast(str | None, await self.redis.lpop(keys.queued_journeys(conversation)))
             if raw is None:
                 await self.redis.srem(keys.queued_index(), conversation)
                 continue
@@ -235,7 +235,7 @@ class Journeys:
         view: dict[str, Any] = {"id": conversation, "state": state_of(description)}
         try:
             snapshot: ConversationSnapshot = await handle.query(ConversationWorkflow.snapshot)
-        except Exception:  # no worker to answer for a closed run: its result still tells
+        except Exception:  # noqa: BLE001 - no worker to answer for a closed run: its result still tells
             if description.status == WorkflowExecutionStatus.COMPLETED:
                 result = await handle.result(follow_runs=False)
                 view.update(flow=result.flow, outcome=result.outcome, reason=result.reason, data=result.data)

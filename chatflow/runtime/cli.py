@@ -16,15 +16,15 @@ from typing import Annotated, Any
 
 import typer
 
-from chatflow.runtime.chat import chat
 from chatflow.domain.config import Config
 from chatflow.domain.errors import ChatflowError, ConfigError
-from chatflow.runtime.config import load_config
-from chatflow.runtime.dev import DevOptions, dev_main
 from chatflow.flows.flow import Flow
 from chatflow.flows.graph import FORMATS, render
-from chatflow.runtime.logs import configure_logging
 from chatflow.flows.registry import FlowRegistry
+from chatflow.runtime.chat import chat
+from chatflow.runtime.config import load_config
+from chatflow.runtime.dev import DevOptions, dev_main
+from chatflow.runtime.logs import configure_logging
 from chatflow.runtime.services import load_flows
 
 app = typer.Typer(

@@ -17,8 +17,8 @@ from typing import Protocol, TypeVar
 from chatflow.domain.config import Config
 from chatflow.runtime.embedded import start_temporal, start_valkey
 from chatflow.runtime.processes import ChildProcess, choose_port
-from chatflow.runtime.services import Services, check_redis, load_flows
 from chatflow.runtime.serve import Say, bind_web, stop_on_signals, unless_stopped, until_any_ends
+from chatflow.runtime.services import Services, check_redis, load_flows
 
 DEFAULT_PORT = 8000
 DEFAULT_TEMPORAL_PORT = 7233

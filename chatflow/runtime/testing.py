@@ -31,15 +31,15 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from chatflow.runtime.binaries import temporal_cli, temporal_test_server
 from chatflow.domain.addresses import ConversationRef
-from chatflow.temporal.records import ConversationResult, ConversationSnapshot
-from chatflow.temporal.client import deliver, send_event, start_journey
-from chatflow.flows.flow import Flow
 from chatflow.domain.messages import BusinessEvent, InboundMessage, OutboundMessage, numbered_menu
+from chatflow.flows.flow import Flow
+from chatflow.runtime.binaries import temporal_cli, temporal_test_server
+from chatflow.temporal.client import deliver, end, send_event, start_journey
+from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.worker import build_worker
 from chatflow.temporal.workflow import ConversationWorkflow
-from providers.console import ConsoleProvider, Outbox
+from providers.console import ConsoleChannel, Outbox
 
 SETTLE_TIMEOUT = 60.0
 _message_ids = itertools.count(1)
@@ -83,7 +83,7 @@ class FlowTest:
         channel: str = "sms",
         home_flow: str | None = None,
         history_limit: int = 0,
-        provider: ConsoleProvider | None = None,
+        provider: ConsoleChannel | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.env = env
@@ -94,7 +94,10 @@ class FlowTest:
         self.ref = ConversationRef(channel, "console", number, customer)
         self.home_flow = flow.name if home_flow is None else home_flow
         self.history_limit = history_limit
-        self.provider = provider or ConsoleProvider(Outbox())
+        self.provider = provider or ConsoleChannel(Outbox())
+        if not isinstance(self.provider.outbox, Outbox):
+            raise TypeError("FlowTest reads what the bot said from an in-memory Outbox")
+        self.outbox: Outbox = self.provider.outbox
         self.task_queue = f"test-{uuid.uuid4().hex}"
         self._http = http
         self._worker: Worker | None = None
@@ -177,7 +180,7 @@ class FlowTest:
         return await self.replies()
 
     async def end(self, reason: str = "") -> None:
-        await self.handle.signal(ConversationWorkflow.end, reason)
+        await end(self.env.client, self.ref.id, reason)
 
     # -- what a test looks at -------------------------------------------------------------------
 
@@ -188,7 +191,7 @@ class FlowTest:
     @property
     def messages(self) -> list[OutboundMessage]:
         """Everything the bot sent this customer, in order."""
-        return list(self.provider.outbox.sent[self.ref.customer])
+        return list(self.outbox.sent[self.ref.customer])
 
     @property
     def said(self) -> list[str]:

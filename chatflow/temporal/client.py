@@ -17,10 +17,10 @@ from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.addresses import ConversationRef
-from chatflow.temporal.records import ConversationInput
-from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
 from chatflow.domain.errors import StartupError
+from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
 from chatflow.temporal.constants import TASK_QUEUE
+from chatflow.temporal.records import ConversationInput
 from chatflow.temporal.workflow import ConversationWorkflow
 
 DEFAULT_ADDRESS = "localhost:7233"

@@ -9,7 +9,6 @@ transcript, so a conversation can last months and thousands of messages.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from datetime import datetime, timedelta
 
@@ -74,8 +73,9 @@ class ConversationWorkflow:
         self.version = flow_class.version
         if self.state is None:
             self.state = FlowRunner.initial_state(flow_class, params.data, workflow.now())
-            if params.started_by == "message" and self.inbox and self.inbox[0].message:
-                trigger = self.inbox.popleft().message
+            trigger = self.inbox[0].message if params.started_by == "message" and self.inbox else None
+            if trigger is not None:
+                self.inbox.popleft()
                 self.state.reply = trigger.text or trigger.payload
         ref = params.conversation
         runner = FlowRunner(
@@ -217,7 +217,7 @@ class ConversationWorkflow:
             if isinstance(cause, ApplicationError) and cause.details:
                 code = str(cause.details[0])
             turn.status, turn.error_code = "failed", code
-            raise PermanentSendError(cause.message if cause else str(error), code) from error
+            raise PermanentSendError(_reason(error), code) from error
         turn.message_id, turn.status = result.message_id, result.status
         early = self.early_statuses.pop(result.message_id, None)
         if early is not None:
@@ -225,7 +225,7 @@ class ConversationWorkflow:
 
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
         try:
-            return await workflow.execute_activity(
+            response: HttpResponse = await workflow.execute_activity(
                 constants.HTTP_REQUEST,
                 request,
                 result_type=HttpResponse,
@@ -237,7 +237,8 @@ class ConversationWorkflow:
             status = 0
             if isinstance(cause, ApplicationError) and cause.details:
                 status = int(cause.details[0])
-            raise HttpCallFailed(cause.message if cause else str(error), status) from error
+            raise HttpCallFailed(_reason(error), status) from error
+        return response
 
     async def next_input(self, deadline: datetime | None) -> InboundMessage | BusinessEvent | None:
         if not self.inbox:
@@ -250,7 +251,7 @@ class ConversationWorkflow:
                     lambda: bool(self.inbox) or self.cancelled() or self._should_continue_as_new(),
                     timeout=timeout,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
             finally:
                 self.idle = False
@@ -269,7 +270,7 @@ class ConversationWorkflow:
             await workflow.wait_condition(
                 lambda: self.cancelled() or self._should_continue_as_new(), timeout=remaining
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         finally:
             self.idle = False
@@ -334,3 +335,9 @@ class ConversationWorkflow:
         if status_moves_forward(turn.status, update.status):
             turn.status = update.status
             turn.error_code = update.error_code or turn.error_code
+
+
+def _reason(error: ActivityError) -> str:
+    """What the activity said went wrong (its ApplicationError's message), else the error itself."""
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -30,7 +31,7 @@ from chatflow.web.journeys_api import journeys_api
 from chatflow.web.metrics import metrics_routes
 from chatflow.web.webhooks import channel_routes
 
-Loop = Callable[[], Awaitable[None]]
+Loop = Callable[[], Coroutine[Any, Any, None]]
 
 
 def create_app(

@@ -39,7 +39,7 @@ UNPROCESSABLE = 422  # a Refused of no more precise kind: well-formed, but not s
 def status_of(error: Refused) -> int:
     for kind in type(error).__mro__:
         if kind in STATUS:
-            return STATUS[kind]  # type: ignore[index]
+            return STATUS[kind]
     return UNPROCESSABLE
 
 

@@ -15,7 +15,6 @@ Every refusal is a 4xx with {"error": reason}; nothing a client sends can cause 
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,14 +23,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatflow.domain.config import Config
-
-from chatflow.journeys.broadcast import Broadcast, Broadcasts, recipients
-from chatflow.web.openapi import OPENAPI
 from chatflow.domain.errors import Invalid, NotFound, Refused, Unauthorized
+from chatflow.domain.messages import BusinessEvent
+from chatflow.journeys.broadcast import Broadcast, Broadcasts, recipients
 from chatflow.journeys.service import JourneyRequest, Journeys
 from chatflow.web.body import read_json_object
 from chatflow.web.errors import refused_response
-from chatflow.domain.messages import BusinessEvent
+from chatflow.web.openapi import OPENAPI
 
 MAX_BODY = 64 * 1024
 MAX_RECIPIENTS = 10_000

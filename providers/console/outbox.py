@@ -1,31 +1,29 @@
-"""The console provider: a local channel with no account, for `chatflow dev`, `chatflow chat` and tests.
+"""Where the console channel keeps what the bot sent, for readers to wait on.
 
-What the bot sends lands in an outbox that readers wait on. `Outbox` keeps it in memory (tests,
-the harness, a single process); `RedisOutbox` appends it to a Redis stream per customer, so the
-web app can show what a worker in another process sent. Readers page with an opaque cursor:
-"0" is the beginning, "latest" the current end.
+`Outbox` keeps it in memory (tests, the harness, a single process); `RedisOutbox` appends it to a
+Redis stream per customer, so the web app can show what a worker in another process sent.
+Readers page with an opaque cursor: "0" is the beginning, "latest" the current end.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import uuid
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
 
-from chatflow.domain.messages import Media, Option, OutboundMessage, SendResult, numbered_menu
-from providers.base import PermanentSendError
+from chatflow.domain import codec
+from chatflow.domain.messages import OutboundMessage, numbered_menu
 
 START = "0"
 LATEST = "latest"
 STREAM_PREFIX = "chatflow:console:"
 STREAM_LENGTH = 1000  # per customer; a local channel needs no deep history
 BLOCK_SLICE = 2.0  # seconds
+READ_COUNT = 100
 
 
 @dataclass
@@ -50,9 +48,7 @@ def _line(cursor: str, message: OutboundMessage) -> ConsoleLine:
 class ConsoleOutbox(Protocol):
     async def put(self, message: OutboundMessage) -> None: ...
 
-    async def read(
-        self, customer: str, after: str = START, wait: float = 0.0
-    ) -> tuple[list[ConsoleLine], str]:
+    async def read(self, customer: str, after: str = START, wait: float = 0.0) -> tuple[list[ConsoleLine], str]:
         """Messages to `customer` after the cursor `after`, waiting up to `wait` seconds for one;
         with the cursor to read from next time. ValueError for a cursor it never gave."""
         ...
@@ -74,16 +70,12 @@ class Outbox:
         """Wait until `customer` has received at least `count` messages (or `timeout` passes)."""
         async with self._changed:
             try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: len(self.sent[customer]) >= count), timeout
-                )
+                await asyncio.wait_for(self._changed.wait_for(lambda: len(self.sent[customer]) >= count), timeout)
             except TimeoutError:
                 pass
             return list(self.sent[customer])
 
-    async def read(
-        self, customer: str, after: str = START, wait: float = 0.0
-    ) -> tuple[list[ConsoleLine], str]:
+    async def read(self, customer: str, after: str = START, wait: float = 0.0) -> tuple[list[ConsoleLine], str]:
         if after == LATEST:
             return [], str(len(self.sent[customer]))
         if not after.isdigit():
@@ -98,7 +90,10 @@ _STREAM_ID = re.compile(r"^\d+(-\d+)?$")
 
 
 class RedisOutbox:
-    """The outbox in Redis: one capped stream per customer, readable from any process."""
+    """The outbox in Redis: one capped stream per customer, readable from any process.
+
+    `redis` must be created with decode_responses=True, as every client of chatflow's is.
+    """
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -110,18 +105,16 @@ class RedisOutbox:
     async def put(self, message: OutboundMessage) -> None:
         await self.redis.xadd(
             self.key(message.customer),
-            {"message": json.dumps(asdict(message))},
+            {"message": codec.dumps(message)},
             maxlen=STREAM_LENGTH,
             approximate=True,
         )
 
-    async def read(
-        self, customer: str, after: str = START, wait: float = 0.0
-    ) -> tuple[list[ConsoleLine], str]:
+    async def read(self, customer: str, after: str = START, wait: float = 0.0) -> tuple[list[ConsoleLine], str]:
         key = self.key(customer)
         if after == LATEST:
-            last = await self.redis.xrevrange(key, count=1)
-            return [], _text(last[0][0]) if last else START
+            last: list[tuple[str, dict[str, str]]] = await self.redis.xrevrange(key, count=1)
+            return [], last[0][0] if last else START
         if not _STREAM_ID.match(after):
             raise ValueError(f"cursor {after!r} is not one this outbox gave")
         loop = asyncio.get_running_loop()
@@ -131,38 +124,11 @@ class RedisOutbox:
             # 5 s), so a long poll is never mistaken for a dead connection.
             remaining = deadline - loop.time()
             block = int(min(remaining, BLOCK_SLICE) * 1000) if remaining > 0 else None
-            answer = await self.redis.xread({key: after}, count=100, block=block)
+            answer: list[tuple[str, list[tuple[str, dict[str, str]]]]] = await self.redis.xread(
+                {key: after}, count=READ_COUNT, block=block
+            )
             entries = answer[0][1] if answer else []
             if entries or block is None or loop.time() >= deadline:
                 break
-        lines = [_line(_text(entry_id), _message(fields)) for entry_id, fields in entries]
+        lines = [_line(entry_id, codec.loads_outbound(fields["message"])) for entry_id, fields in entries]
         return lines, lines[-1].cursor if lines else after
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _message(fields: dict[bytes | str, bytes | str]) -> OutboundMessage:
-    raw = {_text(k): _text(v) for k, v in fields.items()}
-    data = json.loads(raw["message"])
-    data["options"] = [Option(**o) for o in data.get("options", [])]
-    data["media"] = [Media(**m) for m in data.get("media", [])]
-    return OutboundMessage(**data)
-
-
-class ConsoleProvider:
-    name = "console"
-
-    def __init__(
-        self, outbox: ConsoleOutbox | None = None, *, blocked: set[str] | None = None
-    ) -> None:
-        self.outbox: ConsoleOutbox = outbox or Outbox()
-        # Customers whose sends fail permanently, to exercise failure branches locally.
-        self.blocked = blocked or set()
-
-    async def send(self, message: OutboundMessage) -> SendResult:
-        if message.customer in self.blocked:
-            raise PermanentSendError(f"{message.customer} cannot receive messages", code="blocked")
-        await self.outbox.put(message)
-        return SendResult(message_id=f"console-{uuid.uuid4().hex}", status="delivered")

@@ -5,74 +5,64 @@
     GET  /console/numbers             the numbers bound with provider "console"
 
 A console message goes the same way as a webhook's: an InboundMessage, routed by the number it
-was sent to, handed to the app's `deliver`. Nothing here needs an account, so `chatflow chat`,
-curl and tests can talk to any flow bound to a console number.
+was sent to, handed to the edge. Nothing here needs an account, so `chatflow chat`, curl and
+tests can talk to any flow bound to a console number.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
 from redis.exceptions import RedisError
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from chatflow.domain.config import Config, e164
-from chatflow.domain.addresses import conversation_id
-from chatflow.domain.messages import InboundMessage, OutboundMessage
-from providers.console import START, ConsoleOutbox
+from chatflow.domain.addresses import e164
+from chatflow.domain.channel import Received, WebhookAnswer, WebhookRequest
+from chatflow.domain.config import NumberBinding
+from chatflow.domain.errors import BadRequest, NotFound, Unavailable
+from chatflow.domain.messages import InboundMessage
+from providers._messages import received_now
+from providers.console.outbox import START, ConsoleOutbox
 
-if TYPE_CHECKING:
-    from chatflow.edge.inbound import Receive
-
+JSON = "application/json"
 MAX_BODY = 16 * 1024
-MAX_WAIT = 30.0
+MAX_WAIT = 30.0  # seconds a read may wait: below the usual proxy and client timeouts
 
 
-def answer_to(message: InboundMessage, text: str) -> OutboundMessage:
-    """A message back to the sender of `message`, from the number it wrote to."""
-    return OutboundMessage(
-        channel=message.channel,
-        provider=message.provider,
-        number=message.number,
-        customer=message.customer,
-        text=text,
-    )
+def json_answer(value: Any, status: int = 200) -> WebhookAnswer:
+    return WebhookAnswer(status, json.dumps(value, ensure_ascii=False), JSON)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+class ConsoleWebhooks:
+    def __init__(self, numbers: Sequence[NumberBinding], outbox: ConsoleOutbox) -> None:
+        self.numbers = list(numbers)
+        self.outbox = outbox
 
+    def binding(self, number: str) -> NumberBinding | None:
+        return next((b for b in self.numbers if b.number == number), None)
 
-def console_routes(config: Config, receive: Receive, outbox: ConsoleOutbox | None) -> list[Route]:
-    async def post_message(request: Request) -> JSONResponse:
-        if "application/json" not in request.headers.get("content-type", ""):
-            return _error(415, "send JSON: content-type application/json")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _error(413, f"body larger than {MAX_BODY} bytes")
+    async def post_message(self, request: WebhookRequest) -> Received:
         try:
-            fields = json.loads(body)
-        except ValueError:
-            return _error(400, "body is not valid JSON")
+            fields = json.loads(request.body)
+        except (ValueError, RecursionError):  # UnicodeDecodeError included
+            raise BadRequest("body is not valid JSON") from None
         if not isinstance(fields, dict):
-            return _error(400, 'body must be an object {"from", "to", "text"}')
+            raise BadRequest('body must be an object {"from", "to", "text"}')
         for key in ("from", "to", "text"):
             if not isinstance(fields.get(key), str):
-                return _error(400, f"{key!r} must be a string")
+                raise BadRequest(f"{key!r} must be a string")
         try:
             customer = e164(fields["from"], what="from")
             number = e164(fields["to"], what="to")
         except ValueError as error:
-            return _error(400, str(error))
-        binding = config.binding(number, "console")
+            raise BadRequest(str(error)) from None
+        binding = self.binding(number)
         if binding is None:
-            return _error(404, f"{number} is not bound with provider console in the config")
+            raise NotFound(f"{number} is not bound with provider console in the config")
         message = InboundMessage(
             id=f"console-{uuid.uuid4().hex}",
             channel=binding.channel,
@@ -80,42 +70,24 @@ def console_routes(config: Config, receive: Receive, outbox: ConsoleOutbox | Non
             customer=customer,
             number=number,
             text=fields["text"],
-            received_at=datetime.now(UTC).isoformat(),
+            received_at=received_now(),
         )
-        try:
-            verdict = await receive(binding, message)
-            if verdict.reply and outbox is not None:  # opt-out confirmation, help
-                await outbox.put(answer_to(message, verdict.reply))
-        except Exception as error:  # noqa: BLE001 - the caller may retry; never a 500
-            return _error(503, f"cannot hand the message on: {error}")
-        return JSONResponse(
-            {"id": message.id, "conversation": conversation_id(binding.channel, number, customer)},
-            status_code=202,
-        )
+        return Received(messages=[(message, binding)])
 
-    async def get_messages(request: Request) -> JSONResponse:
-        if outbox is None:
-            return _error(501, "console messages are readable only with Redis (CHATFLOW_REDIS_URL)")
+    async def get_messages(self, request: WebhookRequest) -> Received:
+        query = request.query
         try:
-            customer = e164(request.query_params.get("customer", ""), what="customer")
-            wait = min(float(request.query_params.get("wait", "0")), MAX_WAIT)
-            lines, cursor = await outbox.read(customer, request.query_params.get("after", START), wait)
+            customer = e164(query.get("customer", ""), what="customer")
+            wait = float(query.get("wait", "0"))
+            if not math.isfinite(wait):
+                raise ValueError(f"wait {query['wait']!r} is not a number of seconds")
+            lines, cursor = await self.outbox.read(customer, query.get("after", START), min(wait, MAX_WAIT))
         except ValueError as error:
-            return _error(400, str(error))
+            raise BadRequest(str(error)) from None
         except RedisError as error:
-            return _error(503, f"cannot read the console's messages: {error}")
-        return JSONResponse({"messages": [asdict(line) for line in lines], "next": cursor})
+            raise Unavailable(f"cannot read the console's messages: {error}") from None
+        return Received(answer=json_answer({"messages": [asdict(line) for line in lines], "next": cursor}))
 
-    async def get_numbers(request: Request) -> JSONResponse:
-        numbers = [
-            {"number": b.number, "flow": b.flow, "channel": b.channel}
-            for b in config.numbers
-            if b.provider == "console"
-        ]
-        return JSONResponse({"numbers": numbers})
-
-    return [
-        Route("/console/messages", post_message, methods=["POST"]),
-        Route("/console/messages", get_messages, methods=["GET"]),
-        Route("/console/numbers", get_numbers, methods=["GET"]),
-    ]
+    async def get_numbers(self, request: WebhookRequest) -> Received:
+        numbers = [{"number": b.number, "flow": b.flow, "channel": b.channel} for b in self.numbers]
+        return Received(answer=json_answer({"numbers": numbers}))

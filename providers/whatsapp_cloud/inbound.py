@@ -50,7 +50,6 @@ def parse_message(
 def _content(raw: dict[str, Any], kind: str, where: str, media_url: MediaUrl) -> tuple[str, str, list[Media]]:
     """The message's text, the id of the choice it picked, and its media."""
     body = raw.get(kind) if isinstance(raw.get(kind), dict) else {}
-    assert isinstance(body, dict)
     if kind == "text":
         return str(body.get("body") or ""), "", []
     if kind == "button":  # a quick-reply button of a template
@@ -72,7 +71,6 @@ def _content(raw: dict[str, Any], kind: str, where: str, media_url: MediaUrl) ->
         return text + (f" ({place})" if place else ""), "", []
     if kind == "contacts":
         cards = raw.get("contacts") if isinstance(raw.get("contacts"), list) else []
-        assert isinstance(cards, list)
         return "Contacts: " + "; ".join(_card(card) for card in cards if isinstance(card, dict)), "", []
     # Unsupported or future types still reach the flow, which can say it didn't understand.
     return "", "", []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from providers.segments import encoding, segments
+from providers.twilio.segments import encoding, segments
 
 
 @pytest.mark.parametrize(

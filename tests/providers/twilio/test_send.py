@@ -9,10 +9,11 @@ import httpx
 import pytest
 import respx
 
+from chatflow.domain.errors import PermanentSendError, RetryableSendError
 from chatflow.domain.messages import Media, Option, OutboundMessage
-from providers.base import PermanentSendError, RetryableSendError
-from providers.twilio import HttpxTwilioClient, TwilioProvider
-from tests.providers.conftest import ACCOUNT_SID, CUSTOMER, MESSAGES_URL, PUBLIC_URL, TWILIO_NUMBER, make_settings
+from providers.twilio import TwilioChannel
+from providers.twilio.client import HttpxTwilioClient
+from tests.providers.conftest import ACCOUNT_SID, CUSTOMER, MESSAGES_URL, PUBLIC_URL, TWILIO_NUMBER, make_config
 
 
 @pytest.fixture
@@ -22,9 +23,9 @@ def twilio_api() -> Iterator[respx.MockRouter]:
 
 
 @pytest.fixture
-async def provider() -> AsyncIterator[TwilioProvider]:
+async def provider() -> AsyncIterator[TwilioChannel]:
     async with httpx.AsyncClient() as http:
-        yield TwilioProvider(make_settings(), http)
+        yield TwilioChannel(make_config(), http)
 
 
 def outbound(text: str = "Hello", channel: str = "sms", **fields: object) -> OutboundMessage:
@@ -40,7 +41,7 @@ def form(request: httpx.Request) -> dict[str, list[str]]:
 
 
 async def test_an_sms_goes_to_the_configured_api_url_with_auth_and_status_callback(
-    provider: TwilioProvider, twilio_api: respx.MockRouter
+    provider: TwilioChannel, twilio_api: respx.MockRouter
 ) -> None:
     route = twilio_api.post(MESSAGES_URL).mock(return_value=created())
 
@@ -58,7 +59,7 @@ async def test_an_sms_goes_to_the_configured_api_url_with_auth_and_status_callba
 
 
 async def test_choices_become_a_numbered_menu_and_media_urls_are_attached(
-    provider: TwilioProvider, twilio_api: respx.MockRouter
+    provider: TwilioChannel, twilio_api: respx.MockRouter
 ) -> None:
     route = twilio_api.post(MESSAGES_URL).mock(return_value=created())
     message = outbound(
@@ -73,7 +74,7 @@ async def test_choices_become_a_numbered_menu_and_media_urls_are_attached(
 
 
 async def test_whatsapp_through_twilio_uses_whatsapp_addresses(
-    provider: TwilioProvider, twilio_api: respx.MockRouter
+    provider: TwilioChannel, twilio_api: respx.MockRouter
 ) -> None:
     route = twilio_api.post(MESSAGES_URL).mock(return_value=created())
     result = await provider.send(outbound("x" * 400, channel="whatsapp"))
@@ -85,18 +86,18 @@ async def test_whatsapp_through_twilio_uses_whatsapp_addresses(
 async def test_without_a_public_url_no_status_callback_is_asked(twilio_api: respx.MockRouter) -> None:
     route = twilio_api.post(MESSAGES_URL).mock(return_value=created())
     async with httpx.AsyncClient() as http:
-        await TwilioProvider(make_settings(public_url=""), http).send(outbound())
+        await TwilioChannel(make_config(public_url=""), http).send(outbound())
     assert "StatusCallback" not in form(route.calls.last.request)
 
 
 @pytest.mark.parametrize(("text", "segments"), [("a" * 160, 1), ("a" * 161, 2), ("é" * 200, 2), ("😀" * 36, 2)])
-async def test_segments_are_recorded(provider: TwilioProvider, twilio_api: respx.MockRouter, text: str, segments: int) -> None:
+async def test_segments_are_recorded(provider: TwilioChannel, twilio_api: respx.MockRouter, text: str, segments: int) -> None:
     twilio_api.post(MESSAGES_URL).mock(return_value=created())
     assert (await provider.send(outbound(text))).segments == segments
 
 
 async def test_a_body_over_1600_characters_is_refused_before_calling_twilio(
-    provider: TwilioProvider, twilio_api: respx.MockRouter
+    provider: TwilioChannel, twilio_api: respx.MockRouter
 ) -> None:
     route = twilio_api.post(MESSAGES_URL).mock(return_value=created())
     with pytest.raises(PermanentSendError, match="1601 characters") as caught:
@@ -121,7 +122,7 @@ async def test_a_body_over_1600_characters_is_refused_before_calling_twilio(
     ],
 )
 async def test_client_errors_are_permanent_with_twilios_code(
-    provider: TwilioProvider, twilio_api: respx.MockRouter, status: int, code: int
+    provider: TwilioChannel, twilio_api: respx.MockRouter, status: int, code: int
 ) -> None:
     twilio_api.post(MESSAGES_URL).mock(
         return_value=httpx.Response(status, json={"code": code, "message": "refused", "status": status})
@@ -140,7 +141,7 @@ async def test_client_errors_are_permanent_with_twilios_code(
     ],
 )
 async def test_throttling_and_server_errors_are_retryable_honouring_retry_after(
-    provider: TwilioProvider, twilio_api: respx.MockRouter, response: httpx.Response, code: str, retry_after: float | None
+    provider: TwilioChannel, twilio_api: respx.MockRouter, response: httpx.Response, code: str, retry_after: float | None
 ) -> None:
     twilio_api.post(MESSAGES_URL).mock(return_value=response)
     with pytest.raises(RetryableSendError) as caught:
@@ -148,13 +149,14 @@ async def test_throttling_and_server_errors_are_retryable_honouring_retry_after(
     assert (caught.value.code, caught.value.retry_after) == (code, retry_after)
 
 
-async def test_network_errors_are_retryable(provider: TwilioProvider, twilio_api: respx.MockRouter) -> None:
+async def test_network_errors_are_retryable(provider: TwilioChannel, twilio_api: respx.MockRouter) -> None:
     twilio_api.post(MESSAGES_URL).mock(side_effect=httpx.ConnectTimeout("timed out"))
     with pytest.raises(RetryableSendError, match="unreachable"):
         await provider.send(outbound())
 
 
-def test_the_http_client_only_rebases_twilios_own_api() -> None:
-    client = HttpxTwilioClient(httpx.AsyncClient(), "http://localhost:4010/")
+async def test_the_http_client_only_rebases_twilios_own_api() -> None:
+    async with httpx.AsyncClient() as http:
+        client = HttpxTwilioClient(http, "http://localhost:4010/")
     assert client.rebase("https://api.twilio.com/2010-04-01/Accounts.json") == "http://localhost:4010/2010-04-01/Accounts.json"
     assert client.rebase("https://example.com/x") == "https://example.com/x"
