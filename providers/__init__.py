@@ -20,11 +20,7 @@ def build_channels(config: Config, resources: Resources) -> dict[str, Channel]:
     A number bound to a channel that is not configured is refused by the config check, which
     names the missing settings; a channel left out here has nothing to send or serve.
     """
-    return {
-        spec.name: spec.build(config, resources)
-        for spec in CHANNELS
-        if not spec.missing_settings(config.settings)
-    }
+    return {spec.name: spec.build(config, resources) for spec in CHANNELS if not spec.missing_settings(config.settings)}
 
 
 __all__ = ["CHANNELS", "build_channels"]

@@ -33,6 +33,11 @@ def valkey() -> Iterator[ValkeyServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def valkey_url(valkey: ValkeyServer) -> str:
+    return valkey.connection_url
+
+
 @pytest.fixture
 async def redis(valkey: ValkeyServer) -> AsyncIterator[Redis]:
     """A client on an emptied database, so tests never see each other's keys."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from chatflow.domain.errors import FlowDefinitionError, HttpCallFailed, LoopDetected, PermanentSendError
+from chatflow.domain.errors import FlowDefinitionError, FlowError, HttpCallFailed, LoopDetected, PermanentSendError
 from chatflow.domain.messages import BusinessEvent, HttpRequest, HttpResponse, InboundMessage, Media, Option
 from chatflow.flows.flow import Flow
 from chatflow.flows.quiet_hours import SendWindow
@@ -70,6 +70,9 @@ class FlowState:
 
 class Port(Protocol):
     """What the engine needs from its host (the workflow)."""
+
+    # The host's own signals that pass through a step (continue-as-new): never a flow's failure.
+    control_flow: tuple[type[BaseException], ...]
 
     def now(self) -> datetime: ...
 
@@ -217,8 +220,14 @@ class FlowRunner:
                 label, reason = ERROR, f"send failed: {error}"
             except HttpCallFailed as error:
                 label, reason = ERROR, f"HTTP call failed: {error}"
-            except LoopDetected as error:
+            except FlowError as error:  # a template key missing, the loop guard
                 label, reason = ERROR, str(error)
+            except Exception as error:
+                if isinstance(error, self.port.control_flow):
+                    raise
+                # A bug in the flow's own code (a code step, a condition): this conversation
+                # takes its failure branch with the reason, rather than retrying for ever.
+                label, reason = ERROR, f"step {step.name!r} raised {type(error).__name__}: {error}"
             self._move(step, label, reason)
 
     def _move(self, step: Step, label: str, reason: str = "") -> None:
@@ -244,7 +253,7 @@ class FlowRunner:
         if step.text is not None:
             try:
                 await self.send(render(step.text, state.data))
-            except (PermanentSendError, LoopDetected) as error:
+            except (PermanentSendError, FlowError) as error:
                 state.reason = state.reason or f"last message not sent: {error}"
         state.outcome = step.outcome
 

@@ -7,6 +7,7 @@ broadcast runner and the queue drainer apply exactly the same ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ WHEN_BUSY: tuple[WhenBusy, ...] = ("interrupt", "skip", "queue")
 DEFAULT_WHEN_BUSY: WhenBusy = "skip"
 IDEMPOTENCY_TTL = timedelta(days=1)
 INTERRUPT_WAIT = timedelta(seconds=10)
+END_GRACE = timedelta(seconds=5)
 
 
 @dataclass
@@ -303,6 +305,17 @@ class Journeys:
         if description.status != WorkflowExecutionStatus.RUNNING:
             return False
         await end(self.client, conversation, reason)
+        handle = self.client.get_workflow_handle(conversation, run_id=description.run_id)
+        try:
+            # A flow ends through its own `cancelled` step, saying goodbye if it says so...
+            await asyncio.wait_for(handle.result(follow_runs=False), END_GRACE.total_seconds())
+        except TimeoutError:
+            # ...unless it cannot (no worker, a workflow task failing): then it is terminated,
+            # so ending a conversation through the API always works.
+            with contextlib.suppress(RPCError):
+                await handle.terminate(f"ended by the business: {reason}; it did not end within {END_GRACE}")
+        except Exception:  # noqa: BLE001 - it ended, one way or another
+            pass
         return True
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import uvicorn
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.applications import Starlette
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -78,12 +78,10 @@ def connect_redis(url: str) -> Redis:
     if not url:
         raise ConfigError("CHATFLOW_REDIS_URL is not set (chatflow dev embeds Valkey; web and worker need one)")
     # One type everywhere: strings (decode_responses), in production as in the tests.
-    return Redis.from_url(
-        url,
-        decode_responses=True,
-        max_connections=REDIS_CONNECTIONS,
-        timeout=REDIS_POOL_TIMEOUT,
+    pool = BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
     )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
 
 
 async def check_redis(redis: Redis) -> None:

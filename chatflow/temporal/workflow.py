@@ -52,6 +52,8 @@ EARLY_STATUS_LIMIT = 100
 
 @workflow.defn(name=constants.CONVERSATION_WORKFLOW)
 class ConversationWorkflow:
+    # Raised through the flow's steps by `checkpoint` and by Temporal itself: never a flow bug.
+    control_flow: tuple[type[BaseException], ...] = (workflow.ContinueAsNewError, workflow.NondeterminismError)
     @workflow.init
     def __init__(self, params: ConversationInput) -> None:
         self.params = params

@@ -67,7 +67,9 @@ async def _serve(
     channel: Channel, route: WebhookRoute, request: Request, receive: Receive, report: Report, public_url: str
 ) -> Response:
     try:
-        body = await read_body(request, limit=route.max_bytes, expected=route.content_type) if route.content_type else b""
+        body = (
+            await read_body(request, limit=route.max_bytes, expected=route.content_type) if route.content_type else b""
+        )
         received = await route.handle(
             WebhookRequest(
                 method=request.method,
@@ -82,7 +84,14 @@ async def _serve(
         replies = await _hand_on(received, receive)
         for status in received.statuses:
             await _report(status, report)
-        return _response(await channel.answer(received, replies))
+        try:
+            answer = await channel.answer(received, replies)
+        except Refused:
+            raise
+        except Exception as error:  # the messages are with the edge: the provider may retry safely
+            log.warning("%s could not answer a webhook: %r", channel.name, error)
+            raise Unavailable(f"could not answer: {error}") from error
+        return _response(answer)
     except Refused as error:
         return refused_response(error)
 

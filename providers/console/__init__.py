@@ -1,8 +1,8 @@
 """The console: a channel with no account, for `chatflow dev`, `chatflow chat`, curl and tests.
 
-    channel.py   the Channel: routes, send (into the outbox), answer
-    outbox.py    what the bot sent, in memory or in a Redis stream per customer
-    webhooks.py  POST/GET /console/messages, GET /console/numbers
+channel.py   the Channel: routes, send (into the outbox), answer
+outbox.py    what the bot sent, in memory or in a Redis stream per customer
+webhooks.py  POST/GET /console/messages, GET /console/numbers
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def build(config: Config, resources: Resources) -> ConsoleChannel:
 
 
 # The console stands in for any channel, so flows for SMS or WhatsApp can be tried locally.
-spec = ChannelSpec(name="console", carries=("console", "sms", "whatsapp"), missing_settings=missing_settings, build=build)
+spec = ChannelSpec(
+    name="console", carries=("console", "sms", "whatsapp"), missing_settings=missing_settings, build=build
+)
 
 __all__ = ["LATEST", "START", "ConsoleChannel", "ConsoleLine", "ConsoleOutbox", "Outbox", "RedisOutbox", "spec"]

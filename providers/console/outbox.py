@@ -11,7 +11,7 @@ import asyncio
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from redis.asyncio import Redis
 
@@ -87,6 +87,8 @@ class Outbox:
 
 
 _STREAM_ID = re.compile(r"^\d+(-\d+)?$")
+# Stream entries as redis-py returns them with decode_responses=True: (id, fields), all str.
+Entries = list[tuple[str, dict[str, str]]]
 
 
 class RedisOutbox:
@@ -113,7 +115,7 @@ class RedisOutbox:
     async def read(self, customer: str, after: str = START, wait: float = 0.0) -> tuple[list[ConsoleLine], str]:
         key = self.key(customer)
         if after == LATEST:
-            last: list[tuple[str, dict[str, str]]] = await self.redis.xrevrange(key, count=1)
+            last = cast(Entries, await self.redis.xrevrange(key, count=1))
             return [], last[0][0] if last else START
         if not _STREAM_ID.match(after):
             raise ValueError(f"cursor {after!r} is not one this outbox gave")
@@ -124,8 +126,8 @@ class RedisOutbox:
             # 5 s), so a long poll is never mistaken for a dead connection.
             remaining = deadline - loop.time()
             block = int(min(remaining, BLOCK_SLICE) * 1000) if remaining > 0 else None
-            answer: list[tuple[str, list[tuple[str, dict[str, str]]]]] = await self.redis.xread(
-                {key: after}, count=READ_COUNT, block=block
+            answer = cast(
+                list[tuple[str, Entries]], await self.redis.xread({key: after}, count=READ_COUNT, block=block)
             )
             entries = answer[0][1] if answer else []
             if entries or block is None or loop.time() >= deadline:

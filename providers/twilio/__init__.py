@@ -1,11 +1,11 @@
 """Twilio: SMS and WhatsApp through one account (the Messages API, its webhooks, TwiML).
 
-    channel.py   the Channel: routes, send, answer
-    client.py    the SDK's HTTP client over httpx (retryable errors, Retry-After)
-    send.py      an OutboundMessage as a Messages API call
-    segments.py  what an SMS costs
-    webhooks.py  verify X-Twilio-Signature, parse inbound messages and status callbacks
-    twiml.py     the answer to an inbound webhook
+channel.py   the Channel: routes, send, answer
+client.py    the SDK's HTTP client over httpx (retryable errors, Retry-After)
+send.py      an OutboundMessage as a Messages API call
+segments.py  what an SMS costs
+webhooks.py  verify X-Twilio-Signature, parse inbound messages and status callbacks
+twiml.py     the answer to an inbound webhook
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from twilio.rest import Client
 from chatflow.domain.channel import Received, WebhookAnswer, WebhookRoute
 from chatflow.domain.config import Config
 from chatflow.domain.messages import InboundMessage, OutboundMessage, SendResult
-from providers.twilio.send import send as send_message
 from providers.twilio.client import HttpxTwilioClient
+from providers.twilio.send import send as send_message
 from providers.twilio.twiml import twiml
 from providers.twilio.webhooks import FORM, MAX_REQUEST_BYTES, TwilioWebhooks
 

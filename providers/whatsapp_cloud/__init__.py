@@ -1,13 +1,13 @@
 """Meta's WhatsApp Cloud API: buttons and lists, templates outside the 24-hour window, webhooks.
 
-    channel.py   the Channel: routes, send, answer
-    render.py    an OutboundMessage as Cloud API message objects (and the 24-hour window)
-    send.py      the messages endpoint: posting, Meta's error codes, what to retry
-    graph.py     where the Graph API is
-    webhooks.py  the handshake, X-Hub-Signature-256, one POST's entries and changes
-    payload.py   reading Meta's JSON shapes; who the customer is (phone or user id)
-    inbound.py   a customer's message of any kind as an InboundMessage
-    statuses.py  a delivery status with the conversations it may belong to
+channel.py   the Channel: routes, send, answer
+render.py    an OutboundMessage as Cloud API message objects (and the 24-hour window)
+send.py      the messages endpoint: posting, Meta's error codes, what to retry
+graph.py     where the Graph API is
+webhooks.py  the handshake, X-Hub-Signature-256, one POST's entries and changes
+payload.py   reading Meta's JSON shapes; who the customer is (phone or user id)
+inbound.py   a customer's message of any kind as an InboundMessage
+statuses.py  a delivery status with the conversations it may belong to
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ def parse_message(
 
 def _content(raw: dict[str, Any], kind: str, where: str, media_url: MediaUrl) -> tuple[str, str, list[Media]]:
     """The message's text, the id of the choice it picked, and its media."""
-    body = raw.get(kind) if isinstance(raw.get(kind), dict) else {}
+    found = raw.get(kind)
+    body: dict[str, Any] = found if isinstance(found, dict) else {}
     if kind == "text":
         return str(body.get("body") or ""), "", []
     if kind == "button":  # a quick-reply button of a template
@@ -70,7 +71,8 @@ def _content(raw: dict[str, Any], kind: str, where: str, media_url: MediaUrl) ->
         text = f"Location: {body.get('latitude')}, {body.get('longitude')}"
         return text + (f" ({place})" if place else ""), "", []
     if kind == "contacts":
-        cards = raw.get("contacts") if isinstance(raw.get("contacts"), list) else []
+        listed = raw.get("contacts")
+        cards: list[Any] = listed if isinstance(listed, list) else []
         return "Contacts: " + "; ".join(_card(card) for card in cards if isinstance(card, dict)), "", []
     # Unsupported or future types still reach the flow, which can say it didn't understand.
     return "", "", []

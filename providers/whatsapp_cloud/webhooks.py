@@ -38,11 +38,7 @@ class WhatsAppCloudWebhooks:
         params = request.query
         token = self.config.settings.whatsapp_verify_token
         offered = params.get("hub.verify_token", "")
-        if (
-            params.get("hub.mode") == "subscribe"
-            and token
-            and hmac.compare_digest(offered.encode(), token.encode())
-        ):
+        if params.get("hub.mode") == "subscribe" and token and hmac.compare_digest(offered.encode(), token.encode()):
             return Received(answer=WebhookAnswer(200, params.get("hub.challenge", "")))
         raise Forbidden("hub.mode must be subscribe and hub.verify_token must match WHATSAPP_VERIFY_TOKEN")
 

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
@@ -21,7 +22,9 @@ import providers
 from chatflow.domain.channel import Channel, Resources
 from chatflow.domain.config import Config, Settings, parse_config
 from chatflow.domain.messages import DeliveryUpdate, InboundMessage
+from chatflow.edge.dedupe import Dedupe
 from chatflow.edge.inbound import InboundEdge, Receive
+from chatflow.edge.optout import OptOuts
 from chatflow.web.webhooks import channel_routes
 
 PUBLIC_URL = "https://chat.example.com"
@@ -171,6 +174,11 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+def edge_with_opt_outs(recorder: Recorder, redis: Redis) -> Receive:
+    """The inbound edge as the web app has it: STOP, START and HELP answered outside any flow."""
+    return InboundEdge(recorder.deliver, OptOuts(redis), Dedupe(redis)).receive
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,8 @@ from redis.asyncio import Redis
 
 import providers
 from chatflow.domain.channel import Resources
-from chatflow.domain.config import Config, ConfigError, Settings, parse_config
+from chatflow.domain.config import Config, Settings, parse_config
+from chatflow.domain.errors import ConfigError
 from providers.console import ConsoleChannel, Outbox, RedisOutbox
 from providers.twilio import TwilioChannel
 from providers.whatsapp_cloud import WhatsAppCloudChannel

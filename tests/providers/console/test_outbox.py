@@ -1,11 +1,15 @@
+"""The console's outbox, in memory and in Redis: what the bot sent, read by cursor and long-poll."""
+
+from __future__ import annotations
+
 import asyncio
 
 import pytest
 from redis.asyncio import Redis
 
-from chatflow.domain.messages import Option, OutboundMessage
-from providers.base import PermanentSendError
-from providers.console import LATEST, ConsoleOutbox, ConsoleProvider, Outbox, RedisOutbox
+from chatflow.domain.errors import PermanentSendError
+from chatflow.domain.messages import Media, Option, OutboundMessage
+from providers.console import LATEST, ConsoleChannel, ConsoleOutbox, Outbox, RedisOutbox
 
 CUSTOMER = "+14155550100"
 
@@ -15,25 +19,21 @@ def message(text: str, options: list[Option] | None = None) -> OutboundMessage:
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def outbox(request: pytest.FixtureRequest) -> ConsoleOutbox:
-    if request.param == "memory":
-        yield Outbox()
-        return
-    redis = Redis.from_url(request.getfixturevalue("valkey_url"))
-    yield RedisOutbox(redis)
-    await redis.aclose()
+def outbox(request: pytest.FixtureRequest) -> ConsoleOutbox:
+    # Redis clients decode responses, as every client of chatflow's does.
+    return Outbox() if request.param == "memory" else RedisOutbox(request.getfixturevalue("redis"))
 
 
 async def test_reads_in_order_from_a_cursor_and_renders_choices(outbox: ConsoleOutbox) -> None:
-    provider = ConsoleProvider(outbox)
-    await provider.send(message("Hi"))
-    await provider.send(message("Pick one", [Option("1", "Yes"), Option("2", "No")]))
+    channel = ConsoleChannel(outbox)
+    await channel.send(message("Hi"))
+    await channel.send(message("Pick one", [Option("1", "Yes"), Option("2", "No")]))
     lines, cursor = await outbox.read(CUSTOMER)
     assert [line.text for line in lines] == ["Hi", "Pick one\n\n1. Yes\n2. No"]
     assert lines[1].options == ["Yes", "No"]
     assert lines[-1].cursor == cursor
     assert await outbox.read(CUSTOMER, cursor) == ([], cursor)
-    await provider.send(message("Bye"))
+    await channel.send(message("Bye"))
     lines, _ = await outbox.read(CUSTOMER, cursor)
     assert [line.text for line in lines] == ["Bye"]
     assert await outbox.read("+14155550199") == ([], "0")
@@ -63,12 +63,23 @@ async def test_a_cursor_it_never_gave_is_refused(outbox: ConsoleOutbox) -> None:
 
 
 async def test_the_in_memory_outbox_keeps_the_harness_api() -> None:
-    provider = ConsoleProvider(Outbox())
-    await provider.send(message("Hi"))
-    assert [m.text for m in provider.outbox.sent[CUSTOMER]] == ["Hi"]  # type: ignore[attr-defined]
+    channel = ConsoleChannel(Outbox())
+    await channel.send(message("Hi"))
+    assert [m.text for m in channel.outbox.sent[CUSTOMER]] == ["Hi"]  # type: ignore[attr-defined]
 
 
 async def test_blocked_customers_fail_permanently() -> None:
-    provider = ConsoleProvider(blocked={CUSTOMER})
+    channel = ConsoleChannel(blocked={CUSTOMER})
     with pytest.raises(PermanentSendError):
-        await provider.send(message("Hi"))
+        await channel.send(message("Hi"))
+
+
+async def test_a_message_comes_back_whole_from_redis(redis: Redis) -> None:
+    outbox = RedisOutbox(redis)
+    sent = OutboundMessage(
+        "console", "console", "+15005550006", CUSTOMER, "Grüße 👋",
+        options=[Option("a", "Yes", "sure")], media=[Media("https://cdn.example.com/1.png", "image/png")],
+    )
+    await outbox.put(sent)
+    [line], cursor = await outbox.read(CUSTOMER)
+    assert (line.text, line.options, line.number, line.cursor) == ("Grüße 👋\n\n1. Yes", ["Yes"], "+15005550006", cursor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -28,7 +29,7 @@ async def provider() -> AsyncIterator[TwilioChannel]:
         yield TwilioChannel(make_config(), http)
 
 
-def outbound(text: str = "Hello", channel: str = "sms", **fields: object) -> OutboundMessage:
+def outbound(text: str = "Hello", channel: str = "sms", **fields: Any) -> OutboundMessage:
     return OutboundMessage(channel=channel, provider="twilio", number=TWILIO_NUMBER, customer=CUSTOMER, text=text, **fields)
 
 

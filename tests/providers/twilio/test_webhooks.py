@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from chatflow.domain.addresses import conversation_id
-from chatflow.domain.messages import Media
+from chatflow.domain.channel import WebhookRequest
+from chatflow.domain.config import Config
+from chatflow.domain.errors import Forbidden
+from chatflow.domain.messages import InboundMessage, Media
+from chatflow.edge.optout import HELP_TEXT, OPTED_IN_TEXT, OPTED_OUT_TEXT
+from providers.twilio.webhooks import TwilioWebhooks
 from tests.providers.conftest import (
     ACCOUNT_SID,
     CUSTOMER,
     PUBLIC_URL,
     TWILIO_NUMBER,
     Recorder,
+    edge_with_opt_outs,
     make_config,
     twilio_inbound,
     twilio_post,
@@ -140,12 +148,19 @@ async def test_without_a_public_url_the_request_url_is_what_is_signed(recorder: 
     assert response.status_code == 200
 
 
-async def test_without_an_auth_token_nothing_can_be_verified(recorder: Recorder) -> None:
+async def test_without_an_auth_token_there_is_no_twilio_channel_to_call(recorder: Recorder) -> None:
     async with webhook_client(make_config(twilio_auth_token=""), recorder) as client:
         response = await client.post(INBOUND, **twilio_post(INBOUND, twilio_inbound()))
-    assert response.status_code == 403
-    assert "TWILIO_AUTH_TOKEN" in response.text
+    assert response.status_code == 404
     assert recorder.delivered == []
+
+
+async def test_without_an_auth_token_nothing_can_be_verified() -> None:
+    fields = twilio_inbound()
+    signed = twilio_post(INBOUND, fields)
+    request = WebhookRequest("POST", INBOUND, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"])
+    with pytest.raises(Forbidden, match="TWILIO_AUTH_TOKEN"):
+        await TwilioWebhooks(make_config(twilio_auth_token="")).inbound(request)
 
 
 @pytest.mark.parametrize(
@@ -196,7 +211,7 @@ async def test_malformed_requests_get_a_4xx_never_a_5xx(
 async def test_an_oversize_body_without_content_length_is_refused(
     client: httpx.AsyncClient, recorder: Recorder
 ) -> None:
-    async def chunks():  # streamed: no Content-Length to trust
+    async def chunks() -> AsyncIterator[bytes]:  # streamed: no Content-Length to trust
         for _ in range(100):
             yield b"x" * 1024
 
@@ -205,8 +220,8 @@ async def test_an_oversize_body_without_content_length_is_refused(
     assert recorder.delivered == []
 
 
-async def test_a_failing_hand_over_asks_twilio_to_retry(config, recorder: Recorder) -> None:
-    async def unreachable(message, flow) -> None:
+async def test_a_failing_hand_over_asks_twilio_to_retry(config: Config, recorder: Recorder) -> None:
+    async def unreachable(message: InboundMessage, flow: str) -> None:
         raise ConnectionError("temporal is down")
 
     recorder.deliver = unreachable  # type: ignore[method-assign]
@@ -214,6 +229,41 @@ async def test_a_failing_hand_over_asks_twilio_to_retry(config, recorder: Record
         response = await client.post(INBOUND, **twilio_post(INBOUND, twilio_inbound()))
     assert response.status_code == 503
     assert "temporal is down" in response.text
+
+
+# -- answers outside any flow -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("texts", "answers"),
+    [
+        (["STOP"], [OPTED_OUT_TEXT]),
+        (["stop", "unsubscribe"], [OPTED_OUT_TEXT, ""]),  # confirmed once
+        (["STOP", "START"], [OPTED_OUT_TEXT, OPTED_IN_TEXT]),
+        (["HELP"], [HELP_TEXT]),
+    ],
+)
+async def test_opt_out_and_help_are_answered_in_the_twiml_and_reach_no_flow(
+    config: Config, recorder: Recorder, redis: Redis, texts: list[str], answers: list[str]
+) -> None:
+    async with webhook_client(config, recorder, receive=edge_with_opt_outs(recorder, redis)) as client:
+        for i, (text, answer) in enumerate(zip(texts, answers, strict=True)):
+            fields = twilio_inbound(sid=f"SM{i:032d}", body=text)
+            response = await client.post(INBOUND, **twilio_post(INBOUND, fields))
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/xml")
+            if answer:
+                assert response.text.endswith(f"<Response><Message>{answer}</Message></Response>")
+            else:
+                assert response.text.endswith("<Response/>")
+    assert recorder.delivered == []
+
+
+async def test_an_opted_out_customer_reaches_no_flow_until_start(config: Config, recorder: Recorder, redis: Redis) -> None:
+    async with webhook_client(config, recorder, receive=edge_with_opt_outs(recorder, redis)) as client:
+        for i, text in enumerate(["STOP", "hello?", "START", "hello"]):
+            await client.post(INBOUND, **twilio_post(INBOUND, twilio_inbound(sid=f"SM{i:032d}", body=text)))
+    assert [message.text for message in recorder.messages] == ["hello"]
 
 
 # -- status callbacks ------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ import httpx
 import pytest
 import respx
 
+from chatflow.domain.errors import PermanentSendError, RetryableSendError
 from chatflow.domain.messages import Media, Option, OutboundMessage
-from providers.base import PermanentSendError, RetryableSendError
-from providers.whatsapp_cloud import WhatsAppCloudProvider
+from providers.whatsapp_cloud import WhatsAppCloudChannel
 from tests.providers.conftest import CUSTOMER, GRAPH_MESSAGES_URL, WHATSAPP_NUMBER, make_config
 
 
@@ -36,9 +36,9 @@ def sent(graph: respx.MockRouter) -> respx.Route:
 
 
 @pytest.fixture
-async def provider() -> AsyncIterator[WhatsAppCloudProvider]:
+async def provider() -> AsyncIterator[WhatsAppCloudChannel]:
     async with httpx.AsyncClient() as http:
-        yield WhatsAppCloudProvider(make_config(), http)
+        yield WhatsAppCloudChannel(make_config(), http)
 
 
 def ago(**delta: float) -> str:
@@ -66,7 +66,7 @@ def options(count: int, title: str = "Option") -> list[Option]:
 
 
 async def test_text_goes_to_the_numbers_phone_number_id_with_the_bearer_token(
-    provider: WhatsAppCloudProvider, sent: respx.Route
+    provider: WhatsAppCloudChannel, sent: respx.Route
 ) -> None:
     result = await provider.send(outbound("Hello"))
 
@@ -85,7 +85,7 @@ async def test_text_goes_to_the_numbers_phone_number_id_with_the_bearer_token(
 
 
 async def test_up_to_three_choices_are_reply_buttons_with_titles_cut_to_20(
-    provider: WhatsAppCloudProvider, sent: respx.Route
+    provider: WhatsAppCloudChannel, sent: respx.Route
 ) -> None:
     await provider.send(outbound("Pick one", options=options(3, title="A very long button title")))
     [body] = bodies(sent)
@@ -97,7 +97,7 @@ async def test_up_to_three_choices_are_reply_buttons_with_titles_cut_to_20(
 
 
 async def test_four_to_ten_choices_are_a_list_with_titles_cut_to_24(
-    provider: WhatsAppCloudProvider, sent: respx.Route
+    provider: WhatsAppCloudChannel, sent: respx.Route
 ) -> None:
     await provider.send(outbound("Pick one", options=options(10, title="A rather long list row title")))
     interactive = bodies(sent)[0]["interactive"]
@@ -109,7 +109,7 @@ async def test_four_to_ten_choices_are_a_list_with_titles_cut_to_24(
 
 
 async def test_more_than_ten_choices_fall_back_to_a_numbered_menu(
-    provider: WhatsAppCloudProvider, sent: respx.Route
+    provider: WhatsAppCloudChannel, sent: respx.Route
 ) -> None:
     await provider.send(outbound("Pick one", options=options(11)))
     [body] = bodies(sent)
@@ -117,7 +117,7 @@ async def test_more_than_ten_choices_fall_back_to_a_numbered_menu(
     assert body["text"]["body"].splitlines()[-1] == "11. Option 11"
 
 
-async def test_media_carries_the_text_as_caption(provider: WhatsAppCloudProvider, sent: respx.Route) -> None:
+async def test_media_carries_the_text_as_caption(provider: WhatsAppCloudChannel, sent: respx.Route) -> None:
     await provider.send(outbound("Your receipt", media=[Media("https://cdn.example.com/r.pdf"), Media("https://cdn.example.com/p.jpg", "image/jpeg")]))
     assert [(b["type"], b[b["type"]]) for b in bodies(sent)] == [
         ("document", {"link": "https://cdn.example.com/r.pdf", "caption": "Your receipt"}),
@@ -126,7 +126,7 @@ async def test_media_carries_the_text_as_caption(provider: WhatsAppCloudProvider
 
 
 async def test_audio_cannot_carry_a_caption_so_the_text_follows_it(
-    provider: WhatsAppCloudProvider, sent: respx.Route
+    provider: WhatsAppCloudChannel, sent: respx.Route
 ) -> None:
     result = await provider.send(outbound("Listen", media=[Media("https://cdn.example.com/a.ogg", "audio/ogg")]))
     assert [b["type"] for b in bodies(sent)] == ["audio", "text"]
@@ -134,7 +134,7 @@ async def test_audio_cannot_carry_a_caption_so_the_text_follows_it(
 
 
 async def test_a_customer_known_only_by_user_id_is_addressed_as_recipient(
-    provider: WhatsAppCloudProvider, sent: respx.Route
+    provider: WhatsAppCloudChannel, sent: respx.Route
 ) -> None:
     await provider.send(outbound(customer="US.13491208655302741918"))
     body = bodies(sent)[0]
@@ -144,7 +144,7 @@ async def test_a_customer_known_only_by_user_id_is_addressed_as_recipient(
 
 @pytest.mark.parametrize("last_inbound_at", ["", ago(hours=24, minutes=1)])
 async def test_outside_the_24_hour_window_a_template_is_sent(
-    provider: WhatsAppCloudProvider, sent: respx.Route, last_inbound_at: str
+    provider: WhatsAppCloudChannel, sent: respx.Route, last_inbound_at: str
 ) -> None:
     await provider.send(outbound("Free text", last_inbound_at=last_inbound_at, template="order_update:de"))
     [body] = bodies(sent)
@@ -152,18 +152,18 @@ async def test_outside_the_24_hour_window_a_template_is_sent(
     assert body["template"] == {"name": "order_update", "language": {"code": "de"}}
 
 
-async def test_template_language_defaults_to_en_us(provider: WhatsAppCloudProvider, sent: respx.Route) -> None:
+async def test_template_language_defaults_to_en_us(provider: WhatsAppCloudChannel, sent: respx.Route) -> None:
     await provider.send(outbound(last_inbound_at="", template="payment_failed"))
     assert bodies(sent)[0]["template"]["language"] == {"code": "en_US"}
 
 
-async def test_inside_the_window_the_template_is_not_used(provider: WhatsAppCloudProvider, sent: respx.Route) -> None:
+async def test_inside_the_window_the_template_is_not_used(provider: WhatsAppCloudChannel, sent: respx.Route) -> None:
     await provider.send(outbound("Free text", last_inbound_at=ago(hours=23), template="order_update"))
     assert bodies(sent)[0]["type"] == "text"
 
 
 async def test_outside_the_window_without_template_fails_permanently_without_calling_meta(
-    provider: WhatsAppCloudProvider, sent: respx.Route
+    provider: WhatsAppCloudChannel, sent: respx.Route
 ) -> None:
     with pytest.raises(PermanentSendError, match="24 hours") as caught:
         await provider.send(outbound(last_inbound_at=ago(hours=30)))
@@ -171,7 +171,7 @@ async def test_outside_the_window_without_template_fails_permanently_without_cal
     assert not sent.called
 
 
-async def test_an_unbound_sender_number_fails_permanently(provider: WhatsAppCloudProvider, sent: respx.Route) -> None:
+async def test_an_unbound_sender_number_fails_permanently(provider: WhatsAppCloudChannel, sent: respx.Route) -> None:
     message = outbound()
     message.number = "+15550009999"
     with pytest.raises(PermanentSendError, match="not bound"):
@@ -182,7 +182,7 @@ async def test_an_unbound_sender_number_fails_permanently(provider: WhatsAppClou
 def meta_error(status: int, code: int, headers: dict[str, str] | None = None) -> httpx.Response:
     return httpx.Response(
         status,
-        json={"error": {"message": "(#%d) refused" % code, "type": "OAuthException", "code": code,
+        json={"error": {"message": f"(#{code}) refused", "type": "OAuthException", "code": code,
                         "error_data": {"messaging_product": "whatsapp", "details": f"details of {code}"}}},
         headers=headers,
     )
@@ -199,7 +199,7 @@ def meta_error(status: int, code: int, headers: dict[str, str] | None = None) ->
         190,  # access token expired
     ],
 )
-async def test_meta_client_errors_are_permanent(provider: WhatsAppCloudProvider, graph: respx.MockRouter, code: int) -> None:
+async def test_meta_client_errors_are_permanent(provider: WhatsAppCloudChannel, graph: respx.MockRouter, code: int) -> None:
     graph.post(GRAPH_MESSAGES_URL).mock(return_value=meta_error(400, code))
     with pytest.raises(PermanentSendError, match=f"details of {code}") as caught:
         await provider.send(outbound())
@@ -217,7 +217,7 @@ async def test_meta_client_errors_are_permanent(provider: WhatsAppCloudProvider,
     ],
 )
 async def test_throttling_and_server_errors_are_retryable(
-    provider: WhatsAppCloudProvider, graph: respx.MockRouter, response: httpx.Response, code: str, retry_after: float | None
+    provider: WhatsAppCloudChannel, graph: respx.MockRouter, response: httpx.Response, code: str, retry_after: float | None
 ) -> None:
     graph.post(GRAPH_MESSAGES_URL).mock(return_value=response)
     with pytest.raises(RetryableSendError) as caught:
@@ -225,7 +225,7 @@ async def test_throttling_and_server_errors_are_retryable(
     assert (caught.value.code, caught.value.retry_after) == (code, retry_after)
 
 
-async def test_network_errors_are_retryable(provider: WhatsAppCloudProvider, graph: respx.MockRouter) -> None:
+async def test_network_errors_are_retryable(provider: WhatsAppCloudChannel, graph: respx.MockRouter) -> None:
     graph.post(GRAPH_MESSAGES_URL).mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(RetryableSendError, match="unreachable"):
         await provider.send(outbound())

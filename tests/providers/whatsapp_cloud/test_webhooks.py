@@ -7,15 +7,25 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
+from redis.asyncio import Redis
 
 from chatflow.domain.addresses import conversation_id
+from chatflow.domain.channel import WebhookRequest
+from chatflow.domain.config import Config
+from chatflow.domain.errors import Forbidden
 from chatflow.domain.messages import Media
+from chatflow.edge.optout import HELP_TEXT, OPTED_OUT_TEXT
+from providers.whatsapp_cloud.webhooks import WhatsAppCloudWebhooks
 from tests.providers.conftest import (
     CUSTOMER,
     GRAPH_API,
+    GRAPH_MESSAGES_URL,
+    PUBLIC_URL,
     VERIFY_TOKEN,
     WHATSAPP_NUMBER,
     Recorder,
+    edge_with_opt_outs,
     make_config,
     meta_messages,
     meta_post,
@@ -169,6 +179,38 @@ async def test_changes_of_other_fields_are_acknowledged_and_ignored(client: http
     assert recorder.delivered == [] and recorder.reports == []
 
 
+# -- answers outside any flow -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "answer"), [("STOP", OPTED_OUT_TEXT), ("help", HELP_TEXT)])
+async def test_opt_out_and_help_are_answered_through_the_cloud_api_and_reach_no_flow(
+    config: Config, recorder: Recorder, redis: Redis, text: str, answer: str
+) -> None:
+    with respx.mock(assert_all_called=False) as graph:
+        sent = graph.post(GRAPH_MESSAGES_URL).mock(
+            return_value=httpx.Response(200, json={"messages": [{"id": "wamid.OUT1"}]})
+        )
+        async with webhook_client(config, recorder, receive=edge_with_opt_outs(recorder, redis)) as client:
+            response = await post(client, meta_messages(meta_text("wamid.S1", text)))
+    assert (response.status_code, response.text) == (200, "ok")
+    assert [json.loads(call.request.content) for call in sent.calls] == [
+        {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER[1:],
+         "type": "text", "text": {"body": answer, "preview_url": False}}
+    ]
+    assert recorder.delivered == []
+
+
+async def test_an_answer_meta_refuses_still_acknowledges_the_webhook(
+    config: Config, recorder: Recorder, redis: Redis
+) -> None:
+    # The message is taken already: failing the webhook would only have Meta send it again.
+    with respx.mock(assert_all_called=False) as graph:
+        graph.post(GRAPH_MESSAGES_URL).mock(return_value=httpx.Response(400, json={"error": {"code": 131026}}))
+        async with webhook_client(config, recorder, receive=edge_with_opt_outs(recorder, redis)) as client:
+            response = await post(client, meta_messages(meta_text("wamid.S1", "STOP")))
+    assert (response.status_code, response.text) == (200, "ok")
+
+
 # -- statuses ------------------------------------------------------------------------------------------
 
 
@@ -225,12 +267,18 @@ async def test_unsigned_or_forged_posts_are_refused_before_parsing(client: httpx
     assert recorder.delivered == []
 
 
-async def test_without_an_app_secret_nothing_can_be_verified(recorder: Recorder) -> None:
+async def test_without_an_app_secret_there_is_no_whatsapp_cloud_channel_to_call(recorder: Recorder) -> None:
     async with webhook_client(make_config(whatsapp_app_secret=""), recorder) as client:
         response = await post(client, meta_messages(meta_text()))
-    assert response.status_code == 403
-    assert "WHATSAPP_APP_SECRET" in response.text
+    assert response.status_code == 404
     assert recorder.delivered == []
+
+
+async def test_without_an_app_secret_nothing_can_be_verified() -> None:
+    signed = meta_post(meta_messages(meta_text()))
+    request = WebhookRequest("POST", PUBLIC_URL + URL, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"])
+    with pytest.raises(Forbidden, match="WHATSAPP_APP_SECRET"):
+        await WhatsAppCloudWebhooks(make_config(whatsapp_app_secret="")).receive(request)
 
 
 async def test_an_unbound_phone_number_id_gets_404_and_nothing_is_delivered(client: httpx.AsyncClient, recorder: Recorder) -> None:

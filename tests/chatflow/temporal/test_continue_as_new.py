@@ -7,7 +7,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow.testing import FlowTest, dev_server
-from tests.chatflow.flows import Counter
+from tests.flows import Counter
 
 REPLIES = 2000
 

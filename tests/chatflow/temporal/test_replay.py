@@ -7,7 +7,7 @@ from chatflow.temporal.replay import replay
 from conversations.demo import Demo
 from conversations.payment_recovery import PaymentRecovery
 
-HISTORIES = Path(__file__).parents[1] / "histories"
+HISTORIES = Path(__file__).parents[2] / "histories"
 
 
 def demo_like(greeting: str, *, pause_after_greeting: bool) -> type[Flow]:

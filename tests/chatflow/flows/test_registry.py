@@ -2,7 +2,7 @@ import pytest
 
 from chatflow.flows.registry import FlowRegistry, UnknownFlow
 from chatflow.testing import FlowTest
-from tests.chatflow.flows import SurveyV1, SurveyV2
+from tests.flows import SurveyV1, SurveyV2
 
 
 def test_latest_version_by_default_and_a_clear_error_for_missing_ones():

@@ -1,4 +1,10 @@
-"""Small flows that exercise one engine capability each (module level so workers can import them)."""
+"""The small flows the tests run, in one place (module level, so workers can import them).
+
+The first group exercises one engine capability each; `FLOWS` are those the edge, journeys and
+wiring tests register on their workers.
+"""
+
+from datetime import timedelta
 
 from chatflow import (
     Ask,
@@ -16,6 +22,8 @@ from chatflow import (
     number,
     yes,
 )
+
+# -- one engine capability each ----------------------------------------------------------------
 
 
 class Confirm(Flow):
@@ -101,17 +109,18 @@ class ShortLived(Flow):
     thanks = End("completed", "Thanks")
 
 
-class Payment(Flow):
+class PaymentLink(Flow):
     """Waits for a business event as well as a reply."""
 
+    # "help" would be answered by the edge before any flow saw it: flows may not branch on it.
     ask = Ask(
         "Pay here: https://pay.example/1",
-        branches={keyword("help"): "help"},
+        branches={keyword("how"): "how"},
         events={"payment_succeeded": "paid"},
         timeout=hours(1),
         on_timeout="expired",
     )
-    help = Say("Open the link to pay.", then="ask")
+    how = Say("Open the link to pay.", then="ask")
     paid = End("completed", "Paid, thanks!")
 
 
@@ -130,3 +139,63 @@ class SurveyV2(Flow):
     consent = Ask("May we ask one question? YES/NO", branches={yes: "ask", no: "cancelled"})
     ask = Ask("Rate us 1-5", branches={number(1, 5): "thanks"}, save_as="score")
     thanks = End("completed", "Thank you!")
+
+
+# -- what the edge, journeys and wiring tests run ------------------------------------------------
+
+
+class Burst(Flow):
+    """A notification of two messages: bulk sends for the rate limiter."""
+
+    first = Say("Your order shipped.")
+    second = Say("It arrives tomorrow.")
+    done = End("completed")
+
+
+class Parrot(Flow):
+    """Answers every message with its text, the one that started it too, so order and count show
+    in what it says."""
+
+    async def trigger(self, convo):
+        # The message that started the conversation is its trigger: answer it too.
+        convo.data["last"] = convo.reply
+        return self.echo if convo.reply else self.listen
+
+    listen = Ask(None, branches={anything: "echo"}, save_as="last")
+    echo = Say("got {last}", then="listen")
+
+
+class Payment(Flow):
+    """A journey that waits for the customer or the business; busy policy: skip (the default)."""
+
+    ask = Ask(
+        "Your payment failed. Reply PAY for a new link.",
+        branches={keyword("pay"): "paid"},
+        events={"payment_succeeded": "paid"},
+    )
+    paid = End("completed", "Thanks, all settled.")
+
+
+class PaymentInterrupting(Payment):
+    name = "payment_interrupting"
+    when_busy = "interrupt"
+
+
+class PaymentQueued(Payment):
+    name = "payment_queued"
+    when_busy = "queue"
+
+
+class OrderDigest(Flow):
+    """Every order update of a short window, in one message."""
+
+    name = "order_digest"
+    digest_window = timedelta(milliseconds=300)
+    when_busy = "queue"
+
+    async def summarise(self, convo):
+        updates = "; ".join(event["update"] for event in convo.data["events"])
+        await convo.say(f"{len(convo.data['events'])} updates: {updates}")
+
+
+FLOWS = [Burst, Parrot, Payment, PaymentInterrupting, PaymentQueued, OrderDigest]

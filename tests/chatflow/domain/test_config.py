@@ -1,6 +1,7 @@
 import pytest
 
-from chatflow.domain.config import ConfigError, Settings, parse_config
+from chatflow.domain.config import ConfigError, Settings
+from chatflow.runtime.config import parse_config
 
 TOML = """
 [[numbers]]

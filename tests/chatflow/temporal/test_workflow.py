@@ -6,9 +6,9 @@ from chatflow import hours
 from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult
 from chatflow.testing import FlowTest
 from chatflow.temporal.workflow import ConversationWorkflow
-from providers.base import RetryableSendError
-from providers.console import ConsoleProvider
-from tests.chatflow.flows import Confirm, Counter, Echo, Later, Loops, Menu, Notify, Payment, ShortLived
+from chatflow.domain.errors import RetryableSendError
+from providers.console import ConsoleChannel
+from tests.flows import Confirm, Echo, Later, Loops, Menu, Notify, PaymentLink, ShortLived
 
 
 async def test_yes_in_another_language_takes_the_yes_branch(skipping_env):
@@ -38,18 +38,18 @@ async def test_reprompt_limit_takes_its_own_branch(skipping_env):
 
 
 async def test_timeout_counts_from_when_the_prompt_was_actually_sent(skipping_env):
-    class SlowProvider(ConsoleProvider):
+    class SlowChannel(ConsoleChannel):
         """The provider is overloaded for half an hour before it accepts the prompt."""
 
         calls = 0
 
         async def send(self, message: OutboundMessage) -> SendResult:
-            SlowProvider.calls += 1
-            if SlowProvider.calls == 1:
+            SlowChannel.calls += 1
+            if SlowChannel.calls == 1:
                 raise RetryableSendError("busy", "429", retry_after=30 * 60)
             return await super().send(message)
 
-    async with FlowTest(skipping_env, Confirm, provider=SlowProvider()) as chat:
+    async with FlowTest(skipping_env, Confirm, provider=SlowChannel()) as chat:
         await chat.start()
         assert chat.said == []
         assert await chat.skip(hours(0.6)) == ["Confirm your appointment tomorrow? Reply YES or NO."]
@@ -101,7 +101,7 @@ async def test_a_message_to_an_ended_conversation_starts_a_new_one(skipping_env)
 
 
 async def test_permanent_send_error_takes_the_failure_branch(skipping_env):
-    provider = ConsoleProvider()
+    provider = ConsoleChannel()
     async with FlowTest(skipping_env, Notify, provider=provider) as chat:
         provider.blocked.add(chat.ref.customer)
         await chat.start()
@@ -115,16 +115,16 @@ async def test_permanent_send_error_takes_the_failure_branch(skipping_env):
 
 
 async def test_retryable_send_error_is_retried_and_sent_once(skipping_env):
-    class FlakyProvider(ConsoleProvider):
+    class FlakyChannel(ConsoleChannel):
         failures = 2
 
         async def send(self, message: OutboundMessage) -> SendResult:
-            if FlakyProvider.failures:
-                FlakyProvider.failures -= 1
+            if FlakyChannel.failures:
+                FlakyChannel.failures -= 1
                 raise RetryableSendError("503 from provider", "503")
             return await super().send(message)
 
-    async with FlowTest(skipping_env, Notify, provider=FlakyProvider()) as chat:
+    async with FlowTest(skipping_env, Notify, provider=FlakyChannel()) as chat:
         await chat.start()
         await chat.skip(timedelta(seconds=10))
         assert (await chat.result()).outcome == "completed"
@@ -168,14 +168,14 @@ async def test_every_flow_expires_so_no_conversation_stays_stuck(skipping_env):
 
 
 async def test_business_event_or_reply_while_waiting(skipping_env):
-    async with FlowTest(skipping_env, Payment) as chat:
+    async with FlowTest(skipping_env, PaymentLink) as chat:
         await chat.start()
-        assert await chat.send("help please") == ["Open the link to pay.", "Pay here: https://pay.example/1"]
+        assert await chat.send("how do I pay?") == ["Open the link to pay.", "Pay here: https://pay.example/1"]
         assert await chat.event("payment_succeeded", {"amount": 10}) == ["Paid, thanks!"]
 
 
 async def test_ending_a_conversation_from_the_business_side(skipping_env):
-    async with FlowTest(skipping_env, Payment) as chat:
+    async with FlowTest(skipping_env, PaymentLink) as chat:
         await chat.start()
         await chat.end("customer called in")
         result = await chat.result()
@@ -183,7 +183,7 @@ async def test_ending_a_conversation_from_the_business_side(skipping_env):
 
 
 async def test_delivery_statuses_only_move_forward(skipping_env):
-    async with FlowTest(skipping_env, Payment) as chat:
+    async with FlowTest(skipping_env, PaymentLink) as chat:
         await chat.start()
         sent = (await chat.settle()).transcript[0]
         handle = chat.handle
