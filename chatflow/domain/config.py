@@ -6,6 +6,7 @@ CLI can print it without a traceback.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -87,6 +88,8 @@ class Config:
     numbers: list[NumberBinding]
     flow_modules: list[str]
     settings: Settings
+    # The folder of the config file: flow modules listed in it are found there first.
+    folder: str = ""
 
     def binding(self, number: str, provider: str | None = None) -> NumberBinding | None:
         for binding in self.numbers:
@@ -116,10 +119,18 @@ def parse_config(
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from None
     settings = settings or Settings.from_env()
-    flow_modules = raw.get("flows", {}).get("modules", list(DEFAULT_FLOW_MODULES))
+    _known_keys(raw, TOP_LEVEL_KEYS, source)
+    flows_table = raw.get("flows", {})
+    if not isinstance(flows_table, dict):
+        raise ConfigError(f"{source}: [flows] must be a table with modules = [...]")
+    _known_keys(flows_table, FLOWS_KEYS, f"{source}: [flows]")
+    flow_modules = flows_table.get("modules", list(DEFAULT_FLOW_MODULES))
     if not isinstance(flow_modules, list) or not all(isinstance(m, str) for m in flow_modules):
         raise ConfigError(f"{source}: [flows] modules must be a list of module names")
-    numbers = [_binding(entry, i, source, by_name) for i, entry in enumerate(raw.get("numbers", []), start=1)]
+    entries = raw.get("numbers", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: numbers must be [[numbers]] entries")
+    numbers = [_binding(entry, i, source, by_name) for i, entry in enumerate(entries, start=1)]
     seen: set[tuple[str, str]] = set()
     for binding in numbers:
         key = (binding.provider, binding.number)
@@ -129,6 +140,22 @@ def parse_config(
     if check_secrets:  # `chatflow flows` and `graph` read flows only: no secrets needed
         _check_secrets(numbers, settings, source, by_name)
     return Config(numbers=numbers, flow_modules=flow_modules, settings=settings)
+
+
+TOP_LEVEL_KEYS = ("numbers", "flows")
+FLOWS_KEYS = ("modules",)
+NUMBER_KEYS = (
+    "number", "provider", "channel", "flow", "phone_number_id", "keywords", "rate", "help_text", "fallback_number",
+)  # fmt: skip
+
+
+def _known_keys(table: Mapping[str, object], known: Sequence[str], where: str) -> None:
+    """A misspelt key would otherwise be ignored in silence: name it, with the nearest valid one."""
+    for key in table:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(known)})"
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
 
 
 def load_config(
@@ -143,13 +170,16 @@ def load_config(
     if not path.is_file():
         raise ConfigError(f"config file {path} not found (pass --config or set CHATFLOW_CONFIG)")
     text = path.read_text(encoding="utf-8")
-    return parse_config(text, settings, channels=channels, source=str(path), check_secrets=check_secrets)
+    config = parse_config(text, settings, channels=channels, source=str(path), check_secrets=check_secrets)
+    config.folder = str(path.resolve().parent)
+    return config
 
 
 def _binding(entry: object, index: int, source: str, channels: Mapping[str, ChannelSpec]) -> NumberBinding:
     where = f"{source}: [[numbers]] entry {index}"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a table")
+    _known_keys(entry, NUMBER_KEYS, where)
     for key in ("number", "provider", "flow"):
         if not isinstance(entry.get(key), str) or not entry[key]:
             raise ConfigError(f"{where} needs {key} = \"...\"")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -60,6 +62,11 @@ REDIS_POOL_TIMEOUT = 20.0  # seconds a request may wait for a connection before 
 def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Flow]]:
     """The flows of the config's modules; ConfigError for a missing module, a broken flow or a
     number bound to a flow none of them defines."""
+    # A module beside chatflow.toml (or in the current folder) is found without PYTHONPATH, as
+    # `python -c "import my_flows"` finds it there.
+    for folder in (config.folder, os.getcwd()):
+        if folder and folder not in sys.path:
+            sys.path.insert(0, folder)
     flows: list[type[Flow]] = []
     for module in config.flow_modules:
         try:
