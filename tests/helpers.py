@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 from redis.asyncio import Redis
@@ -23,12 +23,12 @@ from temporalio.client import Client
 
 from chatflow.domain.channel import Channel, Received, WebhookAnswer, WebhookRoute
 from chatflow.domain.config import Config
-from chatflow.domain.messages import InboundMessage, OutboundMessage, SendResult
+from chatflow.domain.messages import InboundMessage, OutboundMessage, SendResult, numbered_menu
 from chatflow.flows.flow import Flow
 from chatflow.runtime.services import Services
 
 BASE_URL = "http://test"
-WAIT = 60.0  # seconds a test waits for something the worker or the forwarder does
+WAIT = 60.0  # seconds a test waits for what the worker sends
 
 _customers = itertools.count(random.randrange(10_000))
 
@@ -94,16 +94,6 @@ async def running_worker(services: Services) -> AsyncIterator[None]:
         await worker
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = WAIT, what: str = "") -> None:
-    """Wait until `check()` holds (the worker and the forwarder run beside the test)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.05)
-
-
 class RecordingChannel:
     """A channel that takes every message it is asked to send and remembers it.
 
@@ -131,11 +121,11 @@ class RecordingChannel:
         return await self.inner.answer(received, replies) if self.inner is not None else WebhookAnswer()
 
     def to(self, customer: str) -> list[str]:
-        """The texts sent to `customer`, in order."""
-        return [m.text for m in self.sent if m.customer == customer]
+        """What was sent to `customer`, in order, as a phone without buttons shows it."""
+        return [numbered_menu(m.text, m.options) for m in self.sent if m.customer == customer]
 
     async def wait_for(self, customer: str, count: int, timeout: float = WAIT) -> list[str]:
-        """The texts sent to `customer` once there are at least `count` (AssertionError if not in time)."""
+        """`to(customer)` once it holds at least `count` messages (AssertionError if not in time)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

@@ -24,7 +24,7 @@ async def _runs(stack: Stack, workflow_id: str) -> int:
     """How many runs the conversation has had (1 + its continue-as-new count); 0 if unknown."""
     try:
         return len([w async for w in stack.client.list_workflows(f'WorkflowId = "{workflow_id}"')])
-    except Exception:
+    except Exception:  # noqa: BLE001 - the count is informative only
         return 0
 
 

@@ -116,9 +116,9 @@ class Forwarder:
         self._lease = redis.register_script(_LEASE)
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            for partition in range(self._partitions):
-                group.create_task(self._drain(partition))
+        # gather, not a TaskGroup: cancelling it again cancels every partition's task again,
+        # which a cancellation swallowed inside redis-py's wait_for needs (see chatflow.domain.tasks).
+        await asyncio.gather(*(self._drain(partition) for partition in range(self._partitions)))
 
     async def _owns(self, partition: int) -> bool:
         return bool(await self._lease(keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms]))

@@ -76,7 +76,9 @@ class Port(Protocol):
 
     def now(self) -> datetime: ...
 
-    def cancelled(self) -> bool: ...
+    def cancelled(self) -> str:
+        """Why the conversation is being ended ("" while it is not)."""
+        ...
 
     async def checkpoint(self) -> None:
         """A safe point: the host may continue-as-new here (the state is complete)."""
@@ -206,7 +208,7 @@ class FlowRunner:
                 await self._end(step)
                 return state
             if self.port.cancelled():
-                self._move(step, CANCEL, "cancelled by the business")
+                self._move(step, CANCEL)
                 continue
             if not step.waits:
                 state.steps_since_wait += 1
@@ -239,6 +241,7 @@ class FlowRunner:
             state.reason = state.reason or "the conversation expired"
         elif label == CANCEL:
             target = "cancelled"
+            state.reason = self.port.cancelled() or "cancelled by the business"
         elif label == ERROR and not getattr(step, "on_error", None):
             target = self.flow.on_failure
         else:

@@ -28,6 +28,7 @@ import providers
 from chatflow.domain.channel import Channel, Resources
 from chatflow.domain.config import Config, check_flows
 from chatflow.domain.errors import ConfigError, FlowDefinitionError, StartupError
+from chatflow.domain.tasks import stop_tasks
 from chatflow.edge.buffer import BufferedDelivery, Forwarder
 from chatflow.edge.dedupe import Dedupe
 from chatflow.edge.delivery_reports import DeliveryReports
@@ -238,9 +239,7 @@ class Services:
                 await stop.wait()
         finally:
             if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                await stop_tasks([sweeper])
 
     def _has_fallback(self) -> bool:
         return any(b.fallback_number for b in self.config.numbers)

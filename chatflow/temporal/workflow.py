@@ -165,8 +165,8 @@ class ConversationWorkflow:
     def now(self) -> datetime:
         return workflow.now()
 
-    def cancelled(self) -> bool:
-        return bool(self.cancel_reason)
+    def cancelled(self) -> str:
+        return self.cancel_reason
 
     async def checkpoint(self) -> None:
         if not self._should_continue_as_new():
@@ -250,7 +250,7 @@ class ConversationWorkflow:
             self.idle = True
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self.inbox) or self.cancelled() or self._should_continue_as_new(),
+                    lambda: bool(self.inbox or self.cancel_reason) or self._should_continue_as_new(),
                     timeout=timeout,
                 )
             except TimeoutError:
@@ -270,7 +270,7 @@ class ConversationWorkflow:
         try:
             # Wake early to continue as new if signals pile up during a long sleep.
             await workflow.wait_condition(
-                lambda: self.cancelled() or self._should_continue_as_new(), timeout=remaining
+                lambda: bool(self.cancel_reason) or self._should_continue_as_new(), timeout=remaining
             )
         except TimeoutError:
             return

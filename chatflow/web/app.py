@@ -21,6 +21,7 @@ from temporalio.client import Client
 from chatflow.domain.channel import Channel
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Refused
+from chatflow.domain.tasks import stop_tasks
 from chatflow.edge.inbound import Receive
 from chatflow.edge.statuses import Report
 from chatflow.journeys.broadcast import Broadcasts
@@ -61,9 +62,7 @@ def create_app(
             yield
         finally:
             # What the forwarder has not forwarded stays in Redis for the next start (or another web).
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_tasks(tasks)
 
     return Starlette(
         routes=routes,

@@ -1,6 +1,6 @@
 from chatflow.domain.config import NumberBinding
-from chatflow.edge.triggers import route
 from chatflow.domain.messages import InboundMessage
+from chatflow.edge.triggers import route
 
 BINDING = NumberBinding(
     number="+15005550006",

@@ -1,7 +1,7 @@
 import pytest
 
-from chatflow.flows.matching import Choice, Choices, anything, keyword, no, normalise, number, regex, yes
 from chatflow.domain.messages import InboundMessage, Media
+from chatflow.flows.matching import Choice, Choices, anything, keyword, no, normalise, number, regex, yes
 
 
 def msg(text: str = "", payload: str = "", media: list[Media] | None = None) -> InboundMessage:

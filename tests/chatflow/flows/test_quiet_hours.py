@@ -1,11 +1,11 @@
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from chatflow.flows.quiet_hours import SendWindow, next_allowed_send, time_zones
 
-UTC = timezone.utc
+UTC = UTC
 LONDON = "+447700900123"
 WINDOW = SendWindow(time(9), time(20))
 

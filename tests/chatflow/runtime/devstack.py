@@ -14,7 +14,7 @@ import httpx
 
 from chatflow.runtime.processes import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 90.0
 DEMO_CONFIG = """\
 [flows]

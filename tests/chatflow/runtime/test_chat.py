@@ -4,7 +4,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.chatflow.devstack import chatflow_command, chatflow_env, start_dev
+from tests.chatflow.runtime.devstack import chatflow_command, chatflow_env, start_dev
 
 
 def _read_until(process: subprocess.Popen[str], needle: str, lines: list[str]) -> None:

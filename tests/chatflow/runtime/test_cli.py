@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chatflow.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
+from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
 
 
 def run(tmp_path: Path, *args: str, config: str = DEMO_CONFIG, **env: str) -> subprocess.CompletedProcess[str]:

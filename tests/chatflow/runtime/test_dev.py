@@ -1,13 +1,13 @@
 """`chatflow dev` end to end: a real subprocess with its embedded Temporal and Valkey."""
 
 import re
-import time
 import signal
+import time
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.chatflow.devstack import alive, descendants, start_dev
+from tests.chatflow.runtime.devstack import alive, descendants, start_dev
 
 CUSTOMER = "+14155550100"
 MENU = "What can I do for you?"
@@ -59,7 +59,7 @@ def test_dev_reports_a_taken_port_without_traceback(tmp_path: Path) -> None:
     import socket
     import subprocess
 
-    from tests.chatflow.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
+    from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
 
     (tmp_path / "chatflow.toml").write_text(DEMO_CONFIG)
     with socket.socket() as taken:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from chatflow.domain.config import Settings
-from tests.chatflow.devstack import DEMO_CONFIG, ROOT
+from tests.chatflow.runtime.devstack import DEMO_CONFIG, ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from chatflow.runtime.logs import mask_phone_numbers
-from tests.chatflow.devstack import chatflow_env
+from tests.chatflow.runtime.devstack import chatflow_env
 
 SCRIPT = """
 import logging

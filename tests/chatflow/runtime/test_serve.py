@@ -10,7 +10,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from chatflow.runtime.processes import free_port
-from tests.chatflow.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
+from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
 
 
 async def wait_until_ok(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -26,7 +26,8 @@ async def wait_until_ok(url: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"{url} never answered")
 
 
-async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env, valkey_url, tmp_path: Path) -> None:
+async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env, valkey_url, redis, tmp_path: Path) -> None:
+    # `redis`: an emptied database, no other test's buffer or forwarder leases in it.
     (tmp_path / "chatflow.toml").write_text(DEMO_CONFIG)
     env = chatflow_env(
         CHATFLOW_TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.chatflow.devstack import chatflow_env
+from tests.chatflow.runtime.devstack import chatflow_env
 
 PROBE = """
 {prelude}

@@ -3,10 +3,10 @@
 from datetime import timedelta
 
 from chatflow import hours
-from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult
-from chatflow.testing import FlowTest
-from chatflow.temporal.workflow import ConversationWorkflow
 from chatflow.domain.errors import RetryableSendError
+from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult
+from chatflow.temporal.workflow import ConversationWorkflow
+from chatflow.testing import FlowTest
 from providers.console import ConsoleChannel
 from tests.flows import Confirm, Echo, Later, Loops, Menu, Notify, PaymentLink, ShortLived
 
