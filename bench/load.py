@@ -47,7 +47,7 @@ async def closed_loop(send: Send, concurrency: int, seconds: float) -> StepResul
             began = time.perf_counter()
             try:
                 await send()
-            except Exception as error:  # counted, not fatal: a saturated server may refuse
+            except Exception as error:  # noqa: BLE001 - counted, not fatal: a saturated server may refuse
                 result.errors += 1
                 result.first_error = result.first_error or repr(error)[:300]
                 continue

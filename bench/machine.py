@@ -7,7 +7,7 @@ import platform
 import subprocess
 from typing import Any
 
-from chatflow.binaries import temporal_cli
+from chatflow.runtime.binaries import temporal_cli
 
 
 def _memory_mib() -> int:

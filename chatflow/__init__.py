@@ -3,10 +3,10 @@
 The public authoring API; everything a flow needs is importable from here.
 """
 
-from chatflow.edge.quiet_hours import SendWindow
-from chatflow.engine import Convo
-from chatflow.flow import Flow, FlowDefinitionError
-from chatflow.matching import (
+from chatflow.domain.errors import FlowDefinitionError
+from chatflow.flows.engine import Convo
+from chatflow.flows.flow import Flow
+from chatflow.flows.matching import (
     Choice,
     anything,
     keyword,
@@ -16,7 +16,8 @@ from chatflow.matching import (
     regex,
     yes,
 )
-from chatflow.steps import (
+from chatflow.flows.quiet_hours import SendWindow
+from chatflow.flows.steps import (
     Ask,
     Delay,
     End,

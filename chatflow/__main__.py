@@ -1,6 +1,6 @@
 """`python -m chatflow`: the same as the `chatflow` command."""
 
-from chatflow.cli import main
+from chatflow.runtime.cli import main
 
 if __name__ == "__main__":
     main()

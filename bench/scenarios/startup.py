@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from chatflow.processes import free_port
-from chatflow.binaries import temporal_cli
+from chatflow.runtime.binaries import temporal_cli
+from chatflow.runtime.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120.0

@@ -20,17 +20,18 @@ import uuid
 import zlib
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.dispatch import deliver, ref_for
+from chatflow.domain.codec import inbound_from
+from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.dedupe import SEEN_TTL
-from chatflow.messages import InboundMessage, Media
-from chatflow.worker import TASK_QUEUE
+from chatflow.temporal.client import deliver, ref_for
+from chatflow.temporal.constants import TASK_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,13 @@ def encode(message: InboundMessage, flow: str) -> str:
     return json.dumps({"flow": flow, "message": asdict(message)})
 
 
-def decode(raw: str | bytes) -> tuple[InboundMessage, str]:
+def decode(raw: str) -> tuple[InboundMessage, str]:
     data: dict[str, Any] = json.loads(raw)
-    fields = dict(data["message"])
-    fields["media"] = [Media(**m) for m in fields.get("media", [])]
-    return InboundMessage(**fields), data["flow"]
+    return inbound_from(data["message"]), str(data["flow"])
 
 
 class BufferedDelivery:
-    """A `Deliver` for create_app: buffers the message (deduplicated) and returns at once."""
+    """A `Deliver` that buffers the message (deduplicated) and returns at once."""
 
     def __init__(self, redis: Redis, *, partitions: int = PARTITIONS, seen_ttl: timedelta = SEEN_TTL) -> None:
         self._partitions = partitions
@@ -100,6 +99,7 @@ class Forwarder:
         *,
         partitions: int = PARTITIONS,
         task_queue: str = TASK_QUEUE,
+        history_limit: int = 0,
         lease: timedelta = timedelta(seconds=10),
         max_backoff: timedelta = timedelta(seconds=2),
         batch: int = 100,
@@ -108,6 +108,7 @@ class Forwarder:
         self._client = client
         self._partitions = partitions
         self._task_queue = task_queue
+        self._history_limit = history_limit
         self._lease_ms = int(lease.total_seconds() * 1000)
         self._max_backoff = max_backoff.total_seconds()
         self._batch = batch
@@ -115,9 +116,9 @@ class Forwarder:
         self._lease = redis.register_script(_LEASE)
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            for partition in range(self._partitions):
-                group.create_task(self._drain(partition))
+        # gather, not a TaskGroup: cancelling it again cancels every partition's task again,
+        # which a cancellation swallowed inside redis-py's wait_for needs (see chatflow.domain.tasks).
+        await asyncio.gather(*(self._drain(partition) for partition in range(self._partitions)))
 
     async def _owns(self, partition: int) -> bool:
         return bool(await self._lease(keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms]))
@@ -131,7 +132,10 @@ class Forwarder:
                     continue
                 # Entries are deleted once forwarded, so reading after 0-0 is reading the head;
                 # the block wakes us as soon as a webhook adds one.
-                found = await self._redis.xread({stream: "0-0"}, count=self._batch, block=self._lease_ms // 3)
+                found = cast(
+                    list[tuple[str, list[tuple[str, dict[str, str]]]]],
+                    await self._redis.xread({stream: "0-0"}, count=self._batch, block=self._lease_ms // 3),
+                )
                 for _, entries in found:
                     for entry_id, fields in entries:
                         if not await self._forward(partition, entry_id, fields):
@@ -142,14 +146,14 @@ class Forwarder:
                 log.exception("forwarder: partition %d", partition)
                 await asyncio.sleep(self._max_backoff)
 
-    async def _forward(self, partition: int, entry_id: str | bytes, fields: dict[Any, Any]) -> bool:
-        raw = fields.get("m") or fields.get(b"m")
+    async def _forward(self, partition: int, entry_id: str, fields: dict[str, str]) -> bool:
+        raw = fields.get("m", "")
         stream = keys.inbox(partition)
         backoff = 0.05
         while True:
             try:
                 message, flow = decode(raw)
-                await deliver(self._client, message, flow, task_queue=self._task_queue)
+                await deliver(self._client, message, flow, task_queue=self._task_queue, history_limit=self._history_limit)
                 break
             except RPCError as error:
                 if error.status in _REFUSED:
@@ -159,7 +163,7 @@ class Forwarder:
             except (ValueError, TypeError, KeyError) as error:
                 await self._bury(stream, entry_id, raw, repr(error))
                 return True
-            except Exception as error:  # connection refused and the like: Temporal is away
+            except Exception as error:  # noqa: BLE001 - connection refused and the like: Temporal is away
                 log.warning("forwarder: Temporal unreachable for %s (%r); retrying", entry_id, error)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
@@ -168,7 +172,7 @@ class Forwarder:
         await self._redis.xdel(stream, entry_id)
         return True
 
-    async def _bury(self, stream: str, entry_id: str | bytes, raw: Any, reason: str) -> None:
+    async def _bury(self, stream: str, entry_id: str, raw: str, reason: str) -> None:
         log.error("forwarder: %s cannot be delivered (%s); moved to the dead-letter stream", entry_id, reason)
         await self._redis.xadd(keys.inbox_dead(), {"m": raw, "reason": reason})
         await self._redis.xdel(stream, entry_id)

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
-from chatflow.dispatch import Deliver
+from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
-from chatflow.messages import InboundMessage
+from chatflow.edge.delivery import Deliver
 
 # Meta retries for up to a day; Twilio within minutes.
 SEEN_TTL = timedelta(days=2)

@@ -16,7 +16,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -95,10 +95,10 @@ Send = Callable[[DigestBatch], Awaitable[None]]
 async def flush_forever(digest: Digest, send: Send, every: timedelta = timedelta(seconds=1)) -> None:
     """Send each closed window as one message (`send` usually starts the digest's journey)."""
     while True:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for batch in await digest.closed(now):
             try:
                 await send(batch)
-            except Exception:
+            except Exception:  # noqa: BLE001 - any failure: the events wait for the next round
                 await digest.put_back(batch, now)  # due at once: retried next round
         await asyncio.sleep(every.total_seconds())

@@ -10,19 +10,21 @@ two sweepers never send the same fallback twice.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from redis.asyncio import Redis
 
-from chatflow.config import Config
+from chatflow.domain.channel import Channel
+from chatflow.domain.codec import dumps, loads_outbound
+from chatflow.domain.config import Config
+from chatflow.domain.errors import SendError
+from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult, numbered_menu
 from chatflow.edge import keys
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.send_guard import SendGuard
-from chatflow.messages import DeliveryUpdate, Media, Option, OutboundMessage, SendResult, numbered_menu
-from providers.base import Provider, SendError
 
 ARRIVED = frozenset({"delivered", "read"})
 LOST = frozenset({"failed", "undelivered"})
@@ -41,19 +43,12 @@ def as_sms(message: OutboundMessage, number: str, provider: str) -> OutboundMess
     )
 
 
-def _decode(raw: str | bytes) -> OutboundMessage:
-    fields = json.loads(raw)
-    fields["options"] = [Option(**o) for o in fields.get("options", [])]
-    fields["media"] = [Media(**m) for m in fields.get("media", [])]
-    return OutboundMessage(**fields)
-
-
 class ChannelFallback:
     def __init__(
         self,
         redis: Redis,
         config: Config,
-        providers: Mapping[str, Provider],
+        channels: Mapping[str, Channel],
         *,
         after: timedelta = timedelta(minutes=5),
         optouts: OptOuts | None = None,
@@ -61,7 +56,7 @@ class ChannelFallback:
     ) -> None:
         self._redis = redis
         self._config = config
-        self._providers = providers
+        self._channels = channels
         self._after = after
         self._optouts = optouts
         self._guard = guard  # opt-out and pacing of the SMS number
@@ -70,9 +65,9 @@ class ChannelFallback:
         binding = self._config.binding(message.number, message.provider)
         if message.channel != "whatsapp" or binding is None or not binding.fallback_number:
             return
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         keep = int((self._after + timedelta(days=1)).total_seconds())
-        await self._redis.set(keys.fallback_watch(result.message_id), json.dumps(asdict(message)), ex=keep)
+        await self._redis.set(keys.fallback_watch(result.message_id), dumps(message), ex=keep)
         await self._redis.zadd(keys.fallback_due(), {result.message_id: (now + self._after).timestamp()})
 
     async def on_status(self, update: DeliveryUpdate) -> None:
@@ -86,13 +81,14 @@ class ChannelFallback:
     async def due(self, now: datetime) -> list[OutboundMessage]:
         """Claim the WhatsApp messages whose fallback is due, as their SMS versions."""
         claimed: list[OutboundMessage] = []
-        for message_id in await self._redis.zrangebyscore(keys.fallback_due(), "-inf", now.timestamp()):
+        due = cast(list[str], await self._redis.zrangebyscore(keys.fallback_due(), "-inf", now.timestamp()))
+        for message_id in due:
             if not await self._redis.zrem(keys.fallback_due(), message_id):
                 continue  # another sweeper took it
             raw = await self._redis.getdel(keys.fallback_watch(message_id))
             if raw is None:
                 continue
-            original = _decode(raw)
+            original = loads_outbound(raw)
             binding = self._config.binding(original.number, original.provider)
             sms = self._config.binding(binding.fallback_number) if binding else None
             if sms is None:
@@ -106,12 +102,12 @@ class ChannelFallback:
             try:
                 if self._guard is not None:
                     await self._guard.before_send(message)
-                results.append(await self._providers[message.provider].send(message))
+                results.append(await self._channels[message.provider].send(message))
             except SendError:
                 continue  # opted out, invalid number...: SMS cannot help either
         return results
 
     async def sweep_forever(self, every: timedelta = timedelta(seconds=5)) -> None:
         while True:
-            await self.sweep(datetime.now(timezone.utc))
+            await self.sweep(datetime.now(UTC))
             await asyncio.sleep(every.total_seconds())

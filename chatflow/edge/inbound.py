@@ -19,22 +19,15 @@ from typing import Literal
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from chatflow.config import NumberBinding
-from chatflow.conversation import conversation_id
-from chatflow.dispatch import Deliver
+from chatflow.domain.addresses import conversation_id
+from chatflow.domain.config import NumberBinding
+from chatflow.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, command
+from chatflow.domain.messages import InboundMessage
 from chatflow.edge.dedupe import Dedupe
-from chatflow.edge.optout import (
-    HELP_TEXT,
-    HELP_WORDS,
-    OPT_IN_WORDS,
-    OPT_OUT_WORDS,
-    OPTED_IN_TEXT,
-    OPTED_OUT_TEXT,
-    OptOuts,
-    command,
-)
+from chatflow.edge.delivery import Deliver
+from chatflow.edge.optout import HELP_TEXT, OPTED_IN_TEXT, OPTED_OUT_TEXT, OptOuts
 from chatflow.edge.triggers import route
-from chatflow.messages import InboundMessage
+from chatflow.temporal.client import end
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +98,7 @@ class InboundEdge:
         if self._client is None:
             return
         try:
-            await self._client.get_workflow_handle(conversation).signal("end", "the customer opted out")
+            await end(self._client, conversation, "the customer opted out")
         except RPCError as error:
             # None running, or Temporal away: the send path refuses every later send anyway.
             log.info("opt-out: could not end %s: %s", conversation, error)

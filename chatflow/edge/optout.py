@@ -10,18 +10,9 @@ from redis.asyncio import Redis
 
 from chatflow.edge import keys
 
-OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "REVOKE"})
-OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
-HELP_WORDS = frozenset({"HELP", "INFO"})
-
 OPTED_OUT_TEXT = "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."
 OPTED_IN_TEXT = "You have been resubscribed. Reply STOP to unsubscribe."
 HELP_TEXT = "Reply STOP to unsubscribe, START to resubscribe."
-
-
-def command(text: str) -> str:
-    """The whole message as a keyword: case and surrounding spaces and punctuation do not count."""
-    return text.strip().strip(".!").strip().upper()
 
 
 class OptOuts:

@@ -20,7 +20,7 @@ from typing import Literal
 import phonenumbers
 from redis.asyncio import Redis
 
-from chatflow.config import NumberBinding
+from chatflow.domain.config import NumberBinding
 from chatflow.edge import keys
 
 Priority = Literal["reply", "bulk"]

@@ -9,20 +9,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
+from chatflow.domain.errors import PermanentSendError, RetryableSendError
+from chatflow.domain.messages import REPLY_WINDOW, OutboundMessage, SendResult
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import Priority, RateLimited, RateLimiter, SenderRates
-from chatflow.messages import OutboundMessage, SendResult
-from providers.base import PermanentSendError, RetryableSendError
 
 log = logging.getLogger(__name__)
 
 # Told of every message a provider accepted (channel fallback watches WhatsApp sends).
 Watcher = Callable[[OutboundMessage, SendResult], Awaitable[None]]
 
-# A message sent this soon after the customer wrote is a reply and goes ahead of bulk sends.
-REPLY_WINDOW = timedelta(minutes=10)
 # Waiting longer than this inside the activity would risk its start-to-close timeout (30 s);
 # beyond it the activity is retried after the wait instead.
 MAX_INLINE_WAIT = 20.0
@@ -36,7 +34,7 @@ def priority_of(message: OutboundMessage, now: datetime) -> Priority:
     except ValueError:
         return "bulk"
     if last.tzinfo is None:
-        last = last.replace(tzinfo=timezone.utc)
+        last = last.replace(tzinfo=UTC)
     return "reply" if now - last <= REPLY_WINDOW else "bulk"
 
 
@@ -63,7 +61,7 @@ class SendGuard:
         if self._limiter is None:
             return
         rate = self._rates.rate(message.number, message.channel)
-        priority = priority_of(message, datetime.now(timezone.utc))
+        priority = priority_of(message, datetime.now(UTC))
         try:
             await self._limiter.acquire(message.number, rate, priority, max_wait=self._max_wait)
         except RateLimited as error:

@@ -6,8 +6,8 @@ The keyword is the whole message or its first word, in any case. It only decides
 
 from __future__ import annotations
 
-from chatflow.config import NumberBinding
-from chatflow.messages import InboundMessage
+from chatflow.domain.config import NumberBinding
+from chatflow.domain.messages import InboundMessage
 
 
 def route(binding: NumberBinding, message: InboundMessage) -> str:

@@ -16,11 +16,12 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from chatflow.domain.errors import Invalid, Refused
 from chatflow.edge import keys
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
-from chatflow.journeys.service import JourneyError, JourneyRequest, Journeys
+from chatflow.journeys.service import JourneyRequest, Journeys
 
 
 @dataclass
@@ -41,7 +42,7 @@ def recipients(values: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
         elif isinstance(value, dict) and isinstance(value.get("to"), str) and isinstance(value.get("data", {}), dict):
             out.append((value["to"], dict(value.get("data", {}))))
         else:
-            raise JourneyError(422, f"to: {value!r} is neither a number nor {{\"to\": number, \"data\": {{...}}}}")
+            raise Invalid(f"to: {value!r} is neither a number nor {{\"to\": number, \"data\": {{...}}}}")
     return out
 
 
@@ -72,22 +73,18 @@ class Broadcasts:
                 await self.limiter.acquire(f"starts:{broadcast.from_}", rate, "bulk")
                 started = await self.journeys.start(request)
                 outcome = started.status
-            except JourneyError:
+            except Refused:
                 outcome = "invalid"
-            except Exception:
+            except Exception:  # noqa: BLE001 - counted; the next recipient still gets theirs
                 outcome = "failed"
             await redis.hincrby(key, outcome, 1)
         await redis.hset(key, "done", 1)
 
     async def status(self, broadcast_id: str) -> dict[str, Any] | None:
-        raw = await self.journeys.redis.hgetall(keys.broadcast(broadcast_id))
+        raw = cast(dict[str, str], await self.journeys.redis.hgetall(keys.broadcast(broadcast_id)))
         if not raw:
             return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = dict(raw)
         flow = fields.pop("flow", "")
         counts = {k: int(v) for k, v in fields.items()}
         return {"id": broadcast_id, "flow": flow, "done": bool(counts.pop("done", 0)), **counts}
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -1,31 +1,34 @@
 """Starting, reading, signalling and ending conversations on the business's initiative.
 
-The HTTP layer (`chatflow.journeys.api`) only parses and answers; every rule lives here so the
+The HTTP layer (`chatflow.web.journeys_api`) only parses and answers; every rule lives here so the
 broadcast runner and the queue drainer apply exactly the same ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.config import Config, NumberBinding, e164
-from chatflow.conversation import ConversationRef, ConversationSnapshot
-from chatflow.dispatch import start_journey
+from chatflow.domain.addresses import ConversationRef, conversation_prefix, e164
+from chatflow.domain.config import Config, NumberBinding
+from chatflow.domain.errors import Conflict, Invalid, NotFound, UnknownFlow
+from chatflow.domain.messages import BusinessEvent
 from chatflow.edge import keys
 from chatflow.edge.digest import Digest, DigestBatch, flush_forever
-from chatflow.messages import BusinessEvent
-from chatflow.registry import FlowRegistry, UnknownFlow
-from chatflow.worker import TASK_QUEUE
-from chatflow.workflow import ConversationWorkflow
+from chatflow.flows.registry import FlowRegistry
+from chatflow.temporal.client import end, send_event, start_journey
+from chatflow.temporal.constants import CONVERSATION_WORKFLOW, TASK_QUEUE
+from chatflow.temporal.records import ConversationSnapshot
+from chatflow.temporal.workflow import ConversationWorkflow
 
 WhenBusy = Literal["interrupt", "skip", "queue"]
 WHEN_BUSY: tuple[WhenBusy, ...] = ("interrupt", "skip", "queue")
@@ -33,15 +36,7 @@ WHEN_BUSY: tuple[WhenBusy, ...] = ("interrupt", "skip", "queue")
 DEFAULT_WHEN_BUSY: WhenBusy = "skip"
 IDEMPOTENCY_TTL = timedelta(days=1)
 INTERRUPT_WAIT = timedelta(seconds=10)
-
-
-class JourneyError(Exception):
-    """A request the API answers with `status` and this message."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+END_GRACE = timedelta(seconds=5)
 
 
 @dataclass
@@ -96,14 +91,14 @@ class Journeys:
             customer = e164(request.to, what="to")
             number = e164(request.from_, what="from")
         except ValueError as error:
-            raise JourneyError(422, str(error)) from None
+            raise Invalid(str(error)) from None
         try:
             self.flows.get(request.flow)
         except UnknownFlow as error:
-            raise JourneyError(422, str(error)) from None
+            raise Invalid(str(error)) from None
         binding = self.config.binding(number)
         if binding is None:
-            raise JourneyError(422, f"from {number} is not one of our numbers (see chatflow.toml)")
+            raise Invalid(f"from {number} is not one of our numbers (see chatflow.toml)")
         return ConversationRef(binding.channel, binding.provider, number, customer), binding
 
     async def start(self, request: JourneyRequest) -> Started:
@@ -143,7 +138,7 @@ class Journeys:
             except WorkflowAlreadyStartedError:
                 continue
             return Started(ref.id, "started", request.flow, handle.result_run_id or "", interrupted)
-        raise JourneyError(409, f"conversation {ref.id} keeps being started by someone else; try again")
+        raise Conflict(f"conversation {ref.id} keeps being started by someone else; try again")
 
     async def _running(self, conversation: str) -> WorkflowHandle[Any, Any] | None:
         description = await self.describe(conversation)
@@ -152,14 +147,14 @@ class Journeys:
         return self.client.get_workflow_handle(conversation, run_id=description.run_id)
 
     async def _interrupt(self, handle: WorkflowHandle[Any, Any], reason: str) -> None:
-        await handle.signal(ConversationWorkflow.end, reason)
+        await end(self.client, handle.id, reason)
         try:
             # This run only: a handover to the number's flow is a new run, ended next time round.
             await asyncio.wait_for(handle.result(follow_runs=False), INTERRUPT_WAIT.total_seconds())
-        except asyncio.TimeoutError:
-            raise JourneyError(409, f"conversation {handle.id} did not end in time; try again") from None
-        except Exception:
-            pass  # it ended, one way or another
+        except TimeoutError:
+            raise Conflict(f"conversation {handle.id} did not end in time; try again") from None
+        except Exception:  # noqa: BLE001 - it ended, one way or another
+            pass
 
     # -- digests ------------------------------------------------------------------------------------
 
@@ -168,9 +163,9 @@ class Journeys:
         ref, _ = self.validate(request)
         window = self.flows.get(request.flow).digest_window
         if window is None:
-            raise JourneyError(422, f"flow {request.flow!r} has no digest_window")
+            raise Invalid(f"flow {request.flow!r} has no digest_window")
         return await Digest(self.redis, window).add(
-            request.flow, ref.customer, ref.number, event, datetime.now(timezone.utc)
+            request.flow, ref.customer, ref.number, event, datetime.now(UTC)
         )
 
     async def start_digest(self, batch: DigestBatch) -> None:
@@ -179,7 +174,7 @@ class Journeys:
         if started.status == "skipped":
             # Busy with another conversation: the flusher puts the events back and tries again
             # (a digest flow with when_busy = "queue" is queued instead).
-            raise JourneyError(409, f"{batch.customer} is busy; digest {batch.name} kept for later")
+            raise Conflict(f"{batch.customer} is busy; digest {batch.name} kept for later")
 
     async def flush_digests(self) -> None:
         # Closing windows is the same whatever their length: one Digest reads every flow's.
@@ -197,10 +192,11 @@ class Journeys:
     async def start_queued(self) -> list[Started]:
         """Start the next queued journey of every conversation that is no longer running."""
         started: list[Started] = []
-        for conversation in await self.redis.smembers(keys.queued_index()):
+        conversations = cast(set[str], await self.redis.smembers(keys.queued_index()))
+        for conversation in conversations:
             if await self._running(conversation) is not None:
                 continue
-            raw = await self.redis.lpop(keys.queued_journeys(conversation))
+            raw = cast(str | None, await self.redis.lpop(keys.queued_journeys(conversation)))
             if raw is None:
                 await self.redis.srem(keys.queued_index(), conversation)
                 continue
@@ -232,7 +228,7 @@ class Journeys:
     async def _existing(self, conversation: str) -> WorkflowExecutionDescription:
         description = await self.describe(conversation)
         if description is None:
-            raise JourneyError(404, f"no conversation {conversation}")
+            raise NotFound(f"no conversation {conversation}")
         return description
 
     async def get(self, conversation: str) -> dict[str, Any]:
@@ -241,7 +237,7 @@ class Journeys:
         view: dict[str, Any] = {"id": conversation, "state": state_of(description)}
         try:
             snapshot: ConversationSnapshot = await handle.query(ConversationWorkflow.snapshot)
-        except Exception:  # no worker to answer for a closed run: its result still tells
+        except Exception:  # noqa: BLE001 - no worker to answer for a closed run: its result still tells
             if description.status == WorkflowExecutionStatus.COMPLETED:
                 result = await handle.result(follow_runs=False)
                 view.update(flow=result.flow, outcome=result.outcome, reason=result.reason, data=result.data)
@@ -279,37 +275,47 @@ class Journeys:
         return found
 
     def list_query(self, *, state: str = "", number: str = "") -> str:
-        parts = ["WorkflowType = 'ConversationWorkflow'"]
+        parts = [f"WorkflowType = '{CONVERSATION_WORKFLOW}'"]
         if state:
             names = {s.name.lower(): s for s in WorkflowExecutionStatus}
             if state not in names:
-                raise JourneyError(422, f"state must be one of {', '.join(sorted(names))}")
+                raise Invalid(f"state must be one of {', '.join(sorted(names))}")
             parts.append(f"ExecutionStatus = '{_camel(state)}'")
         if number:
             try:
                 number = e164(number, what="number")
             except ValueError as error:
-                raise JourneyError(422, str(error)) from None
+                raise Invalid(str(error)) from None
             channels = sorted({b.channel for b in self.config.numbers if b.number == number})
             if not channels:
-                raise JourneyError(422, f"number {number} is not one of our numbers")
-            # Conversation ids are chat:{channel}:{number}:{customer} (conversation_id).
-            prefixes = [f"WorkflowId STARTS_WITH 'chat:{c}:{number}:'" for c in channels]
+                raise Invalid(f"number {number} is not one of our numbers")
+            prefixes = [f"WorkflowId STARTS_WITH '{conversation_prefix(c, number)}'" for c in channels]
             parts.append("(" + " OR ".join(prefixes) + ")")
         return " AND ".join(parts)
 
     async def event(self, conversation: str, event: BusinessEvent) -> None:
         description = await self._existing(conversation)
         if description.status != WorkflowExecutionStatus.RUNNING:
-            raise JourneyError(409, f"conversation {conversation} has ended ({state_of(description)})")
-        await self.client.get_workflow_handle(conversation).signal(ConversationWorkflow.event, event)
+            raise Conflict(f"conversation {conversation} has ended ({state_of(description)})")
+        await send_event(self.client, conversation, event)
 
     async def end(self, conversation: str, reason: str = "") -> bool:
         """True when the conversation was running and is told to end; False when it had ended."""
         description = await self._existing(conversation)
         if description.status != WorkflowExecutionStatus.RUNNING:
             return False
-        await self.client.get_workflow_handle(conversation).signal(ConversationWorkflow.end, reason)
+        await end(self.client, conversation, reason)
+        handle = self.client.get_workflow_handle(conversation, run_id=description.run_id)
+        try:
+            # A flow ends through its own `cancelled` step, saying goodbye if it says so...
+            await asyncio.wait_for(handle.result(follow_runs=False), END_GRACE.total_seconds())
+        except TimeoutError:
+            # ...unless it cannot (no worker, a workflow task failing): then it is terminated,
+            # so ending a conversation through the API always works.
+            with contextlib.suppress(RPCError):
+                await handle.terminate(f"ended by the business: {reason}; it did not end within {END_GRACE}")
+        except Exception:  # noqa: BLE001 - it ended, one way or another
+            pass
         return True
 
 

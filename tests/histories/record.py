@@ -12,7 +12,7 @@ from pathlib import Path
 import respx
 
 from chatflow import hours
-from chatflow.replay import record
+from chatflow.temporal.replay import record
 from chatflow.testing import FlowTest, time_skipping
 from conversations.demo import Demo
 from conversations.payment_recovery import SHOP_API, PaymentRecovery

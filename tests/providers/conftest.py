@@ -1,7 +1,9 @@
-"""A config binding one Twilio and one WhatsApp Cloud number, and webhooks signed as providers sign them."""
+"""A config binding one Twilio, one WhatsApp Cloud and one console number, webhooks signed as
+the providers sign them, and the channels' routes served in front of a recorder instead of Temporal."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -12,13 +14,18 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
-from chatflow.config import Config, Settings, parse_config
-from chatflow.messages import DeliveryUpdate, InboundMessage
-from chatflow.edge.inbound import InboundEdge
-from providers.webhooks import webhook_routes
+import providers
+from chatflow.domain.channel import Channel, Resources
+from chatflow.domain.config import Config, Settings, parse_config
+from chatflow.domain.messages import DeliveryUpdate, InboundMessage
+from chatflow.edge.dedupe import Dedupe
+from chatflow.edge.inbound import InboundEdge, Receive
+from chatflow.edge.optout import OptOuts
+from chatflow.web.webhooks import channel_routes
 
 PUBLIC_URL = "https://chat.example.com"
 TWILIO_API = "https://twilio.test"
@@ -30,6 +37,7 @@ VERIFY_TOKEN = "meta-verify-token"
 TWILIO_NUMBER = "+15005550006"
 WHATSAPP_NUMBER = "+15550001111"
 PHONE_NUMBER_ID = "106540352242922"
+CONSOLE_NUMBER = "+15005550010"
 CUSTOMER = "+14155550100"
 MESSAGES_URL = f"{TWILIO_API}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
 GRAPH_MESSAGES_URL = f"{GRAPH_API}/v21.0/{PHONE_NUMBER_ID}/messages"
@@ -47,6 +55,12 @@ number = "{WHATSAPP_NUMBER}"
 provider = "whatsapp_cloud"
 flow = "demo"
 phone_number_id = "{PHONE_NUMBER_ID}"
+
+[[numbers]]
+number = "{CONSOLE_NUMBER}"
+provider = "console"
+flow = "demo"
+keywords = {{ JOIN = "signup" }}
 """
 
 
@@ -67,7 +81,7 @@ def make_settings(**overrides: str) -> Settings:
 
 def make_config(**overrides: str) -> Config:
     # Overrides apply after parsing, so a test can unset a secret the config check requires.
-    config = parse_config(TOML, make_settings())
+    config = parse_config(TOML, make_settings(), channels=providers.CHANNELS)
     config.settings = make_settings(**overrides)
     return config
 
@@ -96,6 +110,7 @@ def meta_post(payload: object, secret: str = APP_SECRET) -> dict[str, Any]:
 
 
 def meta_signature(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
+    """Meta's header: `sha256=` and the hex HMAC-SHA256 of the raw body with the app secret."""
     return {"X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
 
 
@@ -161,9 +176,34 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-def webhook_client(config: Config, recorder: Recorder, base_url: str = PUBLIC_URL) -> httpx.AsyncClient:
-    app = Starlette(routes=webhook_routes(config, InboundEdge(recorder.deliver).receive, recorder.report))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+def edge_with_opt_outs(recorder: Recorder, redis: Redis) -> Receive:
+    """The inbound edge as the web app has it: STOP, START and HELP answered outside any flow."""
+    return InboundEdge(recorder.deliver, OptOuts(redis), Dedupe(redis)).receive
+
+
+@contextlib.asynccontextmanager
+async def webhook_client(
+    config: Config,
+    recorder: Recorder,
+    base_url: str = PUBLIC_URL,
+    *,
+    receive: Receive | None = None,
+    channels: dict[str, Channel] | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the channels' routes as the web app serves them, the edge handing messages to
+    `recorder`. The channels call provider APIs through their own httpx client: mock them with respx."""
+    async with httpx.AsyncClient() as http:
+        if channels is None:
+            channels = providers.build_channels(config, Resources(http=http))
+        routes = channel_routes(
+            channels,
+            receive or InboundEdge(recorder.deliver).receive,
+            recorder.report,
+            public_url=config.settings.public_url,
+        )
+        transport = httpx.ASGITransport(app=Starlette(routes=routes))
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
-"""A worker process for the multi-process tests: the real send activity, guarded by the edge.
+"""A worker process for the multi-process tests: `chatflow worker`'s own, built by `Services`
+(the send activity guarded by the edge's opt-out check and shared rate limit).
 
     python -m tests.chatflow.edge.edge_worker TEMPORAL_ADDRESS REDIS_URL TASK_QUEUE NUMBER RATE
 
-Every send is recorded in the Redis list `sent` as "unix time|pid|customer", at the moment the
-provider is called, so the test can check pacing across processes.
+The number is bound to the console channel, which here records every send in the Redis list
+`sent` as "unix time|pid|customer", at the moment it is called, so the test can check pacing
+across processes.
 """
 
 from __future__ import annotations
@@ -14,37 +16,36 @@ import sys
 import time
 
 from redis.asyncio import Redis
-from temporalio.client import Client
 
-from chatflow.config import NumberBinding
-from chatflow.edge.optout import OptOuts
-from chatflow.edge.rate_limit import RateLimiter, SenderRates
-from chatflow.edge.send_guard import SendGuard
-from chatflow.messages import OutboundMessage, SendResult
-from tests.chatflow.edge.flows import FLOWS
-from tests.chatflow.edge.workers import guarded_worker
+from chatflow.domain.config import Config, NumberBinding, Settings
+from chatflow.domain.messages import OutboundMessage, SendResult
+from chatflow.runtime.services import Services
+from tests.flows import FLOWS
+from tests.helpers import RecordingChannel
 
 
-class RecordingProvider:
-    name = "console"
-
+class RecordingInRedis(RecordingChannel):
     def __init__(self, redis: Redis) -> None:
+        super().__init__(name="console")
         self.redis = redis
 
     async def send(self, message: OutboundMessage) -> SendResult:
         at = time.time()
         await self.redis.rpush("sent", f"{at!r}|{os.getpid()}|{message.customer}")
+        await super().send(message)
         return SendResult(message_id=f"rec-{at!r}", status="sent")
 
 
 async def main(address: str, redis_url: str, task_queue: str, number: str, rate: str) -> None:
-    redis = Redis.from_url(redis_url, decode_responses=True)
-    client = await Client.connect(address)
     binding = NumberBinding(number=number, provider="console", channel="sms", flow="burst", rate=float(rate))
-    guard = SendGuard(OptOuts(redis), RateLimiter(redis), SenderRates([binding]))
-    worker = guarded_worker(client, FLOWS, {"console": RecordingProvider(redis)}, guard, task_queue)
+    config = Config(
+        numbers=[binding], flow_modules=[], settings=Settings(temporal_address=address, redis_url=redis_url)
+    )
+    services = await Services.start(config, FLOWS, task_queue=task_queue)
+    services.channels["console"] = RecordingInRedis(services.redis)
+    worker, _ = services.worker()
     async with worker:
-        await redis.rpush("ready", str(os.getpid()))
+        await services.redis.rpush("ready", str(os.getpid()))
         await asyncio.Event().wait()  # until the test terminates the process
 
 

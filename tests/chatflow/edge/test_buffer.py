@@ -7,18 +7,16 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.processes import free_port
-from chatflow.binaries import temporal_cli
+from chatflow.domain.messages import InboundMessage, Media
 from chatflow.edge import keys
 from chatflow.edge.buffer import BufferedDelivery, Forwarder, decode, encode
-from chatflow.messages import InboundMessage, Media
-from providers.console import ConsoleProvider
-from tests.chatflow.edge.flows import FLOWS
-from tests.chatflow.edge.workers import guarded_worker
+from chatflow.runtime.binaries import temporal_cli
+from chatflow.runtime.processes import free_port
+from chatflow.temporal.worker import build_worker
+from providers.console import ConsoleChannel, Outbox
+from tests.flows import FLOWS
 
 NUMBER = "+15005550006"
-
-
 
 
 async def start_temporal(port: int, db: Path) -> WorkflowEnvironment:
@@ -41,8 +39,8 @@ def test_a_buffered_message_comes_back_as_it_went_in():
 
 async def test_a_repeated_message_is_buffered_once(redis: Redis):
     buffer = BufferedDelivery(redis, partitions=1)
-    await buffer(message("+14155550100", "hi", "SM-a"), "echo")
-    await buffer(message("+14155550100", "hi", "SM-a"), "echo")
+    await buffer(message("+14155550100", "hi", "SM-a"), "parrot")
+    await buffer(message("+14155550100", "hi", "SM-a"), "parrot")
     assert await redis.xlen(keys.inbox(0)) == 1
 
 
@@ -57,7 +55,8 @@ async def wait_for(predicate, timeout: float = 120.0) -> None:
 async def test_messages_sent_while_temporal_is_down_are_all_handled_once_in_order(redis: Redis, tmp_path: Path):
     port, db = free_port(), tmp_path / "temporal.db"
     task_queue = f"buffer-{uuid.uuid4().hex}"
-    provider = ConsoleProvider()
+    outbox = Outbox()
+    channels = {"console": ConsoleChannel(outbox)}
     customers = [f"+1415555{i:04d}" for i in range(5)]
     buffer = BufferedDelivery(redis, partitions=4)
 
@@ -66,30 +65,30 @@ async def test_messages_sent_while_temporal_is_down_are_all_handled_once_in_orde
     forwarder = asyncio.create_task(Forwarder(redis, client, partitions=4, task_queue=task_queue).run())
     try:
         # One conversation is already running when Temporal goes away.
-        async with guarded_worker(client, FLOWS, {"console": provider}, None, task_queue):
-            await buffer(message(customers[0], "before", "SM-before"), "echo")
-            await wait_for(lambda: len(provider.outbox.sent[customers[0]]) == 1)
+        async with build_worker(client, FLOWS, channels, task_queue=task_queue):
+            await buffer(message(customers[0], "before", "SM-before"), "parrot")
+            await wait_for(lambda: len(outbox.sent[customers[0]]) == 1)
         await env.shutdown()
 
         sent: dict[str, list[str]] = defaultdict(list)
         for n in range(10):
             for customer in customers:
                 text = f"{customer[-1]}-{n}"
-                await buffer(message(customer, text, f"SM-{customer}-{n}"), "echo")
+                await buffer(message(customer, text, f"SM-{customer}-{n}"), "parrot")
                 sent[customer].append(text)
                 if n % 3 == 0:  # the provider retries some webhooks
-                    await buffer(message(customer, text, f"SM-{customer}-{n}"), "echo")
+                    await buffer(message(customer, text, f"SM-{customer}-{n}"), "parrot")
         assert sum(len(texts) for texts in sent.values()) == 50
 
         env = await start_temporal(port, db)
-        async with guarded_worker(client, FLOWS, {"console": provider}, None, task_queue):
+        async with build_worker(client, FLOWS, channels, task_queue=task_queue):
             expected = {c: [f"got {t}" for t in sent[c]] for c in customers}
             expected[customers[0]].insert(0, "got before")
             await wait_for(
-                lambda: all(len(provider.outbox.sent[c]) >= len(expected[c]) for c in customers)
+                lambda: all(len(outbox.sent[c]) >= len(expected[c]) for c in customers)
             )
             await asyncio.sleep(0.5)  # a duplicate, had one slipped through, would show by now
-            said = {c: [m.text for m in provider.outbox.sent[c]] for c in customers}
+            said = {c: [m.text for m in outbox.sent[c]] for c in customers}
         assert said == expected
         assert [await redis.xlen(keys.inbox(p)) for p in range(4)] == [0] * 4
     finally:

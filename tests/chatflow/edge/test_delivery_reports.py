@@ -9,13 +9,13 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from chatflow.edge.delivery_reports import (
+from chatflow.domain.signing import signature
+from chatflow.edge.delivery_reports import DeliveryReports
+from chatflow.temporal.delivery_reports import (
     SIGNATURE_HEADER,
     DeliveryReport,
     DeliveryReporter,
-    DeliveryReports,
     DeliveryReportWorkflow,
-    signature,
 )
 
 URL = "https://business.example/chatflow/status"

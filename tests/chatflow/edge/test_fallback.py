@@ -1,13 +1,13 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
-from chatflow.config import Config, NumberBinding, Settings
+from chatflow.domain.config import Config, NumberBinding, Settings
+from chatflow.domain.messages import DeliveryUpdate, Option, OutboundMessage, SendResult
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.send_guard import SendGuard
-from chatflow.messages import DeliveryUpdate, Option, OutboundMessage, SendResult
-from providers.console import ConsoleProvider
+from providers.console import ConsoleChannel
 
 WHATSAPP, SMS = "+15005550007", "+15005550006"
 CUSTOMER = "+14155550100"
@@ -28,8 +28,8 @@ def whatsapp(text: str = "Pick one") -> OutboundMessage:
     )
 
 
-def setup(redis: Redis) -> tuple[ChannelFallback, ConsoleProvider, SendGuard]:
-    sms = ConsoleProvider()
+def setup(redis: Redis) -> tuple[ChannelFallback, ConsoleChannel, SendGuard]:
+    sms = ConsoleChannel()
     fallback = ChannelFallback(
         redis, CONFIG, {"twilio": sms}, after=timedelta(minutes=5), guard=SendGuard(OptOuts(redis))
     )
@@ -39,7 +39,7 @@ def setup(redis: Redis) -> tuple[ChannelFallback, ConsoleProvider, SendGuard]:
 async def test_a_whatsapp_message_not_delivered_in_time_goes_by_sms(redis: Redis):
     fallback, sms, guard = setup(redis)
     await guard.after_send(whatsapp(), SendResult("wamid.1"))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert await fallback.sweep(now) == []
     assert len(await fallback.sweep(now + timedelta(minutes=6))) == 1
     [sent] = sms.outbox.sent[CUSTOMER]
@@ -54,9 +54,9 @@ async def test_a_delivered_message_needs_no_fallback_and_a_failed_one_goes_at_on
     await guard.after_send(whatsapp("two"), SendResult("wamid.2"))
     await fallback.on_status(DeliveryUpdate("wamid.1", "read"))
     await fallback.on_status(DeliveryUpdate("wamid.2", "failed"))
-    await fallback.sweep(datetime.now(timezone.utc))
+    await fallback.sweep(datetime.now(UTC))
     assert [m.text for m in sms.outbox.sent[CUSTOMER]] == ["two\n\n1. Yes\n2. No"]
-    await fallback.sweep(datetime.now(timezone.utc) + timedelta(hours=1))
+    await fallback.sweep(datetime.now(UTC) + timedelta(hours=1))
     assert len(sms.outbox.sent[CUSTOMER]) == 1
 
 
@@ -65,11 +65,11 @@ async def test_no_fallback_to_a_customer_opted_out_of_the_sms_number(redis: Redi
     await OptOuts(redis).opt_out(SMS, CUSTOMER)
     await guard.after_send(whatsapp(), SendResult("wamid.1"))
     await fallback.on_status(DeliveryUpdate("wamid.1", "undelivered"))
-    assert await fallback.sweep(datetime.now(timezone.utc)) == []
+    assert await fallback.sweep(datetime.now(UTC)) == []
     assert sms.outbox.sent[CUSTOMER] == []
 
 
 async def test_sms_sends_and_numbers_without_fallback_are_not_watched(redis: Redis):
     fallback, sms, guard = setup(redis)
     await guard.after_send(OutboundMessage("sms", "twilio", SMS, CUSTOMER, "hi"), SendResult("SM1"))
-    assert await fallback.sweep(datetime.now(timezone.utc) + timedelta(hours=1)) == []
+    assert await fallback.sweep(datetime.now(UTC) + timedelta(hours=1)) == []

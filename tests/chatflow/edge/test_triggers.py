@@ -1,6 +1,6 @@
-from chatflow.config import NumberBinding
+from chatflow.domain.config import NumberBinding
+from chatflow.domain.messages import InboundMessage
 from chatflow.edge.triggers import route
-from chatflow.messages import InboundMessage
 
 BINDING = NumberBinding(
     number="+15005550006",

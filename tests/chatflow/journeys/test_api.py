@@ -1,5 +1,4 @@
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 
 import httpx
@@ -7,28 +6,19 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.app import create_app
-from chatflow.config import Config, NumberBinding, Settings
-from chatflow.conversation import conversation_id
-from chatflow.journeys.service import Journeys
-from chatflow.registry import FlowRegistry
-from chatflow.worker import TASK_QUEUE
-from providers.console import ConsoleProvider
-from tests.chatflow.edge.flows import FLOWS
-from tests.chatflow.edge.workers import guarded_worker
+from chatflow.domain.addresses import ConversationRef, conversation_id
+from chatflow.domain.config import Config, NumberBinding, Settings
+from chatflow.edge import keys
+from chatflow.temporal.client import start_journey
+from tests.flows import FLOWS
+from tests.helpers import new_customer, running_app, running_worker, started_services
 
 NUMBER = "+15005550006"
 KEY = "s3cret"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-_customers = itertools.count(1)
-
-
-def new_customer() -> str:
-    return f"+1415666{next(_customers):04d}"
-
 
 CONFIG = Config(
-    numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="echo", rate=50.0)],
+    numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="parrot", rate=50.0)],
     flow_modules=[],
     settings=Settings(api_key=KEY),
 )
@@ -36,9 +26,11 @@ CONFIG = Config(
 
 @pytest.fixture
 async def api(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(CONFIG, dev_env.client, redis=redis, flows=FlowRegistry(FLOWS))
-    async with guarded_worker(dev_env.client, FLOWS, {"console": ConsoleProvider()}, None, TASK_QUEUE):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=AUTH) as http:
+    """The journeys API of the web app as `chatflow web` serves it (its loops running: the queue
+    of busy customers' journeys, digests), and a worker as `chatflow worker` runs it."""
+    async with started_services(CONFIG, FLOWS, client=dev_env.client, redis=redis) as services:
+        async with running_worker(services), running_app(services) as http:
+            http.headers.update(AUTH)
             yield http
 
 
@@ -53,6 +45,17 @@ async def until(api: httpx.AsyncClient, id: str, check=lambda view: True, tries:
             return view
         await asyncio.sleep(0.05)
     raise AssertionError(f"{id} never reached {expected}: {view}")
+
+
+async def flows_of_runs(env: WorkflowEnvironment, id: str, count: int) -> list[str]:
+    """The flow of each run of a conversation, oldest first, once visibility lists `count` runs."""
+    for _ in range(200):
+        runs = [w async for w in env.client.list_workflows(f"WorkflowId = '{id}'")]
+        if len(runs) >= count:
+            break
+        await asyncio.sleep(0.05)
+    runs.sort(key=lambda run: run.start_time)
+    return [(await run.memo()).get("flow", "") for run in runs]
 
 
 async def runs_of(env: WorkflowEnvironment, id: str) -> list:
@@ -138,8 +141,9 @@ async def test_unknown_conversations_are_404(api: httpx.AsyncClient):
 async def test_delete_ends_the_conversation(api: httpx.AsyncClient):
     id = (await start(api, new_customer())).json()["id"]
     await until(api, id, step="ask")
-    assert (await api.delete(f"/api/conversations/{id}")).status_code == 202
-    assert (await until(api, id, state="completed"))["outcome"] == "cancelled"
+    assert (await api.delete(f"/api/conversations/{id}?reason=customer%20called%20in")).status_code == 202
+    ended = await until(api, id, state="completed")
+    assert (ended["outcome"], ended["reason"]) == ("cancelled", "customer called in")
     assert (await api.delete(f"/api/conversations/{id}")).json()["ending"] is False
 
 
@@ -161,17 +165,13 @@ async def test_a_busy_customer_is_skipped_interrupted_or_queued_as_the_flow_says
     view = await until(api, id, flow="payment_interrupting", step="ask")
     assert view["state"] == "running"
 
-    # The queued journey starts once the conversation in front of it has ended (the drainer's
-    # round, run here by hand).
+    # The queued journey starts once the conversation in front of it has ended: the app's queue
+    # loop starts it, once.
     await api.post(f"/api/conversations/{id}/events", json={"name": "payment_succeeded"})
-    await until(api, id, state="completed")
-    config = Config([NumberBinding(NUMBER, "console", "sms", "echo")], [], Settings())
-    service = Journeys(config, dev_env.client, redis, FlowRegistry(FLOWS))
-    started = await service.start_queued()
-    assert [(s.status, s.flow) for s in started] == [("started", "payment_queued")]
     view = await until(api, id, flow="payment_queued", step="ask")
     assert view["data"] == {"n": 2}
-    assert await service.start_queued() == []
+    assert await flows_of_runs(dev_env, id, 3) == ["payment", "payment_interrupting", "payment_queued"]
+    assert await redis.llen(keys.queued_journeys(id)) == 0  # nothing left to start
 
 
 async def test_conversations_are_listed_by_flow_state_and_number(api: httpx.AsyncClient):
@@ -224,7 +224,7 @@ async def test_an_event_with_data_reaches_the_flow(api: httpx.AsyncClient):
     assert view["data"]["events"] == {"payment_succeeded": {"amount": 5}}
 
 
-async def test_events_within_a_digest_window_become_one_message(api: httpx.AsyncClient, dev_env, redis: Redis):
+async def test_events_within_a_digest_window_become_one_message(api: httpx.AsyncClient):
     customer = new_customer()
     body = {"flow": "order_digest", "to": customer, "from": NUMBER}
     pending = []
@@ -233,13 +233,22 @@ async def test_events_within_a_digest_window_become_one_message(api: httpx.Async
         assert answer.status_code == 202
         pending.append(answer.json()["pending"])
     assert pending == [1, 2, 3]
-    assert (await api.post("/api/digests", json={**body, "flow": "echo", "event": {}})).status_code == 422
+    assert (await api.post("/api/digests", json={**body, "flow": "parrot", "event": {}})).status_code == 422
 
-    journeys = Journeys(CONFIG, dev_env.client, redis, FlowRegistry(FLOWS))
-    flusher = asyncio.create_task(journeys.flush_digests())
-    try:
-        view = await until(api, conversation_id("sms", NUMBER, customer), state="completed")
-    finally:
-        flusher.cancel()
+    # The app's digest loop starts the digest's flow once the window has closed.
+    view = await until(api, conversation_id("sms", NUMBER, customer), state="completed")
     said = [turn["text"] for turn in view["transcript"] if turn["direction"] == "out"]
     assert said == ["3 updates: order A packed; order B shipped; order A shipped"]
+
+
+async def test_delete_ends_a_conversation_that_cannot_end_itself(dev_env: WorkflowEnvironment, redis: Redis):
+    """No worker runs its flow (a deploy gone wrong, a flow version missing): after the grace
+    period the conversation is terminated, so ending through the API always works."""
+    ref = ConversationRef("sms", "console", NUMBER, new_customer())
+    await start_journey(dev_env.client, ref, "payment", {}, task_queue="nobody-polls-this")
+    async with started_services(CONFIG, FLOWS, client=dev_env.client, redis=redis) as services:
+        async with running_app(services) as api:
+            ended = await api.delete(f"/api/conversations/{ref.id}", headers=AUTH)
+    description = await dev_env.client.get_workflow_handle(ref.id).describe()
+    assert ended.status_code == 202
+    assert description.status is not None and description.status.name == "TERMINATED"

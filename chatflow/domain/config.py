@@ -1,0 +1,254 @@
+"""Configuration: `chatflow.toml` (numbers bound to flows) plus the environment.
+
+Every mistake is reported as a `ConfigError` whose message says what is wrong and where, so the
+CLI can print it without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chatflow.domain.addresses import e164
+from chatflow.domain.errors import ConfigError
+from chatflow.domain.keywords import RESERVED_WORDS, command
+
+if TYPE_CHECKING:
+    from chatflow.domain.channel import ChannelSpec
+
+DEFAULT_FLOW_MODULES = ("conversations.demo", "conversations.payment_recovery", "conversations.purchase_followup")
+
+
+@dataclass(frozen=True)
+class NumberBinding:
+    """A virtual number bound to the flow that answers it."""
+
+    number: str
+    provider: str
+    channel: str
+    flow: str
+    phone_number_id: str = ""  # whatsapp_cloud only
+    keywords: dict[str, str] = field(default_factory=dict)  # first word -> flow that it starts
+    rate: float = 0.0  # outbound messages per second; 0: the default for the sender type
+    help_text: str = ""  # the answer to HELP/INFO; "" uses the service's default
+    fallback_number: str = ""  # an SMS number that takes WhatsApp messages that do not arrive
+
+
+@dataclass
+class Settings:
+    """Environment settings (names as in DESIGN.md); empty strings mean "not set"."""
+
+    temporal_address: str = ""
+    temporal_namespace: str = ""  # "": TEMPORAL_NAMESPACE, a Temporal profile, else "default"
+    redis_url: str = ""
+    public_url: str = ""
+    api_key: str = ""
+    # Delivery reports: every status change is POSTed here, signed with the secret.
+    callback_url: str = ""
+    callback_secret: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    whatsapp_access_token: str = ""
+    whatsapp_app_secret: str = ""
+    whatsapp_verify_token: str = ""
+    whatsapp_api_url: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "21.0"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+        return cls(
+            temporal_address=env.get("CHATFLOW_TEMPORAL_ADDRESS", ""),
+            temporal_namespace=env.get("CHATFLOW_TEMPORAL_NAMESPACE", ""),
+            redis_url=env.get("CHATFLOW_REDIS_URL", ""),
+            public_url=env.get("CHATFLOW_PUBLIC_URL", "").rstrip("/"),
+            api_key=env.get("CHATFLOW_API_KEY", ""),
+            callback_url=env.get("CHATFLOW_CALLBACK_URL", ""),
+            callback_secret=env.get("CHATFLOW_CALLBACK_SECRET", ""),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_api_url=env.get("CHATFLOW_TWILIO_API_URL", defaults.twilio_api_url).rstrip("/"),
+            whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
+            whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
+            whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
+            whatsapp_api_url=env.get("CHATFLOW_WHATSAPP_API_URL", defaults.whatsapp_api_url).rstrip("/"),
+            whatsapp_api_version=env.get("CHATFLOW_WHATSAPP_API_VERSION", defaults.whatsapp_api_version),
+        )
+
+
+@dataclass
+class Config:
+    numbers: list[NumberBinding]
+    flow_modules: list[str]
+    settings: Settings
+    # The folder of the config file: flow modules listed in it are found there first.
+    folder: str = ""
+
+    def binding(self, number: str, provider: str | None = None) -> NumberBinding | None:
+        for binding in self.numbers:
+            if binding.number == number and (provider is None or binding.provider == provider):
+                return binding
+        return None
+
+    def binding_for_phone_number_id(self, phone_number_id: str) -> NumberBinding | None:
+        for binding in self.numbers:
+            if binding.provider == "whatsapp_cloud" and binding.phone_number_id == phone_number_id:
+                return binding
+        return None
+
+
+def parse_config(
+    text: str,
+    settings: Settings | None = None,
+    *,
+    channels: Sequence[ChannelSpec],
+    source: str = "chatflow.toml",
+    check_secrets: bool = True,
+) -> Config:
+    """The config in `text`; `channels` are the channel plug-ins a number may be bound to."""
+    by_name = {spec.name: spec for spec in channels}
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    settings = settings or Settings.from_env()
+    _known_keys(raw, TOP_LEVEL_KEYS, source)
+    flows_table = raw.get("flows", {})
+    if not isinstance(flows_table, dict):
+        raise ConfigError(f"{source}: [flows] must be a table with modules = [...]")
+    _known_keys(flows_table, FLOWS_KEYS, f"{source}: [flows]")
+    flow_modules = flows_table.get("modules", list(DEFAULT_FLOW_MODULES))
+    if not isinstance(flow_modules, list) or not all(isinstance(m, str) for m in flow_modules):
+        raise ConfigError(f"{source}: [flows] modules must be a list of module names")
+    entries = raw.get("numbers", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: numbers must be [[numbers]] entries")
+    numbers = [_binding(entry, i, source, by_name) for i, entry in enumerate(entries, start=1)]
+    seen: set[tuple[str, str]] = set()
+    for binding in numbers:
+        key = (binding.provider, binding.number)
+        if key in seen:
+            raise ConfigError(f"{source}: {binding.number} is bound twice for {binding.provider}")
+        seen.add(key)
+    if check_secrets:  # `chatflow flows` and `graph` read flows only: no secrets needed
+        _check_secrets(numbers, settings, source, by_name)
+    return Config(numbers=numbers, flow_modules=flow_modules, settings=settings)
+
+
+TOP_LEVEL_KEYS = ("numbers", "flows")
+FLOWS_KEYS = ("modules",)
+NUMBER_KEYS = (
+    "number", "provider", "channel", "flow", "phone_number_id", "keywords", "rate", "help_text", "fallback_number",
+)  # fmt: skip
+
+
+def _known_keys(table: Mapping[str, object], known: Sequence[str], where: str) -> None:
+    """A misspelt key would otherwise be ignored in silence: name it, with the nearest valid one."""
+    for key in table:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(known)})"
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+def load_config(
+    path: str | Path | None = None,
+    settings: Settings | None = None,
+    *,
+    channels: Sequence[ChannelSpec],
+    check_secrets: bool = True,
+) -> Config:
+    """Read the config file (`--config`, else CHATFLOW_CONFIG, else ./chatflow.toml)."""
+    path = Path(path or os.environ.get("CHATFLOW_CONFIG", "chatflow.toml"))
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found (pass --config or set CHATFLOW_CONFIG)")
+    text = path.read_text(encoding="utf-8")
+    config = parse_config(text, settings, channels=channels, source=str(path), check_secrets=check_secrets)
+    config.folder = str(path.resolve().parent)
+    return config
+
+
+def _binding(entry: object, index: int, source: str, channels: Mapping[str, ChannelSpec]) -> NumberBinding:
+    where = f"{source}: [[numbers]] entry {index}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    _known_keys(entry, NUMBER_KEYS, where)
+    for key in ("number", "provider", "flow"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise ConfigError(f"{where} needs {key} = \"...\"")
+    provider = entry["provider"]
+    spec = channels.get(provider)
+    if spec is None:
+        raise ConfigError(f"{where}: provider {provider!r} is not one of {', '.join(channels)}")
+    channel = entry.get("channel", spec.carries[0])
+    if channel not in spec.carries:
+        raise ConfigError(f"{where}: channel {channel!r} is not one of {', '.join(spec.carries)} for {provider}")
+    for key in spec.required_keys:
+        if not entry.get(key):
+            raise ConfigError(f"{where}: {provider} numbers need {key}")
+    try:
+        number = e164(entry["number"])
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    if not entry["number"].startswith("+"):
+        raise ConfigError(f"{where}: number {entry['number']!r} must be in E.164 form (+15005550006)")
+    phone_number_id = str(entry.get("phone_number_id", ""))
+    keywords = entry.get("keywords", {})
+    if not isinstance(keywords, dict):
+        raise ConfigError(f"{where}: keywords must be a table of keyword = \"flow\"")
+    for word in keywords:
+        if command(str(word)) in RESERVED_WORDS:
+            raise ConfigError(
+                f"{where}: keyword {word!r} is answered by every number itself (opt-out, opt-in or help); "
+                "it can never start a flow"
+            )
+    rate = entry.get("rate", 0.0)
+    if not isinstance(rate, (int, float)) or rate < 0:
+        raise ConfigError(f"{where}: rate must be a number of messages per second")
+    fallback_number = str(entry.get("fallback_number", ""))
+    if fallback_number:
+        try:
+            fallback_number = e164(fallback_number, what="fallback_number")
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return NumberBinding(
+        number=number,
+        provider=provider,
+        channel=channel,
+        flow=entry["flow"],
+        phone_number_id=phone_number_id,
+        keywords={str(k): str(v) for k, v in keywords.items()},
+        rate=float(rate),
+        help_text=str(entry.get("help_text", "")),
+        fallback_number=fallback_number,
+    )
+
+
+def _check_secrets(
+    numbers: list[NumberBinding], settings: Settings, source: str, channels: Mapping[str, ChannelSpec]
+) -> None:
+    missing: list[str] = []
+    for provider in sorted({b.provider for b in numbers}):
+        missing += [name for name in channels[provider].missing_settings(settings) if name not in missing]
+    if missing:
+        raise ConfigError(f"{source} binds numbers whose provider needs {', '.join(missing)} in the environment")
+
+
+def check_flows(config: Config, known: Iterable[str], *, source: str = "chatflow.toml") -> None:
+    """Every flow a number starts (its flow and its keyword flows) must be one the modules define."""
+    known = set(known)
+    for binding in config.numbers:
+        for flow in (binding.flow, *binding.keywords.values()):
+            if flow not in known:
+                names = ", ".join(sorted(known)) or "none"
+                raise ConfigError(
+                    f"{source}: {binding.number} is bound to unknown flow {flow!r} "
+                    f"(flows in {', '.join(config.flow_modules)}: {names})"
+                )

@@ -1,0 +1,132 @@
+"""Every error chatflow raises on purpose, in one tree.
+
+    ChatflowError
+    ├── ConfigError                 chatflow.toml or the environment is wrong (CLI: one line, exit 2)
+    ├── StartupError                a process cannot start (Temporal unreachable, port taken...)
+    ├── FlowDefinitionError         a flow that cannot run, found when its class is defined
+    │   └── UnknownFlow             no deployed flow (or version) of that name
+    ├── FlowError                   a flow failed while running a conversation
+    │   ├── TemplateError           a template names a key the data lacks
+    │   ├── LoopDetected            the loop guard stopped a flow repeating itself
+    │   └── HttpCallFailed          a flow's HTTP call did not answer 2xx after its retries
+    ├── SendError                   a provider did not take a message
+    │   ├── PermanentSendError      retrying cannot help (invalid number, opted out, window closed)
+    │   └── RetryableSendError      try again later (429, 5xx, network, rate limited)
+    └── Refused                     bad input or a request that cannot be done now; `reason` says why
+        ├── BadRequest              malformed (not JSON, a field missing, a number that is no number)
+        ├── Unauthorized            no or wrong credentials (an API key)
+        ├── Forbidden               a webhook whose signature does not hold
+        ├── NotFound                no such conversation, number or broadcast
+        ├── Conflict                the conversation's state does not allow it now
+        ├── Invalid                 well-formed, but not something that can be done (an unknown flow)
+        ├── TooLarge                over the size limit
+        ├── UnsupportedMediaType    wrong Content-Type
+        └── Unavailable             a store behind the request is unreachable; retry later
+
+Only the web layer turns `Refused` into HTTP status codes (`chatflow.web.errors`).
+"""
+
+from __future__ import annotations
+
+
+class ChatflowError(Exception):
+    """Base of every error chatflow raises on purpose."""
+
+
+class ConfigError(ChatflowError, ValueError):
+    pass
+
+
+class StartupError(ChatflowError, RuntimeError):
+    """Something outside the config stops a process from starting (Temporal unreachable...)."""
+
+
+class FlowDefinitionError(ChatflowError):
+    """A flow that cannot run: the message names the flow, the step and the fix."""
+
+
+class UnknownFlow(FlowDefinitionError, LookupError):
+    pass
+
+
+class FlowError(ChatflowError):
+    """A flow failed while running; the conversation takes its failure branch with the reason."""
+
+
+class TemplateError(FlowError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class LoopDetected(FlowError):
+    pass
+
+
+class HttpCallFailed(FlowError):
+    def __init__(self, reason: str, status: int = 0) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class SendError(ChatflowError):
+    """A provider did not take a message; `code` is the provider's own error code when given."""
+
+    def __init__(self, reason: str, code: str = "") -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class PermanentSendError(SendError):
+    """Retrying cannot help: invalid number, opted out, outside the WhatsApp 24-hour window..."""
+
+
+class RetryableSendError(SendError):
+    """Try again later (429, 5xx, network); `retry_after` in seconds when the provider said."""
+
+    def __init__(self, reason: str, code: str = "", retry_after: float | None = None) -> None:
+        super().__init__(reason, code)
+        self.retry_after = retry_after
+
+
+class Refused(ChatflowError):
+    """A request refused with a reason the caller can act on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BadRequest(Refused, ValueError):
+    pass
+
+
+class Unauthorized(Refused):
+    pass
+
+
+class Forbidden(Refused):
+    pass
+
+
+class Invalid(Refused, ValueError):
+    pass
+
+
+class NotFound(Refused, LookupError):
+    pass
+
+
+class Conflict(Refused):
+    pass
+
+
+class TooLarge(Refused):
+    pass
+
+
+class UnsupportedMediaType(Refused):
+    pass
+
+
+class Unavailable(Refused):
+    pass

@@ -1,0 +1,141 @@
+"""The messages that cross chatflow: what a customer sends, what a flow says, what providers report.
+
+These are plain dataclasses because they travel through Temporal (signals, activity inputs and
+results) and the default data converter serialises dataclasses as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+Channel = Literal["sms", "whatsapp", "console"]
+
+# Delivery statuses only move forward by rank; failed and undelivered are final.
+STATUS_RANK: dict[str, int] = {
+    "accepted": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+    "undelivered": 6,
+    "failed": 6,
+}
+
+
+def status_moves_forward(current: str | None, new: str) -> bool:
+    """True when `new` is a later delivery status than `current` (unknown statuses never win)."""
+    if new not in STATUS_RANK:
+        return False
+    if current is None or current not in STATUS_RANK:
+        return True
+    return STATUS_RANK[new] > STATUS_RANK[current]
+
+
+@dataclass
+class Media:
+    url: str
+    content_type: str = ""
+
+
+@dataclass
+class Option:
+    """One choice a customer can pick: a WhatsApp button or list row, or a line of an SMS menu."""
+
+    id: str
+    title: str
+    description: str = ""
+
+
+@dataclass
+class InboundMessage:
+    """A customer's message, as parsed from a provider webhook (or typed on the console)."""
+
+    id: str  # the provider's message id (Twilio MessageSid, Meta wamid): the dedupe key
+    channel: str  # sms | whatsapp | console
+    provider: str  # twilio | whatsapp_cloud | console
+    customer: str  # E.164 number of the customer
+    number: str  # E.164 virtual number the customer wrote to
+    text: str = ""
+    media: list[Media] = field(default_factory=list)
+    payload: str = ""  # id of the button or list row the customer tapped, when they tapped one
+    profile_name: str = ""
+    received_at: str = ""  # ISO 8601, as reported by the web tier
+
+
+@dataclass
+class BusinessEvent:
+    """Something the business's backend reports into a running conversation (`payment_succeeded`)."""
+
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+    id: str = ""  # optional idempotency id; events with the same id are handled once
+
+
+@dataclass
+class OutboundMessage:
+    """What a flow says. Providers render `options` as buttons, a list or a numbered text menu."""
+
+    channel: str
+    provider: str
+    number: str  # the virtual number we send from
+    customer: str  # the customer's E.164 number
+    text: str
+    options: list[Option] = field(default_factory=list)
+    media: list[Media] = field(default_factory=list)
+    template: str = ""  # WhatsApp template to use outside the 24-hour service window
+    conversation_id: str = ""
+    # When the customer last wrote (ISO 8601, "" if never): WhatsApp allows free-form messages
+    # only within 24 hours of it.
+    last_inbound_at: str = ""
+
+
+@dataclass
+class SendResult:
+    message_id: str  # the provider's id for the sent message, used to match delivery statuses
+    status: str = "sent"
+    segments: int = 1
+
+
+@dataclass
+class DeliveryUpdate:
+    """A provider's delivery report for a message we sent."""
+
+    message_id: str
+    status: str
+    error_code: str = ""
+    at: str = ""
+
+
+def numbered_menu(text: str, options: list[Option]) -> str:
+    """The plain-text rendering of a choice list, for channels without buttons (SMS, console)."""
+    if not options:
+        return text
+    lines = [text, ""] if text else []
+    lines += [f"{i}. {option.title}" for i, option in enumerate(options, start=1)]
+    return "\n".join(lines)
+
+
+# A message sent this soon after the customer wrote answers them: it is never held back by quiet
+# hours and goes ahead of bulk sends at the rate limiter.
+REPLY_WINDOW = timedelta(minutes=10)
+
+
+@dataclass
+class HttpRequest:
+    """A flow's call to the business's API, made by an activity."""
+
+    method: str
+    url: str
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 10.0
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    json: Any = None
+    text: str = ""

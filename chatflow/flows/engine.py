@@ -1,0 +1,455 @@
+"""The engine: runs a flow's steps against a `Port` (the workflow, in production).
+
+The engine is plain deterministic Python. Everything that touches the world (sending, HTTP,
+waiting for the customer, time) goes through the `Port`, which the Temporal workflow implements
+with activities, signals and timers. Its whole progress lives in `FlowState`, a dataclass that
+continue-as-new carries to the next run: a step is either not started (`wait is None`) or
+waiting with its deadline and attempts recorded, so a run can stop at any wait and the next
+one resumes it without sending the prompt again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from chatflow.domain.errors import FlowDefinitionError, FlowError, HttpCallFailed, LoopDetected, PermanentSendError
+from chatflow.domain.messages import BusinessEvent, HttpRequest, HttpResponse, InboundMessage, Media, Option
+from chatflow.flows.flow import Flow
+from chatflow.flows.quiet_hours import SendWindow
+from chatflow.flows.steps import (
+    ERROR,
+    EVENT,
+    GOTO,
+    NEXT,
+    NO_MATCH,
+    OTHERWISE,
+    THEN,
+    TIMEOUT,
+    Ask,
+    Code,
+    Delay,
+    End,
+    Http,
+    If,
+    Say,
+    Step,
+    WaitUntil,
+    target_name,
+)
+from chatflow.flows.templating import render, render_json
+
+# Engine-level jumps that are not edges of any one step.
+EXPIRE = "expire"
+CANCEL = "cancel"
+
+
+@dataclass
+class WaitState:
+    """Progress of the step being waited on, so a new run resumes rather than restarts it."""
+
+    deadline: str = ""  # ISO 8601; "" when the step has no deadline of its own
+    attempts: int = 0
+
+
+@dataclass
+class FlowState:
+    step: str
+    data: dict[str, Any] = field(default_factory=dict)
+    expires_at: str = ""
+    wait: WaitState | None = None
+    outcome: str = ""
+    reason: str = ""
+    reply: str = ""  # the customer's last reply that a step consumed
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)  # received, not yet awaited
+    last_text: str = ""
+    repeats: int = 0
+    steps_since_wait: int = 0
+
+
+class Port(Protocol):
+    """What the engine needs from its host (the workflow)."""
+
+    # The host's own signals that pass through a step (continue-as-new): never a flow's failure.
+    control_flow: tuple[type[BaseException], ...]
+
+    def now(self) -> datetime: ...
+
+    def cancelled(self) -> str:
+        """Why the conversation is being ended ("" while it is not)."""
+        ...
+
+    async def checkpoint(self) -> None:
+        """A safe point: the host may continue-as-new here (the state is complete)."""
+
+    async def send(
+        self, text: str, options: list[Option], media: list[Media], template: str
+    ) -> None:
+        """Send a message; raises PermanentSendError on a permanent error."""
+
+    async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
+        """Call an HTTP API; raises HttpCallFailed when it does not answer 2xx after retries."""
+
+    async def next_input(self, deadline: datetime | None) -> InboundMessage | BusinessEvent | None:
+        """The next message or event in order, or None once `deadline` passes (or on cancel)."""
+
+    async def sleep_until(self, when: datetime) -> None:
+        """A durable sleep; returns early on cancel."""
+
+    async def quiet_until(self, window: SendWindow, timezone: str | None) -> datetime | None:
+        """When a non-urgent message may go out; None when now is fine (or it answers the
+        customer, who just wrote)."""
+
+
+class HttpClient:
+    """`convo.http`: the business API from code steps, each call an activity with retries."""
+
+    def __init__(self, runner: FlowRunner) -> None:
+        self._runner = runner
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: timedelta = timedelta(seconds=10),
+        retries: int = 3,
+    ) -> Any:
+        request = HttpRequest(method.upper(), url, json, dict(headers or {}), timeout.total_seconds())
+        response = await self._runner.port.http(request, retries)
+        return response.json
+
+    async def get(self, url: str, **kwargs: Any) -> Any:
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> Any:
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str, **kwargs: Any) -> Any:
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: str, **kwargs: Any) -> Any:
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: str, **kwargs: Any) -> Any:
+        return await self.request("DELETE", url, **kwargs)
+
+
+class Convo:
+    """What a code step sees: the conversation's data and the actions it may take."""
+
+    def __init__(self, runner: FlowRunner, customer: str, number: str, channel: str) -> None:
+        self._runner = runner
+        self.customer = customer
+        self.number = number
+        self.channel = channel
+        self.http = HttpClient(runner)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._runner.state.data
+
+    @property
+    def reply(self) -> str:
+        """The customer's last reply that a step consumed."""
+        return self._runner.state.reply
+
+    def now(self) -> datetime:
+        """The workflow's deterministic clock; never use `datetime.now()` in a flow."""
+        return self._runner.port.now()
+
+    async def say(self, text: str, *, media: str | None = None) -> None:
+        """Send `text` as it is: code steps compose their own text (an f-string), so a
+        customer's words inside it are never read as a template."""
+        await self._runner.send(text, media=media)
+
+    async def sleep(self, duration: timedelta) -> None:
+        await self._runner.port.sleep_until(self.now() + duration)
+
+
+def _parse_time(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+class FlowRunner:
+    def __init__(
+        self,
+        flow: Flow,
+        state: FlowState,
+        port: Port,
+        *,
+        customer: str = "",
+        number: str = "",
+        channel: str = "",
+    ) -> None:
+        self.flow = flow
+        self.state = state
+        self.port = port
+        self.convo = Convo(self, customer, number, channel)
+
+    @classmethod
+    def initial_state(cls, flow: type[Flow], data: dict[str, Any], now: datetime) -> FlowState:
+        return FlowState(
+            step=flow.first_step(),
+            data={**flow.defaults, **data},
+            expires_at=(now + flow.expires_after).isoformat(),
+        )
+
+    async def run(self) -> FlowState:
+        """Run steps until an End; return the final state (its `outcome` is set)."""
+        state = self.state
+        while True:
+            await self.port.checkpoint()
+            step = self.flow.steps[state.step]
+            if isinstance(step, End):
+                await self._end(step)
+                return state
+            if self.port.cancelled():
+                self._move(step, CANCEL)
+                continue
+            if not step.waits:
+                state.steps_since_wait += 1
+                if state.steps_since_wait > self.flow.max_steps_without_wait:
+                    self._move(step, ERROR, "loop guard: too many steps without waiting")
+                    continue
+            try:
+                label = await self._execute(step)
+                reason = ""
+            except PermanentSendError as error:
+                label, reason = ERROR, f"send failed: {error}"
+            except HttpCallFailed as error:
+                label, reason = ERROR, f"HTTP call failed: {error}"
+            except FlowError as error:  # a template key missing, the loop guard
+                label, reason = ERROR, str(error)
+            except Exception as error:
+                if isinstance(error, self.port.control_flow):
+                    raise
+                # A bug in the flow's own code (a code step, a condition): this conversation
+                # takes its failure branch with the reason, rather than retrying for ever.
+                label, reason = ERROR, f"step {step.name!r} raised {type(error).__name__}: {error}"
+            self._move(step, label, reason)
+
+    def _move(self, step: Step, label: str, reason: str = "") -> None:
+        state = self.state
+        if reason:
+            state.reason = reason
+        if label == EXPIRE:
+            target = self.flow.on_expiry
+            state.reason = state.reason or "the conversation expired"
+        elif label == CANCEL:
+            target = "cancelled"
+            state.reason = self.port.cancelled() or "cancelled by the business"
+        elif label == ERROR and not getattr(step, "on_error", None):
+            target = self.flow.on_failure
+        else:
+            target = self.flow.next_step(step.name, label)
+        state.step = target
+        state.wait = None
+        if step.waits:
+            state.steps_since_wait = 0
+
+    async def _end(self, step: End) -> None:
+        state = self.state
+        if step.text is not None:
+            try:
+                await self.send(render(step.text, state.data))
+            except (PermanentSendError, FlowError) as error:
+                state.reason = state.reason or f"last message not sent: {error}"
+        state.outcome = step.outcome
+
+    async def send(
+        self,
+        text: str,
+        *,
+        options: list[Option] | None = None,
+        media: str | None = None,
+        template: str = "",
+    ) -> None:
+        state = self.state
+        if text == state.last_text:
+            state.repeats += 1
+        else:
+            state.last_text, state.repeats = text, 1
+        if state.repeats > self.flow.loop_limit:
+            raise LoopDetected(
+                f"loop guard: the same message was about to be sent {state.repeats} times "
+                "without a reply"
+            )
+        media_list = [Media(url=media)] if media else []
+        await self.port.send(text, options or [], media_list, template)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    async def _execute(self, step: Step) -> str:
+        if isinstance(step, Say):
+            await self._respect_quiet_hours(step.urgent)
+            if self.port.cancelled():
+                return CANCEL
+            await self.send(render(step.text, self.state.data), media=step.media, template=step.template)
+            return NEXT
+        if isinstance(step, Ask):
+            return await self._ask(step)
+        if isinstance(step, Delay):
+            return await self._sleep(lambda: self.port.now() + step.duration)
+        if isinstance(step, WaitUntil):
+            return await self._sleep(lambda: self._when(step))
+        if isinstance(step, If):
+            return THEN if step.condition(self.state.data) else OTHERWISE
+        if isinstance(step, Http):
+            return await self._http(step)
+        if isinstance(step, Code):
+            return await self._code(step)
+        raise FlowDefinitionError(f"step {step.name!r} of an unknown kind {type(step).__name__}")
+
+    async def _respect_quiet_hours(self, urgent: bool) -> None:
+        window = self.flow.quiet_hours
+        if window is None or urgent:
+            return
+        when = await self.port.quiet_until(window, self.state.data.get("timezone"))
+        if when is not None and when > self.port.now():
+            await self.port.sleep_until(when)
+
+    def _when(self, step: WaitUntil) -> datetime:
+        when = step.when
+        if callable(when):
+            when = when(self.state.data)
+        elif isinstance(when, str) and when in self.state.data:
+            when = self.state.data[when]
+        return _parse_time(when)
+
+    def _deadline(self, own: datetime | None) -> tuple[datetime, bool]:
+        """The effective deadline and whether it is the flow's overall expiry."""
+        expires_at = _parse_time(self.state.expires_at)
+        if own is None or expires_at <= own:
+            return expires_at, True
+        return own, False
+
+    async def _sleep(self, until: Any) -> str:
+        if self.state.wait is None:
+            self.state.wait = WaitState(deadline=until().isoformat())
+            await self.port.checkpoint()
+        deadline, expiring = self._deadline(_parse_time(self.state.wait.deadline))
+        await self.port.sleep_until(deadline)
+        if self.port.cancelled():
+            return CANCEL
+        if expiring and self.port.now() >= deadline:
+            return EXPIRE
+        return NEXT
+
+    async def _prompt(self, step: Ask, text: Any) -> None:
+        await self.send(
+            render(text, self.state.data),
+            options=step.choices.options(),
+            template=step.template,
+        )
+        # The timeout counts from now: the send activity has returned, the prompt is out.
+        deadline = self.port.now() + step.timeout if step.timeout else None
+        assert self.state.wait is not None
+        self.state.wait.deadline = deadline.isoformat() if deadline else ""
+
+    async def _ask(self, step: Ask) -> str:
+        state = self.state
+        if state.wait is None:
+            for name in step.events:
+                if name in state.events:  # it came before we were ready for it
+                    state.data.setdefault("events", {})[name] = state.events.pop(name)
+                    return EVENT + name
+            if step.text is not None:
+                # Before the wait is recorded: a run that continues as new during the quiet
+                # hours starts this step again rather than believing the prompt went out.
+                await self._respect_quiet_hours(step.urgent)
+                if self.port.cancelled():
+                    return CANCEL
+            state.wait = WaitState()
+            if step.text is not None:
+                await self._prompt(step, step.text)
+            elif step.timeout:
+                state.wait.deadline = (self.port.now() + step.timeout).isoformat()
+        while True:
+            await self.port.checkpoint()
+            own = _parse_time(state.wait.deadline) if state.wait.deadline else None
+            deadline, expiring = self._deadline(own)
+            item = await self.port.next_input(deadline)
+            if self.port.cancelled():
+                return CANCEL
+            if item is None:
+                if self.port.now() < deadline:
+                    continue
+                return EXPIRE if expiring else TIMEOUT
+            if isinstance(item, BusinessEvent):
+                if item.name in step.events:
+                    state.data.setdefault("events", {})[item.name] = item.data
+                    return EVENT + item.name
+                state.events[item.name] = item.data
+                continue
+            state.repeats = 0
+            label = self._match(step, item)
+            if label is not None:
+                state.reply = item.text
+                return label
+            if not step.branches and not step.choices.choices:
+                continue  # a wait for events only: the reply stays in the transcript
+            state.wait.attempts += 1
+            if state.wait.attempts >= step.attempts:
+                if step.on_no_match:
+                    return NO_MATCH
+                state.reason = f"no valid reply after {step.attempts} attempts"
+                return ERROR
+            again = step.reprompt if step.reprompt is not None else step.text
+            if again is not None:
+                await self._prompt(step, again)
+
+    def _match(self, step: Ask, message: InboundMessage) -> str | None:
+        choice = step.choices.pick(message)
+        if choice is not None:
+            for label, candidate in step.choice_labels():
+                if candidate is choice:
+                    self._save(step, choice.value if choice.value is not None else choice.title)
+                    return label
+        for label, matcher, _ in step.branch_labels():
+            value = matcher.match(message)
+            if value is not None:
+                self._save(step, value)
+                return label
+        return None
+
+    def _save(self, step: Ask, value: Any) -> None:
+        if step.save_as:
+            self.state.data[step.save_as] = value
+
+    async def _http(self, step: Http) -> str:
+        data = self.state.data
+        request = HttpRequest(
+            method=step.method,
+            url=render(step.url, data),
+            json=render_json(step.json, data) if step.json is not None else None,
+            headers={k: render(v, data) for k, v in step.headers.items()},
+            timeout_seconds=step.timeout.total_seconds(),
+        )
+        try:
+            response = await self.port.http(request, step.retries)
+        except HttpCallFailed as error:
+            if step.save_as:
+                data[step.save_as] = {"error": str(error), "status": error.status}
+            raise
+        if step.save_as:
+            data[step.save_as] = response.json
+        return NEXT
+
+    async def _code(self, step: Code) -> str:
+        result = await step.function(self.flow, self.convo)
+        if result is None:
+            if not step.default_next:
+                raise FlowDefinitionError(
+                    f"code step {step.name!r} returned None but is the last step; return a step"
+                )
+            return NEXT
+        name = target_name(result)
+        if name not in step.targets:
+            raise FlowDefinitionError(
+                f"code step {step.name!r} returned {name!r}, which its source does not name"
+            )
+        return GOTO + str(name)

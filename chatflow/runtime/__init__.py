@@ -1,0 +1,1 @@
+"""Runtime: settings, the one wiring of the running parts, the CLI, the dev stack and processes."""

@@ -1,0 +1,203 @@
+"""The `chatflow` command: dev, web, worker, chat, flows, graph.
+
+Mistakes a user can fix (config, ports, an unreachable server) end with `error: ...` on stderr
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chatflow.domain.config import Config
+from chatflow.domain.errors import ChatflowError, ConfigError
+from chatflow.flows.flow import Flow
+from chatflow.flows.graph import FORMATS, render
+from chatflow.flows.registry import FlowRegistry
+from chatflow.runtime.chat import chat
+from chatflow.runtime.config import load_config
+from chatflow.runtime.dev import DevOptions, dev_main
+from chatflow.runtime.logs import configure_logging
+from chatflow.runtime.services import load_flows
+
+app = typer.Typer(
+    help="Conversations by SMS and WhatsApp, as chat flows written in Python.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Every error chatflow raises on purpose is one a user can act on: one line, exit status 2.
+USER_ERRORS = (ChatflowError,)
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="Config file [default: $CHATFLOW_CONFIG or ./chatflow.toml]"),
+]
+HostOption = Annotated[str, typer.Option(help="Address the web app listens on.")]
+LogJson = Annotated[
+    bool, typer.Option("--log-json", envvar="CHATFLOW_LOG_JSON", help="Log JSON lines (phone numbers masked either way).")
+]
+LogLevel = Annotated[str, typer.Option(envvar="CHATFLOW_LOG_LEVEL", help="debug, info, warning or error.")]
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def say(text: str) -> None:
+    typer.echo(text)
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    try:
+        asyncio.run(main())
+    except USER_ERRORS as error:
+        raise fail(str(error)) from None
+    except KeyboardInterrupt:  # a signal before our handlers were installed
+        raise typer.Exit(130) from None
+    _exit_after_clean_stop()
+
+
+def _exit_after_clean_stop() -> None:
+    """Leave without interpreter finalization once everything has stopped cleanly.
+
+    The Temporal SDK's Rust threads can still touch the GIL while CPython finalizes and abort
+    the process (temporalio/sdk-python#300), turning a clean stop into exit code -6.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _config(path: str | None, *, check_secrets: bool = True) -> tuple[Config, str]:
+    try:
+        config = load_config(path, check_secrets=check_secrets)
+    except ConfigError as error:
+        raise fail(str(error)) from None
+    return config, str(path or "chatflow.toml")
+
+
+def _registry(path: str | None) -> FlowRegistry:
+    config, source = _config(path, check_secrets=False)
+    try:
+        return FlowRegistry(load_flows(config, source=source))
+    except ConfigError as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def dev(
+    config: ConfigOption = None,
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Web app port [default: 8000, or a free one if taken]")] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where Temporal and Valkey keep their data.")] = Path(".chatflow"),
+    temporal_port: Annotated[int | None, typer.Option(help="Embedded Temporal port [default: 7233, or free]")] = None,
+    ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port [default: 8233, or free]")] = None,
+    redis_port: Annotated[int | None, typer.Option(help="Embedded Valkey port [default: 6379, or free]")] = None,
+    log_json: LogJson = False,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run everything on this machine: Temporal and Valkey (embedded unless
+    CHATFLOW_TEMPORAL_ADDRESS / CHATFLOW_REDIS_URL are set), the worker and the web app."""
+    configure_logging(json_lines=log_json, level=log_level)
+    loaded, source = _config(config)
+    options = DevOptions(host, port, data_dir, temporal_port, ui_port, redis_port, source)
+    _run(lambda: dev_main(loaded, options, say))
+
+
+@app.command()
+def web(
+    config: ConfigOption = None,
+    host: HostOption = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Port the web app listens on.")] = 8000,
+    log_json: LogJson = False,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the web app: webhooks, console channel, journeys API, /healthz, /readyz, /metrics."""
+    from chatflow.runtime.serve import web_main
+
+    configure_logging(json_lines=log_json, level=log_level)
+    loaded, source = _config(config)
+    _run(lambda: web_main(loaded, host, port, say, source=source))
+
+
+@app.command()
+def worker(
+    config: ConfigOption = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port.")] = None,
+    log_json: LogJson = False,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the Temporal worker: conversations and the activities that send messages."""
+    from chatflow.runtime.serve import worker_main
+
+    configure_logging(json_lines=log_json, level=log_level)
+    loaded, source = _config(config)
+    _run(lambda: worker_main(loaded, metrics_port, say, source=source))
+
+
+@app.command("chat")
+def chat_command(
+    flow: Annotated[str, typer.Argument(help="The flow to talk to (bound to a console number).")],
+    url: Annotated[str, typer.Option(envvar="CHATFLOW_URL", help="The running web app.")] = "http://127.0.0.1:8000",
+    customer: Annotated[str, typer.Option("--as", help="Your phone number in the conversation.")] = "+14155550100",
+    number: Annotated[str | None, typer.Option(help="Console number to write to [default: the one bound to FLOW]")] = None,
+) -> None:
+    """Talk to a flow from the terminal, through a running `chatflow dev` (or `chatflow web`)."""
+    try:
+        chat(url, flow, customer, number, sys.stdin, sys.stdout)
+    except USER_ERRORS as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def flows(config: ConfigOption = None) -> None:
+    """List the flows of the config's modules: name, version, steps, description."""
+    registry = _registry(config)
+    rows = [(f.name, str(f.version), str(len(f.steps)), _summary(f)) for f in registry]
+    header = ("NAME", "VERSION", "STEPS", "DESCRIPTION")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for row in [header, *sorted(rows)]:
+        typer.echo("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[3]]))
+
+
+def _summary(flow: type[Flow]) -> str:
+    doc = (flow.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+@app.command()
+def graph(
+    flow: Annotated[str, typer.Argument(help="Flow name (see `chatflow flows`).")],
+    format: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")] = "mermaid",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    version: Annotated[int | None, typer.Option(help="Flow version [default: the latest].")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Draw a flow's state machine (the transition table the engine runs)."""
+    if format not in FORMATS:
+        raise fail(f"unknown format {format!r}; one of {', '.join(FORMATS)}")
+    try:
+        drawing = render(_registry(config).get(flow, version), format)
+    except USER_ERRORS as error:
+        raise fail(str(error)) from None
+    if output is not None:
+        output.write_bytes(drawing)
+        typer.echo(f"wrote {output}", err=True)
+    else:
+        sys.stdout.buffer.write(drawing)
+        sys.stdout.flush()
+
+
+def main() -> None:
+    app()

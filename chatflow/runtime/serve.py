@@ -1,0 +1,106 @@
+"""The long-running processes: `chatflow web` and `chatflow worker`, and how they stop.
+
+SIGINT and SIGTERM ask for a graceful stop (the web app finishes its requests, the worker its
+tasks); a second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from prometheus_client import start_http_server
+
+from chatflow.domain.config import Config
+from chatflow.domain.errors import StartupError
+from chatflow.runtime.processes import bind
+from chatflow.runtime.services import Services, check_redis, load_flows
+
+T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+Say = Callable[[str], None]
+
+
+def stop_on_signals(stop: asyncio.Event, on_second: Callable[[], None] = lambda: None) -> None:
+    loop = asyncio.get_running_loop()
+
+    def _handle() -> None:
+        if stop.is_set():
+            on_second()
+            os._exit(130)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, _handle)
+
+
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """`work`'s result, or None when `stop` is set first (the work is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    return None
+
+
+async def until_any_ends(stop: asyncio.Event, *services: Awaitable[None]) -> None:
+    """Run the services together; when one ends (stop set, or a crash) the others stop too."""
+
+    async def _run(service: Awaitable[None]) -> None:
+        try:
+            await service
+        finally:
+            stop.set()
+
+    results = await asyncio.gather(*(_run(s) for s in services), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def bind_web(host: str, port: int) -> socket.socket:
+    try:
+        return bind(host, port)
+    except OSError as error:
+        raise StartupError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
+
+
+async def web_main(config: Config, host: str, port: int, say: Say, *, source: str) -> None:
+    flows = load_flows(config, source=source)  # the web app routes to flows: refuse unknown ones early
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    sock = bind_web(host, port)
+    services = await Services.start(config, flows, lazy=True)
+    say(f"chatflow web on http://{host}:{sock.getsockname()[1]}  (Ctrl-C to stop)")
+    try:
+        await services.serve_web(sock, stop)
+    finally:
+        await services.aclose()
+
+
+async def worker_main(config: Config, metrics_port: int | None, say: Say, *, source: str) -> None:
+    flows = load_flows(config, source=source)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    services = await Services.start(config, flows)
+    await check_redis(services.redis)
+    if metrics_port is not None:
+        start_http_server(metrics_port)
+        say(f"metrics on http://0.0.0.0:{metrics_port}/metrics")
+    names = ", ".join(sorted({flow.key() for flow in flows}))
+    say(f"chatflow worker on {services.client.service_client.config.target_host}: {names}  (Ctrl-C to stop)")
+    try:
+        await services.run_worker(stop)
+    finally:
+        await services.aclose()

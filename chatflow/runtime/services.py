@@ -1,0 +1,252 @@
+"""The one wiring: the running parts of chatflow, built once from the config, and the two
+services made of them, the web app and the worker.
+
+`chatflow web`, `chatflow worker`, `chatflow dev`, the tests and the bench all start from
+`Services.start`, so what is tested and benchmarked is what users run: the same Redis edge
+(opt-out, dedupe, keywords, buffer and forwarder), the same send guard, the same loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+import uvicorn
+from redis.asyncio import BlockingConnectionPool, Redis
+from starlette.applications import Starlette
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+import providers
+from chatflow.domain.channel import Channel, Resources
+from chatflow.domain.config import Config, check_flows
+from chatflow.domain.errors import ConfigError, FlowDefinitionError, StartupError
+from chatflow.domain.tasks import stop_tasks
+from chatflow.edge.buffer import BufferedDelivery, Forwarder
+from chatflow.edge.dedupe import Dedupe
+from chatflow.edge.delivery_reports import DeliveryReports
+from chatflow.edge.fallback import ChannelFallback
+from chatflow.edge.inbound import InboundEdge
+from chatflow.edge.optout import OptOuts
+from chatflow.edge.rate_limit import RateLimiter, SenderRates
+from chatflow.edge.send_guard import SendGuard, Watcher
+from chatflow.edge.statuses import StatusRouter
+from chatflow.flows.flow import Flow
+from chatflow.flows.registry import FlowRegistry, flows_in
+from chatflow.journeys.broadcast import Broadcasts
+from chatflow.journeys.service import Journeys
+from chatflow.runtime.loops import supervised
+from chatflow.runtime.metrics import record_send
+from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
+from chatflow.temporal.client import connect
+from chatflow.temporal.constants import TASK_QUEUE
+from chatflow.temporal.delivery_reports import DeliveryReporter
+from chatflow.temporal.worker import build_worker
+from chatflow.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+# Connections to Redis per process. The web tier holds one per request in flight (and the
+# forwarder one per partition); past the pool a request waits for a free connection instead of
+# failing ("Too many connections"), so a burst queues rather than being refused.
+REDIS_CONNECTIONS = 256
+REDIS_POOL_TIMEOUT = 20.0  # seconds a request may wait for a connection before it is refused
+
+
+def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Flow]]:
+    """The flows of the config's modules; ConfigError for a missing module, a broken flow or a
+    number bound to a flow none of them defines."""
+    # A module beside chatflow.toml (or in the current folder) is found without PYTHONPATH, as
+    # `python -c "import my_flows"` finds it there.
+    for folder in (config.folder, os.getcwd()):
+        if folder and folder not in sys.path:
+            sys.path.insert(0, folder)
+    flows: list[type[Flow]] = []
+    for module in config.flow_modules:
+        try:
+            flows += flows_in(module)
+        except ModuleNotFoundError as error:
+            if error.name is None or not module.startswith(error.name):
+                raise  # the module exists but imports something missing: the author's bug
+            raise ConfigError(f"{source}: [flows] module {module!r} not found") from None
+        except FlowDefinitionError as error:
+            raise ConfigError(f"{source}: {error}") from None
+    check_flows(config, {flow.name for flow in flows}, source=source)
+    return flows
+
+
+def connect_redis(url: str) -> Redis:
+    if not url:
+        raise ConfigError("CHATFLOW_REDIS_URL is not set (chatflow dev embeds Valkey; web and worker need one)")
+    # One type everywhere: strings (decode_responses), in production as in the tests.
+    pool = BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
+    )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
+
+
+async def check_redis(redis: Redis) -> None:
+    """Fail at start rather than at the first send. The first command also imports redis-py's
+    lazily loaded modules, which would otherwise load while a workflow runs and make Temporal's
+    sandbox warn about imports after the workflow was loaded."""
+    try:
+        await redis.ping()
+    except Exception as error:  # noqa: BLE001 - any failure: the same message
+        raise StartupError(f"cannot reach Redis (CHATFLOW_REDIS_URL): {error}") from None
+
+
+@dataclass
+class Services:
+    """Everything a chatflow process runs on, built once."""
+
+    config: Config
+    flows: list[type[Flow]]
+    client: Client
+    redis: Redis
+    http: httpx.AsyncClient
+    channels: dict[str, Channel]
+    task_queue: str = TASK_QUEUE
+    # Continue-as-new past this many history events (0: when Temporal suggests it); the bench
+    # and tests lower it to exercise long conversations quickly.
+    history_limit: int = 0
+    registry: FlowRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.registry = FlowRegistry(self.flows)
+
+    @classmethod
+    async def start(
+        cls,
+        config: Config,
+        flows: Sequence[type[Flow]],
+        *,
+        client: Client | None = None,
+        redis: Redis | None = None,
+        http: httpx.AsyncClient | None = None,
+        lazy: bool = False,
+        task_queue: str = TASK_QUEUE,
+        history_limit: int = 0,
+    ) -> Services:
+        """Connect (or take the given connections) and build the channels.
+
+        `lazy`: the web app starts (and /readyz says 503) while Temporal is still coming up.
+        """
+        settings = config.settings
+        if client is None:
+            client = await connect(
+                address=settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                interceptors=temporal_interceptors(),
+                lazy=lazy,
+            )
+        redis = redis if redis is not None else connect_redis(settings.redis_url)
+        http = http or httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
+        channels = providers.build_channels(config, Resources(http=http, redis=redis))
+        return cls(config, list(flows), client, redis, http, channels, task_queue, history_limit)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.redis.aclose()
+
+    # -- the web app -------------------------------------------------------------------------------
+
+    def web_app(self) -> Starlette:
+        """Webhooks through the Redis edge: opt-out, help, keywords, dedupe, then the buffer,
+        which a forwarder in the app's lifespan drains into Temporal in order per conversation."""
+        redis, client = self.redis, self.client
+        dedupe = Dedupe(redis)
+        edge = InboundEdge(BufferedDelivery(redis), OptOuts(redis), dedupe, client=client)
+        reports = DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None
+        fallback = ChannelFallback(redis, self.config, {}) if self._has_fallback() else None  # records statuses only
+        journeys = Journeys(self.config, client, redis, self.registry, task_queue=self.task_queue)
+        broadcasts = Broadcasts(journeys, RateLimiter(redis), SenderRates(self.config.numbers))
+        forwarder = Forwarder(redis, client, task_queue=self.task_queue, history_limit=self.history_limit)
+        return create_app(
+            config=self.config,
+            client=client,
+            redis=redis,
+            channels=self.channels,
+            receive=edge.receive,
+            report=StatusRouter(client, reports, fallback).report,
+            journeys=journeys,
+            broadcasts=broadcasts,
+            loops=[
+                supervised("forwarder", forwarder.run),
+                # Journeys queued behind a running conversation (when_busy = "queue") start as it ends.
+                supervised("journey queue", journeys.drain_queue),
+                supervised("digests", journeys.flush_digests),
+            ],
+            middleware=asgi_middleware(),
+        )
+
+    async def serve_web(self, sock: socket.socket, stop: asyncio.Event) -> None:
+        """Serve the web app on an already bound socket until `stop` is set."""
+        server = _Server(
+            uvicorn.Config(self.web_app(), log_config=None, lifespan="on", timeout_graceful_shutdown=3)
+        )
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        stopping.cancel()
+        await serving
+
+    # -- the worker --------------------------------------------------------------------------------
+
+    def worker(self, *, max_cached_workflows: int = 10_000) -> tuple[Worker, ChannelFallback | None]:
+        """The worker, and the channel fallback whose sweeper must run beside it (when configured).
+
+        Every send passes the opt-out check and the sender's rate limit, shared by all workers.
+        """
+        optouts, limiter = OptOuts(self.redis), RateLimiter(self.redis)
+        rates = SenderRates(self.config.numbers)
+        watchers: list[Watcher] = []
+        fallback = None
+        if self._has_fallback():
+            # WhatsApp messages not delivered in time go again by SMS, paced and opt-out checked.
+            fallback = ChannelFallback(
+                self.redis, self.config, self.channels, optouts=optouts, guard=SendGuard(optouts, limiter, rates)
+            )
+            watchers.append(fallback.watch)
+        settings = self.config.settings
+        reporter = DeliveryReporter(settings.callback_url, settings.callback_secret) if settings.callback_url else None
+        worker = build_worker(
+            self.client,
+            self.flows,
+            self.channels,
+            task_queue=self.task_queue,
+            http=self.http,
+            guard=SendGuard(optouts, limiter, rates, watchers=watchers),
+            reporter=reporter,
+            on_send=record_send,
+            max_cached_workflows=max_cached_workflows,
+        )
+        return worker, fallback
+
+    async def run_worker(self, stop: asyncio.Event) -> None:
+        """Run conversations and their activities until `stop` is set."""
+        worker, fallback = self.worker()
+        sweeper = asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
+        try:
+            async with worker:
+                await stop.wait()
+        finally:
+            if sweeper is not None:
+                await stop_tasks([sweeper])
+
+    def _has_fallback(self) -> bool:
+        return any(b.fallback_number for b in self.config.numbers)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The CLI owns signals: it stops the web app, the worker and the servers in order.
+        yield

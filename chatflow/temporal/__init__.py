@@ -1,0 +1,1 @@
+"""Temporal: the only code that imports temporalio (workflow, activities, client, worker, replay, test harness)."""

@@ -1,0 +1,125 @@
+"""The client side: connecting to Temporal, and handing messages and events to conversations.
+
+Inbound messages use signal-with-start, so the first message of a conversation starts its
+workflow and later ones join it, in one round trip and without a race between the two.
+The connection is configured the way every Temporal tool is: a profile in Temporal's config file
+and the `TEMPORAL_*` environment variables (address, namespace, TLS, API key), so a Temporal
+Cloud namespace works as it does for the `temporal` CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from temporalio.client import Client, Interceptor, WorkflowHandle
+from temporalio.envconfig import ClientConfig
+from temporalio.service import RPCError, RPCStatusCode
+
+from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.errors import StartupError
+from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
+from chatflow.temporal.constants import TASK_QUEUE
+from chatflow.temporal.records import ConversationInput
+from chatflow.temporal.workflow import ConversationWorkflow
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+async def connect(
+    *,
+    address: str = "",
+    namespace: str = "",
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    interceptors: Sequence[Interceptor] = (),
+    lazy: bool = False,
+) -> Client:
+    """A client configured by Temporal's own config (profile file, TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*...); `address` and `namespace`, when
+    given (chatflow's own settings), win over them."""
+    options: dict[str, Any] = dict(ClientConfig.load_client_connect_config(profile, override_env_vars=env))
+    if address:
+        options["target_host"] = address
+    options.setdefault("target_host", DEFAULT_ADDRESS)
+    if namespace:
+        options["namespace"] = namespace
+    try:
+        return await Client.connect(**options, interceptors=interceptors, lazy=lazy)
+    except RuntimeError as error:
+        raise StartupError(
+            f"cannot reach Temporal at {options['target_host']} "
+            f"(set CHATFLOW_TEMPORAL_ADDRESS or TEMPORAL_ADDRESS): {error}"
+        ) from None
+
+
+def ref_for(message: InboundMessage) -> ConversationRef:
+    return ConversationRef(message.channel, message.provider, message.number, message.customer)
+
+
+async def deliver(
+    client: Client,
+    message: InboundMessage,
+    flow: str,
+    *,
+    task_queue: str = TASK_QUEUE,
+    history_limit: int = 0,
+) -> WorkflowHandle[Any, Any]:
+    """Signal the customer's conversation with `message`, starting `flow` when none runs."""
+    ref = ref_for(message)
+    return await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(
+            flow=flow,
+            conversation=ref,
+            home_flow=flow,
+            started_by="message",
+            history_limit=history_limit,
+        ),
+        id=ref.id,
+        task_queue=task_queue,
+        memo={"flow": flow},  # for listing conversations by flow (chatflow.journeys)
+        start_signal="inbound",
+        start_signal_args=[message],
+    )
+
+
+async def start_journey(
+    client: Client,
+    ref: ConversationRef,
+    flow: str,
+    data: dict[str, Any],
+    *,
+    home_flow: str = "",
+    task_queue: str = TASK_QUEUE,
+    history_limit: int = 0,
+) -> WorkflowHandle[Any, Any]:
+    """Start `flow` for a customer on the business's initiative (an event in its backend)."""
+    return await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(
+            flow=flow, conversation=ref, data=data, home_flow=home_flow, history_limit=history_limit
+        ),
+        id=ref.id,
+        task_queue=task_queue,
+        memo={"flow": flow},
+    )
+
+
+async def end(client: Client, conversation_id: str, reason: str) -> None:
+    await client.get_workflow_handle(conversation_id).signal(ConversationWorkflow.end, reason)
+
+
+async def send_event(client: Client, conversation_id: str, event: BusinessEvent) -> None:
+    await client.get_workflow_handle(conversation_id).signal(ConversationWorkflow.event, event)
+
+
+async def send_delivery(client: Client, conversation_id: str, update: DeliveryUpdate) -> bool:
+    """Pass a provider's delivery status to its conversation; False when it is no longer running."""
+    try:
+        await client.get_workflow_handle(conversation_id).signal(ConversationWorkflow.delivery, update)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

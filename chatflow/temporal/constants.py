@@ -1,0 +1,55 @@
+"""Names and policies shared by the workflow, the activities, the worker and the client.
+
+One place, so the workflow can call activities by name without importing them (and what they
+import: providers' HTTP clients, Redis), and so every starter uses the same task queue.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from chatflow.domain.errors import PermanentSendError
+
+TASK_QUEUE = "chatflow"
+CONVERSATION_WORKFLOW = "ConversationWorkflow"
+DELIVERY_REPORT_WORKFLOW = "DeliveryReportWorkflow"
+
+# Activities, by name.
+SEND_MESSAGE = "send_message"
+HTTP_REQUEST = "http_request"
+NEXT_ALLOWED_SEND = "next_allowed_send"
+REPORT_DELIVERY = "report_delivery"
+
+# Error types (ApplicationError.type) that Temporal must not retry.
+PERMANENT_SEND_ERROR = PermanentSendError.__name__
+HTTP_CLIENT_ERROR = "HttpClientError"
+HTTP_SERVER_ERROR = "HttpServerError"
+RETRYABLE_SEND_ERROR = "RetryableSendError"
+
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[PERMANENT_SEND_ERROR],
+)
+SEND_TIMEOUT = timedelta(seconds=30)
+# A message that could not be sent within the hour is stale; the flow's failure branch decides.
+SEND_GIVE_UP_AFTER = timedelta(hours=1)
+QUIET_HOURS_TIMEOUT = timedelta(seconds=5)
+
+
+def http_retry(retries: int) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_attempts=retries + 1,
+        non_retryable_error_types=[HTTP_CLIENT_ERROR],
+    )
+
+
+REPORT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
+)
+REPORT_TIMEOUT = timedelta(seconds=30)
+REPORT_GIVE_UP_AFTER = timedelta(days=3)

@@ -1,0 +1,68 @@
+"""The Temporal worker that runs conversations and their activities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from chatflow.domain.channel import Channel
+from chatflow.flows.flow import Flow
+from chatflow.flows.registry import registry
+from chatflow.temporal.activities import ChatflowActivities, Guard, OnSend, ignore_sends
+from chatflow.temporal.constants import TASK_QUEUE
+from chatflow.temporal.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
+from chatflow.temporal.workflow import ConversationWorkflow
+
+# Flows run inside Temporal's sandbox. chatflow, the flows and `transitions` (whose core is
+# deterministic) are passed through: imported once per worker, not once per run, and the flow
+# registry the workflow reads is the one the worker filled. redis and opentelemetry are never
+# imported by a workflow, but load lazily from objects the garbage collector may finalise on a
+# workflow thread; passing them through keeps the sandbox from warning about it.
+PASSTHROUGH = ("chatflow", "transitions", "six", "phonenumbers", "redis", "opentelemetry")
+
+
+def sandbox_runner(flows: Iterable[type[Flow]] = ()) -> SandboxedWorkflowRunner:
+    modules = set(PASSTHROUGH) | {flow.__module__.split(".")[0] for flow in flows}
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
+    )
+
+
+def build_worker(
+    client: Client,
+    flows: Iterable[type[Flow]],
+    channels: Mapping[str, Channel],
+    *,
+    task_queue: str = TASK_QUEUE,
+    http: httpx.AsyncClient | None = None,
+    guard: Guard | None = None,
+    reporter: DeliveryReporter | None = None,
+    on_send: OnSend = ignore_sends,
+    max_cached_workflows: int = 10_000,
+) -> Worker:
+    flows = list(flows)
+    for flow in flows:
+        registry.add(flow)
+    activities = ChatflowActivities(channels, http, guard, on_send)
+    workflows: list[type] = [ConversationWorkflow]
+    functions: list[Callable[..., Any]] = [
+        activities.send_message,
+        activities.http_request,
+        activities.next_allowed_send,
+    ]
+    if reporter is not None:  # delivery reports to the business's callback URL
+        workflows.append(DeliveryReportWorkflow)
+        functions.append(reporter.report_delivery)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows,
+        activities=functions,
+        workflow_runner=sandbox_runner(flows),
+        max_cached_workflows=max_cached_workflows,
+    )

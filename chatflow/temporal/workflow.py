@@ -1,0 +1,345 @@
+"""ConversationWorkflow: one long-running Temporal workflow per conversation.
+
+Messages and events arrive as signals (usually through signal-with-start), are deduplicated by
+the provider's message id and queued in arrival order; the flow engine consumes them at its
+waits. Everything the flow does to the world runs as an activity. The run continues as new when
+Temporal suggests it, carrying the flow's state, its data, the queue, the seen ids and the recent
+transcript, so a conversation can last months and thousands of messages.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+# Passed through the sandbox: plain dataclasses and deterministic code, imported once per worker.
+# Activities are called by name, so nothing they import (HTTP clients, Redis, providers) loads here.
+with workflow.unsafe.imports_passed_through():
+    from chatflow.domain.errors import HttpCallFailed, PermanentSendError
+    from chatflow.domain.messages import (
+        REPLY_WINDOW,
+        BusinessEvent,
+        DeliveryUpdate,
+        HttpRequest,
+        HttpResponse,
+        InboundMessage,
+        Media,
+        Option,
+        OutboundMessage,
+        SendResult,
+        status_moves_forward,
+    )
+    from chatflow.flows.engine import FlowRunner
+    from chatflow.flows.quiet_hours import SendWindow
+    from chatflow.flows.registry import registry
+    from chatflow.temporal import constants
+    from chatflow.temporal.records import (
+        TRANSCRIPT_LIMIT,
+        ConversationInput,
+        ConversationResult,
+        ConversationSnapshot,
+        InboxItem,
+        QuietHoursRequest,
+        SeenIds,
+        Turn,
+    )
+
+EARLY_STATUS_LIMIT = 100
+
+
+@workflow.defn(name=constants.CONVERSATION_WORKFLOW)
+class ConversationWorkflow:
+    # Raised through the flow's steps by `checkpoint` and by Temporal itself: never a flow bug.
+    control_flow: tuple[type[BaseException], ...] = (workflow.ContinueAsNewError, workflow.NondeterminismError)
+    @workflow.init
+    def __init__(self, params: ConversationInput) -> None:
+        self.params = params
+        self.inbox: deque[InboxItem] = deque(params.inbox)
+        self.seen = SeenIds(params.seen)
+        self.transcript: list[Turn] = list(params.transcript)
+        self.state = params.resume
+        self.version = params.version or 0
+        self.idle = False
+        self.signals = params.signals
+        self.cancel_reason = ""
+        self.last_inbound_at = next((t.at for t in reversed(self.transcript) if t.direction == "in"), "")
+        # Delivery reports can overtake the send activity's result; keep them until it lands.
+        self.early_statuses: dict[str, DeliveryUpdate] = {}
+
+    @workflow.run
+    async def run(self, params: ConversationInput) -> ConversationResult:
+        flow_class = registry.get(params.flow, params.version or self._pin_version(params.flow))
+        self.version = flow_class.version
+        if self.state is None:
+            self.state = FlowRunner.initial_state(flow_class, params.data, workflow.now())
+            trigger = self.inbox[0].message if params.started_by == "message" and self.inbox else None
+            if trigger is not None:
+                self.inbox.popleft()
+                self.state.reply = trigger.text or trigger.payload
+        ref = params.conversation
+        runner = FlowRunner(
+            flow_class(), self.state, self, customer=ref.customer, number=ref.number, channel=ref.channel
+        )
+        state = await runner.run()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        left = [item.message for item in self.inbox if item.message is not None]
+        # A reply that arrives as the flow ends starts the number's own flow, as its trigger.
+        # Each such run consumes at least that message, so hand-overs cannot loop.
+        if left and params.home_flow:
+            workflow.continue_as_new(
+                ConversationInput(
+                    flow=params.home_flow,
+                    conversation=ref,
+                    home_flow=params.home_flow,
+                    inbox=[InboxItem(message=m) for m in left],
+                    seen=self.seen.to_list(),
+                    transcript=self.transcript,
+                    started_by="message",
+                    signals=self.signals,
+                    history_limit=params.history_limit,
+                )
+            )
+        return ConversationResult(
+            flow=params.flow,
+            outcome=state.outcome,
+            reason=state.reason,
+            data=state.data,
+            unhandled=left,
+        )
+
+    # -- signals and queries -----------------------------------------------------------------
+
+    @workflow.signal
+    def inbound(self, message: InboundMessage) -> None:
+        self.signals += 1
+        if not self.seen.add(message.id):
+            return  # a provider retry or a duplicate webhook: already queued once
+        self.inbox.append(InboxItem(message=message))
+        self.last_inbound_at = self._now()
+        self._record(Turn("in", message.text or message.payload, self.last_inbound_at, message.id))
+
+    @workflow.signal
+    def event(self, event: BusinessEvent) -> None:
+        self.signals += 1
+        if event.id and not self.seen.add(f"event:{event.id}"):
+            return
+        self.inbox.append(InboxItem(event=event))
+
+    @workflow.signal
+    def delivery(self, update: DeliveryUpdate) -> None:
+        for turn in reversed(self.transcript):
+            if turn.message_id == update.message_id:
+                self._apply_status(turn, update)
+                return
+        if len(self.early_statuses) < EARLY_STATUS_LIMIT:
+            earlier = self.early_statuses.get(update.message_id)
+            if earlier is None or status_moves_forward(earlier.status, update.status):
+                self.early_statuses[update.message_id] = update
+
+    @workflow.signal
+    def end(self, reason: str) -> None:
+        self.cancel_reason = reason or "ended by the business"
+
+    @workflow.query
+    def snapshot(self) -> ConversationSnapshot:
+        state = self.state
+        return ConversationSnapshot(
+            id=workflow.info().workflow_id,
+            flow=self.params.flow,
+            version=self.version,
+            step=state.step if state else "",
+            outcome=state.outcome if state else "",
+            reason=state.reason if state else "",
+            data=state.data if state else {},
+            transcript=self.transcript,
+            idle=self.idle,
+            signals=self.signals,
+            pending=len(self.inbox),
+        )
+
+    # -- the engine's Port ---------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return workflow.now()
+
+    def cancelled(self) -> str:
+        return self.cancel_reason
+
+    async def checkpoint(self) -> None:
+        if not self._should_continue_as_new():
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        params = self.params
+        workflow.continue_as_new(
+            ConversationInput(
+                flow=params.flow,
+                conversation=params.conversation,
+                version=self.version,
+                home_flow=params.home_flow,
+                resume=self.state,
+                inbox=list(self.inbox),
+                seen=self.seen.to_list(),
+                transcript=self.transcript,
+                signals=self.signals,
+                history_limit=params.history_limit,
+            )
+        )
+
+    async def send(self, text: str, options: list[Option], media: list[Media], template: str) -> None:
+        ref = self.params.conversation
+        message = OutboundMessage(
+            channel=ref.channel,
+            provider=ref.provider,
+            number=ref.number,
+            customer=ref.customer,
+            text=text,
+            options=options,
+            media=media,
+            template=template,
+            conversation_id=ref.id,
+            last_inbound_at=self.last_inbound_at,
+        )
+        turn = Turn("out", text, self._now(), status="sending", options=[o.title for o in options])
+        self._record(turn)
+        try:
+            result = await workflow.execute_activity(
+                constants.SEND_MESSAGE,
+                message,
+                result_type=SendResult,
+                start_to_close_timeout=constants.SEND_TIMEOUT,
+                schedule_to_close_timeout=constants.SEND_GIVE_UP_AFTER,
+                retry_policy=constants.SEND_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            code = ""
+            if isinstance(cause, ApplicationError) and cause.details:
+                code = str(cause.details[0])
+            turn.status, turn.error_code = "failed", code
+            raise PermanentSendError(_reason(error), code) from error
+        turn.message_id, turn.status = result.message_id, result.status
+        early = self.early_statuses.pop(result.message_id, None)
+        if early is not None:
+            self._apply_status(turn, early)
+
+    async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
+        try:
+            response: HttpResponse = await workflow.execute_activity(
+                constants.HTTP_REQUEST,
+                request,
+                result_type=HttpResponse,
+                start_to_close_timeout=timedelta(seconds=request.timeout_seconds + 5),
+                retry_policy=constants.http_retry(retries),
+            )
+        except ActivityError as error:
+            cause = error.cause
+            status = 0
+            if isinstance(cause, ApplicationError) and cause.details:
+                status = int(cause.details[0])
+            raise HttpCallFailed(_reason(error), status) from error
+        return response
+
+    async def next_input(self, deadline: datetime | None) -> InboundMessage | BusinessEvent | None:
+        if not self.inbox:
+            timeout = (deadline - workflow.now()).total_seconds() if deadline else None
+            if timeout is not None and timeout <= 0:
+                return None
+            self.idle = True
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self.inbox or self.cancel_reason) or self._should_continue_as_new(),
+                    timeout=timeout,
+                )
+            except TimeoutError:
+                return None
+            finally:
+                self.idle = False
+        if not self.inbox or self.cancelled():
+            return None
+        item = self.inbox.popleft()
+        return item.message or item.event
+
+    async def sleep_until(self, when: datetime) -> None:
+        remaining = (when - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return
+        self.idle = True
+        try:
+            # Wake early to continue as new if signals pile up during a long sleep.
+            await workflow.wait_condition(
+                lambda: bool(self.cancel_reason) or self._should_continue_as_new(), timeout=remaining
+            )
+        except TimeoutError:
+            return
+        finally:
+            self.idle = False
+        if self.cancelled():
+            return
+        await self.checkpoint()
+        await self.sleep_until(when)
+
+    async def quiet_until(self, window: SendWindow, timezone: str | None) -> datetime | None:
+        if self.last_inbound_at:
+            since = workflow.now() - datetime.fromisoformat(self.last_inbound_at)
+            if since <= REPLY_WINDOW:
+                return None  # an answer to someone who just wrote is never held back
+        answer: str = await workflow.execute_local_activity(
+            constants.NEXT_ALLOWED_SEND,
+            QuietHoursRequest(
+                customer=self.params.conversation.customer,
+                start=window.start.isoformat(),
+                end=window.end.isoformat(),
+                now=workflow.now().isoformat(),
+                timezone=timezone or "",
+            ),
+            result_type=str,
+            start_to_close_timeout=constants.QUIET_HOURS_TIMEOUT,
+        )
+        return datetime.fromisoformat(answer)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _pin_version(flow: str) -> int:
+        """The newest deployed version, recorded in history so a replay picks the same one.
+
+        A patch marker per version: on the first run the newest version's marker is written;
+        on a replay after a newer version was deployed, that newer marker is absent from the
+        history, so the search falls through to the version the conversation started on.
+        """
+        versions = registry.versions(flow)
+        for version in versions:
+            if workflow.patched(f"chatflow-flow-{flow}-v{version}"):
+                return version
+        # No marker in a replayed history: it predates version pinning, so the oldest.
+        return versions[-1] if versions else 0
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        if info.is_continue_as_new_suggested():
+            return True
+        limit = self.params.history_limit
+        return bool(limit) and info.get_current_history_length() >= limit
+
+    def _now(self) -> str:
+        return workflow.now().isoformat()
+
+    def _record(self, turn: Turn) -> None:
+        self.transcript.append(turn)
+        if len(self.transcript) > TRANSCRIPT_LIMIT:
+            del self.transcript[: len(self.transcript) - TRANSCRIPT_LIMIT]
+
+    @staticmethod
+    def _apply_status(turn: Turn, update: DeliveryUpdate) -> None:
+        if status_moves_forward(turn.status, update.status):
+            turn.status = update.status
+            turn.error_code = update.error_code or turn.error_code
+
+
+def _reason(error: ActivityError) -> str:
+    """What the activity said went wrong (its ApplicationError's message), else the error itself."""
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)

@@ -1,0 +1,138 @@
+"""Every channel's routes, served: body read, request handed to the channel, messages to the edge.
+
+The channel (a provider plug-in) verifies and parses; this module does the HTTP around it, the
+same way for every channel: the one body reader, `Refused` errors as their 4xx, the edge's
+failures as 503 so the provider retries (never a 500), and each inbound webhook counted and timed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from chatflow.domain.channel import Channel, Received, StatusReport, WebhookAnswer, WebhookRequest, WebhookRoute
+from chatflow.domain.errors import Refused, Unavailable
+from chatflow.domain.messages import InboundMessage
+from chatflow.edge.inbound import Receive
+from chatflow.edge.statuses import Report
+from chatflow.web.body import read_body
+from chatflow.web.errors import refused_response
+from chatflow.web.metrics import WEBHOOK_SECONDS, WEBHOOKS, outcome
+
+log = logging.getLogger(__name__)
+
+INBOUND = "POST"  # a channel's POST routes receive from customers and providers: they are counted
+
+
+def channel_routes(
+    channels: Mapping[str, Channel], receive: Receive, report: Report, *, public_url: str
+) -> list[Route]:
+    """A Starlette route for each route of each channel.
+
+    `public_url` (CHATFLOW_PUBLIC_URL) is where providers call us; behind a proxy it is the URL
+    they signed, not the one this process sees. "" uses the request's own URL.
+    """
+    return [
+        Route(route.path, _endpoint(channel, route, receive, report, public_url), methods=[route.method])
+        for channel in channels.values()
+        for route in channel.routes()
+    ]
+
+
+def _endpoint(
+    channel: Channel, route: WebhookRoute, receive: Receive, report: Report, public_url: str
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        if route.method != INBOUND:
+            return await _serve(channel, route, request, receive, report, public_url)
+        started = time.perf_counter()
+        status = 500  # what an exception escaping below amounts to
+        try:
+            response = await _serve(channel, route, request, receive, report, public_url)
+            status = response.status_code
+            return response
+        finally:
+            WEBHOOKS.labels(channel.name, outcome(status)).inc()
+            WEBHOOK_SECONDS.labels(channel.name).observe(time.perf_counter() - started)
+
+    return endpoint
+
+
+async def _serve(
+    channel: Channel, route: WebhookRoute, request: Request, receive: Receive, report: Report, public_url: str
+) -> Response:
+    try:
+        body = (
+            await read_body(request, limit=route.max_bytes, expected=route.content_type) if route.content_type else b""
+        )
+        received = await route.handle(
+            WebhookRequest(
+                method=request.method,
+                url=_url(request, public_url),
+                headers={name.lower(): value for name, value in request.headers.items()},
+                query=dict(request.query_params),
+                body=body,
+            )
+        )
+        if received.answer is not None:
+            return _response(received.answer)
+        replies = await _hand_on(received, receive)
+        for status in received.statuses:
+            await _report(status, report)
+        try:
+            answer = await channel.answer(received, replies)
+        except Refused:
+            raise
+        except Exception as error:  # the messages are with the edge: the provider may retry safely
+            log.warning("%s could not answer a webhook: %r", channel.name, error)
+            raise Unavailable(f"could not answer: {error}") from error
+        return _response(answer)
+    except Refused as error:
+        return refused_response(error)
+
+
+def _url(request: Request, public_url: str) -> str:
+    """The URL the provider called (and signed)."""
+    if not public_url:
+        return str(request.url)
+    query = request.url.query
+    return public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+
+
+async def _hand_on(received: Received, receive: Receive) -> Sequence[tuple[InboundMessage, str]]:
+    """Each message to the edge; the answers outside any flow (STOP, HELP) it gave, with their message."""
+    replies: list[tuple[InboundMessage, str]] = []
+    for message, binding in received.messages:
+        try:
+            verdict = await receive(binding, message)
+        except Refused:
+            raise
+        except Exception as error:  # whatever the transport raised, the provider must retry
+            log.warning("could not hand message %s on: %r", message.id, error)
+            raise Unavailable(f"could not hand message {message.id} on: {error}") from error
+        if verdict.reply:
+            replies.append((message, verdict.reply))
+    return replies
+
+
+async def _report(status: StatusReport, report: Report) -> None:
+    """To the first of its conversations that exists; none may (the conversation has ended)."""
+    update = status.update
+    for conversation in status.conversations:
+        try:
+            if await report(conversation, update):
+                return
+        except Refused:
+            raise
+        except Exception as error:
+            log.warning("could not report status %s of %s: %r", update.status, update.message_id, error)
+            raise Unavailable(f"could not report status of {update.message_id}: {error}") from error
+
+
+def _response(answer: WebhookAnswer) -> Response:
+    return Response(answer.body, status_code=answer.status, media_type=answer.content_type)

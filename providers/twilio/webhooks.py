@@ -1,0 +1,150 @@
+"""Twilio's webhooks: inbound SMS/WhatsApp messages and status callbacks of the ones we sent.
+
+Twilio signs each request with the account's auth token over the URL it called plus the sorted
+form fields (`X-Twilio-Signature`). Nothing is parsed into a message before that signature holds.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from twilio.request_validator import RequestValidator
+
+from chatflow.domain.addresses import conversation_id, e164
+from chatflow.domain.channel import Received, StatusReport, WebhookRequest
+from chatflow.domain.config import Config
+from chatflow.domain.errors import BadRequest, Forbidden, NotFound
+from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
+from providers._messages import received_now
+
+FORM = "application/x-www-form-urlencoded"
+MAX_REQUEST_BYTES = 64 * 1024  # a Twilio webhook is a few KiB even with ten media URLs
+MAX_FIELDS = 200
+MAX_MEDIA = 10  # Twilio attaches at most ten media to one message
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """The fields of a form-encoded body; ValueError when it is not strictly one, in UTF-8."""
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=True,
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise ValueError("body is not UTF-8 form data") from None
+    except ValueError as error:
+        raise ValueError(f"body is not form data: {error}") from None
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        # The signature covers one value per field: a repeated one could hide a second value.
+        if key in form:
+            raise ValueError(f"field {key} appears more than once")
+        form[key] = value
+    return form
+
+
+def _required(form: dict[str, str], *names: str) -> str:
+    for name in names:
+        if form.get(name):
+            return form[name]
+    raise ValueError(f"missing field {names[0]}")
+
+
+def _number(form: dict[str, str], name: str) -> str:
+    return e164(_required(form, name), what=name)
+
+
+def _channel(form: dict[str, str]) -> str:
+    return "whatsapp" if form.get("From", "").startswith("whatsapp:") else "sms"
+
+
+def parse_inbound(form: dict[str, str]) -> InboundMessage:
+    """A customer's message from Twilio's inbound webhook fields; ValueError names what is wrong."""
+    try:
+        count = int(form.get("NumMedia") or 0)
+    except ValueError:
+        raise ValueError(f"NumMedia {form['NumMedia']!r} is not a number") from None
+    media = [
+        Media(url=form[f"MediaUrl{i}"], content_type=form.get(f"MediaContentType{i}", ""))
+        for i in range(min(count, MAX_MEDIA))
+        if form.get(f"MediaUrl{i}")
+    ]
+    text = form.get("Body") or form.get("ButtonText", "")
+    if not text and form.get("Latitude") and form.get("Longitude"):  # a WhatsApp shared location
+        place = ", ".join(part for part in (form.get("Label", ""), form.get("Address", "")) if part)
+        text = f"Location: {form['Latitude']}, {form['Longitude']}" + (f" ({place})" if place else "")
+    return InboundMessage(
+        id=_required(form, "MessageSid", "SmsMessageSid"),
+        channel=_channel(form),
+        provider="twilio",
+        customer=_number(form, "From"),
+        number=_number(form, "To"),
+        text=text,
+        media=media,
+        payload=form.get("ButtonPayload", ""),
+        profile_name=form.get("ProfileName", ""),
+        received_at=received_now(),
+    )
+
+
+def parse_status(form: dict[str, str]) -> tuple[str, DeliveryUpdate]:
+    """The conversation a status callback is about, and the update; ValueError when malformed."""
+    status = _required(form, "MessageStatus", "SmsStatus")
+    update = DeliveryUpdate(
+        message_id=_required(form, "MessageSid", "SmsSid"),
+        status=status,
+        error_code=form.get("ErrorCode", "") if status in ("failed", "undelivered") else "",
+        at=received_now(),
+    )
+    # We sent the message: From is our number, To the customer.
+    return conversation_id(_channel(form), _number(form, "From"), _number(form, "To")), update
+
+
+class TwilioWebhooks:
+    """Verifies and parses Twilio's requests into what the edge receives."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        token = config.settings.twilio_auth_token
+        self.validator = RequestValidator(token) if token else None
+
+    def verified_form(self, request: WebhookRequest) -> dict[str, str]:
+        signature = request.headers.get("x-twilio-signature", "")
+        if not signature:
+            raise Forbidden("missing X-Twilio-Signature")
+        if self.validator is None:
+            raise Forbidden("TWILIO_AUTH_TOKEN is not set: cannot verify Twilio's signature")
+        try:
+            form = parse_form(request.body)
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+        # `request.url` is the URL Twilio was told to call, which a proxy may have rewritten.
+        if not self.validator.validate(request.url, form, signature):
+            raise Forbidden("X-Twilio-Signature does not match this request")
+        return form
+
+    async def inbound(self, request: WebhookRequest) -> Received:
+        form = self.verified_form(request)
+        try:
+            message = parse_inbound(form)
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+        binding = self.config.binding(message.number, "twilio")
+        if binding is None:
+            raise NotFound(f"{message.number} is not bound to a flow for twilio in the config")
+        return Received(messages=[(message, binding)])
+
+    async def status(self, request: WebhookRequest) -> Received:
+        form = self.verified_form(request)
+        try:
+            conversation, update = parse_status(form)
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+        # Statuses without a rank (received, canceled, scheduled...) say nothing about delivery:
+        # they are acknowledged and dropped.
+        if update.status not in STATUS_RANK:
+            return Received()
+        return Received(statuses=[StatusReport(update, [conversation])])

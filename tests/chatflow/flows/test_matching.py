@@ -1,0 +1,69 @@
+import pytest
+
+from chatflow.domain.messages import InboundMessage, Media
+from chatflow.flows.matching import Choice, Choices, anything, keyword, no, normalise, number, regex, yes
+
+
+def msg(text: str = "", payload: str = "", media: list[Media] | None = None) -> InboundMessage:
+    return InboundMessage("SM1", "sms", "twilio", "+14155550100", "+15005550006", text, media or [], payload)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("  Sí!! ", "si"), ("YES.", "yes"), ("Ça   va?", "ca va"), ("d'accord", "d accord"), ("👍", "👍")],
+)
+def test_normalise_ignores_case_accents_punctuation_and_spacing(raw, expected):
+    assert normalise(raw) == expected
+
+
+def test_keyword_matches_first_word_or_whole_message():
+    menu = keyword("menu", "start over")
+    assert menu.match(msg("MENU please")) == "menu"
+    assert menu.match(msg("Start over!")) == "start over"
+    assert menu.match(msg("show me the menu")) is None
+    assert keyword("stop", whole=True).match(msg("stop sending")) is None
+    assert keyword("stop", whole=True).match(msg(" Stop. ")) == "stop"
+
+
+@pytest.mark.parametrize("text", ["yes", "Y", "yep!", "ok", "Sí", "oui", "ja", "sim", "haan", "👍"])
+def test_yes_in_several_languages(text):
+    assert yes.match(msg(text)) is True
+    assert no.match(msg(text)) is None
+
+
+@pytest.mark.parametrize("text", ["no", "NOPE", "non", "nein", "não", "nahi", "no thanks"])
+def test_no_in_several_languages(text):
+    assert no.match(msg(text)) is False
+    assert yes.match(msg(text)) is None
+
+
+def test_numbers_and_ranges():
+    assert number().match(msg("42")) == 42
+    assert number(1, 5).match(msg("4 stars")) == 4
+    assert number(1, 5).match(msg("6")) is None
+    assert number(1, 5).match(msg("four")) is None
+    assert number(0, 10, integer=False).match(msg("7,5")) == 7.5
+    assert number().match(msg("3.5")) is None
+
+
+def test_regex_saves_the_first_group():
+    order = regex(r"\b([A-Z]-\d{4})\b")
+    assert order.match(msg("my order is A-1234 thanks")) == "A-1234"
+    assert order.match(msg("no idea")) is None
+
+
+def test_anything_matches_text_buttons_and_media():
+    assert anything.match(msg("  hi ")) == "hi"
+    assert anything.match(msg(payload="BTN_1")) == "BTN_1"
+    assert anything.match(msg(media=[Media("https://m.example/1.jpg", "image/jpeg")])) == "https://m.example/1.jpg"
+    assert anything.match(msg("   ")) is None
+
+
+def test_choices_by_number_title_or_button_id():
+    choices = Choices((Choice("Track my order", "track"), Choice("Talk to a person", "human", id="HUMAN")))
+    assert [o.id for o in choices.options()] == ["1", "HUMAN"]
+    assert choices.pick(msg("2")).goto == "human"
+    assert choices.pick(msg("track my ORDER!")).goto == "track"
+    assert choices.pick(msg(payload="HUMAN")).goto == "human"
+    assert choices.pick(msg("3")) is None
+    assert choices.pick(msg("something else")) is None

@@ -1,0 +1,92 @@
+"""`chatflow dev` end to end: a real subprocess with its embedded Temporal and Valkey."""
+
+import re
+import signal
+import time
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.chatflow.runtime.devstack import alive, descendants, start_dev
+
+CUSTOMER = "+14155550100"
+MENU = "What can I do for you?"
+
+
+def test_dev_runs_everything_stops_cleanly_and_keeps_conversations(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    stack = start_dev(data_dir, tmp_path / "logs")
+    try:
+        children = descendants(stack.process.pid)
+        names = {Path(f"/proc/{pid}/exe").resolve().name for pid in children}
+        assert {"temporal", "valkey-server"} <= names
+
+        stack.say("hello")
+        assert stack.wait_for(MENU)[0] == "Hi! I'm the chatflow demo bot."
+        stack.say("2")
+        assert stack.wait_for("order number")[-1] == "What's your order number?"
+
+        families = {f.name: f for f in text_string_to_metric_families(stack.read_metrics())}
+        webhooks = families["chatflow_webhooks"].samples
+        assert any(s.labels == {"provider": "console", "outcome": "accepted"} and s.value >= 2 for s in webhooks)
+        sends = families["chatflow_sends"].samples
+        assert any(s.labels == {"provider": "console", "status": "delivered"} and s.value >= 3 for s in sends)
+        assert families["chatflow_active_conversations"].samples[0].value >= 1
+        assert "chatflow_webhook_duration_seconds" in families
+    finally:
+        code = stack.stop(signal.SIGINT)
+    assert code == 0, stack.output()
+    assert "stopped" in stack.output()
+    assert [pid for pid in children if alive(pid)] == []
+
+    # No full phone number in anything the process logged (uvicorn's access log included).
+    logged = stack.stderr.read_text()
+    assert "14155550100" not in logged
+    assert re.search(r"(\+|%2B)1415\*{5}00", logged)
+
+    # The same data folder: the conversation goes on where it was, and its history is there.
+    again = start_dev(data_dir, tmp_path / "logs")
+    try:
+        earlier, cursor = again.read()
+        assert earlier[0] == "Hi! I'm the chatflow demo bot." and earlier[-1] == "What's your order number?"
+        again.say("A-77")
+        assert again.wait_for("arrives tomorrow", after=cursor)[0] == "Order A-77 is on its way and arrives tomorrow."
+    finally:
+        assert again.stop(signal.SIGTERM) == 0, again.output()
+
+
+def test_dev_reports_a_taken_port_without_traceback(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
+
+    (tmp_path / "chatflow.toml").write_text(DEMO_CONFIG)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            chatflow_command("dev", "--port", str(port), "--data-dir", str(tmp_path / "data")),
+            capture_output=True,
+            text=True,
+            env=chatflow_env(),
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_servers_die_with_a_killed_dev(tmp_path: Path) -> None:
+    """Even SIGKILL, which chatflow dev cannot handle, leaves no server behind."""
+    stack = start_dev(tmp_path / "data", tmp_path / "logs")
+    children = descendants(stack.process.pid)
+    assert children
+    stack.process.kill()
+    stack.process.wait()
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in children if alive(pid)] == []

@@ -1,0 +1,57 @@
+import json
+import logging
+import subprocess
+import sys
+
+from chatflow.runtime.logs import mask_phone_numbers
+from tests.chatflow.runtime.devstack import chatflow_env
+
+SCRIPT = """
+import logging
+from chatflow.runtime.logs import configure_logging
+configure_logging(json_lines={json_lines})
+log = logging.getLogger("chatflow.test")
+log.info("message from %s to %s", "+14155550100", "whatsapp:+447700900123")
+logging.getLogger("uvicorn.access").info('%s - "%s %s"', "127.0.0.1", "GET", "/console/messages?customer=%2B14155550100")
+try:
+    raise ValueError("cannot send to +14155550100")
+except ValueError:
+    log.exception("send failed")
+"""
+
+
+def run(json_lines: bool) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(json_lines=json_lines)],
+        capture_output=True, text=True, env=chatflow_env(), check=True,
+    )
+    return done.stderr
+
+
+def test_masks_e164_numbers_keeping_their_ends() -> None:
+    assert mask_phone_numbers("from +14155550100.") == "from +1415*****00."
+    assert mask_phone_numbers("customer=%2B447700900123") == "customer=%2B4477******23"
+    assert mask_phone_numbers("order 12345678 at 2026-01-01") == "order 12345678 at 2026-01-01"
+
+
+def test_plain_log_lines_hold_no_full_phone_number() -> None:
+    output = run(json_lines=False)
+    assert "14155550100" not in output and "447700900123" not in output
+    assert "message from +1415*****00 to whatsapp:+4477******23" in output
+    assert "customer=%2B1415*****00" in output
+    assert "ValueError: cannot send to +1415*****00" in output  # tracebacks too
+
+
+def test_json_log_lines_hold_no_full_phone_number() -> None:
+    lines = [json.loads(line) for line in run(json_lines=True).splitlines()]
+    assert lines[0]["message"] == "message from +1415*****00 to whatsapp:+4477******23"
+    assert lines[0]["level"] == "info" and lines[0]["logger"] == "chatflow.test"
+    assert "+1415*****00" in lines[2]["error"] and "14155550100" not in json.dumps(lines)
+
+
+def test_the_filter_leaves_records_formattable() -> None:
+    from chatflow.runtime.logs import MaskPhoneNumbers
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "to %s", ("+14155550100",), None)
+    assert MaskPhoneNumbers().filter(record)
+    assert record.getMessage() == "to +1415*****00"

@@ -1,0 +1,335 @@
+"""Meta's WhatsApp Cloud webhooks, signed as Meta signs them, in front of a recorder."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from redis.asyncio import Redis
+
+from chatflow.domain.addresses import conversation_id
+from chatflow.domain.channel import WebhookRequest
+from chatflow.domain.config import Config
+from chatflow.domain.errors import Forbidden
+from chatflow.domain.messages import Media
+from chatflow.edge.optout import HELP_TEXT, OPTED_OUT_TEXT
+from providers.whatsapp_cloud.webhooks import WhatsAppCloudWebhooks
+from tests.providers.conftest import (
+    CUSTOMER,
+    GRAPH_API,
+    GRAPH_MESSAGES_URL,
+    PUBLIC_URL,
+    VERIFY_TOKEN,
+    WHATSAPP_NUMBER,
+    Recorder,
+    edge_with_opt_outs,
+    make_config,
+    meta_messages,
+    meta_post,
+    meta_signature,
+    meta_text,
+    webhook_client,
+)
+
+URL = "/webhooks/whatsapp"
+CONVERSATION = conversation_id("whatsapp", WHATSAPP_NUMBER, CUSTOMER)
+BSUID = "US.13491208655302741918"
+
+
+# -- subscription handshake ------------------------------------------------------------------------
+
+
+async def test_the_verify_handshake_echoes_the_challenge(client: httpx.AsyncClient) -> None:
+    params = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}
+    response = await client.get(URL, params=params)
+    assert (response.status_code, response.text) == (200, "1158201444")
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
+        {"hub.challenge": "1"},
+    ],
+)
+async def test_the_handshake_with_a_wrong_token_or_mode_is_refused(client: httpx.AsyncClient, params: dict[str, str]) -> None:
+    response = await client.get(URL, params=params)
+    assert response.status_code == 403
+    assert "1" != response.text
+
+
+# -- messages ----------------------------------------------------------------------------------------
+
+
+async def post(client: httpx.AsyncClient, payload: Any) -> httpx.Response:
+    return await client.post(URL, **meta_post(payload))
+
+
+async def test_a_text_message_is_delivered_with_the_profile_name(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    response = await post(client, meta_messages(meta_text("wamid.A1", "Hello")))
+    assert (response.status_code, response.text) == (200, "ok")
+    [(message, flow)] = recorder.delivered
+    assert flow == "demo"
+    assert (message.id, message.channel, message.provider) == ("wamid.A1", "whatsapp", "whatsapp_cloud")
+    assert (message.customer, message.number, message.text, message.profile_name) == (CUSTOMER, WHATSAPP_NUMBER, "Hello", "Ada")
+
+
+def message(wamid: str, kind: str, body: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"from": CUSTOMER[1:], "id": wamid, "timestamp": "1760000000", "type": kind, kind: body, **extra}
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "payload"),
+    [
+        (message("wamid.B", "button", {"payload": "ask_order", "text": "Track my order"}), "Track my order", "ask_order"),
+        (message("wamid.C", "interactive", {"type": "button_reply", "button_reply": {"id": "opening_hours", "title": "Opening hours"}}),
+         "Opening hours", "opening_hours"),
+        (message("wamid.D", "interactive", {"type": "list_reply", "list_reply": {"id": "row7", "title": "Row 7", "description": "x"}}),
+         "Row 7", "row7"),
+        (message("wamid.E", "location", {"latitude": 48.85, "longitude": 2.35, "name": "Shop", "address": "1 Rue X"}),
+         "Location: 48.85, 2.35 (Shop, 1 Rue X)", ""),
+        (message("wamid.F", "contacts", {}, contacts=[{"name": {"formatted_name": "Bob"}, "phones": [{"phone": "+1 555 0101"}]}]),
+         "Contacts: Bob +1 555 0101", ""),
+        (message("wamid.G", "unsupported", {}, errors=[{"code": 131051}]), "", ""),
+    ],
+)
+async def test_replies_of_every_kind_become_text_and_payload(
+    client: httpx.AsyncClient, recorder: Recorder, raw: dict[str, Any], text: str, payload: str
+) -> None:
+    assert (await post(client, meta_messages(raw))).status_code == 200
+    [delivered] = recorder.messages
+    assert (delivered.text, delivered.payload) == (text, payload)
+
+
+@pytest.mark.parametrize("kind", ["image", "audio", "video", "document", "sticker"])
+async def test_media_arrive_as_graph_references_with_caption(client: httpx.AsyncClient, recorder: Recorder, kind: str) -> None:
+    body = {"id": "MEDIA123", "mime_type": "application/octet-stream", "sha256": "abc", "caption": "look"}
+    assert (await post(client, meta_messages(message("wamid.M", kind, body)))).status_code == 200
+    [delivered] = recorder.messages
+    assert delivered.media == [Media(f"{GRAPH_API}/v21.0/MEDIA123", "application/octet-stream")]
+    assert delivered.text == "look"
+
+
+async def test_reactions_and_system_messages_are_not_delivered(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    payload = meta_messages(
+        message("wamid.R", "reaction", {"message_id": "wamid.OUT1", "emoji": "👍"}),
+        message("wamid.S", "system", {"body": "changed number", "type": "user_changed_number"}),
+        meta_text("wamid.T", "still here"),
+    )
+    assert (await post(client, payload)).status_code == 200
+    assert [m.id for m in recorder.messages] == ["wamid.T"]
+
+
+async def test_one_post_with_several_entries_changes_and_messages_delivers_each_once_in_order(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
+    first = meta_messages(meta_text("wamid.1", "one"), meta_text("wamid.2", "two"), meta_text("wamid.1", "one"))
+    second = meta_messages(meta_text("wamid.3", "three", sender="14155550199"),
+                           contacts=[{"profile": {"name": "Bo"}, "wa_id": "14155550199"}])
+    payload = {"object": "whatsapp_business_account",
+               "entry": [first["entry"][0], {"id": "WABA", "changes": [*second["entry"][0]["changes"], first["entry"][0]["changes"][0]]}]}
+    assert (await post(client, payload)).status_code == 200
+    assert [(m.id, m.text, m.customer, m.profile_name) for m in recorder.messages] == [
+        ("wamid.1", "one", CUSTOMER, "Ada"),
+        ("wamid.2", "two", CUSTOMER, "Ada"),
+        ("wamid.3", "three", "+14155550199", "Bo"),
+    ]
+
+
+async def test_a_user_known_only_by_business_scoped_id_is_delivered_under_that_id(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
+    raw = {"from_user_id": BSUID, "id": "wamid.U", "timestamp": "1760000000", "type": "text", "text": {"body": "hi"}}
+    payload = meta_messages(raw, contacts=[{"profile": {"name": "Ana", "username": "@ana"}, "user_id": BSUID}])
+    assert (await post(client, payload)).status_code == 200
+    [delivered] = recorder.messages
+    assert (delivered.customer, delivered.profile_name) == (BSUID, "Ana")
+
+
+async def test_the_phone_number_wins_over_the_user_id_when_both_are_given(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    raw = {**meta_text("wamid.P"), "from_user_id": BSUID}
+    assert (await post(client, meta_messages(raw))).status_code == 200
+    assert recorder.messages[0].customer == CUSTOMER
+
+
+async def test_a_user_id_only_in_contacts_is_used(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    raw = {"id": "wamid.Q", "timestamp": "1760000000", "type": "text", "text": {"body": "hi"}}
+    payload = meta_messages(raw, contacts=[{"profile": {"name": "Ana"}, "user_id": BSUID}])
+    assert (await post(client, payload)).status_code == 200
+    assert recorder.messages[0].customer == BSUID
+
+
+async def test_a_message_from_nobody_is_refused(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    raw = {"id": "wamid.N", "timestamp": "1760000000", "type": "text", "text": {"body": "hi"}}
+    response = await post(client, meta_messages(raw, contacts=[]))
+    assert response.status_code == 400
+    assert "no sender" in response.text
+    assert recorder.delivered == []
+
+
+async def test_changes_of_other_fields_are_acknowledged_and_ignored(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    payload = {"object": "whatsapp_business_account",
+               "entry": [{"id": "WABA", "changes": [{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]}]}
+    assert (await post(client, payload)).status_code == 200
+    assert recorder.delivered == [] and recorder.reports == []
+
+
+# -- answers outside any flow -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "answer"), [("STOP", OPTED_OUT_TEXT), ("help", HELP_TEXT)])
+async def test_opt_out_and_help_are_answered_through_the_cloud_api_and_reach_no_flow(
+    config: Config, recorder: Recorder, redis: Redis, text: str, answer: str
+) -> None:
+    with respx.mock(assert_all_called=False) as graph:
+        sent = graph.post(GRAPH_MESSAGES_URL).mock(
+            return_value=httpx.Response(200, json={"messages": [{"id": "wamid.OUT1"}]})
+        )
+        async with webhook_client(config, recorder, receive=edge_with_opt_outs(recorder, redis)) as client:
+            response = await post(client, meta_messages(meta_text("wamid.S1", text)))
+    assert (response.status_code, response.text) == (200, "ok")
+    assert [json.loads(call.request.content) for call in sent.calls] == [
+        {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER[1:],
+         "type": "text", "text": {"body": answer, "preview_url": False}}
+    ]
+    assert recorder.delivered == []
+
+
+async def test_an_answer_meta_refuses_still_acknowledges_the_webhook(
+    config: Config, recorder: Recorder, redis: Redis
+) -> None:
+    # The message is taken already: failing the webhook would only have Meta send it again.
+    with respx.mock(assert_all_called=False) as graph:
+        graph.post(GRAPH_MESSAGES_URL).mock(return_value=httpx.Response(400, json={"error": {"code": 131026}}))
+        async with webhook_client(config, recorder, receive=edge_with_opt_outs(recorder, redis)) as client:
+            response = await post(client, meta_messages(meta_text("wamid.S1", "STOP")))
+    assert (response.status_code, response.text) == (200, "ok")
+
+
+# -- statuses ------------------------------------------------------------------------------------------
+
+
+def status(wamid: str, value: str, **extra: Any) -> dict[str, Any]:
+    return {"id": wamid, "status": value, "timestamp": "1760000000", "recipient_id": CUSTOMER[1:], **extra}
+
+
+async def test_statuses_are_reported_in_the_order_meta_sent_them(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    recorder.running.add(CONVERSATION)
+    payload = meta_messages(statuses=[
+        status("wamid.OUT1", "read"),
+        status("wamid.OUT1", "delivered"),  # arrives late; the workflow keeps the higher rank
+        status("wamid.OUT2", "failed", errors=[{"code": 131026, "title": "Message undeliverable"}]),
+        status("wamid.OUT1", "read"),  # repeated in the same POST: reported once
+        status("wamid.OUT3", "deleted"),  # not a delivery status
+    ])
+    assert (await post(client, payload)).status_code == 200
+    assert [(c, u.message_id, u.status, u.error_code) for c, u in recorder.reports] == [
+        (CONVERSATION, "wamid.OUT1", "read", ""),
+        (CONVERSATION, "wamid.OUT1", "delivered", ""),
+        (CONVERSATION, "wamid.OUT2", "failed", "131026"),
+    ]
+    assert recorder.reports[0][1].at == "2025-10-09T08:53:20+00:00"
+
+
+async def test_a_status_for_a_conversation_keyed_by_user_id_reaches_it(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    by_user = conversation_id("whatsapp", WHATSAPP_NUMBER, BSUID)
+    recorder.running.add(by_user)
+    payload = meta_messages(statuses=[status("wamid.OUT1", "delivered", recipient_user_id=BSUID)])
+    assert (await post(client, payload)).status_code == 200
+    assert [c for c, _ in recorder.reports] == [by_user]
+
+
+async def test_a_status_for_an_ended_conversation_is_acknowledged(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    response = await post(client, meta_messages(statuses=[status("wamid.OUT1", "delivered")]))
+    assert response.status_code == 200
+    assert recorder.reports == []
+
+
+# -- what is refused -----------------------------------------------------------------------------------
+
+
+async def test_unsigned_or_forged_posts_are_refused_before_parsing(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    body = json.dumps(meta_messages(meta_text())).encode()
+    unsigned = await client.post(URL, content=body, headers={"Content-Type": "application/json"})
+    other_secret = await client.post(URL, content=body, headers={"Content-Type": "application/json", **meta_signature(body, "not-ours")})
+    tampered = await client.post(URL, content=body.replace(b"hi", b"yo"),
+                                 headers={"Content-Type": "application/json", **meta_signature(body)})
+    bare_hex = await client.post(URL, content=body, headers={
+        "Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body)["X-Hub-Signature-256"][7:]})
+    garbage = b"{not json"
+    forged_garbage = await client.post(URL, content=garbage, headers={"Content-Type": "application/json", **meta_signature(garbage, "x")})
+    assert [r.status_code for r in (unsigned, other_secret, tampered, bare_hex, forged_garbage)] == [403] * 5
+    assert recorder.delivered == []
+
+
+async def test_without_an_app_secret_there_is_no_whatsapp_cloud_channel_to_call(recorder: Recorder) -> None:
+    async with webhook_client(make_config(whatsapp_app_secret=""), recorder) as client:
+        response = await post(client, meta_messages(meta_text()))
+    assert response.status_code == 404
+    assert recorder.delivered == []
+
+
+async def test_without_an_app_secret_nothing_can_be_verified() -> None:
+    signed = meta_post(meta_messages(meta_text()))
+    request = WebhookRequest("POST", PUBLIC_URL + URL, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"])
+    with pytest.raises(Forbidden, match="WHATSAPP_APP_SECRET"):
+        await WhatsAppCloudWebhooks(make_config(whatsapp_app_secret="")).receive(request)
+
+
+async def test_an_unbound_phone_number_id_gets_404_and_nothing_is_delivered(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    payload = meta_messages(meta_text(), phone_number_id="999")
+    response = await post(client, payload)
+    assert response.status_code == 404
+    assert "999" in response.text
+    assert recorder.delivered == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ([1, 2, 3], "JSON object"),
+        ({"entry": "nope"}, "entry must be a list"),
+        ({"entry": [{"changes": [{"field": "messages", "value": []}]}]}, "value must be an object"),
+        (meta_messages({"from": CUSTOMER[1:], "type": "text", "text": {"body": "no id"}}), "id is missing"),
+        (meta_messages(meta_text(sender="12")), "sender"),
+        (meta_messages(message("wamid.I", "image", {"mime_type": "image/png"})), "image.id is missing"),
+        (meta_messages(statuses=[{"id": "wamid.X"}]), "needs id and status"),
+        ({"entry": [{"changes": [{"field": "messages", "value": {"messages": [meta_text()]}}]}]}, "phone_number_id is missing"),
+    ],
+)
+async def test_malformed_payloads_get_400_with_the_reason_and_nothing_is_delivered(
+    client: httpx.AsyncClient, recorder: Recorder, payload: Any, reason: str
+) -> None:
+    response = await post(client, payload)
+    assert response.status_code == 400
+    assert reason in response.text
+    assert recorder.delivered == []
+
+
+def _signed(body: bytes, content_type: str = "application/json") -> dict[str, Any]:
+    return {"content": body, "headers": {"Content-Type": content_type, **meta_signature(body)}}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b'{"entry": "caf\xe9"}', "application/json", 400),  # not UTF-8
+        (b"", "application/json", 400),
+        (b"[" * 200_000 + b"]" * 200_000, "application/json", 400),  # deeper than the parser goes
+        (b"entry=1", "application/x-www-form-urlencoded", 415),
+        (b"{}", "text/plain", 415),
+        (b'{"x": "' + b"a" * (3 * 1024 * 1024) + b'"}', "application/json", 413),
+    ],
+)
+async def test_bad_bodies_get_a_4xx_never_a_5xx(
+    client: httpx.AsyncClient, recorder: Recorder, body: bytes, content_type: str, status: int
+) -> None:
+    response = await client.post(URL, **_signed(body, content_type))
+    assert response.status_code == status, response.text
+    assert recorder.delivered == []
