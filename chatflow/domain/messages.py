@@ -63,6 +63,9 @@ class InboundMessage:
     payload: str = ""  # id of the button or list row the customer tapped, when they tapped one
     profile_name: str = ""
     received_at: str = ""  # ISO 8601, as reported by the web tier
+    # Structured content the customer submitted, when the message carries some: the answers of a
+    # WhatsApp Flow (its response_json, parsed). `text` stays a readable summary of it.
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
