@@ -15,12 +15,16 @@ from chatflow.domain.channel import Received, StatusReport, WebhookRequest
 from chatflow.domain.config import Config
 from chatflow.domain.errors import BadRequest, Forbidden, NotFound
 from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
-from providers._messages import received_now
+from providers._messages import message_id, received_now, shown
+from providers._whatsapp import whatsapp_customer
 
 FORM = "application/x-www-form-urlencoded"
 MAX_REQUEST_BYTES = 64 * 1024  # a Twilio webhook is a few KiB even with ten media URLs
 MAX_FIELDS = 200
 MAX_MEDIA = 10  # Twilio attaches at most ten media to one message
+# Where Twilio puts a WhatsApp user's business-scoped user id (BSUID); From and To carry the BSUID
+# themselves ("whatsapp:US.1349...") when WhatsApp withholds the phone number.
+USER_ID_FIELD = "ExternalUserId"
 
 
 def parse_form(body: bytes) -> dict[str, str]:
@@ -58,7 +62,18 @@ def _number(form: dict[str, str], name: str) -> str:
 
 
 def _channel(form: dict[str, str]) -> str:
-    return "whatsapp" if form.get("From", "").startswith("whatsapp:") else "sms"
+    """WhatsApp when an address says so (or, in a status callback, Twilio's ChannelPrefix)."""
+    whatsapp = any(form.get(name, "").startswith("whatsapp:") for name in ("From", "To"))
+    return "whatsapp" if whatsapp or form.get("ChannelPrefix") == "whatsapp" else "sms"
+
+
+def _customer(form: dict[str, str], channel: str, *names: str) -> str:
+    """The customer the first present of `names` names: an E.164 number or, on WhatsApp, a
+    business-scoped user id (in the address, or in ExternalUserId when the address is neither)."""
+    address = next((form[name] for name in names if form.get(name)), "")
+    if channel == "whatsapp":
+        return whatsapp_customer(address, form.get(USER_ID_FIELD, ""), names[0])
+    return e164(_required(form, *names), what=names[0])
 
 
 def parse_inbound(form: dict[str, str]) -> InboundMessage:
@@ -66,7 +81,7 @@ def parse_inbound(form: dict[str, str]) -> InboundMessage:
     try:
         count = int(form.get("NumMedia") or 0)
     except ValueError:
-        raise ValueError(f"NumMedia {form['NumMedia']!r} is not a number") from None
+        raise ValueError(f"NumMedia {shown(form['NumMedia'])} is not a number") from None
     media = [
         Media(url=form[f"MediaUrl{i}"], content_type=form.get(f"MediaContentType{i}", ""))
         for i in range(min(count, MAX_MEDIA))
@@ -76,11 +91,12 @@ def parse_inbound(form: dict[str, str]) -> InboundMessage:
     if not text and form.get("Latitude") and form.get("Longitude"):  # a WhatsApp shared location
         place = ", ".join(part for part in (form.get("Label", ""), form.get("Address", "")) if part)
         text = f"Location: {form['Latitude']}, {form['Longitude']}" + (f" ({place})" if place else "")
+    channel = _channel(form)
     return InboundMessage(
-        id=_required(form, "MessageSid", "SmsMessageSid"),
-        channel=_channel(form),
+        id=message_id(_required(form, "MessageSid", "SmsMessageSid"), "MessageSid"),
+        channel=channel,
         provider="twilio",
-        customer=_number(form, "From"),
+        customer=_customer(form, channel, "From"),
         number=_number(form, "To"),
         text=text,
         media=media,
@@ -90,17 +106,38 @@ def parse_inbound(form: dict[str, str]) -> InboundMessage:
     )
 
 
-def parse_status(form: dict[str, str]) -> tuple[str, DeliveryUpdate]:
-    """The conversation a status callback is about, and the update; ValueError when malformed."""
+def parse_status(form: dict[str, str], config: Config) -> StatusReport:
+    """A status callback's update with the conversations it may belong to (none when neither the
+    fields nor the config say: the status is still the message's, by its MessageSid); ValueError
+    when it has no MessageSid or no status.
+
+    Twilio's own examples leave To out, and From may be missing too: we sent the message, so
+    From is our number and To (or WhatsApp's ChannelToAddress) the customer.
+    """
     status = _required(form, "MessageStatus", "SmsStatus")
     update = DeliveryUpdate(
-        message_id=_required(form, "MessageSid", "SmsSid"),
+        message_id=message_id(_required(form, "MessageSid", "SmsSid"), "MessageSid"),
         status=status,
         error_code=form.get("ErrorCode", "") if status in ("failed", "undelivered") else "",
         at=received_now(),
     )
-    # We sent the message: From is our number, To the customer.
-    return conversation_id(_channel(form), _number(form, "From"), _number(form, "To")), update
+    channel = _channel(form)
+    try:
+        customer = _customer(form, channel, "To", "ChannelToAddress")
+        number = _our_number(form, channel, config)
+    except ValueError:
+        return StatusReport(update, [])
+    return StatusReport(update, [conversation_id(channel, number, customer)])
+
+
+def _our_number(form: dict[str, str], channel: str, config: Config) -> str:
+    """The number we sent from: From, or the one Twilio number of the config on that channel."""
+    if form.get("From"):
+        return _number(form, "From")
+    ours = [b.number for b in config.numbers if b.provider == "twilio" and b.channel == channel]
+    if len(ours) != 1:
+        raise ValueError("missing field From")
+    return ours[0]
 
 
 class TwilioWebhooks:
@@ -140,11 +177,11 @@ class TwilioWebhooks:
     async def status(self, request: WebhookRequest) -> Received:
         form = self.verified_form(request)
         try:
-            conversation, update = parse_status(form)
+            report = parse_status(form, self.config)
         except ValueError as error:
             raise BadRequest(str(error)) from None
         # Statuses without a rank (received, canceled, scheduled...) say nothing about delivery:
         # they are acknowledged and dropped.
-        if update.status not in STATUS_RANK:
+        if report.update.status not in STATUS_RANK:
             return Received()
-        return Received(statuses=[StatusReport(update, [conversation])])
+        return Received(statuses=[report])

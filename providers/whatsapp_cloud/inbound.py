@@ -1,91 +1,132 @@
-"""A customer's message in Meta's webhook as an InboundMessage: text, a tapped choice, media."""
+"""A customer's message in Meta's webhook as an InboundMessage: text, a tapped choice, a WhatsApp
+Flow's answers, media."""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.messages import InboundMessage, Media
-from providers._messages import received_now
+from providers._messages import clean_data, message_id, one_line, received_now, shown, text
 from providers.whatsapp_cloud.payload import customer_for, object_at
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
-# Not something a customer said to the flow: reactions, number changes, "chat opened" events.
-IGNORED_TYPES = frozenset({"reaction", "system", "request_welcome", "ephemeral"})
+# Not something a customer said to the flow: reactions, number changes and other system notices,
+# "chat opened" events, and messages the customer deleted (revoked) after sending them.
+IGNORED_TYPES = frozenset({"reaction", "system", "request_welcome", "ephemeral", "revoke", "deleted"})
+# Unsupported messages (error 131051) that act on another message instead of saying something:
+# the flow never hears of a reaction, a pin or a "keep in chat" whatever the type Meta gives it.
+IGNORED_UNSUPPORTED = frozenset({"reaction", "pin", "keep_in_chat", "revoke"})
+FLOW_REPLY = "nfm_reply"  # the interactive reply of a WhatsApp Flow the customer completed
+# Meta's media ids are digits; nothing else goes into the Graph URL built from one.
+MEDIA_ID = re.compile(r"[A-Za-z0-9._-]{1,256}")
 
 # Meta sends a media id; the Graph URL of that id answers (with the access token) where it is.
 MediaUrl = Callable[[str], str]
+
+log = logging.getLogger(__name__)
 
 
 def parse_message(
     raw: dict[str, Any], contacts: list[dict[str, Any]], binding: NumberBinding, where: str, media_url: MediaUrl
 ) -> InboundMessage | None:
     """The message, or None for one that is not for the flow; ValueError when malformed."""
-    kind = str(raw.get("type") or "")
+    kind = text(raw.get("type"))
     if kind in IGNORED_TYPES:
         return None
-    wamid = raw.get("id")
-    if not isinstance(wamid, str) or not wamid:
-        raise ValueError(f"{where}.id is missing")
-    phone, user_id = str(raw.get("from") or ""), str(raw.get("from_user_id") or "")
+    if kind == "unsupported" and text(object_at(raw, "unsupported").get("type")) in IGNORED_UNSUPPORTED:
+        return None
+    group = raw.get("group_id") or object_at(raw, "context").get("group_id")
+    if group:  # said in a WhatsApp group the number is in: not to us one-to-one
+        log.info("whatsapp_cloud ignored %s: a message in group %s", where, one_line(shown(group)))
+        return None
+    wamid = message_id(raw.get("id"), f"{where}.id")
+    phone, user_id = text(raw.get("from")), text(raw.get("from_user_id"))
     contact = _contact(contacts, phone, user_id)
-    if not user_id and contact:
-        user_id = str(contact.get("user_id") or "")
-    text, payload, media = _content(raw, kind, where, media_url)
+    if not user_id:
+        user_id = text(contact.get("user_id"))
+    content, payload, media, data = _content(raw, kind, where, media_url)
     return InboundMessage(
         id=wamid,
         channel="whatsapp",
         provider="whatsapp_cloud",
         customer=customer_for(phone, user_id, where),
         number=binding.number,
-        text=text,
+        text=content,
         media=media,
         payload=payload,
-        profile_name=str(object_at(contact, "profile", where).get("name") or "") if contact else "",
+        profile_name=text(object_at(contact, "profile").get("name")),
         received_at=received_now(),
+        data=data,
     )
 
 
-def _content(raw: dict[str, Any], kind: str, where: str, media_url: MediaUrl) -> tuple[str, str, list[Media]]:
-    """The message's text, the id of the choice it picked, and its media."""
-    found = raw.get(kind)
-    body: dict[str, Any] = found if isinstance(found, dict) else {}
+def _content(
+    raw: dict[str, Any], kind: str, where: str, media_url: MediaUrl
+) -> tuple[str, str, list[Media], dict[str, Any]]:
+    """The message's text, the id of the choice it picked, its media and its structured data."""
+    body = object_at(raw, kind)
     if kind == "text":
-        return str(body.get("body") or ""), "", []
+        return text(body.get("body")), "", [], {}
     if kind == "button":  # a quick-reply button of a template
-        return str(body.get("text") or ""), str(body.get("payload") or ""), []
+        return text(body.get("text")), text(body.get("payload")), [], {}
     if kind == "interactive":
-        reply = body.get(str(body.get("type") or "")) or {}
-        if isinstance(reply, dict):  # button_reply or list_reply
-            return str(reply.get("title") or ""), str(reply.get("id") or ""), []
-        return "", "", []
+        reply_type = text(body.get("type"))
+        reply = object_at(body, reply_type)
+        if reply_type == FLOW_REPLY:
+            return text(reply.get("body")), "", [], _flow_answers(reply, where)
+        return text(reply.get("title")), text(reply.get("id")), [], {}  # button_reply or list_reply
     if kind in MEDIA_TYPES:
-        media_id = str(body.get("id") or "")
+        media_id = text(body.get("id"))
         if not media_id:
             raise ValueError(f"{where}.{kind}.id is missing")
-        media = Media(url=media_url(media_id), content_type=str(body.get("mime_type") or ""))
-        return str(body.get("caption") or ""), "", [media]
+        if not MEDIA_ID.fullmatch(media_id):
+            raise ValueError(f"{where}.{kind}.id {shown(media_id)} is not a media id")
+        media = Media(url=media_url(media_id), content_type=text(body.get("mime_type")))
+        return text(body.get("caption")), "", [media], {}
     if kind == "location":
-        place = ", ".join(str(body[k]) for k in ("name", "address") if body.get(k))
-        text = f"Location: {body.get('latitude')}, {body.get('longitude')}"
-        return text + (f" ({place})" if place else ""), "", []
+        place = ", ".join(part for part in (text(body.get("name")), text(body.get("address"))) if part)
+        content = f"Location: {text(body.get('latitude'))}, {text(body.get('longitude'))}"
+        return content + (f" ({place})" if place else ""), "", [], {}
     if kind == "contacts":
         listed = raw.get("contacts")
-        cards: list[Any] = listed if isinstance(listed, list) else []
-        return "Contacts: " + "; ".join(_card(card) for card in cards if isinstance(card, dict)), "", []
+        cards = [card for card in listed if isinstance(card, dict)] if isinstance(listed, list) else []
+        return "Contacts: " + "; ".join(_card(card) for card in cards), "", [], {}
     # Unsupported or future types still reach the flow, which can say it didn't understand.
-    return "", "", []
+    return "", "", [], {}
+
+
+def _flow_answers(reply: dict[str, Any], where: str) -> dict[str, Any]:
+    """A WhatsApp Flow's answers: its `response_json` (a JSON string) parsed, {} when it is not
+    an object (the reply still reaches the flow, which has its `body` as text)."""
+    try:
+        answers = json.loads(text(reply.get("response_json")) or "{}")
+        if not isinstance(answers, dict):
+            raise ValueError("it is not a JSON object")
+        cleaned: dict[str, Any] = clean_data(answers)
+    except (ValueError, RecursionError) as error:
+        log.warning(
+            "whatsapp_cloud kept %s without its answers: nfm_reply.response_json %s", where, one_line(str(error))
+        )
+        return {}
+    return cleaned
 
 
 def _contact(contacts: list[dict[str, Any]], phone: str, user_id: str) -> dict[str, Any]:
     for contact in contacts:
-        if (phone and contact.get("wa_id") == phone) or (user_id and contact.get("user_id") == user_id):
+        if (phone and text(contact.get("wa_id")) == phone) or (user_id and text(contact.get("user_id")) == user_id):
             return contact
     return contacts[0] if len(contacts) == 1 else {}
 
 
 def _card(card: dict[str, Any]) -> str:
-    name = card.get("name", {}).get("formatted_name", "") if isinstance(card.get("name"), dict) else ""
-    phones = [str(p.get("phone")) for p in card.get("phones", []) if isinstance(p, dict) and p.get("phone")]
-    return " ".join([name, *phones]).strip()
+    """A shared contact card as "Name +phone +phone"; whatever of it is not the expected shape is left out."""
+    name = card.get("name")
+    formatted = text(name.get("formatted_name")) if isinstance(name, dict) else text(name)
+    phones = card.get("phones")
+    numbers = [text(p.get("phone")) for p in phones if isinstance(p, dict)] if isinstance(phones, list) else []
+    return " ".join(part for part in (formatted, *numbers) if part).strip()

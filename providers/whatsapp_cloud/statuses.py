@@ -8,28 +8,34 @@ from chatflow.domain.addresses import conversation_id
 from chatflow.domain.channel import StatusReport
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.messages import DeliveryUpdate
-from providers.whatsapp_cloud.payload import customer_for, objects, timestamp
+from providers._messages import message_id, text
+from providers.whatsapp_cloud.payload import customer_for, timestamp
 
 
-def parse_status(raw: dict[str, Any], binding: NumberBinding, where: str) -> StatusReport:
-    """ValueError when malformed; a status of any name (the channel drops the unranked ones)."""
-    wamid, status = raw.get("id"), raw.get("status")
-    if not isinstance(wamid, str) or not wamid or not isinstance(status, str) or not status:
+def parse_status(raw: dict[str, Any], binding: NumberBinding, where: str) -> StatusReport | None:
+    """The status with every conversation its recipient names (none when it names none we can
+    read: the status is still the message's, by id); None for a message sent to a group.
+    ValueError when it has no id or no status; a status of any name (the channel drops the
+    unranked ones)."""
+    if not raw.get("id") or not text(raw.get("status")):
         raise ValueError(f"{where} needs id and status")
-    errors = objects(raw, "errors", where)
+    if text(raw.get("recipient_type")) == "group":
+        return None
+    errors = raw.get("errors")
+    first_error = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
     update = DeliveryUpdate(
-        message_id=wamid,
-        status=status,
-        error_code=str(errors[0].get("code") or "") if errors else "",
+        message_id=message_id(raw.get("id"), f"{where}.id"),
+        status=text(raw.get("status")),
+        error_code=text(first_error.get("code")),
         at=timestamp(raw.get("timestamp")),
     )
     # We may have addressed the customer by phone or by user id: try the conversation of each.
-    phone, user_id = str(raw.get("recipient_id") or ""), str(raw.get("recipient_user_id") or "")
     conversations = []
-    for candidate_phone, candidate_user in ((phone, ""), ("", user_id)):
-        if candidate_phone or candidate_user:
-            customer = customer_for(candidate_phone, candidate_user, where)
+    for phone, user_id in ((text(raw.get("recipient_id")), ""), ("", text(raw.get("recipient_user_id")))):
+        if phone or user_id:
+            try:
+                customer = customer_for(phone, user_id, where)
+            except ValueError:
+                continue  # a recipient we cannot read names no conversation; the id still does
             conversations.append(conversation_id("whatsapp", binding.number, customer))
-    if not conversations:
-        raise ValueError(f"{where} names no recipient")
     return StatusReport(update, list(dict.fromkeys(conversations)))

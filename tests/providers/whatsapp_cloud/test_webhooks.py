@@ -21,6 +21,7 @@ from tests.providers.conftest import (
     CUSTOMER,
     GRAPH_API,
     GRAPH_MESSAGES_URL,
+    PHONE_NUMBER_ID,
     PUBLIC_URL,
     VERIFY_TOKEN,
     WHATSAPP_NUMBER,
@@ -35,8 +36,18 @@ from tests.providers.conftest import (
 )
 
 URL = "/webhooks/whatsapp"
+DROPPED = "whatsapp_cloud dropped "
 CONVERSATION = conversation_id("whatsapp", WHATSAPP_NUMBER, CUSTOMER)
 BSUID = "US.13491208655302741918"
+
+
+def dropped(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The parts of the POSTs that were dropped, each as its one log line (without the prefix)."""
+    return [
+        record.getMessage().removeprefix(DROPPED)
+        for record in caplog.records
+        if record.name.startswith("providers.whatsapp_cloud") and record.getMessage().startswith(DROPPED)
+    ]
 
 
 # -- subscription handshake ------------------------------------------------------------------------
@@ -164,12 +175,16 @@ async def test_a_user_id_only_in_contacts_is_used(client: httpx.AsyncClient, rec
     assert recorder.messages[0].customer == BSUID
 
 
-async def test_a_message_from_nobody_is_refused(client: httpx.AsyncClient, recorder: Recorder) -> None:
+async def test_a_message_from_nobody_is_dropped_in_one_log_line(
+    client: httpx.AsyncClient, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
     raw = {"id": "wamid.N", "timestamp": "1760000000", "type": "text", "text": {"body": "hi"}}
     response = await post(client, meta_messages(raw, contacts=[]))
-    assert response.status_code == 400
-    assert "no sender" in response.text
+    assert (response.status_code, response.text) == (200, "ok")
     assert recorder.delivered == []
+    assert ["entry[0].changes[0].value.messages[0] sender is missing: no sender"] == [
+        line.split(" (")[0] for line in dropped(caplog)
+    ]
 
 
 async def test_changes_of_other_fields_are_acknowledged_and_ignored(client: httpx.AsyncClient, recorder: Recorder) -> None:
@@ -281,33 +296,79 @@ async def test_without_an_app_secret_nothing_can_be_verified() -> None:
         await WhatsAppCloudWebhooks(make_config(whatsapp_app_secret="")).receive(request)
 
 
-async def test_an_unbound_phone_number_id_gets_404_and_nothing_is_delivered(client: httpx.AsyncClient, recorder: Recorder) -> None:
-    payload = meta_messages(meta_text(), phone_number_id="999")
-    response = await post(client, payload)
-    assert response.status_code == 404
-    assert "999" in response.text
-    assert recorder.delivered == []
+GOOD = meta_text("wamid.GOOD", "still here")
+
+
+def beside_a_good_message(*changes: dict[str, Any], entries: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """A POST whose first entry holds `changes` (and `entries` before it), then a good message."""
+    good = meta_messages(GOOD)["entry"][0]
+    return {"object": "whatsapp_business_account", "entry": [*entries, {"id": "WABA", "changes": list(changes)}, good]}
+
+
+def messages_change(*messages: Any, phone_number_id: str = PHONE_NUMBER_ID, **value: Any) -> dict[str, Any]:
+    change: dict[str, Any] = meta_messages(*messages, phone_number_id=phone_number_id)["entry"][0]["changes"][0]
+    change["value"].update(value)
+    return change
+
+
+def with_value(payload: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    payload["entry"][0]["changes"][0]["value"].update(fields)
+    return payload
 
 
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        ([1, 2, 3], "JSON object"),
-        ({"entry": "nope"}, "entry must be a list"),
-        ({"entry": [{"changes": [{"field": "messages", "value": []}]}]}, "value must be an object"),
-        (meta_messages({"from": CUSTOMER[1:], "type": "text", "text": {"body": "no id"}}), "id is missing"),
-        (meta_messages(meta_text(sender="12")), "sender"),
-        (meta_messages(message("wamid.I", "image", {"mime_type": "image/png"})), "image.id is missing"),
-        (meta_messages(statuses=[{"id": "wamid.X"}]), "needs id and status"),
-        ({"entry": [{"changes": [{"field": "messages", "value": {"messages": [meta_text()]}}]}]}, "phone_number_id is missing"),
+        # Another phone number of the same app, not bound in our config: Meta must still get its 200.
+        (beside_a_good_message(messages_change(meta_text("wamid.X"), phone_number_id="999")),
+         "entry[0].changes[0]: phone_number_id '999' is not bound to a flow in the config"),
+        (beside_a_good_message(entries=(7,)), "entry[0] must be an object"),
+        (beside_a_good_message(entries=({"id": "WABA", "changes": "nope"},)), "entry[0].changes must be a list of objects"),
+        (beside_a_good_message({"field": "messages", "value": []}), "entry[0].changes[0]: value must be an object"),
+        (beside_a_good_message({"field": "messages", "value": {"messages": [meta_text("wamid.X")]}}),
+         "entry[0].changes[0]: value.metadata.phone_number_id is missing"),
+        (meta_messages({"from": CUSTOMER[1:], "type": "text", "text": {"body": "no id"}}, GOOD),
+         "entry[0].changes[0].value.messages[0].id is missing"),
+        (meta_messages(meta_text(sender="12"), GOOD), "entry[0].changes[0].value.messages[0] sender '+12' is not an E.164 phone number"),
+        (meta_messages(message("wamid.I", "image", {"mime_type": "image/png"}), GOOD),
+         "entry[0].changes[0].value.messages[0].image.id is missing"),
+        (meta_messages(message("wamid.I", "image", {"id": "../../me/accounts"}), GOOD),
+         "messages[0].image.id '../../me/accounts' is not a media id"),
+        (with_value(meta_messages(GOOD), messages=["not a message", GOOD]), "entry[0].changes[0].value.messages[0] must be an object"),
+        (meta_messages(GOOD, statuses=[{"id": "wamid.X"}]), "entry[0].changes[0].value.statuses[0] needs id and status"),
+        (with_value(meta_messages(GOOD), contacts="nope"), "entry[0].changes[0].value.contacts must be a list of objects"),
+        # Message ids that no store or log could take: control characters, a lone surrogate, a number.
+        (meta_messages(meta_text("wamid.A\nforged log line"), GOOD), "messages[0].id 'wamid.A\\nforged log line' is not a message id"),
+        (meta_messages(meta_text("wamid.\ud800"), GOOD), "messages[0].id 'wamid.\\ud800' is not a message id"),
+        (meta_messages({**meta_text(), "id": 12345}, GOOD), "messages[0].id 12345 is not a message id"),
+        (meta_messages(meta_text("wamid." + "A" * 300), GOOD), "messages[0].id 'wamid.AAAA"),
     ],
 )
-async def test_malformed_payloads_get_400_with_the_reason_and_nothing_is_delivered(
-    client: httpx.AsyncClient, recorder: Recorder, payload: Any, reason: str
+async def test_a_malformed_or_unbound_part_is_dropped_in_one_log_line_and_the_rest_delivered(
+    client: httpx.AsyncClient, recorder: Recorder, caplog: pytest.LogCaptureFixture, payload: Any, reason: str
 ) -> None:
     response = await post(client, payload)
+    assert (response.status_code, response.text) == (200, "ok")
+    assert [(m.id, m.text) for m in recorder.messages] == [("wamid.GOOD", "still here")]
+    [line] = dropped(caplog)
+    assert reason in line
+    assert line.isprintable()
+
+
+async def test_an_entry_list_that_is_not_one_is_dropped_in_one_log_line(
+    client: httpx.AsyncClient, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await post(client, {"object": "whatsapp_business_account", "entry": "nope"})
+    assert (response.status_code, response.text) == (200, "ok")
+    assert recorder.delivered == []
+    assert dropped(caplog) == ["entry must be a list of objects"]
+
+
+@pytest.mark.parametrize("payload", [[1, 2, 3], "entry", 42, None, True])
+async def test_a_payload_that_is_not_an_object_gets_400(client: httpx.AsyncClient, recorder: Recorder, payload: Any) -> None:
+    response = await post(client, payload)
     assert response.status_code == 400
-    assert reason in response.text
+    assert "payload must be a JSON object" in response.text
     assert recorder.delivered == []
 
 

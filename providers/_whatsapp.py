@@ -1,0 +1,46 @@
+"""Who a WhatsApp customer is, the same way on every door (Twilio's and Meta's Cloud API).
+
+A customer is their phone number in E.164 or, when WhatsApp withholds the number (users with a
+username), their business-scoped user id (BSUID), which is stable for our business portfolio and
+which both Twilio and the Cloud API accept as a recipient. A username is neither: users change
+it, and no API sends to it, so it never keys a conversation.
+"""
+
+from __future__ import annotations
+
+import re
+
+from chatflow.domain.addresses import e164
+from providers._messages import shown
+
+# Meta's BSUID: the user's ISO 3166 country code, a period and up to 128 letters and digits
+# ("US.13491208655302741918"); a parent BSUID, shared by linked business portfolios, has "ENT."
+# after the country ("US.ENT.11815799212886844830").
+USER_ID = re.compile(r"[A-Za-z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+# A phone number as providers write it: Meta's bare digits, Twilio's "+14155550100", or a person's
+# "+1 (415) 555-0100".
+PHONE = re.compile(r"\+?[0-9][0-9 ().\-]*")
+
+
+def is_user_id(value: str) -> bool:
+    return USER_ID.fullmatch(value) is not None
+
+
+def whatsapp_customer(address: str, user_id: str, what: str) -> str:
+    """The customer that `address` (a phone number or a BSUID, with or without `whatsapp:`) and
+    `user_id` (the BSUID reported beside it, or "") name; ValueError naming `what` otherwise.
+
+    The phone number wins when both are given, so a conversation started by phone stays the one
+    the customer writes to.
+    """
+    address = address.strip().removeprefix("whatsapp:")
+    if PHONE.fullmatch(address):
+        return e164("+" + address.lstrip("+"), what=what)
+    if is_user_id(address):
+        return address
+    if is_user_id(user_id):
+        return user_id
+    if address or user_id:
+        named = " or ".join(shown(part) for part in (address, user_id) if part)
+        raise ValueError(f"{what} {named} is neither a phone number nor a WhatsApp user id")
+    raise ValueError(f"{what} is missing: no sender (neither a phone number nor a user_id)")
