@@ -4,11 +4,22 @@ The web tier answers a webhook once the message is in Redis (an XADD: far cheape
 Temporal round trip), so providers never time out and retry into an outage. Messages go to one
 of N streams chosen by their conversation, so a conversation's messages keep their order; a
 forwarder owns each stream under a lease, signal-with-starts its head, and deletes the entry only
-after Temporal has accepted it. While Temporal is down the head is retried and nothing behind
+after Temporal has accepted it. While Temporal is away the head is retried and nothing behind
 it moves: order per conversation is kept, other partitions drain independently.
 
-At-least-once: a forwarder that dies between Temporal's acceptance and the delete hands the
-entry to the next owner, and the workflow's own seen-set drops the repeat.
+Nothing twice: before handing an entry on, the owner marks it as being forwarded
+(`keys.inbox_forwarding`), and deletes entry and mark together once Temporal took it. An owner
+that finds the mark on the head (its predecessor died, or lost Redis, between Temporal's answer
+and the delete), or that retries after a failed attempt (Temporal may have taken it all the
+same), hands the entry on with `deliver_again`: a conversation that received it and has ended
+is never restarted by it; a running one drops the repeat by its seen-set.
+
+Nothing wedges: a message over the size limit, unreadable, or refused by Temporal a bounded
+number of times goes to the dead letters (`chatflow.edge.dead_letters`) and the next one moves.
+
+Leases are short (LEASE) and renewed by the owner's own task every RENEW_EVERY, so the
+partitions of a forwarder that died are taken over within about LEASE + ACQUIRE_EVERY; one
+stopped gracefully hands its partitions over at once.
 """
 
 from __future__ import annotations
@@ -18,9 +29,10 @@ import json
 import logging
 import uuid
 import zlib
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict
-from datetime import timedelta
-from typing import Any, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 from temporalio.client import Client
@@ -30,12 +42,21 @@ from chatflow.domain.codec import inbound_from
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.dedupe import SEEN_TTL
+from chatflow.edge.delivery import MAX_MESSAGE_BYTES, Race, deliver_again, encoded_size
 from chatflow.temporal.client import deliver, ref_for
 from chatflow.temporal.constants import TASK_QUEUE
 
 log = logging.getLogger(__name__)
 
 PARTITIONS = 16
+
+# A partition's lease; its owner renews it every RENEW_EVERY and others try for it every
+# ACQUIRE_EVERY, so a dead owner's partitions move on within LEASE + ACQUIRE_EVERY.
+LEASE = timedelta(seconds=1.5)
+RENEW_EVERY = timedelta(seconds=0.5)
+ACQUIRE_EVERY = timedelta(seconds=0.25)
+# Tries of a message Temporal answers with an error about it (not "away") before it is put aside.
+MAX_TRIES = 5
 
 # Claim the message id and buffer the message in one step, so a repeat is never buffered and a
 # buffered message is always marked seen (two steps could lose it if Redis failed in between).
@@ -47,7 +68,7 @@ end
 return 0
 """
 
-_LEASE = """
+_ACQUIRE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
@@ -56,8 +77,50 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 """
 
-# Temporal said no and will say no again: the entry goes to the dead-letter stream.
-_REFUSED = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNAUTHENTICATED}
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Before handing an entry on: -1 when the lease is no longer ours (a fence: nothing is forwarded
+# without it), 1 when the entry was already marked (an earlier attempt may have reached Temporal).
+_BEGIN = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local before = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[2])
+if before == ARGV[2] then return 1 end
+return 0
+"""
+
+# Temporal took the entry: out of the buffer, and its mark with it.
+_DONE = """
+redis.call('XDEL', KEYS[1], ARGV[1])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# Temporal is away, or refuses everything alike (credentials, rate limits): waited out, for as
+# long as it takes, never a reason to put one message aside.
+_TEMPORAL_AWAY = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.UNAUTHENTICATED,
+    RPCStatusCode.PERMISSION_DENIED,
+}
+
+Kind = Literal["too_large", "unreadable", "refused"]
+OnDeadLetter = Callable[[Kind], None]
 
 
 def partition_of(conversation: str, partitions: int = PARTITIONS) -> int:
@@ -69,8 +132,15 @@ def encode(message: InboundMessage, flow: str) -> str:
 
 
 def decode(raw: str) -> tuple[InboundMessage, str]:
+    """ValueError, TypeError or KeyError when `raw` is not an encoded message."""
     data: dict[str, Any] = json.loads(raw)
     return inbound_from(data["message"]), str(data["flow"])
+
+
+def entry_time(entry_id: str) -> datetime:
+    """When a stream entry was added: its id is milliseconds since the epoch, then a sequence."""
+    milliseconds = entry_id.partition("-")[0]
+    return datetime.fromtimestamp(int(milliseconds) / 1000 if milliseconds.isdigit() else 0, UTC)
 
 
 class BufferedDelivery:
@@ -100,9 +170,13 @@ class Forwarder:
         partitions: int = PARTITIONS,
         task_queue: str = TASK_QUEUE,
         history_limit: int = 0,
-        lease: timedelta = timedelta(seconds=10),
+        lease: timedelta = LEASE,
+        renew_every: timedelta = RENEW_EVERY,
+        acquire_every: timedelta = ACQUIRE_EVERY,
         max_backoff: timedelta = timedelta(seconds=2),
+        max_tries: int = MAX_TRIES,
         batch: int = 100,
+        on_dead_letter: OnDeadLetter | None = None,
     ) -> None:
         self._redis = redis
         self._client = client
@@ -110,36 +184,72 @@ class Forwarder:
         self._task_queue = task_queue
         self._history_limit = history_limit
         self._lease_ms = int(lease.total_seconds() * 1000)
+        self._renew_every = renew_every.total_seconds()
+        self._acquire_every = acquire_every.total_seconds()
         self._max_backoff = max_backoff.total_seconds()
+        self._max_tries = max_tries
         self._batch = batch
+        self._on_dead_letter = on_dead_letter
         self._me = uuid.uuid4().hex
-        self._lease = redis.register_script(_LEASE)
+        self._held: set[int] = set()  # partitions whose lease this forwarder holds, as far as it knows
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+        self._begin = redis.register_script(_BEGIN)
+        self._done = redis.register_script(_DONE)
 
     async def run(self) -> None:
-        # gather, not a TaskGroup: cancelling it again cancels every partition's task again,
-        # which a cancellation swallowed inside redis-py's wait_for needs (see chatflow.domain.tasks).
-        await asyncio.gather(*(self._drain(partition) for partition in range(self._partitions)))
+        try:
+            # gather, not a TaskGroup: cancelling it again cancels every partition's task again,
+            # which a cancellation swallowed inside redis-py's wait_for needs (see chatflow.domain.tasks).
+            await asyncio.gather(self._keep_leases(), *(self._drain(p) for p in range(self._partitions)))
+        finally:
+            # Stopped (the app's lifespan ends): hand the partitions over now, not when they expire.
+            await _finish_despite_cancellation(self._release_all(), timeout=1.0)
 
-    async def _owns(self, partition: int) -> bool:
-        return bool(await self._lease(keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms]))
+    # -- leases ------------------------------------------------------------------------------
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases held, on a clock of their own: however long a forward takes, a live
+        owner keeps its partitions, and a dead one stops renewing at once."""
+        while True:
+            await asyncio.sleep(self._renew_every)
+            for partition in sorted(self._held):
+                try:
+                    if not await self._renew(keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms]):
+                        self._held.discard(partition)  # expired and taken: its task stops at the next entry
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - Redis away: the drain finds out, and waits
+                    log.debug("forwarder: cannot renew the lease of partition %d: %r", partition, error)
+
+    async def _release_all(self) -> None:
+        self._held.clear()
+        for partition in range(self._partitions):
+            await self._release(keys=[keys.inbox_owner(partition)], args=[self._me])
+
+    # -- forwarding --------------------------------------------------------------------------
 
     async def _drain(self, partition: int) -> None:
         stream = keys.inbox(partition)
         while True:
             try:
-                if not await self._owns(partition):
-                    await asyncio.sleep(self._lease_ms / 3000)
-                    continue
+                if partition not in self._held:
+                    if not await self._acquire(keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms]):
+                        await asyncio.sleep(self._acquire_every)
+                        continue
+                    self._held.add(partition)
                 # Entries are deleted once forwarded, so reading after 0-0 is reading the head;
                 # the block wakes us as soon as a webhook adds one.
                 found = cast(
                     list[tuple[str, list[tuple[str, dict[str, str]]]]],
-                    await self._redis.xread({stream: "0-0"}, count=self._batch, block=self._lease_ms // 3),
+                    await self._redis.xread({stream: "0-0"}, count=self._batch, block=int(self._renew_every * 1000)),
                 )
                 for _, entries in found:
                     for entry_id, fields in entries:
                         if not await self._forward(partition, entry_id, fields):
-                            break  # lost the lease: the new owner carries on from this entry
+                            self._held.discard(partition)  # the new owner carries on from this entry
+                            break
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis hiccup: never let one partition's task die
@@ -147,32 +257,103 @@ class Forwarder:
                 await asyncio.sleep(self._max_backoff)
 
     async def _forward(self, partition: int, entry_id: str, fields: dict[str, str]) -> bool:
+        """Hand one entry on (or put it aside); False when the lease was lost first."""
         raw = fields.get("m", "")
-        stream = keys.inbox(partition)
-        backoff = 0.05
+        try:
+            message, flow = decode(raw)
+        except (ValueError, TypeError, KeyError) as error:
+            await self._bury(partition, entry_id, fields, f"cannot be read: {error!r}", "unreadable")
+            return True
+        size = encoded_size(message)
+        if size > MAX_MESSAGE_BYTES:
+            reason = f"too large: {size} bytes encoded, over the {MAX_MESSAGE_BYTES}-byte limit"
+            await self._bury(partition, entry_id, fields, reason, "too_large")
+            return True
+        owner, marker = keys.inbox_owner(partition), keys.inbox_forwarding(partition)
+        again = fields.get("retried") == "1"  # a dead letter retried: it may have reached Temporal before
+        since = entry_time(fields.get("first", entry_id))
+        refusals, backoff = 0, 0.05
         while True:
+            began = int(await self._begin(keys=[owner, marker], args=[self._me, entry_id]))
+            if began < 0:
+                return False
+            again = again or began == 1
             try:
-                message, flow = decode(raw)
-                await deliver(self._client, message, flow, task_queue=self._task_queue, history_limit=self._history_limit)
+                if again:
+                    await deliver_again(
+                        self._client, message, flow, since=since,
+                        task_queue=self._task_queue, history_limit=self._history_limit,
+                    )  # fmt: skip
+                else:
+                    await deliver(
+                        self._client, message, flow, task_queue=self._task_queue, history_limit=self._history_limit
+                    )
                 break
-            except RPCError as error:
-                if error.status in _REFUSED:
-                    await self._bury(stream, entry_id, raw, str(error))
-                    return True
-                log.warning("forwarder: Temporal did not take %s (%s); retrying", entry_id, error)
-            except (ValueError, TypeError, KeyError) as error:
-                await self._bury(stream, entry_id, raw, repr(error))
-                return True
-            except Exception as error:  # noqa: BLE001 - connection refused and the like: Temporal is away
-                log.warning("forwarder: Temporal unreachable for %s (%r); retrying", entry_id, error)
+            except Exception as error:  # noqa: BLE001 - sorted below: Temporal away, or this message refused
+                if _temporal_away(error):
+                    log.warning("forwarder: Temporal unreachable for %s (%r); retrying", entry_id, error)
+                else:
+                    refusals += 1
+                    if refusals >= self._max_tries:
+                        reason = f"Temporal refused it {refusals} times; last: {_describe(error)}"
+                        await self._bury(partition, entry_id, fields, reason, "refused")
+                        return True
+                    log.warning("forwarder: Temporal did not take %s (%s); retrying", entry_id, _describe(error))
+            again = True  # a failed attempt may have reached Temporal all the same (a timeout, a reset)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
-            if not await self._owns(partition):
-                return False
-        await self._redis.xdel(stream, entry_id)
+        await self._done(keys=[keys.inbox(partition), marker], args=[entry_id])
         return True
 
-    async def _bury(self, stream: str, entry_id: str, raw: str, reason: str) -> None:
-        log.error("forwarder: %s cannot be delivered (%s); moved to the dead-letter stream", entry_id, reason)
-        await self._redis.xadd(keys.inbox_dead(), {"m": raw, "reason": reason})
-        await self._redis.xdel(stream, entry_id)
+    async def _bury(self, partition: int, entry_id: str, fields: dict[str, str], reason: str, kind: Kind) -> None:
+        """To the dead letters (the format `chatflow.edge.dead_letters` reads): the dead letter
+        first, then the entry out of the buffer; a crash between leaves it in both, never neither."""
+        log.error("forwarder: %s cannot be handed on (%s); moved to the dead letters", entry_id, reason)
+        await self._redis.xadd(
+            keys.inbox_dead(),
+            {
+                "m": fields.get("m", ""),
+                "reason": reason,
+                "kind": kind,
+                "partition": str(partition),
+                "entry": entry_id,
+                "first": fields.get("first", entry_id),
+            },
+        )
+        await self._redis.xdel(keys.inbox(partition), entry_id)
+        if self._on_dead_letter is not None:
+            self._on_dead_letter(kind)
+
+
+def _temporal_away(error: Exception) -> bool:
+    if isinstance(error, RPCError):
+        return error.status in _TEMPORAL_AWAY
+    # A lazy client that cannot connect raises RuntimeError; sockets OSError; a conversation
+    # ending and starting under `deliver_again` Race.
+    return isinstance(error, RuntimeError | OSError | Race)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, RPCError):
+        status = error.status.name if error.status is not None else "?"
+        return f"{status}: {error.message}"
+    return repr(error)
+
+
+async def _finish_despite_cancellation(work: Coroutine[Any, Any, None], timeout: float) -> None:
+    """Run `work` to its end (or `timeout`) even while the caller is being cancelled again and
+    again (`stop_tasks` does so until the task ends): the hand-over takes a few milliseconds."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not task.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            task.cancel()
+            break
+        try:
+            await asyncio.wait({task}, timeout=remaining)
+        except asyncio.CancelledError:
+            continue
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        log.info("forwarder: could not hand its partitions over (%r); they expire in %s", task.exception(), LEASE)

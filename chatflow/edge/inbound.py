@@ -7,24 +7,38 @@ is routed (keywords) and handed on to the conversation.
     verdict = await edge.receive(binding, message)
     if verdict.reply:
         ...send verdict.reply to the customer straight through the provider (TwiML or API)...
+
+A message over the size limit is refused (TooLarge, 413) before anything else, so it is never
+acknowledged and then stuck. When Redis is away (`REDIS_AWAY`), intake goes on without it
+(`direct`): messages go straight to Temporal (signal-with-start; the workflow's seen-set dedupes
+repeats), HELP is answered, and STOP ends the conversation, is confirmed, and is kept in Temporal
+(`PendingOptOuts`) until Redis is back. Only with Redis *and* Temporal away is a webhook refused
+(503, so a provider that retries does).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
+from redis.asyncio import Redis
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.addresses import conversation_id
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, command
 from chatflow.domain.messages import InboundMessage
+from chatflow.edge import keys
 from chatflow.edge.dedupe import Dedupe
-from chatflow.edge.delivery import Deliver
+from chatflow.edge.delivery import REDIS_AWAY, Deliver, check_size
 from chatflow.edge.optout import HELP_TEXT, OPTED_IN_TEXT, OPTED_OUT_TEXT, OptOuts
 from chatflow.edge.triggers import route
 from chatflow.temporal.client import end
@@ -51,6 +65,117 @@ class Verdict:
         return self.action != "delivered"
 
 
+Change = Literal["out", "in"]
+
+# Apply the newest change of a customer's opt-out, never an older one over a newer:
+# KEYS opted-out set, its changed-at hash; ARGV customer, "out" or "in", when (ms).
+_APPLY = """
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if last > tonumber(ARGV[3]) then return 0 end
+if ARGV[2] == 'out' then redis.call('SADD', KEYS[1], ARGV[1]) else redis.call('SREM', KEYS[1], ARGV[1]) end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class PendingOptOuts:
+    """STOP (and START) received while Redis is away, kept in Temporal until Redis is back.
+
+    Redis holds the opt-outs, so without it a STOP could only be refused (Twilio does not retry an
+    SMS webhook: it would be lost) or kept in process memory (lost with the process). Temporal is
+    the other durable store the edge has: each change is recorded as a workflow execution, one
+    per customer and number, that no worker runs (its task queue has no poller), carrying the
+    change in its memo. `apply` (the web app runs it in a loop) writes them into Redis once it
+    answers, and terminates them. A change made in Redis later than the recorded one wins
+    (`keys.opted_out_changed`), so a START after the outage is not undone by the STOP before it.
+    """
+
+    WORKFLOW = "chatflow-pending-opt-out"
+    TASK_QUEUE = "chatflow-pending-opt-outs"  # polled by nobody: the executions are records, not work
+
+    def __init__(self, client: Client, redis: Redis, *, every: timedelta = timedelta(seconds=5)) -> None:
+        self._client = client
+        self._redis = redis
+        self._apply = redis.register_script(_APPLY)
+        self._every = every.total_seconds()
+        self._recorded = asyncio.Event()  # this process recorded one: look again soon
+
+    async def record(self, number: str, customer: str, change: Change) -> bool:
+        """Keep the change in Temporal; False when the same change is already pending (a repeat).
+        Raises when Temporal is away too."""
+        record = {"number": number, "customer": customer, "change": change, "at": _now_ms()}
+        workflow_id = f"chatflow-opt-out:{number}:{customer}"
+        try:
+            await self._start(workflow_id, record, WorkflowIDConflictPolicy.FAIL)
+        except WorkflowAlreadyStartedError:
+            pending = await (await self._client.get_workflow_handle(workflow_id).describe()).memo()
+            if pending.get("change") == change:
+                return False
+            await self._start(workflow_id, record, WorkflowIDConflictPolicy.TERMINATE_EXISTING)  # the newer wins
+        self._recorded.set()
+        log.warning("Redis away: opt-%s of %s on %s kept in Temporal until it is back", change, customer, number)
+        return True
+
+    async def changed(self, number: str, customer: str) -> None:
+        """Note that the customer's opt-out changed in Redis now (the edge's STOP and START)."""
+        await self._redis.hset(keys.opted_out_changed(number), customer, str(_now_ms()))
+
+    async def apply(self) -> int:
+        """Write every pending change into Redis; how many were applied."""
+        applied = 0
+        query = f"WorkflowType = '{self.WORKFLOW}' AND ExecutionStatus = 'Running'"
+        async for execution in self._client.list_workflows(query):
+            record = await execution.memo()
+            number, customer = str(record["number"]), str(record["customer"])
+            await self._apply(
+                keys=[keys.opted_out(number), keys.opted_out_changed(number)],
+                args=[customer, str(record["change"]), int(record["at"])],
+            )
+            try:
+                await self._client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate(
+                    reason="written to Redis"
+                )
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:  # already ended (visibility lags): fine
+                    raise
+            applied += 1
+            log.info("opt-%s of %s on %s, kept while Redis was away, written to Redis", record["change"], customer, number)
+        return applied
+
+    async def apply_forever(self) -> None:
+        """`apply` every few seconds, every half second while this process has recorded changes
+        not yet applied. Errors (Redis or Temporal away) end the loop: run it supervised."""
+        while True:
+            if self._recorded.is_set():
+                await asyncio.sleep(0.5)
+            else:
+                try:
+                    await asyncio.wait_for(self._recorded.wait(), self._every)
+                except TimeoutError:
+                    pass
+            self._recorded.clear()
+            try:
+                await self._redis.ping()
+                await self.apply()
+            except Exception:
+                self._recorded.set()  # not yet: soon again
+                raise
+
+    async def _start(self, workflow_id: str, record: dict[str, object], policy: WorkflowIDConflictPolicy) -> None:
+        await self._client.start_workflow(
+            self.WORKFLOW,
+            record,
+            id=workflow_id,
+            task_queue=self.TASK_QUEUE,
+            memo=record,
+            id_conflict_policy=policy,
+        )
+
+
 class InboundEdge:
     def __init__(
         self,
@@ -60,6 +185,8 @@ class InboundEdge:
         *,
         client: Client | None = None,
         help_text: str = HELP_TEXT,
+        direct: Deliver | None = None,
+        pending: PendingOptOuts | None = None,
     ) -> None:
         # `deliver` must dedupe itself: `deduped(direct_delivery(client), dedupe)` or a
         # BufferedDelivery, which claims the id atomically with buffering it.
@@ -68,30 +195,70 @@ class InboundEdge:
         self._dedupe = dedupe
         self._client = client  # to end the running conversation at once on STOP
         self._help_text = help_text
+        # Without Redis: messages straight to Temporal, STOP and START kept there.
+        self._direct = direct
+        self._pending = pending
 
     async def receive(self, binding: NumberBinding, message: InboundMessage) -> Verdict:
+        check_size(message)  # before anything acknowledges it
         if self._optouts is None or self._dedupe is None:
             # Without Redis there is nowhere to keep opt-outs: every message goes to its flow.
             flow = route(binding, message)
             await self._deliver(message, flow)
             return Verdict("delivered", flow=flow)
+        if self._direct is None:
+            return await self._through_redis(binding, message, self._optouts, self._dedupe)
+        try:
+            return await self._through_redis(binding, message, self._optouts, self._dedupe)
+        except REDIS_AWAY as error:
+            log.warning("Redis away (%r): message %s goes straight to Temporal", error, message.id)
+            return await self._without_redis(binding, message, self._direct)
+
+    async def _through_redis(
+        self, binding: NumberBinding, message: InboundMessage, optouts: OptOuts, dedupe: Dedupe
+    ) -> Verdict:
         word = command(message.text)
         number, customer = message.number, message.customer
         if word in OPT_OUT_WORDS or word in HELP_WORDS:
-            if not await self._dedupe.claim(message.id):
+            if not await dedupe.claim(message.id):
                 return Verdict("duplicate")
             if word in HELP_WORDS:
                 return Verdict("help", reply=binding.help_text or self._help_text)
-            newly = await self._optouts.opt_out(number, customer)
+            newly = await optouts.opt_out(number, customer)
+            if self._pending is not None:
+                await self._pending.changed(number, customer)
             await self._end_conversation(conversation_id(message.channel, number, customer))
             return Verdict("opted_out", reply=OPTED_OUT_TEXT if newly else "")
-        if word in OPT_IN_WORDS and await self._optouts.opt_in(number, customer):
+        if word in OPT_IN_WORDS and await optouts.opt_in(number, customer):
+            if self._pending is not None:
+                await self._pending.changed(number, customer)
             return Verdict("opted_in", reply=OPTED_IN_TEXT)
-        if await self._optouts.is_opted_out(number, customer):
+        if await optouts.is_opted_out(number, customer):
             # No flow could answer them anyway; they come back with START.
             return Verdict("ignored")
         flow = route(binding, message)
         await self._deliver(message, flow)
+        return Verdict("delivered", flow=flow)
+
+    async def _without_redis(self, binding: NumberBinding, message: InboundMessage, direct: Deliver) -> Verdict:
+        """Redis is away: no dedupe at the edge (the workflow's seen-set has it), no opt-out
+        check (the send path refuses an opted-out customer once Redis answers again)."""
+        word = command(message.text)
+        number, customer = message.number, message.customer
+        if word in HELP_WORDS:
+            return Verdict("help", reply=binding.help_text or self._help_text)
+        if word in OPT_OUT_WORDS:
+            if self._pending is None:
+                raise ConnectionError("Redis is away and opt-outs cannot be kept elsewhere")
+            newly = await self._pending.record(number, customer, "out")  # raises if Temporal is away too: 503
+            await self._end_conversation(conversation_id(message.channel, number, customer))
+            return Verdict("opted_out", reply=OPTED_OUT_TEXT if newly else "")
+        if word in OPT_IN_WORDS and self._pending is not None:
+            # Whether they had opted out is in Redis: keep the START (a no-op for one who had
+            # not), and let the message go on as it would for a customer who had not.
+            await self._pending.record(number, customer, "in")
+        flow = route(binding, message)
+        await direct(message, flow)
         return Verdict("delivered", flow=flow)
 
     async def _end_conversation(self, conversation: str) -> None:

@@ -16,6 +16,13 @@ def opted_out(number: str) -> str:
     return f"{PREFIX}:optout:{number}"
 
 
+def opted_out_changed(number: str) -> str:
+    """When each customer's opt-out on `number` last changed (ms), so an opt-out kept in Temporal
+    during a Redis outage never overrides a later STOP or START. The hash tag is the whole opt-out
+    key: both land in one slot, for the script that changes them together."""
+    return f"{{{opted_out(number)}}}:changed"
+
+
 def rate(sender: str) -> str:
     return f"{PREFIX}:rate:{{{sender}}}:tat"
 
@@ -32,7 +39,14 @@ def inbox_owner(partition: int) -> str:
     return f"{PREFIX}:inbox:{{{partition}}}:owner"
 
 
+def inbox_forwarding(partition: int) -> str:
+    """The entry a partition's owner is handing to Temporal: set before, cleared with its XDEL, so
+    the next owner knows an earlier attempt may already have reached Temporal."""
+    return f"{PREFIX}:inbox:{{{partition}}}:forwarding"
+
+
 def inbox_dead() -> str:
+    """The dead letters: messages the forwarder could not hand on (`chatflow.edge.dead_letters`)."""
     return f"{PREFIX}:inbox:dead"
 
 

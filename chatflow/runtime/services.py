@@ -31,9 +31,10 @@ from chatflow.domain.errors import ConfigError, FlowDefinitionError, StartupErro
 from chatflow.domain.tasks import stop_tasks
 from chatflow.edge.buffer import BufferedDelivery, Forwarder
 from chatflow.edge.dedupe import Dedupe
+from chatflow.edge.delivery import direct_delivery
 from chatflow.edge.delivery_reports import DeliveryReports
 from chatflow.edge.fallback import ChannelFallback
-from chatflow.edge.inbound import InboundEdge
+from chatflow.edge.inbound import InboundEdge, PendingOptOuts
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard, Watcher
@@ -50,6 +51,7 @@ from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.delivery_reports import DeliveryReporter
 from chatflow.temporal.worker import build_worker
 from chatflow.web.app import create_app
+from chatflow.web.operations import record_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ log = logging.getLogger(__name__)
 # failing ("Too many connections"), so a burst queues rather than being refused.
 REDIS_CONNECTIONS = 256
 REDIS_POOL_TIMEOUT = 20.0  # seconds a request may wait for a connection before it is refused
+# A Redis that does not answer a connect in this long is away: the web tier then hands messages
+# straight to Temporal rather than holding the webhook until the provider gives up.
+REDIS_CONNECT_TIMEOUT = 2.0
 
 
 def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Flow]]:
@@ -87,7 +92,11 @@ def connect_redis(url: str) -> Redis:
         raise ConfigError("CHATFLOW_REDIS_URL is not set (chatflow dev embeds Valkey; web and worker need one)")
     # One type everywhere: strings (decode_responses), in production as in the tests.
     pool = BlockingConnectionPool.from_url(
-        url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
+        url,
+        decode_responses=True,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_POOL_TIMEOUT,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
 
@@ -162,12 +171,19 @@ class Services:
         which a forwarder in the app's lifespan drains into Temporal in order per conversation."""
         redis, client = self.redis, self.client
         dedupe = Dedupe(redis)
-        edge = InboundEdge(BufferedDelivery(redis), OptOuts(redis), dedupe, client=client)
+        # When Redis is away, messages go straight to Temporal and STOP / START are kept there.
+        direct = direct_delivery(client, task_queue=self.task_queue, history_limit=self.history_limit)
+        pending = PendingOptOuts(client, redis)
+        edge = InboundEdge(
+            BufferedDelivery(redis), OptOuts(redis), dedupe, client=client, direct=direct, pending=pending
+        )
         reports = DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None
         fallback = ChannelFallback(redis, self.config, {}) if self._has_fallback() else None  # records statuses only
         journeys = Journeys(self.config, client, redis, self.registry, task_queue=self.task_queue)
         broadcasts = Broadcasts(journeys, RateLimiter(redis), SenderRates(self.config.numbers))
-        forwarder = Forwarder(redis, client, task_queue=self.task_queue, history_limit=self.history_limit)
+        forwarder = Forwarder(
+            redis, client, task_queue=self.task_queue, history_limit=self.history_limit, on_dead_letter=record_dead_letter
+        )
         return create_app(
             config=self.config,
             client=client,
@@ -179,6 +195,8 @@ class Services:
             broadcasts=broadcasts,
             loops=[
                 supervised("forwarder", forwarder.run),
+                # STOP and START kept in Temporal while Redis was away, written to it once it is back.
+                supervised("pending opt-outs", pending.apply_forever),
                 # Journeys queued behind a running conversation (when_busy = "queue") start as it ends.
                 supervised("journey queue", journeys.drain_queue),
                 supervised("digests", journeys.flush_digests),

@@ -30,6 +30,7 @@ from chatflow.web.errors import on_refused
 from chatflow.web.health import health_routes
 from chatflow.web.journeys_api import journeys_api
 from chatflow.web.metrics import metrics_routes
+from chatflow.web.operations import operations_routes
 from chatflow.web.webhooks import channel_routes
 
 Loop = Callable[[], Coroutine[Any, Any, None]]
@@ -51,6 +52,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *channel_routes(channels, receive, report, public_url=config.settings.public_url),
         *journeys_api(config, journeys, broadcasts).routes(),
+        *operations_routes(config.settings.api_key, redis),  # dead letters
         *health_routes(client, redis),
         *metrics_routes(client),
     ]
