@@ -329,3 +329,120 @@ async def test_status_callbacks_are_verified_too(client: httpx.AsyncClient, reco
                                                              if k not in ("MessageStatus", "SmsStatus")}))
     assert (response.status_code, missing.status_code) == (403, 400)
     assert recorder.reports == []
+
+
+# -- status callbacks as Twilio's docs show them, without To (or From) --------------------------------
+
+SID = "SM" + "9" * 32
+# Twilio's documented status callback: no To; a WhatsApp one names the customer in ChannelToAddress.
+DOCUMENTED_SMS = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "From": TWILIO_NUMBER, "MessageSid": SID,
+                  "MessageStatus": "sent", "SmsSid": SID, "SmsStatus": "sent"}
+DOCUMENTED_WHATSAPP = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "ChannelInstallSid": "XE" + "0" * 32,
+                       "ChannelPrefix": "whatsapp", "ChannelStatusMessage": "[]", "ChannelToAddress": CUSTOMER,
+                       "EventType": "READ", "From": f"whatsapp:{TWILIO_NUMBER}", "MessageSid": SID,
+                       "MessageStatus": "read", "SmsSid": SID, "SmsStatus": "read"}
+WHATSAPP_CONVERSATION = conversation_id("whatsapp", TWILIO_NUMBER, CUSTOMER)
+
+
+def without(fields: dict[str, str], *names: str) -> dict[str, str]:
+    return {name: value for name, value in fields.items() if name not in names}
+
+
+@pytest.mark.parametrize(
+    ("fields", "conversations"),
+    [
+        # No To and no ChannelToAddress: the customer is unknown, the status still the message's.
+        (DOCUMENTED_SMS, []),
+        (without(DOCUMENTED_WHATSAPP, "ChannelToAddress"), []),
+        (DOCUMENTED_WHATSAPP, [WHATSAPP_CONVERSATION]),
+        ({**DOCUMENTED_SMS, "To": CUSTOMER}, [SMS_CONVERSATION]),
+        # No From: our number is the one Twilio number of the config on that channel (SMS)...
+        (without({**DOCUMENTED_SMS, "To": CUSTOMER}, "From"), [SMS_CONVERSATION]),
+        # ...and unknown where the config has none (or several) on it.
+        (without(DOCUMENTED_WHATSAPP, "From"), []),
+        ({**DOCUMENTED_SMS, "To": "not a number"}, []),
+        ({**DOCUMENTED_WHATSAPP, "To": "whatsapp:US.13491208655302741918"},
+         [conversation_id("whatsapp", TWILIO_NUMBER, "US.13491208655302741918")]),
+    ],
+)
+async def test_a_status_is_kept_by_its_message_sid_with_the_conversations_its_fields_name(
+    client: httpx.AsyncClient, recorder: Recorder, fields: dict[str, str], conversations: list[str]
+) -> None:
+    signed = twilio_post(STATUS, fields)
+    request = WebhookRequest("POST", STATUS, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"])
+    received = await TwilioWebhooks(make_config()).status(request)
+    [report] = received.statuses
+    assert (report.update.message_id, report.update.status, report.conversations) == (
+        SID, fields["MessageStatus"], conversations)
+
+    recorder.running.update({SMS_CONVERSATION, WHATSAPP_CONVERSATION, *conversations})
+    response = await client.post(STATUS, **signed)
+    assert response.status_code == 200, response.text
+    assert [(c, u.message_id) for c, u in recorder.reports] == [(c, SID) for c in conversations[:1]]
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (without(DOCUMENTED_SMS, "MessageSid", "SmsSid"), "MessageSid"),
+        ({**DOCUMENTED_SMS, "MessageSid": "SM1\nforged", "SmsSid": "SM1\nforged"}, "is not a message id"),
+    ],
+)
+async def test_a_status_without_a_message_sid_to_key_it_is_refused(
+    client: httpx.AsyncClient, recorder: Recorder, fields: dict[str, str], reason: str
+) -> None:
+    response = await client.post(STATUS, **twilio_post(STATUS, fields))
+    assert response.status_code == 400
+    assert reason in response.text
+    assert recorder.reports == []
+
+
+# -- WhatsApp users known by their business-scoped user id (BSUID) --------------------------------------
+
+BSUID = "US.13491208655302741918"
+PARENT_BSUID = "US.ENT.11815799212886844830"
+LONGEST_BSUID = "BR." + "a1B2" * 32  # Meta: the country, a period and up to 128 letters and digits
+
+
+@pytest.mark.parametrize(
+    ("fields", "customer"),
+    [
+        ({"From": f"whatsapp:{BSUID}"}, BSUID),
+        ({"From": f"whatsapp:{PARENT_BSUID}"}, PARENT_BSUID),
+        ({"From": f"whatsapp:{LONGEST_BSUID}"}, LONGEST_BSUID),
+        # A username is no key (users change it): the BSUID beside it is.
+        ({"From": "whatsapp:ana.lopez_22", "ExternalUserId": BSUID}, BSUID),
+        ({"From": "whatsapp:", "ExternalUserId": BSUID}, BSUID),
+        # The phone number wins, so a conversation started by phone stays the one.
+        ({"From": f"whatsapp:{CUSTOMER}", "ExternalUserId": BSUID}, CUSTOMER),
+    ],
+)
+async def test_a_whatsapp_sender_known_by_business_scoped_user_id_is_delivered_under_it(
+    client: httpx.AsyncClient, recorder: Recorder, fields: dict[str, str], customer: str
+) -> None:
+    form = twilio_inbound(To=f"whatsapp:{TWILIO_NUMBER}", ProfileName="Ana", **fields)
+    response = await client.post(INBOUND, **twilio_post(INBOUND, form))
+    assert response.status_code == 200, response.text
+    [message] = recorder.messages
+    assert (message.channel, message.customer, message.profile_name) == ("whatsapp", customer, "Ana")
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"From": "whatsapp:ana.lopez_22"}, "From 'ana.lopez_22' is neither a phone number nor a WhatsApp user id"),
+        ({"From": "whatsapp:" + LONGEST_BSUID + "c"}, "is neither a phone number nor a WhatsApp user id"),
+        ({"From": "whatsapp:US.1349 1208"}, "is neither a phone number nor a WhatsApp user id"),
+        ({"From": BSUID, "To": TWILIO_NUMBER}, "From"),  # SMS has no user ids
+        ({"MessageSid": "SM1\x00", "SmsMessageSid": "SM1\x00"}, "is not a message id"),
+        ({"MessageSid": "SMé", "SmsMessageSid": "SMé"}, "is not a message id"),
+    ],
+)
+async def test_senders_and_ids_that_are_neither_get_400_naming_the_field(
+    client: httpx.AsyncClient, recorder: Recorder, fields: dict[str, str], reason: str
+) -> None:
+    form = twilio_inbound(**{"To": f"whatsapp:{TWILIO_NUMBER}", **fields})
+    response = await client.post(INBOUND, **twilio_post(INBOUND, form))
+    assert response.status_code == 400
+    assert reason in response.text
+    assert recorder.delivered == []
