@@ -26,6 +26,7 @@ from chatflow.edge.inbound import Receive
 from chatflow.edge.statuses import Report
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
+from chatflow.web.dashboard import dashboard_routes
 from chatflow.web.errors import on_refused
 from chatflow.web.health import health_routes
 from chatflow.web.journeys_api import journeys_api
@@ -55,6 +56,7 @@ def create_app(
         *operations_routes(config.settings.api_key, redis),  # dead letters
         *health_routes(client, redis),
         *metrics_routes(client),
+        *dashboard_routes(config, journeys),
     ]
 
     @contextlib.asynccontextmanager

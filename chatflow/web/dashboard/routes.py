@@ -1,0 +1,341 @@
+"""The dashboard's routes: pages, their live JSON, the actions, sign-in, and its two assets.
+
+    GET  /dashboard                               the conversations, filtered and paged
+    GET  /dashboard/conversations/{id}            one conversation, live
+    GET  /dashboard/api/conversations             the list's rows, as JSON (for live updates)
+    GET  /dashboard/api/conversations/{id}        the conversation, as JSON (polled by its page)
+    POST /dashboard/conversations/{id}/end        end it (reason)            } a session and its
+    POST /dashboard/conversations/{id}/events     a business event (name, data) } CSRF token
+    GET  /dashboard/login, POST /dashboard/login  sign in with CHATFLOW_API_KEY
+    POST /dashboard/logout
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from chatflow.domain.addresses import parse_conversation_id
+from chatflow.domain.config import Config
+from chatflow.domain.errors import Invalid, NotFound, Refused, UnknownFlow
+from chatflow.domain.messages import BusinessEvent
+from chatflow.journeys.service import Journeys
+from chatflow.web.body import read_body
+from chatflow.web.dashboard import assets, views
+from chatflow.web.dashboard.diagram import flow_diagram
+from chatflow.web.dashboard.listing import PAGE_SIZES, ConversationList, Filters
+from chatflow.web.dashboard.session import COOKIE, COOKIE_PATH, Session, Sessions
+from chatflow.web.dashboard.views import BASE, Chrome
+from chatflow.web.errors import status_of
+
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM = 64 * 1024
+SECURITY_HEADERS = {
+    # Nothing but the dashboard's own script and style; no framing; ids (numbers) never leak as referrers.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+DONE = {"ended": "The conversation is told to end.", "already": "It had already ended.", "event": "Event reported."}
+
+Page = Callable[[Request, Session], Awaitable[Response]]
+
+
+class Dashboard:
+    def __init__(self, config: Config, journeys: Journeys) -> None:
+        self.config = config
+        self.journeys = journeys
+        self.sessions = Sessions(config.settings.api_key)
+        self.conversations = ConversationList(journeys)
+        self.secure_cookie = config.settings.public_url.startswith("https://")
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(BASE, self._page(self.list_page), methods=["GET"]),
+            Route(f"{BASE}/", self._page(self.list_page), methods=["GET"]),
+            Route(f"{BASE}/conversations/{{id:str}}", self._page(self.conversation_page), methods=["GET"]),
+            Route(f"{BASE}/api/conversations", self._json(self.list_json), methods=["GET"]),
+            Route(f"{BASE}/api/conversations/{{id:str}}", self._json(self.conversation_json), methods=["GET"]),
+            Route(f"{BASE}/conversations/{{id:str}}/end", self._action(self.end), methods=["POST"]),
+            Route(f"{BASE}/conversations/{{id:str}}/events", self._action(self.event), methods=["POST"]),
+            # Take over / hand back (the lead's, with the workflow change): two more _action routes here.
+            Route(f"{BASE}/login", self.login_form, methods=["GET"]),
+            Route(f"{BASE}/login", self.login, methods=["POST"]),
+            Route(f"{BASE}/logout", self._action(self.logout), methods=["POST"]),
+            Route(f"{BASE}/static/dashboard.css", self.css, methods=["GET"]),
+            Route(f"{BASE}/static/dashboard.js", self.js, methods=["GET"]),
+        ]
+
+    # -- who is asking -----------------------------------------------------------------------------
+
+    def session_of(self, request: Request) -> Session | None:
+        return self.sessions.read(request.cookies.get(COOKIE, ""))
+
+    def _set_cookie(self, response: Response, value: str) -> None:
+        response.set_cookie(
+            COOKIE,
+            value,
+            max_age=int(self.sessions.ttl.total_seconds()),
+            path=COOKIE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure_cookie,
+        )
+
+    def chrome(self, request: Request, session: Session | None) -> Chrome:
+        show = request.query_params.get("show") == "1"
+        params = {k: v for k, v in request.query_params.items() if k not in ("show", "done", "error")}
+        if not show:
+            params["show"] = "1"
+        return Chrome(
+            open=not self.sessions.required,
+            csrf=session.csrf if session else "",
+            signed_in=self.sessions.required and session is not None,
+            show=show,
+            toggle_href=views.page_href(request.url.path, params) if session is not None else "",
+        )
+
+    def _page(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            session = self.session_of(request)
+            issued = ""
+            if session is None:
+                if self.sessions.required:
+                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    return secured(RedirectResponse(views.page_href(f"{BASE}/login", {"next": target}), 303))
+                session, issued = self.sessions.issue()  # open dashboard: a session for CSRF tokens
+            response = await page(request, session)
+            if issued:
+                self._set_cookie(response, issued)
+            return secured(response)
+
+        return guarded
+
+    def _json(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            session = self.session_of(request)
+            if session is None:
+                return secured(JSONResponse({"error": "sign in at /dashboard/login"}, status_code=401))
+            try:
+                return secured(await page(request, session))
+            except Refused as refused:
+                return secured(JSONResponse({"error": refused.reason}, status_code=status_of(refused)))
+
+        return guarded
+
+    def _action(self, action: Callable[[Request, Session, dict[str, str]], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            session = self.session_of(request)
+            if session is None:
+                return forbidden("no session: sign in (or open the dashboard) first")
+            try:
+                form = await read_form(request)
+            except Refused as refused:
+                return secured(HTMLResponse(views.esc(refused.reason), status_code=status_of(refused)))
+            if not self.sessions.csrf_matches(session, form.get("csrf", "")):
+                return forbidden("the form's CSRF token does not match this session: reload the page and try again")
+            return secured(await action(request, session, form))
+
+        return guarded
+
+    # -- sign in and out ---------------------------------------------------------------------------
+
+    async def login_form(self, request: Request) -> Response:
+        if not self.sessions.required:
+            return secured(RedirectResponse(BASE, 303))
+        next_url = safe_next(request.query_params.get("next", ""))
+        return secured(HTMLResponse(views.login_page(Chrome(open=False), next_url=next_url)))
+
+    async def login(self, request: Request) -> Response:
+        if not self.sessions.required:
+            return secured(RedirectResponse(BASE, 303))
+        try:
+            form = await read_form(request)
+        except Refused as refused:
+            return secured(HTMLResponse(views.esc(refused.reason), status_code=status_of(refused)))
+        next_url = safe_next(form.get("next", ""))
+        if not self.sessions.key_matches(form.get("key", "")):
+            page = views.login_page(Chrome(open=False), next_url=next_url, error="That is not the API key.")
+            return secured(HTMLResponse(page, status_code=401))
+        _, cookie = self.sessions.issue()
+        response = RedirectResponse(next_url, 303)
+        self._set_cookie(response, cookie)
+        return secured(response)
+
+    async def logout(self, request: Request, session: Session, form: dict[str, str]) -> Response:
+        response = RedirectResponse(f"{BASE}/login" if self.sessions.required else BASE, 303)
+        response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=self.secure_cookie)
+        return response
+
+    # -- the list ----------------------------------------------------------------------------------
+
+    async def _list(self, request: Request) -> tuple[views.ListPage, dict[str, str]]:
+        params = request.query_params
+        filters = Filters.from_params(params)
+        show = params.get("show") == "1"
+        size_text = params.get("size", str(PAGE_SIZES[0]))
+        size = int(size_text) if size_text.isdigit() else 0
+        cursor = params.get("after", "")
+        keep = {**filters.items(), "size": str(size) if size != PAGE_SIZES[0] else "", "show": "1" if show else ""}
+        view = views.ListPage(
+            filters=filters.items(),
+            size=size,
+            sizes=PAGE_SIZES,
+            flows=self.conversations.flows(),
+            numbers=sorted({b.number for b in self.config.numbers}),
+            rows=[],
+        )
+        try:
+            page = await self.conversations.page(filters, size=size, cursor=cursor)
+        except Invalid as error:
+            view.error = error.reason
+            return view, keep
+        view.rows = views.list_rows(page.rows, show)
+        view.partial, view.scanned = page.partial, page.scanned
+        if page.next:
+            view.next_href = views.page_href(BASE, {**keep, "after": page.next})
+        if cursor:
+            view.first_href = views.page_href(BASE, keep)
+        return view, keep
+
+    async def list_page(self, request: Request, session: Session) -> Response:
+        view, keep = await self._list(request)
+        poll = "" if request.query_params.get("after") or view.error else views.page_href(f"{BASE}/api/conversations", keep)
+        html = views.list_page(view, self.chrome(request, session), poll=poll)
+        return HTMLResponse(html, status_code=422 if view.error else 200)
+
+    async def list_json(self, request: Request, session: Session) -> Response:
+        view, _ = await self._list(request)
+        if view.error:
+            raise Invalid(view.error)
+        return JSONResponse({"rows": view.rows, "next": view.next_href})
+
+    # -- a conversation ----------------------------------------------------------------------------
+
+    async def _view(self, request: Request) -> dict[str, Any]:
+        conversation = request.path_params["id"]
+        try:
+            parse_conversation_id(conversation)
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+        view = await self.journeys.get(conversation)
+        return views.conversation_json(view, request.query_params.get("show") == "1")
+
+    async def conversation_page(
+        self, request: Request, session: Session, *, error: str = "", status: int = 200
+    ) -> Response:
+        try:
+            view = await self._view(request)
+        except NotFound as missing:
+            content = f"<h1>Not found</h1>{views.flash(error=missing.reason)}"
+            return HTMLResponse(views.layout("Not found", content, self.chrome(request, session)), status_code=404)
+        show = request.query_params.get("show") == "1"
+        address = parse_conversation_id(view["id"])
+        try:
+            version = view.get("version")
+            flow = self.journeys.flows.get(view["flow"], version if isinstance(version, int) else None)
+            diagram = flow_diagram(flow, view["step"])
+        except UnknownFlow:
+            diagram = ""
+        page = views.ConversationPage(
+            view=view,
+            channel=address.channel,
+            number=address.number,
+            customer=views.shown(address.customer, show),
+            diagram=diagram,
+            done=DONE.get(request.query_params.get("done", ""), ""),
+            error=error,
+        )
+        poll = views.conversation_href(view["id"]).replace(f"{BASE}/", f"{BASE}/api/", 1) + ("?show=1" if show else "")
+        html = views.conversation_page(page, self.chrome(request, session), csrf=session.csrf, poll=poll)
+        return HTMLResponse(html, status_code=status)
+
+    async def conversation_json(self, request: Request, session: Session) -> Response:
+        return JSONResponse(await self._view(request))
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def _back(self, request: Request, done: str) -> Response:
+        return RedirectResponse(views.conversation_href(request.path_params["id"]) + f"?done={done}", 303)
+
+    async def _refused(self, request: Request, session: Session, refused: Refused) -> Response:
+        return await self.conversation_page(request, session, error=refused.reason, status=status_of(refused))
+
+    async def end(self, request: Request, session: Session, form: dict[str, str]) -> Response:
+        reason = form.get("reason", "").strip()[:500] or "ended by an operator"
+        try:
+            ending = await self.journeys.end(request.path_params["id"], reason)
+        except Refused as refused:
+            return await self._refused(request, session, refused)
+        return self._back(request, "ended" if ending else "already")
+
+    async def event(self, request: Request, session: Session, form: dict[str, str]) -> Response:
+        try:
+            name = form.get("name", "").strip()
+            if not name:
+                raise Invalid("the event needs a name")
+            data = parse_data(form.get("data", ""))
+            await self.journeys.event(request.path_params["id"], BusinessEvent(name=name, data=data))
+        except Refused as refused:
+            return await self._refused(request, session, refused)
+        return self._back(request, "event")
+
+    # -- assets ------------------------------------------------------------------------------------
+
+    async def css(self, request: Request) -> Response:
+        return Response(assets.CSS, media_type="text/css", headers={"Cache-Control": "no-cache"})
+
+    async def js(self, request: Request) -> Response:
+        return Response(assets.JS, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+
+def secured(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def forbidden(reason: str) -> Response:
+    return secured(HTMLResponse(views.esc(reason), status_code=403))
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    body = await read_body(request, limit=MAX_FORM, expected=FORM)
+    try:
+        return dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=20))
+    except (UnicodeDecodeError, ValueError):
+        raise Invalid("the form could not be read") from None
+
+
+def parse_data(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise Invalid(f"data is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise Invalid("data must be a JSON object")
+    return data
+
+
+def safe_next(target: str) -> str:
+    """Where to go after signing in: a dashboard page of this app, never another site."""
+    if (target == BASE or target.startswith((f"{BASE}/", f"{BASE}?"))) and not any(c in target for c in "\\\r\n"):
+        return target
+    return BASE
+
+
+def dashboard_routes(config: Config, journeys: Journeys) -> list[BaseRoute]:
+    return Dashboard(config, journeys).routes()

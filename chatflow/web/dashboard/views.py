@@ -1,0 +1,295 @@
+"""The dashboard's pages, as HTML strings: every value from a conversation goes through `esc`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from chatflow.domain.addresses import parse_conversation_id
+from chatflow.journeys.service import OUTCOMES, STATES
+
+BASE = "/dashboard"
+
+
+def esc(value: object) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def mask(number: str) -> str:
+    """A customer's number with its middle hidden: +14155550142 -> +1415*****42."""
+    if len(number) <= 7:
+        return number[:1] + "*" * (len(number) - 1)
+    return number[:5] + "*" * (len(number) - 7) + number[-2:]
+
+
+def shown(number: str, show: bool) -> str:
+    return number if show else mask(number)
+
+
+def title_of(conversation: str, show: bool) -> str:
+    """The conversation id, its customer masked unless `show`."""
+    try:
+        address = parse_conversation_id(conversation)
+    except ValueError:
+        return conversation
+    return conversation.removesuffix(address.customer) + shown(address.customer, show)
+
+
+def conversation_href(conversation: str, show: bool = False) -> str:
+    href = f"{BASE}/conversations/{quote(conversation, safe=':+')}"
+    return href + ("?show=1" if show else "")
+
+
+def when(at: object) -> str:
+    return str(at).replace("T", " ")[:19] if at else ""
+
+
+@dataclass
+class Chrome:
+    """What every page shows around its content."""
+
+    open: bool  # no API key: anyone who reaches the app may use the dashboard
+    csrf: str = ""  # the session's token, for the sign-out form ("" when signed out)
+    signed_in: bool = False
+    show: bool = False  # customer numbers in full
+    toggle_href: str = ""  # the same page with `show` flipped
+
+
+def layout(title: str, content: str, chrome: Chrome, *, poll: str = "", page: str = "", every: int = 1500) -> str:
+    banner = ""
+    if chrome.open:
+        banner = (
+            '<div class="banner" id="open-banner"><strong>Open dashboard:</strong> CHATFLOW_API_KEY is not set, '
+            "so anyone who can reach this address can read and end conversations. Set it to require sign-in.</div>"
+        )
+    right = ""
+    if chrome.toggle_href:
+        label = "Hide numbers" if chrome.show else "Show numbers"
+        right += f'<a class="toggle" id="toggle-numbers" href="{esc(chrome.toggle_href)}">{label}</a>'
+    if chrome.signed_in:
+        right += (
+            f'<form method="post" action="{BASE}/logout"><input type="hidden" name="csrf" value="{esc(chrome.csrf)}">'
+            '<button type="submit">Sign out</button></form>'
+        )
+    polled = f' data-poll="{esc(poll)}" data-page="{esc(page)}" data-every="{every}"' if poll else ""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)} · chatflow</title>
+<link rel="stylesheet" href="{BASE}/static/dashboard.css">
+<script src="{BASE}/static/dashboard.js" defer></script>
+</head>
+<body>
+<header class="top"><a class="brand" href="{BASE}">chatflow</a><a href="{BASE}">Conversations</a>
+<span class="spacer"></span>{right}</header>
+{banner}
+<main{polled}>
+<div class="flash error signed-out-note">Your session has ended: <a href="{BASE}/login">sign in again</a>.</div>
+{content}
+</main>
+</body>
+</html>
+"""
+
+
+def flash(done: str = "", error: str = "") -> str:
+    if error:
+        return f'<div class="flash error" id="flash" role="alert">{esc(error)}</div>'
+    if done:
+        return f'<div class="flash ok" id="flash" role="status">{esc(done)}</div>'
+    return ""
+
+
+def login_page(chrome: Chrome, *, next_url: str, error: str = "") -> str:
+    content = f"""<div class="card login">
+<h1>Sign in</h1>
+{flash(error=error)}
+<form method="post" action="{BASE}/login">
+<label for="key">API key (CHATFLOW_API_KEY)</label>
+<input type="password" id="key" name="key" autocomplete="current-password" required autofocus>
+<input type="hidden" name="next" value="{esc(next_url)}">
+<button type="submit">Sign in</button>
+</form>
+</div>"""
+    return layout("Sign in", content, chrome)
+
+
+def _options(values: Sequence[tuple[str, str]], selected: str) -> str:
+    return "".join(
+        f'<option value="{esc(value)}"{" selected" if value == selected else ""}>{esc(label)}</option>'
+        for value, label in values
+    )
+
+
+def list_rows(rows: Sequence[Mapping[str, Any]], show: bool) -> list[dict[str, Any]]:
+    """The rows as the page and its live JSON show them: customers masked unless `show`."""
+    return [
+        {
+            **row,
+            "title": title_of(row["id"], show),
+            "customer": shown(row["customer"], show),
+            "href": conversation_href(row["id"], show),
+        }
+        for row in rows
+    ]
+
+
+@dataclass
+class ListPage:
+    filters: Mapping[str, str]
+    size: int
+    sizes: Sequence[int]
+    flows: Sequence[str]
+    numbers: Sequence[str]
+    rows: list[dict[str, Any]]  # from list_rows
+    next_href: str = ""
+    first_href: str = ""  # set when this is not the first page
+    partial: bool = False
+    scanned: int = 0
+    error: str = ""
+
+
+def list_page(view: ListPage, chrome: Chrome, *, poll: str) -> str:
+    f = view.filters
+    show = '<input type="hidden" name="show" value="1">' if chrome.show else ""
+    form = f"""<form class="filters card" id="filters" method="get" action="{BASE}">
+<label>Flow<select name="flow" id="filter-flow">{_options([("", "any"), *[(n, n) for n in view.flows]], f.get("flow", ""))}</select></label>
+<label>State<select name="state" id="filter-state">{_options([("", "any"), *[(s, s) for s in STATES]], f.get("state", ""))}</select></label>
+<label>Outcome<select name="outcome" id="filter-outcome">{_options([("", "any"), *[(o, o) for o in OUTCOMES]], f.get("outcome", ""))}</select></label>
+<label>Our number<select name="number" id="filter-number">{_options([("", "any"), *[(n, n) for n in view.numbers]], f.get("number", ""))}</select></label>
+<label>Customer<input name="customer" id="filter-customer" value="{esc(f.get("customer", ""))}" placeholder="+14155550100" size="16"></label>
+<label>Per page<select name="size">{_options([(str(s), str(s)) for s in view.sizes], str(view.size))}</select></label>
+{show}<button type="submit">Filter</button> <a class="button" href="{BASE}">Clear</a>
+</form>"""
+    lines = "".join(
+        f"""<tr><td class="id"><a href="{esc(r["href"])}">{esc(r["title"])}</a></td><td>{esc(r["flow"])}</td>
+<td><span class="state {esc(r["state"])}">{esc(r["state"])}</span></td>
+<td><span class="outcome {esc(r["outcome"])}">{esc(r["outcome"])}</span></td><td>{esc(r["channel"])}</td>
+<td>{esc(r["customer"])}</td><td>{esc(when(r["started_at"]))}</td><td>{esc(when(r["closed_at"]))}</td></tr>"""
+        for r in view.rows
+    )
+    hidden = " hidden" if view.rows else ""
+    pager = []
+    if view.first_href:
+        pager.append(f'<a class="button" href="{esc(view.first_href)}" id="first-page">First page</a>')
+    if view.partial:
+        pager.append(
+            f"<span>Looked through {view.scanned} conversations for this flow without filling the page "
+            "(the flow filter reads each conversation until the workflow has a Flow search attribute).</span>"
+        )
+    if view.next_href:
+        label = "Keep looking" if view.partial else "Next page"
+        pager.append(f'<a class="button" href="{esc(view.next_href)}" id="next-page" rel="next">{label}</a>')
+    content = f"""<h1>Conversations</h1>
+{flash(error=view.error)}
+{form}
+<table id="conversations">
+<thead><tr><th>Conversation</th><th>Flow</th><th>State</th><th>Outcome</th><th>Channel</th><th>Customer</th><th>Started</th><th>Ended</th></tr></thead>
+<tbody>{lines}</tbody>
+</table>
+<p class="muted" id="empty"{hidden}>No conversations{" match these filters" if f else " yet"}.</p>
+<div class="pager">{"".join(pager)}<span class="muted">Running conversations first, newest first; then ended ones, most recent first.</span></div>"""
+    return layout("Conversations", content, chrome, poll=poll, page="list", every=3000)
+
+
+def conversation_json(view: Mapping[str, Any], show: bool) -> dict[str, Any]:
+    """What the conversation page shows, as its live JSON: the customer masked unless `show`."""
+    return {
+        "id": view["id"],
+        "title": title_of(view["id"], show),
+        "state": view.get("state", ""),
+        "flow": view.get("flow", ""),
+        "version": view.get("version"),
+        "step": view.get("step", ""),
+        "outcome": view.get("outcome", ""),
+        "reason": view.get("reason", ""),
+        "data": view.get("data", {}),
+        "transcript": view.get("transcript", []),
+    }
+
+
+def _turn(turn: Mapping[str, Any]) -> str:
+    direction = "in" if turn.get("direction") == "in" else "out"
+    options = ""
+    if turn.get("options"):
+        options = '<ol class="options">' + "".join(f"<li>{esc(o)}</li>" for o in turn["options"]) + "</ol>"
+    meta = f"<time>{esc(when(turn.get('at')))}</time>"
+    if direction == "out":
+        status = str(turn.get("status", ""))
+        meta += f' · <span class="status {esc(status)}">{esc(status)}</span>'
+        if turn.get("error_code"):
+            meta += f' <span class="status failed">({esc(turn["error_code"])})</span>'
+    return f'<li class="{direction}"><div class="text">{esc(turn.get("text", ""))}</div>{options}<div class="meta">{meta}</div></li>'
+
+
+@dataclass
+class ConversationPage:
+    view: dict[str, Any]  # from conversation_json
+    channel: str
+    number: str
+    customer: str
+    diagram: str  # SVG, or "" when the flow is not deployed here
+    done: str = ""
+    error: str = ""
+
+
+def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll: str) -> str:
+    view = page.view
+    conversation = view["id"]
+    running = view["state"] == "running"
+    action = f"{BASE}/conversations/{quote(conversation, safe=':+')}"
+    token = f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
+    diagram = page.diagram or f'<p class="muted">Flow {esc(view["flow"]) or "?"} is not deployed on this web app.</p>'
+    transcript = "".join(_turn(t) for t in view["transcript"])
+    version = "" if view.get("version") is None else f"<dt>Version</dt><dd>{esc(view['version'])}</dd>"
+    content = f"""<p><a href="{BASE}{"?show=1" if chrome.show else ""}">← Conversations</a></p>
+<h1 id="title">{esc(view["title"])}</h1>
+{flash(page.done, page.error)}
+<div class="grid">
+<div>
+<section class="card"><h2>Conversation</h2>
+<dl class="facts">
+<dt>State</dt><dd><span id="fact-state" class="state {esc(view["state"])}">{esc(view["state"])}</span></dd>
+<dt>Flow</dt><dd id="fact-flow">{esc(view["flow"])}</dd>{version}
+<dt>Step</dt><dd id="fact-step">{esc(view["step"])}</dd>
+<dt>Outcome</dt><dd id="fact-outcome" class="outcome {esc(view["outcome"])}">{esc(view["outcome"])}</dd>
+<dt>Reason</dt><dd id="fact-reason">{esc(view["reason"])}</dd>
+<dt>Channel</dt><dd>{esc(page.channel)}</dd>
+<dt>Our number</dt><dd>{esc(page.number)}</dd>
+<dt>Customer</dt><dd id="fact-customer">{esc(page.customer)}</dd>
+</dl></section>
+<section class="card"><h2>Data</h2><pre class="data" id="data">{esc(json.dumps(view["data"], indent=2, ensure_ascii=False))}</pre></section>
+<section class="card" id="actions"><h2>Actions</h2>
+<p class="muted when-ended"{"" if not running else " hidden"}>This conversation has ended: there is nothing to act on.</p>
+<form class="action when-running" id="end-form" method="post" action="{esc(action)}/end"{"" if running else " hidden"}>
+{token}<label>Reason<input name="reason" id="end-reason" value="ended by an operator" maxlength="500"></label>
+<button type="submit" class="danger" id="end-button">End conversation</button>
+</form>
+<form class="action when-running" id="event-form" method="post" action="{esc(action)}/events"{"" if running else " hidden"}>
+{token}<label>Business event<input name="name" id="event-name" required maxlength="200" placeholder="payment_succeeded"></label>
+<label>Data (a JSON object)<textarea name="data" id="event-data" spellcheck="false">{{}}</textarea></label>
+<button type="submit" id="event-button">Report event</button>
+</form>
+<!-- TAKE OVER / HAND BACK: the lead adds these once the workflow can pause its flow for a person.
+     Forms go here like the two above (POST .../takeover and .../handback, with the CSRF field). -->
+<div class="placeholder" id="takeover">Take over / hand back: coming soon (needs the workflow to let a
+person answer in place of the flow).</div>
+</section>
+</div>
+<div>
+<section class="card"><h2>Transcript</h2><ol class="transcript" id="transcript">{transcript}</ol></section>
+<section class="card"><h2>Flow</h2><div id="diagram">{diagram}</div></section>
+</div>
+</div>"""
+    return layout(view["title"], content, chrome, poll=poll, page="conversation")
+
+
+def page_href(path: str, params: Mapping[str, str]) -> str:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{path}?{query}" if query else path

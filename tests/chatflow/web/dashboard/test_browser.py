@@ -1,0 +1,186 @@
+"""The dashboard in a real Chromium (Debian's, through Playwright), against the app served by
+uvicorn with a worker running the demo flow: what an operator does, click by click."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from playwright.async_api import Page, expect
+
+from chatflow.domain.addresses import conversation_id
+from chatflow.web.dashboard.views import mask
+from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, JOURNEY_NUMBER, KEY, Served
+from tests.helpers import new_customer
+
+GREETING = "Hi! I'm the chatflow demo bot."
+WAIT = 20_000  # ms a page may take to show what the worker did
+
+
+async def sign_in(page: Page, served: Served, path: str = "/dashboard") -> None:
+    await page.goto(served.url + path)
+    await page.fill("#key", KEY)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(re.compile(r"/dashboard(?!/login)"))
+
+
+def rows(page: Page):  # noqa: ANN201 - a Locator
+    return page.locator("#conversations tbody tr")
+
+
+async def filter_list(page: Page, **fields: str) -> None:
+    """Fill the filter form as an operator does (everything not given set back to "any")."""
+    for name in ("flow", "state", "outcome", "number"):
+        await page.select_option(f"#filter-{name}", fields.get(name, ""))
+    await page.fill("#filter-customer", fields.get("customer", ""))
+    await page.click("#filters button[type=submit]")
+    await page.wait_for_load_state()
+
+
+async def test_sign_in_takes_the_key_and_gives_a_strict_http_only_cookie(page: Page, served: Served) -> None:
+    customer = new_customer()
+    await served.say(customer, "hi")
+    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    await served.until(conversation, step="menu")
+    target = f"/dashboard/conversations/{quote(conversation, safe=':+')}"
+
+    await page.goto(served.url + target)
+    assert "/dashboard/login" in page.url
+    await expect(page.locator("#open-banner")).to_have_count(0)
+    await page.fill("#key", "not-the-key")
+    await page.click("button[type=submit]")
+    await expect(page.locator("#flash")).to_have_text("That is not the API key.")
+    await page.fill("#key", KEY)
+    await page.click("button[type=submit]")
+
+    await page.wait_for_url(served.url + target)  # back where the operator was going
+    await expect(page.locator("#transcript")).to_contain_text(GREETING)
+    [cookie] = [c for c in await page.context.cookies() if c["name"] == "chatflow_dashboard"]
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Strict", "/dashboard")
+    assert "chatflow_dashboard" not in await page.evaluate("document.cookie")
+
+    await page.click("text=Sign out")
+    await page.wait_for_url(re.compile("/dashboard/login"))
+    await page.goto(served.url + "/dashboard")
+    assert "/dashboard/login" in page.url
+
+
+async def test_the_list_filters_by_flow_state_number_and_customer(page: Page, served: Served) -> None:
+    chatting, paying, gone = new_customer(), new_customer(), new_customer()
+    await served.say(chatting, "hi")
+    payment = await served.start_payment(paying)
+    await served.say(gone, "hi")
+    await served.until(conversation_id("sms", DEMO_NUMBER, gone), step="menu")
+    await served.say(gone, "bye")
+    await served.until(payment, step="ask")
+    await served.until(conversation_id("sms", DEMO_NUMBER, chatting), step="menu")
+    await served.until(conversation_id("sms", DEMO_NUMBER, gone), state="ended")
+    await sign_in(page, served)
+
+    await filter_list(page, customer=chatting)
+    await expect(rows(page)).to_have_count(1)
+    await expect(rows(page).first).to_contain_text(mask(chatting))
+    await expect(rows(page).first).to_contain_text("demo")
+    assert chatting not in await page.locator("#conversations").inner_text()  # masked until asked
+
+    await filter_list(page, customer=paying, flow="payment")
+    await expect(rows(page)).to_have_count(1)
+    await expect(rows(page).first).to_contain_text(JOURNEY_NUMBER)
+    await filter_list(page, customer=paying, flow="demo")
+    await expect(rows(page)).to_have_count(0)
+    await expect(page.locator("#empty")).to_be_visible()
+
+    await filter_list(page, customer=gone, state="ended")
+    await expect(rows(page)).to_have_count(1)
+    await expect(rows(page).first).to_contain_text("completed")
+    await filter_list(page, customer=gone, state="running")
+    await expect(rows(page)).to_have_count(0)
+    await filter_list(page, customer=gone, outcome="completed")
+    await expect(rows(page)).to_have_count(1)
+    await filter_list(page, customer=gone, outcome="cancelled")
+    await expect(rows(page)).to_have_count(0)
+
+    await filter_list(page, customer=paying, number=JOURNEY_NUMBER)
+    await expect(rows(page)).to_have_count(1)
+    await filter_list(page, customer=paying, number=DEMO_NUMBER)
+    await expect(rows(page)).to_have_count(0)
+
+    await filter_list(page, flow="payment", state="running", number=JOURNEY_NUMBER)
+    await expect(page.locator("#conversations")).to_contain_text(mask(paying))
+    await expect(page.locator("#conversations")).not_to_contain_text(mask(chatting))
+
+    await page.click("#toggle-numbers")
+    await expect(page.locator("#conversations")).to_contain_text(paying)
+    await expect(page.locator("#filter-flow")).to_have_value("payment")  # the filters stay
+
+
+async def test_new_messages_and_answers_appear_without_reloading(page: Page, served: Served) -> None:
+    customer = new_customer()
+    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    await served.say(customer, "hi")
+    await served.until(conversation, step="menu")
+    await sign_in(page, served)
+    await filter_list(page, customer=customer)
+    await rows(page).first.locator("a").click()
+    await page.wait_for_url(re.compile("/dashboard/conversations/"))
+
+    transcript = page.locator("#transcript")
+    await expect(transcript).to_contain_text(GREETING)
+    await expect(transcript.locator("li.out .status").first).to_have_text("delivered", timeout=WAIT)
+    await expect(page.locator('#diagram rect[data-step="menu"]')).to_have_class("current")
+    await expect(page.locator("#fact-customer")).to_have_text(mask(customer))
+    await page.evaluate("window.stillTheSamePage = true")
+
+    await served.say(customer, "2")  # Track my order
+    await expect(transcript.locator("li.in").last).to_have_text(re.compile(r"^2"), timeout=WAIT)
+    await expect(transcript.locator("li.out").last).to_contain_text("What's your order number?", timeout=WAIT)
+    await expect(page.locator("#fact-step")).to_have_text("ask_order", timeout=WAIT)
+    await expect(page.locator('#diagram rect[data-step="ask_order"]')).to_have_class("current")
+    await expect(page.locator('#diagram rect[data-step="menu"]')).not_to_have_class("current")
+
+    await served.say(customer, "A-17")
+    await expect(transcript).to_contain_text("Order A-17 is on its way", timeout=WAIT)
+    await expect(page.locator("#data")).to_contain_text('"order": "A-17"', timeout=WAIT)
+    assert await page.evaluate("window.stillTheSamePage") is True  # never reloaded
+
+
+async def test_an_operator_ends_a_conversation_with_a_reason(page: Page, served: Served) -> None:
+    customer = new_customer()
+    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    await served.say(customer, "hi")
+    await served.until(conversation, step="menu")
+    await sign_in(page, served, f"/dashboard/conversations/{quote(conversation, safe=':+')}")
+
+    await page.fill("#end-reason", "customer phoned the shop")
+    await page.click("#end-button")
+
+    await page.wait_for_url(re.compile(r"done=ended"))
+    await expect(page.locator("#flash")).to_have_text("The conversation is told to end.")
+    await expect(page.locator("#fact-state")).to_have_text("ended", timeout=WAIT)
+    await expect(page.locator("#fact-outcome")).to_have_text("cancelled")
+    await expect(page.locator("#fact-reason")).to_have_text("customer phoned the shop")
+    await expect(page.locator("#end-form")).to_be_hidden()
+    ended = await served.until(conversation, state="ended")
+    assert (ended["outcome"], ended["reason"]) == ("cancelled", "customer phoned the shop")
+
+
+async def test_an_operator_reports_a_business_event(page: Page, served: Served) -> None:
+    conversation = await served.start_payment(new_customer())
+    await served.until(conversation, step="ask")
+    await sign_in(page, served, f"/dashboard/conversations/{quote(conversation, safe=':+')}")
+
+    await page.fill("#event-name", "payment_succeeded")
+    await page.fill("#event-data", "[1, 2]")
+    await page.click("#event-button")
+    await expect(page.locator("#flash")).to_have_text("data must be a JSON object")
+    assert (await served.view(conversation))["state"] == "running"
+
+    await page.fill("#event-name", "payment_succeeded")
+    await page.fill("#event-data", '{"amount": 12}')
+    await page.click("#event-button")
+    await page.wait_for_url(re.compile(r"done=event"))
+    await expect(page.locator("#flash")).to_have_text("Event reported.")
+    await expect(page.locator("#transcript")).to_contain_text("Thanks, all settled.", timeout=WAIT)
+    await expect(page.locator("#fact-state")).to_have_text("ended", timeout=WAIT)
+    await expect(page.locator("#fact-outcome")).to_have_text("completed")
+    await expect(page.locator('#diagram rect[data-step="paid"]')).to_have_class("current")
