@@ -9,16 +9,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import ConversationRef, conversation_prefix, e164
+from chatflow.domain.addresses import ConversationRef, conversation_prefix, e164, parse_conversation_id
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import Conflict, Invalid, NotFound, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
@@ -27,7 +36,7 @@ from chatflow.edge.digest import Digest, DigestBatch, flush_forever
 from chatflow.flows.registry import FlowRegistry
 from chatflow.temporal.client import end, send_event, start_journey
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW, TASK_QUEUE
-from chatflow.temporal.records import ConversationSnapshot
+from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.workflow import ConversationWorkflow
 
 WhenBusy = Literal["interrupt", "skip", "queue"]
@@ -63,9 +72,33 @@ def when_busy(flows: FlowRegistry, flow: str) -> WhenBusy:
     return policy if policy in WHEN_BUSY else DEFAULT_WHEN_BUSY
 
 
-def state_of(description: WorkflowExecutionDescription) -> str:
-    status = description.status
-    return status.name.lower() if status is not None else "unknown"
+# One vocabulary for every answer about a conversation (the API, the dashboard, `chatflow chat`):
+# `state` says whether it runs, `outcome` how it ended.
+STATES = ("running", "ended")
+OUTCOMES = ("completed", "cancelled", "expired", "failed", "terminated")
+# How a run that Temporal closed without a result of the flow's ended (the flow's own End
+# steps give completed, cancelled, expired or failed).
+CLOSED_OUTCOMES = {
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "expired",
+}
+# Temporal's status names, accepted as `state` for the dashboard's older filter only.
+_TEMPORAL_STATES = {s.name.lower(): s for s in WorkflowExecutionStatus}
+# Lists run this many result look-ups at once (the outcome of an ended run is in its result).
+LIST_CONCURRENCY = 20
+
+
+def state_of(description: WorkflowExecutionDescription | WorkflowExecution) -> str:
+    """running, or ended (whatever way it ended: its outcome says)."""
+    return "running" if description.status == WorkflowExecutionStatus.RUNNING else "ended"
+
+
+def reason_for(outcome: str, reason: str) -> str:
+    """The reason belongs to the outcome it explains: none while running or once completed (an
+    earlier failure the flow recovered from is not why it ended)."""
+    return reason if outcome and outcome != "completed" else ""
 
 
 class Journeys:
@@ -231,56 +264,159 @@ class Journeys:
             raise NotFound(f"no conversation {conversation}")
         return description
 
+    async def resolve(self, conversation: str) -> str:
+        """The conversation an id names. Logs mask the customer's number in ids
+        (`chat:sms:+15005550006:+1415*****00`); such an id names the one conversation on that
+        number whose customer matches it (NotFound for none, Conflict for several)."""
+        if "*" not in conversation:
+            return conversation
+        try:
+            address = parse_conversation_id(conversation)
+            number = e164(address.number)
+        except ValueError:
+            raise NotFound(f"no conversation {conversation}") from None
+        masked = re.fullmatch(r"(\+?\d*)(\*+)(\d*)", address.customer)
+        if masked is None or not re.fullmatch(r"[a-z_]+", address.channel):
+            raise NotFound(f"no conversation {conversation}")
+        start, hidden, end = masked.groups()
+        prefix = conversation_prefix(address.channel, number)
+        pattern = re.compile(re.escape(prefix + start) + rf"\d{{{len(hidden)}}}" + re.escape(end))
+        query = f"WorkflowType = '{CONVERSATION_WORKFLOW}' AND WorkflowId STARTS_WITH '{prefix}{start}'"
+        found = {execution.id async for execution in self.client.list_workflows(query) if pattern.fullmatch(execution.id)}
+        if not found:
+            raise NotFound(f"no conversation {conversation}")
+        if len(found) > 1:
+            raise Conflict(f"{conversation} matches {len(found)} conversations; use the whole id")
+        return found.pop()
+
     async def get(self, conversation: str) -> dict[str, Any]:
+        view, _ = await self._view(conversation)
+        return view
+
+    async def status(self, conversation: str) -> dict[str, Any]:
+        """Whether a conversation runs (and is busy with what it was sent), and how it ended:
+        what `chatflow chat` shows. No data, no transcript."""
+        view, snapshot = await self._view(conversation)
+        status: dict[str, Any] = {key: view.get(key, "") for key in ("id", "run_id", "state", "flow", "step", "outcome", "reason")}
+        status["busy"] = view["state"] == "running" and (
+            snapshot is not None and (not snapshot.idle or snapshot.pending > 0)
+        )
+        return status
+
+    async def _view(self, conversation: str) -> tuple[dict[str, Any], ConversationSnapshot | None]:
+        conversation = await self.resolve(conversation)
         description = await self._existing(conversation)
         handle = self.client.get_workflow_handle(conversation, run_id=description.run_id)
-        view: dict[str, Any] = {"id": conversation, "state": state_of(description)}
+        view: dict[str, Any] = {
+            "id": conversation,
+            "run_id": description.run_id,
+            "state": state_of(description),
+            "flow": (await description.memo()).get("flow", ""),
+            "outcome": "",
+            "reason": "",
+        }
         try:
-            snapshot: ConversationSnapshot = await handle.query(ConversationWorkflow.snapshot)
-        except Exception:  # noqa: BLE001 - no worker to answer for a closed run: its result still tells
-            if description.status == WorkflowExecutionStatus.COMPLETED:
-                result = await handle.result(follow_runs=False)
-                view.update(flow=result.flow, outcome=result.outcome, reason=result.reason, data=result.data)
-            return view
-        view.update(
-            flow=snapshot.flow,
-            step=snapshot.step,
-            outcome=snapshot.outcome,
-            reason=snapshot.reason,
-            data=snapshot.data,
-            transcript=[asdict(turn) for turn in snapshot.transcript],
-        )
-        return view
+            snapshot: ConversationSnapshot | None = await handle.query(ConversationWorkflow.snapshot)
+        except Exception:  # noqa: BLE001 - no worker to answer (a closed run): its result still tells
+            snapshot = None
+        if snapshot is not None:
+            view.update(
+                flow=snapshot.flow,
+                version=snapshot.version,
+                step=snapshot.step,
+                outcome=snapshot.outcome,
+                reason=snapshot.reason,
+                data=snapshot.data,
+                transcript=[asdict(turn) for turn in snapshot.transcript],
+            )
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            # The flow may have reached its End a moment before the run closes: not ended yet.
+            view.update(outcome="", reason="")
+        elif description.status == WorkflowExecutionStatus.COMPLETED:
+            result = await self._result(conversation, description.run_id)
+            view.update(flow=result.flow, outcome=result.outcome, reason=result.reason, data=result.data)
+        elif description.status is not None and description.status in CLOSED_OUTCOMES:
+            view.update(outcome=CLOSED_OUTCOMES[description.status], reason=await self._closed_reason(handle))
+        view["reason"] = reason_for(view["outcome"], view["reason"])
+        return view, snapshot
+
+    async def _closed_reason(self, handle: WorkflowHandle[Any, Any]) -> str:
+        """Why Temporal closed a run: its termination reason, its failure's message."""
+        async for event in handle.fetch_history_events(
+            event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+        ):
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+                return event.workflow_execution_terminated_event_attributes.reason or "terminated"
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+                return event.workflow_execution_failed_event_attributes.failure.message
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+                return "cancelled in Temporal"
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+                return "the run timed out in Temporal"
+        return ""
 
     async def list(
         self, *, flow: str = "", state: str = "", number: str = "", limit: int = 100
     ) -> list[dict[str, Any]]:
+        """Conversations, newest first: one entry per run (a customer may have had several
+        conversations on a number, one after the other), with its outcome once it has ended."""
+        if state and state not in STATES:
+            raise Invalid(f"state must be one of {', '.join(STATES)}")
         query = self.list_query(state=state, number=number)
-        found: list[dict[str, Any]] = []
+        found: list[WorkflowExecution] = []
         async for execution in self.client.list_workflows(query, limit=limit if not flow else None):
-            memo = await execution.memo()
-            if flow and memo.get("flow") != flow:
+            if flow and (await execution.memo()).get("flow") != flow:
                 continue
-            found.append(
-                {
-                    "id": execution.id,
-                    "state": execution.status.name.lower() if execution.status else "unknown",
-                    "flow": memo.get("flow", ""),
-                    "started_at": execution.start_time.isoformat(),
-                    "closed_at": execution.close_time.isoformat() if execution.close_time else None,
-                }
-            )
+            found.append(execution)
             if len(found) >= limit:
                 break
-        return found
+        lookups = asyncio.Semaphore(LIST_CONCURRENCY)
+
+        async def entry(execution: WorkflowExecution) -> dict[str, Any]:
+            async with lookups:
+                outcome = await self._outcome(execution)
+            return {
+                "id": execution.id,
+                "run_id": execution.run_id,
+                "state": state_of(execution),
+                "outcome": outcome,
+                "flow": (await execution.memo()).get("flow", ""),
+                "started_at": execution.start_time.isoformat(),
+                "closed_at": execution.close_time.isoformat() if execution.close_time else None,
+            }
+
+        return list(await asyncio.gather(*(entry(execution) for execution in found)))
+
+    async def _outcome(self, execution: WorkflowExecution) -> str:
+        status = execution.status
+        if status is None or status == WorkflowExecutionStatus.RUNNING:
+            return ""
+        if status in CLOSED_OUTCOMES:
+            return CLOSED_OUTCOMES[status]
+        try:
+            result = await self._result(execution.id, execution.run_id)
+        except Exception:  # noqa: BLE001 - a result this code cannot read: say nothing rather than fail the list
+            return ""
+        return result.outcome
+
+    async def _result(self, conversation: str, run_id: str | None) -> ConversationResult:
+        handle = self.client.get_workflow_handle_for(ConversationWorkflow.run, conversation, run_id=run_id)
+        return await handle.result(follow_runs=False)
 
     def list_query(self, *, state: str = "", number: str = "") -> str:
-        parts = [f"WorkflowType = '{CONVERSATION_WORKFLOW}'"]
-        if state:
-            names = {s.name.lower(): s for s in WorkflowExecutionStatus}
-            if state not in names:
-                raise Invalid(f"state must be one of {', '.join(sorted(names))}")
+        """The visibility query for conversations in `state` (running or ended) on `number`.
+
+        Runs that continued as new are left out: the conversation goes on in the run after them.
+        """
+        parts = [f"WorkflowType = '{CONVERSATION_WORKFLOW}'", "ExecutionStatus != 'ContinuedAsNew'"]
+        if state == "running":
+            parts.append("ExecutionStatus = 'Running'")
+        elif state == "ended":
+            parts.append("ExecutionStatus != 'Running'")
+        elif state in _TEMPORAL_STATES:  # the dashboard's filter, until it speaks running|ended
             parts.append(f"ExecutionStatus = '{_camel(state)}'")
+        elif state:
+            raise Invalid(f"state must be one of {', '.join(STATES)}")
         if number:
             try:
                 number = e164(number, what="number")
@@ -293,14 +429,38 @@ class Journeys:
             parts.append("(" + " OR ".join(prefixes) + ")")
         return " AND ".join(parts)
 
-    async def event(self, conversation: str, event: BusinessEvent) -> None:
+    def awaited_events(self, flow: str, version: int | None = None) -> set[str] | None:
+        """The business events a flow waits for anywhere (its Ask and Wait steps' `events`);
+        None when this app does not know the flow."""
+        try:
+            flow_class = self.flows.get(flow, version)
+        except UnknownFlow:
+            return None
+        return {name for step in flow_class.steps.values() for name in getattr(step, "events", {})}
+
+    async def event(self, conversation: str, event: BusinessEvent) -> str:
+        """Report `event` into the running conversation; the id it went to. Invalid for an event
+        its flow never waits for (the flow would keep it for ever, unread)."""
+        conversation = await self.resolve(conversation)
         description = await self._existing(conversation)
         if description.status != WorkflowExecutionStatus.RUNNING:
-            raise Conflict(f"conversation {conversation} has ended ({state_of(description)})")
+            raise Conflict(f"conversation {conversation} has ended")
+        handle = self.client.get_workflow_handle(conversation, run_id=description.run_id)
+        try:
+            snapshot: ConversationSnapshot | None = await handle.query(ConversationWorkflow.snapshot)
+        except Exception:  # noqa: BLE001 - no worker answers now: the flow checks nothing, it gets the event
+            snapshot = None
+        if snapshot is not None:
+            awaited = self.awaited_events(snapshot.flow, snapshot.version)
+            if awaited is not None and event.name not in awaited:
+                waits = f"waits for {', '.join(sorted(awaited))}" if awaited else "waits for no events"
+                raise Invalid(f"flow {snapshot.flow!r} never waits for event {event.name!r}; it {waits}")
         await send_event(self.client, conversation, event)
+        return conversation
 
     async def end(self, conversation: str, reason: str = "") -> bool:
         """True when the conversation was running and is told to end; False when it had ended."""
+        conversation = await self.resolve(conversation)
         description = await self._existing(conversation)
         if description.status != WorkflowExecutionStatus.RUNNING:
             return False
@@ -313,7 +473,7 @@ class Journeys:
             # ...unless it cannot (no worker, a workflow task failing): then it is terminated,
             # so ending a conversation through the API always works.
             with contextlib.suppress(RPCError):
-                await handle.terminate(f"ended by the business: {reason}; it did not end within {END_GRACE}")
+                await handle.terminate(reason=f"ended by the business: {reason}; it did not end within {END_GRACE}")
         except Exception:  # noqa: BLE001 - it ended, one way or another
             pass
         return True

@@ -23,7 +23,7 @@ from chatflow.flows.graph import FORMATS, render
 from chatflow.flows.registry import FlowRegistry
 from chatflow.runtime.chat import chat
 from chatflow.runtime.config import load_config
-from chatflow.runtime.dev import DevOptions, dev_main
+from chatflow.runtime.dev import DEFAULT_DATA_DIR, DEFAULT_URL, DevOptions, dev_main, running_dev
 from chatflow.runtime.logs import configure_logging
 from chatflow.runtime.services import load_flows
 
@@ -32,6 +32,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich markup would swallow "[default: ...]" in help texts and show a type
+    # (`<bool>`) beside every flag.
+    rich_markup_mode=None,
 )
 
 # Every error chatflow raises on purpose is one a user can act on: one line, exit status 2.
@@ -100,7 +103,7 @@ def dev(
     config: ConfigOption = None,
     host: HostOption = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Web app port [default: 8000, or a free one if taken]")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Where Temporal and Valkey keep their data.")] = Path(".chatflow"),
+    data_dir: Annotated[Path, typer.Option(help="Where Temporal and Valkey keep their data.")] = DEFAULT_DATA_DIR,
     temporal_port: Annotated[int | None, typer.Option(help="Embedded Temporal port [default: 7233, or free]")] = None,
     ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port [default: 8233, or free]")] = None,
     redis_port: Annotated[int | None, typer.Option(help="Embedded Valkey port [default: 6379, or free]")] = None,
@@ -148,12 +151,26 @@ def worker(
 
 @app.command("chat")
 def chat_command(
-    flow: Annotated[str, typer.Argument(help="The flow to talk to (bound to a console number).")],
-    url: Annotated[str, typer.Option(envvar="CHATFLOW_URL", help="The running web app.")] = "http://127.0.0.1:8000",
+    flow: Annotated[str, typer.Argument(metavar="FLOW", help="The flow to talk to (bound to a console number).")],
+    url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CHATFLOW_URL",
+            help=f"The running web app [default: the `chatflow dev` of ./{DEFAULT_DATA_DIR}, else {DEFAULT_URL}]",
+        ),
+    ] = None,
     customer: Annotated[str, typer.Option("--as", help="Your phone number in the conversation.")] = "+14155550100",
-    number: Annotated[str | None, typer.Option(help="Console number to write to [default: the one bound to FLOW]")] = None,
+    number: Annotated[
+        str | None, typer.Option(help="Console number to write to, whatever flow it has [default: FLOW's]")
+    ] = None,
 ) -> None:
-    """Talk to a flow from the terminal, through a running `chatflow dev` (or `chatflow web`)."""
+    """Talk to a flow from the terminal, through a running `chatflow dev` (or `chatflow web`).
+
+    Shows the conversation so far, the bot's messages as they come, and how the conversation
+    ended. Ctrl-D ends."""
+    if url is None:
+        running = running_dev(DEFAULT_DATA_DIR)
+        url = str(running["web"]) if running else DEFAULT_URL
     try:
         chat(url, flow, customer, number, sys.stdin, sys.stdout)
     except USER_ERRORS as error:
@@ -178,7 +195,7 @@ def _summary(flow: type[Flow]) -> str:
 
 @app.command()
 def graph(
-    flow: Annotated[str, typer.Argument(help="Flow name (see `chatflow flows`).")],
+    flow: Annotated[str, typer.Argument(metavar="FLOW", help="Flow name (see `chatflow flows`).")],
     format: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")] = "mermaid",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
     version: Annotated[int | None, typer.Option(help="Flow version [default: the latest].")] = None,

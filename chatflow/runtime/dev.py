@@ -4,17 +4,29 @@ Starts (unless the environment points at existing ones) an embedded Temporal dev
 embedded Valkey, both keeping their data in the data folder, then the worker and the web app in
 this process. On Ctrl-C or SIGTERM it stops the web app and the worker, then the servers it
 started; see `chatflow.runtime.processes` for why nothing outlives it.
+
+Every flow can be chatted with: a flow the config binds to no console number gets one from a
+reserved range (`+1500555xxxx`, Twilio's test numbers, never a customer's), the same one every
+time. Without CHATFLOW_API_KEY the journeys API gets a random key, kept in the data folder. The
+web app's URL and Temporal's address go to `<data folder>/dev.json` while it runs, for
+`chatflow chat` and `chatflow record` to find them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+import json
+import os
+import secrets
+import zlib
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from chatflow.domain.config import Config
+from chatflow.domain.config import Config, NumberBinding
+from chatflow.flows.flow import Flow
 from chatflow.runtime.embedded import start_temporal, start_valkey
 from chatflow.runtime.processes import ChildProcess, choose_port
 from chatflow.runtime.serve import Say, bind_web, stop_on_signals, unless_stopped, until_any_ends
@@ -25,13 +37,62 @@ DEFAULT_TEMPORAL_PORT = 7233
 DEFAULT_UI_PORT = 8233
 DEFAULT_REDIS_PORT = 6379
 SERVER_HOST = "127.0.0.1"  # the embedded servers are for this machine only
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+DEFAULT_DATA_DIR = Path(".chatflow")
+# Console numbers chatflow dev binds by itself: Twilio's test range, which no customer can have.
+RESERVED_PREFIX = "+1500555"
+RESERVED_FIRST, RESERVED_COUNT = 1000, 9000  # +15005551000 ... +15005559999
+STATE_FILE = "dev.json"
+API_KEY_FILE = "api-key"
+
+
+def console_bindings(config: Config, flows: Iterable[type[Flow]]) -> list[NumberBinding]:
+    """A console number for each flow the config binds to none: the same number for the same
+    flow name every time (conversations in the data folder stay on it across restarts)."""
+    bound = {b.flow for b in config.numbers if b.provider == "console"}
+    taken = {b.number for b in config.numbers}
+    added: list[NumberBinding] = []
+    for name in sorted({flow.name for flow in flows} - bound):
+        slot = zlib.crc32(name.encode()) % RESERVED_COUNT
+        number = f"{RESERVED_PREFIX}{RESERVED_FIRST + slot}"
+        while number in taken:
+            slot = (slot + 1) % RESERVED_COUNT
+            number = f"{RESERVED_PREFIX}{RESERVED_FIRST + slot}"
+        taken.add(number)
+        added.append(NumberBinding(number=number, provider="console", channel="console", flow=name))
+    return added
+
+
+def dev_api_key(data_dir: Path) -> str:
+    """The journeys API key of this data folder: made once, kept readable by its owner only."""
+    path = data_dir / API_KEY_FILE
+    with contextlib.suppress(OSError):
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            return key
+    key = secrets.token_urlsafe(18)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(key + "\n")
+    return key
+
+
+def running_dev(data_dir: Path = DEFAULT_DATA_DIR) -> dict[str, Any] | None:
+    """What a `chatflow dev` running on `data_dir` wrote about itself (web URL, Temporal address),
+    or None when none runs there."""
+    try:
+        state = json.loads((data_dir / STATE_FILE).read_text(encoding="utf-8"))
+        os.kill(int(state["pid"]), 0)  # still running? (a killed dev leaves its file behind)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 @dataclass
 class DevOptions:
     host: str = "127.0.0.1"
     port: int | None = None  # None: the default, or a free one when it is taken
-    data_dir: Path = Path(".chatflow")
+    data_dir: Path = DEFAULT_DATA_DIR
     temporal_port: int | None = None
     ui_port: int | None = None
     redis_port: int | None = None
@@ -75,6 +136,13 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
     sock = bind_web(options.host, choose_port(options.host, options.port, DEFAULT_PORT))
     settings = config.settings
     lines: list[str] = []
+    added = console_bindings(config, flows)
+    config.numbers = [*config.numbers, *added]
+    key_source = "CHATFLOW_API_KEY"
+    if not settings.api_key:
+        settings.api_key = dev_api_key(data_dir)
+        key_source = str(data_dir / API_KEY_FILE)
+    state_file = data_dir / STATE_FILE
     try:
         if settings.temporal_address:
             lines.append(f"  Temporal      {settings.temporal_address} (CHATFLOW_TEMPORAL_ADDRESS)")
@@ -108,12 +176,17 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
         try:
             await check_redis(services.redis)
             web = f"http://{_visible(options.host)}:{sock.getsockname()[1]}"
-            say(_banner(config, web, lines))
+            lines.append(f"  Journeys API  {web}/api/conversations  key: {settings.api_key} ({key_source})")
+            state = {"pid": os.getpid(), "web": web, "temporal": settings.temporal_address}
+            state_file.write_text(json.dumps(state) + "\n", encoding="utf-8")
+            say(_banner(config, web, lines, {b.number for b in added}))
             await until_any_ends(stop, services.serve_web(sock, stop), services.run_worker(stop))
         finally:
             await services.aclose()
     finally:
         sock.close()
+        with contextlib.suppress(OSError):
+            state_file.unlink()
         if started.children:
             say("stopping ...")
             await asyncio.to_thread(started.stop)
@@ -124,15 +197,21 @@ def _visible(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _banner(config: Config, web: str, lines: list[str]) -> str:
-    console = next((b for b in config.numbers if b.provider == "console"), None)
-    out = ["", "chatflow dev is running", *lines, f"  Web app       {web}"]
+def _banner(config: Config, web: str, lines: list[str], added: set[str]) -> str:
+    out = ["", "chatflow dev is running", *lines, f"  Web app       {web}  (links to everything below)"]
     out += [f"  Health        {web}/healthz  {web}/readyz", f"  Metrics       {web}/metrics"]
-    if console is not None:
+    console = [b for b in config.numbers if b.provider == "console"]
+    url = "" if web == DEFAULT_URL else f" --url {web}"
+    width = max((len(b.flow) for b in console), default=0)
+    for index, binding in enumerate(console):
+        how = ", bound by chatflow dev" if binding.number in added else ""
+        label = "  Chat          " if index == 0 else " " * 16
+        out.append(f"{label}chatflow chat {binding.flow.ljust(width)}{url}   (console number {binding.number}{how})")
+    if console:
+        first = console[0]
         out += [
-            f"  Chat          chatflow chat {console.flow} --url {web}",
             f"  curl          curl -X POST {web}/console/messages -H 'content-type: application/json' "
-            f"-d '{{\"from\": \"+14155550100\", \"to\": \"{console.number}\", \"text\": \"hi\"}}'",
+            f"-d '{{\"from\": \"+14155550100\", \"to\": \"{first.number}\", \"text\": \"hi\"}}'",
             f"                curl '{web}/console/messages?customer=%2B14155550100'",
         ]
     out += ["Press Ctrl-C to stop.", ""]

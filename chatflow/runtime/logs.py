@@ -3,6 +3,14 @@
 Phone numbers are personal data and logs travel far (aggregators, tickets, screenshots), so every
 record passes through `MaskPhoneNumbers` before any handler formats it: uvicorn's access log,
 Temporal's, ours. Enough of the number stays to tell numbers apart while debugging.
+
+A conversation id (`chat:sms:+15005550006:+14155550100`) keeps our own number and masks only
+the customer's (`chat:sms:+15005550006:+1415*****00`): the journeys API accepts an id masked
+like that, as long as one conversation matches it, so an id can be pasted from a log line.
+
+Failures chatflow handles (a send refused, an HTTP call that failed and took the flow's failure
+branch) are one line each; a traceback is logged only for a bug (an exception nobody raised on
+purpose).
 """
 
 from __future__ import annotations
@@ -12,20 +20,38 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
-# E.164-looking numbers, also URL-encoded (`%2B` in access-log query strings).
-_PHONE = re.compile(r"(?P<prefix>\+|%2[Bb])(?P<digits>\d{7,15})(?!\d)")
+import temporalio.activity
+import temporalio.workflow
+from temporalio.exceptions import ApplicationError
+
+# E.164-looking numbers, also URL-encoded (`%2B` in access-log query strings); a conversation id
+# (channel, our number, the customer) is matched whole so that only its customer part is masked.
+_PLUS = r"(?:\+|%2[Bb])"
+_COLON = r"(?::|%3[Aa])"
+_PHONE = re.compile(
+    # A conversation id's head (channel and our number) is kept; its customer is masked below.
+    rf"(?P<head>chat{_COLON}[a-z_]+{_COLON}{_PLUS}\d{{7,15}}{_COLON})(?:(?P<cprefix>{_PLUS})(?P<cdigits>\d{{7,15}})(?!\d))?"
+    rf"|(?P<prefix>{_PLUS})(?P<digits>\d{{7,15}})(?!\d)"
+)
 KEEP_START = 4  # country code and area code, mostly
 KEEP_END = 2
 
 
+def _masked(prefix: str, digits: str) -> str:
+    hidden = len(digits) - KEEP_START - KEEP_END
+    return f"{prefix}{digits[:KEEP_START]}{'*' * hidden}{digits[-KEEP_END:]}"
+
+
 def mask_phone_numbers(text: str) -> str:
-    """`+14155550100` -> `+1415*****00`."""
+    """`+14155550100` -> `+1415*****00`; `chat:sms:+15005550006:+14155550100` ->
+    `chat:sms:+15005550006:+1415*****00`."""
 
     def _mask(match: re.Match[str]) -> str:
-        digits = match["digits"]
-        hidden = len(digits) - KEEP_START - KEEP_END
-        return f"{match['prefix']}{digits[:KEEP_START]}{'*' * hidden}{digits[-KEEP_END:]}"
+        if match["head"]:
+            return match["head"] + (_masked(match["cprefix"], match["cdigits"]) if match["cdigits"] else "")
+        return _masked(match["prefix"], match["digits"])
 
     return _PHONE.sub(_mask, text)
 
@@ -45,6 +71,54 @@ class MaskPhoneNumbers(logging.Filter):
         return True
 
 
+class HandledActivityFailures(logging.Filter):
+    """Temporal logs every failed activity attempt with its traceback. An `ApplicationError` is
+    one chatflow's activities raise on purpose (a provider refused a send, an API answered 500):
+    the flow handles it, so it becomes one line. Anything else is a bug and keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != temporalio.activity.logger.logger.name or not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        if not isinstance(error, ApplicationError):
+            return True
+        info: dict[str, Any] = getattr(record, "temporal_activity", None) or {}
+        final = " (not retried)" if error.non_retryable else ""
+        record.msg = (
+            f"activity {info.get('activity_type', '?')} attempt {info.get('attempt', '?')} failed{final}: "
+            f"{error.message} [conversation {info.get('workflow_id', '?')}]"
+        )
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+def _context(record: logging.LogRecord) -> dict[str, str]:
+    """The conversation (and run) a Temporal log record comes from, when it comes from one."""
+    info = getattr(record, "temporal_workflow", None) or getattr(record, "temporal_activity", None)
+    if not isinstance(info, dict):
+        return {}
+    run = info.get("run_id") or info.get("workflow_run_id") or ""
+    return {"conversation": str(info.get("workflow_id", "")), "run_id": str(run)}
+
+
+class PlainFormatter(logging.Formatter):
+    """`time level logger: message`, plus the conversation of a Temporal record that does not
+    name it already."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        context = _context(record)
+        conversation = mask_phone_numbers(context.get("conversation", ""))
+        if conversation and conversation not in record.getMessage():
+            record.msg = f"{record.getMessage()} [conversation {conversation}]"
+            record.args = None
+        return super().format(record)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for log aggregators."""
 
@@ -55,6 +129,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        entry.update({key: mask_phone_numbers(value) for key, value in _context(record).items() if value})
         if record.exc_info or record.exc_text:
             entry["error"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(entry, ensure_ascii=False)
@@ -63,15 +138,18 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(*, json_lines: bool = False, level: str = "INFO") -> None:
     """Send every logger's records to stderr through the masking filter."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(HandledActivityFailures())  # before masking: it rewrites the message
     handler.addFilter(MaskPhoneNumbers())
-    handler.setFormatter(
-        JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Temporal appends a dict of the workflow's or activity's details to every message; the
+    # formatters above add the one detail that matters (the conversation) once, compactly.
+    temporalio.workflow.logger.workflow_info_on_message = False
+    temporalio.activity.logger.activity_info_on_message = False
     # uvicorn's loggers carry their own handlers when configured by uvicorn; ours run them.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []

@@ -10,6 +10,10 @@
     GET    /openapi.json                    this API, described
 
 Every refusal is a 4xx with {"error": reason}; nothing a client sends can cause a 500.
+
+One route needs no key: `GET /console/conversations/{id}` says whether a conversation on a
+console number runs and how it ended (no data, no transcript), for `chatflow chat`. The console
+channel already shows anyone who can reach the app what its numbers send; this adds no more.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chatflow.domain.addresses import parse_conversation_id
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Invalid, NotFound, Refused, Unauthorized
 from chatflow.domain.messages import BusinessEvent
@@ -68,7 +73,17 @@ class JourneysApi:
             Route("/api/digests", guard(self.digest), methods=["POST"]),
             Route("/api/broadcasts/{id:str}", guard(self.broadcast_status), methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/console/conversations/{id:str}", self._unguarded(self.console_status), methods=["GET"]),
         ]
+
+    def _unguarded(self, handler: Handler) -> Handler:
+        async def unguarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Refused as refused:
+                return refused_response(refused)
+
+        return unguarded
 
     def _guarded(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
@@ -119,6 +134,16 @@ class JourneysApi:
     async def get(self, request: Request) -> Response:
         return JSONResponse(await self.journeys.get(request.path_params["id"]))
 
+    async def console_status(self, request: Request) -> Response:
+        conversation = request.path_params["id"]
+        try:
+            address = parse_conversation_id(conversation)
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+        if self.journeys.config.binding(address.number, provider="console") is None:
+            raise NotFound(f"{address.number} is not a console number: ask the journeys API (/api/conversations)")
+        return JSONResponse(await self.journeys.status(conversation))
+
     async def event(self, request: Request) -> Response:
         body = await read_json(request)
         event = BusinessEvent(
@@ -126,11 +151,11 @@ class JourneysApi:
             data=field(body, "data", dict, required=False, default={}),
             id=field(body, "id", str, required=False, default=""),
         )
-        await self.journeys.event(request.path_params["id"], event)
-        return JSONResponse({"id": request.path_params["id"], "event": event.name}, status_code=202)
+        conversation = await self.journeys.event(request.path_params["id"], event)
+        return JSONResponse({"id": conversation, "event": event.name}, status_code=202)
 
     async def end(self, request: Request) -> Response:
-        conversation = request.path_params["id"]
+        conversation = await self.journeys.resolve(request.path_params["id"])
         reason = request.query_params.get("reason", "ended by the business")
         if await self.journeys.end(conversation, reason):
             return JSONResponse({"id": conversation, "ending": True}, status_code=202)

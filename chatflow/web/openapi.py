@@ -2,6 +2,11 @@
 
 Written by hand rather than generated from docstrings: the request and answer shapes are the
 contract businesses code against, so they are stated here once, on purpose.
+
+One vocabulary everywhere: a conversation's `state` is `running` or `ended`; once ended, its
+`outcome` is `completed`, `cancelled`, `expired`, `failed` (the flow's own End steps) or
+`terminated` (Temporal stopped it: `DELETE` of a conversation that could not end itself), and its
+`reason` says why it ended that way (none for `completed`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,17 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 _ERROR = _json(_ref("Error"), "refused; `error` says why")
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "conversation id"}
+STATES = ["running", "ended"]
+OUTCOMES = ["completed", "cancelled", "expired", "failed", "terminated"]
+_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "conversation id, `chat:<channel>:<our number>:<customer>`. The id as a log line shows it, "
+    "with the customer's number masked (`chat:sms:+15005550006:+1415*****00`), works too when one "
+    "conversation matches it (409 when several do).",
+}
 _ERRORS = {str(code): _ERROR for code in (400, 401, 404, 409, 413, 415, 422)}
 
 OPENAPI: dict[str, Any] = {
@@ -44,16 +59,17 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [
                     {"name": n, "in": "query", "schema": {"type": "string"}, "description": d}
                     for n, d in (
-                        ("flow", "the flow the conversation started with"),
-                        ("state", "running, completed, failed, canceled, terminated, timed_out, continued_as_new"),
-                        ("number", "one of our numbers, E.164"),
+                        ("flow", "only conversations that started with this flow"),
+                        ("state", "`running` or `ended`"),
+                        ("number", "only conversations on this number of ours, E.164 (`%2B15005550006` in a URL)"),
                         ("limit", "at most this many (1-1000, default 100)"),
                     )
                 ],
                 "responses": {
                     "200": _json(
                         {"type": "object", "properties": {"conversations": {"type": "array", "items": _ref("Listed")}}},
-                        "conversations, newest first",
+                        "conversations, newest first: one entry per run (a customer who talked to a "
+                        "number twice has two, told apart by `run_id`)",
                     ),
                     **_ERRORS,
                 },
@@ -74,6 +90,8 @@ OPENAPI: dict[str, Any] = {
         "/api/conversations/{id}/events": {
             "post": {
                 "summary": "Report a business event (payment_succeeded...) into a running conversation",
+                "description": "422 when the conversation's flow waits for no event of that name in any "
+                "of its steps (the answer names those it waits for); 409 when the conversation has ended.",
                 "parameters": [_ID],
                 "requestBody": {"required": True, **_json(_ref("Event"), "the event")},
                 "responses": {"202": _json({"type": "object"}, "delivered to the conversation"), **_ERRORS},
@@ -140,7 +158,9 @@ OPENAPI: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "id": {"type": "string"},
-                    "state": {"type": "string"},
+                    "run_id": {"type": "string", "description": "this run of the conversation"},
+                    "state": {"enum": STATES},
+                    "outcome": {"enum": ["", *OUTCOMES], "description": "\"\" while running"},
                     "flow": {"type": "string"},
                     "started_at": {"type": "string", "format": "date-time"},
                     "closed_at": {"type": ["string", "null"], "format": "date-time"},
@@ -150,11 +170,16 @@ OPENAPI: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "id": {"type": "string"},
-                    "state": {"type": "string"},
+                    "run_id": {"type": "string", "description": "the latest run of the conversation"},
+                    "state": {"enum": STATES},
                     "flow": {"type": "string"},
+                    "version": {"type": "integer", "description": "the flow's version this conversation runs on"},
                     "step": {"type": "string"},
-                    "outcome": {"type": "string"},
-                    "reason": {"type": "string"},
+                    "outcome": {"enum": ["", *OUTCOMES], "description": "\"\" while running"},
+                    "reason": {
+                        "type": "string",
+                        "description": "why it ended with that outcome; \"\" while running and for completed",
+                    },
                     "data": {"type": "object"},
                     "transcript": {"type": "array", "items": _ref("Turn")},
                 },

@@ -6,9 +6,12 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
+from chatflow import End, Flow, Http, Say
 from chatflow.domain.addresses import ConversationRef, conversation_id
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.edge import keys
+from chatflow.runtime.logs import mask_phone_numbers
+from chatflow.runtime.processes import free_port
 from chatflow.temporal.client import start_journey
 from tests.flows import FLOWS
 from tests.helpers import new_customer, running_app, running_worker, started_services
@@ -24,11 +27,19 @@ CONFIG = Config(
 )
 
 
+class Recovers(Flow):
+    """An HTTP call fails and the flow recovers from it: it completes, and the failure is not why."""
+
+    lookup = Http("GET", "http://127.0.0.1:{port}/down", retries=1, on_error="apologise")
+    apologise = Say("Our systems are slow today.")
+    done = End("completed", "All done anyway.")
+
+
 @pytest.fixture
 async def api(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
     """The journeys API of the web app as `chatflow web` serves it (its loops running: the queue
     of busy customers' journeys, digests), and a worker as `chatflow worker` runs it."""
-    async with started_services(CONFIG, FLOWS, client=dev_env.client, redis=redis) as services:
+    async with started_services(CONFIG, [*FLOWS, Recovers], client=dev_env.client, redis=redis) as services:
         async with running_worker(services), running_app(services) as http:
             http.headers.update(AUTH)
             yield http
@@ -113,8 +124,8 @@ async def test_a_journey_runs_and_can_be_read_and_told_of_events(api: httpx.Asyn
     assert [(t["direction"], t["status"]) for t in view["transcript"]] == [("out", "delivered")]
     answer = await api.post(f"/api/conversations/{id}/events", json={"name": "payment_succeeded"})
     assert answer.status_code == 202
-    view = await until(api, id, state="completed")
-    assert view["outcome"] == "completed"
+    view = await until(api, id, state="ended")
+    assert (view["outcome"], view["reason"]) == ("completed", "")
     assert view["transcript"][-1]["text"] == "Thanks, all settled."
     assert (await api.post(f"/api/conversations/{id}/events", json={"name": "x"})).status_code == 409
 
@@ -124,7 +135,7 @@ async def test_the_same_idempotency_key_never_starts_a_second_run(api: httpx.Asy
     first = await start(api, customer, idempotency_key="order-77-failed")
     await until(api, first.json()["id"], step="ask")
     await api.delete(f"/api/conversations/{first.json()['id']}")
-    await until(api, first.json()["id"], state="completed")
+    await until(api, first.json()["id"], state="ended")
     second = await start(api, customer, idempotency_key="order-77-failed")
     assert second.status_code == 202
     assert second.json()["status"] == "duplicate" and second.json()["id"] == first.json()["id"]
@@ -142,7 +153,7 @@ async def test_delete_ends_the_conversation(api: httpx.AsyncClient):
     id = (await start(api, new_customer())).json()["id"]
     await until(api, id, step="ask")
     assert (await api.delete(f"/api/conversations/{id}?reason=customer%20called%20in")).status_code == 202
-    ended = await until(api, id, state="completed")
+    ended = await until(api, id, state="ended")
     assert (ended["outcome"], ended["reason"]) == ("cancelled", "customer called in")
     assert (await api.delete(f"/api/conversations/{id}")).json()["ending"] is False
 
@@ -220,7 +231,7 @@ async def test_an_event_with_data_reaches_the_flow(api: httpx.AsyncClient):
     id = (await start(api, new_customer())).json()["id"]
     await until(api, id, step="ask")
     await api.post(f"/api/conversations/{id}/events", json={"name": "payment_succeeded", "data": {"amount": 5}})
-    view = await until(api, id, state="completed", tries=40)
+    view = await until(api, id, state="ended", tries=40)
     assert view["data"]["events"] == {"payment_succeeded": {"amount": 5}}
 
 
@@ -236,7 +247,7 @@ async def test_events_within_a_digest_window_become_one_message(api: httpx.Async
     assert (await api.post("/api/digests", json={**body, "flow": "parrot", "event": {}})).status_code == 422
 
     # The app's digest loop starts the digest's flow once the window has closed.
-    view = await until(api, conversation_id("sms", NUMBER, customer), state="completed")
+    view = await until(api, conversation_id("sms", NUMBER, customer), state="ended")
     said = [turn["text"] for turn in view["transcript"] if turn["direction"] == "out"]
     assert said == ["3 updates: order A packed; order B shipped; order A shipped"]
 
@@ -249,6 +260,100 @@ async def test_delete_ends_a_conversation_that_cannot_end_itself(dev_env: Workfl
     async with started_services(CONFIG, FLOWS, client=dev_env.client, redis=redis) as services:
         async with running_app(services) as api:
             ended = await api.delete(f"/api/conversations/{ref.id}", headers=AUTH)
+            view = (await api.get(f"/api/conversations/{ref.id}", headers=AUTH)).json()
     description = await dev_env.client.get_workflow_handle(ref.id).describe()
     assert ended.status_code == 202
     assert description.status is not None and description.status.name == "TERMINATED"
+    assert (view["state"], view["outcome"]) == ("ended", "terminated")
+    assert view["reason"].startswith("ended by the business")
+
+
+async def test_the_reason_is_only_for_the_outcome_it_explains(api: httpx.AsyncClient):
+    """The flow's HTTP call fails, it takes its error branch and completes: completed, no reason."""
+    answer = await start(api, new_customer(), flow="recovers", data={"port": free_port()})
+    view = await until(api, answer.json()["id"], state="ended")
+    assert (view["outcome"], view["reason"]) == ("completed", "")
+    said = [turn["text"] for turn in view["transcript"] if turn["direction"] == "out"]
+    assert said == ["Our systems are slow today.", "All done anyway."]
+
+
+async def test_an_event_the_flow_never_waits_for_is_refused_with_those_it_does(api: httpx.AsyncClient):
+    id = (await start(api, new_customer())).json()["id"]
+    await until(api, id, step="ask")
+    answer = await api.post(f"/api/conversations/{id}/events", json={"name": "payment_suceeded"})
+    assert answer.status_code == 422
+    assert answer.json()["error"] == "flow 'payment' never waits for event 'payment_suceeded'; it waits for payment_succeeded"
+    view = await until(api, id, step="ask")
+    assert view["state"] == "running"
+    await api.delete(f"/api/conversations/{id}")
+
+
+async def test_listed_runs_have_their_run_id_and_outcome(api: httpx.AsyncClient):
+    customer = new_customer()
+    first = (await start(api, customer)).json()
+    await until(api, first["id"], step="ask")
+    await api.delete(f"/api/conversations/{first['id']}?reason=done")
+    await until(api, first["id"], state="ended")
+    second = (await start(api, customer)).json()
+    await until(api, second["id"], step="ask")
+    for _ in range(200):
+        listed = (await api.get("/api/conversations", params={"flow": "payment", "number": NUMBER})).json()["conversations"]
+        runs = {c["run_id"]: c for c in listed if c["id"] == first["id"]}
+        if len(runs) == 2:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"both runs never listed: {listed}")
+    assert (runs[first["run_id"]]["state"], runs[first["run_id"]]["outcome"]) == ("ended", "cancelled")
+    assert (runs[second["run_id"]]["state"], runs[second["run_id"]]["outcome"]) == ("running", "")
+    ended = (await api.get("/api/conversations", params={"state": "ended", "flow": "payment"})).json()["conversations"]
+    assert all(c["state"] == "ended" and c["outcome"] for c in ended)
+    refused = await api.get("/api/conversations", params={"state": "completed"})
+    assert (refused.status_code, refused.json()["error"]) == (422, "state must be one of running, ended")
+    await api.delete(f"/api/conversations/{second['id']}")
+
+
+async def test_an_id_masked_in_a_log_line_finds_its_conversation(api: httpx.AsyncClient):
+    customer = new_customer()
+    id = (await start(api, customer)).json()["id"]
+    masked = mask_phone_numbers(id)
+    assert masked != id and masked.startswith(f"chat:sms:{NUMBER}:")
+    for _ in range(200):  # visibility lists a new conversation a moment after it starts
+        answer = await api.get(f"/api/conversations/{masked}")
+        if answer.status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert answer.json()["id"] == id
+    answer = await api.delete(f"/api/conversations/{masked}")
+    assert (answer.status_code, answer.json()["id"]) == (202, id)
+    assert (await api.get(f"/api/conversations/chat:sms:{NUMBER}:+1999*****00")).status_code == 404
+
+
+async def test_a_masked_id_that_matches_several_conversations_is_a_conflict(api: httpx.AsyncClient):
+    # Two customers whose numbers mask alike: +1629 5550 1 77 and +1629 5550 2 77.
+    ids = [(await start(api, customer)).json()["id"] for customer in ("+16295550177", "+16295550277")]
+    masked = mask_phone_numbers(ids[0])
+    assert masked == mask_phone_numbers(ids[1])
+    for _ in range(200):
+        answer = await api.get(f"/api/conversations/{masked}")
+        if answer.status_code == 409:
+            break
+        await asyncio.sleep(0.1)
+    assert answer.status_code == 409 and "matches 2 conversations" in answer.json()["error"]
+    for id in ids:
+        await api.delete(f"/api/conversations/{id}")
+
+
+async def test_the_console_tells_how_a_conversation_ended_without_a_key(api: httpx.AsyncClient):
+    id = (await start(api, new_customer())).json()["id"]
+    await until(api, id, step="ask")
+    await api.delete(f"/api/conversations/{id}?reason=closed%20by%20support")
+    await until(api, id, state="ended")
+    status = await api.get(f"/console/conversations/{id}", headers={"Authorization": ""})
+    assert status.status_code == 200
+    assert {k: status.json()[k] for k in ("id", "state", "outcome", "reason", "flow")} == {
+        "id": id, "state": "ended", "outcome": "cancelled", "reason": "closed by support", "flow": "payment",
+    }
+    assert "data" not in status.json() and "transcript" not in status.json()
+    not_console = await api.get("/console/conversations/chat:sms:+15005550999:+14155550100", headers={"Authorization": ""})
+    assert not_console.status_code == 404
