@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 import respx
 from redis.asyncio import Redis
 
+from chatflow.domain import codec
 from chatflow.domain.addresses import conversation_id
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.config import Config
@@ -394,3 +396,187 @@ async def test_bad_bodies_get_a_4xx_never_a_5xx(
     response = await client.post(URL, **_signed(body, content_type))
     assert response.status_code == status, response.text
     assert recorder.delivered == []
+
+
+# -- WhatsApp Flows ------------------------------------------------------------------------------------
+
+
+def flow_reply(wamid: str, response_json: Any, body: str = "Sent", name: str = "flow") -> dict[str, Any]:
+    """A completed WhatsApp Flow's reply, as Meta's "Receiving Flow Response" shows it."""
+    return message(
+        wamid,
+        "interactive",
+        {"type": "nfm_reply", "nfm_reply": {"name": name, "body": body, "response_json": response_json}},
+        context={"from": WHATSAPP_NUMBER[1:], "id": "gBGGEiRVVgBPAgm7FUgc73noXjo"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "data"),
+    [
+        (flow_reply("wamid.F1", json.dumps({"flow_token": "T1", "optional_param1": "v1", "date": "2025-10-09"})),
+         "Sent", {"flow_token": "T1", "optional_param1": "v1", "date": "2025-10-09"}),
+        (flow_reply("wamid.F2", json.dumps({"flow_token": "T2", "screen_0_Choose_0": ["0_Email", "1_SMS"],
+                                            "address": {"city": "Lyon", "zip": 69001}})),
+         "Sent", {"flow_token": "T2", "screen_0_Choose_0": ["0_Email", "1_SMS"], "address": {"city": "Lyon", "zip": 69001}}),
+        (flow_reply("wamid.F3", json.dumps({"name": "Ana", "city": "Lyon"}), body="1 Rue X, Lyon", name="address_message"),
+         "1 Rue X, Lyon", {"name": "Ana", "city": "Lyon"}),
+        (flow_reply("wamid.F4", json.dumps({"note": "caf\ud800", "n": float("nan")})), "Sent", {"note": "caf?", "n": None}),
+    ],
+)
+async def test_a_flows_answers_reach_the_flow_as_data_with_its_body_as_text(
+    client: httpx.AsyncClient, recorder: Recorder, raw: dict[str, Any], text: str, data: dict[str, Any]
+) -> None:
+    assert (await post(client, meta_messages(raw))).status_code == 200
+    [delivered] = recorder.messages
+    assert (delivered.id, delivered.text, delivered.payload, delivered.data) == (raw["id"], text, "", data)
+
+
+def nested(depth: int) -> dict[str, Any]:
+    inner: dict[str, Any] = {}
+    for _ in range(depth):
+        inner = {"x": inner}
+    return inner
+
+
+@pytest.mark.parametrize(
+    ("response_json", "reason"),
+    [
+        ("{not json", "Expecting property name"),
+        (json.dumps(["a", "list"]), "it is not a JSON object"),
+        ("null", "it is not a JSON object"),
+        (7, "it is not a JSON object"),  # not even the JSON string Meta documents
+        (json.dumps(nested(40)), "nested deeper than 16 levels"),
+    ],
+)
+async def test_a_flow_reply_whose_answers_cannot_be_read_still_reaches_the_flow_without_them(
+    client: httpx.AsyncClient, recorder: Recorder, caplog: pytest.LogCaptureFixture, response_json: Any, reason: str
+) -> None:
+    raw = flow_reply("wamid.F9", response_json)
+    assert (await post(client, meta_messages(raw))).status_code == 200
+    [delivered] = recorder.messages
+    assert (delivered.text, delivered.data) == ("Sent", {})
+    [line] = [r.getMessage() for r in caplog.records if r.name.startswith("providers.whatsapp_cloud")]
+    assert "messages[0] without its answers" in line and reason in line
+
+
+# -- what is not said to the flow one-to-one -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Meta's group messages webhook: the message names the group it was said in.
+        {**meta_text("wamid.GR1", "hello group"), "group_id": "120363025246125486"},
+        {**meta_text("wamid.GR2", "reply in group"), "context": {"group_id": "120363025246125486", "id": "wamid.OUT"}},
+        # Deleted (revoked) by the customer, and unsupported messages that act on another message.
+        message("wamid.D1", "revoke", {"message_id": "wamid.A1"}),
+        message("wamid.D2", "deleted", {}),
+        message("wamid.D3", "unsupported", {"type": "pin"}, errors=[{"code": 131051, "title": "Message type unknown"}]),
+        message("wamid.D4", "unsupported", {"type": "keep_in_chat"}, errors=[{"code": 131051}]),
+        message("wamid.D5", "unsupported", {"type": "reaction"}, errors=[{"code": 131051}]),
+        message("wamid.D6", "system", {"body": "Message deleted", "type": "message_deleted"}),
+    ],
+)
+async def test_group_and_deleted_messages_do_not_reach_the_flow(
+    client: httpx.AsyncClient, recorder: Recorder, raw: dict[str, Any]
+) -> None:
+    response = await post(client, meta_messages(raw, GOOD))
+    assert (response.status_code, response.text) == (200, "ok")
+    assert [m.id for m in recorder.messages] == ["wamid.GOOD"]
+
+
+async def test_a_group_message_is_logged_in_one_line(
+    client: httpx.AsyncClient, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="providers.whatsapp_cloud")
+    await post(client, meta_messages({**meta_text("wamid.GR1"), "group_id": "1203630\n25246125486"}))
+    assert recorder.delivered == []
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("providers.whatsapp_cloud")] == [
+        "whatsapp_cloud ignored entry[0].changes[0].value.messages[0]: a message in group '1203630\\n25246125486'"
+    ]
+
+
+async def test_a_status_of_a_message_to_a_group_is_not_reported(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    recorder.running.add(CONVERSATION)
+    payload = meta_messages(statuses=[
+        status("wamid.OUT1", "delivered", recipient_id="120363025246125486", recipient_type="group",
+               recipient_participant_id=CUSTOMER[1:]),
+        status("wamid.OUT2", "delivered"),
+    ])
+    assert (await post(client, payload)).status_code == 200
+    assert [u.message_id for _, u in recorder.reports] == ["wamid.OUT2"]
+
+
+# -- users known by their business-scoped user id --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("user_id", "delivered"),
+    [
+        ("US.ENT.11815799212886844830", True),  # a parent BSUID
+        ("BR." + "a1B2" * 32, True),  # the longest Meta documents: 128 letters and digits
+        ("BR." + "a1B2" * 32 + "c", False),
+        ("US.1349 1208", False),
+        ("@ana", False),  # a username is no key
+    ],
+)
+async def test_business_scoped_user_ids_of_every_documented_form_and_length_are_keys(
+    client: httpx.AsyncClient, recorder: Recorder, user_id: str, delivered: bool
+) -> None:
+    raw = {"from_user_id": user_id, "id": "wamid.U", "timestamp": "1760000000", "type": "text", "text": {"body": "hi"}}
+    assert (await post(client, meta_messages(raw, contacts=[{"profile": {"name": "Ana"}, "user_id": user_id}]))).status_code == 200
+    assert [m.customer for m in recorder.messages] == ([user_id] if delivered else [])
+
+
+async def test_a_status_naming_no_recipient_is_kept_by_its_message_id(client: httpx.AsyncClient) -> None:
+    webhooks = WhatsAppCloudWebhooks(make_config())
+    received = webhooks.parse(meta_messages(statuses=[
+        {"id": "wamid.OUT1", "status": "delivered", "timestamp": "1760000000"},
+        status("wamid.OUT2", "read", recipient_id="12"),
+    ]))
+    assert [(r.update.message_id, r.update.status, r.conversations) for r in received.statuses] == [
+        ("wamid.OUT1", "delivered", []),
+        ("wamid.OUT2", "read", []),
+    ]
+    response = await post(client, meta_messages(statuses=[{"id": "wamid.OUT1", "status": "delivered"}]))
+    assert response.status_code == 200
+
+
+# -- odd shapes from a signed body: never a 5xx, never a message nothing downstream can store ---------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (message("wamid.K1", "contacts", {}, contacts=[{"name": "Bob", "phones": "+1 555 0101"}]), "Contacts: Bob"),
+        (message("wamid.K2", "contacts", {}, contacts=[{"name": ["Bob"], "phones": [["+1 555 0101"], 7, None]}]),
+         "Contacts: "),
+        (message("wamid.K3", "contacts", {}, contacts=[{"name": {"formatted_name": 7}, "phones": 5}, "x", 3]),
+         "Contacts: 7"),
+        (message("wamid.K4", "contacts", {}, contacts={"name": "Bob"}), "Contacts: "),
+        (message("wamid.K5", "text", {"body": {"nested": ["x"]}}), ""),
+        (message("wamid.K6", "text", {"body": 42}), "42"),
+        (message("wamid.K7", "text", {"body": "caf\ud800 ok"}), "caf? ok"),
+        ({**meta_text("wamid.K8"), "text": "not an object"}, ""),
+        (message("wamid.K9", "location", {"latitude": [1], "longitude": None, "name": {"x": 1}}), "Location: , "),
+        (message("wamid.KA", "interactive", {"type": ["button_reply"], "button_reply": "x"}), ""),
+        ({**meta_text("wamid.KB", "hi"), "from": 14155550100, "timestamp": {"x": 1}}, "hi"),
+    ],
+)
+async def test_odd_shapes_are_read_as_far_as_they_go(
+    client: httpx.AsyncClient, recorder: Recorder, raw: dict[str, Any], text: str
+) -> None:
+    contacts = [{"profile": ["not", "an", "object"], "wa_id": 14155550100}, "junk"]
+    response = await post(client, with_value(meta_messages(raw), contacts=contacts))
+    assert (response.status_code, response.text) == (200, "ok")
+    [delivered] = recorder.messages
+    assert (delivered.customer, delivered.text, delivered.profile_name) == (CUSTOMER, text, "")
+    codec.dumps(delivered).encode("utf-8")  # what the edge stores in Redis
+
+
+async def test_a_phone_number_id_given_as_a_number_is_read(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    payload = meta_messages(meta_text("wamid.N1"))
+    payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = int(PHONE_NUMBER_ID)
+    assert (await post(client, payload)).status_code == 200
+    assert [m.id for m in recorder.messages] == ["wamid.N1"]
