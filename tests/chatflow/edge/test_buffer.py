@@ -1,4 +1,6 @@
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -7,14 +9,18 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from chatflow import End, Flow, Say
 from chatflow.domain.messages import InboundMessage, Media
+from chatflow.domain.tasks import stop_tasks
 from chatflow.edge import keys
-from chatflow.edge.buffer import BufferedDelivery, Forwarder, decode, encode
+from chatflow.edge.buffer import BufferedDelivery, Forwarder, decode, encode, partition_of
 from chatflow.runtime.binaries import temporal_cli
 from chatflow.runtime.processes import free_port
+from chatflow.temporal.client import ref_for
 from chatflow.temporal.worker import build_worker
 from providers.console import ConsoleChannel, Outbox
 from tests.flows import FLOWS
+from tests.helpers import new_customer
 
 NUMBER = "+15005550006"
 
@@ -92,5 +98,140 @@ async def test_messages_sent_while_temporal_is_down_are_all_handled_once_in_orde
         assert said == expected
         assert [await redis.xlen(keys.inbox(p)) for p in range(4)] == [0] * 4
     finally:
-        forwarder.cancel()
+        # Stopped for sure: a forwarder left running would keep its partitions' leases and
+        # forward later tests' messages to this test's task queue.
+        await stop_tasks([forwarder])
         await env.shutdown()
+
+
+# -- nothing twice, nothing wedged: the forwarder's crash windows and leases --------------------
+
+
+class Once(Flow):
+    """Ends as soon as it has answered the message that started it."""
+
+    thanks = Say("Thanks, noted.")
+    done = End("completed")
+
+
+class DiesAfterTemporalTakesIt:
+    """The forwarder's Temporal client, killing its forwarder (cancelling its task, so no more of
+    its code runs) the moment Temporal has taken a message: before the forwarder can delete it."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.forwarder: asyncio.Task[None] | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+    async def start_workflow(self, *args, **kwargs):
+        await self.client.start_workflow(*args, **kwargs)
+        assert self.forwarder is not None
+        self.forwarder.cancel()
+        await asyncio.Event().wait()  # the cancellation lands here
+
+
+async def test_a_message_taken_before_its_forwarder_died_does_not_start_a_new_conversation(
+    dev_env: WorkflowEnvironment, redis: Redis
+):
+    client, task_queue, customer = dev_env.client, f"once-{uuid.uuid4().hex}", new_customer()
+    outbox = Outbox()
+    hello = message(customer, "hello", f"SM-{uuid.uuid4().hex}")
+    conversation = ref_for(hello).id
+    async with build_worker(client, [Once], {"console": ConsoleChannel(outbox)}, task_queue=task_queue):
+        await BufferedDelivery(redis, partitions=1)(hello, "once")
+
+        dying = DiesAfterTemporalTakesIt(client)
+        first = dying.forwarder = asyncio.create_task(Forwarder(redis, dying, partitions=1, task_queue=task_queue).run())
+        await asyncio.wait({first}, timeout=30)
+        assert first.done()
+        assert await redis.xlen(keys.inbox(0)) == 1  # Temporal has it; the buffer still has it too
+
+        # The conversation it started answers and ends before anyone forwards again.
+        run = await client.get_workflow_handle(conversation).describe()
+        assert (await client.get_workflow_handle(conversation, run_id=run.run_id).result()).outcome == "completed"
+        assert outbox.sent[customer][0].text == "Thanks, noted."
+
+        second = asyncio.create_task(Forwarder(redis, client, partitions=1, task_queue=task_queue).run())
+        try:
+            await wait_for_async(lambda: redis.xlen(keys.inbox(0)), 0, timeout=30)
+            await asyncio.sleep(1.0)  # a new conversation, had one been started, would have answered by now
+        finally:
+            await stop_tasks([second])
+    assert [m.text for m in outbox.sent[customer]] == ["Thanks, noted."]
+    assert (await client.get_workflow_handle(conversation).describe()).run_id == run.run_id  # no new run
+
+
+async def owners(redis: Redis, partitions: int) -> list[str | None]:
+    return [await redis.get(keys.inbox_owner(p)) for p in range(partitions)]
+
+
+async def wait_for_async(read, expected, timeout: float) -> float:
+    """Seconds until `await read()` == `expected` (AssertionError after `timeout`)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while (value := await read()) != expected:
+        assert loop.time() - started < timeout, f"still {value!r} after {timeout} s, not {expected!r}"
+        await asyncio.sleep(0.02)
+    return loop.time() - started
+
+
+async def test_a_stopped_forwarder_hands_its_partitions_over_at_once(dev_env: WorkflowEnvironment, redis: Redis):
+    task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
+    first = asyncio.create_task(Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run())
+    second: asyncio.Task[None] | None = None
+    try:
+        await wait_for_async(lambda: redis.exists(*[keys.inbox_owner(p) for p in range(partitions)]), partitions, 10)
+        held_by_first = set(await owners(redis, partitions))
+        second = asyncio.create_task(Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run())
+        await asyncio.sleep(0.5)
+        assert set(await owners(redis, partitions)) == held_by_first  # the first still holds them
+
+        await stop_tasks([first])  # as the web app's lifespan stops it
+
+        async def all_moved() -> bool:
+            now = await owners(redis, partitions)
+            return None not in now and not set(now) & held_by_first
+
+        took = await wait_for_async(all_moved, True, timeout=30)
+        assert took < 1.0, f"handed over in {took:.2f} s"
+    finally:
+        await stop_tasks([first] + ([second] if second else []))
+
+
+async def test_the_partitions_of_a_killed_forwarder_move_on_within_two_seconds(
+    dev_env: WorkflowEnvironment, redis: Redis, valkey_url: str
+):
+    task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
+    address = dev_env.client.service_client.config.target_host
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.chatflow.edge.forwarder_process", address, valkey_url, task_queue, str(partitions)]
+    )
+    second: asyncio.Task[None] | None = None
+    try:
+        await wait_for_async(lambda: redis.exists(*[keys.inbox_owner(p) for p in range(partitions)]), partitions, 30)
+        held_by_first = set(await owners(redis, partitions))
+        second = asyncio.create_task(Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run())
+        await asyncio.sleep(1.0)
+        assert set(await owners(redis, partitions)) == held_by_first  # it renews them while alive
+
+        process.kill()  # SIGKILL: nothing of it runs any more
+        await asyncio.get_running_loop().run_in_executor(None, process.wait)
+        # A message for it arrives meanwhile: forwarded once the partition has moved.
+        hello = message(new_customer(), "hello", f"SM-{uuid.uuid4().hex}")
+        await BufferedDelivery(redis, partitions=partitions)(hello, "parrot")
+
+        async def all_moved() -> bool:
+            now = await owners(redis, partitions)
+            return None not in now and not set(now) & held_by_first
+
+        took = await wait_for_async(all_moved, True, timeout=30)
+        print(f"partitions of a killed forwarder taken over in {took:.2f} s")
+        assert took < 2.5, f"taken over in {took:.2f} s"
+        await wait_for_async(lambda: redis.xlen(keys.inbox(partition_of(ref_for(hello).id, partitions))), 0, 10)
+    finally:
+        process.kill()
+        process.wait()
+        if second is not None:
+            await stop_tasks([second])
