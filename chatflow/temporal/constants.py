@@ -22,6 +22,11 @@ HTTP_REQUEST = "http_request"
 NEXT_ALLOWED_SEND = "next_allowed_send"
 REPORT_DELIVERY = "report_delivery"
 
+# Patch markers: workflow code changes that old histories must replay around.
+SEND_AS_LOCAL_ACTIVITY = "chatflow-send-local-activity"
+# The shortest timer: it ends a workflow task, so local sends are committed before the run ends.
+COMMIT_LOCAL_SENDS = timedelta(milliseconds=1)
+
 # Error types (ApplicationError.type) that Temporal must not retry.
 PERMANENT_SEND_ERROR = PermanentSendError.__name__
 HTTP_CLIENT_ERROR = "HttpClientError"
@@ -34,6 +39,8 @@ SEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=[PERMANENT_SEND_ERROR],
 )
+# The local first try of a send: once; a retryable failure moves it to a regular activity.
+SEND_FIRST_TRY = RetryPolicy(maximum_attempts=1)
 SEND_TIMEOUT = timedelta(seconds=30)
 # A message that could not be sent within the hour is stale; the flow's failure branch decides.
 SEND_GIVE_UP_AFTER = timedelta(hours=1)

@@ -66,6 +66,8 @@ class ConversationWorkflow:
         self.signals = params.signals
         self.cancel_reason = ""
         self.last_inbound_at = next((t.at for t in reversed(self.transcript) if t.direction == "in"), "")
+        # True after a send made as a local activity in the current workflow task (see _close_task).
+        self.sent_locally = False
         # Delivery reports can overtake the send activity's result; keep them until it lands.
         self.early_statuses: dict[str, DeliveryUpdate] = {}
 
@@ -84,7 +86,7 @@ class ConversationWorkflow:
             flow_class(), self.state, self, customer=ref.customer, number=ref.number, channel=ref.channel
         )
         state = await runner.run()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._close_task()
         left = [item.message for item in self.inbox if item.message is not None]
         # A reply that arrives as the flow ends starts the number's own flow, as its trigger.
         # Each such run consumes at least that message, so hand-overs cannot loop.
@@ -171,7 +173,7 @@ class ConversationWorkflow:
     async def checkpoint(self) -> None:
         if not self._should_continue_as_new():
             return
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._close_task()
         params = self.params
         workflow.continue_as_new(
             ConversationInput(
@@ -205,16 +207,9 @@ class ConversationWorkflow:
         turn = Turn("out", text, self._now(), status="sending", options=[o.title for o in options])
         self._record(turn)
         try:
-            result = await workflow.execute_activity(
-                constants.SEND_MESSAGE,
-                message,
-                result_type=SendResult,
-                start_to_close_timeout=constants.SEND_TIMEOUT,
-                schedule_to_close_timeout=constants.SEND_GIVE_UP_AFTER,
-                retry_policy=constants.SEND_RETRY,
-            )
-        except ActivityError as error:
-            cause = error.cause
+            result = await self._send(message)
+        except (ActivityError, ApplicationError) as error:
+            cause = _cause(error)
             code = ""
             if isinstance(cause, ApplicationError) and cause.details:
                 code = str(cause.details[0])
@@ -224,6 +219,61 @@ class ConversationWorkflow:
         early = self.early_statuses.pop(result.message_id, None)
         if early is not None:
             self._apply_status(turn, early)
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        """One send. First as a local activity: its result is a marker in the workflow task that
+        asked for it, instead of an activity task of its own and a workflow task to read the
+        result (6 history events and a server round trip fewer per message). A send that fails
+        retryably (429, 5xx, rate limited, timed out) is then retried as a regular activity:
+        durable backoff honouring the provider's Retry-After, and visible as a pending activity.
+        Histories from before the change replay with the activity they made."""
+        if workflow.patched(constants.SEND_AS_LOCAL_ACTIVITY):
+            try:
+                result: SendResult = await workflow.execute_local_activity(
+                    constants.SEND_MESSAGE,
+                    message,
+                    result_type=SendResult,
+                    start_to_close_timeout=constants.SEND_TIMEOUT,
+                    retry_policy=constants.SEND_FIRST_TRY,
+                )
+                self.sent_locally = True
+                return result
+            # A local activity's failure may arrive as its ApplicationError itself.
+            except (ActivityError, ApplicationError) as error:
+                cause = _cause(error)
+                if isinstance(cause, ApplicationError) and (
+                    cause.non_retryable or cause.type == constants.PERMANENT_SEND_ERROR
+                ):
+                    raise
+                if isinstance(cause, ApplicationError) and cause.next_retry_delay:
+                    await self._idle_sleep(cause.next_retry_delay)
+        result = await workflow.execute_activity(
+            constants.SEND_MESSAGE,
+            message,
+            result_type=SendResult,
+            start_to_close_timeout=constants.SEND_TIMEOUT,
+            schedule_to_close_timeout=constants.SEND_GIVE_UP_AFTER,
+            retry_policy=constants.SEND_RETRY,
+        )
+        return result
+
+    async def _close_task(self) -> None:
+        """Before the run ends (completes or continues as new): let signal handlers finish, and
+        first commit the local sends of this workflow task in a task of their own. A task that
+        ends the run is refused by the server when a signal arrives meanwhile, and a refused
+        task loses its local activities' results: they would run, and send, again."""
+        if self.sent_locally:
+            await workflow.sleep(constants.COMMIT_LOCAL_SENDS)
+            self.sent_locally = False
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _idle_sleep(self, duration: timedelta) -> None:
+        """Wait for the provider's Retry-After; nothing to do but wait (tests see it as idle)."""
+        self.idle = True
+        try:
+            await workflow.sleep(duration)
+        finally:
+            self.idle = False
 
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
         try:
@@ -339,7 +389,11 @@ class ConversationWorkflow:
             turn.error_code = update.error_code or turn.error_code
 
 
-def _reason(error: ActivityError) -> str:
+def _cause(error: ActivityError | ApplicationError) -> BaseException | None:
+    return error.cause if isinstance(error, ActivityError) else error
+
+
+def _reason(error: ActivityError | ApplicationError) -> str:
     """What the activity said went wrong (its ApplicationError's message), else the error itself."""
-    cause = error.cause
+    cause = _cause(error)
     return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
