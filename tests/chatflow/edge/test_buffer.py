@@ -150,7 +150,7 @@ async def test_a_message_taken_before_its_forwarder_died_does_not_start_a_new_co
 
         # The conversation it started answers and ends before anyone forwards again.
         run = await client.get_workflow_handle(conversation).describe()
-        assert (await client.get_workflow_handle(conversation, run_id=run.run_id).result()).outcome == "completed"
+        assert (await client.get_workflow_handle(conversation, run_id=run.run_id).result())["outcome"] == "completed"
         assert outbox.sent[customer][0].text == "Thanks, noted."
 
         second = asyncio.create_task(Forwarder(redis, client, partitions=1, task_queue=task_queue).run())
