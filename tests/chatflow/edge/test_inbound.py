@@ -6,8 +6,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.config import NumberBinding
+from chatflow.domain.errors import TooLarge
 from chatflow.domain.keywords import OPT_OUT_WORDS
 from chatflow.domain.messages import InboundMessage
+from chatflow.edge import keys
 from chatflow.edge.dedupe import Dedupe, deduped
 from chatflow.edge.inbound import InboundEdge
 from chatflow.edge.optout import OptOuts
@@ -113,3 +115,15 @@ async def test_stop_blocks_a_journey_started_right_after_it(dev_env: WorkflowEnv
     assert result.outcome == "failed"
     assert "opted out" in result.reason
     assert outbox.sent[customer] == []
+
+
+async def test_a_message_over_the_size_limit_is_refused_before_it_is_acknowledged(redis: Redis):
+    recorder = Recorder()
+    huge = message("a" * 300 * 1024, id="SM-huge")  # over the 256 KiB a conversation takes
+    with pytest.raises(TooLarge) as refused:
+        await edge_for(redis, recorder).receive(BINDING, huge)
+    assert "SM-huge" in refused.value.reason and "limit" in refused.value.reason
+    assert recorder.delivered == []
+    assert not await redis.exists(keys.seen("SM-huge"))  # not claimed: nothing acknowledged it
+    fits = await edge_for(redis, recorder).receive(BINDING, message("a" * 200 * 1024, id="SM-fits"))
+    assert fits.action == "delivered"
