@@ -48,19 +48,21 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px;
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; word-break: break-all; }
 pre.data { margin: 0; background: #fafbfd; border: 1px solid var(--line); border-radius: 6px; padding: 8px; overflow: auto; max-height: 220px; }
-ol.transcript { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 8px; max-height: 560px; overflow: auto; }
-ol.transcript li { max-width: 80%; padding: 7px 10px; border-radius: 10px; }
-ol.transcript li.in { align-self: flex-start; background: #eef1f6; }
-ol.transcript li.out { align-self: flex-end; background: #dbe7ff; }
+ol.transcript { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 8px; max-height: 640px; overflow: auto; }
+ol.transcript > li { max-width: 80%; padding: 7px 10px; border-radius: 10px; }
+ol.transcript > li.in { align-self: flex-start; background: #eef1f6; }
+ol.transcript > li.out { align-self: flex-end; background: #dbe7ff; }
 ol.transcript .text { white-space: pre-wrap; word-break: break-word; }
 ol.transcript .options { margin: 4px 0 0; padding-left: 20px; }
 ol.transcript .meta { font-size: 11px; color: var(--muted); margin-top: 3px; }
 .status.delivered, .status.read { color: var(--ok); }
 .status.failed, .status.undelivered { color: var(--bad); }
 .status.sending, .status.queued, .status.sent { color: var(--warn); }
+#diagram { text-align: center; overflow-x: auto; }
 #diagram svg { max-width: 100%; height: auto; }
 #diagram rect.current { fill: #ffe08a; stroke: #b7791f; stroke-width: 3; }
 form.action { display: flex; flex-direction: column; gap: 8px; margin-bottom: 14px; }
+form.action button { align-self: flex-start; }
 .placeholder { border: 1px dashed var(--line); border-radius: 8px; padding: 10px 12px; color: var(--muted); }
 .muted { color: var(--muted); }
 .login { max-width: 380px; margin: 60px auto; }
@@ -177,6 +179,8 @@ JS = r"""
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    var transcript = document.getElementById("transcript");
+    if (transcript) transcript.scrollTop = transcript.scrollHeight;  // the latest message in view
     var root = document.querySelector("main[data-poll]");
     if (!root) return;
     var draw = root.getAttribute("data-page") === "conversation" ? drawConversation : drawList;

@@ -20,10 +20,12 @@ def esc(value: object) -> str:
 
 
 def mask(number: str) -> str:
-    """A customer's number with its middle hidden: +14155550142 -> +1415*****42."""
-    if len(number) <= 7:
-        return number[:1] + "*" * (len(number) - 1)
-    return number[:5] + "*" * (len(number) - 7) + number[-2:]
+    """A customer's number with its middle hidden, as logs show it: +14155550100 -> +1415*****00
+    (a short number keeps less of itself)."""
+    prefix = "+" if number.startswith("+") else ""
+    digits = number[len(prefix) :]
+    start, end = (4, 2) if len(digits) >= 10 else (1, 1) if len(digits) >= 4 else (0, 0)
+    return prefix + digits[:start] + "*" * (len(digits) - start - end) + digits[len(digits) - end :]
 
 
 def shown(number: str, show: bool) -> str:
@@ -284,9 +286,9 @@ person answer in place of the flow).</div>
 </div>
 <div>
 <section class="card"><h2>Transcript</h2><ol class="transcript" id="transcript">{transcript}</ol></section>
-<section class="card"><h2>Flow</h2><div id="diagram">{diagram}</div></section>
 </div>
-</div>"""
+</div>
+<section class="card"><h2>Flow <span class="muted">(the current step highlighted)</span></h2><div id="diagram">{diagram}</div></section>"""
     return layout(view["title"], content, chrome, poll=poll, page="conversation")
 
 

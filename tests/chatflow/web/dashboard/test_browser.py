@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from chatflow.domain.addresses import conversation_id
 from chatflow.web.dashboard.views import mask
@@ -24,7 +24,7 @@ async def sign_in(page: Page, served: Served, path: str = "/dashboard") -> None:
     await page.wait_for_url(re.compile(r"/dashboard(?!/login)"))
 
 
-def rows(page: Page):  # noqa: ANN201 - a Locator
+def rows(page: Page) -> Locator:
     return page.locator("#conversations tbody tr")
 
 

