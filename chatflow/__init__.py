@@ -14,6 +14,7 @@ from chatflow.flows.matching import (
     normalise,
     number,
     regex,
+    submitted,
     yes,
 )
 from chatflow.flows.quiet_hours import SendWindow
@@ -56,5 +57,6 @@ __all__ = [
     "number",
     "regex",
     "seconds",
+    "submitted",
     "yes",
 ]

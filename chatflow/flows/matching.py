@@ -171,6 +171,19 @@ anything = Anything()
 
 
 @dataclass(frozen=True)
+class Submitted:
+    """Matches a form the customer submitted (a WhatsApp Flow's answers); saves its fields."""
+
+    label: str = "submitted"
+
+    def match(self, message: InboundMessage) -> Any | None:
+        return dict(message.data) if message.data else None
+
+
+submitted = Submitted()
+
+
+@dataclass(frozen=True)
 class Choice:
     """One entry of a choice list: shown as a button/list row on WhatsApp, a numbered line on SMS."""
 

@@ -107,11 +107,17 @@ def _url(request: Request, public_url: str) -> str:
 async def _hand_on(received: Received, receive: Receive) -> Sequence[tuple[InboundMessage, str]]:
     """Each message to the edge; the answers outside any flow (STOP, HELP) it gave, with their message."""
     replies: list[tuple[InboundMessage, str]] = []
+    batch = len(received.messages) > 1
     for message, binding in received.messages:
         try:
             verdict = await receive(binding, message)
-        except Refused:
-            raise
+        except Refused as refused:
+            if not batch:
+                raise
+            # One refused message (too large) must not lose the others of the POST, which the
+            # provider would deliver again for days: it is dropped, in one log line.
+            log.warning("dropped message %s of a batch: %s", message.id, refused.reason)
+            continue
         except Exception as error:  # whatever the transport raised, the provider must retry
             log.warning("could not hand message %s on: %r", message.id, error)
             raise Unavailable(f"could not hand message {message.id} on: {error}") from error

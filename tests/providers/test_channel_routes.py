@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 
 from chatflow.domain.channel import Channel, Received, StatusReport, WebhookAnswer, WebhookRequest, WebhookRoute
 from chatflow.domain.config import Config, NumberBinding
-from chatflow.domain.errors import Conflict, Forbidden
+from chatflow.domain.errors import Conflict, Forbidden, TooLarge
 from chatflow.domain.messages import DeliveryUpdate, InboundMessage, OutboundMessage, SendResult
 from chatflow.edge.inbound import Verdict
 from tests.providers.conftest import CUSTOMER, PUBLIC_URL, Recorder, make_config, webhook_client
@@ -181,3 +181,22 @@ async def test_inbound_webhooks_are_counted_by_channel_and_outcome(config: Confi
         await client.get("/webhooks/echo")  # a read, not a webhook
     assert counted("accepted") - before["accepted"] == 1
     assert counted("rejected") - before["rejected"] == 1
+
+
+async def test_one_refused_message_of_a_batch_is_dropped_and_the_others_delivered(
+    config: Config, recorder: Recorder, echo: Echo, caplog: pytest.LogCaptureFixture
+) -> None:
+    delivered: list[str] = []
+
+    async def too_large_once(binding: NumberBinding, message: InboundMessage) -> Verdict:
+        if message.text == "huge":
+            raise TooLarge("message huge is over the limit")
+        delivered.append(message.text)
+        return Verdict("delivered")
+
+    async with webhook_client(config, recorder, receive=too_large_once, channels=channels(echo)) as client:
+        batch = await client.post("/webhooks/echo", content=b"before\nhuge\nafter", headers=SIGNED)
+        alone = await client.post("/webhooks/echo", content=b"huge", headers=SIGNED)
+    assert batch.status_code == 200 and delivered == ["before", "after"]
+    assert "dropped message m1 of a batch" in caplog.text
+    assert alone.status_code == 413  # a single message is refused with its reason, as before

@@ -67,3 +67,14 @@ def test_choices_by_number_title_or_button_id():
     assert choices.pick(msg(payload="HUMAN")).goto == "human"
     assert choices.pick(msg("3")) is None
     assert choices.pick(msg("something else")) is None
+
+
+def test_submitted_matches_a_forms_answers_and_nothing_else() -> None:
+    from chatflow import submitted
+    from chatflow.domain.messages import InboundMessage
+
+    form = InboundMessage("w1", "whatsapp", "whatsapp_cloud", "+14155550100", "+15550001111", "Sent",
+                          data={"date": "2026-12-01", "people": 2})
+    plain = InboundMessage("w2", "whatsapp", "whatsapp_cloud", "+14155550100", "+15550001111", "hello")
+    assert submitted.match(form) == {"date": "2026-12-01", "people": 2}
+    assert submitted.match(plain) is None
