@@ -103,7 +103,11 @@ JS = r"""
           if (text && text !== last) { last = text; draw(JSON.parse(text)); }
         })
         .catch(function () {})
-        .then(function () { setTimeout(tick, every); });
+        .then(function () {
+          // An ended conversation changes only if the customer starts another: look less often.
+          var ended = last !== null && JSON.parse(last).state === "ended";
+          setTimeout(tick, ended ? every * 4 : every);
+        });
     }
     setTimeout(tick, every);
   }

@@ -95,7 +95,7 @@ class Dashboard:
 
     def chrome(self, request: Request, session: Session | None) -> Chrome:
         show = request.query_params.get("show") == "1"
-        params = {k: v for k, v in request.query_params.items() if k not in ("show", "done", "error")}
+        params = {k: v for k, v in request.query_params.items() if k not in ("show", "done")}
         if not show:
             params["show"] = "1"
         return Chrome(
