@@ -85,3 +85,8 @@ def fallback_watch(message_id: str) -> str:
 
 def fallback_due() -> str:
     return f"{PREFIX}:fallback:due"
+
+
+def sent(send: str) -> str:
+    """A send's entry in the send ledger, by its idempotency key (`chatflow.edge.ledger`)."""
+    return f"{PREFIX}:sent:{send}"

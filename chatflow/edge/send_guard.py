@@ -21,9 +21,12 @@ log = logging.getLogger(__name__)
 # Told of every message a provider accepted (channel fallback watches WhatsApp sends).
 Watcher = Callable[[OutboundMessage, SendResult], Awaitable[None]]
 
-# Waiting longer than this inside the activity would risk its start-to-close timeout (30 s);
-# beyond it the activity is retried after the wait instead.
-MAX_INLINE_WAIT = 20.0
+# Waiting longer than this inside the send activity would leave the provider too little of the
+# attempt's start-to-close timeout (SEND_TIMEOUT, 10 s: the provider call gets what is left, at
+# least 6 s); beyond it the activity is retried after the wait instead.
+MAX_INLINE_WAIT = 3.0
+# The channel fallback's sweeper runs outside any activity: it may wait longer for a slot.
+MAX_SWEEP_WAIT = 20.0
 
 
 def priority_of(message: OutboundMessage, now: datetime) -> Priority:

@@ -221,8 +221,13 @@ class Services:
     def worker(self, *, max_cached_workflows: int = 10_000) -> tuple[Worker, ChannelFallback | None]:
         """The worker, and the channel fallback whose sweeper must run beside it (when configured).
 
-        Every send passes the opt-out check and the sender's rate limit, shared by all workers.
+        Every send passes the opt-out check and the sender's rate limit, shared by all workers,
+        and the send ledger: a send Temporal runs again (its worker died before Temporal had the
+        result) returns the recorded result instead of reaching the provider twice.
         """
+        from chatflow.edge.ledger import SendLedger
+        from chatflow.edge.send_guard import MAX_SWEEP_WAIT
+
         optouts, limiter = OptOuts(self.redis), RateLimiter(self.redis)
         rates = SenderRates(self.config.numbers)
         watchers: list[Watcher] = []
@@ -230,7 +235,11 @@ class Services:
         if self._has_fallback():
             # WhatsApp messages not delivered in time go again by SMS, paced and opt-out checked.
             fallback = ChannelFallback(
-                self.redis, self.config, self.channels, optouts=optouts, guard=SendGuard(optouts, limiter, rates)
+                self.redis,
+                self.config,
+                self.channels,
+                optouts=optouts,
+                guard=SendGuard(optouts, limiter, rates, max_wait=MAX_SWEEP_WAIT),
             )
             watchers.append(fallback.watch)
         settings = self.config.settings
@@ -245,11 +254,17 @@ class Services:
             reporter=reporter,
             on_send=record_send,
             max_cached_workflows=max_cached_workflows,
+            ledger=SendLedger(self.redis),
         )
         return worker, fallback
 
     async def run_worker(self, stop: asyncio.Event) -> None:
-        """Run conversations and their activities until `stop` is set."""
+        """Run conversations and their activities until `stop` is set.
+
+        Then the worker stops taking tasks and lets running activities (a send in flight) finish
+        for up to WORKER_SHUTDOWN_GRACE before cancelling them, so a stop ends within that
+        (activities end when cancelled); a second signal to the CLI exits at once.
+        """
         worker, fallback = self.worker()
         sweeper = asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
         try:

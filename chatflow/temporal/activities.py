@@ -1,8 +1,28 @@
-"""Activities: the only places a conversation touches the world (channels, business APIs)."""
+"""Activities: the only places a conversation touches the world (channels, business APIs).
+
+A send reaches the provider once even when Temporal runs it again. A worker killed after the
+provider took a message but before Temporal had the result makes Temporal run the send again
+(after SEND_TIMEOUT for an activity, or when the workflow task is retried for a local one); that
+attempt finds the result in the send ledger (`Ledger`, on the edge's Redis) and returns it
+without sending. A stopping worker lets sends in flight finish (WORKER_SHUTDOWN_GRACE).
+
+Duplicates that remain (`OnSend` counts the first kind as "possible_duplicate"):
+- An attempt that ended without knowing whether the provider took the message: killed during
+  the provider call, its answer lost (a read timeout, a dropped connection), or cut at its
+  deadline. Neither provider takes an idempotency key, so nothing can tell; the message is sent
+  again (a possible duplicate) rather than maybe lost.
+- The ledger forgot: Redis lost the key (a failover losing the last writes, a flush, eviction
+  of keys with a TTL under a volatile-* maxmemory policy), or could not write it after the
+  provider took the message. The retry is then a plain send, not counted.
+- A workflow reset: the new run's sends are new sends (the run id is part of the key).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Protocol
 
@@ -11,11 +31,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from chatflow.domain.channel import Channel
-from chatflow.domain.errors import PermanentSendError, RetryableSendError
+from chatflow.domain.errors import PermanentSendError, RetryableSendError, SendError
 from chatflow.domain.messages import HttpRequest, HttpResponse, OutboundMessage, SendResult
 from chatflow.flows.quiet_hours import SendWindow, next_allowed_send
 from chatflow.temporal import constants
 from chatflow.temporal.records import QuietHoursRequest
+
+log = logging.getLogger(__name__)
 
 
 class Guard(Protocol):
@@ -27,8 +49,84 @@ class Guard(Protocol):
     async def after_send(self, message: OutboundMessage, result: SendResult) -> None: ...
 
 
-# Told of every send's outcome: (provider, the provider's status | "failed" | "retry"), for metrics.
+@dataclass(frozen=True)
+class Claim:
+    """An attempt's claim on a send, and what the ledger knew of the send before it."""
+
+    token: str  # this attempt's own, to release it
+    sent: SendResult | None = None  # an earlier attempt's send the provider took
+    unknown: bool = False  # an earlier attempt ended without knowing whether the provider took it
+
+
+class Ledger(Protocol):
+    """Every send by its idempotency key (`send_key`), shared by all workers (the edge's Redis)."""
+
+    async def claim(self, key: str) -> Claim:
+        """Claim the send for this attempt, unless it is recorded as sent (`Claim.sent`)."""
+        ...
+
+    async def record(self, key: str, result: SendResult) -> None:
+        """The provider took the message: later attempts return `result` instead of sending."""
+
+    async def release(self, key: str, claim: Claim) -> None:
+        """The provider certainly did not take the message: a later attempt is a plain send."""
+
+
+# Told of every send's outcome, for metrics: (provider, status), the status being the provider's,
+# "failed", "retry", "already_sent" (a retry found its send recorded and did not send again) or
+# "possible_duplicate" (sent again after an attempt that may have been sent).
 OnSend = Callable[[str, str], None]
+
+# Statuses given to OnSend besides the provider's own.
+FAILED, RETRY, ALREADY_SENT, POSSIBLE_DUPLICATE = "failed", "retry", "already_sent", "possible_duplicate"
+
+# An attempt gives up on the provider this long before Temporal's start-to-close timeout, so a
+# slow call has ended (its outcome unknown) before Temporal starts the next attempt: two attempts
+# of one send never run at once.
+DEADLINE_MARGIN = 1.0
+
+# Errors of a request that never left: the provider cannot have the message.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def send_key(info: activity.Info) -> str:
+    """The send's idempotency key: the same for every attempt of it, different for every other.
+
+    Temporal keeps an activity's id across its retries, and a local activity run again on another
+    worker after a crash gets its id again (the workflow's deterministic sequence). The run id is
+    part of it because those ids start again at 1 in every run: the next conversation with the
+    customer (same workflow id) or a continued-as-new one must not find the previous run's sends.
+    Ids from that sequence (digits) are per kind, activities and local activities sharing it; an
+    id the workflow chose names one send however it is made (a local try, then an activity).
+    """
+    send = info.activity_id
+    if send.isdigit():
+        send = f"{'local' if info.is_local else 'activity'}-{send}"
+    return f"{info.workflow_id}/{info.workflow_run_id}/{send}"
+
+
+def provider_may_have_it(error: BaseException) -> bool:
+    """Whether a provider call that raised `error` may still have handed the message on.
+
+    A send error is the provider's answer (a refusal, 429, 5xx), unless it wraps a transport
+    error after the request left (a read timeout, a dropped connection). Anything else (a
+    cancellation, a deadline, a bug) ended the attempt without knowing.
+    """
+    if not isinstance(error, SendError):
+        return True
+    cause = error.__cause__
+    while cause is not None:
+        if isinstance(cause, httpx.TransportError):
+            return not isinstance(cause, NOT_SENT)
+        cause = cause.__cause__
+    return False
+
+
+def deadline(info: activity.Info) -> float | None:
+    """Seconds this attempt may spend before its outcome must be known (None: no limit)."""
+    if info.start_to_close_timeout is None:
+        return None
+    return max(0.5, info.start_to_close_timeout.total_seconds() - DEADLINE_MARGIN)
 
 
 def ignore_sends(provider: str, status: str) -> None:
@@ -42,11 +140,13 @@ class ChatflowActivities:
         http: httpx.AsyncClient | None = None,
         guard: Guard | None = None,
         on_send: OnSend = ignore_sends,
+        ledger: Ledger | None = None,
     ) -> None:
         self.channels = channels
         self.http = http or httpx.AsyncClient()
         self.guard = guard
         self.on_send = on_send
+        self.ledger = ledger
 
     @activity.defn(name=constants.SEND_MESSAGE)
     async def send_message(self, message: OutboundMessage) -> SendResult:
@@ -57,25 +157,64 @@ class ChatflowActivities:
                 type=constants.PERMANENT_SEND_ERROR,
                 non_retryable=True,
             )
+        info = activity.info()
+        key = send_key(info) if self.ledger is not None else ""
+        limit = deadline(info)
+        claim: Claim | None = None
+        calling = False  # the provider may have the message from here on
         try:
-            if self.guard is not None:
-                await self.guard.before_send(message)
-            result = await channel.send(message)
-            if self.guard is not None:
-                await self.guard.after_send(message, result)
-        except PermanentSendError as error:
-            self.on_send(message.provider, "failed")
-            raise ApplicationError(
-                str(error), error.code, type=constants.PERMANENT_SEND_ERROR, non_retryable=True
-            ) from error
-        except RetryableSendError as error:
-            self.on_send(message.provider, "retry")
-            delay = timedelta(seconds=error.retry_after) if error.retry_after else None
-            raise ApplicationError(
-                str(error), error.code, type=constants.RETRYABLE_SEND_ERROR, next_retry_delay=delay
-            ) from error
+            async with asyncio.timeout(limit):
+                if self.ledger is not None:
+                    claim = await self.ledger.claim(key)
+                    if claim.sent is not None:
+                        log.info("send %s: already sent as %s, not sending again", key, claim.sent.message_id)
+                        self.on_send(message.provider, ALREADY_SENT)
+                        return claim.sent
+                if self.guard is not None:
+                    await self.guard.before_send(message)
+                if claim is not None and claim.unknown:
+                    log.warning("send %s: an earlier attempt may have been sent; sending again", key)
+                    self.on_send(message.provider, POSSIBLE_DUPLICATE)
+                calling = True
+                result = await channel.send(message)
+        except BaseException as error:
+            if claim is not None and not claim.unknown and not (calling and provider_may_have_it(error)):
+                await self._release(key, claim)
+            if isinstance(error, PermanentSendError):
+                self.on_send(message.provider, FAILED)
+                raise ApplicationError(
+                    str(error), error.code, type=constants.PERMANENT_SEND_ERROR, non_retryable=True
+                ) from error
+            if isinstance(error, RetryableSendError):
+                self.on_send(message.provider, RETRY)
+                delay = timedelta(seconds=error.retry_after) if error.retry_after else None
+                raise ApplicationError(
+                    str(error), error.code, type=constants.RETRYABLE_SEND_ERROR, next_retry_delay=delay
+                ) from error
+            if isinstance(error, TimeoutError):  # the attempt's deadline
+                self.on_send(message.provider, RETRY)
+                reason = f"the send did not finish within {limit} s" + (" (the provider may have it)" if calling else "")
+                raise ApplicationError(reason, type=constants.RETRYABLE_SEND_ERROR) from error
+            raise
+        if self.ledger is not None:
+            try:
+                # Shielded: a cancel now (a hard stop) must not lose what the provider took.
+                await asyncio.shield(self.ledger.record(key, result))
+            except Exception:
+                # Temporal still gets the result; only a retry of this attempt would send again.
+                log.exception("send %s: could not record %s in the send ledger", key, result.message_id)
+        if self.guard is not None:
+            await self.guard.after_send(message, result)
         self.on_send(message.provider, result.status)
         return result
+
+    async def _release(self, key: str, claim: Claim) -> None:
+        assert self.ledger is not None
+        try:
+            await self.ledger.release(key, claim)
+        except Exception:
+            # The claim stays: the next attempt sends all the same, counted as a possible duplicate.
+            log.exception("send %s: could not release its claim in the send ledger", key)
 
     @activity.defn(name=constants.NEXT_ALLOWED_SEND)
     async def next_allowed_send(self, request: QuietHoursRequest) -> str:

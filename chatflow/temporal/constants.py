@@ -24,6 +24,8 @@ REPORT_DELIVERY = "report_delivery"
 
 # Patch markers: workflow code changes that old histories must replay around.
 SEND_AS_LOCAL_ACTIVITY = "chatflow-send-local-activity"
+# A send's local try and the activity that retries it share one activity id, its key in the send ledger.
+SEND_ID = "chatflow-send-id"
 # The shortest timer: it ends a workflow task, so local sends are committed before the run ends.
 COMMIT_LOCAL_SENDS = timedelta(milliseconds=1)
 
@@ -41,10 +43,18 @@ SEND_RETRY = RetryPolicy(
 )
 # The local first try of a send: once; a retryable failure moves it to a regular activity.
 SEND_FIRST_TRY = RetryPolicy(maximum_attempts=1)
-SEND_TIMEOUT = timedelta(seconds=30)
+# An attempt's limit, and how soon a send stuck on a dead worker is tried again: safe, since the
+# send ledger returns the result of a send the provider took instead of sending it again. The
+# attempt itself gives up a second before (activities.DEADLINE_MARGIN): a rate-limit wait of at
+# most 3 s (send_guard.MAX_INLINE_WAIT), then the provider call, cut at the deadline.
+SEND_TIMEOUT = timedelta(seconds=10)
 # A message that could not be sent within the hour is stale; the flow's failure branch decides.
 SEND_GIVE_UP_AFTER = timedelta(hours=1)
 QUIET_HOURS_TIMEOUT = timedelta(seconds=5)
+# How long a stopping worker (SIGTERM, a deploy) lets running activities finish before
+# cancelling them: a whole send attempt (SEND_TIMEOUT) fits, and the stop stays within
+# Kubernetes' default 30 s termination grace period. A cancelled send is retried elsewhere.
+WORKER_SHUTDOWN_GRACE = timedelta(seconds=20)
 
 
 def http_retry(retries: int) -> RetryPolicy:

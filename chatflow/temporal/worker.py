@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,8 +14,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from chatflow.domain.channel import Channel
 from chatflow.flows.flow import Flow
 from chatflow.flows.registry import registry
-from chatflow.temporal.activities import ChatflowActivities, Guard, OnSend, ignore_sends
-from chatflow.temporal.constants import TASK_QUEUE
+from chatflow.temporal.activities import ChatflowActivities, Guard, Ledger, OnSend, ignore_sends
+from chatflow.temporal.constants import TASK_QUEUE, WORKER_SHUTDOWN_GRACE
 from chatflow.temporal.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
 from chatflow.temporal.workflow import ConversationWorkflow
 
@@ -44,11 +45,16 @@ def build_worker(
     reporter: DeliveryReporter | None = None,
     on_send: OnSend = ignore_sends,
     max_cached_workflows: int = 10_000,
+    ledger: Ledger | None = None,
+    graceful_shutdown_timeout: timedelta = WORKER_SHUTDOWN_GRACE,
 ) -> Worker:
+    """The worker; `ledger` keeps a send from being made twice when its result is lost (a worker
+    killed mid-send), and a stopping worker lets running activities finish for up to
+    `graceful_shutdown_timeout` before it cancels them."""
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
-    activities = ChatflowActivities(channels, http, guard, on_send)
+    activities = ChatflowActivities(channels, http, guard, on_send, ledger)
     workflows: list[type] = [ConversationWorkflow]
     functions: list[Callable[..., Any]] = [
         activities.send_message,
@@ -65,4 +71,5 @@ def build_worker(
         activities=functions,
         workflow_runner=sandbox_runner(flows),
         max_cached_workflows=max_cached_workflows,
+        graceful_shutdown_timeout=graceful_shutdown_timeout,
     )

@@ -226,8 +226,14 @@ class ConversationWorkflow:
         result (6 history events and a server round trip fewer per message). A send that fails
         retryably (429, 5xx, rate limited, timed out) is then retried as a regular activity:
         durable backoff honouring the provider's Retry-After, and visible as a pending activity.
-        Histories from before the change replay with the activity they made."""
+        Histories from before the change replay with the activity they made.
+
+        Both carry one activity id, the send's key in the send ledger: the activity finds what
+        the local try left there (sent, or maybe sent) instead of sending blindly again."""
+        send_id: str | None = None
         if workflow.patched(constants.SEND_AS_LOCAL_ACTIVITY):
+            if workflow.patched(constants.SEND_ID):
+                send_id = f"send-{workflow.uuid4()}"
             try:
                 result: SendResult = await workflow.execute_local_activity(
                     constants.SEND_MESSAGE,
@@ -235,6 +241,7 @@ class ConversationWorkflow:
                     result_type=SendResult,
                     start_to_close_timeout=constants.SEND_TIMEOUT,
                     retry_policy=constants.SEND_FIRST_TRY,
+                    activity_id=send_id,
                 )
                 self.sent_locally = True
                 return result
@@ -254,6 +261,7 @@ class ConversationWorkflow:
             start_to_close_timeout=constants.SEND_TIMEOUT,
             schedule_to_close_timeout=constants.SEND_GIVE_UP_AFTER,
             retry_policy=constants.SEND_RETRY,
+            activity_id=send_id,
         )
         return result
 
