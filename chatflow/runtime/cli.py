@@ -1,4 +1,4 @@
-"""The `chatflow` command: dev, web, worker, chat, flows, graph.
+"""The `chatflow` command: dev, web, worker, chat, flows, graph, record.
 
 Mistakes a user can fix (config, ports, an unreachable server) end with `error: ...` on stderr
 and exit status 2, never a traceback.
@@ -214,6 +214,52 @@ def graph(
     else:
         sys.stdout.buffer.write(drawing)
         sys.stdout.flush()
+
+
+@app.command()
+def record(
+    flow: Annotated[str, typer.Argument(metavar="FLOW", help="Flow name (see `chatflow flows`).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder of the replay check's histories.")] = Path(
+        "histories"
+    ),
+    limit: Annotated[int, typer.Option(min=1, help="Record at most this many conversations, newest first.")] = 20,
+    temporal_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Temporal frontend [default: CHATFLOW_TEMPORAL_ADDRESS, else the running `chatflow dev`'s, "
+            "else localhost:7233]"
+        ),
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="The data folder of the `chatflow dev` to ask.")] = DEFAULT_DATA_DIR,
+    config: ConfigOption = None,
+) -> None:
+    """Save the histories of FLOW's conversations (those you had with `chatflow chat`, say) as
+    new files for the replay check; a file already there is never rewritten."""
+    from chatflow.runtime.testing import record_histories
+    from chatflow.temporal.client import connect
+
+    loaded, _ = _config(config, check_secrets=False)
+    try:
+        _registry(config).get(flow)
+    except USER_ERRORS as error:
+        raise fail(str(error)) from None
+    settings = loaded.settings
+    running = running_dev(data_dir)
+    address = temporal_address or settings.temporal_address or (str(running["temporal"]) if running else "")
+
+    async def main() -> None:
+        client = await connect(address=address, namespace=settings.temporal_namespace)
+        recorded = await record_histories(client, flow, output, limit=limit)
+        if not recorded:
+            where = client.service_client.config.target_host
+            raise ChatflowError(f"no conversations of flow {flow!r} in Temporal at {where}; chat with it first")
+        for entry in recorded:
+            say(f"{'wrote' if entry.new else 'kept '} {entry.path}")
+
+    try:
+        asyncio.run(main())
+    except USER_ERRORS as error:
+        raise fail(str(error)) from None
 
 
 def main() -> None:

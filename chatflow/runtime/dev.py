@@ -176,10 +176,10 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
         try:
             await check_redis(services.redis)
             web = f"http://{_visible(options.host)}:{sock.getsockname()[1]}"
-            lines.append(f"  Journeys API  {web}/api/conversations  key: {settings.api_key} ({key_source})")
+            api = f"  Journeys API  {web}/api/conversations  key: {settings.api_key} ({key_source})"
             state = {"pid": os.getpid(), "web": web, "temporal": settings.temporal_address}
             state_file.write_text(json.dumps(state) + "\n", encoding="utf-8")
-            say(_banner(config, web, lines, {b.number for b in added}))
+            say(_banner(config, web, lines, api, {b.number for b in added}))
             await until_any_ends(stop, services.serve_web(sock, stop), services.run_worker(stop))
         finally:
             await services.aclose()
@@ -197,8 +197,8 @@ def _visible(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _banner(config: Config, web: str, lines: list[str], added: set[str]) -> str:
-    out = ["", "chatflow dev is running", *lines, f"  Web app       {web}  (links to everything below)"]
+def _banner(config: Config, web: str, lines: list[str], api: str, added: set[str]) -> str:
+    out = ["", "chatflow dev is running", *lines, f"  Web app       {web}  (links to everything below)", api]
     out += [f"  Health        {web}/healthz  {web}/readyz", f"  Metrics       {web}/metrics"]
     console = [b for b in config.numbers if b.provider == "console"]
     url = "" if web == DEFAULT_URL else f" --url {web}"

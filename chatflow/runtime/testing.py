@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -36,6 +40,7 @@ from chatflow.domain.messages import BusinessEvent, InboundMessage, OutboundMess
 from chatflow.flows.flow import Flow
 from chatflow.runtime.binaries import temporal_cli, temporal_test_server
 from chatflow.temporal.client import deliver, end, send_event, start_journey
+from chatflow.temporal.constants import CONVERSATION_WORKFLOW
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.worker import build_worker
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -259,3 +264,56 @@ class FlowTest:
         """Wait for the conversation to end (skipping time as needed) and return its result."""
         handle = self.env.client.get_workflow_handle_for(ConversationWorkflow.run, self.ref.id)
         return await handle.result()
+
+
+# -- recording histories for the replay check -------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    path: Path
+    new: bool  # False: a file of that name was there already, and was kept as it was
+
+
+def flow_version(history: WorkflowHistory, flow: str) -> int | None:
+    """The version of `flow` a conversation's history ran on (the patch marker it recorded)."""
+    pattern = re.compile(rf"chatflow-flow-{re.escape(flow)}-v(\d+)")
+    for event in history.events:
+        if not event.HasField("marker_recorded_event_attributes"):
+            continue
+        details = event.marker_recorded_event_attributes.details
+        if "patch-data" not in details:
+            continue
+        for payload in details["patch-data"].payloads:
+            try:
+                found = pattern.fullmatch(str(json.loads(payload.data).get("id", "")))
+            except (ValueError, AttributeError):
+                continue
+            if found:
+                return int(found[1])
+    return None
+
+
+async def record_histories(client: Client, flow: str, folder: Path, *, limit: int = 20) -> list[Recorded]:
+    """Save the histories of `flow`'s latest conversations (at most `limit` runs, running or
+    ended) into `folder`, for the replay check: `<flow>-v<version>-<run>-<events>.json`. A file
+    is never rewritten: a history recorded before is kept, and a conversation that has gone on
+    since gets a new file beside the old one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    recorded: list[Recorded] = []
+    async for execution in client.list_workflows(f"WorkflowType = '{CONVERSATION_WORKFLOW}'"):
+        if (await execution.memo()).get("flow") != flow:
+            continue
+        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        version = flow_version(history, flow)
+        tag = f"-v{version}" if version is not None else ""
+        path = folder / f"{flow}{tag}-{execution.run_id[:8]}-{len(history.events)}.json"
+        try:
+            with path.open("x", encoding="utf-8") as file:  # "x": never over an existing file
+                file.write(history.to_json())
+            recorded.append(Recorded(path, True))
+        except FileExistsError:
+            recorded.append(Recorded(path, False))
+        if len(recorded) >= limit:
+            break
+    return recorded
