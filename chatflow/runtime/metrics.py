@@ -6,7 +6,7 @@ from prometheus_client import Counter
 
 SENDS = Counter(
     "chatflow_sends_total",
-    "Messages handed to providers, by provider and status (the provider's status, or failed / retry).",
+    "Messages handed to providers, by provider and status: the provider's status, failed, retry, already_sent (a retry found the send done) or possible_duplicate (sent again after an attempt whose outcome is unknown).",
     ["provider", "status"],
 )
 
