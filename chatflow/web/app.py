@@ -30,6 +30,7 @@ from chatflow.web.dashboard import dashboard_routes
 from chatflow.web.errors import on_refused
 from chatflow.web.health import health_routes
 from chatflow.web.journeys_api import journeys_api
+from chatflow.web.landing import landing_routes
 from chatflow.web.metrics import metrics_routes
 from chatflow.web.operations import operations_routes
 from chatflow.web.webhooks import channel_routes
@@ -56,6 +57,7 @@ def create_app(
         *operations_routes(config.settings.api_key, redis),  # dead letters
         *health_routes(client, redis),
         *metrics_routes(client),
+        *landing_routes(config),
         *dashboard_routes(config, journeys),
     ]
 
