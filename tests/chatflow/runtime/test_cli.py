@@ -63,3 +63,61 @@ def test_mistakes_are_one_clear_line_and_exit_2(tmp_path: Path, command: list[st
     assert done.returncode == 2
     assert done.stderr.startswith(says), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def boxes(drawing: str) -> list[tuple[str, float, float, float, float]]:
+    """The steps' and the labels' rectangles of an SVG graph: (what, left, top, right, bottom)."""
+    import xml.etree.ElementTree as ET
+
+    found = []
+    for rect in ET.fromstring(drawing).iter("{http://www.w3.org/2000/svg}rect"):
+        if rect.get("fill") == "white" and rect.get("width") == "100%":
+            continue  # the background
+        x, y, w, h = (float(rect.get(k, "0")) for k in ("x", "y", "width", "height"))
+        found.append(("step" if rect.get("fill") == "#eef4ff" else "label", x, y, x + w, y + h))
+    return found
+
+
+def overlaps(drawing: str) -> list[tuple[str, str]]:
+    shapes = boxes(drawing)
+    return [
+        (f"{a[0]}@{a[1]:.0f},{a[2]:.0f}", f"{b[0]}@{b[1]:.0f},{b[2]:.0f}")
+        for i, a in enumerate(shapes)
+        for b in shapes[i + 1 :]
+        if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+    ]
+
+
+def test_svg_graphs_have_no_label_over_a_step_or_another_label(tmp_path: Path) -> None:
+    import inspect
+
+    import tests.flows
+    from chatflow import Flow
+    from chatflow.flows.graph import graph_of, svg
+    from conversations.demo import Demo
+    from conversations.payment_recovery import PaymentRecovery
+    from conversations.purchase_followup import PurchaseFollowup
+
+    done = run(tmp_path, "graph", "demo", "--format", "svg")
+    assert done.returncode == 0, done.stderr
+    assert len(boxes(done.stdout)) == len(graph_of(Demo).states) + len(graph_of(Demo).edges)
+    assert overlaps(done.stdout) == []
+    shapes = [Demo, PaymentRecovery, PurchaseFollowup] + [
+        v for v in vars(tests.flows).values() if inspect.isclass(v) and issubclass(v, Flow) and v.steps
+    ]
+    for flow in shapes:
+        drawing = svg(graph_of(flow))
+        assert overlaps(drawing) == [], flow.name
+        width, height = (float(v) for v in drawing.split('viewBox="0 0 ', 1)[1].split('"', 1)[0].split())
+        assert all(0 <= left and right <= width and 0 <= top and bottom <= height for _, left, top, right, bottom in boxes(drawing)), flow.name
+
+
+def test_help_is_plain_text_with_its_defaults_and_no_type_beside_flags(tmp_path: Path) -> None:
+    done = run(tmp_path, "dev", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "<bool>" not in done.stdout and "│" not in done.stdout
+    assert "--port <int>           Web app port [default: 8000, or a free one if taken]" in done.stdout
+    assert "--log-json             Log JSON lines" in done.stdout
+    for command in ("", "web", "worker", "chat", "flows", "graph", "record"):
+        shown = run(tmp_path, *command.split(), "--help")
+        assert shown.returncode == 0 and "<bool>" not in shown.stdout, command
