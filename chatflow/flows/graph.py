@@ -300,8 +300,10 @@ class _Layout:
         right = max([n.x + n.width / 2 for n in self.nodes.values()] + [lb.x + lb.width / 2 for lb in self.labels])
         left = min([n.x - n.width / 2 for n in self.nodes.values()] + [lb.x - lb.width / 2 for lb in self.labels])
         shift = max(0.0, MARGIN + self.side_room() - left)
-        for item in [*self.nodes.values(), *self.labels]:
-            item.x += shift
+        for node in self.nodes.values():
+            node.x += shift
+        for label in self.labels:
+            label.x += shift
         self.width = right + shift + MARGIN
         self.inner_lane = MARGIN + self.side_room() - SIDE_LANE
 
