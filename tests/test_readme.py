@@ -1,5 +1,7 @@
-"""The README's flow and test examples run as written."""
+"""The README's flow and test examples run as written (tests/test_tutorial.py runs them as a
+user's own project would, outside this repository)."""
 
+import inspect
 import re
 import sys
 import types
@@ -8,14 +10,35 @@ from pathlib import Path
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 
 
-def python_blocks(section: str) -> str:
-    body = README.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
-    return "\n".join(re.findall(r"```python\n(.*?)```", body, re.S))
+def section(title: str) -> str:
+    return README.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
 
 
-async def test_readme_first_flow_and_its_test_pass():
-    module = types.ModuleType("readme_example")
-    sys.modules[module.__name__] = module
-    exec(python_blocks("Write your first flow"), module.__dict__)
-    exec(python_blocks("Test a flow"), module.__dict__)
-    await module.test_reminder_then_expiry()
+def blocks(title: str, language: str = "python") -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", section(title), re.S)
+
+
+def python_blocks(title: str) -> str:
+    return "\n".join(blocks(title))
+
+
+async def test_readme_first_flow_and_its_test_pass(flow_test):
+    # The test imports the flow from `reminders`, as the README's layout has it.
+    reminders = types.ModuleType("reminders")
+    sys.modules["reminders"] = reminders
+    try:
+        exec(python_blocks("Write your first flow"), reminders.__dict__)
+        tests = types.ModuleType("test_reminders")
+        exec(python_blocks("Test a flow"), tests.__dict__)
+        found = [f for name, f in vars(tests).items() if name.startswith("test_") and inspect.iscoroutinefunction(f)]
+        assert found
+        for test in found:
+            assert list(inspect.signature(test).parameters) == ["flow_test"]
+            await test(flow_test)
+    finally:
+        del sys.modules["reminders"]
+
+
+def test_the_first_flows_config_names_its_module():
+    (config,) = blocks("Write your first flow", "toml")
+    assert config == '[flows]\nmodules = ["reminders"]\n'

@@ -1,0 +1,166 @@
+"""A newcomer's first hour, as the README tells it, in a project of their own.
+
+A folder outside this repository gets the README's `chatflow.toml`, flow module, test file and
+replay test, verbatim. Then, with the installed package only (the `chatflow` script and `python
+-m pytest`, no PYTHONPATH, no CHATFLOW_* variables, none of this repository's pytest settings):
+list and draw the flow, run its test, run `chatflow dev`, start the flow as a journey and chat
+with it, record its history and replay it.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from chatflow.runtime.processes import free_port
+from tests.chatflow.runtime.devstack import DevStack, descendants
+from tests.test_readme import blocks
+
+BIN = Path(sys.executable).parent
+CHATFLOW = str(BIN / "chatflow")
+NUMBER = "+15005557768"  # the console number chatflow dev binds to appointment_reminder
+CUSTOMER = "+14155550100"
+
+
+def project(root: Path) -> Path:
+    """The README's files, copied as they are."""
+    folder = root / "my-reminders"
+    folder.mkdir()
+    (config,) = blocks("Write your first flow", "toml")
+    (flow,) = blocks("Write your first flow")
+    (test,) = blocks("Test a flow")
+    (replay_test,) = blocks("Changing a flow safely")
+    (folder / "chatflow.toml").write_text(config)
+    (folder / "reminders.py").write_text(flow)
+    (folder / "test_reminders.py").write_text(test)
+    (folder / "test_replay.py").write_text(replay_test)
+    return folder
+
+
+def user_env(home: Path) -> dict[str, str]:
+    """A shell's environment: PATH (with the installed `chatflow`), HOME, the locale. Nothing else."""
+    env = {k: os.environ[k] for k in ("LANG", "LC_ALL", "TMPDIR") if k in os.environ}
+    env["PATH"] = f"{BIN}{os.pathsep}/usr/local/bin:/usr/bin:/bin"
+    env["HOME"] = str(home)
+    return env
+
+
+def run(folder: Path, env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def read_until(process: subprocess.Popen[str], needle: str, seen: list[str], timeout: float = 60) -> None:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line.rstrip("\n"))
+        if needle in line:
+            return
+    raise AssertionError(f"no {needle!r} in chat output: {seen}")
+
+
+def test_a_flow_written_tested_versioned_and_chatted_with_in_a_project_of_ones_own(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = user_env(home)
+
+    listed = run(folder, env, CHATFLOW, "flows")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split()[:3] == ["appointment_reminder", "1", "10"]
+
+    drawn = run(folder, env, CHATFLOW, "graph", "appointment_reminder")
+    assert drawn.returncode == 0, drawn.stderr
+    assert drawn.stdout.startswith("stateDiagram-v2\n    [*] --> ask\n")
+    assert "    ask --> confirmed: reply:yes" in drawn.stdout
+
+    tested = run(folder, env, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_reminders.py")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert re.search(r"\b1 passed\b", tested.stdout), tested.stdout
+    assert "warning" not in tested.stdout.lower(), tested.stdout
+
+    port = free_port()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    dev = subprocess.Popen(
+        [
+            CHATFLOW, "dev", "--port", str(port), "--temporal-port", str(free_port()),
+            "--ui-port", str(free_port()), "--redis-port", str(free_port()),
+        ],
+        cwd=folder,
+        env=env,
+        stdout=(logs / "dev.out").open("wb"),
+        stderr=(logs / "dev.err").open("wb"),
+    )
+    stack = DevStack(dev, f"http://127.0.0.1:{port}", "", logs / "dev.out", logs / "dev.err")
+    try:
+        stack.wait_ready()
+        banner = stack.stdout.read_text()
+        assert f"chatflow chat appointment_reminder --url {stack.url}   (console number {NUMBER}, bound by chatflow dev)" in banner
+        key = (folder / ".chatflow" / "api-key").read_text().strip()
+        assert f"key: {key}" in banner
+
+        # The journey the README starts with curl, then the chat the README shows.
+        started = httpx.post(
+            f"{stack.url}/api/conversations",
+            headers={"authorization": f"Bearer {key}"},
+            json={"flow": "appointment_reminder", "to": CUSTOMER, "from": NUMBER, "data": {"name": "Ana", "time": "10:00"}},
+            timeout=10,
+        )
+        assert started.status_code == 202, started.text
+        conversation = started.json()["id"]
+        for _ in range(100):  # the prompt is on its way
+            view = httpx.get(f"{stack.url}/console/conversations/{conversation}", timeout=10)
+            if view.status_code == 200 and view.json()["step"] == "ask" and not view.json()["busy"]:
+                break
+            time.sleep(0.1)
+
+        # No --url: chat finds the chatflow dev of this folder.
+        chat = subprocess.Popen(
+            [CHATFLOW, "chat", "appointment_reminder"],
+            cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert chat.stdin is not None
+        seen: list[str] = []
+        read_until(chat, "Hi Ana, confirm your appointment tomorrow at 10:00? Reply YES or NO.", seen)
+        assert seen[0] == f"Chatting with flow appointment_reminder on {NUMBER} as {CUSTOMER}. Type a message; Ctrl-D ends."
+        chat.stdin.write("yes\n")
+        chat.stdin.flush()
+        read_until(chat, "appointment_reminder> See you tomorrow!", seen)
+        read_until(chat, "-- conversation ended: completed", seen)
+        # Ctrl-D: the chat ends at once, not when its long poll would have.
+        ended_at = time.monotonic()
+        out, err = chat.communicate("", timeout=60)
+        assert chat.returncode == 0, err
+        assert time.monotonic() - ended_at < 5
+        assert "conversation ended" not in out  # said once
+
+        recorded = run(folder, env, CHATFLOW, "record", "appointment_reminder")
+        assert recorded.returncode == 0, recorded.stderr
+        (path,) = re.findall(r"^wrote (histories/appointment_reminder-v1-\S+\.json)$", recorded.stdout, re.M)
+        first = (folder / path).read_text()
+        again = run(folder, env, CHATFLOW, "record", "appointment_reminder")
+        assert again.stdout.strip() == f"kept  {path}" and (folder / path).read_text() == first
+    finally:
+        children = descendants(dev.pid)
+        dev.send_signal(signal.SIGINT)
+        try:
+            code = dev.wait(60)
+        except subprocess.TimeoutExpired:
+            dev.kill()
+            for child in children:
+                os.kill(child, signal.SIGKILL)
+            raise
+    assert code == 0, stack.output()
+
+    replayed = run(folder, env, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_replay.py")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert re.search(r"\b1 passed\b", replayed.stdout), replayed.stdout
