@@ -1,5 +1,6 @@
 """`chatflow dev` end to end: a real subprocess with its embedded Temporal and Valkey."""
 
+import json
 import re
 import signal
 import time
@@ -26,6 +27,12 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_conversations(tmp_path: Pat
         stack.say("2")
         assert stack.wait_for("order number")[-1] == "What's your order number?"
 
+        # What chat and record find: this dev's URL and Temporal, while it runs; the API's key,
+        # readable by its owner only.
+        state = json.loads((data_dir / "dev.json").read_text())
+        assert (state["web"], state["temporal"]) == (stack.url, stack.temporal_address)
+        assert (data_dir / "api-key").stat().st_mode & 0o777 == 0o600
+
         families = {f.name: f for f in text_string_to_metric_families(stack.read_metrics())}
         webhooks = families["chatflow_webhooks"].samples
         assert any(s.labels == {"provider": "console", "outcome": "accepted"} and s.value >= 2 for s in webhooks)
@@ -37,6 +44,7 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_conversations(tmp_path: Pat
         code = stack.stop(signal.SIGINT)
     assert code == 0, stack.output()
     assert "stopped" in stack.output()
+    assert not (data_dir / "dev.json").exists()
     assert [pid for pid in children if alive(pid)] == []
 
     # No full phone number in anything the process logged (uvicorn's access log included).
@@ -90,3 +98,24 @@ def test_servers_die_with_a_killed_dev(tmp_path: Path) -> None:
     while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [pid for pid in children if alive(pid)] == []
+
+
+def test_dev_binds_a_console_number_to_every_flow_the_config_does_not() -> None:
+    from chatflow.domain.config import Config, NumberBinding, Settings
+    from chatflow.runtime.dev import console_bindings
+    from conversations.demo import Demo
+    from conversations.payment_recovery import PaymentRecovery
+    from conversations.purchase_followup import PurchaseFollowup
+
+    flows = [Demo, PaymentRecovery, PurchaseFollowup]
+    bound = NumberBinding("+15005550006", "console", "console", "demo")
+    added = console_bindings(Config([bound], [], Settings()), flows)
+    assert sorted(b.flow for b in added) == ["payment_recovery", "purchase_followup"]
+    assert all(re.fullmatch(r"\+1500555\d{4}", b.number) and b.provider == "console" for b in added)
+    # The same numbers every time (conversations kept in the data folder stay on them)...
+    assert console_bindings(Config([bound], [], Settings()), flows) == added
+    # ...and never one the config uses already.
+    taken = NumberBinding(added[0].number, "twilio", "sms", "demo")
+    moved = console_bindings(Config([bound, taken], [], Settings()), flows)
+    assert moved[0].flow == added[0].flow and moved[0].number != added[0].number
+    assert moved[1] == added[1]

@@ -55,3 +55,52 @@ def test_the_filter_leaves_records_formattable() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "to %s", ("+14155550100",), None)
     assert MaskPhoneNumbers().filter(record)
     assert record.getMessage() == "to +1415*****00"
+
+
+def test_a_conversation_id_keeps_our_number_and_masks_the_customer() -> None:
+    assert mask_phone_numbers("ended chat:sms:+15005550006:+14155550100.") == "ended chat:sms:+15005550006:+1415*****00."
+    # URL-encoded in an access log line, and a WhatsApp user id (no phone number) left alone.
+    assert mask_phone_numbers("/c/chat%3Asms%3A%2B15005550006%3A%2B14155550100") == "/c/chat%3Asms%3A%2B15005550006%3A%2B1415*****00"
+    assert mask_phone_numbers("chat:whatsapp:+15005550006:US.1349") == "chat:whatsapp:+15005550006:US.1349"
+
+
+FAILURES = """
+import logging
+import temporalio.activity
+from temporalio.exceptions import ApplicationError
+from chatflow.runtime.logs import configure_logging
+configure_logging(json_lines={json_lines})
+info = {{"activity_type": "http_request", "attempt": 2, "workflow_id": "chat:sms:+15005550006:+14155550100",
+         "workflow_run_id": "0198-run"}}
+log = logging.getLogger("temporalio.activity")
+for error in (ApplicationError("GET https://shop.example/api answered 503", 503, non_retryable=True),
+              KeyError("customer_id")):
+    try:
+        raise error
+    except Exception:
+        log.warning("Completing activity as failed", exc_info=True, extra={{"temporal_activity": info}})
+"""
+
+
+def run_failures(json_lines: bool) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", FAILURES.format(json_lines=json_lines)],
+        capture_output=True, text=True, env=chatflow_env(), check=True,
+    )
+    return done.stderr
+
+
+def test_a_handled_activity_failure_is_one_line_and_a_bug_keeps_its_traceback() -> None:
+    handled, *bug = run_failures(json_lines=False).splitlines()
+    assert handled.endswith(
+        "WARNING temporalio.activity: activity http_request attempt 2 failed (not retried): "
+        "GET https://shop.example/api answered 503 [conversation chat:sms:+15005550006:+1415*****00]"
+    )
+    assert bug[0].endswith("WARNING temporalio.activity: Completing activity as failed [conversation chat:sms:+15005550006:+1415*****00]")
+    assert bug[1] == "Traceback (most recent call last):" and bug[-1] == "KeyError: 'customer_id'"
+
+
+def test_json_lines_name_the_conversation_and_run() -> None:
+    handled, bug = (json.loads(line) for line in run_failures(json_lines=True).splitlines())
+    assert (handled["conversation"], handled["run_id"]) == ("chat:sms:+15005550006:+1415*****00", "0198-run")
+    assert "error" not in handled and "Traceback" in bug["error"]
