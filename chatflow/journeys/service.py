@@ -84,8 +84,6 @@ CLOSED_OUTCOMES = {
     WorkflowExecutionStatus.TERMINATED: "terminated",
     WorkflowExecutionStatus.TIMED_OUT: "expired",
 }
-# Temporal's status names, accepted as `state` for the dashboard's older filter only.
-_TEMPORAL_STATES = {s.name.lower(): s for s in WorkflowExecutionStatus}
 # Lists run this many result look-ups at once (the outcome of an ended run is in its result).
 LIST_CONCURRENCY = 20
 
@@ -360,8 +358,6 @@ class Journeys:
     ) -> list[dict[str, Any]]:
         """Conversations, newest first: one entry per run (a customer may have had several
         conversations on a number, one after the other), with its outcome once it has ended."""
-        if state and state not in STATES:
-            raise Invalid(f"state must be one of {', '.join(STATES)}")
         query = self.list_query(state=state, number=number)
         found: list[WorkflowExecution] = []
         async for execution in self.client.list_workflows(query, limit=limit if not flow else None):
@@ -413,8 +409,6 @@ class Journeys:
             parts.append("ExecutionStatus = 'Running'")
         elif state == "ended":
             parts.append("ExecutionStatus != 'Running'")
-        elif state in _TEMPORAL_STATES:  # the dashboard's filter, until it speaks running|ended
-            parts.append(f"ExecutionStatus = '{_camel(state)}'")
         elif state:
             raise Invalid(f"state must be one of {', '.join(STATES)}")
         if number:
@@ -477,8 +471,3 @@ class Journeys:
         except Exception:  # noqa: BLE001 - it ended, one way or another
             pass
         return True
-
-
-def _camel(state: str) -> str:
-    return "".join(part.capitalize() for part in state.split("_"))
-
