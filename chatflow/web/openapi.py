@@ -82,7 +82,8 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json(_ref("Conversation"), "the conversation"), **_ERRORS},
             },
             "delete": {
-                "summary": "End a conversation (its flow takes the `cancelled` outcome)",
+                "summary": "End a conversation: its flow takes its `cancelled` step (a conversation that cannot "
+                "end itself within 5 s, with no worker to run it, is terminated: outcome `terminated`)",
                 "parameters": [_ID, {"name": "reason", "in": "query", "schema": {"type": "string"}}],
                 "responses": {"202": _json({"type": "object"}, "ending"), "200": _json({"type": "object"}, "had ended"), **_ERRORS},
             },
