@@ -63,6 +63,8 @@ else:
         function = pyfuncitem.obj
         if not inspect.iscoroutinefunction(function):
             return None
+        if pyfuncitem.get_closest_marker("anyio") or "anyio_backend" in pyfuncitem.fixturenames:
+            return None  # anyio's plugin runs it, on the backend it asks for
         arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
         _session_runner().run(function(**arguments))
         return True
