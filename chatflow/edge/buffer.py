@@ -40,9 +40,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.codec import inbound_from
 from chatflow.domain.messages import InboundMessage
+from chatflow.domain.tasks import stop_tasks
 from chatflow.edge import keys
 from chatflow.edge.dedupe import SEEN_TTL
-from chatflow.edge.delivery import MAX_MESSAGE_BYTES, Race, deliver_again, encoded_size
+from chatflow.edge.delivery import MAX_MESSAGE_BYTES, REDIS_AWAY, Race, deliver_again, encoded_size
 from chatflow.temporal.client import deliver, ref_for
 from chatflow.temporal.constants import TASK_QUEUE
 
@@ -199,12 +200,16 @@ class Forwarder:
         self._done = redis.register_script(_DONE)
 
     async def run(self) -> None:
+        tasks = [asyncio.create_task(self._keep_leases())]
+        tasks += [asyncio.create_task(self._drain(p)) for p in range(self._partitions)]
         try:
-            # gather, not a TaskGroup: cancelling it again cancels every partition's task again,
-            # which a cancellation swallowed inside redis-py's wait_for needs (see chatflow.domain.tasks).
-            await asyncio.gather(self._keep_leases(), *(self._drain(p) for p in range(self._partitions)))
+            await asyncio.gather(*tasks)
         finally:
-            # Stopped (the app's lifespan ends): hand the partitions over now, not when they expire.
+            # Cancelled (the app's lifespan ends). gather returns as soon as one task is cancelled,
+            # while another may have swallowed its cancellation inside redis-py (see
+            # chatflow.domain.tasks): stop every one for sure, or it would forward on unseen.
+            await _finish_despite_cancellation(stop_tasks(tasks))
+            # Then hand the partitions over now, not when their leases expire.
             await _finish_despite_cancellation(self._release_all(), timeout=1.0)
 
     # -- leases ------------------------------------------------------------------------------
@@ -252,7 +257,10 @@ class Forwarder:
                             break
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis hiccup: never let one partition's task die
+            except REDIS_AWAY as error:  # the webhooks go straight to Temporal meanwhile
+                log.warning("forwarder: partition %d: Redis away (%r)", partition, error)
+                await asyncio.sleep(self._max_backoff)
+            except Exception:  # never let one partition's task die
                 log.exception("forwarder: partition %d", partition)
                 await asyncio.sleep(self._max_backoff)
 
@@ -340,15 +348,15 @@ def _describe(error: Exception) -> str:
     return repr(error)
 
 
-async def _finish_despite_cancellation(work: Coroutine[Any, Any, None], timeout: float) -> None:
+async def _finish_despite_cancellation(work: Coroutine[Any, Any, None], timeout: float | None = None) -> None:
     """Run `work` to its end (or `timeout`) even while the caller is being cancelled again and
-    again (`stop_tasks` does so until the task ends): the hand-over takes a few milliseconds."""
+    again (`stop_tasks` does so until the task ends); the caller's own cancellation goes on after."""
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = None if timeout is None else loop.time() + timeout
     while not task.done():
-        remaining = deadline - loop.time()
-        if remaining <= 0:
+        remaining = None if deadline is None else deadline - loop.time()
+        if remaining is not None and remaining <= 0:
             task.cancel()
             break
         try:

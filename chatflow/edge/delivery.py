@@ -65,7 +65,9 @@ RUNS_SEARCHED = 20  # the most recent ended runs searched for a message
 
 
 def encoded_size(message: InboundMessage) -> int:
-    return len(dumps(message).encode())
+    # surrogatepass: a lone surrogate (a provider's broken text) is measured, not an error; the
+    # buffer and Temporal's converter write it escaped.
+    return len(dumps(message).encode("utf-8", "surrogatepass"))
 
 
 def check_size(message: InboundMessage) -> None:

@@ -19,6 +19,7 @@ repeats), HELP is answered, and STOP ends the conversation, is confirmed, and is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from datetime import timedelta
 from typing import Literal
 
 from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeout
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -147,23 +149,23 @@ class PendingOptOuts:
         return applied
 
     async def apply_forever(self) -> None:
-        """`apply` every few seconds, every half second while this process has recorded changes
-        not yet applied. Errors (Redis or Temporal away) end the loop: run it supervised."""
+        """`apply` every few seconds; every half second while this process has recorded changes
+        not yet applied, so they reach Redis within a second of its return."""
         while True:
             if self._recorded.is_set():
                 await asyncio.sleep(0.5)
             else:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._recorded.wait(), self._every)
-                except TimeoutError:
-                    pass
-            self._recorded.clear()
             try:
                 await self._redis.ping()
                 await self.apply()
-            except Exception:
-                self._recorded.set()  # not yet: soon again
+            except asyncio.CancelledError:
                 raise
+            except Exception as error:  # noqa: BLE001 - Redis (or Temporal) still away: again soon
+                log.info("pending opt-outs: not written yet (%r)", error)
+                continue
+            self._recorded.clear()
 
     async def _start(self, workflow_id: str, record: dict[str, object], policy: WorkflowIDConflictPolicy) -> None:
         await self._client.start_workflow(
@@ -209,7 +211,12 @@ class InboundEdge:
         if self._direct is None:
             return await self._through_redis(binding, message, self._optouts, self._dedupe)
         try:
-            return await self._through_redis(binding, message, self._optouts, self._dedupe)
+            try:
+                return await self._through_redis(binding, message, self._optouts, self._dedupe)
+            except RedisTimeout:
+                # Slow is not away: a burst that keeps the event loop busy makes connects time
+                # out. Once more (every step is safe to repeat) before going around Redis.
+                return await self._through_redis(binding, message, self._optouts, self._dedupe)
         except REDIS_AWAY as error:
             log.warning("Redis away (%r): message %s goes straight to Temporal", error, message.id)
             return await self._without_redis(binding, message, self._direct)
@@ -219,20 +226,29 @@ class InboundEdge:
     ) -> Verdict:
         word = command(message.text)
         number, customer = message.number, message.customer
-        if word in OPT_OUT_WORDS or word in HELP_WORDS:
+        if word in HELP_WORDS:
             if not await dedupe.claim(message.id):
                 return Verdict("duplicate")
-            if word in HELP_WORDS:
-                return Verdict("help", reply=binding.help_text or self._help_text)
+            return Verdict("help", reply=binding.help_text or self._help_text)
+        if word in OPT_OUT_WORDS:
+            # The opt-out first, the id claimed after: a claim followed by a failure would turn the
+            # provider's retry into a "duplicate" and lose the STOP. A repeat is confirmed once
+            # all the same: the opt-out is new only the first time.
             newly = await optouts.opt_out(number, customer)
             if self._pending is not None:
                 await self._pending.changed(number, customer)
             await self._end_conversation(conversation_id(message.channel, number, customer))
+            if not await dedupe.claim(message.id):
+                return Verdict("duplicate")
             return Verdict("opted_out", reply=OPTED_OUT_TEXT if newly else "")
-        if word in OPT_IN_WORDS and await optouts.opt_in(number, customer):
+        if word in OPT_IN_WORDS:
+            opted_in = await optouts.opt_in(number, customer)
             if self._pending is not None:
+                # Stamped even when they had not opted out (here): a STOP kept in Temporal
+                # while Redis was away, not yet written, is older and must not undo this START.
                 await self._pending.changed(number, customer)
-            return Verdict("opted_in", reply=OPTED_IN_TEXT)
+            if opted_in:
+                return Verdict("opted_in", reply=OPTED_IN_TEXT)
         if await optouts.is_opted_out(number, customer):
             # No flow could answer them anyway; they come back with START.
             return Verdict("ignored")

@@ -60,9 +60,6 @@ log = logging.getLogger(__name__)
 # failing ("Too many connections"), so a burst queues rather than being refused.
 REDIS_CONNECTIONS = 256
 REDIS_POOL_TIMEOUT = 20.0  # seconds a request may wait for a connection before it is refused
-# A Redis that does not answer a connect in this long is away: the web tier then hands messages
-# straight to Temporal rather than holding the webhook until the provider gives up.
-REDIS_CONNECT_TIMEOUT = 2.0
 
 
 def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Flow]]:
@@ -92,11 +89,7 @@ def connect_redis(url: str) -> Redis:
         raise ConfigError("CHATFLOW_REDIS_URL is not set (chatflow dev embeds Valkey; web and worker need one)")
     # One type everywhere: strings (decode_responses), in production as in the tests.
     pool = BlockingConnectionPool.from_url(
-        url,
-        decode_responses=True,
-        max_connections=REDIS_CONNECTIONS,
-        timeout=REDIS_POOL_TIMEOUT,
-        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
 

@@ -179,16 +179,19 @@ async def wait_for_async(read, expected, timeout: float) -> float:
 
 async def test_a_stopped_forwarder_hands_its_partitions_over_at_once(dev_env: WorkflowEnvironment, redis: Redis):
     task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
+    before = asyncio.all_tasks()
     first = asyncio.create_task(Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run())
     second: asyncio.Task[None] | None = None
     try:
         await wait_for_async(lambda: redis.exists(*[keys.inbox_owner(p) for p in range(partitions)]), partitions, 10)
         held_by_first = set(await owners(redis, partitions))
+        of_first = asyncio.all_tasks() - before  # its partitions' tasks
         second = asyncio.create_task(Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run())
         await asyncio.sleep(0.5)
         assert set(await owners(redis, partitions)) == held_by_first  # the first still holds them
 
         await stop_tasks([first])  # as the web app's lifespan stops it
+        assert all(task.done() for task in of_first)  # none forwards on, unseen
 
         async def all_moved() -> bool:
             now = await owners(redis, partitions)

@@ -127,3 +127,29 @@ async def test_a_message_over_the_size_limit_is_refused_before_it_is_acknowledge
     assert not await redis.exists(keys.seen("SM-huge"))  # not claimed: nothing acknowledged it
     fits = await edge_for(redis, recorder).receive(BINDING, message("a" * 200 * 1024, id="SM-fits"))
     assert fits.action == "delivered"
+
+
+class FailingOnce(OptOuts):
+    """Opt-outs whose first STOP fails (Redis dropped the connection as it was written, say)."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__(redis)
+        self.failed = False
+
+    async def opt_out(self, number: str, customer: str) -> bool:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("connection reset")
+        return await super().opt_out(number, customer)
+
+
+async def test_a_stop_that_failed_half_way_is_not_taken_for_a_duplicate_when_the_provider_retries(redis: Redis):
+    recorder = Recorder()
+    dedupe = Dedupe(redis)
+    edge = InboundEdge(deduped(recorder, dedupe), FailingOnce(redis), dedupe)
+    stop = message("STOP", id="SM-stop")
+    with pytest.raises(ConnectionError):
+        await edge.receive(BINDING, stop)
+    retried = await edge.receive(BINDING, stop)  # the provider's retry of the same webhook
+    assert (retried.action, "unsubscribed" in retried.reply) == ("opted_out", True)
+    assert await OptOuts(redis).is_opted_out(NUMBER, CUSTOMER)

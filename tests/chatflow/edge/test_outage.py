@@ -134,12 +134,20 @@ async def test_a_start_after_redis_is_back_is_not_undone_by_the_stop_kept_while_
     assert await pending.record(number, customer, "out") is False  # a repeat: confirmed once
     await asyncio.sleep(0.01)
     await pending.changed(number, customer)  # a START through Redis, once it is back
-    await pending.apply()
+
+    async def applied(customer: str) -> bool:
+        """Whether the customer's pending change was written and its record ended, applying
+        pending changes (as the web app's loop does) meanwhile: visibility shows them soon after."""
+        await pending.apply()
+        record = await dev_env.client.get_workflow_handle(f"chatflow-opt-out:{number}:{customer}").describe()
+        return record.status != WorkflowExecutionStatus.RUNNING
+
+    await eventually(lambda: applied(customer))
     assert not await OptOuts(redis).is_opted_out(number, customer)
 
     other = new_customer()
     await pending.record(number, other, "out")
-    await pending.apply()
+    await eventually(lambda: applied(other))
     assert await OptOuts(redis).is_opted_out(number, other)
 
 
