@@ -76,6 +76,10 @@ class Port(Protocol):
 
     def now(self) -> datetime: ...
 
+    def log(self, message: str, *args: object, bug: BaseException | None = None) -> None:
+        """One lifecycle line about this conversation (once, never again on replay); `bug`: with
+        its traceback, for a flow's own bug."""
+
     def cancelled(self) -> str:
         """Why the conversation is being ended ("" while it is not)."""
         ...
@@ -204,6 +208,8 @@ class FlowRunner:
         while True:
             await self.port.checkpoint()
             step = self.flow.steps[state.step]
+            if state.wait is None:
+                self.port.log("step %s (%s)", step.name, type(step).__name__)
             if isinstance(step, End):
                 await self._end(step)
                 return state
@@ -224,12 +230,14 @@ class FlowRunner:
                 label, reason = ERROR, f"HTTP call failed: {error}"
             except FlowError as error:  # a template key missing, the loop guard
                 label, reason = ERROR, str(error)
+                self.port.log("step %s failed: %s", step.name, reason)
             except Exception as error:
                 if isinstance(error, self.port.control_flow):
                     raise
                 # A bug in the flow's own code (a code step, a condition): this conversation
                 # takes its failure branch with the reason, rather than retrying for ever.
                 label, reason = ERROR, f"step {step.name!r} raised {type(error).__name__}: {error}"
+                self.port.log("step %s raised a bug: %s", step.name, reason, bug=error)
             self._move(step, label, reason)
 
     def _move(self, step: Step, label: str, reason: str = "") -> None:
@@ -238,7 +246,7 @@ class FlowRunner:
             state.reason = reason
         if label == EXPIRE:
             target = self.flow.on_expiry
-            state.reason = state.reason or "the conversation expired"
+            state.reason = "the conversation expired"
         elif label == CANCEL:
             target = "cancelled"
             state.reason = self.port.cancelled() or "cancelled by the business"
@@ -253,6 +261,8 @@ class FlowRunner:
 
     async def _end(self, step: End) -> None:
         state = self.state
+        if step.outcome == "completed":
+            state.reason = ""  # a failure the flow recovered from is not why it completed
         if step.text is not None:
             try:
                 await self.send(render(step.text, state.data))
@@ -378,6 +388,7 @@ class FlowRunner:
             if item is None:
                 if self.port.now() < deadline:
                     continue
+                self.port.log("step %s %s", step.name, "expired" if expiring else "timed out")
                 return EXPIRE if expiring else TIMEOUT
             if isinstance(item, BusinessEvent):
                 if item.name in step.events:
@@ -387,6 +398,12 @@ class FlowRunner:
                 continue
             state.repeats = 0
             label = self._match(step, item)
+            if label is not None:
+                self.port.log("reply to %s matched %s", step.name, label)
+            elif step.branches or step.choices.choices:
+                self.port.log(
+                    "reply to %s matched nothing (attempt %d of %d)", step.name, state.wait.attempts + 1, step.attempts
+                )
             if label is not None:
                 state.reply = item.text
                 return label

@@ -75,6 +75,9 @@ class ConversationWorkflow:
     async def run(self, params: ConversationInput) -> ConversationResult:
         flow_class = registry.get(params.flow, params.version or self._pin_version(params.flow))
         self.version = flow_class.version
+        if params.resume is None:
+            by = "a message" if params.started_by == "message" else "a journey"
+            self.log("started: flow %s v%d, by %s", params.flow, self.version, by)
         if self.state is None:
             self.state = FlowRunner.initial_state(flow_class, params.data, workflow.now())
             trigger = self.inbox[0].message if params.started_by == "message" and self.inbox else None
@@ -86,6 +89,7 @@ class ConversationWorkflow:
             flow_class(), self.state, self, customer=ref.customer, number=ref.number, channel=ref.channel
         )
         state = await runner.run()
+        self.log("ended: %s%s", state.outcome, f" ({state.reason})" if state.reason and state.outcome != "completed" else "")
         await self._close_task()
         left = [item.message for item in self.inbox if item.message is not None]
         # A reply that arrives as the flow ends starts the number's own flow, as its trigger.
@@ -167,6 +171,14 @@ class ConversationWorkflow:
     def now(self) -> datetime:
         return workflow.now()
 
+    def log(self, message: str, *args: object, bug: BaseException | None = None) -> None:
+        # workflow.logger skips replays, so each line is written once.
+        prefix = f"conversation {self.params.conversation.id}: "
+        if bug is None:
+            workflow.logger.info(prefix + message, *args)
+        else:
+            workflow.logger.error(prefix + message, *args, exc_info=bug)
+
     def cancelled(self) -> str:
         return self.cancel_reason
 
@@ -214,6 +226,7 @@ class ConversationWorkflow:
             if isinstance(cause, ApplicationError) and cause.details:
                 code = str(cause.details[0])
             turn.status, turn.error_code = "failed", code
+            self.log("send refused%s: %s", f" ({code})" if code else "", _reason(error))
             raise PermanentSendError(_reason(error), code) from error
         turn.message_id, turn.status = result.message_id, result.status
         early = self.early_statuses.pop(result.message_id, None)
