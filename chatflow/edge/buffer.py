@@ -56,8 +56,11 @@ PARTITIONS = 16
 LEASE = timedelta(seconds=1.5)
 RENEW_EVERY = timedelta(seconds=0.5)
 ACQUIRE_EVERY = timedelta(seconds=0.25)
-# Tries of a message Temporal answers with an error about it (not "away") before it is put aside.
+# A message Temporal answers with an error (not "away") is put aside after MAX_TRIES tries: at
+# once for INVALID_ARGUMENT (about this message: too big, an id too long), and for any other
+# error only once it has lasted REFUSED_FOR too, so a passing server error sets nothing aside.
 MAX_TRIES = 5
+REFUSED_FOR = timedelta(seconds=15)
 
 # Claim the message id and buffer the message in one step, so a repeat is never buffered and a
 # buffered message is always marked seen (two steps could lose it if Redis failed in between).
@@ -118,6 +121,7 @@ _TEMPORAL_AWAY = {
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.UNAUTHENTICATED,
     RPCStatusCode.PERMISSION_DENIED,
+    RPCStatusCode.NOT_FOUND,  # the namespace
 }
 
 Kind = Literal["too_large", "unreadable", "refused"]
@@ -176,6 +180,7 @@ class Forwarder:
         acquire_every: timedelta = ACQUIRE_EVERY,
         max_backoff: timedelta = timedelta(seconds=2),
         max_tries: int = MAX_TRIES,
+        refused_for: timedelta = REFUSED_FOR,
         batch: int = 100,
         on_dead_letter: OnDeadLetter | None = None,
     ) -> None:
@@ -189,6 +194,7 @@ class Forwarder:
         self._acquire_every = acquire_every.total_seconds()
         self._max_backoff = max_backoff.total_seconds()
         self._max_tries = max_tries
+        self._refused_for = refused_for.total_seconds()
         self._batch = batch
         self._on_dead_letter = on_dead_letter
         self._me = uuid.uuid4().hex
@@ -280,7 +286,8 @@ class Forwarder:
         owner, marker = keys.inbox_owner(partition), keys.inbox_forwarding(partition)
         again = fields.get("retried") == "1"  # a dead letter retried: it may have reached Temporal before
         since = entry_time(fields.get("first", entry_id))
-        refusals, backoff = 0, 0.05
+        refusals, backoff, first_refused = 0, 0.05, 0.0
+        loop = asyncio.get_running_loop()
         while True:
             began = int(await self._begin(keys=[owner, marker], args=[self._me, entry_id]))
             if began < 0:
@@ -302,7 +309,9 @@ class Forwarder:
                     log.warning("forwarder: Temporal unreachable for %s (%r); retrying", entry_id, error)
                 else:
                     refusals += 1
-                    if refusals >= self._max_tries:
+                    first_refused = first_refused or loop.time()
+                    about_it = isinstance(error, RPCError) and error.status == RPCStatusCode.INVALID_ARGUMENT
+                    if refusals >= self._max_tries and (about_it or loop.time() - first_refused >= self._refused_for):
                         reason = f"Temporal refused it {refusals} times; last: {_describe(error)}"
                         await self._bury(partition, entry_id, fields, reason, "refused")
                         return True
