@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.flows.flow import Flow
 from chatflow.runtime.embedded import start_temporal, start_valkey
-from chatflow.runtime.processes import ChildProcess, choose_port
+from chatflow.runtime.processes import ChildProcess, choose_port, folder_lock
 from chatflow.runtime.serve import Say, bind_web, stop_on_signals, unless_stopped, until_any_ends
 from chatflow.runtime.services import Services, check_redis, load_flows
 
@@ -127,13 +127,18 @@ class _Started:
 
 
 async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
+    with folder_lock(options.data_dir.resolve()):
+        await _dev_main(config, options, say)
+
+
+async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
     flows = load_flows(config, source=options.source)
     data_dir = options.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     started = _Started()
     stop = asyncio.Event()
     stop_on_signals(stop, on_second=started.kill)
-    sock = bind_web(options.host, choose_port(options.host, options.port, DEFAULT_PORT))
+    sock = bind_web(options.host, choose_port(options.host, options.port, DEFAULT_PORT, what="--port"))
     settings = config.settings
     lines: list[str] = []
     added = console_bindings(config, flows)
@@ -152,8 +157,8 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
                 start_temporal(
                     data_dir,
                     SERVER_HOST,
-                    choose_port(SERVER_HOST, options.temporal_port, DEFAULT_TEMPORAL_PORT),
-                    choose_port(SERVER_HOST, options.ui_port, DEFAULT_UI_PORT),
+                    choose_port(SERVER_HOST, options.temporal_port, DEFAULT_TEMPORAL_PORT, what="--temporal-port"),
+                    choose_port(SERVER_HOST, options.ui_port, DEFAULT_UI_PORT, what="--ui-port"),
                 ),
                 stop,
             )
@@ -166,7 +171,7 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
             lines.append(f"  Redis         {settings.redis_url} (CHATFLOW_REDIS_URL)")
         else:
             say("starting Valkey ...")
-            redis_port = choose_port(SERVER_HOST, options.redis_port, DEFAULT_REDIS_PORT)
+            redis_port = choose_port(SERVER_HOST, options.redis_port, DEFAULT_REDIS_PORT, what="--redis-port")
             valkey = await started.embed(start_valkey(data_dir, SERVER_HOST, redis_port), stop)
             if valkey is None:
                 return

@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from chatflow.domain.errors import StartupError
 
 PR_SET_PDEATHSIG = 1
 
@@ -48,12 +51,33 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def choose_port(host: str, requested: int | None, default: int) -> int:
-    """The requested port as is (its owner reports it when taken); else the default, or any
-    free port when the default is taken (another chatflow dev, a local Redis...)."""
+def choose_port(host: str, requested: int | None, default: int, *, what: str = "port") -> int:
+    """The requested port, refused when something already listens there (a server of ours would
+    exit and we would talk to whoever holds it); else the default, or any free port when the
+    default is taken (another chatflow dev, a local Redis...)."""
     if requested is not None:
+        if not port_is_free(host, requested):
+            raise StartupError(f"{what} {requested} on {host} is already in use; pass another one or leave it out")
         return requested
     return default if port_is_free(host, default) else free_port(host)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold `folder` for this process alone: two stacks on one data folder would run two
+    Temporal servers on one SQLite file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(
+                f"{folder} is in use by another chatflow dev; stop it or pass another --data-dir"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _die_with_parent() -> Callable[[], None] | None:

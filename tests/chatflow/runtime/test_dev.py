@@ -83,7 +83,7 @@ def test_dev_reports_a_taken_port_without_traceback(tmp_path: Path) -> None:
             timeout=60,
         )
     assert done.returncode == 2
-    assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert f"error: --port {port} on 127.0.0.1 is already in use" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -119,3 +119,33 @@ def test_dev_binds_a_console_number_to_every_flow_the_config_does_not() -> None:
     moved = console_bindings(Config([bound, taken], [], Settings()), flows)
     assert moved[0].flow == added[0].flow and moved[0].number != added[0].number
     assert moved[1] == added[1]
+
+
+def test_dev_refuses_a_taken_server_port_and_a_data_folder_in_use(tmp_path: Path) -> None:
+    """It never talks to whoever else answers on a port asked for, nor shares a data folder."""
+    import socket
+    import subprocess
+
+    from chatflow.runtime.processes import folder_lock
+    from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
+
+    (tmp_path / "chatflow.toml").write_text(DEMO_CONFIG)
+
+    def dev(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            chatflow_command("dev", "--port", "0", *args), capture_output=True, text=True,
+            env=chatflow_env(), cwd=tmp_path, timeout=60,
+        )
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for flag in ("--temporal-port", "--redis-port"):
+            done = dev(flag, str(port), "--data-dir", str(tmp_path / "a"))
+            assert done.returncode == 2, done.stderr
+            assert f"error: {flag} {port} on 127.0.0.1 is already in use" in done.stderr
+    with folder_lock(tmp_path / "b"):
+        done = dev("--data-dir", str(tmp_path / "b"))
+    assert done.returncode == 2
+    assert "is in use by another chatflow dev" in done.stderr and "Traceback" not in done.stderr
