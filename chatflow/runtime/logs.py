@@ -26,6 +26,8 @@ import temporalio.activity
 import temporalio.workflow
 from temporalio.exceptions import ApplicationError
 
+from chatflow.domain.masking import mask
+
 # E.164-looking numbers, also URL-encoded (`%2B` in access-log query strings); a conversation id
 # (channel, our number, the customer) is matched whole so that only its customer part is masked.
 _PLUS = r"(?:\+|%2[Bb])"
@@ -35,13 +37,8 @@ _PHONE = re.compile(
     rf"(?P<head>chat{_COLON}[a-z_]+{_COLON}{_PLUS}\d{{7,15}}{_COLON})(?:(?P<cprefix>{_PLUS})(?P<cdigits>\d{{7,15}})(?!\d))?"
     rf"|(?P<prefix>{_PLUS})(?P<digits>\d{{7,15}})(?!\d)"
 )
-KEEP_START = 4  # country code and area code, mostly
-KEEP_END = 2
-
-
 def _masked(prefix: str, digits: str) -> str:
-    hidden = len(digits) - KEEP_START - KEEP_END
-    return f"{prefix}{digits[:KEEP_START]}{'*' * hidden}{digits[-KEEP_END:]}"
+    return prefix + mask(digits)
 
 
 def mask_phone_numbers(text: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from chatflow.domain.addresses import parse_conversation_id
+from chatflow.domain.masking import mask
 from chatflow.journeys.service import OUTCOMES, STATES
 
 BASE = "/dashboard"
@@ -17,15 +18,6 @@ BASE = "/dashboard"
 
 def esc(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
-
-
-def mask(number: str) -> str:
-    """A customer's number with its middle hidden, as logs show it: +14155550100 -> +1415*****00
-    (a short number keeps less of itself)."""
-    prefix = "+" if number.startswith("+") else ""
-    digits = number[len(prefix) :]
-    start, end = (4, 2) if len(digits) >= 10 else (1, 1) if len(digits) >= 4 else (0, 0)
-    return prefix + digits[:start] + "*" * (len(digits) - start - end) + digits[len(digits) - end :]
 
 
 def shown(number: str, show: bool) -> str:
