@@ -198,6 +198,7 @@ async def test_a_stopped_forwarder_hands_its_partitions_over_at_once(dev_env: Wo
             return None not in now and not set(now) & held_by_first
 
         took = await wait_for_async(all_moved, True, timeout=30)
+        print(f"partitions of a stopped forwarder taken over in {took:.2f} s")
         assert took < 1.0, f"handed over in {took:.2f} s"
     finally:
         await stop_tasks([first] + ([second] if second else []))
