@@ -48,7 +48,7 @@ def health_routes(client: Client, redis: Redis | None) -> list[Route]:
             checks["redis"] = redis_problem(redis)
         problems = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
         body = {name: problem or "ok" for name, problem in problems.items()}
-        ready = not any(problems.values())
+        ready = not all(problems.values())  # webhooks are taken while either answers (buffer, or straight to Temporal)
         return JSONResponse({"status": "ready" if ready else "unavailable", **body}, status_code=200 if ready else 503)
 
     return [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]

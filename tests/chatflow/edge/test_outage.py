@@ -166,3 +166,17 @@ async def test_a_burst_of_webhooks_is_never_refused_and_each_message_is_buffered
     added = sum([(await redis.xinfo_stream(s))["entries-added"] for s in streams if await redis.exists(s)])
     assert added == len(customers)
     assert await redis.exists(*[keys.seen(sid) for sid, _ in hooks]) == len(customers)
+
+
+async def test_a_web_replica_stays_ready_while_redis_is_away(dev_env: WorkflowEnvironment):
+    """Taken out of the load balancer, a replica could take no webhook at all: it stays ready
+    while it can still take them (Redis away: straight to Temporal)."""
+    redis = connect_redis(f"redis://127.0.0.1:{free_port()}")
+    try:
+        async with started_services(make_config(), [Demo], client=dev_env.client, redis=redis) as services:
+            async with running_app(services) as web:
+                ready = await web.get("/readyz")
+    finally:
+        await redis.aclose()
+    assert ready.status_code == 200
+    assert ready.json()["temporal"] == "ok" and ready.json()["redis"].startswith("unreachable")
