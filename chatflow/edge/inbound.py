@@ -29,7 +29,7 @@ from typing import Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeout
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -121,6 +121,16 @@ class PendingOptOuts:
         self._recorded.set()
         log.warning("Redis away: opt-%s of %s on %s kept in Temporal until it is back", change, customer, number)
         return True
+
+    async def opted_out(self, number: str, customer: str) -> bool:
+        """Whether a STOP of theirs waits here (received while Redis was away, not yet written)."""
+        try:
+            record = await self._client.get_workflow_handle(f"chatflow-opt-out:{number}:{customer}").describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return record.status == WorkflowExecutionStatus.RUNNING and (await record.memo()).get("change") == "out"
 
     async def changed(self, number: str, customer: str) -> None:
         """Note that the customer's opt-out changed in Redis now (the edge's STOP and START)."""
@@ -257,8 +267,9 @@ class InboundEdge:
         return Verdict("delivered", flow=flow)
 
     async def _without_redis(self, binding: NumberBinding, message: InboundMessage, direct: Deliver) -> Verdict:
-        """Redis is away: no dedupe at the edge (the workflow's seen-set has it), no opt-out
-        check (the send path refuses an opted-out customer once Redis answers again)."""
+        """Redis is away: no dedupe at the edge (the workflow's seen-set has it); of the opt-outs,
+        only those received during the outage can be checked (the send path refuses the others
+        once Redis answers again)."""
         word = command(message.text)
         number, customer = message.number, message.customer
         if word in HELP_WORDS:
@@ -273,6 +284,8 @@ class InboundEdge:
             # Whether they had opted out is in Redis: keep the START (a no-op for one who had
             # not), and let the message go on as it would for a customer who had not.
             await self._pending.record(number, customer, "in")
+        elif self._pending is not None and await self._pending.opted_out(number, customer):
+            return Verdict("ignored")  # they said STOP during this outage
         flow = route(binding, message)
         await direct(message, flow)
         return Verdict("delivered", flow=flow)

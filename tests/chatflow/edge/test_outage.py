@@ -107,6 +107,8 @@ async def test_stop_while_redis_is_away_ends_the_conversation_is_confirmed_and_r
             assert "unsubscribed" in stop.text  # the confirmation, in the TwiML answer
             result = await dev_env.client.get_workflow_handle(workflow_id, run_id=run).result()
             assert "opted out" in result["reason"]
+            # Still away: what they send now starts nothing (their STOP waits in Temporal).
+            assert (await web.post(URL, **webhook(customer, "hello?")[1])).status_code == 200
 
             server.start()  # same port, same data
 
