@@ -1,7 +1,7 @@
-"""Benchmarks of chatflow against the raw Temporal client, on one machine, in one command.
+"""Benchmarks of chatflow against a hand-written minimal Temporal baseline, on one machine, in one command.
 
-    python -m bench            # full run (several minutes)
-    python -m bench --quick    # smoke run (under two minutes)
+    python -m bench            # full run (the better part of an hour)
+    python -m bench --quick    # smoke run (a few minutes)
 
-Results go to bench/results/latest.json and latest.md.
+Results go to bench/results/latest.json, latest.md and the PNG plots beside them.
 """

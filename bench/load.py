@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ async def closed_loop(send: Send, concurrency: int, seconds: float) -> StepResul
     return result
 
 
-async def open_loop(job: Callable[[], Awaitable[Any]], rate: float, seconds: float) -> list[Any]:
+async def open_loop(job: Callable[[], Coroutine[Any, Any, Any]], rate: float, seconds: float) -> list[Any]:
     """Start `job` `rate` times a second for `seconds`, whatever the earlier ones are doing."""
     tasks: list[asyncio.Task[Any]] = []
     start = time.perf_counter()

@@ -40,7 +40,16 @@ def describe() -> dict[str, Any]:
         "python": platform.python_version(),
         "temporalio": temporalio.__version__,
         "temporal_cli": _temporal_version(),
+        "load_at_start": load(),
     }
+
+
+def load() -> list[float]:
+    """The machine's load averages (1, 5, 15 min): other work on the cores shows in every figure."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
 
 
 def rss_kib(pid: int) -> int:

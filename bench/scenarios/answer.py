@@ -1,8 +1,8 @@
 """2. Time to answer: webhook posted -> the flow's first reply reaches the (fake) provider.
 
-Compared with the raw round trip: signal-with-start from the raw client, then the same wait for
-the same reply from the same worker. Arrivals are open-loop at a fixed rate, each a new
-customer's first message, so the figures include starting the conversation's workflow.
+Compared with the baseline: the same signed webhook to its app, which signal-with-starts its
+workflow, then the same wait for the same reply. Arrivals are open-loop at a fixed rate, each a
+new customer's first message, so the figures include starting the conversation's workflow.
 """
 
 from __future__ import annotations
@@ -47,17 +47,17 @@ def _figures(rate: float, outcomes: list[Any]) -> dict[str, Any]:
     }
 
 
-async def run(stack: Stack, sizes: Sizes, raw_saturation: float = 0.0) -> dict[str, Any]:
+async def run(stack: Stack, sizes: Sizes, baseline_saturation: float = 0.0) -> dict[str, Any]:
     # Well below saturation, so that the figures are latency, not queueing.
-    rate = sizes.answer_rate if not raw_saturation else min(sizes.answer_rate, raw_saturation / 2)
+    rate = sizes.answer_rate if not baseline_saturation else min(sizes.answer_rate, baseline_saturation / 2)
     rate = round(max(rate, 1.0), 1)
     print(f"\n== 2. time to answer at {rate:g} new conversations/s ==", flush=True)
     result: dict[str, Any] = {}
-    paths = {"raw": stack.raw_signal, "ours": stack.post_webhook}
-    outcomes: dict[str, list[Any]] = {"raw": [], "ours": []}
-    # Half the time each, in the order raw, ours, ours, raw: the server's state drifts as
-    # conversations pile up, and neither path should always meet the later one.
-    for mode in ("raw", "ours", "ours", "raw"):
+    paths = {"baseline": stack.post_baseline, "ours": stack.post_webhook}
+    outcomes: dict[str, list[Any]] = {"baseline": [], "ours": []}
+    # Half the time each, in the order baseline, ours, ours, baseline: the server's state drifts
+    # as conversations pile up, and neither path should always meet the later one.
+    for mode in ("baseline", "ours", "ours", "baseline"):
         # A backlog left by an earlier run would be measured as answer time: let it drain.
         result[f"{mode}_started_quiet"] = await stack.fake.quiet()
         outcomes[mode] += await _measure(stack, paths[mode], rate, sizes.answer_seconds / 2)
@@ -65,11 +65,11 @@ async def run(stack: Stack, sizes: Sizes, raw_saturation: float = 0.0) -> dict[s
         result[mode] = figures = _figures(rate, outcomes[mode])
         a = figures["answer"]
         print(
-            f"  {mode:>4} answer p50 {a['p50_ms']:>7.1f}  p95 {a['p95_ms']:>7.1f}  p99 {a['p99_ms']:>7.1f} ms"
+            f"  {mode:>8} answer p50 {a['p50_ms']:>7.1f}  p95 {a['p95_ms']:>7.1f}  p99 {a['p99_ms']:>7.1f} ms"
             f"  (request p50 {figures['request']['p50_ms']:.1f} ms, errors {figures['errors']})",
             flush=True,
         )
-    result["p50_ratio"] = ratio(result["ours"]["answer"]["p50_ms"], result["raw"]["answer"]["p50_ms"])
-    result["p99_ratio"] = ratio(result["ours"]["answer"]["p99_ms"], result["raw"]["answer"]["p99_ms"])
-    print(f"  p99 ratio ours/raw {result['p99_ratio']:.2f}", flush=True)
+    result["p50_ratio"] = ratio(result["ours"]["answer"]["p50_ms"], result["baseline"]["answer"]["p50_ms"])
+    result["p99_ratio"] = ratio(result["ours"]["answer"]["p99_ms"], result["baseline"]["answer"]["p99_ms"])
+    print(f"  p99 ratio ours/baseline {result['p99_ratio']:.2f}", flush=True)
     return result

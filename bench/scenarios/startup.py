@@ -8,23 +8,16 @@ the stack adds to the wait before a developer can chat.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import httpx
 from temporalio.client import Client
 
+from bench.dev import READY_TIMEOUT, chatflow_dev, stop_process
 from chatflow.runtime.binaries import temporal_cli
 from chatflow.runtime.processes import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-READY_TIMEOUT = 120.0
 CONFIG = """
 [flows]
 modules = ["conversations.demo"]
@@ -36,41 +29,9 @@ flow = "demo"
 """
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
 async def _chatflow_dev() -> float:
-    with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "chatflow.toml").write_text(CONFIG)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CHATFLOW_")}
-        env["PYTHONPATH"] = str(ROOT)
-        began = time.perf_counter()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "chatflow", "dev", "--config", "chatflow.toml", "--port", str(port),
-            "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
-            "--redis-port", str(free_port()), "--data-dir", str(Path(folder) / "data"),
-            cwd=folder, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            async with httpx.AsyncClient() as http:
-                while time.perf_counter() - began < READY_TIMEOUT:
-                    try:
-                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                            return time.perf_counter() - began
-                    except httpx.HTTPError:
-                        pass
-                    await asyncio.sleep(0.02)
-            raise RuntimeError("chatflow dev did not become ready")
-        finally:
-            await _stop(proc)
+    async with chatflow_dev(CONFIG) as (_, seconds):
+        return seconds
 
 
 async def _temporal_alone() -> float:
@@ -90,7 +51,7 @@ async def _temporal_alone() -> float:
                 await asyncio.sleep(0.02)
         raise RuntimeError("temporal server start-dev did not become ready")
     finally:
-        await _stop(proc)
+        await stop_process(proc)
 
 
 async def run(runs: int) -> dict[str, Any]:

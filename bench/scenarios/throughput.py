@@ -1,9 +1,9 @@
-"""1. Inbound throughput and latency: signed webhooks into the app vs the raw client's signal-with-start.
+"""1. Inbound throughput and latency: signed webhooks into chatflow's app vs into the baseline's.
 
-Both paths start the same workflow on the same server with the same worker, at the same
-closed-loop concurrency steps. Every request is a new customer's first message, so each also
-costs the worker a conversation (greeting + menu); between runs the bench waits for the worker
-to send those, so one run's backlog does not slow the next.
+Both paths get the same signed Twilio webhooks on the same server, at the same closed-loop
+concurrency steps. Every request is a new customer's first message, so each also costs its
+worker a conversation (greeting + menu); between runs the bench waits for the worker to send
+those, so one run's backlog does not slow the next.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
     async def ours() -> None:
         await stack.post_webhook(stack.new_customer(), "hi")
 
-    async def raw() -> None:
-        await stack.raw_signal(stack.new_customer(), "hi")
+    async def baseline() -> None:
+        await stack.post_baseline(stack.new_customer(), "hi")
 
-    senders = {"raw": raw, "ours": ours}
+    senders = {"baseline": baseline, "ours": ours}
     expected = stack.fake.total
     # Warm both paths (connections, the sandbox's first import) before measuring.
     for send in senders.values():
@@ -36,11 +36,11 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
             expected += REPLIES_PER_NEW_CONVERSATION
     await stack.fake.drain(expected, sizes.drain_seconds)
 
-    steps: dict[str, list[dict[str, Any]]] = {"raw": [], "ours": []}
+    steps: dict[str, list[dict[str, Any]]] = {"baseline": [], "ours": []}
     undrained = 0
     for index, concurrency in enumerate(sizes.concurrency):
         # The server slows as conversations pile up in it: alternate which path goes first
-        # (raw-ours, ours-raw, ...) so neither always meets the fuller server.
+        # (baseline-ours, ours-baseline, ...) so neither always meets the fuller server.
         order = list(senders.items())
         for mode, send in order if index % 2 == 0 else order[::-1]:
             step: StepResult = await closed_loop(send, concurrency, sizes.step_seconds)
@@ -52,7 +52,7 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
             figures = step.as_dict() | {"worker_drained": drained}
             steps[mode].append(figures)
             print(
-                f"  {mode:>4} c={concurrency:<3} {figures['per_second']:>7.1f} req/s  "
+                f"  {mode:>8} c={concurrency:<3} {figures['per_second']:>7.1f} req/s  "
                 f"p50 {figures['p50_ms']:>7.1f}  p95 {figures['p95_ms']:>7.1f}  p99 {figures['p99_ms']:>7.1f} ms"
                 f"  errors {figures['errors']}{'' if drained else '  (worker backlog not drained)'}",
                 flush=True,
@@ -65,7 +65,7 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
             "throughput_ratio": ratio(o["per_second"], r["per_second"]),
             "p99_ratio": ratio(o["p99_ms"], r["p99_ms"]),
         }
-        for o, r in zip(steps["ours"], steps["raw"], strict=True)
+        for o, r in zip(steps["ours"], steps["baseline"], strict=True)
     ]
     result = {
         "steps": steps,
@@ -74,11 +74,11 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
             mode: {k: row[k] for k in ("concurrency", "per_second", "p50_ms", "p95_ms", "p99_ms")}
             for mode, row in best.items()
         },
-        "throughput_ratio": ratio(best["ours"]["per_second"], best["raw"]["per_second"]),
+        "throughput_ratio": ratio(best["ours"]["per_second"], best["baseline"]["per_second"]),
         "steps_with_worker_backlog": undrained,
     }
     print(
-        f"  saturation: ours {best['ours']['per_second']:.1f} req/s, raw {best['raw']['per_second']:.1f} req/s"
+        f"  saturation: ours {best['ours']['per_second']:.1f} req/s, baseline {best['baseline']['per_second']:.1f} req/s"
         f"  -> ratio {result['throughput_ratio']:.2f}",
         flush=True,
     )

@@ -72,7 +72,7 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
     for old, recent in zip(evicted, cached, strict=True):
         times["evicted"].append(await _ask(stack, old))
         times["cached"].append(await _ask(stack, recent))
-    result = {
+    result: dict[str, Any] = {
         "conversations": n,
         "max_cached_workflows": cache,
         "seconds_to_open": round(opened_in, 1),
