@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from google.protobuf.empty_pb2 import Empty
+from temporalio.api.testservice.v1 import SleepRequest, SleepUntilRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -47,6 +49,7 @@ from chatflow.temporal.workflow import ConversationWorkflow
 from providers.console import ConsoleChannel, Outbox
 
 SETTLE_TIMEOUT = 60.0
+_SKIP_ATTEMPTS = 5
 _message_ids = itertools.count(1)
 _customers = itertools.count(random.randrange(10_000))
 
@@ -72,6 +75,37 @@ async def dev_server(extra_args: Sequence[str] = ()) -> AsyncIterator[WorkflowEn
         yield env
     finally:
         await env.shutdown()
+
+
+async def skip_time(client: Client, duration: timedelta) -> None:
+    """Move the time-skipping server's clock on by `duration`, firing every timer on the way.
+
+    `WorkflowEnvironment.sleep` is one long call: the server unlocks its clock and locks it again
+    when the time is reached, whatever happens to the call. When its HTTP/2 stream breaks (seen on
+    busy CI machines) the SDK does not retry it, and must not: a second unlock would unbalance the
+    server's lock count. Waiting for the absolute target time changes no lock, so only that wait
+    is retried, until the server's own sleep has ended.
+    """
+    service = client.test_service
+    target = (await service.get_current_time(Empty())).time.ToDatetime() + duration
+    request = SleepRequest()
+    request.duration.FromTimedelta(duration)
+    try:
+        await service.unlock_time_skipping_with_sleep(request)
+        return
+    except RPCError as error:
+        failure = error
+    until = SleepUntilRequest()
+    until.timestamp.FromDatetime(target)
+    for _ in range(_SKIP_ATTEMPTS):
+        try:
+            await service.sleep_until(until)
+            return
+        except RPCError as error:
+            if (await service.get_current_time(Empty())).time.ToDatetime() >= target:
+                return
+            failure = error
+    raise failure
 
 
 class FlowTest:
@@ -181,7 +215,7 @@ class FlowTest:
 
     async def skip(self, duration: timedelta) -> list[str]:
         """Let time pass (instantly on the time-skipping server); return what the bot said."""
-        await self.env.sleep(duration)
+        await skip_time(self.env.client, duration)
         return await self.replies()
 
     async def end(self, reason: str = "") -> None:

@@ -1,0 +1,125 @@
+"""The test harness itself: time skipping survives a broken connection to the test server."""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from chatflow.runtime.testing import skip_time
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_DATA_FRAME = 0x0
+_END_STREAM_FLAG = 0x1
+
+
+class CuttableProxy:
+    """A loopback TCP proxy in front of the test server that can break the client's connections.
+
+    It reads the client's HTTP/2 frames to count whole requests (a DATA frame ending a stream), so
+    a test can cut exactly while a given call is in flight instead of guessing with a delay. Only
+    the client's side is cut: the server keeps the request and goes on with it, as when an answer
+    is lost on the way back.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.host, port = upstream.rsplit(":", 1)
+        self.upstream_port = int(port)
+        self.requests = 0
+        self._request_seen = asyncio.Condition()
+        self._clients: list[asyncio.StreamWriter] = []
+        self._upstreams: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> "CuttableProxy":
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        self.cut()
+        for upstream in self._upstreams:
+            upstream.transport.abort()
+
+    @property
+    def target(self) -> str:
+        assert self._server is not None
+        return f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def wait_for_requests(self, count: int) -> None:
+        async with self._request_seen:
+            await asyncio.wait_for(self._request_seen.wait_for(lambda: self.requests >= count), 30)
+
+    def cut(self) -> None:
+        for client in self._clients:
+            client.transport.abort()
+        self._clients.clear()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.upstream_port)
+        self._clients.append(writer)
+        self._upstreams.append(up_writer)
+        await asyncio.gather(
+            self._client_to_server(reader, up_writer),
+            self._pipe(up_reader, writer),
+            return_exceptions=True,
+        )
+
+    async def _client_to_server(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readexactly(len(_HTTP2_PREFACE)))
+        while True:
+            header = await reader.readexactly(9)
+            length = int.from_bytes(header[:3], "big")
+            payload = await reader.readexactly(length)
+            writer.write(header + payload)
+            await writer.drain()
+            if header[3] == _DATA_FRAME and header[4] & _END_STREAM_FLAG:
+                async with self._request_seen:
+                    self.requests += 1
+                    self._request_seen.notify_all()
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+
+
+released = asyncio.Event()
+
+
+@activity.defn
+async def hold_the_clock() -> None:
+    # While an activity runs the test server does not move its clock: the skip stays in flight.
+    await released.wait()
+
+
+@workflow.defn(sandboxed=False)
+class HoldsTheClock:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_activity(hold_the_clock, start_to_close_timeout=timedelta(minutes=5))
+
+
+async def test_a_skip_survives_its_connection_breaking_mid_call(skipping_env: WorkflowEnvironment) -> None:
+    released.clear()
+    async with (
+        CuttableProxy(skipping_env.client.service_client.config.target_host) as proxy,
+        Worker(skipping_env.client, task_queue="holds-the-clock", workflows=[HoldsTheClock], activities=[hold_the_clock]),
+    ):
+        proxied = await Client.connect(proxy.target)
+        handle = await skipping_env.client.start_workflow(
+            HoldsTheClock.run, id="holds-the-clock", task_queue="holds-the-clock"
+        )
+        before = await skipping_env.get_current_time()
+        warm = proxy.requests
+        skip = asyncio.create_task(skip_time(proxied, timedelta(hours=3)))
+        await proxy.wait_for_requests(warm + 2)  # read the clock, then the sleep: now in flight
+        proxy.cut()
+        released.set()
+        await asyncio.wait_for(skip, 60)
+        await handle.result()
+        assert await skipping_env.get_current_time() >= before + timedelta(hours=3)
