@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.errors import StartupError
 from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
+from chatflow.temporal import search_attributes
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.records import ConversationInput
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -79,6 +80,7 @@ async def deliver(
         id=ref.id,
         task_queue=task_queue,
         memo={"flow": flow},  # for listing conversations by flow (chatflow.journeys)
+        search_attributes=search_attributes.at_start(flow),
         start_signal="inbound",
         start_signal_args=[message],
     )
@@ -103,6 +105,7 @@ async def start_journey(
         id=ref.id,
         task_queue=task_queue,
         memo={"flow": flow},
+        search_attributes=search_attributes.at_start(flow, data),
     )
 
 

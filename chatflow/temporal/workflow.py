@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from chatflow.flows.engine import FlowRunner
     from chatflow.flows.quiet_hours import SendWindow
     from chatflow.flows.registry import registry
-    from chatflow.temporal import constants
+    from chatflow.temporal import constants, search_attributes
     from chatflow.temporal.records import (
         TRANSCRIPT_LIMIT,
         ConversationInput,
@@ -89,6 +89,7 @@ class ConversationWorkflow:
             flow_class(), self.state, self, customer=ref.customer, number=ref.number, channel=ref.channel
         )
         state = await runner.run()
+        self._index(outcome=state.outcome)
         self.log("ended: %s%s", state.outcome, f" ({state.reason})" if state.reason and state.outcome != "completed" else "")
         await self._close_task()
         left = [item.message for item in self.inbox if item.message is not None]
@@ -106,7 +107,9 @@ class ConversationWorkflow:
                     started_by="message",
                     signals=self.signals,
                     history_limit=params.history_limit,
-                )
+                ),
+                # The next run is the number's own flow, started by a message: no journey data.
+                search_attributes=search_attributes.at_start(params.home_flow) if self._indexed() else None,
             )
         return ConversationResult(
             flow=params.flow,
@@ -318,6 +321,7 @@ class ConversationWorkflow:
             timeout = (deadline - workflow.now()).total_seconds() if deadline else None
             if timeout is not None and timeout <= 0:
                 return None
+            self._index()
             self.idle = True
             try:
                 await workflow.wait_condition(
@@ -337,6 +341,7 @@ class ConversationWorkflow:
         remaining = (when - workflow.now()).total_seconds()
         if remaining <= 0:
             return
+        self._index()
         self.idle = True
         try:
             # Wake early to continue as new if signals pile up during a long sleep.
@@ -387,6 +392,23 @@ class ConversationWorkflow:
                 return version
         # No marker in a replayed history: it predates version pinning, so the oldest.
         return versions[-1] if versions else 0
+
+    def _index(self, *, outcome: str = "") -> None:
+        """Keep the conversation's search attributes current, as it waits and when it ends."""
+        if self.state is None or not self._indexed():
+            return  # started before conversations were indexed: its history has no upserts to replay
+        indexed = workflow.info().typed_search_attributes
+        changed = [
+            update
+            for update in search_attributes.progress(self.version, self.state.step, outcome)
+            if indexed.get(update.key) != update.value
+        ]
+        if changed:
+            workflow.upsert_search_attributes(changed)
+
+    @staticmethod
+    def _indexed() -> bool:
+        return workflow.info().typed_search_attributes.get(search_attributes.FLOW) is not None
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -165,7 +165,8 @@ JS = r"""
       link.href = r.href;
       id.appendChild(link);
       line.appendChild(id);
-      line.appendChild(el("td", "", r.flow));
+      line.appendChild(el("td", "", r.flow + (r.version ? " v" + r.version : "")));
+      line.appendChild(el("td", "", r.step));
       var state = el("td");
       state.appendChild(el("span", "state " + r.state, r.state));
       line.appendChild(state);

@@ -202,7 +202,6 @@ class Dashboard:
             view.error = error.reason
             return view, keep
         view.rows = views.list_rows(page.rows, show)
-        view.partial, view.scanned = page.partial, page.scanned
         if page.next:
             view.next_href = views.page_href(BASE, {**keep, "after": page.next})
         if cursor:

@@ -144,8 +144,6 @@ class ListPage:
     rows: list[dict[str, Any]]  # from list_rows
     next_href: str = ""
     first_href: str = ""  # set when this is not the first page
-    partial: bool = False
-    scanned: int = 0
     error: str = ""
 
 
@@ -154,15 +152,19 @@ def list_page(view: ListPage, chrome: Chrome, *, poll: str) -> str:
     show = '<input type="hidden" name="show" value="1">' if chrome.show else ""
     form = f"""<form class="filters card" id="filters" method="get" action="{BASE}">
 <label>Flow<select name="flow" id="filter-flow">{_options([("", "any"), *[(n, n) for n in view.flows]], f.get("flow", ""))}</select></label>
+<label>Version<input name="version" id="filter-version" value="{esc(f.get("version", ""))}" placeholder="2" size="3"></label>
+<label>Step<input name="step" id="filter-step" value="{esc(f.get("step", ""))}" placeholder="ask_rating" size="12"></label>
 <label>State<select name="state" id="filter-state">{_options([("", "any"), *[(s, s) for s in STATES]], f.get("state", ""))}</select></label>
 <label>Outcome<select name="outcome" id="filter-outcome">{_options([("", "any"), *[(o, o) for o in OUTCOMES]], f.get("outcome", ""))}</select></label>
 <label>Our number<select name="number" id="filter-number">{_options([("", "any"), *[(n, n) for n in view.numbers]], f.get("number", ""))}</select></label>
 <label>Customer<input name="customer" id="filter-customer" value="{esc(f.get("customer", ""))}" placeholder="+14155550100" size="16"></label>
+<label>Data<input name="data" id="filter-data" value="{esc(f.get("data", ""))}" placeholder="order_id=A-1001" size="16"></label>
 <label>Per page<select name="size">{_options([(str(s), str(s)) for s in view.sizes], str(view.size))}</select></label>
 {show}<button type="submit">Filter</button> <a class="button" href="{BASE}">Clear</a>
 </form>"""
     lines = "".join(
-        f"""<tr><td class="id"><a href="{esc(r["href"])}">{esc(r["title"])}</a></td><td>{esc(r["flow"])}</td>
+        f"""<tr><td class="id"><a href="{esc(r["href"])}">{esc(r["title"])}</a></td>
+<td>{esc(r["flow"])}{esc(f" v{r['version']}" if r["version"] else "")}</td><td>{esc(r["step"])}</td>
 <td><span class="state {esc(r["state"])}">{esc(r["state"])}</span></td>
 <td><span class="outcome {esc(r["outcome"])}">{esc(r["outcome"])}</span></td><td>{esc(r["channel"])}</td>
 <td>{esc(r["customer"])}</td><td>{esc(when(r["started_at"]))}</td><td>{esc(when(r["closed_at"]))}</td></tr>"""
@@ -172,19 +174,13 @@ def list_page(view: ListPage, chrome: Chrome, *, poll: str) -> str:
     pager = []
     if view.first_href:
         pager.append(f'<a class="button" href="{esc(view.first_href)}" id="first-page">First page</a>')
-    if view.partial:
-        pager.append(
-            f"<span>Looked through {view.scanned} conversations for this flow without filling the page "
-            "(the flow filter reads each conversation until the workflow has a Flow search attribute).</span>"
-        )
     if view.next_href:
-        label = "Keep looking" if view.partial else "Next page"
-        pager.append(f'<a class="button" href="{esc(view.next_href)}" id="next-page" rel="next">{label}</a>')
+        pager.append(f'<a class="button" href="{esc(view.next_href)}" id="next-page" rel="next">Next page</a>')
     content = f"""<h1>Conversations</h1>
 {flash(error=view.error)}
 {form}
 <table id="conversations">
-<thead><tr><th>Conversation</th><th>Flow</th><th>State</th><th>Outcome</th><th>Channel</th><th>Customer</th><th>Started</th><th>Ended</th></tr></thead>
+<thead><tr><th>Conversation</th><th>Flow</th><th>Step</th><th>State</th><th>Outcome</th><th>Channel</th><th>Customer</th><th>Started</th><th>Ended</th></tr></thead>
 <tbody>{lines}</tbody>
 </table>
 <p class="muted" id="empty"{hidden}>No conversations{" match these filters" if f else " yet"}.</p>

@@ -74,6 +74,13 @@ class Served:
         assert answer.status_code == 202, answer.text
         return str(answer.json()["id"])
 
+    async def event(self, conversation: str, name: str) -> None:
+        """The business reports an event into the conversation."""
+        answer = await self.http.post(
+            f"/api/conversations/{conversation}/events", headers={"Authorization": f"Bearer {KEY}"}, json={"name": name}
+        )
+        assert answer.status_code == 202, answer.text
+
     async def view(self, conversation: str) -> dict[str, object]:
         """The conversation as the journeys API shows it ({} while it has not started)."""
         answer = await self.http.get(f"/api/conversations/{conversation}", headers={"Authorization": f"Bearer {KEY}"})

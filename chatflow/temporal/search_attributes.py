@@ -1,0 +1,114 @@
+"""The search attributes chatflow keeps on each conversation, so operators can find them.
+
+Temporal indexes these in its visibility store; the dashboard and the journeys API filter on
+them instead of reading every run. They must be registered on the namespace before any workflow
+sets them (a workflow task that sets an unknown attribute fails, and would be retried for ever),
+so a worker registers them when it starts (`ensure_registered`), and refuses to start when it
+cannot: on Temporal Cloud the namespace's admin registers them once, with the command the error
+gives.
+
+What they cost: the flow and the journey's data are set when the run starts (no extra event);
+the version, the step the conversation waits at and the outcome are one upsert command each
+time they change, which is one history event and, on Temporal Cloud, one billable action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from chatflow.domain.errors import StartupError
+
+FLOW = SearchAttributeKey.for_keyword("ChatflowFlow")
+VERSION = SearchAttributeKey.for_keyword("ChatflowVersion")
+STEP = SearchAttributeKey.for_keyword("ChatflowStep")
+OUTCOME = SearchAttributeKey.for_keyword("ChatflowOutcome")
+DATA = SearchAttributeKey.for_keyword_list("ChatflowData")  # "key=value" of the journey's data
+
+KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+KEYWORD_LIST = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST
+REGISTERED: dict[str, IndexedValueType.ValueType] = {
+    FLOW.name: KEYWORD,
+    VERSION.name: KEYWORD,
+    STEP.name: KEYWORD,
+    OUTCOME.name: KEYWORD,
+    DATA.name: KEYWORD_LIST,
+}
+_TYPE_NAMES = {KEYWORD: "Keyword", KEYWORD_LIST: "KeywordList"}
+
+DATA_KEYS_LIMIT = 20  # the journey's top-level values indexed, at most
+DATA_VALUE_LIMIT = 100  # characters; longer values are not indexed (nobody types them in a filter)
+
+
+def data_entries(data: Mapping[str, Any]) -> list[str]:
+    """The journey data a filter can find: `key=value` for each top-level text, number or boolean."""
+    entries = []
+    for key, value in data.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if isinstance(value, (str, int, float)) and len(text := f"{key}={value}") <= DATA_VALUE_LIMIT:
+            entries.append(text)
+        if len(entries) == DATA_KEYS_LIMIT:
+            break
+    return entries
+
+
+def at_start(flow: str, data: Mapping[str, Any] | None = None) -> TypedSearchAttributes:
+    """The attributes a conversation starts with: known before it runs, so they cost no event."""
+    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(FLOW, flow)]
+    if entries := data_entries(data or {}):
+        pairs.append(SearchAttributePair(DATA, entries))
+    return TypedSearchAttributes(pairs)
+
+
+def progress(version: int, step: str, outcome: str = "") -> list[SearchAttributeUpdate[Any]]:
+    """The attributes that follow the conversation: its version, its step, how it ended."""
+    updates: list[SearchAttributeUpdate[Any]] = [VERSION.value_set(str(version)), STEP.value_set(step)]
+    if outcome:
+        updates.append(OUTCOME.value_set(outcome))
+    return updates
+
+
+async def ensure_registered(client: Client) -> None:
+    """Register chatflow's search attributes on the client's namespace, once; a no-op after."""
+    missing = dict(REGISTERED)
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+    except RPCError as error:
+        # The time-skipping test server lists nothing but registers; anything else is an answer.
+        if error.status != RPCStatusCode.UNIMPLEMENTED:
+            raise _cannot_register(client, error) from None
+    else:
+        known = {**listed.system_attributes, **listed.custom_attributes}
+        missing = {name: kind for name, kind in missing.items() if name not in known}
+    if not missing:
+        return
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    except RPCError as error:
+        if error.status != RPCStatusCode.ALREADY_EXISTS:  # another worker registered them first
+            raise _cannot_register(client, error) from None
+
+
+def search_attribute_flags() -> list[str]:
+    """`temporal server start-dev` arguments that register the attributes when the server starts."""
+    return [arg for name, kind in REGISTERED.items() for arg in ("--search-attribute", f"{name}={_TYPE_NAMES[kind]}")]
+
+
+def _cannot_register(client: Client, error: RPCError) -> StartupError:
+    wanted = ", ".join(f"{name}={_TYPE_NAMES[kind]}" for name, kind in REGISTERED.items())
+    return StartupError(
+        f"cannot register chatflow's search attributes on namespace {client.namespace!r} "
+        f"({error.message}); register them once ({wanted}) with `tcld namespace search-attributes add` "
+        "on Temporal Cloud or `temporal operator search-attribute create` on your own cluster"
+    )
