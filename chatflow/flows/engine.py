@@ -31,6 +31,7 @@ from chatflow.flows.steps import (
     Code,
     Delay,
     End,
+    Handover,
     Http,
     If,
     Say,
@@ -66,6 +67,11 @@ class FlowState:
     last_text: str = ""
     repeats: int = 0
     steps_since_wait: int = 0
+    # A person who took the conversation over ("" while the bot has it), since when, and how
+    # many times it was handed back to the bot (a Handover step waits for the next one).
+    operator: str = ""
+    taken_over_at: str = ""
+    handbacks: int = 0
 
 
 class Port(Protocol):
@@ -302,6 +308,8 @@ class FlowRunner:
             return NEXT
         if isinstance(step, Ask):
             return await self._ask(step)
+        if isinstance(step, Handover):
+            return await self._handover(step)
         if isinstance(step, Delay):
             return await self._sleep(lambda: self.port.now() + step.duration)
         if isinstance(step, WaitUntil):
@@ -337,14 +345,20 @@ class FlowRunner:
             return expires_at, True
         return own, False
 
+    def _wait_deadline(self) -> tuple[datetime, bool]:
+        """The step's deadline as it stands now (a takeover moves it), and whether it is the expiry."""
+        assert self.state.wait is not None
+        own = self.state.wait.deadline
+        return self._deadline(_parse_time(own) if own else None)
+
     async def _sleep(self, until: Any) -> str:
         if self.state.wait is None:
             self.state.wait = WaitState(deadline=until().isoformat())
             await self.port.checkpoint()
-        deadline, expiring = self._deadline(_parse_time(self.state.wait.deadline))
-        await self.port.sleep_until(deadline)
+        await self.port.sleep_until(self._wait_deadline()[0])
         if self.port.cancelled():
             return CANCEL
+        deadline, expiring = self._wait_deadline()
         if expiring and self.port.now() >= deadline:
             return EXPIRE
         return NEXT
@@ -380,12 +394,11 @@ class FlowRunner:
                 state.wait.deadline = (self.port.now() + step.timeout).isoformat()
         while True:
             await self.port.checkpoint()
-            own = _parse_time(state.wait.deadline) if state.wait.deadline else None
-            deadline, expiring = self._deadline(own)
-            item = await self.port.next_input(deadline)
+            item = await self.port.next_input(self._wait_deadline()[0])
             if self.port.cancelled():
                 return CANCEL
             if item is None:
+                deadline, expiring = self._wait_deadline()
                 if self.port.now() < deadline:
                     continue
                 self.port.log("step %s %s", step.name, "expired" if expiring else "timed out")
@@ -418,6 +431,34 @@ class FlowRunner:
             again = step.reprompt if step.reprompt is not None else step.text
             if again is not None:
                 await self._prompt(step, again)
+
+    async def _handover(self, step: Handover) -> str:
+        state = self.state
+        if state.wait is None:
+            if step.text is not None:
+                await self._respect_quiet_hours(step.urgent)
+                if self.port.cancelled():
+                    return CANCEL
+            # `attempts` keeps the hand-backs counted when the wait began: the next one ends it.
+            state.wait = WaitState(attempts=state.handbacks)
+            if step.text is not None:
+                await self.send(render(step.text, state.data))
+            if step.timeout:
+                state.wait.deadline = (self.port.now() + step.timeout).isoformat()
+            self.port.log("step %s: waiting for a person to take over", step.name)
+        while state.handbacks <= state.wait.attempts:
+            await self.port.checkpoint()
+            item = await self.port.next_input(self._wait_deadline()[0])
+            if self.port.cancelled():
+                return CANCEL
+            deadline, expiring = self._wait_deadline()
+            if item is None and state.handbacks <= state.wait.attempts and self.port.now() >= deadline:
+                self.port.log("step %s %s", step.name, "expired" if expiring else "timed out: nobody took over")
+                return EXPIRE if expiring else TIMEOUT
+            if isinstance(item, BusinessEvent):
+                state.events[item.name] = item.data  # for a later step that waits for it
+            # A customer's message is in the transcript for the person who takes over.
+        return NEXT
 
     def _match(self, step: Ask, message: InboundMessage) -> str | None:
         choice = step.choices.pick(message)

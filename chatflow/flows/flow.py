@@ -23,7 +23,7 @@ from chatflow.domain.errors import FlowDefinitionError
 from chatflow.domain.keywords import RESERVED_WORDS, command
 from chatflow.flows.matching import Keyword
 from chatflow.flows.quiet_hours import SendWindow
-from chatflow.flows.steps import GOTO, NEXT, OUTCOMES, Ask, Code, End, Step, days
+from chatflow.flows.steps import GOTO, NEXT, OUTCOMES, Ask, Code, End, Handover, Step, days
 
 
 def _snake(name: str) -> str:
@@ -128,6 +128,10 @@ class Flow:
                         f"flow {cls.name!r}: step {step.name!r} leads to unknown step "
                         f"{target!r} ({label}); known steps: {', '.join(sorted(known))}"
                     )
+            if isinstance(step, Handover) and step.timeout is not None and not step.on_timeout:
+                raise FlowDefinitionError(
+                    f"flow {cls.name!r}: Handover {step.name!r} has a timeout but no on_timeout"
+                )
             if isinstance(step, Ask):
                 if not step.branches and not step.choices.choices and not step.events:
                     raise FlowDefinitionError(

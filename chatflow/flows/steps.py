@@ -185,6 +185,42 @@ class Wait(Ask):
         super().__init__(None, **kwargs)
 
 
+class Handover(Step):
+    """Hand the conversation to a person: say `text` (unless None), then wait for an operator to
+    take it over (the dashboard, or the journeys API from the business's helpdesk) and hand it
+    back, which goes on to `then`. When nobody has taken it over within `timeout`, `on_timeout`
+    is taken. The customer's messages meanwhile wait in the transcript for the person.
+
+    While an operator has a conversation (here or at any other step) the bot sends nothing and
+    its timers stand still; they go on, with the time that was left, when it is handed back.
+    """
+
+    def __init__(
+        self,
+        text: Text | None = None,
+        *,
+        timeout: timedelta | None = None,
+        then: str | Step | None = None,
+        on_timeout: str | Step | None = None,
+        urgent: bool = False,
+    ) -> None:
+        self.text = text
+        self.timeout = timeout
+        self.then = target_name(then)
+        self.on_timeout = target_name(on_timeout)
+        self.urgent = urgent
+
+    @property
+    def waits(self) -> bool:
+        return True
+
+    def edges(self) -> list[tuple[str, str | None]]:
+        edges: list[tuple[str, str | None]] = [(NEXT, self.then)]
+        if self.on_timeout:
+            edges.append((TIMEOUT, self.on_timeout))
+        return edges
+
+
 class Delay(Step):
     """A durable sleep: survives restarts and deploys."""
 

@@ -34,7 +34,7 @@ from chatflow.domain.messages import BusinessEvent
 from chatflow.edge import keys
 from chatflow.edge.digest import Digest, DigestBatch, flush_forever
 from chatflow.flows.registry import FlowRegistry
-from chatflow.temporal.client import end, send_event, start_journey
+from chatflow.temporal.client import end, hand_back, operator_reply, send_event, start_journey, take_over
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW, TASK_QUEUE
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -86,6 +86,8 @@ CLOSED_OUTCOMES = {
 }
 # Lists run this many result look-ups at once (the outcome of an ended run is in its result).
 LIST_CONCURRENCY = 20
+MAX_REPLY = 4096  # characters in an operator's reply (WhatsApp's limit for a text message)
+OPERATOR_NAME_LIMIT = 100
 
 
 def state_of(description: WorkflowExecutionDescription | WorkflowExecution) -> str:
@@ -295,7 +297,8 @@ class Journeys:
         """Whether a conversation runs (and is busy with what it was sent), and how it ended:
         what `chatflow chat` shows. No data, no transcript."""
         view, snapshot = await self._view(conversation)
-        status: dict[str, Any] = {key: view.get(key, "") for key in ("id", "run_id", "state", "flow", "step", "outcome", "reason")}
+        keys = ("id", "run_id", "state", "flow", "step", "outcome", "reason", "operator")
+        status: dict[str, Any] = {key: view.get(key, "") for key in keys}
         status["busy"] = view["state"] == "running" and (
             snapshot is not None and (not snapshot.idle or snapshot.pending > 0)
         )
@@ -326,6 +329,7 @@ class Journeys:
                 reason=snapshot.reason,
                 data=snapshot.data,
                 transcript=[asdict(turn) for turn in snapshot.transcript],
+                operator=snapshot.operator,
             )
         if description.status == WorkflowExecutionStatus.RUNNING:
             # The flow may have reached its End a moment before the run closes: not ended yet.
@@ -452,6 +456,37 @@ class Journeys:
         await send_event(self.client, conversation, event)
         return conversation
 
+    # -- a person takes over -------------------------------------------------------------------
+
+    async def take_over(self, conversation: str, operator: str) -> str:
+        """`operator` takes the conversation over (Conflict when someone else has it); its id."""
+        conversation = await self._still_running(conversation)
+        await take_over(self.client, conversation, _operator(operator))
+        return conversation
+
+    async def reply(self, conversation: str, operator: str, text: str) -> str:
+        """The operator's message to the customer; the provider's message id (Conflict when the
+        conversation is not theirs, or the send was refused: opted out, outside the window...)."""
+        if not text.strip():
+            raise Invalid("the reply is empty")
+        if len(text) > MAX_REPLY:
+            raise Invalid(f"a reply holds at most {MAX_REPLY} characters")
+        conversation = await self._still_running(conversation)
+        return await operator_reply(self.client, conversation, _operator(operator), text)
+
+    async def hand_back(self, conversation: str, operator: str) -> str:
+        """Give the conversation back to the bot, which goes on where it was; its id."""
+        conversation = await self._still_running(conversation)
+        await hand_back(self.client, conversation, _operator(operator))
+        return conversation
+
+    async def _still_running(self, conversation: str) -> str:
+        conversation = await self.resolve(conversation)
+        description = await self._existing(conversation)
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            raise Conflict(f"conversation {conversation} has ended")
+        return conversation
+
     async def end(self, conversation: str, reason: str = "") -> bool:
         """True when the conversation was running and is told to end; False when it had ended."""
         conversation = await self.resolve(conversation)
@@ -471,3 +506,12 @@ class Journeys:
         except Exception:  # noqa: BLE001 - it ended, one way or another
             pass
         return True
+
+
+def _operator(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise Invalid("say who the operator is (operator)")
+    if len(name) > OPERATOR_NAME_LIMIT:
+        raise Invalid(f"an operator's name holds at most {OPERATOR_NAME_LIMIT} characters")
+    return name

@@ -41,7 +41,15 @@ from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.messages import BusinessEvent, InboundMessage, OutboundMessage, numbered_menu
 from chatflow.flows.flow import Flow
 from chatflow.runtime.binaries import temporal_cli, temporal_test_server
-from chatflow.temporal.client import deliver, end, send_event, start_journey
+from chatflow.temporal.client import (
+    deliver,
+    end,
+    hand_back,
+    operator_reply,
+    send_event,
+    start_journey,
+    take_over,
+)
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.search_attributes import ensure_registered, search_attribute_flags
@@ -222,6 +230,20 @@ class FlowTest:
 
     async def end(self, reason: str = "") -> None:
         await end(self.env.client, self.ref.id, reason)
+
+    async def take_over(self, operator: str = "operator") -> None:
+        """A person takes the conversation over (as from the dashboard): the bot goes quiet."""
+        await take_over(self.env.client, self.ref.id, operator)
+        await self.settle()
+
+    async def operator_says(self, text: str, operator: str = "operator") -> None:
+        """The person who took the conversation over writes to the customer."""
+        await operator_reply(self.env.client, self.ref.id, operator, text)
+
+    async def hand_back(self, operator: str = "operator") -> list[str]:
+        """The person gives the conversation back to the bot; return what the bot said then."""
+        await hand_back(self.env.client, self.ref.id, operator)
+        return await self.replies()
 
     # -- what a test looks at -------------------------------------------------------------------
 

@@ -9,22 +9,24 @@ Cloud namespace works as it does for the `temporal` CLI.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from temporalio.client import Client, Interceptor, WorkflowHandle
+from temporalio.client import Client, Interceptor, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.envconfig import ClientConfig
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.addresses import ConversationRef
-from chatflow.domain.errors import StartupError
+from chatflow.domain.errors import Conflict, NotFound, StartupError
 from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
 from chatflow.temporal import search_attributes
 from chatflow.temporal.constants import TASK_QUEUE
-from chatflow.temporal.records import ConversationInput
+from chatflow.temporal.records import ConversationInput, OperatorReply
 from chatflow.temporal.workflow import ConversationWorkflow
 
 DEFAULT_ADDRESS = "localhost:7233"
+T = TypeVar("T")
 
 
 async def connect(
@@ -115,6 +117,35 @@ async def end(client: Client, conversation_id: str, reason: str) -> None:
 
 async def send_event(client: Client, conversation_id: str, event: BusinessEvent) -> None:
     await client.get_workflow_handle(conversation_id).signal(ConversationWorkflow.event, event)
+
+
+async def take_over(client: Client, conversation_id: str, operator: str) -> None:
+    """A person takes the conversation over: the bot stops talking until it is handed back."""
+    await _operator_action(client.get_workflow_handle(conversation_id).execute_update(ConversationWorkflow.take_over, operator))
+
+
+async def operator_reply(client: Client, conversation_id: str, operator: str, text: str) -> str:
+    """The operator's message to the customer, sent as the bot's are; the provider's message id."""
+    handle = client.get_workflow_handle(conversation_id)
+    return await _operator_action(handle.execute_update(ConversationWorkflow.reply, OperatorReply(operator, text)))
+
+
+async def hand_back(client: Client, conversation_id: str, operator: str) -> None:
+    """The operator gives the conversation back to the bot, which goes on where it was."""
+    await _operator_action(client.get_workflow_handle(conversation_id).execute_update(ConversationWorkflow.hand_back, operator))
+
+
+async def _operator_action(action: Awaitable[T]) -> T:
+    """The action's answer; Conflict with the workflow's reason when it refuses, NotFound when the
+    conversation does not run."""
+    try:
+        return await action
+    except WorkflowUpdateFailedError as failed:
+        raise Conflict(str(failed.cause.message if isinstance(failed.cause, ApplicationError) else failed.cause)) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound("the conversation is not running") from None
+        raise
 
 
 async def send_delivery(client: Client, conversation_id: str, update: DeliveryUpdate) -> bool:

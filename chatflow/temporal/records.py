@@ -34,6 +34,7 @@ class Turn:
     status: str = ""
     error_code: str = ""
     options: list[str] = field(default_factory=list)
+    by: str = ""  # who wrote an outbound message: "" for the bot, else the operator's name
 
 
 @dataclass
@@ -58,6 +59,12 @@ class ConversationInput:
 
 
 @dataclass
+class OperatorReply:
+    operator: str
+    text: str
+
+
+@dataclass
 class ConversationResult:
     flow: str
     outcome: str
@@ -79,6 +86,7 @@ class ConversationSnapshot:
     idle: bool  # blocked on a wait with nothing to process
     signals: int  # messages and events received since the conversation began (duplicates included)
     pending: int  # inbox items not yet handled
+    operator: str = ""  # the person who has taken the conversation over ("" while the bot has it)
 
 
 class SeenIds:

@@ -8,8 +8,8 @@ cannot: on Temporal Cloud the namespace's admin registers them once, with the co
 gives.
 
 What they cost: the flow and the journey's data are set when the run starts (no extra event);
-the version, the step the conversation waits at and the outcome are one upsert command each
-time they change, which is one history event and, on Temporal Cloud, one billable action.
+the version, the step the conversation waits at, the operator who took it over and the outcome
+are one upsert command each time they change, which is one history event and, on Temporal Cloud, one billable action.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ FLOW = SearchAttributeKey.for_keyword("ChatflowFlow")
 VERSION = SearchAttributeKey.for_keyword("ChatflowVersion")
 STEP = SearchAttributeKey.for_keyword("ChatflowStep")
 OUTCOME = SearchAttributeKey.for_keyword("ChatflowOutcome")
+OPERATOR = SearchAttributeKey.for_keyword("ChatflowOperator")  # who has taken it over, if anyone
 DATA = SearchAttributeKey.for_keyword_list("ChatflowData")  # "key=value" of the journey's data
 
 KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
@@ -38,6 +39,7 @@ REGISTERED: dict[str, IndexedValueType.ValueType] = {
     VERSION.name: KEYWORD,
     STEP.name: KEYWORD,
     OUTCOME.name: KEYWORD,
+    OPERATOR.name: KEYWORD,
     DATA.name: KEYWORD_LIST,
 }
 _TYPE_NAMES = {KEYWORD: "Keyword", KEYWORD_LIST: "KeywordList"}
@@ -67,9 +69,13 @@ def at_start(flow: str, data: Mapping[str, Any] | None = None) -> TypedSearchAtt
     return TypedSearchAttributes(pairs)
 
 
-def progress(version: int, step: str, outcome: str = "") -> list[SearchAttributeUpdate[Any]]:
-    """The attributes that follow the conversation: its version, its step, how it ended."""
-    updates: list[SearchAttributeUpdate[Any]] = [VERSION.value_set(str(version)), STEP.value_set(step)]
+def progress(version: int, step: str, outcome: str = "", operator: str = "") -> list[SearchAttributeUpdate[Any]]:
+    """The attributes that follow the conversation: its version, its step, who has it, how it ended."""
+    updates: list[SearchAttributeUpdate[Any]] = [
+        VERSION.value_set(str(version)),
+        STEP.value_set(step),
+        OPERATOR.value_set(operator) if operator else OPERATOR.value_unset(),
+    ]
     if outcome:
         updates.append(OUTCOME.value_set(outcome))
     return updates

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         ConversationResult,
         ConversationSnapshot,
         InboxItem,
+        OperatorReply,
         QuietHoursRequest,
         SeenIds,
         Turn,
@@ -68,6 +69,7 @@ class ConversationWorkflow:
         self.last_inbound_at = next((t.at for t in reversed(self.transcript) if t.direction == "in"), "")
         # True after a send made as a local activity in the current workflow task (see _close_task).
         self.sent_locally = False
+        self.held_for = timedelta(0)  # time spent taken over, for sleeps that span a takeover
         # Delivery reports can overtake the send activity's result; keep them until it lands.
         self.early_statuses: dict[str, DeliveryUpdate] = {}
 
@@ -126,7 +128,9 @@ class ConversationWorkflow:
         self.signals += 1
         if not self.seen.add(message.id):
             return  # a provider retry or a duplicate webhook: already queued once
-        self.inbox.append(InboxItem(message=message))
+        if not self._taken_over():
+            self.inbox.append(InboxItem(message=message))
+        # else it is for the person who has the conversation: the transcript shows it to them
         self.last_inbound_at = self._now()
         self._record(Turn("in", message.text or message.payload, self.last_inbound_at, message.id))
 
@@ -152,6 +156,88 @@ class ConversationWorkflow:
     def end(self, reason: str) -> None:
         self.cancel_reason = reason or "ended by the business"
 
+    # -- a person takes over ------------------------------------------------------------------
+
+    @workflow.update
+    def take_over(self, operator: str) -> None:
+        assert self.state is not None  # the validator refused otherwise
+        if self.state.operator:
+            return  # already theirs (the validator refused anyone else)
+        self.state.operator = operator
+        self.state.taken_over_at = self._now()
+        self.log("taken over by %s", operator)
+        self._index()
+
+    @take_over.validator
+    def _may_take_over(self, operator: str) -> None:
+        self._refuse_unless_running()
+        if not operator.strip():
+            raise ApplicationError("say who takes the conversation over", non_retryable=True)
+        assert self.state is not None
+        if self.state.operator and self.state.operator != operator:
+            raise ApplicationError(f"{self.state.operator} has this conversation already", non_retryable=True)
+
+    @workflow.update
+    async def reply(self, reply: OperatorReply) -> str:
+        """The operator's message to the customer, through the same send path as the bot's
+        (opt-out, rate limit, the WhatsApp window); the provider's message id, or why it was refused."""
+        try:
+            return await self._deliver(self._outbound(reply.text, [], [], ""), by=reply.operator)
+        except PermanentSendError as refused:
+            raise ApplicationError(f"not sent: {refused}", non_retryable=True) from None
+
+    @reply.validator
+    def _may_reply(self, reply: OperatorReply) -> None:
+        self._refuse_unless_running()
+        assert self.state is not None
+        if self.state.operator != reply.operator:
+            raise ApplicationError(
+                "take the conversation over first" if not self.state.operator else f"{self.state.operator} has it",
+                non_retryable=True,
+            )
+        if not reply.text.strip():
+            raise ApplicationError("the reply is empty", non_retryable=True)
+
+    @workflow.update
+    def hand_back(self, operator: str) -> None:
+        state = self.state
+        assert state is not None
+        if not state.operator:
+            return  # the bot has it already
+        # The flow's timers stood still meanwhile: they go on with the time they had left.
+        held = workflow.now() - datetime.fromisoformat(state.taken_over_at)
+        state.expires_at = (datetime.fromisoformat(state.expires_at) + held).isoformat()
+        if state.wait is not None and state.wait.deadline:
+            state.wait.deadline = (datetime.fromisoformat(state.wait.deadline) + held).isoformat()
+        self.held_for += held
+        state.operator, state.taken_over_at = "", ""
+        state.handbacks += 1
+        self.log("handed back by %s after %s", operator, held)
+        self._index()
+
+    @hand_back.validator
+    def _may_hand_back(self, operator: str) -> None:
+        self._refuse_unless_running()
+        assert self.state is not None
+        if self.state.operator and self.state.operator != operator:
+            raise ApplicationError(f"{self.state.operator} has this conversation", non_retryable=True)
+
+    def _refuse_unless_running(self) -> None:
+        if self.state is None or self.state.outcome or self.cancel_reason:
+            raise ApplicationError("the conversation is not running", non_retryable=True)
+
+    def _taken_over(self) -> bool:
+        return self.state is not None and bool(self.state.operator)
+
+    async def _held(self) -> None:
+        """While a person has the conversation, the flow waits: it sends nothing, its timers stop."""
+        self._index()
+        self.idle = True
+        try:
+            await workflow.wait_condition(lambda: not self._taken_over() or bool(self.cancel_reason))
+        finally:
+            self.idle = False
+
     @workflow.query
     def snapshot(self) -> ConversationSnapshot:
         state = self.state
@@ -167,6 +253,7 @@ class ConversationWorkflow:
             idle=self.idle,
             signals=self.signals,
             pending=len(self.inbox),
+            operator=state.operator if state else "",
         )
 
     # -- the engine's Port ---------------------------------------------------------------------
@@ -206,8 +293,13 @@ class ConversationWorkflow:
         )
 
     async def send(self, text: str, options: list[Option], media: list[Media], template: str) -> None:
+        if self._taken_over():
+            await self._held()  # the bot never talks over the person who has the conversation
+        await self._deliver(self._outbound(text, options, media, template))
+
+    def _outbound(self, text: str, options: list[Option], media: list[Media], template: str) -> OutboundMessage:
         ref = self.params.conversation
-        message = OutboundMessage(
+        return OutboundMessage(
             channel=ref.channel,
             provider=ref.provider,
             number=ref.number,
@@ -219,7 +311,10 @@ class ConversationWorkflow:
             conversation_id=ref.id,
             last_inbound_at=self.last_inbound_at,
         )
-        turn = Turn("out", text, self._now(), status="sending", options=[o.title for o in options])
+
+    async def _deliver(self, message: OutboundMessage, *, by: str = "") -> str:
+        """Send `message`, keeping its line of the transcript current; the provider's message id."""
+        turn = Turn("out", message.text, self._now(), status="sending", options=[o.title for o in message.options], by=by)
         self._record(turn)
         try:
             result = await self._send(message)
@@ -235,6 +330,7 @@ class ConversationWorkflow:
         early = self.early_statuses.pop(result.message_id, None)
         if early is not None:
             self._apply_status(turn, early)
+        return result.message_id
 
     async def _send(self, message: OutboundMessage) -> SendResult:
         """One send. First as a local activity: its result is a marker in the workflow task that
@@ -317,6 +413,9 @@ class ConversationWorkflow:
         return response
 
     async def next_input(self, deadline: datetime | None) -> InboundMessage | BusinessEvent | None:
+        if self._taken_over():
+            await self._held()
+            return None  # the flow looks at its (moved) deadline again
         if not self.inbox:
             timeout = (deadline - workflow.now()).total_seconds() if deadline else None
             if timeout is not None and timeout <= 0:
@@ -325,13 +424,18 @@ class ConversationWorkflow:
             self.idle = True
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self.inbox or self.cancel_reason) or self._should_continue_as_new(),
+                    lambda: bool(self.inbox or self.cancel_reason)
+                    or self._should_continue_as_new()
+                    or self._taken_over(),
                     timeout=timeout,
                 )
             except TimeoutError:
                 return None
             finally:
                 self.idle = False
+            if self._taken_over():
+                await self._held()
+                return None
         if not self.inbox or self.cancelled():
             return None
         item = self.inbox.popleft()
@@ -346,7 +450,8 @@ class ConversationWorkflow:
         try:
             # Wake early to continue as new if signals pile up during a long sleep.
             await workflow.wait_condition(
-                lambda: bool(self.cancel_reason) or self._should_continue_as_new(), timeout=remaining
+                lambda: bool(self.cancel_reason) or self._should_continue_as_new() or self._taken_over(),
+                timeout=remaining,
             )
         except TimeoutError:
             return
@@ -354,8 +459,12 @@ class ConversationWorkflow:
             self.idle = False
         if self.cancelled():
             return
+        held_before = self.held_for
+        if self._taken_over():
+            await self._held()
         await self.checkpoint()
-        await self.sleep_until(when)
+        # A sleep that spanned a takeover ends that much later: the flow's time stood still.
+        await self.sleep_until(when + (self.held_for - held_before))
 
     async def quiet_until(self, window: SendWindow, timezone: str | None) -> datetime | None:
         if self.last_inbound_at:
@@ -400,7 +509,7 @@ class ConversationWorkflow:
         indexed = workflow.info().typed_search_attributes
         changed = [
             update
-            for update in search_attributes.progress(self.version, self.state.step, outcome)
+            for update in search_attributes.progress(self.version, self.state.step, outcome, self.state.operator)
             if indexed.get(update.key) != update.value
         ]
         if changed:

@@ -69,6 +69,10 @@ class JourneysApi:
             Route("/api/conversations/{id:str}", guard(self.get), methods=["GET"]),
             Route("/api/conversations/{id:str}", guard(self.end), methods=["DELETE"]),
             Route("/api/conversations/{id:str}/events", guard(self.event), methods=["POST"]),
+            # A person steps in: the bot stops talking until the conversation is handed back.
+            Route("/api/conversations/{id:str}/takeover", guard(self.take_over), methods=["POST"]),
+            Route("/api/conversations/{id:str}/replies", guard(self.reply), methods=["POST"]),
+            Route("/api/conversations/{id:str}/handback", guard(self.hand_back), methods=["POST"]),
             Route("/api/broadcasts", guard(self.broadcast), methods=["POST"]),
             Route("/api/digests", guard(self.digest), methods=["POST"]),
             Route("/api/broadcasts/{id:str}", guard(self.broadcast_status), methods=["GET"]),
@@ -153,6 +157,22 @@ class JourneysApi:
         )
         conversation = await self.journeys.event(request.path_params["id"], event)
         return JSONResponse({"id": conversation, "event": event.name}, status_code=202)
+
+    async def take_over(self, request: Request) -> Response:
+        operator = field(await read_json(request), "operator", str)
+        conversation = await self.journeys.take_over(request.path_params["id"], operator)
+        return JSONResponse({"id": conversation, "operator": operator})
+
+    async def reply(self, request: Request) -> Response:
+        body = await read_json(request)
+        operator, text = field(body, "operator", str), field(body, "text", str)
+        message_id = await self.journeys.reply(request.path_params["id"], operator, text)
+        return JSONResponse({"id": request.path_params["id"], "message_id": message_id})
+
+    async def hand_back(self, request: Request) -> Response:
+        operator = field(await read_json(request), "operator", str)
+        conversation = await self.journeys.hand_back(request.path_params["id"], operator)
+        return JSONResponse({"id": conversation, "operator": ""})
 
     async def end(self, request: Request) -> Response:
         conversation = await self.journeys.resolve(request.path_params["id"])

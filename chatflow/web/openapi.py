@@ -98,6 +98,36 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"202": _json({"type": "object"}, "delivered to the conversation"), **_ERRORS},
             }
         },
+        "/api/conversations/{id}/takeover": {
+            "post": {
+                "summary": "A person takes the conversation over: the bot sends nothing and its timers stand "
+                "still until it is handed back",
+                "description": "409 when another operator has it, or the conversation is not running.",
+                "parameters": [_ID],
+                "requestBody": {"required": True, **_json(_ref("Operator"), "who takes it over")},
+                "responses": {"200": _json({"type": "object"}, "taken over"), **_ERRORS},
+            }
+        },
+        "/api/conversations/{id}/replies": {
+            "post": {
+                "summary": "The operator's message to the customer, sent as the bot's are (opt-out, rate "
+                "limit, the WhatsApp window)",
+                "description": "409 when the conversation is not this operator's, or the send was refused "
+                "(`error` says why); the answer carries the provider's message id.",
+                "parameters": [_ID],
+                "requestBody": {"required": True, **_json(_ref("OperatorReply"), "the reply")},
+                "responses": {"200": _json({"type": "object"}, "sent"), **_ERRORS},
+            }
+        },
+        "/api/conversations/{id}/handback": {
+            "post": {
+                "summary": "Give the conversation back to the bot: the flow goes on where it was (a "
+                "Handover step takes its `then` branch)",
+                "parameters": [_ID],
+                "requestBody": {"required": True, **_json(_ref("Operator"), "who hands it back")},
+                "responses": {"200": _json({"type": "object"}, "handed back"), **_ERRORS},
+            }
+        },
         "/api/broadcasts": {
             "post": {
                 "summary": "Start the same flow for many customers, paced by the sender's rate",
@@ -124,6 +154,19 @@ OPENAPI: dict[str, Any] = {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "CHATFLOW_API_KEY"}},
         "schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "Operator": {
+                "type": "object",
+                "required": ["operator"],
+                "properties": {"operator": {"type": "string", "minLength": 1, "maxLength": 100}},
+            },
+            "OperatorReply": {
+                "type": "object",
+                "required": ["operator", "text"],
+                "properties": {
+                    "operator": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "text": {"type": "string", "minLength": 1, "maxLength": 4096},
+                },
+            },
             "JourneyRequest": {
                 "type": "object",
                 "required": ["flow", "to", "from"],

@@ -7,7 +7,7 @@ import chatflow
 import chatflow.testing
 
 AUTHORING_API = [
-    "Ask", "Choice", "Convo", "Delay", "End", "Flow", "FlowDefinitionError", "Http", "If", "Say",
+    "Ask", "Choice", "Convo", "Delay", "End", "Flow", "FlowDefinitionError", "Handover", "Http", "If", "Say",
     "SendWindow", "Wait", "WaitUntil", "anything", "days", "hours", "keyword", "minutes", "no",
     "normalise", "number", "regex", "seconds", "submitted", "yes",
 ]  # fmt: skip

@@ -63,7 +63,8 @@ ol.transcript .meta { font-size: 11px; color: var(--muted); margin-top: 3px; }
 #diagram rect.current { fill: #ffe08a; stroke: #b7791f; stroke-width: 3; }
 form.action { display: flex; flex-direction: column; gap: 8px; margin-bottom: 14px; }
 form.action button { align-self: flex-start; }
-.placeholder { border: 1px dashed var(--line); border-radius: 8px; padding: 10px 12px; color: var(--muted); }
+ol.transcript > li.out.person { background: #fff1d6; }
+.by { font-weight: 600; }
 .muted { color: var(--muted); }
 .login { max-width: 380px; margin: 60px auto; }
 .login form { display: flex; flex-direction: column; gap: 10px; }
@@ -113,7 +114,7 @@ JS = r"""
   }
 
   function turn(t) {
-    var item = el("li", t.direction === "in" ? "in" : "out");
+    var item = el("li", (t.direction === "in" ? "in" : "out") + (t.by ? " person" : ""));
     item.appendChild(el("div", "text", t.text));
     if (t.options && t.options.length) {
       var options = el("ol", "options");
@@ -122,6 +123,10 @@ JS = r"""
     }
     var meta = el("div", "meta");
     meta.appendChild(el("time", "", when(t.at)));
+    if (t.by) {
+      meta.appendChild(document.createTextNode(" · "));
+      meta.appendChild(el("span", "by", t.by));
+    }
     if (t.direction === "out") {
       meta.appendChild(document.createTextNode(" · "));
       meta.appendChild(el("span", "status " + (t.status || ""), t.status || ""));
@@ -136,7 +141,7 @@ JS = r"""
     var atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     list.replaceChildren.apply(list, (view.transcript || []).map(turn));
     if (atBottom) list.scrollTop = list.scrollHeight;
-    ["state", "flow", "step", "outcome", "reason"].forEach(function (name) {
+    ["state", "flow", "step", "outcome", "reason", "operator"].forEach(function (name) {
       var node = document.getElementById("fact-" + name);
       if (node) node.textContent = view[name] || "";
     });
@@ -153,6 +158,17 @@ JS = r"""
     });
     document.querySelectorAll(".when-ended").forEach(function (node) {
       node.hidden = view.state === "running";
+    });
+    // Who has the conversation: the bot (take over) or a person (reply, hand back).
+    var running = view.state === "running";
+    document.querySelectorAll(".when-bot").forEach(function (node) {
+      node.hidden = !running || !!view.operator;
+    });
+    document.querySelectorAll(".when-person").forEach(function (node) {
+      node.hidden = !running || !view.operator;
+    });
+    document.querySelectorAll(".operator-field").forEach(function (node) {
+      node.value = view.operator || "";
     });
   }
 

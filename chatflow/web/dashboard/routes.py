@@ -6,6 +6,9 @@
     GET  /dashboard/api/conversations/{id}        the conversation, as JSON (polled by its page)
     POST /dashboard/conversations/{id}/end        end it (reason)            } a session and its
     POST /dashboard/conversations/{id}/events     a business event (name, data) } CSRF token
+    POST /dashboard/conversations/{id}/takeover   a person takes it over       }
+    POST /dashboard/conversations/{id}/replies    their reply to the customer  }
+    POST /dashboard/conversations/{id}/handback   back to the bot              }
     GET  /dashboard/login, POST /dashboard/login  sign in with CHATFLOW_API_KEY
     POST /dashboard/logout
 """
@@ -47,7 +50,14 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-DONE = {"ended": "The conversation is told to end.", "already": "It had already ended.", "event": "Event reported."}
+DONE = {
+    "ended": "The conversation is told to end.",
+    "already": "It had already ended.",
+    "event": "Event reported.",
+    "taken": "You have the conversation: the bot is quiet until you hand it back.",
+    "sent": "Reply sent.",
+    "handed": "Handed back: the bot goes on where it was.",
+}
 
 Page = Callable[[Request, Session], Awaitable[Response]]
 
@@ -69,7 +79,9 @@ class Dashboard:
             Route(f"{BASE}/api/conversations/{{id:str}}", self._json(self.conversation_json), methods=["GET"]),
             Route(f"{BASE}/conversations/{{id:str}}/end", self._action(self.end), methods=["POST"]),
             Route(f"{BASE}/conversations/{{id:str}}/events", self._action(self.event), methods=["POST"]),
-            # Take over / hand back (the lead's, with the workflow change): two more _action routes here.
+            Route(f"{BASE}/conversations/{{id:str}}/takeover", self._action(self.take_over), methods=["POST"]),
+            Route(f"{BASE}/conversations/{{id:str}}/replies", self._action(self.reply), methods=["POST"]),
+            Route(f"{BASE}/conversations/{{id:str}}/handback", self._action(self.hand_back), methods=["POST"]),
             Route(f"{BASE}/login", self.login_form, methods=["GET"]),
             Route(f"{BASE}/login", self.login, methods=["POST"]),
             Route(f"{BASE}/logout", self._action(self.logout), methods=["POST"]),
@@ -289,6 +301,26 @@ class Dashboard:
         except Refused as refused:
             return await self._refused(request, session, refused)
         return self._back(request, "event")
+
+    async def take_over(self, request: Request, session: Session, form: dict[str, str]) -> Response:
+        taking = self.journeys.take_over(request.path_params["id"], form.get("operator", ""))
+        return await self._do(request, session, taking, "taken")
+
+    async def reply(self, request: Request, session: Session, form: dict[str, str]) -> Response:
+        replying = self.journeys.reply(request.path_params["id"], form.get("operator", ""), form.get("text", ""))
+        return await self._do(request, session, replying, "sent")
+
+    async def hand_back(self, request: Request, session: Session, form: dict[str, str]) -> Response:
+        handing = self.journeys.hand_back(request.path_params["id"], form.get("operator", ""))
+        return await self._do(request, session, handing, "handed")
+
+    async def _do(self, request: Request, session: Session, action: Awaitable[object], done: str) -> Response:
+        """Back to the conversation saying `done`, or its page with the reason the action was refused."""
+        try:
+            await action
+        except Refused as refused:
+            return await self._refused(request, session, refused)
+        return self._back(request, done)
 
     # -- assets ------------------------------------------------------------------------------------
 

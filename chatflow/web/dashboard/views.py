@@ -201,6 +201,7 @@ def conversation_json(view: Mapping[str, Any], show: bool) -> dict[str, Any]:
         "reason": view.get("reason", ""),
         "data": view.get("data", {}),
         "transcript": view.get("transcript", []),
+        "operator": view.get("operator", ""),
     }
 
 
@@ -210,7 +211,10 @@ def _turn(turn: Mapping[str, Any]) -> str:
     if turn.get("options"):
         options = '<ol class="options">' + "".join(f"<li>{esc(o)}</li>" for o in turn["options"]) + "</ol>"
     meta = f"<time>{esc(when(turn.get('at')))}</time>"
-    if direction == "out":
+    if turn.get("by"):
+        direction += " person"
+        meta += f' · <span class="by">{esc(turn["by"])}</span>'
+    if turn.get("direction") == "out":
         status = str(turn.get("status", ""))
         meta += f' · <span class="status {esc(status)}">{esc(status)}</span>'
         if turn.get("error_code"):
@@ -233,6 +237,8 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
     view = page.view
     conversation = view["id"]
     running = view["state"] == "running"
+    operator = str(view.get("operator") or "")
+    person, bot = running and bool(operator), running and not operator
     action = f"{BASE}/conversations/{quote(conversation, safe=':+')}"
     token = f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
     diagram = page.diagram or f'<p class="muted">Flow {esc(view["flow"]) or "?"} is not deployed on this web app.</p>'
@@ -248,6 +254,7 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
 <dt>State</dt><dd><span id="fact-state" class="state {esc(view["state"])}">{esc(view["state"])}</span></dd>
 <dt>Flow</dt><dd id="fact-flow">{esc(view["flow"])}</dd>{version}
 <dt>Step</dt><dd id="fact-step">{esc(view["step"])}</dd>
+<dt>Taken over by</dt><dd id="fact-operator">{esc(operator)}</dd>
 <dt>Outcome</dt><dd id="fact-outcome" class="outcome {esc(view["outcome"])}">{esc(view["outcome"])}</dd>
 <dt>Reason</dt><dd id="fact-reason">{esc(view["reason"])}</dd>
 <dt>Channel</dt><dd>{esc(page.channel)}</dd>
@@ -266,10 +273,22 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
 <label>Data (a JSON object)<textarea name="data" id="event-data" spellcheck="false">{{}}</textarea></label>
 <button type="submit" id="event-button">Report event</button>
 </form>
-<!-- TAKE OVER / HAND BACK: the lead adds these once the workflow can pause its flow for a person.
-     Forms go here like the two above (POST .../takeover and .../handback, with the CSRF field). -->
-<div class="placeholder" id="takeover">Take over / hand back: coming soon (needs the workflow to let a
-person answer in place of the flow).</div>
+<div id="takeover">
+<form class="action when-running when-bot" id="takeover-form" method="post" action="{esc(action)}/takeover"{"" if bot else " hidden"}>
+{token}<label>Your name<input name="operator" id="takeover-operator" required maxlength="100" placeholder="Ana"></label>
+<button type="submit" id="takeover-button">Take over</button>
+<span class="muted">The bot stops answering and its timers stand still until you hand back.</span>
+</form>
+<form class="action when-running when-person" id="reply-form" method="post" action="{esc(action)}/replies"{"" if person else " hidden"}>
+{token}<input type="hidden" name="operator" class="operator-field" value="{esc(operator)}">
+<label>Reply to the customer<textarea name="text" id="reply-text" required maxlength="4096"></textarea></label>
+<button type="submit" id="reply-button">Send</button>
+</form>
+<form class="action when-running when-person" id="handback-form" method="post" action="{esc(action)}/handback"{"" if person else " hidden"}>
+{token}<input type="hidden" name="operator" class="operator-field" value="{esc(operator)}">
+<button type="submit" id="handback-button">Hand back to the bot</button>
+</form>
+</div>
 </section>
 </div>
 <div>

@@ -89,6 +89,7 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient):
     spec = (await api.get("/openapi.json", headers={})).json()
     assert set(spec["paths"]) == {
         "/api/conversations", "/api/conversations/{id}", "/api/conversations/{id}/events",
+        "/api/conversations/{id}/takeover", "/api/conversations/{id}/replies", "/api/conversations/{id}/handback",
         "/api/broadcasts", "/api/broadcasts/{id}", "/api/digests",
     }
 
@@ -357,3 +358,28 @@ async def test_the_console_tells_how_a_conversation_ended_without_a_key(api: htt
     assert "data" not in status.json() and "transcript" not in status.json()
     not_console = await api.get("/console/conversations/chat:sms:+15005550999:+14155550100", headers={"Authorization": ""})
     assert not_console.status_code == 404
+
+
+async def test_a_helpdesk_takes_over_replies_and_hands_back_through_the_api(api: httpx.AsyncClient):
+    id = (await start(api, new_customer())).json()["id"]
+    await until(api, id, step="ask")
+    base = f"/api/conversations/{id}"
+    assert (await api.post(f"{base}/replies", json={"operator": "ana", "text": "hi"})).json() == {
+        "error": "take the conversation over first"
+    }
+    assert (await api.post(f"{base}/takeover", json={"operator": "ana"})).json() == {"id": id, "operator": "ana"}
+    taken = await api.post(f"{base}/takeover", json={"operator": "bo"})
+    assert (taken.status_code, taken.json()) == (409, {"error": "ana has this conversation already"})
+    for body, says in (({"operator": "ana"}, "text"), ({"operator": "ana", "text": " "}, "the reply is empty"), ({"text": "x"}, "operator")):
+        refused = await api.post(f"{base}/replies", json=body)
+        assert refused.status_code in (400, 422) and says in refused.json()["error"], refused.text
+    sent = await api.post(f"{base}/replies", json={"operator": "ana", "text": "A person here: all sorted?"})
+    assert sent.status_code == 200 and sent.json()["message_id"]
+    view = await until(api, id, operator="ana")
+    assert [(t["by"], t["text"]) for t in view["transcript"] if t["by"]] == [("ana", "A person here: all sorted?")]
+    assert (await api.post(f"{base}/handback", json={"operator": "ana"})).json() == {"id": id, "operator": ""}
+    await until(api, id, operator="", step="ask")
+    await api.post(f"{base}/events", json={"name": "payment_succeeded"})
+    await until(api, id, state="ended", outcome="completed")
+    ended = await api.post(f"{base}/takeover", json={"operator": "ana"})
+    assert (ended.status_code, ended.json()) == (409, {"error": f"conversation {id} has ended"})

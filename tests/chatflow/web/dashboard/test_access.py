@@ -81,7 +81,13 @@ async def test_no_session_means_no_action(served: Served, operator: httpx.AsyncC
     token = csrf_in((await operator.get(page_of(conversation))).text)  # a real token, of another session
 
     async with httpx.AsyncClient(base_url=served.url) as stranger:
-        for action, form in (("end", {"reason": "x"}), ("events", {"name": "payment_succeeded", "data": "{}"})):
+        for action, form in (
+            ("end", {"reason": "x"}),
+            ("events", {"name": "payment_succeeded", "data": "{}"}),
+            ("takeover", {"operator": "Mallory"}),
+            ("replies", {"operator": "Mallory", "text": "click this link"}),
+            ("handback", {"operator": "Mallory"}),
+        ):
             answer = await stranger.post(f"{page_of(conversation)}/{action}", data={**form, "csrf": token})
             assert answer.status_code == 403, (action, answer.text)
         stranger.cookies.set(COOKIE, "9999999999.forged.0123abcd", path="/dashboard")
@@ -89,7 +95,7 @@ async def test_no_session_means_no_action(served: Served, operator: httpx.AsyncC
         assert (await stranger.post("/dashboard/logout", data={"csrf": token})).status_code == 403
 
     view = await served.view(conversation)
-    assert (view["state"], view["step"]) == ("running", "ask")
+    assert (view["state"], view["step"], view["operator"]) == ("running", "ask", "")
 
 
 @pytest.mark.parametrize(
@@ -97,6 +103,7 @@ async def test_no_session_means_no_action(served: Served, operator: httpx.AsyncC
     [
         ("end", {"reason": "asked by phone"}, {"state": "ended", "outcome": "cancelled", "reason": "asked by phone"}),
         ("events", {"name": "payment_succeeded", "data": '{"amount": 3}'}, {"state": "ended", "outcome": "completed"}),
+        ("takeover", {"operator": "Ana"}, {"state": "running", "operator": "Ana"}),
     ],
 )
 async def test_an_action_needs_its_sessions_csrf_token(
@@ -117,7 +124,7 @@ async def test_an_action_needs_its_sessions_csrf_token(
     json_body = await operator.post(url, json={**form, "csrf": token})  # only forms
     assert json_body.status_code == 415
     view = await served.view(conversation)
-    assert (view["state"], view["step"]) == ("running", "ask")  # nothing happened
+    assert (view["state"], view["step"], view["operator"]) == ("running", "ask", "")  # nothing happened
 
     answer = await operator.post(url, data={**form, "csrf": token})
     assert answer.status_code == 303

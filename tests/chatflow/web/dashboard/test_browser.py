@@ -184,3 +184,41 @@ async def test_an_operator_reports_a_business_event(page: Page, served: Served) 
     await expect(page.locator("#fact-state")).to_have_text("ended", timeout=WAIT)
     await expect(page.locator("#fact-outcome")).to_have_text("completed")
     await expect(page.locator('#diagram rect[data-step="paid"]')).to_have_class("current")
+
+
+async def sent_to(served: Served, customer: str) -> list[str]:
+    """What the console provider was asked to send to the customer (the fake provider's record)."""
+    lines, _ = await served.services.channels["console"].outbox.read(customer)  # type: ignore[attr-defined]
+    return [line.text for line in lines]
+
+
+async def test_an_operator_takes_over_replies_and_hands_back(page: Page, served: Served) -> None:
+    customer = new_customer()
+    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    await served.say(customer, "hi")
+    await served.until(conversation, step="menu")
+    await sign_in(page, served, f"/dashboard/conversations/{quote(conversation, safe=':+')}")
+    await expect(page.locator("#reply-form")).to_be_hidden()
+
+    await page.fill("#takeover-operator", "Ana")
+    await page.click("#takeover-button")
+    await page.wait_for_url(re.compile(r"done=taken"))
+    await expect(page.locator("#fact-operator")).to_have_text("Ana")
+    await expect(page.locator("#takeover-form")).to_be_hidden()
+    bot_lines = len(await sent_to(served, customer))
+
+    await served.say(customer, "2")  # would be "Track my order": the bot must not answer
+    await expect(page.locator("#transcript li.in").last).to_have_text(re.compile(r"^2"), timeout=WAIT)
+    await page.fill("#reply-text", "Hi, Ana here. Which order is it?")
+    await page.click("#reply-button")
+    await page.wait_for_url(re.compile(r"done=sent"))
+    await expect(page.locator("#transcript li.out.person").last).to_contain_text("Ana here", timeout=WAIT)
+    assert (await sent_to(served, customer))[bot_lines:] == ["Hi, Ana here. Which order is it?"]
+    assert (await served.view(conversation))["step"] == "menu"  # the flow did not move
+
+    await page.click("#handback-button")
+    await page.wait_for_url(re.compile(r"done=handed"))
+    await expect(page.locator("#takeover-form")).to_be_visible(timeout=WAIT)
+    await expect(page.locator("#fact-operator")).to_have_text("")
+    await served.say(customer, "2")
+    await expect(page.locator("#transcript")).to_contain_text("What's your order number?", timeout=WAIT)
