@@ -64,6 +64,11 @@ ol.transcript .meta { font-size: 11px; color: var(--muted); margin-top: 3px; }
 form.action { display: flex; flex-direction: column; gap: 8px; margin-bottom: 14px; }
 form.action button { align-self: flex-start; }
 ol.transcript > li.out.person { background: #fff1d6; }
+table.counts { margin-bottom: 14px; }
+table.counts td.count { text-align: right; font-variant-numeric: tabular-nums; }
+table.counts td.bar { width: 40%; }
+table.counts td.bar span { display: block; height: 8px; background: var(--accent, #3b6fd8); border-radius: 4px; }
+a.button.selected { font-weight: 700; }
 .by { font-weight: 600; }
 .muted { color: var(--muted); }
 .login { max-width: 380px; margin: 60px auto; }

@@ -9,6 +9,9 @@
     POST /dashboard/conversations/{id}/takeover   a person takes it over       }
     POST /dashboard/conversations/{id}/replies    their reply to the customer  }
     POST /dashboard/conversations/{id}/handback   back to the bot              }
+    GET  /dashboard/flows                         each flow: where customers wait, how they ended
+    GET  /dashboard/operations                    dead letters (retry them), opt-out lookup
+    POST /dashboard/operations/dead-letters/{id}/retry
     GET  /dashboard/login, POST /dashboard/login  sign in with CHATFLOW_API_KEY
     POST /dashboard/logout
 """
@@ -24,14 +27,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatflow.domain.addresses import parse_conversation_id
+from chatflow.domain.addresses import e164, parse_conversation_id
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Invalid, NotFound, Refused, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
+from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters, retry_dead_letter
+from chatflow.edge.optout import OptOuts
 from chatflow.journeys.service import Journeys
 from chatflow.web.body import read_body
 from chatflow.web.dashboard import assets, views
 from chatflow.web.dashboard.diagram import flow_diagram
+from chatflow.web.dashboard.flow_stats import PERIODS, FlowStats
 from chatflow.web.dashboard.listing import PAGE_SIZES, ConversationList, Filters
 from chatflow.web.dashboard.session import COOKIE, COOKIE_PATH, Session, Sessions
 from chatflow.web.dashboard.views import BASE, Chrome
@@ -57,6 +63,7 @@ DONE = {
     "taken": "You have the conversation: the bot is quiet until you hand it back.",
     "sent": "Reply sent.",
     "handed": "Handed back: the bot goes on where it was.",
+    "retried": "Handed to the forwarder again.",
 }
 
 Page = Callable[[Request, Session], Awaitable[Response]]
@@ -68,6 +75,7 @@ class Dashboard:
         self.journeys = journeys
         self.sessions = Sessions(config.settings.api_key)
         self.conversations = ConversationList(journeys)
+        self.flow_stats = FlowStats(journeys)
         self.secure_cookie = config.settings.public_url.startswith("https://")
 
     def routes(self) -> list[BaseRoute]:
@@ -82,6 +90,9 @@ class Dashboard:
             Route(f"{BASE}/conversations/{{id:str}}/takeover", self._action(self.take_over), methods=["POST"]),
             Route(f"{BASE}/conversations/{{id:str}}/replies", self._action(self.reply), methods=["POST"]),
             Route(f"{BASE}/conversations/{{id:str}}/handback", self._action(self.hand_back), methods=["POST"]),
+            Route(f"{BASE}/flows", self._page(self.flows_page), methods=["GET"]),
+            Route(f"{BASE}/operations", self._page(self.operations_page), methods=["GET"]),
+            Route(f"{BASE}/operations/dead-letters/{{id:str}}/retry", self._action(self.retry), methods=["POST"]),
             Route(f"{BASE}/login", self.login_form, methods=["GET"]),
             Route(f"{BASE}/login", self.login, methods=["POST"]),
             Route(f"{BASE}/logout", self._action(self.logout), methods=["POST"]),
@@ -321,6 +332,58 @@ class Dashboard:
         except Refused as refused:
             return await self._refused(request, session, refused)
         return self._back(request, done)
+
+    # -- flows and operations ----------------------------------------------------------------------
+
+    async def flows_page(self, request: Request, session: Session) -> Response:
+        period = request.query_params.get("period", "24h")
+        cards: list[views.FlowCard] = []
+        error = ""
+        try:
+            for figures in await self.flow_stats.figures(period):
+                newest = self.journeys.flows.get(figures.name)
+                cards.append(
+                    views.FlowCard(
+                        name=figures.name,
+                        versions=figures.versions,
+                        running=figures.running,
+                        waiting=figures.waiting,
+                        outcomes=figures.outcomes,
+                        endings=figures.endings,
+                        diagram=flow_diagram(newest, ""),
+                    )
+                )
+        except Invalid as invalid:
+            error = invalid.reason
+        html = views.flows_page(cards, self.chrome(request, session), period=period, periods=list(PERIODS), error=error)
+        return HTMLResponse(html, status_code=422 if error else 200)
+
+    async def operations_page(self, request: Request, session: Session, *, error: str = "", status: int = 200) -> Response:
+        redis = self.journeys.redis
+        page = views.OperationsPage(
+            letters=[letter.as_json() for letter in await list_dead_letters(redis)],
+            total=await count_dead_letters(redis),
+            customer=request.query_params.get("customer", "").strip(),
+            done=DONE.get(request.query_params.get("done", ""), ""),
+            error=error,
+        )
+        if page.customer:
+            try:
+                customer = e164(page.customer, what="customer")
+            except ValueError as invalid:
+                page.error, status = str(invalid), 422
+            else:
+                optouts = OptOuts(redis)
+                numbers = sorted({binding.number for binding in self.config.numbers})
+                page.opted_out = {number: await optouts.is_opted_out(number, customer) for number in numbers}
+        return HTMLResponse(views.operations_page(page, self.chrome(request, session), csrf=session.csrf), status_code=status)
+
+    async def retry(self, request: Request, session: Session, form: dict[str, str]) -> Response:
+        try:
+            await retry_dead_letter(self.journeys.redis, request.path_params["id"])
+        except Refused as refused:
+            return await self.operations_page(request, session, error=refused.reason, status=status_of(refused))
+        return RedirectResponse(f"{BASE}/operations?done=retried", 303)
 
     # -- assets ------------------------------------------------------------------------------------
 

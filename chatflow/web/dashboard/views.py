@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -81,6 +81,7 @@ def layout(title: str, content: str, chrome: Chrome, *, poll: str = "", page: st
 </head>
 <body>
 <header class="top"><a class="brand" href="{BASE}">chatflow</a><a href="{BASE}">Conversations</a>
+<a href="{BASE}/flows" id="nav-flows">Flows</a><a href="{BASE}/operations" id="nav-operations">Operations</a>
 <span class="spacer"></span>{right}</header>
 {banner}
 <main{polled}>
@@ -297,6 +298,104 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
 </div>
 <section class="card"><h2>Flow <span class="muted">(the current step highlighted)</span></h2><div id="diagram">{diagram}</div></section>"""
     return layout(view["title"], content, chrome, poll=poll, page="conversation")
+
+
+@dataclass
+class FlowCard:
+    name: str
+    versions: list[int]
+    running: dict[int, int]
+    waiting: dict[str, int]
+    outcomes: dict[str, int]
+    endings: dict[str, int]
+    diagram: str  # the newest version's SVG
+
+
+def _counts(title: str, counts: Mapping[Any, int], *, href: Callable[[Any], str], label: Callable[[Any], str] = str) -> str:
+    total = sum(counts.values()) or 1
+    rows = "".join(
+        f'<tr><td><a href="{esc(href(key))}">{esc(label(key))}</a></td><td class="count">{count}</td>'
+        f'<td class="bar"><span style="width:{round(100 * count / total)}%"></span></td></tr>'
+        for key, count in counts.items()
+    )
+    return f'<table class="counts"><thead><tr><th>{esc(title)}</th><th>Conversations</th><th></th></tr></thead><tbody>{rows}</tbody></table>'
+
+
+def _flow_card(card: FlowCard, period: str) -> str:
+    def listed(**filters: str) -> str:
+        return page_href(BASE, {"flow": card.name, **filters})
+
+    versions = ", ".join(f"v{v}" for v in card.versions)
+    return f"""<section class="card flow" id="flow-{esc(card.name)}">
+<h2>{esc(card.name)} <span class="muted">deployed: {esc(versions)}</span></h2>
+<div class="grid">
+<div>
+{_counts("Running, by version", card.running, href=lambda v: listed(version=str(v), state="running"), label=lambda v: f"v{v}")}
+{_counts("Waiting at step", card.waiting, href=lambda s: listed(step=s, state="running"))}
+{_counts(f"Ended in the last {period}", card.outcomes, href=lambda o: listed(outcome=o))}
+{_counts(f"Ending reached in the last {period}", card.endings, href=lambda s: listed(step=s, state="ended"))}
+</div>
+<div class="diagram">{card.diagram}</div>
+</div>
+</section>"""
+
+
+def flows_page(cards: Sequence[FlowCard], chrome: Chrome, *, period: str, periods: Sequence[str], error: str = "") -> str:
+    choose = " ".join(
+        f'<a class="button{" selected" if p == period else ""}" href="{BASE}/flows?period={p}" id="period-{p}">{p}</a>'
+        for p in periods
+    )
+    cards_html = "".join(_flow_card(card, period) for card in cards)
+    content = f"""<h1>Flows</h1>
+{flash(error=error)}
+<p class="period">Period: {choose}</p>
+{cards_html or '<p class="muted">No flows are deployed on this web app.</p>'}"""
+    return layout("Flows", content, chrome)
+
+
+@dataclass
+class OperationsPage:
+    letters: list[dict[str, Any]]  # DeadLetter.as_json()
+    total: int  # dead letters in all (the page lists the oldest first, up to its limit)
+    customer: str = ""  # the opt-out lookup, as typed
+    opted_out: dict[str, bool] | None = None  # our number -> opted out, once looked up
+    done: str = ""
+    error: str = ""
+
+
+def operations_page(page: OperationsPage, chrome: Chrome, *, csrf: str) -> str:
+    token = f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
+    letters = "".join(
+        f"""<tr><td>{esc(when(letter["at"]))}</td><td>{esc(letter["reason"])}</td><td>{esc(letter["kind"])}</td>
+<td class="id">{esc(title_of(str(letter["conversation"]), chrome.show))}</td><td>{esc(letter["flow"])}</td><td>{esc(letter["size"])}</td>
+<td><form method="post" action="{BASE}/operations/dead-letters/{quote(str(letter["id"]), safe="")}/retry">{token}
+<button type="submit" class="retry">Retry</button></form></td></tr>"""
+        for letter in page.letters
+    )
+    lookup = ""
+    if page.opted_out is not None:
+        lines = "".join(
+            f'<li>{esc(number)}: <strong class="{"bad" if out else "ok"}">{"opted out" if out else "subscribed"}</strong></li>'
+            for number, out in page.opted_out.items()
+        )
+        lookup = f'<ul id="optout-result">{lines or "<li>No numbers in the config.</li>"}</ul>'
+    content = f"""<h1>Operations</h1>
+{flash(page.done, page.error)}
+<section class="card"><h2>Dead letters <span class="muted" id="dead-letter-count">{page.total}</span></h2>
+<p class="muted">Messages the forwarder could not hand to Temporal (too large, unreadable, refused). They block
+nothing; retry one once its cause is fixed: it is handed on once, even if an earlier attempt got through.</p>
+<table id="dead-letters"><thead><tr><th>Put aside</th><th>Why</th><th>Kind</th><th>Conversation</th><th>Flow</th><th>Bytes</th><th></th></tr></thead>
+<tbody>{letters}</tbody></table>
+<p class="muted"{" hidden" if page.letters else ""}>No dead letters.</p>
+</section>
+<section class="card"><h2>Opt-outs</h2>
+<form method="get" action="{BASE}/operations" id="optout-form">
+<label>Customer<input name="customer" id="optout-customer" value="{esc(page.customer)}" placeholder="+14155550100" size="16" required></label>
+<button type="submit">Look up</button>
+</form>
+{lookup}
+</section>"""
+    return layout("Operations", content, chrome)
 
 
 def page_href(path: str, params: Mapping[str, str]) -> str:

@@ -9,6 +9,9 @@ from urllib.parse import quote
 from playwright.async_api import Locator, Page, expect
 
 from chatflow.domain.addresses import conversation_id
+from chatflow.domain.messages import InboundMessage
+from chatflow.edge import keys
+from chatflow.edge.buffer import encode
 from chatflow.web.dashboard.views import mask
 from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, JOURNEY_NUMBER, KEY, Served
 from tests.helpers import new_customer
@@ -222,3 +225,57 @@ async def test_an_operator_takes_over_replies_and_hands_back(page: Page, served:
     await expect(page.locator("#fact-operator")).to_have_text("")
     await served.say(customer, "2")
     await expect(page.locator("#transcript")).to_contain_text("What's your order number?", timeout=WAIT)
+
+
+async def test_the_flows_page_shows_where_customers_wait_and_how_they_ended(page: Page, served: Served) -> None:
+    waiting, done = new_customer(), new_customer()
+    for customer in (waiting, done):
+        await served.say(customer, "hi")
+        await served.until(conversation_id("sms", DEMO_NUMBER, customer), step="menu")
+    await served.say(done, "bye")
+    await served.until(conversation_id("sms", DEMO_NUMBER, done), state="ended")
+    await sign_in(page, served, "/dashboard/flows")
+
+    demo = page.locator("#flow-demo")
+    await expect(demo).to_contain_text("deployed: v1")
+    menu = demo.locator("table.counts tr", has_text="menu").first
+    await expect(menu).to_be_visible()
+    waiting_there = int(await menu.locator("td.count").inner_text())
+    assert waiting_there >= 1
+    await expect(demo.locator(".diagram svg")).to_have_count(1)
+    await page.click("#period-7d")
+    await page.wait_for_url(re.compile(r"period=7d"))
+    completed = page.locator("#flow-demo table.counts tr", has_text="completed").first
+    assert int(await completed.locator("td.count").inner_text()) >= 1
+
+    await page.locator("#flow-demo table.counts tr", has_text="menu").first.locator("a").click()
+    await page.wait_for_url(re.compile(r"step=menu"))
+    await expect(page.locator("#filter-step")).to_have_value("menu")
+    await expect(rows(page)).to_have_count(min(waiting_there, 25))
+    await expect(page.locator("#conversations")).to_contain_text("menu")
+
+
+async def test_the_operations_page_retries_dead_letters_and_looks_up_opt_outs(page: Page, served: Served) -> None:
+    customer = new_customer()
+    message = InboundMessage(id=f"CM{customer[1:]}", channel="sms", provider="console", customer=customer, number=DEMO_NUMBER, text="hi")
+    redis = served.services.redis
+    fields = {"m": encode(message, "demo"), "reason": "Temporal refused it 5 times", "kind": "refused", "partition": "0"}
+    await redis.xadd(keys.inbox_dead(), fields)
+    opted_out = new_customer()
+    await redis.sadd(keys.opted_out(JOURNEY_NUMBER), opted_out)
+
+    await sign_in(page, served, "/dashboard/operations")
+    letter = page.locator("#dead-letters tbody tr", has_text="Temporal refused it 5 times").last
+    await expect(letter).to_contain_text(mask(customer))
+    await letter.locator("button.retry").click()
+    await page.wait_for_url(re.compile(r"done=retried"))
+    await expect(page.locator("#flash")).to_have_text("Handed to the forwarder again.")
+    await served.until(conversation_id("sms", DEMO_NUMBER, customer), step="menu")  # forwarded: the demo answered
+
+    await page.fill("#optout-customer", opted_out)
+    await page.click("#optout-form button[type=submit]")
+    await expect(page.locator("#optout-result")).to_contain_text(f"{JOURNEY_NUMBER}: opted out")
+    await expect(page.locator("#optout-result")).to_contain_text(f"{DEMO_NUMBER}: subscribed")
+    await page.fill("#optout-customer", "12")
+    await page.click("#optout-form button[type=submit]")
+    await expect(page.locator("#flash")).to_contain_text("customer")
