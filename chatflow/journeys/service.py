@@ -330,6 +330,7 @@ class Journeys:
                 data=snapshot.data,
                 transcript=[asdict(turn) for turn in snapshot.transcript],
                 operator=snapshot.operator,
+                trace=[asdict(line) for line in snapshot.trace],
             )
         if description.status == WorkflowExecutionStatus.RUNNING:
             # The flow may have reached its End a moment before the run closes: not ended yet.

@@ -12,6 +12,7 @@ from chatflow.domain.messages import BusinessEvent, InboundMessage
 from chatflow.flows.engine import FlowState
 
 SEEN_IDS_LIMIT = 2000
+TRACE_LIMIT = 200  # decisions kept (and carried to the next run) per conversation
 TRANSCRIPT_LIMIT = 200
 
 
@@ -54,8 +55,18 @@ class ConversationInput:
     seen: list[str] = field(default_factory=list)
     transcript: list[Turn] = field(default_factory=list)
     signals: int = 0  # messages and events received by earlier runs of this conversation
+    trace: list[TraceLine] = field(default_factory=list)
     # Continue-as-new once history passes this many events (0: only when Temporal suggests it).
     history_limit: int = 0
+
+
+@dataclass
+class TraceLine:
+    """One decision of the conversation, as its lifecycle log line says it: a step entered, a
+    reply matched or not, a timeout, an HTTP call, a send refused, a takeover."""
+
+    at: str
+    text: str
 
 
 @dataclass
@@ -87,6 +98,7 @@ class ConversationSnapshot:
     signals: int  # messages and events received since the conversation began (duplicates included)
     pending: int  # inbox items not yet handled
     operator: str = ""  # the person who has taken the conversation over ("" while the bot has it)
+    trace: list[TraceLine] = field(default_factory=list)  # the latest decisions, oldest first
 
 
 class SeenIds:

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from chatflow.flows.registry import registry
     from chatflow.temporal import constants, search_attributes
     from chatflow.temporal.records import (
+        TRACE_LIMIT,
         TRANSCRIPT_LIMIT,
         ConversationInput,
         ConversationResult,
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         OperatorReply,
         QuietHoursRequest,
         SeenIds,
+        TraceLine,
         Turn,
     )
 
@@ -61,6 +63,7 @@ class ConversationWorkflow:
         self.inbox: deque[InboxItem] = deque(params.inbox)
         self.seen = SeenIds(params.seen)
         self.transcript: list[Turn] = list(params.transcript)
+        self.trace: list[TraceLine] = list(params.trace)
         self.state = params.resume
         self.version = params.version or 0
         self.idle = False
@@ -108,6 +111,7 @@ class ConversationWorkflow:
                     transcript=self.transcript,
                     started_by="message",
                     signals=self.signals,
+                    trace=self.trace,
                     history_limit=params.history_limit,
                 ),
                 # The next run is the number's own flow, started by a message: no journey data.
@@ -254,6 +258,7 @@ class ConversationWorkflow:
             signals=self.signals,
             pending=len(self.inbox),
             operator=state.operator if state else "",
+            trace=self.trace,
         )
 
     # -- the engine's Port ---------------------------------------------------------------------
@@ -262,7 +267,9 @@ class ConversationWorkflow:
         return workflow.now()
 
     def log(self, message: str, *args: object, bug: BaseException | None = None) -> None:
-        # workflow.logger skips replays, so each line is written once.
+        # The decision trace is state (rebuilt on replay alike); the log skips replays.
+        self.trace.append(TraceLine(self._now(), message % args if args else message))
+        del self.trace[:-TRACE_LIMIT]
         prefix = f"conversation {self.params.conversation.id}: "
         if bug is None:
             workflow.logger.info(prefix + message, *args)
@@ -288,6 +295,7 @@ class ConversationWorkflow:
                 seen=self.seen.to_list(),
                 transcript=self.transcript,
                 signals=self.signals,
+                trace=self.trace,
                 history_limit=params.history_limit,
             )
         )
@@ -396,6 +404,7 @@ class ConversationWorkflow:
             self.idle = False
 
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
+        started = workflow.now()
         try:
             response: HttpResponse = await workflow.execute_activity(
                 constants.HTTP_REQUEST,
@@ -409,7 +418,11 @@ class ConversationWorkflow:
             status = 0
             if isinstance(cause, ApplicationError) and cause.details:
                 status = int(cause.details[0])
-            raise HttpCallFailed(_reason(error), status) from error
+            shown = _without_query(request.url)
+            reason = _reason(error).replace(request.url, shown)
+            self.log("HTTP %s %s failed after %s: %s", request.method, shown, workflow.now() - started, reason)
+            raise HttpCallFailed(reason, status) from error
+        self.log("HTTP %s %s answered %d in %s", request.method, _without_query(request.url), response.status, workflow.now() - started)
         return response
 
     async def next_input(self, deadline: datetime | None) -> InboundMessage | BusinessEvent | None:
@@ -549,3 +562,9 @@ def _reason(error: ActivityError | ApplicationError) -> str:
     """What the activity said went wrong (its ApplicationError's message), else the error itself."""
     cause = _cause(error)
     return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+
+
+def _without_query(url: str) -> str:
+    # A query string may carry a key: the trace and the reason are shown to operators, so they
+    # keep the path only.
+    return url.split("?", 1)[0]

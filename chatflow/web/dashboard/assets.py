@@ -65,6 +65,8 @@ form.action { display: flex; flex-direction: column; gap: 8px; margin-bottom: 14
 form.action button { align-self: flex-start; }
 ol.transcript > li.out.person { background: #fff1d6; }
 table.counts { margin-bottom: 14px; }
+ol.trace { margin: 0; padding-left: 18px; max-height: 320px; overflow: auto; font-size: 13px; }
+ol.trace time { color: var(--muted); }
 table.counts td.count { text-align: right; font-variant-numeric: tabular-nums; }
 table.counts td.bar { width: 40%; }
 table.counts td.bar span { display: block; height: 8px; background: var(--accent, #3b6fd8); border-radius: 4px; }
@@ -155,6 +157,15 @@ JS = r"""
     var outcome = document.getElementById("fact-outcome");
     if (outcome) outcome.className = "outcome " + (view.outcome || "");
     document.getElementById("data").textContent = JSON.stringify(view.data || {}, null, 2);
+    var trace = document.getElementById("trace");
+    if (trace) {
+      trace.replaceChildren.apply(trace, (view.trace || []).map(function (line) {
+        var item = el("li");
+        item.appendChild(el("time", "", when(line.at)));
+        item.appendChild(document.createTextNode(" " + line.text));
+        return item;
+      }));
+    }
     document.querySelectorAll("#diagram rect[data-step]").forEach(function (box) {
       box.classList.toggle("current", box.getAttribute("data-step") === view.step);
     });

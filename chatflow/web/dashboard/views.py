@@ -203,6 +203,7 @@ def conversation_json(view: Mapping[str, Any], show: bool) -> dict[str, Any]:
         "data": view.get("data", {}),
         "transcript": view.get("transcript", []),
         "operator": view.get("operator", ""),
+        "trace": view.get("trace", []),
     }
 
 
@@ -244,6 +245,7 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
     token = f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
     diagram = page.diagram or f'<p class="muted">Flow {esc(view["flow"]) or "?"} is not deployed on this web app.</p>'
     transcript = "".join(_turn(t) for t in view["transcript"])
+    trace = "".join(f'<li><time>{esc(when(line["at"]))}</time> {esc(line["text"])}</li>' for line in view["trace"])
     version = "" if view.get("version") is None else f"<dt>Version</dt><dd>{esc(view['version'])}</dd>"
     content = f"""<p><a href="{BASE}{"?show=1" if chrome.show else ""}">← Conversations</a></p>
 <h1 id="title">{esc(view["title"])}</h1>
@@ -294,6 +296,8 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
 </div>
 <div>
 <section class="card"><h2>Transcript</h2><ol class="transcript" id="transcript">{transcript}</ol></section>
+<section class="card"><h2>Decision trace <span class="muted">(steps, replies matched, timeouts, HTTP calls, refusals)</span></h2>
+<ol class="trace" id="trace">{trace}</ol></section>
 </div>
 </div>
 <section class="card"><h2>Flow <span class="muted">(the current step highlighted)</span></h2><div id="diagram">{diagram}</div></section>"""

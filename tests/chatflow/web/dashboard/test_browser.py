@@ -138,6 +138,7 @@ async def test_new_messages_and_answers_appear_without_reloading(page: Page, ser
     await expect(transcript.locator("li.in").last).to_have_text(re.compile(r"^2"), timeout=WAIT)
     await expect(transcript.locator("li.out").last).to_contain_text("What's your order number?", timeout=WAIT)
     await expect(page.locator("#fact-step")).to_have_text("ask_order", timeout=WAIT)
+    await expect(page.locator("#trace")).to_contain_text("reply to menu matched", timeout=WAIT)
     await expect(page.locator('#diagram rect[data-step="ask_order"]')).to_have_class("current")
     await expect(page.locator('#diagram rect[data-step="menu"]')).not_to_have_class("current")
 
