@@ -17,7 +17,6 @@ from temporalio.client import Client
 from chatflow.domain.errors import StartupError
 from chatflow.runtime.binaries import temporal_cli, valkey_server
 from chatflow.runtime.processes import ChildProcess
-from chatflow.temporal.search_attributes import search_attribute_flags
 
 START_TIMEOUT = 60.0
 
@@ -73,8 +72,6 @@ async def start_temporal(data_dir: Path, host: str, port: int, ui_port: int) -> 
             "--ui-port", str(ui_port),
             "--ui-disable-news-fetch",
             "--log-level", "warn",
-            # Registered from the start, so the web app can start conversations before a worker runs.
-            *search_attribute_flags(),
         ],
         data_dir / "temporal.log",
     )

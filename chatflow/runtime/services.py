@@ -49,7 +49,6 @@ from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
 from chatflow.temporal.client import connect
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.delivery_reports import DeliveryReporter
-from chatflow.temporal.search_attributes import ensure_registered
 from chatflow.temporal.worker import build_worker
 from chatflow.web.app import create_app
 from chatflow.web.operations import record_dead_letter
@@ -188,8 +187,6 @@ class Services:
             journeys=journeys,
             broadcasts=broadcasts,
             loops=[
-                # Once Temporal answers (the web may start before it): conversations start with them.
-                supervised("search attributes", lambda: ensure_registered(client)),
                 supervised("forwarder", forwarder.run),
                 # STOP and START kept in Temporal while Redis was away, written to it once it is back.
                 supervised("pending opt-outs", pending.apply_forever),
@@ -261,7 +258,6 @@ class Services:
         for up to WORKER_SHUTDOWN_GRACE before cancelling them, so a stop ends within that
         (activities end when cancelled); a second signal to the CLI exits at once.
         """
-        await ensure_registered(self.client)  # before any conversation sets them
         worker, fallback = self.worker()
         sweeper = asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
         try:

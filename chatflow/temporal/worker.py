@@ -17,6 +17,7 @@ from chatflow.flows.registry import registry
 from chatflow.temporal.activities import ChatflowActivities, Guard, Ledger, OnSend, ignore_sends
 from chatflow.temporal.constants import TASK_QUEUE, WORKER_SHUTDOWN_GRACE
 from chatflow.temporal.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
+from chatflow.temporal.search_attributes import ensure_registered
 from chatflow.temporal.workflow import ConversationWorkflow
 
 # Flows run inside Temporal's sandbox. chatflow, the flows and `transitions` (whose core is
@@ -25,6 +26,15 @@ from chatflow.temporal.workflow import ConversationWorkflow
 # imported by a workflow, but load lazily from objects the garbage collector may finalise on a
 # workflow thread; passing them through keeps the sandbox from warning about it.
 PASSTHROUGH = ("chatflow", "transitions", "six", "phonenumbers", "redis", "opentelemetry")
+
+
+class ConversationWorker(Worker):
+    """A worker that registers chatflow's search attributes before it takes any task: a
+    conversation setting an attribute the namespace does not know would fail every task."""
+
+    async def run(self) -> None:
+        await ensure_registered(self.client)
+        await super().run()
 
 
 def sandbox_runner(flows: Iterable[type[Flow]] = ()) -> SandboxedWorkflowRunner:
@@ -64,7 +74,7 @@ def build_worker(
     if reporter is not None:  # delivery reports to the business's callback URL
         workflows.append(DeliveryReportWorkflow)
         functions.append(reporter.report_delivery)
-    return Worker(
+    return ConversationWorker(
         client,
         task_queue=task_queue,
         workflows=workflows,

@@ -113,9 +113,8 @@ class ConversationWorkflow:
                     signals=self.signals,
                     trace=self.trace,
                     history_limit=params.history_limit,
+                    indexed=params.indexed,
                 ),
-                # The next run is the number's own flow, started by a message: no journey data.
-                search_attributes=search_attributes.at_start(params.home_flow) if self._indexed() else None,
             )
         return ConversationResult(
             flow=params.flow,
@@ -297,6 +296,7 @@ class ConversationWorkflow:
                 signals=self.signals,
                 trace=self.trace,
                 history_limit=params.history_limit,
+                indexed=params.indexed,
             )
         )
 
@@ -516,21 +516,17 @@ class ConversationWorkflow:
         return versions[-1] if versions else 0
 
     def _index(self, *, outcome: str = "") -> None:
-        """Keep the conversation's search attributes current, as it waits and when it ends."""
-        if self.state is None or not self._indexed():
+        """Keep the conversation's search attributes current, as it waits and when it ends: one
+        upsert command when something changed, none otherwise."""
+        if self.state is None or not self.params.indexed:
             return  # started before conversations were indexed: its history has no upserts to replay
         indexed = workflow.info().typed_search_attributes
-        changed = [
-            update
-            for update in search_attributes.progress(self.version, self.state.step, outcome, self.state.operator)
-            if indexed.get(update.key) != update.value
-        ]
+        wanted = search_attributes.progress(
+            self.params.flow, self.params.data, self.version, self.state.step, outcome, self.state.operator
+        )
+        changed = [update for update in wanted if indexed.get(update.key) != update.value]
         if changed:
             workflow.upsert_search_attributes(changed)
-
-    @staticmethod
-    def _indexed() -> bool:
-        return workflow.info().typed_search_attributes.get(search_attributes.FLOW) is not None
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -3,8 +3,8 @@
     python -m tests.chatflow.web.dashboard.screenshots [docs/dashboard]
 
 Starts what the browser tests start (a Temporal dev server, Valkey, the app under uvicorn, a
-worker with the demo flow), has a few customers talk to it, signs in, and saves login.png,
-conversations.png and conversation.png.
+worker with the demo flow), has a few customers talk to it, signs in, takes one conversation
+over, and saves login.png, conversations.png, conversation.png, flows.png and operations.png.
 """
 
 from __future__ import annotations
@@ -68,12 +68,25 @@ async def take(out: Path) -> None:
                     await page.wait_for_selector("#conversations tbody tr")
                     await page.screenshot(path=str(out / "conversations.png"), full_page=True)
                     await page.goto(f"{served.url}/dashboard/conversations/{quote(conversation, safe=':+')}")
-                    await page.wait_for_selector("#transcript li")
+                    await page.fill("#takeover-operator", "Ana")
+                    await page.click("#takeover-button")
+                    await page.wait_for_url("**done=taken")
+                    await served.say(shopper, "can I change the delivery address?")
+                    await page.fill("#reply-text", "Hi, Ana here. Yes: which address should we use?")
+                    await page.click("#reply-button")
+                    await page.wait_for_url("**done=sent")
+                    await page.wait_for_selector("#transcript li.person")
                     await page.screenshot(path=str(out / "conversation.png"), full_page=True)
+                    await page.goto(f"{served.url}/dashboard/flows")
+                    await page.wait_for_selector("#flow-demo")
+                    await page.screenshot(path=str(out / "flows.png"), full_page=True)
+                    await page.goto(f"{served.url}/dashboard/operations?customer=%2B14155550123")
+                    await page.wait_for_selector("#optout-result")
+                    await page.screenshot(path=str(out / "operations.png"), full_page=True)
             await redis.aclose()
     finally:
         valkey.stop()
-    for name in ("login", "conversations", "conversation"):
+    for name in ("login", "conversations", "conversation", "flows", "operations"):
         print(out / f"{name}.png")
 
 
