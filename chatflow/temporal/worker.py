@@ -25,6 +25,13 @@ from chatflow.temporal.workflow import ConversationWorkflow
 # imported by a workflow, but load lazily from objects the garbage collector may finalise on a
 # workflow thread; passing them through keeps the sandbox from warning about it.
 PASSTHROUGH = ("chatflow", "transitions", "six", "phonenumbers", "redis", "opentelemetry")
+# A conversation's next workflow task goes first to the worker that ran the last one (its sticky
+# queue), which has the run cached. A worker that died without telling the server (killed, crashed)
+# leaves its conversations' next tasks waiting there this long before any other worker may take
+# them: the SDK's 10 s made the first reply after a crash 10 s late. A live worker starts a task
+# well within 2 s; one that cannot is overloaded, and another worker may take the task (replaying
+# the history, which continue-as-new keeps short).
+STICKY_TIMEOUT = timedelta(seconds=2)
 
 
 def sandbox_runner(flows: Iterable[type[Flow]] = ()) -> SandboxedWorkflowRunner:
@@ -72,4 +79,5 @@ def build_worker(
         workflow_runner=sandbox_runner(flows),
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=graceful_shutdown_timeout,
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
