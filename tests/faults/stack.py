@@ -71,7 +71,7 @@ class StormyTwilio(FakeTwilio):
 
 @dataclass
 class Process:
-    """A `chatflow web` or `chatflow worker` child, in a session of its own."""
+    """A `chatflow` command run as a child, in a session of its own, its output in a log file."""
 
     name: str
     popen: subprocess.Popen[bytes]
@@ -89,6 +89,32 @@ class Process:
                 self.popen.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def logged(self, line: str) -> bool:
+        return line in self.log.read_text(errors="replace")
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], log: Path) -> Process:
+    """`chatflow *args` from the repository's root, with only `env`'s CHATFLOW_ settings."""
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            chatflow_command(*args), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            env=chatflow_env(**env), cwd=ROOT, start_new_session=True,
+        )
+    return Process(name, popen, log)
+
+
+async def web_ready(web: Process, url: str) -> None:
+    """Until `chatflow web` at `url` answers /readyz with 200 (AssertionError if it exits or takes too long)."""
+
+    async def ready() -> bool:
+        async with httpx.AsyncClient() as http:
+            try:
+                return (await http.get(f"{url}/readyz", timeout=2)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+    await _until(ready, web)
 
 
 @dataclass
@@ -111,24 +137,16 @@ class FaultStack:
     def web_urls(self) -> list[str]:
         return [f"http://{HOST}:{port}" for port in self.web_ports]
 
-    def _env(self) -> dict[str, str]:
-        return chatflow_env(
-            CHATFLOW_TEMPORAL_ADDRESS=self.temporal.address,
-            CHATFLOW_REDIS_URL=self.valkey.url,
-            TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-            CHATFLOW_TWILIO_API_URL=self.api_url,
-        )
-
     def _spawn(self, name: str, *args: str) -> Process:
+        env = {
+            "CHATFLOW_TEMPORAL_ADDRESS": self.temporal.address,
+            "CHATFLOW_REDIS_URL": self.valkey.url,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "CHATFLOW_TWILIO_API_URL": self.api_url,
+        }
         log = self.folder / f"{name}-{next(self._starts)}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                chatflow_command(*args, "--config", str(self.folder / "chatflow.toml")),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=self._env(), cwd=ROOT, start_new_session=True,
-            )
-        return Process(name, popen, log)
+        return spawn(name, [*args, "--config", str(self.folder / "chatflow.toml")], env, log)
 
     # -- the chatflow processes ----------------------------------------------------------------
 
@@ -136,23 +154,14 @@ class FaultStack:
         worker = self._spawn("worker", "worker", "--metrics-port", str(self.metrics_port))
 
         async def ready() -> bool:
-            return "chatflow worker on" in worker.log.read_text(errors="replace")
+            return worker.logged("chatflow worker on")
 
         await _until(ready, worker)
         self.worker = worker
 
     async def start_web(self, index: int) -> None:
         web = self._spawn(f"web{index}", "web", "--host", HOST, "--port", str(self.web_ports[index]))
-        url = self.web_urls[index]
-
-        async def ready() -> bool:
-            async with httpx.AsyncClient() as http:
-                try:
-                    return (await http.get(f"{url}/readyz", timeout=2)).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-        await _until(ready, web)
+        await web_ready(web, self.web_urls[index])
         self.webs[index] = web
 
     def kill_worker(self) -> None:

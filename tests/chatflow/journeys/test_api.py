@@ -90,6 +90,7 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient):
     assert set(spec["paths"]) == {
         "/api/conversations", "/api/conversations/{id}", "/api/conversations/{id}/events",
         "/api/broadcasts", "/api/broadcasts/{id}", "/api/digests",
+        "/api/dead-letters", "/api/dead-letters/{id}/retry",
     }
 
 
