@@ -7,6 +7,8 @@ and exit status 2, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import sys
@@ -23,7 +25,7 @@ from chatflow.domain.errors import ChatflowError, ConfigError, Refused
 from chatflow.flows.flow import Flow
 from chatflow.flows.graph import FORMATS, render
 from chatflow.flows.registry import FlowRegistry
-from chatflow.runtime.chat import chat
+from chatflow.runtime.chat import ChatOptions, chat
 from chatflow.runtime.config import load_config
 from chatflow.runtime.dev import DEFAULT_DATA_DIR, DEFAULT_URL, DevOptions, dev_main, running_dev
 from chatflow.runtime.logs import configure_logging
@@ -51,6 +53,7 @@ LogJson = Annotated[
     bool, typer.Option("--log-json", envvar="CHATFLOW_LOG_JSON", help="Log JSON lines (phone numbers masked either way).")
 ]
 LogLevel = Annotated[str, typer.Option(envvar="CHATFLOW_LOG_LEVEL", help="debug, info, warning or error.")]
+DataDirOption = Annotated[Path, typer.Option(help="The data folder of the `chatflow dev` to ask.")]
 
 
 def fail(message: str) -> typer.Exit:
@@ -158,25 +161,56 @@ def chat_command(
         str | None,
         typer.Option(
             envvar="CHATFLOW_URL",
-            help=f"The running web app [default: the `chatflow dev` of ./{DEFAULT_DATA_DIR}, else {DEFAULT_URL}]",
+            help=f"The running web app [default: the `chatflow dev` of --data-dir, else {DEFAULT_URL}]",
         ),
     ] = None,
     customer: Annotated[str, typer.Option("--as", help="Your phone number in the conversation.")] = "+14155550100",
     number: Annotated[
         str | None, typer.Option(help="Console number to write to, whatever flow it has [default: FLOW's]")
     ] = None,
+    start: Annotated[
+        bool, typer.Option("--start", help="Start FLOW for you first, as a journey (the business's initiative).")
+    ] = False,
+    data: Annotated[str | None, typer.Option(help='The journey\'s data with --start, a JSON object: \'{"name": "Ada"}\'')] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CHATFLOW_API_KEY",
+            help="The journeys API key, for your own lines and --start [default: the running `chatflow dev`'s]",
+        ),
+    ] = None,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
 ) -> None:
     """Talk to a flow from the terminal, through a running `chatflow dev` (or `chatflow web`).
 
-    Shows the conversation so far, the bot's messages as they come, and how the conversation
-    ended. Ctrl-D ends."""
+    Shows the conversation so far (your lines as `you> `), the bot's messages as they come, and
+    how the conversation ended. Ctrl-D ends."""
+    running = running_dev(data_dir)
     if url is None:
-        running = running_dev(DEFAULT_DATA_DIR)
         url = str(running["web"]) if running else DEFAULT_URL
+    if api_key is None and running and running.get("web") == url and running.get("api_key_file"):
+        # Only to the dev that wrote it: a key is never sent to another server named by --url.
+        with contextlib.suppress(OSError):
+            api_key = Path(str(running["api_key_file"])).read_text(encoding="utf-8").strip()
+    options = ChatOptions(url, flow, customer, number, api_key or "", start, _journey_data(data, start))
     try:
-        chat(url, flow, customer, number, sys.stdin, sys.stdout)
+        chat(options, sys.stdin, sys.stdout)
     except USER_ERRORS as error:
         raise fail(str(error)) from None
+
+
+def _journey_data(data: str | None, start: bool) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not start:
+        raise fail("--data is the data of a journey: use it with --start")
+    try:
+        value = json.loads(data)
+    except ValueError as error:
+        raise fail(f"--data is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise fail('--data must be a JSON object, e.g. \'{"name": "Ada"}\'')
+    return value
 
 
 @app.command()
@@ -232,7 +266,7 @@ def record(
             "else localhost:7233]"
         ),
     ] = None,
-    data_dir: Annotated[Path, typer.Option(help="The data folder of the `chatflow dev` to ask.")] = DEFAULT_DATA_DIR,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
     config: ConfigOption = None,
 ) -> None:
     """Save the histories of FLOW's conversations (those you had with `chatflow chat`, say) as
@@ -275,7 +309,6 @@ RedisUrlOption = Annotated[
     str | None,
     typer.Option(help="Redis [default: CHATFLOW_REDIS_URL, else the running `chatflow dev`'s Valkey]"),
 ]
-DataDirOption = Annotated[Path, typer.Option(help="The data folder of the `chatflow dev` to ask.")]
 
 
 def _on_redis(

@@ -62,6 +62,9 @@ flow = "{flow}"
          "error: chatflow.toml binds numbers whose provider needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"),
         (["flows"], '[flows]\nmodules = ["conversations.nope"]\n', "error: chatflow.toml: [flows] module 'conversations.nope' not found"),
         (["flows", "--config", "missing.toml"], DEMO_CONFIG, "error: config file missing.toml not found"),
+        (["chat", "demo", "--start", "--data", "[1]"], DEMO_CONFIG, "error: --data must be a JSON object"),
+        (["chat", "demo", "--start", "--data", "{name"], DEMO_CONFIG, "error: --data is not valid JSON"),
+        (["chat", "demo", "--data", "{}"], DEMO_CONFIG, "error: --data is the data of a journey: use it with --start"),
     ],
 )
 def test_mistakes_are_one_clear_line_and_exit_2(tmp_path: Path, command: list[str], config: str, says: str) -> None:
