@@ -48,7 +48,9 @@ async def run_worker(address: str, redis_url: str, api_url: str, max_cached: int
         await check_redis(services.redis)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        worker, _ = services.worker(max_cached_workflows=max_cached)  # no fallback numbers: no sweeper
+        # BENCH_WORKFLOW_SLOTS: workflow tasks at once (the SDK's default otherwise), to tune it by.
+        slots = int(os.environ["BENCH_WORKFLOW_SLOTS"]) if os.environ.get("BENCH_WORKFLOW_SLOTS") else None
+        worker, _ = services.worker(max_cached_workflows=max_cached, max_concurrent_workflow_tasks=slots)
         async with worker:
             ready()
             await stop.wait()

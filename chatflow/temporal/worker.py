@@ -54,10 +54,16 @@ def build_worker(
     max_cached_workflows: int = 10_000,
     ledger: Ledger | None = None,
     graceful_shutdown_timeout: timedelta = WORKER_SHUTDOWN_GRACE,
+    max_concurrent_workflow_tasks: int | None = None,
 ) -> Worker:
     """The worker; `ledger` keeps a send from being made twice when its result is lost (a worker
     killed mid-send), and a stopping worker lets running activities finish for up to
-    `graceful_shutdown_timeout` before it cancels them."""
+    `graceful_shutdown_timeout` before it cancels them.
+
+    `max_concurrent_workflow_tasks` None keeps the SDK's 100. Fewer cut the worker's CPU per new
+    conversation by about a quarter in an overloaded bench (fewer task timeouts and replays; see
+    docs/benchmarks.md), but a workflow task keeps its slot while its local sends run, so with a
+    real provider's latency fewer slots would cap the sends in flight: not lowered by default."""
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
@@ -80,4 +86,5 @@ def build_worker(
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
     )
