@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.config import ACCOUNT_SID, AUTH_TOKEN, NUMBER
 from bench.fake_provider import FakeTwilio, serving
@@ -51,8 +52,7 @@ class StormyTwilio(FakeTwilio):
 
     def __init__(self) -> None:
         super().__init__()
-        self.storm: int | None = None
-        self.refused = 0
+        self.storm: int | None = None  # the status every send gets while set
 
     async def app(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
                   send: Callable[[Message], Awaitable[None]]) -> None:
@@ -61,7 +61,6 @@ class StormyTwilio(FakeTwilio):
             return
         while (await receive()).get("more_body"):
             pass
-        self.refused += 1
         status = self.storm
         body = f'{{"code": 20{status}, "message": "storm", "status": {status}}}'.encode()
         await send({"type": "http.response.start", "status": status,
@@ -192,11 +191,12 @@ class FaultStack:
         """The worker's count of sends made again without knowing whether the first went out."""
         async with httpx.AsyncClient() as http:
             text = (await http.get(f"http://{HOST}:{self.metrics_port}/metrics", timeout=5)).text
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith("chatflow_sends_total{") and 'status="possible_duplicate"' in line:
-                total += float(line.rsplit(" ", 1)[1])
-        return int(total)
+        return int(sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "chatflow_sends_total" and sample.labels.get("status") == "possible_duplicate"
+        ))
 
     def stop(self) -> None:
         for process in (*self.webs, self.worker):
