@@ -15,6 +15,7 @@ TASK_QUEUE = "chatflow"
 # set far above anything the bench reaches.
 RATE = 1_000_000
 
+# chatflow.toml's text: parsed in code for the bench's processes, written as a file for `chatflow dev`.
 TOML = f"""
 [flows]
 modules = ["conversations.demo"]

@@ -59,3 +59,32 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (user + system), in seconds: 0.0 once it is gone.
+
+    Unlike times, CPU per message hardly depends on what else shares the cores, so it is the
+    figure to compare changes by on a busy machine."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    # utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the name's ")".
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def temporal_server_pid(port: int) -> int | None:
+    """The pid of the Temporal dev server listening on `port`, None when not found."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                args = cmdline.read().split(b"\0")
+        except OSError:
+            continue
+        if b"start-dev" in args and str(port).encode() in args:
+            return int(entry)
+    return None

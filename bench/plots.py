@@ -30,7 +30,7 @@ def draw(results: dict[str, Any], out: Path) -> tuple[list[Path], str]:
 def _burst(plt: Any, results: dict[str, Any], path: Path) -> Path:
     series: dict[str, list[dict[str, Any]]] = {}
     if burst := results.get("burst"):
-        series["baseline"], series["ours"] = burst["baseline"], burst["ours"]
+        series.update({path: burst[path] for path in ("baseline", "ours") if burst[path]})
     if dev := results.get("dev_burst"):
         series["chatflow dev"] = dev["ours"]
     figure, (ack, done, lost) = plt.subplots(1, 3, figsize=(15, 4.5))
@@ -45,6 +45,11 @@ def _burst(plt: Any, results: dict[str, Any], path: Path) -> Path:
             done.plot(*zip(*finished, strict=True), **style)
         lost.plot(rates, [r["sent"] - r["answered_once_in_order"] for r in rows], **style)
         lost.plot(rates, [r["refused"] for r in rows], linestyle="--", color=COLOURS[name], marker="x")
+    for key, label, colour in (("floor", "floor, quiet", "tab:orange"), ("floor_busy", "floor, busy", "tab:red")):
+        floor = (results.get("burst") or {}).get(key) or []
+        if floor:
+            ack.plot([r["offered_per_second"] for r in floor], [max(r["ack"]["p99_ms"], 0.1) for r in floor],
+                     color=colour, marker="s", linestyle="--", label=label)
     seconds = (results.get("burst") or results.get("dev_burst") or {}).get("seconds", 0)
     ack.axhline(50, color="tab:red", linewidth=0.8, label="target p99 50 ms")
     ack.set(xscale="log", yscale="log", xlabel="new customers / s", ylabel="ms",

@@ -18,9 +18,14 @@ def burst_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
         cells.append([path, b["offered_per_second"], b["achieved_per_second"], b["sent"], b["refused"],
                       f"{b['ack']['p50_ms']} / {b['ack']['p99_ms']}", f"{b['answer']['p50_ms']} / {b['answer']['p99_ms']}",
                       f"{b['answered_once_in_order']}/{b['sent']}", b["duplicates"], b["out_of_order"], b["unanswered"],
-                      done if done is not None else "—"])
+                      done if done is not None else "—", _cpu(b.get("cpu_ms_per_customer"))])
     return _table(["path", "rate/s", "achieved/s", "sent", "refused", "ack p50 / p99 ms", "first reply p50 / p99 ms",
-                   "answered once in order", "dup", "out of order", "unanswered", "all answered s"], cells)
+                   "answered once in order", "dup", "out of order", "unanswered", "all answered s",
+                   "CPU ms per customer: web / worker / server"], cells)
+
+
+def _cpu(cpu: dict[str, float] | None) -> str:
+    return f"{cpu['web']} / {cpu['worker']} / {cpu['server']}" if cpu else "—"
 
 
 def cost_table(cost: dict[str, Any]) -> str:
@@ -103,8 +108,17 @@ def render(results: dict[str, Any]) -> str:
                 f"15 s (Twilio's webhook timeout). Acknowledgement and first reply are timed from when each "
                 f"request was due. *All answered*: from the first request to the last customer's menu at the "
                 f"fake provider (— when some customer never was).", ""]
-        pairs = zip(burst["baseline"], burst["ours"], strict=True)
-        out += burst_table([(path, pair[i]) for pair in pairs for i, path in enumerate(("baseline", "ours"))])
+        pairs = [(path, figures) for index in range(len(burst["rates"])) for path in ("baseline", "ours")
+                for figures in burst[path][index:index + 1]]
+        out += burst_table(pairs)
+        if burst.get("floor"):
+            out += ["The floor (`bench.floor`): a bare Starlette endpoint doing one XADD, served by uvicorn as "
+                    "chatflow's app is, at the same rates: *quiet* with nothing else to do on the machine, *busy* "
+                    "fired as chatflow's burst ends, while the worker and the server answer its customers.", ""]
+            floor_rows = [[f"floor, {kind}", f["offered_per_second"], f["sent"], f["refused"],
+                           f"{f['ack']['p50_ms']} / {f['ack']['p99_ms']}"]
+                          for kind, key in (("quiet", "floor"), ("busy", "floor_busy")) for f in burst.get(key, [])]
+            out += _table(["path", "rate/s", "sent", "refused", "ack p50 / p99 ms"], floor_rows)
     if sustained := results.get("sustained"):
         out += ["## 7. Sustained rate", "",
                 f"Open loop for {sustained['step_seconds']} s a step, half first messages, half replies (\"1\") from "

@@ -24,9 +24,11 @@ from typing import Literal
 import uvicorn
 from temporalio.client import Client
 
+from bench import floor
 from bench.baseline import service as baseline
 from bench.config import TASK_QUEUE, bench_config
-from chatflow.runtime.services import Services, check_redis
+from chatflow.runtime.serve import run as uvloop_run
+from chatflow.runtime.services import Services, check_redis, connect_redis
 from conversations.demo import Demo
 
 READY = "ready"
@@ -46,7 +48,9 @@ async def run_worker(address: str, redis_url: str, api_url: str, max_cached: int
         await check_redis(services.redis)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        worker, _ = services.worker(max_cached_workflows=max_cached)  # no fallback numbers: no sweeper
+        # BENCH_WORKFLOW_SLOTS: workflow tasks at once (the SDK's default otherwise), to tune it by.
+        slots = int(os.environ["BENCH_WORKFLOW_SLOTS"]) if os.environ.get("BENCH_WORKFLOW_SLOTS") else None
+        worker, _ = services.worker(max_cached_workflows=max_cached, max_concurrent_workflow_tasks=slots)
         async with worker:
             ready()
             await stop.wait()
@@ -91,6 +95,15 @@ async def run_app(address: str, redis_url: str, api_url: str, port: int, history
         await services.aclose()
 
 
+async def run_floor(redis_url: str, port: int) -> None:
+    services_redis = connect_redis(redis_url)
+    try:
+        await check_redis(services_redis)
+        await serve_http(floor.web_app(services_redis), port, "off")
+    finally:
+        await services_redis.aclose()
+
+
 async def run_baseline_worker(address: str, api_url: str, max_cached: int) -> None:
     client = await Client.connect(address)
     sender = baseline.Sender(api_url)
@@ -111,8 +124,8 @@ async def run_baseline_app(address: str, port: int, history_limit: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.serve")
-    parser.add_argument("role", choices=["worker", "app", "baseline-worker", "baseline-app"])
-    parser.add_argument("--address", required=True, help="Temporal")
+    parser.add_argument("role", choices=["worker", "app", "baseline-worker", "baseline-app", "floor"])
+    parser.add_argument("--address", default="", help="Temporal (every role but the floor)")
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--api-url", default="", help="the fake Twilio API")
     parser.add_argument("--port", type=int, default=0)
@@ -120,14 +133,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-cached", type=int, default=10_000)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    # BENCH_LOOP=asyncio: asyncio's own event loop instead of uvloop, to compare the two.
+    run = asyncio.run if os.environ.get("BENCH_LOOP") == "asyncio" else uvloop_run
     if args.role == "worker":
-        asyncio.run(run_worker(args.address, args.redis_url, args.api_url, args.max_cached))
+        run(run_worker(args.address, args.redis_url, args.api_url, args.max_cached))
     elif args.role == "app":
-        asyncio.run(run_app(args.address, args.redis_url, args.api_url, args.port, args.history_limit))
+        run(run_app(args.address, args.redis_url, args.api_url, args.port, args.history_limit))
+    elif args.role == "floor":
+        run(run_floor(args.redis_url, args.port))
     elif args.role == "baseline-worker":
-        asyncio.run(run_baseline_worker(args.address, args.api_url, args.max_cached))
+        run(run_baseline_worker(args.address, args.api_url, args.max_cached))
     else:
-        asyncio.run(run_baseline_app(args.address, args.port, args.history_limit))
+        run(run_baseline_app(args.address, args.port, args.history_limit))
 
 
 if __name__ == "__main__":

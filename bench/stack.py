@@ -26,7 +26,7 @@ from bench.baseline.service import workflow_id as baseline_workflow_id
 from bench.config import NUMBER
 from bench.fake_provider import FakeTwilio, serving
 from bench.http import WEBHOOK_PATH, HttpPool, twilio_webhook
-from bench.machine import rss_kib
+from bench.machine import cpu_seconds, rss_kib, temporal_server_pid
 from bench.serve import READY
 from chatflow.domain.addresses import conversation_id
 from chatflow.runtime.embedded import start_valkey
@@ -51,11 +51,11 @@ class Process:
     def pid(self) -> int:
         return self.proc.pid
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 20.0) -> None:
         if self.proc.returncode is None:
             self.proc.terminate()
             try:
-                await asyncio.wait_for(self.proc.wait(), 20)
+                await asyncio.wait_for(self.proc.wait(), grace)
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
@@ -93,10 +93,13 @@ class Stack:
     logs: Path
     history_limit: int
     profile: bool = False  # run the app under pyinstrument (logs/app-profile.txt)
+    paths: tuple[str, ...] = PATHS  # the paths the burst compares (--paths)
     worker: Process | None = None
     app: Process | None = None
     baseline_worker: Process | None = None
     baseline_app: Process | None = None
+    floor_url: str = ""
+    floor: Process | None = None
     _pools: dict[str, HttpPool] = field(default_factory=dict)
     _customers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -139,15 +142,37 @@ class Stack:
                                            "--history-limit", str(self.history_limit)], self.logs / "baseline-app.log"),
         )
 
+    async def start_floor(self) -> str:
+        """The bare webhook (`bench.floor`), started once; its URL."""
+        if self.floor is None:
+            port = free_port()
+            self.floor = await start_process("floor", ["--redis-url", self.redis_url, "--port", str(port)],
+                                             self.logs / "floor.log")
+            self.floor_url = f"http://127.0.0.1:{port}"
+        return self.floor_url + WEBHOOK_PATH
+
+    def cpu(self, path: str) -> dict[str, float]:
+        """CPU seconds used so far by `path`'s web process and worker, and by the Temporal server."""
+        web, worker = (self.app, self.worker) if path == "ours" else (self.baseline_app, self.baseline_worker)
+        server = temporal_server_pid(int(self.address.rpartition(":")[2]))
+        return {"web": cpu_seconds(web.pid) if web else 0.0, "worker": cpu_seconds(worker.pid) if worker else 0.0,
+                "server": cpu_seconds(server) if server else 0.0}
+
+    def cpu_ms_per(self, path: str, before: dict[str, float], count: int) -> dict[str, float]:
+        """CPU milliseconds per message of each process since `before` (`cpu`)."""
+        now = self.cpu(path)
+        return {role: round((now[role] - before[role]) * 1000 / max(count, 1), 2) for role in now}
+
     def worker_rss_kib(self) -> int:
         assert self.worker is not None
         return rss_kib(self.worker.pid)
 
     async def stop(self) -> None:
-        for process in (self.app, self.worker, self.baseline_app, self.baseline_worker):
+        for process in (self.app, self.worker, self.baseline_app, self.baseline_worker, self.floor):
             if process is not None:
                 async with timed(f"stopping the {process.role}"):
-                    await process.stop()
+                    # pyinstrument writes a long run's report for a minute or more before it exits.
+                    await process.stop(grace=180.0 if self.profile and process is self.app else 20.0)
         for pool in self._pools.values():
             await pool.aclose()
 

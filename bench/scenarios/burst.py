@@ -15,12 +15,13 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Any
 
 from bench.config import AUTH_TOKEN, NUMBER
 from bench.fake_provider import FakeTwilio
 from bench.sizes import Sizes
-from bench.stack import PATHS, ROOT, Stack
+from bench.stack import ROOT, Stack
 from bench.stats import percentile, summary_ms
 
 # The demo's first turn: the greeting, then the menu (each a prefix of what is sent).
@@ -97,19 +98,69 @@ def line(path: str, figures: dict[str, Any]) -> str:
     )
 
 
+async def acknowledged(url: str, customers: list[str], rate: float) -> dict[str, Any]:
+    """A burst whose answers nobody waits for: refused and acknowledgement times only."""
+    rows = await generate(url, customers, rate)
+    accepted = [row for row in rows if 200 <= row[4] < 300]
+    return {"offered_per_second": rate, "sent": len(rows), "refused": len(rows) - len(accepted),
+            "ack": summary_ms([row[3] - row[1] for row in accepted])}
+
+
+def floor_line(path: str, figures: dict[str, Any]) -> str:
+    return (f"  {path:>8} {figures['offered_per_second']:>6g}/s: sent {figures['sent']}, refused {figures['refused']}, "
+            f"ack p50 {figures['ack']['p50_ms']:.1f} p99 {figures['ack']['p99_ms']:.1f} ms")
+
+
 async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
+    """Each rate against both paths, then against the floor (`bench.floor`) twice: with the machine
+    otherwise quiet, and right after chatflow's burst, while the worker and the server still
+    answer its customers (what the rest of the stack takes from the web tier's cores)."""
     rates = sizes.burst_rates
     print(f"\n== 5. burst: {', '.join(f'{r:g}' for r in rates)} new customers/s for {sizes.burst_seconds:g} s ==",
           flush=True)
-    result: dict[str, Any] = {"seconds": sizes.burst_seconds, "rates": list(rates), "baseline": [], "ours": []}
+    result: dict[str, Any] = {"seconds": sizes.burst_seconds, "rates": list(rates), "baseline": [], "ours": [],
+                              "floor": [], "floor_busy": []}
+    floor = await stack.start_floor()
     began = time.perf_counter()
     for index, rate in enumerate(rates):
-        order = PATHS if index % 2 == 0 else PATHS[::-1]
+        count = max(1, round(rate * sizes.burst_seconds))
+        order = stack.paths if index % 2 == 0 else stack.paths[::-1]
         for path in order:
             await stack.fake.quiet(1.0)  # the previous burst's backlog is done
-            customers = [stack.new_customer() for _ in range(max(1, round(rate * sizes.burst_seconds)))]
-            figures = await measure(stack.fake, stack.url(path), customers, rate, sizes.burst_drain)
+            customers = [stack.new_customer() for _ in range(count)]
+            cpu = stack.cpu(path)
+            if path == "ours":
+                # The floor, busy: fired as chatflow's burst ends, while its backlog is answered.
+                figures, busy = await asyncio.gather(
+                    measure(stack.fake, stack.url(path), customers, rate, sizes.burst_drain),
+                    _after(sizes.burst_seconds + 2.5, acknowledged(floor, _strangers(count), rate)),
+                )
+            else:
+                figures = await measure(stack.fake, stack.url(path), customers, rate, sizes.burst_drain)
+            # From the burst's start until every customer was answered: CPU per new customer.
+            figures["cpu_ms_per_customer"] = stack.cpu_ms_per(path, cpu, count)
             result[path].append(figures)
-            print(line(path, figures), flush=True)
+            print(line(path, figures) + "; CPU ms per customer " + ", ".join(
+                f"{role} {ms:g}" for role, ms in figures["cpu_ms_per_customer"].items()), flush=True)
+            if path == "ours":
+                result["floor_busy"].append(busy)
+                print(floor_line("floor, busy", busy), flush=True)
+        await stack.fake.quiet(1.0)
+        quiet = await acknowledged(floor, _strangers(count), rate)
+        result["floor"].append(quiet)
+        print(floor_line("floor", quiet), flush=True)
     result["seconds_taken"] = round(time.perf_counter() - began, 1)
     return result
+
+
+_stranger = iter(range(1, 10**9))
+
+
+def _strangers(count: int) -> list[str]:
+    """Senders for the floor: nobody answers them, so any numbers do."""
+    return [f"+1999{next(_stranger):07d}" for _ in range(count)]
+
+
+async def _after(seconds: float, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    await asyncio.sleep(seconds)
+    return await work

@@ -13,24 +13,12 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from bench.config import ACCOUNT_SID, AUTH_TOKEN, FLOW, NUMBER, RATE
+from bench.config import ACCOUNT_SID, AUTH_TOKEN, TOML
 from bench.dev import chatflow_dev
 from bench.fake_provider import FakeTwilio, serving
 from bench.http import WEBHOOK_PATH
 from bench.scenarios.burst import line, measure
 from bench.sizes import Sizes
-
-CONFIG = f"""
-[flows]
-modules = ["conversations.demo"]
-
-[[numbers]]
-number = "{NUMBER}"
-provider = "twilio"
-channel = "sms"
-flow = "{FLOW}"
-rate = {RATE}
-"""
 
 
 async def run(sizes: Sizes, logs: Path) -> dict[str, Any]:
@@ -42,7 +30,7 @@ async def run(sizes: Sizes, logs: Path) -> dict[str, Any]:
     async with serving(fake) as api_url:
         env = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "CHATFLOW_TWILIO_API_URL": api_url}
         logs.mkdir(parents=True, exist_ok=True)
-        async with chatflow_dev(CONFIG, env, logs / "chatflow-dev.log") as (url, ready_seconds):
+        async with chatflow_dev(TOML, env, logs / "chatflow-dev.log") as (url, ready_seconds):
             result: dict[str, Any] = {"seconds": sizes.burst_seconds, "ready_seconds": round(ready_seconds, 2),
                                       "ours": []}
             for rate in rates:

@@ -39,6 +39,7 @@ from chatflow.domain.config import NumberBinding
 from chatflow.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, command
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
+from chatflow.edge.buffer import BufferedDelivery
 from chatflow.edge.dedupe import Dedupe
 from chatflow.edge.delivery import REDIS_AWAY, Deliver, check_size
 from chatflow.edge.optout import HELP_TEXT, OPTED_IN_TEXT, OPTED_OUT_TEXT, OptOuts
@@ -259,10 +260,17 @@ class InboundEdge:
                 await self._pending.changed(number, customer)
             if opted_in:
                 return Verdict("opted_in", reply=OPTED_IN_TEXT)
+        flow = route(binding, message)
+        if isinstance(self._deliver, BufferedDelivery):
+            # The opt-out check, the claim and the buffering in one round trip: at a burst's rate
+            # each webhook's Redis round trips are most of its cost.
+            admitted = await self._deliver.admit(message, flow)
+            if admitted == "opted_out":
+                return Verdict("ignored")
+            return Verdict("delivered", flow=flow) if admitted == "buffered" else Verdict("duplicate")
         if await optouts.is_opted_out(number, customer):
             # No flow could answer them anyway; they come back with START.
             return Verdict("ignored")
-        flow = route(binding, message)
         await self._deliver(message, flow)
         return Verdict("delivered", flow=flow)
 

@@ -16,6 +16,11 @@ plain send.
 
 One key per send, `chatflow:sent:<key>`, holding `claimed:<token>` or `sent:<result JSON>`, kept
 for SENT_TTL: longer than Temporal retries a send (SEND_GIVE_UP_AFTER, an hour).
+
+A send the provider took also records which conversation the provider's message id belongs to
+(`chatflow:message:<id>`, `SentMessages`), for as long: a delivery status that names no
+conversation (Twilio's status callbacks without To or From, a Meta status whose recipient cannot
+be read, or one for a customer addressed another way) still reaches the one that sent it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,16 @@ from chatflow.temporal.activities import Claim
 SENT_TTL = timedelta(days=3)
 
 _CLAIMED, _SENT = "claimed:", "sent:"
+
+
+def sent_message(message_id: str) -> str:
+    """The conversation a provider's message id was sent from."""
+    return f"{keys.PREFIX}:message:{message_id}"
+
+
+def conversation_of(key: str) -> str:
+    """The conversation (workflow id) of a send's idempotency key, `<workflow id>/<run id>/<send>`."""
+    return key.rsplit("/", 2)[0]
 
 # The state before the claim; a send already recorded stays as it is.
 _CLAIM = """
@@ -70,7 +85,22 @@ class SendLedger:
         return Claim(token, unknown=True)
 
     async def record(self, key: str, result: SendResult) -> None:
-        await self._redis.set(keys.sent(key), _SENT + json.dumps(asdict(result), separators=(",", ":")), ex=self._ttl)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(keys.sent(key), _SENT + json.dumps(asdict(result), separators=(",", ":")), ex=self._ttl)
+            if result.message_id:
+                pipe.set(sent_message(result.message_id), conversation_of(key), ex=self._ttl)
+            await pipe.execute()
 
     async def release(self, key: str, claim: Claim) -> None:
         await self._release(keys=[keys.sent(key)], args=[_CLAIMED + claim.token])
+
+
+class SentMessages:
+    """Which conversation sent each provider message id, as the send ledger recorded it."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def conversation(self, message_id: str) -> str:
+        """The conversation that sent `message_id`; "" when unknown (not ours, or older than SENT_TTL)."""
+        return str(await self._redis.get(sent_message(message_id)) or "")

@@ -1,32 +1,71 @@
 """Where a provider's delivery status goes: the conversation's transcript, the channel fallback
-and, when a callback URL is configured, the business's delivery reports."""
+and, when a callback URL is configured, the business's delivery reports.
+
+The conversation is the one that sent the message, as the send ledger recorded it by the
+provider's message id (`SentMessages`); the one the webhook's fields name is only a guess for
+messages the ledger does not know (sent before it kept ids, or longer ago than it keeps them).
+A status may name no conversation at all ("" for `conversation_id`): Twilio's status callbacks
+without To or From, a Meta status whose recipient cannot be read.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
+from redis.exceptions import RedisError
 from temporalio.client import Client
 
 from chatflow.domain.addresses import parse_conversation_id
 from chatflow.domain.messages import DeliveryUpdate
 from chatflow.edge.delivery_reports import DeliveryReports
 from chatflow.edge.fallback import ChannelFallback
+from chatflow.edge.ledger import SentMessages
 from chatflow.temporal.client import send_delivery
 from chatflow.temporal.delivery_reports import DeliveryReport
 
-# Report a delivery status to a conversation; False when that conversation no longer exists.
+# Report a delivery status to a conversation ("" when the webhook names none); False when that
+# conversation no longer exists.
 Report = Callable[[str, DeliveryUpdate], Awaitable[bool]]
+
+log = logging.getLogger(__name__)
 
 
 class StatusRouter:
     def __init__(
-        self, client: Client, reports: DeliveryReports | None = None, fallback: ChannelFallback | None = None
+        self,
+        client: Client,
+        reports: DeliveryReports | None = None,
+        fallback: ChannelFallback | None = None,
+        sent: SentMessages | None = None,
     ) -> None:
         self._client = client
         self._reports = reports
         self._fallback = fallback
+        self._sent = sent
 
     async def report(self, conversation_id: str, update: DeliveryUpdate) -> bool:
+        """Report `update` to the conversation that sent its message (True: delivered there, or
+        nowhere to deliver it, so the caller tries no other), else to `conversation_id`."""
+        sender = await self._sender(update.message_id)
+        if sender:
+            await self._report(sender, update)
+            return True
+        if not conversation_id:
+            log.info("status %s of %s: no conversation is known to have sent it", update.status, update.message_id)
+            return True
+        return await self._report(conversation_id, update)
+
+    async def _sender(self, message_id: str) -> str:
+        if self._sent is None:
+            return ""
+        try:
+            return await self._sent.conversation(message_id)
+        except RedisError as error:  # the fields' conversation is a good guess while Redis is away
+            log.warning("cannot look up the conversation of %s: %r", message_id, error)
+            return ""
+
+    async def _report(self, conversation_id: str, update: DeliveryUpdate) -> bool:
         known = await send_delivery(self._client, conversation_id, update)
         if self._fallback is not None:  # a WhatsApp message delivered needs no SMS; a failed one now
             await self._fallback.on_status(update)

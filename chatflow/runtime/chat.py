@@ -1,9 +1,12 @@
 """`chatflow chat`: talk to a flow from the terminal, through the console channel of a running app.
 
-It starts with the conversation so far (what the bot sent this customer from that number, so a
-conversation a journey started shows its prompt). Lines typed go to `POST /console/messages`; a
-background task long-polls `GET /console/messages` and prints the bot's messages as they
-arrive, including those a timer sends minutes later; another asks `GET
+It starts with the conversation so far: the transcript the journeys API keeps (`GET
+/api/conversations/{id}`, the customer's lines as `you> ...`) when the chat has the API key (the
+running `chatflow dev`'s, or CHATFLOW_API_KEY), else what the bot sent this customer from that
+number. With `start`, it first starts the flow as a journey for this customer (`POST
+/api/conversations`, the business's initiative), so the flow speaks first. Lines typed go to
+`POST /console/messages`; a background task long-polls `GET /console/messages` and prints the
+bot's messages as they arrive, including those a timer sends minutes later; another asks `GET
 /console/conversations/{id}` whether the conversation has ended, and says how when it has.
 Ctrl-D stops the long poll at once, shows the replies still on their way, and ends; so does
 Ctrl-C, without waiting for them.
@@ -14,24 +17,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import httpx
 
 from chatflow.domain.addresses import conversation_id, e164
 from chatflow.domain.errors import ChatflowError
+from chatflow.domain.messages import Option, numbered_menu
 
 POLL_WAIT = 20.0  # seconds one read of the bot's messages waits for one
 QUIET_AFTER_EOF = 1.5  # after the last line, show replies until the bot is quiet this long
 BUSY_LIMIT = 30.0  # ...or, while the flow is still busy with what it was sent, at most this long
-HISTORY = 20  # bot messages of the conversation so far shown at the start
+HISTORY = 20  # lines of the conversation so far shown at the start
 STATUS_SOON = (0.3, 1.0, 2.0, 4.0)  # seconds after activity when the chat asks whether it has ended
 STATUS_IDLE = 10.0  # and how often otherwise (a timer can end a conversation)
+CUSTOMER_PROMPT = "you> "  # the customer's own lines in the conversation so far
 
 
 class ChatError(ChatflowError):
     pass
+
+
+@dataclass
+class ChatOptions:
+    url: str
+    flow: str
+    customer: str
+    number: str | None = None  # a console number to write to, whatever flow it has
+    api_key: str = ""  # the journeys API's: the transcript, and `start`
+    start: bool = False  # start `flow` as a journey for `customer` before chatting
+    data: dict[str, Any] = field(default_factory=dict)  # the journey's data
 
 
 @dataclass
@@ -74,9 +90,15 @@ class Screen:
         self.prompt = prompt
 
     def bot(self, text: str) -> None:
-        pad = " " * len(self.prompt)
+        self.said(self.prompt, text)
+
+    def customer(self, text: str) -> None:
+        self.said(CUSTOMER_PROMPT, text)
+
+    def said(self, prompt: str, text: str) -> None:
+        pad = " " * len(prompt)
         lines = text.splitlines() or [""]
-        self.write("\n".join([self.prompt + lines[0], *(pad + line for line in lines[1:])]))
+        self.write("\n".join([prompt + lines[0], *(pad + line if line else "" for line in lines[1:])]))
 
     def note(self, text: str) -> None:
         self.write(text)
@@ -120,8 +142,7 @@ class Conversation:
 
 
 async def _history(http: httpx.AsyncClient, customer: str, number: str) -> tuple[list[str], str]:
-    """What the bot has sent this customer from `number` (the last HISTORY messages), and the
-    cursor after it."""
+    """What the bot has sent this customer from `number`, and the cursor after it."""
     sent: list[str] = []
     cursor = "0"
     while True:
@@ -132,6 +153,101 @@ async def _history(http: httpx.AsyncClient, customer: str, number: str) -> tuple
         if not answer["messages"] or answer["next"] == cursor:
             return sent, cursor
         cursor = answer["next"]
+
+
+def _bot_text(turn: dict[str, Any]) -> str:
+    """A bot's line of the transcript as the console showed it (choices as a numbered menu)."""
+    text = numbered_menu(str(turn.get("text", "")), [Option(id="", title=str(t)) for t in turn.get("options", [])])
+    if turn.get("status") == "failed":
+        code = f" ({turn['error_code']})" if turn.get("error_code") else ""
+        text += f"\n[not sent{code}]"
+    return text
+
+
+class Echoes:
+    """The bot's last lines shown from the transcript, which the live read may bring again: the
+    transcript is read after the live read's starting point, so a message sent in between is in
+    both. A live message equal to one of them is that message, shown already."""
+
+    def __init__(self, texts: list[str] | None = None) -> None:
+        self.texts = texts or []
+
+    def seen(self, text: str) -> bool:
+        if text in self.texts:
+            del self.texts[: self.texts.index(text) + 1]
+            return True
+        self.texts.clear()  # a new message: what follows it is new too
+        return False
+
+
+async def _so_far(
+    http: httpx.AsyncClient, options: ChatOptions, target: Target, id: str, screen: Screen
+) -> tuple[bool, str, Echoes]:
+    """Show the conversation so far; whether there was one, the cursor to read the bot's next
+    messages from, and the echoes to skip."""
+    cursor = await _latest(http, options.customer)
+    if options.api_key:
+        answer = await http.get(f"/api/conversations/{id}", headers=_auth(options.api_key))
+        if answer.status_code == 404:
+            return False, cursor, Echoes()
+        if answer.status_code < 400:
+            turns: list[dict[str, Any]] = answer.json().get("transcript", [])
+            if len(turns) > HISTORY:
+                screen.note(f"({len(turns) - HISTORY} earlier messages not shown)")
+            for turn in turns[-HISTORY:]:
+                if turn.get("direction") == "in":
+                    screen.customer(str(turn.get("text", "")))
+                else:
+                    screen.bot(_bot_text(turn))
+            last_in = max((i for i, t in enumerate(turns) if t.get("direction") == "in"), default=-1)
+            return bool(turns), cursor, Echoes([_bot_text(t) for t in turns[last_in + 1 :]])
+        why = f"the journeys API refused the key: {_reason(answer)}"
+    else:
+        why = "your own lines need the journeys API key: --api-key or CHATFLOW_API_KEY"
+    history, cursor = await _history(http, options.customer, target.number)
+    if history:
+        screen.note(f"(the bot's messages only; {why})")
+    if len(history) > HISTORY:
+        screen.note(f"({len(history) - HISTORY} earlier messages not shown)")
+    for text in history[-HISTORY:]:
+        screen.bot(text)
+    return bool(history), cursor, Echoes()
+
+
+async def _latest(http: httpx.AsyncClient, customer: str) -> str:
+    """The cursor after the last message the bot has sent this customer."""
+    answer = await http.get("/console/messages", params={"customer": customer, "after": "latest"})
+    return str(answer.raise_for_status().json()["next"])
+
+
+async def _start(http: httpx.AsyncClient, options: ChatOptions, target: Target, screen: Screen) -> None:
+    """Start the flow as a journey for the chat's customer, as the business's backend would."""
+    if not options.api_key:
+        raise ChatError(
+            "--start needs the journeys API key: --api-key or CHATFLOW_API_KEY (`chatflow dev` prints it and keeps it "
+            "in its data folder, where the chat finds it)"
+        )
+    body = {"flow": options.flow, "to": options.customer, "from": target.number, "data": options.data}
+    answer = await http.post("/api/conversations", json=body, headers=_auth(options.api_key))
+    if answer.status_code == 409:
+        screen.note(f"! not started: {_reason(answer)}")
+        return
+    if answer.status_code >= 400:
+        raise ChatError(f"cannot start flow {options.flow!r}: {_reason(answer)}")
+    started = answer.json()
+    interrupted = f", ending flow {started['interrupted']}" if started.get("interrupted") else ""
+    screen.note(f"-- journey {started.get('status', 'started')}: flow {options.flow} for {options.customer}{interrupted}")
+
+
+def _auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def _reason(answer: httpx.Response) -> str:
+    try:
+        return str(answer.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        return f"{answer.status_code} {answer.text[:200]}"
 
 
 def _lines(stdin: IO[str], loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
@@ -150,26 +266,33 @@ def _lines(stdin: IO[str], loop: asyncio.AbstractEventLoop, queue: asyncio.Queue
     threading.Thread(target=read, name="chat-stdin", daemon=True).start()
 
 
-async def _chat(url: str, flow: str, customer: str, number: str | None, stdin: IO[str], out: IO[str]) -> None:
+async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
+    url = options.url
     async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=10) as http:
         try:
             numbers = (await http.get("/console/numbers")).raise_for_status().json()["numbers"]
-            target = pick_target(numbers, flow, number)
-            history, cursor = await _history(http, customer, target.number)
         except httpx.HTTPError as error:
             raise ChatError(f"cannot reach chatflow at {url} ({error}); is `chatflow dev` running?") from None
-        screen = Screen(out, f"{target.flow}> ")
-        if number and target.flow != flow:
-            screen.note(f"({target.number} is bound to flow {target.flow}, not {flow})")
-        screen.note(f"Chatting with flow {target.flow} on {target.number} as {customer}. Type a message; Ctrl-D ends.")
-        if len(history) > HISTORY:
-            screen.note(f"({len(history) - HISTORY} earlier messages not shown)")
-        for text in history[-HISTORY:]:
-            screen.bot(text)
-        conversation = Conversation(http, conversation_id(target.channel, target.number, customer), screen)
-        if history:
+        # A journey may be any flow, started from any number: with --start the chat is FLOW's.
+        target = pick_target(numbers, options.flow, options.number)
+        flow = options.flow if options.start else target.flow
+        screen = Screen(out, f"{flow}> ")
+        if options.number and target.flow != options.flow and not options.start:
+            screen.note(f"({target.number} is bound to flow {target.flow}, not {options.flow})")
+        screen.note(f"Chatting with flow {flow} on {target.number} as {options.customer}. Type a message; Ctrl-D ends.")
+        conversation = Conversation(http, conversation_id(target.channel, target.number, options.customer), screen)
+        try:
+            if options.start:
+                cursor, echoes, before = await _latest(http, options.customer), Echoes(), False
+                await _start(http, options, target, screen)
+            else:
+                before, cursor, echoes = await _so_far(http, options, target, conversation.id, screen)
+        except httpx.HTTPError as error:
+            raise ChatError(f"cannot reach chatflow at {url} ({error}); is `chatflow dev` running?") from None
+        if before:
             with contextlib.suppress(httpx.HTTPError):
                 await conversation.check()
+        customer = options.customer
         activity = asyncio.Event()
 
         async def read_replies() -> None:
@@ -189,7 +312,8 @@ async def _chat(url: str, flow: str, customer: str, number: str | None, stdin: I
                     continue
                 mine = [m for m in answer["messages"] if m.get("number") == target.number]
                 for message in mine:
-                    screen.bot(message["text"])
+                    if not echoes.seen(message["text"]):
+                        screen.bot(message["text"])
                 cursor = answer["next"]
                 if mine:
                     activity.set()
@@ -207,6 +331,7 @@ async def _chat(url: str, flow: str, customer: str, number: str | None, stdin: I
                         if await conversation.check():
                             break
 
+        sent = options.start  # something the bot may still be answering
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         _lines(stdin, asyncio.get_running_loop(), lines)
         tasks = [asyncio.create_task(read_replies()), asyncio.create_task(watch_status())]
@@ -216,48 +341,58 @@ async def _chat(url: str, flow: str, customer: str, number: str | None, stdin: I
                 if not text.strip():
                     continue
                 try:
-                    sent = await http.post("/console/messages", json={"from": customer, "to": target.number, "text": text})
+                    posted = await http.post("/console/messages", json={"from": customer, "to": target.number, "text": text})
                 except httpx.HTTPError as error:
                     screen.note(f"! not sent: {error}")
                     continue
-                if sent.status_code >= 400:
-                    screen.note(f"! not sent ({sent.status_code}): {sent.text}")
+                if posted.status_code >= 400:
+                    screen.note(f"! not sent ({posted.status_code}): {posted.text}")
+                sent = True
                 activity.set()
         finally:
             for task in tasks:  # the long poll stops now, not when its wait is over
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        await _last_replies(http, customer, cursor, target.number, screen, conversation)
+        await _last_replies(http, customer, cursor, target.number, screen, conversation, echoes, sent)
 
 
 async def _last_replies(
-    http: httpx.AsyncClient, customer: str, cursor: str, number: str, screen: Screen, conversation: Conversation
+    http: httpx.AsyncClient,
+    customer: str,
+    cursor: str,
+    number: str,
+    screen: Screen,
+    conversation: Conversation,
+    echoes: Echoes,
+    sent: bool,
 ) -> None:
     """After Ctrl-D: the replies still on their way, until the bot is quiet; then whether the
-    conversation has ended."""
+    conversation has ended. When the chat sent nothing, only what a busy flow is still doing."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + BUSY_LIMIT
+    quiet = QUIET_AFTER_EOF if sent else 0.0
     with contextlib.suppress(httpx.HTTPError):
         while loop.time() < deadline:
             answer = (
                 await http.get(
                     "/console/messages",
-                    params={"customer": customer, "after": cursor, "wait": QUIET_AFTER_EOF},
-                    timeout=QUIET_AFTER_EOF + 10,
+                    params={"customer": customer, "after": cursor, "wait": quiet},
+                    timeout=quiet + 10,
                 )
             ).raise_for_status().json()
+            quiet = QUIET_AFTER_EOF
             cursor = answer["next"]
             for message in answer["messages"]:
-                if message.get("number") == number:
+                if message.get("number") == number and not echoes.seen(message["text"]):
                     screen.bot(message["text"])
             ended = await conversation.check()
             if not answer["messages"] and (ended or not conversation.busy):
                 return
 
 
-def chat(url: str, flow: str, customer: str, number: str | None, stdin: IO[str], out: IO[str]) -> None:
+def chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
     try:
-        asyncio.run(_chat(url, flow, customer, number, stdin, out))
+        asyncio.run(_chat(options, stdin, out))
     except KeyboardInterrupt:
         out.write("\n")
         out.flush()

@@ -1,4 +1,4 @@
-"""The `chatflow` command: dev, web, worker, chat, flows, graph, record.
+"""The `chatflow` command: dev, web, worker, chat, flows, graph, record, dead-letters.
 
 Mistakes a user can fix (config, ports, an unreachable server) end with `error: ...` on stderr
 and exit status 2, never a traceback.
@@ -7,6 +7,8 @@ and exit status 2, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import sys
@@ -15,13 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from chatflow.domain.config import Config
-from chatflow.domain.errors import ChatflowError, ConfigError
+from chatflow.domain.errors import ChatflowError, ConfigError, Refused
 from chatflow.flows.flow import Flow
 from chatflow.flows.graph import FORMATS, render
 from chatflow.flows.registry import FlowRegistry
-from chatflow.runtime.chat import chat
+from chatflow.runtime.chat import ChatOptions, chat
 from chatflow.runtime.config import load_config
 from chatflow.runtime.dev import DEFAULT_DATA_DIR, DEFAULT_URL, DevOptions, dev_main, running_dev
 from chatflow.runtime.logs import configure_logging
@@ -49,6 +53,7 @@ LogJson = Annotated[
     bool, typer.Option("--log-json", envvar="CHATFLOW_LOG_JSON", help="Log JSON lines (phone numbers masked either way).")
 ]
 LogLevel = Annotated[str, typer.Option(envvar="CHATFLOW_LOG_LEVEL", help="debug, info, warning or error.")]
+DataDirOption = Annotated[Path, typer.Option(help="The data folder of the `chatflow dev` to ask.")]
 
 
 def fail(message: str) -> typer.Exit:
@@ -156,25 +161,56 @@ def chat_command(
         str | None,
         typer.Option(
             envvar="CHATFLOW_URL",
-            help=f"The running web app [default: the `chatflow dev` of ./{DEFAULT_DATA_DIR}, else {DEFAULT_URL}]",
+            help=f"The running web app [default: the `chatflow dev` of --data-dir, else {DEFAULT_URL}]",
         ),
     ] = None,
     customer: Annotated[str, typer.Option("--as", help="Your phone number in the conversation.")] = "+14155550100",
     number: Annotated[
         str | None, typer.Option(help="Console number to write to, whatever flow it has [default: FLOW's]")
     ] = None,
+    start: Annotated[
+        bool, typer.Option("--start", help="Start FLOW for you first, as a journey (the business's initiative).")
+    ] = False,
+    data: Annotated[str | None, typer.Option(help='The journey\'s data with --start, a JSON object: \'{"name": "Ada"}\'')] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CHATFLOW_API_KEY",
+            help="The journeys API key, for your own lines and --start [default: the running `chatflow dev`'s]",
+        ),
+    ] = None,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
 ) -> None:
     """Talk to a flow from the terminal, through a running `chatflow dev` (or `chatflow web`).
 
-    Shows the conversation so far, the bot's messages as they come, and how the conversation
-    ended. Ctrl-D ends."""
+    Shows the conversation so far (your lines as `you> `), the bot's messages as they come, and
+    how the conversation ended. Ctrl-D ends."""
+    running = running_dev(data_dir)
     if url is None:
-        running = running_dev(DEFAULT_DATA_DIR)
         url = str(running["web"]) if running else DEFAULT_URL
+    if api_key is None and running and running.get("web") == url and running.get("api_key_file"):
+        # Only to the dev that wrote it: a key is never sent to another server named by --url.
+        with contextlib.suppress(OSError):
+            api_key = Path(str(running["api_key_file"])).read_text(encoding="utf-8").strip()
+    options = ChatOptions(url, flow, customer, number, api_key or "", start, _journey_data(data, start))
     try:
-        chat(url, flow, customer, number, sys.stdin, sys.stdout)
+        chat(options, sys.stdin, sys.stdout)
     except USER_ERRORS as error:
         raise fail(str(error)) from None
+
+
+def _journey_data(data: str | None, start: bool) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not start:
+        raise fail("--data is the data of a journey: use it with --start")
+    try:
+        value = json.loads(data)
+    except ValueError as error:
+        raise fail(f"--data is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise fail('--data must be a JSON object, e.g. \'{"name": "Ada"}\'')
+    return value
 
 
 @app.command()
@@ -230,7 +266,7 @@ def record(
             "else localhost:7233]"
         ),
     ] = None,
-    data_dir: Annotated[Path, typer.Option(help="The data folder of the `chatflow dev` to ask.")] = DEFAULT_DATA_DIR,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
     config: ConfigOption = None,
 ) -> None:
     """Save the histories of FLOW's conversations (those you had with `chatflow chat`, say) as
@@ -260,6 +296,109 @@ def record(
         asyncio.run(main())
     except USER_ERRORS as error:
         raise fail(str(error)) from None
+
+
+dead_letters_app = typer.Typer(
+    help="Messages the forwarder put aside (Temporal could not take them): list them, send them again.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(dead_letters_app, name="dead-letters")
+
+RedisUrlOption = Annotated[
+    str | None,
+    typer.Option(help="Redis [default: CHATFLOW_REDIS_URL, else the running `chatflow dev`'s Valkey]"),
+]
+
+
+def _on_redis(
+    config: str | None, redis_url: str | None, data_dir: Path, work: Callable[[Redis], Coroutine[Any, Any, int]]
+) -> None:
+    """Run `work` on the Redis of the config (or of the running `chatflow dev`); exit with its status."""
+    from chatflow.runtime.services import connect_redis
+
+    loaded, _ = _config(config, check_secrets=False)
+    running = running_dev(data_dir)
+    url = redis_url or loaded.settings.redis_url or (str(running.get("redis", "")) if running else "")
+    if not url:
+        raise fail(f"no Redis: set CHATFLOW_REDIS_URL or --redis-url, or start `chatflow dev` (none runs on {data_dir})")
+
+    async def main() -> int:
+        redis = connect_redis(url)
+        try:
+            return await work(redis)
+        except RedisError as error:
+            raise ChatflowError(f"cannot reach Redis at {url}: {error}") from None
+        finally:
+            await redis.aclose()
+
+    try:
+        status = asyncio.run(main())
+    except USER_ERRORS as error:
+        raise fail(str(error)) from None
+    if status:
+        raise typer.Exit(status)
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many, oldest first.")] = 100,
+    redis_url: RedisUrlOption = None,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    config: ConfigOption = None,
+) -> None:
+    """The dead letters, oldest first: id, when put aside, conversation, message, why."""
+    from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters
+
+    async def work(redis: Redis) -> int:
+        letters = await list_dead_letters(redis, limit=limit)
+        if not letters:
+            say("no dead letters")
+            return 0
+        rows = [(d.id, d.at, d.kind, d.conversation or "-", d.message_id or "-", d.reason) for d in letters]
+        header = ("ID", "PUT ASIDE", "KIND", "CONVERSATION", "MESSAGE", "REASON")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+        for row in [header, *rows]:
+            say("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[5]]))
+        total = await count_dead_letters(redis)
+        if total > len(letters):
+            say(f"({total - len(letters)} more; --limit shows more)")
+        return 0
+
+    _on_redis(config, redis_url, data_dir, work)
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(
+    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Dead letters to retry (see `list`).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Retry every dead letter.")] = False,
+    redis_url: RedisUrlOption = None,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    config: ConfigOption = None,
+) -> None:
+    """Put dead letters back into the buffer, to be forwarded again. A message that reached its
+    conversation already is not handled twice. Exit status 1 when one could not be retried."""
+    from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters, retry_dead_letter
+
+    if bool(ids) == all_:
+        raise fail("name the dead letters to retry (IDs from `chatflow dead-letters list`), or --all")
+
+    async def work(redis: Redis) -> int:
+        chosen = ids or [d.id for d in await list_dead_letters(redis, limit=max(await count_dead_letters(redis), 1))]
+        if not chosen:
+            say("no dead letters")
+        kept = 0
+        for id in chosen:
+            try:
+                entry = await retry_dead_letter(redis, id)
+            except Refused as refused:
+                say(f"not retried {id}: {refused}")
+                kept += 1
+            else:
+                say(f"retried {id} (back in the buffer as {entry})")
+        return 1 if kept else 0
+
+    _on_redis(config, redis_url, data_dir, work)
 
 
 def main() -> None:

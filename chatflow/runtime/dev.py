@@ -8,8 +8,9 @@ started; see `chatflow.runtime.processes` for why nothing outlives it.
 Every flow can be chatted with: a flow the config binds to no console number gets one from a
 reserved range (`+1500555xxxx`, Twilio's test numbers, never a customer's), the same one every
 time. Without CHATFLOW_API_KEY the journeys API gets a random key, kept in the data folder. The
-web app's URL and Temporal's address go to `<data folder>/dev.json` while it runs, for
-`chatflow chat` and `chatflow record` to find them.
+web app's URL, Temporal's and Redis's addresses and where the API key is go to
+`<data folder>/dev.json` while it runs, for `chatflow chat`, `chatflow record` and
+`chatflow dead-letters` to find them.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def dev_api_key(data_dir: Path) -> str:
 
 
 def running_dev(data_dir: Path = DEFAULT_DATA_DIR) -> dict[str, Any] | None:
-    """What a `chatflow dev` running on `data_dir` wrote about itself (web URL, Temporal address),
-    or None when none runs there."""
+    """What a `chatflow dev` running on `data_dir` wrote about itself (web URL, Temporal and Redis
+    addresses, the API key's file), or None when none runs there."""
     try:
         state = json.loads((data_dir / STATE_FILE).read_text(encoding="utf-8"))
         os.kill(int(state["pid"]), 0)  # still running? (a killed dev leaves its file behind)
@@ -182,7 +183,9 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
             await check_redis(services.redis)
             web = f"http://{_visible(options.host)}:{sock.getsockname()[1]}"
             api = f"  Journeys API  {web}/api/conversations  key: {settings.api_key} ({key_source})"
-            state = {"pid": os.getpid(), "web": web, "temporal": settings.temporal_address}
+            state = {"pid": os.getpid(), "web": web, "temporal": settings.temporal_address, "redis": settings.redis_url}
+            if key_source != "CHATFLOW_API_KEY":
+                state["api_key_file"] = key_source  # its path, not the key: dev.json is readable by all
             state_file.write_text(json.dumps(state) + "\n", encoding="utf-8")
             say(_banner(config, web, lines, api, {b.number for b in added}))
             await until_any_ends(stop, services.serve_web(sock, stop), services.run_worker(stop))

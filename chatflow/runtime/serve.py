@@ -10,8 +10,8 @@ import asyncio
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from prometheus_client import start_http_server
 
@@ -23,6 +23,20 @@ from chatflow.runtime.services import Services, check_redis, load_flows
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 Say = Callable[[str], None]
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on uvloop when it is installed (a dependency, except on Windows).
+
+    uvicorn picks uvloop by itself only when it creates the event loop (`uvicorn.run`); our
+    processes create it first, so without this the web app and the worker run on asyncio's own
+    loop, whose per-callback cost shows at hundreds of webhooks a second.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def stop_on_signals(stop: asyncio.Event, on_second: Callable[[], None] = lambda: None) -> None:

@@ -211,7 +211,9 @@ class Services:
 
     # -- the worker --------------------------------------------------------------------------------
 
-    def worker(self, *, max_cached_workflows: int = 10_000) -> tuple[Worker, ChannelFallback | None]:
+    def worker(
+        self, *, max_cached_workflows: int = 10_000, max_concurrent_workflow_tasks: int | None = None
+    ) -> tuple[Worker, ChannelFallback | None]:
         """The worker, and the channel fallback whose sweeper must run beside it (when configured).
 
         Every send passes the opt-out check and the sender's rate limit, shared by all workers,
@@ -247,6 +249,7 @@ class Services:
             reporter=reporter,
             on_send=record_send,
             max_cached_workflows=max_cached_workflows,
+            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             ledger=SendLedger(self.redis),
         )
         return worker, fallback

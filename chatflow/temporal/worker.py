@@ -26,6 +26,13 @@ from chatflow.temporal.workflow import ConversationWorkflow
 # imported by a workflow, but load lazily from objects the garbage collector may finalise on a
 # workflow thread; passing them through keeps the sandbox from warning about it.
 PASSTHROUGH = ("chatflow", "transitions", "six", "phonenumbers", "redis", "opentelemetry")
+# A conversation's next workflow task goes first to the worker that ran the last one (its sticky
+# queue), which has the run cached. A worker that died without telling the server (killed, crashed)
+# leaves its conversations' next tasks waiting there this long before any other worker may take
+# them: the SDK's 10 s made the first reply after a crash 10 s late. A live worker starts a task
+# well within 2 s; one that cannot is overloaded, and another worker may take the task (replaying
+# the history, which continue-as-new keeps short).
+STICKY_TIMEOUT = timedelta(seconds=2)
 
 
 class ConversationWorker(Worker):
@@ -57,10 +64,16 @@ def build_worker(
     max_cached_workflows: int = 10_000,
     ledger: Ledger | None = None,
     graceful_shutdown_timeout: timedelta = WORKER_SHUTDOWN_GRACE,
+    max_concurrent_workflow_tasks: int | None = None,
 ) -> Worker:
     """The worker; `ledger` keeps a send from being made twice when its result is lost (a worker
     killed mid-send), and a stopping worker lets running activities finish for up to
-    `graceful_shutdown_timeout` before it cancels them."""
+    `graceful_shutdown_timeout` before it cancels them.
+
+    `max_concurrent_workflow_tasks` None keeps the SDK's 100. Fewer cut the worker's CPU per new
+    conversation by about a quarter in an overloaded bench (fewer task timeouts and replays; see
+    docs/benchmarks.md), but a workflow task keeps its slot while its local sends run, so with a
+    real provider's latency fewer slots would cap the sends in flight: not lowered by default."""
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
@@ -82,4 +95,6 @@ def build_worker(
         workflow_runner=sandbox_runner(flows),
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=graceful_shutdown_timeout,
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
     )

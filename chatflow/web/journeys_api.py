@@ -128,7 +128,7 @@ class JourneysApi:
     async def list(self, request: Request) -> Response:
         params = request.query_params
         limit = params.get("limit", "100")
-        if not limit.isdigit() or not 0 < int(limit) <= 1000:
+        if not (limit.isascii() and limit.isdigit()) or not 0 < int(limit) <= 1000:  # int() refuses "²"
             raise Invalid("limit must be a number from 1 to 1000")
         found = await self.journeys.list(
             flow=params.get("flow", ""), state=params.get("state", ""), number=params.get("number", ""), limit=int(limit)

@@ -35,6 +35,8 @@ _ID = {
     "conversation matches it (409 when several do).",
 }
 _ERRORS = {str(code): _ERROR for code in (400, 401, 404, 409, 413, 415, 422)}
+# `?limit=`: ASCII digits only, 1 to 1000.
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -57,12 +59,16 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "List conversations",
                 "parameters": [
-                    {"name": n, "in": "query", "schema": {"type": "string"}, "description": d}
-                    for n, d in (
-                        ("flow", "only conversations that started with this flow"),
-                        ("state", "`running` or `ended`"),
-                        ("number", "only conversations on this number of ours, E.164 (`%2B15005550006` in a URL)"),
-                        ("limit", "at most this many (1-1000, default 100)"),
+                    {"name": n, "in": "query", "schema": schema, "description": d}
+                    for n, schema, d in (
+                        ("flow", {"type": "string"}, "only conversations that started with this flow"),
+                        ("state", {"enum": STATES}, "`running` or `ended`"),
+                        (
+                            "number",
+                            {"type": "string"},
+                            "only conversations on this number of ours, E.164 (`%2B15005550006` in a URL)",
+                        ),
+                        ("limit", _LIMIT, "at most this many (default 100)"),
                     )
                 ],
                 "responses": {
@@ -140,6 +146,50 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Collect an event into the customer's digest: one run of the flow per window",
                 "requestBody": {"required": True, **_json(_ref("DigestEvent"), "the event")},
                 "responses": {"202": _json({"type": "object"}, "collected; `pending` events so far"), **_ERRORS},
+            }
+        },
+        "/api/dead-letters": {
+            "get": {
+                "summary": "Messages the forwarder put aside (too large, unreadable, refused by Temporal), oldest first",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": _LIMIT, "description": "at most this many (default 100)"}
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["dead_letters", "total"],
+                            "properties": {
+                                "dead_letters": {"type": "array", "items": _ref("DeadLetter")},
+                                "total": {"type": "integer", "description": "dead letters kept, listed or not"},
+                            },
+                        },
+                        "the dead letters",
+                    ),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/dead-letters/{id}/retry": {
+            "post": {
+                "summary": "Put a dead letter back into the buffer, to be forwarded again (at most once to its "
+                "conversation); 404 when there is no such dead letter, 422 when it cannot be retried",
+                "parameters": [{**_ID, "description": "dead letter id, as listed"}],
+                "responses": {
+                    "202": _json(
+                        {
+                            "type": "object",
+                            "required": ["id", "status", "entry"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "status": {"enum": ["retried"]},
+                                "entry": {"type": "string", "description": "its new entry in the buffer"},
+                            },
+                        },
+                        "back in the buffer",
+                    ),
+                    **_ERRORS,
+                },
             }
         },
         "/api/broadcasts/{id}": {
@@ -238,6 +288,20 @@ OPENAPI: dict[str, Any] = {
                     "status": {"type": "string", "description": "sending, sent, delivered, read, failed..."},
                     "error_code": {"type": "string"},
                     "options": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "DeadLetter": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "at": {"type": "string", "description": "when it was put aside"},
+                    "reason": {"type": "string"},
+                    "kind": {"enum": ["too_large", "unreadable", "refused"]},
+                    "message_id": {"type": "string"},
+                    "conversation": {"type": "string"},
+                    "flow": {"type": "string"},
+                    "size": {"type": "integer", "description": "bytes"},
+                    "first_buffered": {"type": "string"},
                 },
             },
             "Event": {

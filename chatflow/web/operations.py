@@ -54,7 +54,8 @@ def operations_routes(api_key: str, redis: Redis) -> list[BaseRoute]:
 
     async def dead_letters(request: Request) -> Response:
         limit = request.query_params.get("limit", "100")
-        if not limit.isdigit() or not 0 < int(limit) <= 1000:
+        # isdigit() alone takes "²", which int() refuses.
+        if not (limit.isascii() and limit.isdigit()) or not 0 < int(limit) <= 1000:
             raise Invalid("limit must be a number from 1 to 1000")
         letters = await list_dead_letters(redis, limit=int(limit))
         return JSONResponse(

@@ -127,9 +127,10 @@ async def _hand_on(received: Received, receive: Receive) -> Sequence[tuple[Inbou
 
 
 async def _report(status: StatusReport, report: Report) -> None:
-    """To the first of its conversations that exists; none may (the conversation has ended)."""
+    """To the first of its conversations that exists; none may (the conversation has ended).
+    A status that names none ("") is still reported: the router knows its message's sender."""
     update = status.update
-    for conversation in status.conversations:
+    for conversation in status.conversations or [""]:
         try:
             if await report(conversation, update):
                 return

@@ -52,7 +52,7 @@ def check_tally(tally: dict[str, Any]) -> None:
 def test_tiny_bench_writes_every_scenario(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--tiny", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, text=True, timeout=900,  # a hang guard; a busy machine is slow
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "latest.json").read_text())
@@ -88,6 +88,13 @@ def test_tiny_bench_writes_every_scenario(tmp_path: Path) -> None:
     burst = results["burst"]
     for mode in PATHS:
         check_burst(burst[mode], sizes["burst_rates"], sizes["burst_seconds"])
+        for row in burst[mode]:
+            cpu = row["cpu_ms_per_customer"]
+            assert sorted(cpu) == ["server", "web", "worker"] and min(cpu.values()) >= 0 and sum(cpu.values()) > 0
+    for kind in ("floor", "floor_busy"):
+        assert [row["offered_per_second"] for row in burst[kind]] == sizes["burst_rates"]
+        for row in burst[kind]:
+            assert row["sent"] == row["ack"]["n"] + row["refused"]
     dev = results["dev_burst"]
     check_burst(dev["ours"], sizes["dev_burst_rates"], sizes["burst_seconds"])
     assert positive(dev["ready_seconds"])

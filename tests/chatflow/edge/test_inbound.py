@@ -10,6 +10,7 @@ from chatflow.domain.errors import TooLarge
 from chatflow.domain.keywords import OPT_OUT_WORDS
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
+from chatflow.edge.buffer import BufferedDelivery, decode
 from chatflow.edge.dedupe import Dedupe, deduped
 from chatflow.edge.inbound import InboundEdge
 from chatflow.edge.optout import OptOuts
@@ -153,3 +154,16 @@ async def test_a_stop_that_failed_half_way_is_not_taken_for_a_duplicate_when_the
     retried = await edge.receive(BINDING, stop)  # the provider's retry of the same webhook
     assert (retried.action, "unsubscribed" in retried.reply) == ("opted_out", True)
     assert await OptOuts(redis).is_opted_out(NUMBER, CUSTOMER)
+
+
+async def test_through_the_buffer_an_opted_out_customer_is_ignored_until_start_and_repeats_are_dropped(redis: Redis):
+    buffer = BufferedDelivery(redis, partitions=1)
+    edge = InboundEdge(buffer, OptOuts(redis), Dedupe(redis))
+    await edge.receive(BINDING, message("STOP"))
+    assert (await edge.receive(BINDING, message("hello", id="SM-while-out"))).action == "ignored"
+    await edge.receive(BINDING, message("START"))
+    # Ignored while opted out, so not taken for a repeat once they are back.
+    assert (await edge.receive(BINDING, message("hello", id="SM-while-out"))).action == "delivered"
+    assert (await edge.receive(BINDING, message("hello", id="SM-while-out"))).action == "duplicate"
+    buffered = await redis.xrange(keys.inbox(0))
+    assert [decode(fields["m"]) for _, fields in buffered] == [(message("hello", id="SM-while-out"), "echo")]

@@ -91,6 +91,7 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient):
         "/api/conversations", "/api/conversations/{id}", "/api/conversations/{id}/events",
         "/api/conversations/{id}/takeover", "/api/conversations/{id}/replies", "/api/conversations/{id}/handback",
         "/api/broadcasts", "/api/broadcasts/{id}", "/api/digests",
+        "/api/dead-letters", "/api/dead-letters/{id}/retry",
     }
 
 

@@ -126,9 +126,11 @@ class DevStack:
         return self.process.wait(60)
 
 
-def start_dev(data_dir: Path, logs: Path, *extra: str) -> DevStack:
+def start_dev(data_dir: Path, logs: Path, *extra: str, config_text: str = DEMO_CONFIG) -> DevStack:
+    """`chatflow dev` with `config_text` as chatflow.toml, in the folder above `data_dir` (flow
+    modules there are found)."""
     config = data_dir.parent / "chatflow.toml"
-    config.write_text(DEMO_CONFIG)
+    config.write_text(config_text)
     port, temporal_port = free_port(), free_port()
     logs.mkdir(parents=True, exist_ok=True)
     stdout, stderr = logs / f"dev-{port}.out", logs / f"dev-{port}.err"

@@ -4,7 +4,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.chatflow.runtime.devstack import chatflow_command, chatflow_env, start_dev
+from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env, start_dev
 
 
 def _read_until(process: subprocess.Popen[str], needle: str, lines: list[str]) -> None:
@@ -20,11 +20,13 @@ def _read_until(process: subprocess.Popen[str], needle: str, lines: list[str]) -
     raise AssertionError(f"no {needle!r} in chat output: {lines}")
 
 
-def test_chat_talks_to_a_flow_and_shows_the_bots_messages(tmp_path: Path) -> None:
-    stack = start_dev(tmp_path / "data", tmp_path / "logs")
+def test_chat_talks_to_a_flow_and_shows_the_conversation_so_far(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    stack = start_dev(data, tmp_path / "logs")
     try:
+        # --data-dir: the chat finds the dev's API key there, and shows the customer's own lines.
         chat = subprocess.Popen(
-            chatflow_command("chat", "demo", "--url", stack.url, "--as", "+14155550199"),
+            chatflow_command("chat", "demo", "--url", stack.url, "--as", "+14155550199", "--data-dir", str(data)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -45,9 +47,13 @@ def test_chat_talks_to_a_flow_and_shows_the_bots_messages(tmp_path: Path) -> Non
         assert chat.returncode == 0, err
 
         # Again, naming the number rather than its flow: the prompt names the flow bound to it,
-        # the conversation so far comes first, and Ctrl-D ends at once (no 20 s long poll to sit out).
+        # the conversation so far comes first, the customer's lines too, and Ctrl-D ends at once
+        # (no 20 s long poll to sit out).
         again = subprocess.Popen(
-            chatflow_command("chat", "purchase_followup", "--number", "+15005550006", "--url", stack.url, "--as", "+14155550199"),
+            chatflow_command(
+                "chat", "purchase_followup", "--number", "+15005550006", "--url", stack.url, "--as", "+14155550199",
+                "--data-dir", str(data),
+            ),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -61,11 +67,100 @@ def test_chat_talks_to_a_flow_and_shows_the_bots_messages(tmp_path: Path) -> Non
             "Chatting with flow demo on +15005550006 as +14155550199. Type a message; Ctrl-D ends.",
         ]
         _read_until(again, "demo> We're open 9:00-18:00, Monday to Saturday.", lines)
-        assert lines[2] == "demo> Hi! I'm the chatflow demo bot."
+        _read_until(again, "      3. Talk to a person", lines)
+        assert lines[2:] == [
+            "you> hello",
+            "demo> Hi! I'm the chatflow demo bot.",
+            *MENU,
+            "you> 1",
+            "demo> We're open 9:00-18:00, Monday to Saturday.",
+            *MENU,
+        ]
         started = time.monotonic()
         out, err = again.communicate("", timeout=60)
         assert again.returncode == 0, err
-        assert time.monotonic() - started < 5
+        assert out == ""  # nothing shown twice on the way out
+        assert time.monotonic() - started < 15  # well within the 20 s long poll: it was cut short
+
+        # Without the API key (another app's URL than the dev's of --data-dir): the bot's lines only.
+        keyless = subprocess.run(
+            chatflow_command("chat", "demo", "--url", stack.url, "--as", "+14155550199", "--data-dir", str(tmp_path / "none")),
+            input="", capture_output=True, text=True, env=chatflow_env(), timeout=60,
+        )
+        assert keyless.returncode == 0, keyless.stderr
+        shown = keyless.stdout.splitlines()
+        assert shown[1] == "(the bot's messages only; your own lines need the journeys API key: --api-key or CHATFLOW_API_KEY)"
+        assert shown[2:4] == ["demo> Hi! I'm the chatflow demo bot.", MENU[0]]
+        assert not any(line.startswith("you> ") for line in shown)
+    finally:
+        stack.stop()
+
+
+MENU = ["demo> What can I do for you?", "", "      1. Opening hours", "      2. Track my order", "      3. Talk to a person"]
+# A flow of the user's own, beside chatflow.toml, that speaks first with the journey's data.
+GREETING = """\
+from chatflow import Ask, End, Flow, anything
+
+
+class Greeting(Flow):
+    \"\"\"Greets a customer by name.\"\"\"
+
+    hello = Ask("Hello {name}! Anything I can do?", branches={anything: "bye"})
+    bye = End("completed", "Bye {name}.")
+"""
+GREETING_CONFIG = DEMO_CONFIG.replace('modules = ["conversations.demo"]', 'modules = ["conversations.demo", "greeting"]')
+
+
+def test_chat_starts_a_journey_and_says_how_it_ended(tmp_path: Path) -> None:
+    (tmp_path / "greeting.py").write_text(GREETING)
+    data = tmp_path / "data"
+    stack = start_dev(data, tmp_path / "logs", config_text=GREETING_CONFIG)
+    ada = "+14155550123"
+    try:
+        chat = subprocess.Popen(
+            chatflow_command("chat", "greeting", "--start", "--data", '{"name": "Ada"}', "--as", ada, "--data-dir", str(data)),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=chatflow_env(),
+        )
+        assert chat.stdin is not None
+        lines: list[str] = []
+        _read_until(chat, "greeting> Hello Ada! Anything I can do?", lines)
+        assert lines[1].startswith(f"-- journey started: flow greeting for {ada}")
+        chat.stdin.write("no thanks\n")
+        chat.stdin.flush()
+        _read_until(chat, "-- conversation ended", lines)
+        assert lines[-2:] == ["greeting> Bye Ada.", "-- conversation ended: completed; a message starts a new one"]
+        out, err = chat.communicate("", timeout=60)
+        assert chat.returncode == 0, err
+
+        # Back to it later: the whole conversation, and that it has ended.
+        done = subprocess.run(
+            chatflow_command("chat", "greeting", "--as", ada, "--data-dir", str(data)),
+            input="", capture_output=True, text=True, env=chatflow_env(), timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[1:] == [
+            "greeting> Hello Ada! Anything I can do?",
+            "you> no thanks",
+            "greeting> Bye Ada.",
+            "-- conversation ended: completed; a message starts a new one",
+        ]
+
+        # Starting needs the API key, which the chat never sends to an app it was not given it for.
+        keyless = subprocess.run(
+            chatflow_command("chat", "greeting", "--start", "--url", stack.url, "--data-dir", str(tmp_path / "none")),
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, env=chatflow_env(), timeout=60,
+        )
+        assert keyless.returncode == 2
+        assert keyless.stderr.startswith("error: --start needs the journeys API key: --api-key or CHATFLOW_API_KEY")
+        # Data the flow cannot use: the chat says how the journey ended, and why.
+        misspelt = subprocess.run(
+            chatflow_command("chat", "greeting", "--start", "--as", ada, "--data", '{"nam": "Ada"}', "--data-dir", str(data)),
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, env=chatflow_env(), timeout=60,
+        )
+        assert misspelt.returncode == 0, misspelt.stderr
+        assert misspelt.stdout.splitlines()[-1] == (
+            "-- conversation ended: failed (template needs 'name', which the data does not have); a message starts a new one"
+        )
     finally:
         stack.stop()
 

@@ -1,10 +1,16 @@
 """The `chatflow` command as a user runs it: a subprocess, its output and exit status."""
 
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
+from chatflow.domain.messages import InboundMessage
+from chatflow.edge import keys
+from chatflow.edge.buffer import encode
+from chatflow.edge.dead_letters import list_dead_letters
 from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
 
 
@@ -56,6 +62,9 @@ flow = "{flow}"
          "error: chatflow.toml binds numbers whose provider needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"),
         (["flows"], '[flows]\nmodules = ["conversations.nope"]\n', "error: chatflow.toml: [flows] module 'conversations.nope' not found"),
         (["flows", "--config", "missing.toml"], DEMO_CONFIG, "error: config file missing.toml not found"),
+        (["chat", "demo", "--start", "--data", "[1]"], DEMO_CONFIG, "error: --data must be a JSON object"),
+        (["chat", "demo", "--start", "--data", "{name"], DEMO_CONFIG, "error: --data is not valid JSON"),
+        (["chat", "demo", "--data", "{}"], DEMO_CONFIG, "error: --data is the data of a journey: use it with --start"),
     ],
 )
 def test_mistakes_are_one_clear_line_and_exit_2(tmp_path: Path, command: list[str], config: str, says: str) -> None:
@@ -118,6 +127,56 @@ def test_help_is_plain_text_with_its_defaults_and_no_type_beside_flags(tmp_path:
     assert "<bool>" not in done.stdout and "│" not in done.stdout
     assert "--port <int>           Web app port [default: 8000, or a free one if taken]" in done.stdout
     assert "--log-json             Log JSON lines" in done.stdout
-    for command in ("", "web", "worker", "chat", "flows", "graph", "record"):
+    for command in ("", "web", "worker", "chat", "flows", "graph", "record", "dead-letters", "dead-letters retry"):
         shown = run(tmp_path, *command.split(), "--help")
         assert shown.returncode == 0 and "<bool>" not in shown.stdout, command
+
+
+def dead_letter(text: str, reason: str = "Temporal refused it 5 times") -> dict[str, str]:
+    """A dead letter as the forwarder puts one aside."""
+    message = InboundMessage(
+        id=f"console-{uuid.uuid4().hex}", channel="console", provider="console",
+        customer="+14155550100", number="+15005550006", text=text,
+    )
+    return {"m": encode(message, "demo"), "reason": reason, "kind": "refused", "partition": "0"}
+
+
+async def test_dead_letters_are_listed_and_retried_from_the_command_line(tmp_path: Path, redis: Redis, valkey_url: str):
+    fine = dead_letter("hello")
+    first = await redis.xadd(keys.inbox_dead(), fine)
+    broken = await redis.xadd(keys.inbox_dead(), {"m": "not a message", "reason": "cannot be read", "kind": "unreadable"})
+    again = await redis.xadd(keys.inbox_dead(), dead_letter("and again"))
+
+    def dead_letters(*args: str) -> subprocess.CompletedProcess[str]:
+        return run(tmp_path, "dead-letters", *args, CHATFLOW_REDIS_URL=valkey_url)
+
+    listed = dead_letters("list")
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["ID", "PUT", "ASIDE", "KIND", "CONVERSATION", "MESSAGE", "REASON"]
+    assert [row.split()[0] for row in rows] == [first, broken, again]
+    assert rows[0].split()[2:4] == ["refused", "chat:console:+15005550006:+14155550100"]
+    assert rows[0].endswith("Temporal refused it 5 times")
+    assert dead_letters("list", "--limit", "1").stdout.splitlines()[-1] == "(2 more; --limit shows more)"
+
+    retried = dead_letters("retry", first)
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.startswith(f"retried {first} (back in the buffer as ")
+    buffered = [fields for stream in await redis.keys("chatflow:inbox:*") if stream != keys.inbox_dead()
+                for _, fields in await redis.xrange(stream)]
+    assert buffered == [{"m": fine["m"], "retried": "1", "first": first}]
+
+    # --all retries what it can and says what it cannot, with exit status 1.
+    everything = dead_letters("retry", "--all")
+    assert everything.returncode == 1
+    lines = everything.stdout.splitlines()
+    assert lines[0].startswith(f"not retried {broken}: dead letter {broken} cannot be read")
+    assert lines[1].startswith(f"retried {again} ")
+    assert [d.id for d in await list_dead_letters(redis)] == [broken]
+
+    unknown = dead_letters("retry", first)
+    assert (unknown.returncode, unknown.stdout) == (1, f"not retried {first}: no dead letter {first}\n")
+    neither = dead_letters("retry")
+    assert neither.returncode == 2 and neither.stderr.startswith("error: name the dead letters to retry")
+    nowhere = run(tmp_path, "dead-letters", "list", "--data-dir", str(tmp_path / "none"))
+    assert nowhere.returncode == 2 and nowhere.stderr.startswith("error: no Redis: set CHATFLOW_REDIS_URL")

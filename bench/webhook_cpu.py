@@ -1,0 +1,94 @@
+"""`python -m bench.webhook_cpu [N] [--asyncio]`: CPU per webhook in chatflow's app, nothing else.
+
+N signed Twilio webhooks (new customers' "hi") called one after another straight into the ASGI
+app that `Services.web_app()` builds (signature, parsing, the Redis edge, the buffer), against a
+real Valkey, with no HTTP server, no load generator and no forwarder (the lifespan is not run):
+the process CPU time per webhook. CPU time, unlike latency, hardly depends on what else shares
+the machine, so this is the figure to compare changes to the webhook path by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.config import TASK_QUEUE, bench_config
+from bench.http import WEBHOOK_PATH, Prepared, twilio_webhook
+from chatflow.runtime.embedded import start_valkey
+from chatflow.runtime.processes import free_port
+from chatflow.runtime.serve import run
+from chatflow.runtime.services import Services
+from conversations.demo import Demo
+
+WARM_UP = 100
+URL = "http://bench"
+
+
+def _scope(request: Prepared, app: Any) -> dict[str, Any]:
+    lines = request.head.decode().split("\r\n")[1:]
+    headers = [(name.lower().encode(), value.encode()) for name, _, value in
+               (line.partition(": ") for line in lines if ": " in line)]
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": WEBHOOK_PATH, "raw_path": WEBHOOK_PATH.encode(), "query_string": b"", "root_path": "",
+            "headers": headers, "server": ("bench", 80), "client": ("127.0.0.1", 1), "app": app}
+
+
+async def _call(app: Any, request: Prepared) -> int:
+    delivered = False
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:
+            await asyncio.Event().wait()  # the client never disconnects
+        delivered = True
+        return {"type": "http.request", "body": request.body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(_scope(request, app), receive, send)
+    return status[0]
+
+
+async def measure(count: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="chatflow-bench-cpu-") as folder:
+        valkey = await start_valkey(Path(folder), "127.0.0.1", free_port())
+        try:
+            # Temporal is never called: the buffer answers the webhook.
+            config = bench_config("http://127.0.0.1:9", public_url=URL, temporal_address="127.0.0.1:9",
+                                  redis_url=valkey.url)
+            services = await Services.start(config, [Demo], task_queue=TASK_QUEUE, lazy=True)
+            try:
+                app = services.web_app()
+                requests = [twilio_webhook(URL + WEBHOOK_PATH, f"+1415{n:07d}", "hi") for n in range(WARM_UP + count)]
+                for request in requests[:WARM_UP]:
+                    status = await _call(app, request)
+                    if status != 200:
+                        raise RuntimeError(f"the webhook answered {status}")
+                cpu, wall = time.process_time(), time.perf_counter()
+                for request in requests[WARM_UP:]:
+                    await _call(app, request)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            finally:
+                await services.aclose()
+        finally:
+            await asyncio.to_thread(valkey.process.stop)
+    return {"webhooks": count, "cpu_ms": round(cpu * 1000 / count, 3), "wall_ms": round(wall * 1000 / count, 3)}
+
+
+def main() -> None:
+    count = next((int(arg) for arg in sys.argv[1:] if arg.isdigit()), 3000)
+    result = asyncio.run(measure(count)) if "--asyncio" in sys.argv else run(measure(count))
+    loop = "asyncio" if "--asyncio" in sys.argv else "uvloop"
+    print(f"{result['webhooks']} webhooks ({loop}): CPU {result['cpu_ms']} ms each, "
+          f"wall {result['wall_ms']} ms each (one at a time)")
+
+
+if __name__ == "__main__":
+    main()

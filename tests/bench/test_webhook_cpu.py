@@ -1,0 +1,10 @@
+"""The webhook CPU probe runs the app's real webhook path (it refuses anything but a 200)."""
+
+from __future__ import annotations
+
+from bench.webhook_cpu import measure
+
+
+async def test_the_probe_measures_accepted_webhooks() -> None:
+    result = await measure(20)
+    assert result["webhooks"] == 20 and result["cpu_ms"] > 0 and result["wall_ms"] > 0

@@ -1,0 +1,67 @@
+"""The worker's metrics: each conversation's end, by flow and outcome, counted once as it ends
+(a flow that raises ends `failed`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from chatflow import End, Flow, Say
+from chatflow.domain.config import Config, NumberBinding, Settings
+from chatflow.runtime.metrics import conversation_outcomes
+from tests.helpers import new_customer, running_app, running_worker, started_services
+
+NUMBER = "+15005550006"
+KEY = "metrics-key"
+CONFIG = Config(
+    numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="careless", rate=50.0)],
+    flow_modules=[],
+    settings=Settings(api_key=KEY),
+)
+
+
+class Careless(Flow):
+    """Greets by a name nobody gave it: a flow bug."""
+
+    greet = Say("Hi {name}!")
+
+
+class Polite(Flow):
+    bye = End("completed", "Bye!")
+
+
+def ended(flow: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("chatflow_conversations_ended_total", {"flow": flow, "outcome": outcome}) or 0.0
+
+
+async def run_to_the_end(api: httpx.AsyncClient, flow: str) -> str:
+    answer = await api.post("/api/conversations", json={"flow": flow, "to": new_customer(), "from": NUMBER})
+    assert answer.status_code == 202, answer.text
+    id = answer.json()["id"]
+    for _ in range(400):
+        view = (await api.get(f"/api/conversations/{id}")).json()
+        if view["state"] == "ended":
+            return str(view["outcome"])
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{id} never ended: {view}")
+
+
+async def test_each_conversation_end_is_counted_by_flow_and_outcome(dev_env: WorkflowEnvironment, redis: Redis) -> None:
+    # Workers use the interceptors of the client they are built from, as `chatflow worker`'s is.
+    config = dev_env.client.config()
+    config["interceptors"] = [conversation_outcomes()]
+    client = Client(**config)
+    failed, completed = ended("careless", "failed"), ended("polite", "completed")
+    async with started_services(CONFIG, [Careless, Polite], client=client, redis=redis) as services:
+        async with running_worker(services), running_app(services) as api:
+            api.headers["Authorization"] = f"Bearer {KEY}"
+            assert await run_to_the_end(api, "careless") == "failed"
+            assert await run_to_the_end(api, "polite") == "completed"
+    assert ended("careless", "failed") == failed + 1
+    assert ended("polite", "completed") == completed + 1
+    assert ended("careless", "completed") == 0
