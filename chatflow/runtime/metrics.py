@@ -31,5 +31,5 @@ def record_conversation_ended(flow: str, outcome: str) -> None:
 
 
 def conversation_outcomes() -> ConversationOutcomes:
-    """The worker client's interceptor that counts each conversation's end in CONVERSATIONS_ENDED."""
+    """The worker's interceptor that counts each conversation's end in CONVERSATIONS_ENDED."""
     return ConversationOutcomes(record_conversation_ended)

@@ -35,6 +35,7 @@ from chatflow.edge.delivery import direct_delivery
 from chatflow.edge.delivery_reports import DeliveryReports
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.inbound import InboundEdge, PendingOptOuts
+from chatflow.edge.ledger import SentMessages
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard, Watcher
@@ -44,7 +45,7 @@ from chatflow.flows.registry import FlowRegistry, flows_in
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
 from chatflow.runtime.loops import supervised
-from chatflow.runtime.metrics import record_send
+from chatflow.runtime.metrics import conversation_outcomes, record_send
 from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
 from chatflow.temporal.client import connect
 from chatflow.temporal.constants import TASK_QUEUE
@@ -183,7 +184,8 @@ class Services:
             redis=redis,
             channels=self.channels,
             receive=edge.receive,
-            report=StatusRouter(client, reports, fallback).report,
+            # A status is routed by the message id the send ledger recorded, whatever it names.
+            report=StatusRouter(client, reports, fallback, sent=SentMessages(redis)).report,
             journeys=journeys,
             broadcasts=broadcasts,
             loops=[
@@ -251,6 +253,7 @@ class Services:
             max_cached_workflows=max_cached_workflows,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             ledger=SendLedger(self.redis),
+            interceptors=[conversation_outcomes()],  # chatflow_conversations_ended_total
         )
         return worker, fallback
 

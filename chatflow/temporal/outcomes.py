@@ -6,8 +6,8 @@ never while a worker replays a history, nor for a run that continues as new. A w
 after the run's last task but before Temporal recorded it runs that task again, live, so an
 end may rarely be told twice; counters built on it are for alerting, not for billing.
 
-Give it to the worker's client (`Client.connect(interceptors=[...])`): workers built from that
-client use it.
+Give it to the worker (`build_worker(interceptors=[...])`, as `Services.worker` does), not to
+its client as well: each would tell the end.
 """
 
 from __future__ import annotations

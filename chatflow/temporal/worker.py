@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from chatflow.domain.channel import Channel
@@ -65,6 +65,7 @@ def build_worker(
     ledger: Ledger | None = None,
     graceful_shutdown_timeout: timedelta = WORKER_SHUTDOWN_GRACE,
     max_concurrent_workflow_tasks: int | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker; `ledger` keeps a send from being made twice when its result is lost (a worker
     killed mid-send), and a stopping worker lets running activities finish for up to
@@ -97,4 +98,5 @@ def build_worker(
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        interceptors=interceptors,
     )

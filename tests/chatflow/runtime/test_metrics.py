@@ -8,12 +8,10 @@ import asyncio
 import httpx
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Say
 from chatflow.domain.config import Config, NumberBinding, Settings
-from chatflow.runtime.metrics import conversation_outcomes
 from tests.helpers import new_customer, running_app, running_worker, started_services
 
 NUMBER = "+15005550006"
@@ -52,12 +50,9 @@ async def run_to_the_end(api: httpx.AsyncClient, flow: str) -> str:
 
 
 async def test_each_conversation_end_is_counted_by_flow_and_outcome(dev_env: WorkflowEnvironment, redis: Redis) -> None:
-    # Workers use the interceptors of the client they are built from, as `chatflow worker`'s is.
-    config = dev_env.client.config()
-    config["interceptors"] = [conversation_outcomes()]
-    client = Client(**config)
+    # The worker `chatflow worker` runs (Services) counts them; the client has no part in it.
     failed, completed = ended("careless", "failed"), ended("polite", "completed")
-    async with started_services(CONFIG, [Careless, Polite], client=client, redis=redis) as services:
+    async with started_services(CONFIG, [Careless, Polite], client=dev_env.client, redis=redis) as services:
         async with running_worker(services), running_app(services) as api:
             api.headers["Authorization"] = f"Bearer {KEY}"
             assert await run_to_the_end(api, "careless") == "failed"
