@@ -117,6 +117,8 @@ class Conversation:
         self.screen = screen
         self.announced = ""  # the run whose end was shown
         self.busy = False  # running, with messages it has not handled yet
+        self.ended = False  # it had ended when last asked
+        self.typed_after_end = False  # a line was sent after that end, and no new run seen yet
 
     async def status(self) -> dict[str, Any] | None:
         answer = await self.http.get(f"/console/conversations/{self.id}")
@@ -132,7 +134,10 @@ class Conversation:
         if status is None:
             return False
         self.busy = bool(status.get("busy"))
-        if status.get("state") != "ended":
+        self.ended = status.get("state") == "ended"
+        if not self.ended or status.get("run_id") != self.announced:
+            self.typed_after_end = False  # the line sent after the end has its own run now
+        if not self.ended:
             return False
         if status.get("run_id") != self.announced:
             self.announced = str(status.get("run_id", ""))
@@ -348,6 +353,7 @@ async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
                 if posted.status_code >= 400:
                     screen.note(f"! not sent ({posted.status_code}): {posted.text}")
                 sent = True
+                conversation.typed_after_end = conversation.ended  # a message after the end starts a new one
                 activity.set()
         finally:
             for task in tasks:  # the long poll stops now, not when its wait is over
@@ -367,10 +373,12 @@ async def _last_replies(
     sent: bool,
 ) -> None:
     """After Ctrl-D: the replies still on their way, until the bot is quiet; then whether the
-    conversation has ended. When the chat sent nothing, only what a busy flow is still doing."""
+    conversation has ended. When the chat sent nothing, or the conversation has ended since, only
+    what a busy flow is still doing."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + BUSY_LIMIT
-    quiet = QUIET_AFTER_EOF if sent else 0.0
+    over = conversation.ended and not conversation.typed_after_end  # nothing more can come
+    quiet = QUIET_AFTER_EOF if sent and not over else 0.0
     with contextlib.suppress(httpx.HTTPError):
         while loop.time() < deadline:
             answer = (

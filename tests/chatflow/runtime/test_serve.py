@@ -83,3 +83,14 @@ async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env,
             log.close()
     assert codes == [0, 0], [(tmp_path / f"{n}.log").read_text() for n in ("web", "worker")]
     assert customer not in (tmp_path / "web.log").read_text()
+
+
+def test_processes_run_on_uvloop_and_get_their_result():
+    import uvloop
+
+    from chatflow.runtime.serve import run
+
+    async def main() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run(main()).startswith(uvloop.__name__)
