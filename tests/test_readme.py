@@ -42,3 +42,13 @@ async def test_readme_first_flow_and_its_test_pass(flow_test):
 def test_the_first_flows_config_names_its_module():
     (config,) = blocks("Write your first flow", "toml")
     assert config == '[flows]\nmodules = ["reminders"]\n'
+
+
+async def test_readme_handover_flow_waits_for_a_person(flow_test):
+    support = types.ModuleType("support")
+    exec(python_blocks("Dashboard"), support.__dict__)
+    chat = await flow_test(support.Support)
+    assert await chat.send("my parcel never came") == ["Connecting you with a person..."]
+    await chat.take_over("ana")
+    await chat.operator_says("Sorry! A new one is on its way.", operator="ana")
+    assert await chat.hand_back("ana") == ["Sorry! A new one is on its way.", "Glad we could help!"]

@@ -140,7 +140,7 @@ def test_a_flow_written_tested_versioned_and_chatted_with_in_a_project_of_ones_o
         ended_at = time.monotonic()
         out, err = chat.communicate("", timeout=60)
         assert chat.returncode == 0, err
-        assert time.monotonic() - ended_at < 5
+        assert time.monotonic() - ended_at < 15  # a hang guard, well under the 20 s long poll
         assert "conversation ended" not in out  # said once
 
         recorded = run(folder, env, CHATFLOW, "record", "appointment_reminder")
