@@ -1,4 +1,5 @@
-"""`python -m bench.webhook_cpu [N] [--asyncio]`: CPU per webhook in chatflow's app, nothing else.
+"""`python -m bench.webhook_cpu [N] [--asyncio] [--idle-forwarder]`: CPU per webhook in chatflow's
+app, nothing else; with --idle-forwarder, the CPU a second of the forwarder with nothing to forward.
 
 N signed Twilio webhooks (new customers' "hi") called one after another straight into the ASGI
 app that `Services.web_app()` builds (signature, parsing, the Redis edge, the buffer), against a
@@ -18,10 +19,13 @@ from typing import Any
 
 from bench.config import TASK_QUEUE, bench_config
 from bench.http import WEBHOOK_PATH, Prepared, twilio_webhook
+from chatflow.domain.tasks import stop_tasks
+from chatflow.edge.buffer import Forwarder
 from chatflow.runtime.embedded import start_valkey
 from chatflow.runtime.processes import free_port
 from chatflow.runtime.serve import run
-from chatflow.runtime.services import Services
+from chatflow.runtime.services import Services, connect_redis
+from chatflow.temporal.client import connect
 from conversations.demo import Demo
 
 WARM_UP = 100
@@ -82,7 +86,32 @@ async def measure(count: int) -> dict[str, float]:
     return {"webhooks": count, "cpu_ms": round(cpu * 1000 / count, 3), "wall_ms": round(wall * 1000 / count, 3)}
 
 
+async def idle_forwarder(seconds: float) -> float:
+    """CPU milliseconds a second of a Forwarder (16 partitions) with an empty buffer: its leases
+    and blocking reads, which run in the web process whether messages come or not."""
+    with tempfile.TemporaryDirectory(prefix="chatflow-bench-cpu-") as folder:
+        valkey = await start_valkey(Path(folder), "127.0.0.1", free_port())
+        try:
+            redis = connect_redis(valkey.url)
+            client = await connect(address="127.0.0.1:9", lazy=True)  # never called: nothing to forward
+            forwarding = asyncio.create_task(Forwarder(redis, client).run())
+            try:
+                await asyncio.sleep(2.0)  # the partitions acquired
+                cpu = time.process_time()
+                await asyncio.sleep(seconds)
+                cpu = time.process_time() - cpu
+            finally:
+                await stop_tasks([forwarding])
+                await redis.aclose()
+        finally:
+            await asyncio.to_thread(valkey.process.stop)
+    return round(cpu * 1000 / seconds, 2)
+
+
 def main() -> None:
+    if "--idle-forwarder" in sys.argv:
+        print(f"idle forwarder: {run(idle_forwarder(20.0))} ms of CPU a second")
+        return
     count = next((int(arg) for arg in sys.argv[1:] if arg.isdigit()), 3000)
     result = asyncio.run(measure(count)) if "--asyncio" in sys.argv else run(measure(count))
     loop = "asyncio" if "--asyncio" in sys.argv else "uvloop"

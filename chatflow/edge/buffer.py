@@ -264,14 +264,24 @@ class Forwarder:
         owner keeps its partitions, and a dead one stops renewing at once."""
         while True:
             await asyncio.sleep(self._renew_every)
-            for partition in sorted(self._held):
-                try:
-                    if not await self._renew(keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms]):
-                        self._held.discard(partition)  # expired and taken: its task stops at the next entry
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:  # noqa: BLE001 - Redis away: the drain finds out, and waits
-                    log.debug("forwarder: cannot renew the lease of partition %d: %r", partition, error)
+            held = sorted(self._held)
+            if not held:
+                continue
+            try:
+                # One round trip for all of them: renewing runs all the time, messages or not,
+                # and one call per partition twice a second was most of an idle web process's CPU.
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for partition in held:
+                        await self._renew(keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms], client=pipe)
+                    renewed = await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - Redis away: the drain finds out, and waits
+                log.debug("forwarder: cannot renew the leases of partitions %s: %r", held, error)
+                continue
+            for partition, kept in zip(held, renewed, strict=True):
+                if not kept:
+                    self._held.discard(partition)  # expired and taken: its task stops at the next entry
 
     async def _release_all(self) -> None:
         self._held.clear()

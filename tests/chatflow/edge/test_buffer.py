@@ -3,6 +3,7 @@ import subprocess
 import sys
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -200,6 +201,28 @@ async def test_a_stopped_forwarder_hands_its_partitions_over_at_once(dev_env: Wo
         took = await wait_for_async(all_moved, True, timeout=30)
         print(f"partitions of a stopped forwarder taken over in {took:.2f} s")
         assert took < 1.0, f"handed over in {took:.2f} s"
+    finally:
+        await stop_tasks([first] + ([second] if second else []))
+
+
+async def test_a_live_forwarder_keeps_its_partitions_from_another_past_its_lease(
+    dev_env: WorkflowEnvironment, redis: Redis
+):
+    task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
+    short = {"lease": timedelta(seconds=0.6), "renew_every": timedelta(seconds=0.2),
+             "acquire_every": timedelta(seconds=0.05)}
+    first = asyncio.create_task(
+        Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue, **short).run()
+    )
+    second: asyncio.Task[None] | None = None
+    try:
+        await wait_for_async(lambda: redis.exists(*[keys.inbox_owner(p) for p in range(partitions)]), partitions, 10)
+        held_by_first = set(await owners(redis, partitions))
+        second = asyncio.create_task(
+            Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue, **short).run()
+        )
+        await asyncio.sleep(3.0)  # five leases: unrenewed, they would have gone to the second
+        assert set(await owners(redis, partitions)) == held_by_first
     finally:
         await stop_tasks([first] + ([second] if second else []))
 
