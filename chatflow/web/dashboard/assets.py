@@ -65,11 +65,12 @@ form.action { display: flex; flex-direction: column; gap: 8px; margin-bottom: 14
 form.action button { align-self: flex-start; }
 ol.transcript > li.out.person { background: #fff1d6; }
 table.counts { margin-bottom: 14px; }
-ol.trace { margin: 0; padding-left: 18px; max-height: 320px; overflow: auto; font-size: 13px; }
+ol.trace { margin: 0; padding-left: 34px; max-height: 320px; overflow: auto; font-size: 13px; }
 ol.trace time { color: var(--muted); }
 table.counts td.count { text-align: right; font-variant-numeric: tabular-nums; }
 table.counts td.bar { width: 40%; }
-table.counts td.bar span { display: block; height: 8px; background: var(--accent, #3b6fd8); border-radius: 4px; }
+table.counts td.bar progress { width: 100%; height: 8px; accent-color: var(--accent); }
+.diagram svg { max-width: 100%; height: auto; }
 a.button.selected { font-weight: 700; }
 .by { font-weight: 600; }
 .muted { color: var(--muted); }
