@@ -102,8 +102,13 @@ async def retry_dead_letter(redis: Redis, id: str, *, partitions: int | None = N
 
 
 def _is_entry_id(id: str) -> bool:
+    """A Redis stream id Redis would take: ASCII digits ("²" is a digit to Python, not to Redis),
+    each part below 2**64."""
     milliseconds, dash, sequence = id.partition("-")
-    return milliseconds.isdigit() and (not dash or sequence.isdigit())
+    return all(
+        part.isascii() and part.isdigit() and int(part) < 2**64
+        for part in ([milliseconds, sequence] if dash else [milliseconds])
+    )
 
 
 def _letter(entry_id: str, fields: dict[str, str]) -> DeadLetter:

@@ -126,3 +126,9 @@ async def test_a_dead_letter_retried_twice_reaches_its_conversation_once(dev_env
         await retry_dead_letter(redis, first)
     with pytest.raises(NotFound):
         await retry_dead_letter(redis, "not-an-id")
+
+
+@pytest.mark.parametrize("id", ["²", "1-²", "99999999999999999999999-0", "1-", "-1", "x"])
+async def test_an_id_redis_would_not_take_is_no_dead_letter(redis: Redis, id: str):
+    with pytest.raises(NotFound, match="no dead letter"):
+        await retry_dead_letter(redis, id)

@@ -1,4 +1,5 @@
 import asyncio
+import random
 from collections.abc import AsyncIterator
 
 import httpx
@@ -316,7 +317,9 @@ async def test_listed_runs_have_their_run_id_and_outcome(api: httpx.AsyncClient)
 
 
 async def test_an_id_masked_in_a_log_line_finds_its_conversation(api: httpx.AsyncClient):
-    customer = new_customer()
+    # Not new_customer(): after a hundred of those on this number, some mask alike (the last two
+    # digits show), and the masked id would rightly be a conflict. No other test uses +1630.
+    customer = f"+1630{random.randrange(10**7):07d}"
     id = (await start(api, customer)).json()["id"]
     masked = mask_phone_numbers(id)
     assert masked != id and masked.startswith(f"chat:sms:{NUMBER}:")
