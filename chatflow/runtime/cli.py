@@ -66,8 +66,10 @@ def say(text: str) -> None:
 
 
 def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    from chatflow.runtime.serve import run  # uvloop: uvicorn only picks it when it makes the loop
+
     try:
-        asyncio.run(main())
+        run(main())
     except USER_ERRORS as error:
         raise fail(str(error)) from None
     except KeyboardInterrupt:  # a signal before our handlers were installed
