@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +49,6 @@ class Filters:
 
 def quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def keyword(attribute: str) -> Callable[[str], str]:
-    """A clause on a keyword search attribute (for filters visibility can search)."""
-    return lambda value: f"{attribute} = {quoted(value)}"
 
 
 @dataclass
