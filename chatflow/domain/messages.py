@@ -66,6 +66,9 @@ class InboundMessage:
     # Structured content the customer submitted, when the message carries some: the answers of a
     # WhatsApp Flow (its response_json, parsed). `text` stays a readable summary of it.
     data: dict[str, Any] = field(default_factory=dict)
+    # Handed straight to Temporal because Redis was away: messages of the same customer that the
+    # buffer held from before may still be on their way (the workflow waits for them).
+    unbuffered: bool = False
 
 
 @dataclass

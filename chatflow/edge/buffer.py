@@ -168,10 +168,15 @@ def decode(raw: str) -> tuple[InboundMessage, str]:
     return inbound_from(data["message"]), str(data["flow"])
 
 
-def entry_time(entry_id: str) -> datetime:
-    """When a stream entry was added: its id is milliseconds since the epoch, then a sequence."""
+def _entry_ms(entry_id: str) -> int:
+    """When a stream entry was added, in Redis's milliseconds: its id is that, then a sequence."""
     milliseconds = entry_id.partition("-")[0]
-    return datetime.fromtimestamp(int(milliseconds) / 1000 if milliseconds.isdigit() else 0, UTC)
+    return int(milliseconds) if milliseconds.isdigit() else 0
+
+
+def entry_time(entry_id: str) -> datetime:
+    """When a stream entry was added."""
+    return datetime.fromtimestamp(_entry_ms(entry_id) / 1000, UTC)
 
 
 class BufferedDelivery:
@@ -200,6 +205,32 @@ class BufferedDelivery:
             )
         )
         return "opted_out" if outcome < 0 else "buffered" if outcome else "duplicate"
+
+
+class BufferBarrier:
+    """`chatflow.temporal.activities.Barrier` on the buffer: a conversation that received a message
+    straight from the web tier while Redis was away waits here for the ones the buffer held.
+
+    Its messages' partition is drained of everything added before the call once its head entry
+    is younger than the call (or it is empty): the forwarder deletes an entry only after Temporal
+    took it, so by then every older message of the conversation is in the conversation's history.
+    Times are Redis's own (TIME, and the entry ids it wrote): no clock skew between hosts.
+    """
+
+    def __init__(self, redis: Redis, *, partitions: int = PARTITIONS, every: timedelta = timedelta(seconds=0.25)) -> None:
+        self._redis = redis
+        self._partitions = partitions
+        self._every = every.total_seconds()
+
+    async def drained(self, conversation: str) -> None:
+        seconds, microseconds = await self._redis.time()
+        began = int(seconds) * 1000 + int(microseconds) // 1000
+        stream = keys.inbox(partition_of(conversation, self._partitions))
+        while True:
+            head = cast(list[tuple[str, dict[str, str]]], await self._redis.xrange(stream, count=1))
+            if not head or _entry_ms(head[0][0]) > began:
+                return
+            await asyncio.sleep(self._every)
 
 
 class Forwarder:

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -295,7 +295,8 @@ class InboundEdge:
         elif self._pending is not None and await self._pending.opted_out(number, customer):
             return Verdict("ignored")  # they said STOP during this outage
         flow = route(binding, message)
-        await direct(message, flow)
+        # Marked: the conversation waits for what the buffer held of theirs before it (order).
+        await direct(replace(message, unbuffered=True), flow)
         return Verdict("delivered", flow=flow)
 
     async def _end_conversation(self, conversation: str) -> None:

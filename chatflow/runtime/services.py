@@ -29,7 +29,7 @@ from chatflow.domain.channel import Channel, Resources
 from chatflow.domain.config import Config, check_flows
 from chatflow.domain.errors import ConfigError, FlowDefinitionError, StartupError
 from chatflow.domain.tasks import stop_tasks
-from chatflow.edge.buffer import BufferedDelivery, Forwarder
+from chatflow.edge.buffer import BufferBarrier, BufferedDelivery, Forwarder
 from chatflow.edge.dedupe import Dedupe
 from chatflow.edge.delivery import direct_delivery
 from chatflow.edge.delivery_reports import DeliveryReports
@@ -253,6 +253,7 @@ class Services:
             max_cached_workflows=max_cached_workflows,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             ledger=SendLedger(self.redis),
+            barrier=BufferBarrier(self.redis),  # order kept across a Redis outage
             interceptors=[conversation_outcomes()],  # chatflow_conversations_ended_total
         )
         return worker, fallback

@@ -72,6 +72,14 @@ class Ledger(Protocol):
         """The provider certainly did not take the message: a later attempt is a plain send."""
 
 
+class Barrier(Protocol):
+    """The inbound buffer, seen from a conversation (the edge's Redis)."""
+
+    async def drained(self, conversation: str) -> None:
+        """Return once the buffer holds nothing of `conversation` from before this call: every
+        message it had of theirs has been handed on to Temporal (or put aside)."""
+
+
 # Told of every send's outcome, for metrics: (provider, status), the status being the provider's,
 # "failed", "retry", "already_sent" (a retry found its send recorded and did not send again) or
 # "possible_duplicate" (sent again after an attempt that may have been sent).
@@ -141,12 +149,14 @@ class ChatflowActivities:
         guard: Guard | None = None,
         on_send: OnSend = ignore_sends,
         ledger: Ledger | None = None,
+        barrier: Barrier | None = None,
     ) -> None:
         self.channels = channels
         self.http = http or httpx.AsyncClient()
         self.guard = guard
         self.on_send = on_send
         self.ledger = ledger
+        self.barrier = barrier
 
     @activity.defn(name=constants.SEND_MESSAGE)
     async def send_message(self, message: OutboundMessage) -> SendResult:
@@ -215,6 +225,22 @@ class ChatflowActivities:
         except Exception:
             # The claim stays: the next attempt sends all the same, counted as a possible duplicate.
             log.exception("send %s: could not release its claim in the send ledger", key)
+
+    @activity.defn(name=constants.AWAIT_BUFFER)
+    async def await_buffer(self, conversation: str) -> None:
+        """Wait until the buffer has handed on every message of `conversation` it held when this
+        attempt began (none to wait for without a buffer). Heartbeats meanwhile, so an attempt on
+        a worker that died is tried again elsewhere; a Redis error fails the attempt, retried."""
+        if self.barrier is None:
+            return
+        drained = asyncio.ensure_future(self.barrier.drained(conversation))
+        try:
+            while not drained.done():
+                activity.heartbeat()
+                await asyncio.wait({drained}, timeout=constants.ORDER_HOLD_HEARTBEAT.total_seconds() / 3)
+        finally:
+            drained.cancel()
+        drained.result()
 
     @activity.defn(name=constants.NEXT_ALLOWED_SEND)
     async def next_allowed_send(self, request: QuietHoursRequest) -> str:

@@ -21,6 +21,7 @@ SEND_MESSAGE = "send_message"
 HTTP_REQUEST = "http_request"
 NEXT_ALLOWED_SEND = "next_allowed_send"
 REPORT_DELIVERY = "report_delivery"
+AWAIT_BUFFER = "await_buffer"
 
 # Patch markers: workflow code changes that old histories must replay around.
 SEND_AS_LOCAL_ACTIVITY = "chatflow-send-local-activity"
@@ -51,6 +52,13 @@ SEND_TIMEOUT = timedelta(seconds=10)
 # A message that could not be sent within the hour is stale; the flow's failure branch decides.
 SEND_GIVE_UP_AFTER = timedelta(hours=1)
 QUIET_HOURS_TIMEOUT = timedelta(seconds=5)
+# A message handed straight to Temporal while Redis was away waits, with every later one, until
+# the buffer has handed on what it held from before (chatflow.edge.buffer.BufferBarrier): order
+# kept across an outage. For at most this long: past it, answers matter more than order (a long
+# outage), and what the buffer still holds comes after.
+ORDER_HOLD = timedelta(seconds=60)
+ORDER_HOLD_HEARTBEAT = timedelta(seconds=10)
+ORDER_HOLD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5))
 # How long a stopping worker (SIGTERM, a deploy) lets running activities finish before
 # cancelling them: a whole send attempt (SEND_TIMEOUT) fits, and the stop stays within
 # Kubernetes' default 30 s termination grace period. A cancelled send is retried elsewhere.

@@ -14,7 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from chatflow.domain.channel import Channel
 from chatflow.flows.flow import Flow
 from chatflow.flows.registry import registry
-from chatflow.temporal.activities import ChatflowActivities, Guard, Ledger, OnSend, ignore_sends
+from chatflow.temporal.activities import Barrier, ChatflowActivities, Guard, Ledger, OnSend, ignore_sends
 from chatflow.temporal.constants import TASK_QUEUE, WORKER_SHUTDOWN_GRACE
 from chatflow.temporal.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
 from chatflow.temporal.search_attributes import ensure_registered
@@ -63,12 +63,14 @@ def build_worker(
     on_send: OnSend = ignore_sends,
     max_cached_workflows: int = 10_000,
     ledger: Ledger | None = None,
+    barrier: Barrier | None = None,
     graceful_shutdown_timeout: timedelta = WORKER_SHUTDOWN_GRACE,
     max_concurrent_workflow_tasks: int | None = None,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker; `ledger` keeps a send from being made twice when its result is lost (a worker
-    killed mid-send), and a stopping worker lets running activities finish for up to
+    killed mid-send), `barrier` keeps a conversation's messages in order across a Redis outage
+    (without one, nothing waits for the buffer), and a stopping worker lets running activities finish for up to
     `graceful_shutdown_timeout` before it cancels them.
 
     `max_concurrent_workflow_tasks` None keeps the SDK's 100. Fewer cut the worker's CPU per new
@@ -78,12 +80,13 @@ def build_worker(
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
-    activities = ChatflowActivities(channels, http, guard, on_send, ledger)
+    activities = ChatflowActivities(channels, http, guard, on_send, ledger, barrier)
     workflows: list[type] = [ConversationWorkflow]
     functions: list[Callable[..., Any]] = [
         activities.send_message,
         activities.http_request,
         activities.next_allowed_send,
+        activities.await_buffer,
     ]
     if reporter is not None:  # delivery reports to the business's callback URL
         workflows.append(DeliveryReportWorkflow)

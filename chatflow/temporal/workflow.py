@@ -10,6 +10,7 @@ transcript, so a conversation can last months and thousands of messages.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -85,6 +86,7 @@ class ConversationWorkflow:
             self.log("started: flow %s v%d, by %s", params.flow, self.version, by)
         if self.state is None:
             self.state = FlowRunner.initial_state(flow_class, params.data, workflow.now())
+            await self._keep_order()  # the trigger is the customer's first message, not the first to arrive
             trigger = self.inbox[0].message if params.started_by == "message" and self.inbox else None
             if trigger is not None:
                 self.inbox.popleft()
@@ -451,8 +453,36 @@ class ConversationWorkflow:
                 return None
         if not self.inbox or self.cancelled():
             return None
+        await self._keep_order()
         item = self.inbox.popleft()
         return item.message or item.event
+
+    async def _keep_order(self) -> None:
+        """A message handed straight to Temporal while Redis was away may have overtaken this
+        customer's earlier ones, still in the buffer: wait (at most ORDER_HOLD) until the buffer
+        has handed those on, then take every waiting message in the order it was received."""
+        held = sum(1 for item in self.inbox if item.message is not None and item.message.unbuffered)
+        if not held:
+            return
+        self.log("holding %d message(s) received while Redis was away until the buffer has handed on older ones", held)
+        try:
+            await workflow.execute_activity(
+                constants.AWAIT_BUFFER,
+                self.params.conversation.id,
+                schedule_to_close_timeout=constants.ORDER_HOLD,
+                heartbeat_timeout=constants.ORDER_HOLD_HEARTBEAT,
+                retry_policy=constants.ORDER_HOLD_RETRY,
+            )
+            self.log("the buffer has handed on the older messages: going on in order")
+        except ActivityError as error:
+            self.log(
+                "going on after %s without the buffer (%s): messages it still holds will come after these",
+                constants.ORDER_HOLD, _reason(error),
+            )  # fmt: skip
+        arrived = sorted((item.message for item in self.inbox if item.message is not None), key=lambda m: m.received_at)
+        in_order = iter(replace(message, unbuffered=False) for message in arrived)
+        # Events keep their places; the messages take theirs in the order they were received.
+        self.inbox = deque(item if item.message is None else InboxItem(message=next(in_order)) for item in self.inbox)
 
     async def sleep_until(self, when: datetime) -> None:
         remaining = (when - workflow.now()).total_seconds()

@@ -89,6 +89,17 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    async def terminate(self, grace: float = 30.0) -> None:
+        """SIGTERM, as a deploy stops it, and wait for it to exit (killed after `grace` seconds)
+        without blocking the load running beside it."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.popen.poll() is None and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        self.kill()
+
     def logged(self, line: str) -> bool:
         return line in self.log.read_text(errors="replace")
 
@@ -166,6 +177,16 @@ class FaultStack:
     def kill_worker(self) -> None:
         assert self.worker is not None
         self.worker.kill()
+
+    async def stop_worker(self) -> None:
+        assert self.worker is not None
+        await self.worker.terminate()
+
+    async def stop_web(self, index: int) -> None:
+        web = self.webs[index]
+        assert web is not None
+        self.webs[index] = None
+        await web.terminate()
 
     def kill_web(self, index: int) -> None:
         web = self.webs[index]

@@ -14,7 +14,7 @@ from chatflow import End, Flow, Say
 from chatflow.domain.messages import InboundMessage, Media
 from chatflow.domain.tasks import stop_tasks
 from chatflow.edge import keys
-from chatflow.edge.buffer import BufferedDelivery, Forwarder, decode, encode, partition_of
+from chatflow.edge.buffer import PARTITIONS, BufferBarrier, BufferedDelivery, Forwarder, decode, encode, partition_of
 from chatflow.runtime.binaries import temporal_cli
 from chatflow.runtime.processes import free_port
 from chatflow.temporal.client import ref_for
@@ -262,3 +262,26 @@ async def test_the_partitions_of_a_killed_forwarder_move_on_within_two_seconds(
         process.wait()
         if second is not None:
             await stop_tasks([second])
+
+
+# -- the barrier a conversation waits at after a Redis outage -------------------------------------
+
+
+async def test_the_barrier_waits_for_what_the_buffer_held_of_the_conversation_and_no_longer(redis: Redis):
+    customer = new_customer()
+    conversation = ref_for(message(customer, "x", "SM-x")).id
+    barrier = BufferBarrier(redis, partitions=PARTITIONS)
+    await asyncio.wait_for(barrier.drained(conversation), 5)  # nothing held: at once
+
+    await BufferedDelivery(redis)(message(customer, "older", f"SM-{uuid.uuid4().hex}"), "parrot")
+    stream = keys.inbox(partition_of(conversation))
+    [(entry, _)] = await redis.xrange(stream)
+    waiting = asyncio.create_task(barrier.drained(conversation))
+    await asyncio.sleep(0.6)
+    assert not waiting.done()  # the older message is still to be handed on
+    # Buffered after the barrier began: not waited for (only what came before can be overtaken).
+    await BufferedDelivery(redis)(message(customer, "newer", f"SM-{uuid.uuid4().hex}"), "parrot")
+    await redis.xdel(stream, entry)  # the forwarder hands the older one on
+    await asyncio.wait_for(waiting, 5)
+    assert await redis.xlen(stream) == 1
+    await redis.delete(stream)

