@@ -159,7 +159,7 @@ def render(results: dict[str, Any]) -> str:
     if dev := results.get("dev_burst"):
         out += ["## 9. Burst against `chatflow dev`", "",
                 f"`chatflow dev` (ready in {dev['ready_seconds']} s: Temporal dev server on SQLite, Valkey, worker and "
-                f"web app in one process), a Twilio number bound to the demo flow, the same bursts as 5 "
+                f"web app, each a process of its own), a Twilio number bound to the demo flow, the same bursts as 5 "
                 f"({dev['seconds']} s each).", ""]
         out += burst_table([("chatflow dev", figures) for figures in dev["ours"]])
     if results.get("plots"):

@@ -1,7 +1,7 @@
 """9. The burst against `chatflow dev`: the one-command stack a developer runs, as it starts.
 
 `chatflow dev` (its embedded Temporal dev server, kept in SQLite in its data folder, Valkey, and
-the worker and web app in one process) with a Twilio number bound to the demo flow, and the
+the worker and the web app, each a process of its own) with a Twilio number bound to the demo flow, and the
 Twilio API pointed at a fake provider in the bench process. Then the same bursts as scenario 5
 (new customers at each rate, open loop), counted the same way. Run after the shared stack has
 stopped, so the two do not share the machine's two cores.

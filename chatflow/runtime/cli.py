@@ -121,7 +121,7 @@ def dev(
     CHATFLOW_TEMPORAL_ADDRESS / CHATFLOW_REDIS_URL are set), the worker and the web app."""
     configure_logging(json_lines=log_json, level=log_level)
     loaded, source = _config(config)
-    options = DevOptions(host, port, data_dir, temporal_port, ui_port, redis_port, source)
+    options = DevOptions(host, port, data_dir, temporal_port, ui_port, redis_port, source, log_json, log_level)
     _run(lambda: dev_main(loaded, options, say))
 
 
@@ -145,6 +145,7 @@ def web(
 def worker(
     config: ConfigOption = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port.")] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface the metrics port listens on.")] = "0.0.0.0",
     log_json: LogJson = False,
     log_level: LogLevel = "info",
 ) -> None:
@@ -153,7 +154,7 @@ def worker(
 
     configure_logging(json_lines=log_json, level=log_level)
     loaded, source = _config(config)
-    _run(lambda: worker_main(loaded, metrics_port, say, source=source))
+    _run(lambda: worker_main(loaded, metrics_port, say, source=source, metrics_host=metrics_host))
 
 
 @app.command("chat")

@@ -1,9 +1,13 @@
 """`chatflow dev`: the whole service on one machine, in one command.
 
 Starts (unless the environment points at existing ones) an embedded Temporal dev server and an
-embedded Valkey, both keeping their data in the data folder, then the worker and the web app in
-this process. On Ctrl-C or SIGTERM it stops the web app and the worker, then the servers it
-started; see `chatflow.runtime.processes` for why nothing outlives it.
+embedded Valkey, both keeping their data in the data folder, then the worker (`chatflow worker`,
+a process of its own, writing to this terminal) and the web app in this process: the same two
+processes as in production. In one process they shared one interpreter lock, and a burst of
+new conversations held webhooks back behind the worker's work (acknowledgement p99 at 100 new
+customers a second: 114 ms in one process; docs/benchmarks.md). On Ctrl-C or SIGTERM it stops
+the web app, then the worker (sends in flight finish), then the servers it started; see
+`chatflow.runtime.processes` for why nothing outlives it.
 
 Every flow can be chatted with: a flow the config binds to no console number gets one from a
 reserved range (`+1500555xxxx`, Twilio's test numbers, never a customer's), the same one every
@@ -20,6 +24,7 @@ import contextlib
 import json
 import os
 import secrets
+import sys
 import zlib
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
@@ -27,11 +32,13 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from chatflow.domain.config import Config, NumberBinding
+from chatflow.domain.errors import StartupError
 from chatflow.flows.flow import Flow
 from chatflow.runtime.embedded import start_temporal, start_valkey
-from chatflow.runtime.processes import ChildProcess, choose_port, folder_lock
+from chatflow.runtime.processes import ChildProcess, choose_port, folder_lock, free_port
 from chatflow.runtime.serve import Say, bind_web, stop_on_signals, unless_stopped, until_any_ends
 from chatflow.runtime.services import Services, check_redis, load_flows
+from chatflow.temporal.constants import WORKER_SHUTDOWN_GRACE
 
 DEFAULT_PORT = 8000
 DEFAULT_TEMPORAL_PORT = 7233
@@ -98,6 +105,8 @@ class DevOptions:
     ui_port: int | None = None
     redis_port: int | None = None
     source: str = "chatflow.toml"
+    log_json: bool = False  # passed on to the worker's process
+    log_level: str = "info"
 
 
 class _Embedded(Protocol):
@@ -181,14 +190,20 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
         services = await Services.start(config, flows)
         try:
             await check_redis(services.redis)
+            metrics_port = free_port(SERVER_HOST)
+            worker = _start_worker(config, options, metrics_port)
+            started.children.append(worker)
             web = f"http://{_visible(options.host)}:{sock.getsockname()[1]}"
             api = f"  Journeys API  {web}/api/conversations  key: {settings.api_key} ({key_source})"
-            state = {"pid": os.getpid(), "web": web, "temporal": settings.temporal_address, "redis": settings.redis_url}
+            worker_metrics = f"http://{SERVER_HOST}:{metrics_port}/metrics"
+            state = {"pid": os.getpid(), "web": web, "temporal": settings.temporal_address, "redis": settings.redis_url,
+                     "worker_metrics": worker_metrics}
             if key_source != "CHATFLOW_API_KEY":
                 state["api_key_file"] = key_source  # its path, not the key: dev.json is readable by all
             state_file.write_text(json.dumps(state) + "\n", encoding="utf-8")
+            lines.append(f"  Worker        pid {worker.pid}, metrics {worker_metrics}")
             say(_banner(config, web, lines, api, {b.number for b in added}))
-            await until_any_ends(stop, services.serve_web(sock, stop), services.run_worker(stop))
+            await until_any_ends(stop, services.serve_web(sock, stop), _watch(worker, stop))
         finally:
             await services.aclose()
     finally:
@@ -199,6 +214,34 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
             say("stopping ...")
             await asyncio.to_thread(started.stop)
         say("stopped")
+
+
+def _start_worker(config: Config, options: DevOptions, metrics_port: int) -> ChildProcess:
+    """`chatflow worker` on the same config file and servers, its metrics on this machine only.
+
+    The console numbers chatflow dev binds by itself are not in the file; the worker needs none
+    of them (a number's binding gives its sends a rate, and these have none)."""
+    env = {
+        **os.environ,
+        "CHATFLOW_TEMPORAL_ADDRESS": config.settings.temporal_address,
+        "CHATFLOW_REDIS_URL": config.settings.redis_url,
+        "CHATFLOW_LOG_LEVEL": options.log_level,
+    }
+    args = [sys.executable, "-m", "chatflow", "worker", "--config", str(Path(options.source).resolve()),
+            "--metrics-host", SERVER_HOST, "--metrics-port", str(metrics_port)]
+    if options.log_json:
+        args.append("--log-json")
+    # Sends in flight get the worker's own grace to finish, and a little more to stop.
+    return ChildProcess("worker", args, None, env=env, stop_timeout=WORKER_SHUTDOWN_GRACE.total_seconds() + 5)
+
+
+async def _watch(worker: ChildProcess, stop: asyncio.Event) -> None:
+    """Until `stop` is set; a worker that ends by itself stops chatflow dev."""
+    while not stop.is_set():
+        if not worker.running():
+            raise StartupError(f"the worker stopped (exit code {worker.process.returncode}); its lines above say why")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
 
 
 def _visible(host: str) -> str:

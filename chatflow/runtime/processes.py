@@ -17,8 +17,9 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from chatflow.domain.errors import StartupError
 
@@ -95,19 +96,34 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 class ChildProcess:
-    """A server `chatflow dev` runs, with its output in a log file."""
+    """A process `chatflow dev` runs: a server with its output in a log file, or one of ours
+    (`log_path` None) writing to the same terminal as `chatflow dev`."""
 
-    def __init__(self, name: str, args: Sequence[str], log_path: Path, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        log_path: Path | None,
+        cwd: Path | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        stop_timeout: float = 10.0,
+    ) -> None:
         self.name = name
         self.log_path = log_path
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
+        self.stop_timeout = stop_timeout
+        with contextlib.ExitStack() as files:
+            log: IO[bytes] | None = None
+            if log_path is not None:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                log = files.enter_context(open(log_path, "ab"))
             self.process = subprocess.Popen(
                 list(args),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.STDOUT if log is not None else None,
                 cwd=cwd,
+                env=dict(env) if env is not None else None,
                 start_new_session=True,
                 preexec_fn=_die_with_parent(),
             )
@@ -120,19 +136,22 @@ class ChildProcess:
         return self.process.poll() is None
 
     def log_tail(self, lines: int = 15) -> str:
+        if self.log_path is None:
+            return ""
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (servers flush their data on it), then SIGKILL if it takes too long."""
+    def stop(self) -> None:
+        """SIGTERM (servers flush their data on it, the worker lets sends in flight finish), then
+        SIGKILL if it takes longer than `stop_timeout`."""
         if not self.running():
             return
         self.process.terminate()
         try:
-            self.process.wait(timeout)
+            self.process.wait(self.stop_timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

@@ -103,15 +103,17 @@ async def web_main(config: Config, host: str, port: int, say: Say, *, source: st
         await services.aclose()
 
 
-async def worker_main(config: Config, metrics_port: int | None, say: Say, *, source: str) -> None:
+async def worker_main(
+    config: Config, metrics_port: int | None, say: Say, *, source: str, metrics_host: str = "0.0.0.0"
+) -> None:
     flows = load_flows(config, source=source)
     stop = asyncio.Event()
     stop_on_signals(stop)
     services = await Services.start(config, flows)
     await check_redis(services.redis)
     if metrics_port is not None:
-        start_http_server(metrics_port)
-        say(f"metrics on http://0.0.0.0:{metrics_port}/metrics")
+        start_http_server(metrics_port, addr=metrics_host)
+        say(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
     names = ", ".join(sorted({flow.key() for flow in flows}))
     say(f"chatflow worker on {services.client.service_client.config.target_host}: {names}  (Ctrl-C to stop)")
     try:

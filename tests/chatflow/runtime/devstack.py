@@ -118,8 +118,9 @@ class DevStack:
                 return seen
         raise AssertionError(f"no bot message with {needle!r}; got {seen}")
 
-    def read_metrics(self) -> str:
-        return httpx.get(f"{self.url}/metrics", timeout=10).text
+    def read_metrics(self, url: str = "") -> str:
+        """The web app's metrics, or those at `url`."""
+        return httpx.get(url or f"{self.url}/metrics", timeout=10).text
 
     def stop(self, sig: int = signal.SIGINT) -> int:
         self.process.send_signal(sig)

@@ -21,6 +21,9 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_conversations(tmp_path: Pat
         children = descendants(stack.process.pid)
         names = {Path(f"/proc/{pid}/exe").resolve().name for pid in children}
         assert {"temporal", "valkey-server"} <= names
+        # The worker in a process of its own, as `chatflow worker` runs in production.
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in children]
+        assert any(b"worker" in command and b"chatflow" in command for command in commands)
 
         stack.say("hello")
         assert stack.wait_for(MENU)[0] == "Hi! I'm the chatflow demo bot."
@@ -36,10 +39,13 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_conversations(tmp_path: Pat
         families = {f.name: f for f in text_string_to_metric_families(stack.read_metrics())}
         webhooks = families["chatflow_webhooks"].samples
         assert any(s.labels == {"provider": "console", "outcome": "accepted"} and s.value >= 2 for s in webhooks)
-        sends = families["chatflow_sends"].samples
-        assert any(s.labels == {"provider": "console", "status": "delivered"} and s.value >= 3 for s in sends)
         assert families["chatflow_active_conversations"].samples[0].value >= 1
         assert "chatflow_webhook_duration_seconds" in families
+        # The worker's own metrics, where dev.json and the banner say.
+        assert state["worker_metrics"] in stack.output()
+        worker = {f.name: f for f in text_string_to_metric_families(stack.read_metrics(state["worker_metrics"]))}
+        sends = worker["chatflow_sends"].samples
+        assert any(s.labels == {"provider": "console", "status": "delivered"} and s.value >= 3 for s in sends)
     finally:
         code = stack.stop(signal.SIGINT)
     assert code == 0, stack.output()
