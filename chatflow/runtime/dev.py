@@ -5,9 +5,9 @@ embedded Valkey, both keeping their data in the data folder, then the worker (`c
 a process of its own, writing to this terminal) and the web app in this process: the same two
 processes as in production. In one process they shared one interpreter lock, and a burst of
 new conversations held webhooks back behind the worker's work (acknowledgement p99 at 100 new
-customers a second: 114 ms in one process; docs/benchmarks.md). On Ctrl-C or SIGTERM it stops
-the web app, then the worker (sends in flight finish), then the servers it started; see
-`chatflow.runtime.processes` for why nothing outlives it.
+customers a second: 114 to 246 ms in one process, 12 to 29 ms in two; docs/benchmarks.md).
+On Ctrl-C or SIGTERM it stops the web app, then the worker (sends in flight finish), then the
+servers it started; see `chatflow.runtime.processes` for why nothing outlives it.
 
 Every flow can be chatted with: a flow the config binds to no console number gets one from a
 reserved range (`+1500555xxxx`, Twilio's test numbers, never a customer's), the same one every
