@@ -1,6 +1,7 @@
 """`chatflow dev` end to end: a real subprocess with its embedded Temporal and Valkey."""
 
 import json
+import os
 import re
 import signal
 import time
@@ -103,6 +104,16 @@ def test_servers_die_with_a_killed_dev(tmp_path: Path) -> None:
     deadline = time.monotonic() + 30
     while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert [pid for pid in children if alive(pid)] == []
+
+
+def test_a_worker_that_dies_stops_dev_with_the_reason_and_its_servers(tmp_path: Path) -> None:
+    stack = start_dev(tmp_path / "data", tmp_path / "logs")
+    children = descendants(stack.process.pid)
+    worker = int(re.search(r"Worker +pid (\d+)", stack.output()).group(1))  # type: ignore[union-attr]
+    os.kill(worker, signal.SIGKILL)
+    assert stack.process.wait(60) == 2  # the CLI's exit code for an error it names
+    assert "the worker stopped (exit code -9)" in stack.output()
     assert [pid for pid in children if alive(pid)] == []
 
 
