@@ -1,4 +1,5 @@
-"""The one body reader of every route: type checked first, size counted as it arrives."""
+"""The one body reader of every route: type checked first, size counted as it arrives, JSON
+nested no deeper than `MAX_DEPTH`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from typing import Any
 from starlette.requests import Request
 
 from chatflow.domain.errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
+
+# Deeper JSON is refused before anything else sees it: the parser, the payload converter and
+# `dataclasses.asdict` all recurse, and 950 levels in a journey's data overflowed one of them (a 500).
+MAX_DEPTH = 32
 
 
 def content_type(request: Request) -> str:
@@ -34,10 +39,37 @@ async def read_body(request: Request, *, limit: int, expected: str) -> bytes:
 async def read_json_object(request: Request, *, limit: int) -> dict[str, Any]:
     """A JSON object body; BadRequest when it is not JSON, Invalid when it is JSON but no object."""
     body = await read_body(request, limit=limit, expected="application/json")
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        raise BadRequest(f"the body is not valid JSON: {error}") from None
+    value = parse_json(body, what="the body", refuse=BadRequest)
     if not isinstance(value, dict):
         raise Invalid("the body must be a JSON object")
     return value
+
+
+def parse_json(text: str | bytes, *, what: str, refuse: type[BadRequest | Invalid] = Invalid) -> Any:
+    """`text` parsed; `refuse(reason)` when it is not JSON, Invalid when nested deeper than MAX_DEPTH."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise Invalid(too_deep(what)) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise refuse(f"{what} is not valid JSON: {error}") from None
+    if depth_over(value, MAX_DEPTH):
+        raise Invalid(too_deep(what))
+    return value
+
+
+def too_deep(what: str) -> str:
+    return f"{what} nests JSON deeper than {MAX_DEPTH} levels"
+
+
+def depth_over(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than `limit` levels (without recursing)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

@@ -1,24 +1,23 @@
 """The dashboard's routes: pages, their live JSON, the actions, sign-in, and its two assets.
 
-    GET  /dashboard                               the conversations, filtered and paged
-    GET  /dashboard/conversations/{id}            one conversation, live
-    GET  /dashboard/api/conversations             the list's rows, as JSON (for live updates)
-    GET  /dashboard/api/conversations/{id}        the conversation, as JSON (polled by its page)
-    POST /dashboard/conversations/{id}/end        end it (reason)            } a session and its
-    POST /dashboard/conversations/{id}/events     a business event (name, data) } CSRF token
-    POST /dashboard/conversations/{id}/takeover   a person takes it over       }
-    POST /dashboard/conversations/{id}/replies    their reply to the customer  }
-    POST /dashboard/conversations/{id}/handback   back to the bot              }
-    GET  /dashboard/flows                         each flow: where customers wait, how they ended
-    GET  /dashboard/operations                    dead letters (retry them), opt-out lookup
-    POST /dashboard/operations/dead-letters/{id}/retry
-    GET  /dashboard/login, POST /dashboard/login  sign in with CHATFLOW_API_KEY
-    POST /dashboard/logout
+GET  /dashboard                               the conversations, filtered and paged
+GET  /dashboard/conversations/{id}            one conversation, live
+GET  /dashboard/api/conversations             the list's rows, as JSON (for live updates)
+GET  /dashboard/api/conversations/{id}        the conversation, as JSON (polled by its page)
+POST /dashboard/conversations/{id}/end        end it (reason)            } a session and its
+POST /dashboard/conversations/{id}/events     a business event (name, data) } CSRF token
+POST /dashboard/conversations/{id}/takeover   a person takes it over       }
+POST /dashboard/conversations/{id}/replies    their reply to the customer  }
+POST /dashboard/conversations/{id}/handback   back to the bot              }
+GET  /dashboard/flows                         each flow: where customers wait, how they ended
+GET  /dashboard/operations                    dead letters (retry them), opt-out lookup
+POST /dashboard/operations/dead-letters/{id}/retry
+GET  /dashboard/login, POST /dashboard/login  sign in with CHATFLOW_API_KEY
+POST /dashboard/logout
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,7 +33,7 @@ from chatflow.domain.messages import BusinessEvent
 from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters, retry_dead_letter
 from chatflow.edge.optout import OptOuts
 from chatflow.journeys.service import Journeys
-from chatflow.web.body import read_body
+from chatflow.web.body import parse_json, read_body
 from chatflow.web.dashboard import assets, views
 from chatflow.web.dashboard.diagram import flow_diagram
 from chatflow.web.dashboard.flow_stats import PERIODS, FlowStats
@@ -157,7 +156,9 @@ class Dashboard:
 
         return guarded
 
-    def _action(self, action: Callable[[Request, Session, dict[str, str]], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    def _action(
+        self, action: Callable[[Request, Session, dict[str, str]], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
             session = self.session_of(request)
             if session is None:
@@ -233,7 +234,11 @@ class Dashboard:
 
     async def list_page(self, request: Request, session: Session) -> Response:
         view, keep = await self._list(request)
-        poll = "" if request.query_params.get("after") or view.error else views.page_href(f"{BASE}/api/conversations", keep)
+        poll = (
+            ""
+            if request.query_params.get("after") or view.error
+            else views.page_href(f"{BASE}/api/conversations", keep)
+        )
         html = views.list_page(view, self.chrome(request, session), poll=poll)
         return HTMLResponse(html, status_code=422 if view.error else 200)
 
@@ -358,7 +363,9 @@ class Dashboard:
         html = views.flows_page(cards, self.chrome(request, session), period=period, periods=list(PERIODS), error=error)
         return HTMLResponse(html, status_code=422 if error else 200)
 
-    async def operations_page(self, request: Request, session: Session, *, error: str = "", status: int = 200) -> Response:
+    async def operations_page(
+        self, request: Request, session: Session, *, error: str = "", status: int = 200
+    ) -> Response:
         redis = self.journeys.redis
         page = views.OperationsPage(
             letters=[letter.as_json() for letter in await list_dead_letters(redis)],
@@ -376,7 +383,9 @@ class Dashboard:
                 optouts = OptOuts(redis)
                 numbers = sorted({binding.number for binding in self.config.numbers})
                 page.opted_out = {number: await optouts.is_opted_out(number, customer) for number in numbers}
-        return HTMLResponse(views.operations_page(page, self.chrome(request, session), csrf=session.csrf), status_code=status)
+        return HTMLResponse(
+            views.operations_page(page, self.chrome(request, session), csrf=session.csrf), status_code=status
+        )
 
     async def retry(self, request: Request, session: Session, form: dict[str, str]) -> Response:
         try:
@@ -415,10 +424,7 @@ async def read_form(request: Request) -> dict[str, str]:
 def parse_data(text: str) -> dict[str, Any]:
     if not text.strip():
         return {}
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        raise Invalid(f"data is not valid JSON: {error}") from None
+    data = parse_json(text, what="data")
     if not isinstance(data, dict):
         raise Invalid("data must be a JSON object")
     return data
