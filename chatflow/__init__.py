@@ -4,6 +4,7 @@ The public authoring API; everything a flow needs is importable from here.
 """
 
 from chatflow.domain.errors import FlowDefinitionError
+from chatflow.domain.secrets import secret
 from chatflow.flows.engine import Convo
 from chatflow.flows.flow import Flow
 from chatflow.flows.matching import (
@@ -59,6 +60,7 @@ __all__ = [
     "number",
     "regex",
     "seconds",
+    "secret",
     "submitted",
     "yes",
 ]

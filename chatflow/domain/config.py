@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,9 @@ class Settings:
     whatsapp_verify_token: str = ""
     whatsapp_api_url: str = "https://graph.facebook.com"
     whatsapp_api_version: str = "21.0"
+    # Hosts ("host" or "host:port") `Http` steps may call although they are on a loopback,
+    # private or link-local address: CHATFLOW_HTTP_ALLOW, plus chatflow.toml's [http] allow.
+    http_allow: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +84,7 @@ class Settings:
             whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
             whatsapp_api_url=env.get("CHATFLOW_WHATSAPP_API_URL", defaults.whatsapp_api_url).rstrip("/"),
             whatsapp_api_version=env.get("CHATFLOW_WHATSAPP_API_VERSION", defaults.whatsapp_api_version),
+            http_allow=tuple(host.strip() for host in env.get("CHATFLOW_HTTP_ALLOW", "").split(",") if host.strip()),
         )
 
 
@@ -137,16 +142,41 @@ def parse_config(
         if key in seen:
             raise ConfigError(f"{source}: {binding.number} is bound twice for {binding.provider}")
         seen.add(key)
+    from_env = _hosts(settings.http_allow, "CHATFLOW_HTTP_ALLOW")
+    settings = replace(settings, http_allow=(*from_env, *_http_allow(raw.get("http", {}), source)))
     if check_secrets:  # `chatflow flows` and `graph` read flows only: no secrets needed
         _check_secrets(numbers, settings, source, by_name)
     return Config(numbers=numbers, flow_modules=flow_modules, settings=settings)
 
 
-TOP_LEVEL_KEYS = ("numbers", "flows")
+TOP_LEVEL_KEYS = ("numbers", "flows", "http")
 FLOWS_KEYS = ("modules",)
+HTTP_KEYS = ("allow",)
 NUMBER_KEYS = (
     "number", "provider", "channel", "flow", "phone_number_id", "keywords", "rate", "help_text", "fallback_number",
 )  # fmt: skip
+
+
+def _http_allow(table: object, source: str) -> list[str]:
+    """[http] allow = ["host", "host:port", ...]: hosts `Http` steps may call inside the network."""
+    where = f"{source}: [http]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table with allow = [\"host:port\", ...]")
+    _known_keys(table, HTTP_KEYS, where)
+    allow = table.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(entry, str) for entry in allow):
+        raise ConfigError(f"{where} allow must be a list of \"host\" or \"host:port\"")
+    return _hosts(allow, f"{where} allow")
+
+
+def _hosts(entries: Iterable[str], where: str) -> list[str]:
+    for entry in entries:
+        if not _HOST.fullmatch(entry):
+            raise ConfigError(f"{where}: {entry!r} is not \"host\" or \"host:port\" (no scheme, no path)")
+    return list(entries)
+
+
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?")
 
 
 def _known_keys(table: Mapping[str, object], known: Sequence[str], where: str) -> None:

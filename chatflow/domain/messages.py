@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from chatflow.domain.secrets import Secret
+
 Channel = Literal["sms", "whatsapp", "console"]
 
 # Delivery statuses only move forward by rank; failed and undelivered are final.
@@ -131,13 +133,17 @@ REPLY_WINDOW = timedelta(minutes=10)
 
 @dataclass
 class HttpRequest:
-    """A flow's call to the business's API, made by an activity."""
+    """A flow's call to the business's API, made by an activity. Secrets are named here (and so in
+    history) and read from the worker's environment only by the activity."""
 
     method: str
     url: str
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     timeout_seconds: float = 10.0
+    params: dict[str, str] = field(default_factory=dict)  # query parameters, encoded by the activity
+    secret_headers: dict[str, Secret] = field(default_factory=dict)
+    secret_params: dict[str, Secret] = field(default_factory=dict)
 
 
 @dataclass

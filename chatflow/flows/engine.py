@@ -10,12 +10,14 @@ one resumes it without sending the prompt again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chatflow.domain.errors import FlowDefinitionError, FlowError, HttpCallFailed, LoopDetected, PermanentSendError
 from chatflow.domain.messages import BusinessEvent, HttpRequest, HttpResponse, InboundMessage, Media, Option
+from chatflow.domain.secrets import Secret
 from chatflow.flows.flow import Flow
 from chatflow.flows.quiet_hours import SendWindow
 from chatflow.flows.steps import (
@@ -39,7 +41,7 @@ from chatflow.flows.steps import (
     WaitUntil,
     target_name,
 )
-from chatflow.flows.templating import render, render_json
+from chatflow.flows.templating import render, render_json, render_url
 
 # Engine-level jumps that are not edges of any one step.
 EXPIRE = "expire"
@@ -112,6 +114,27 @@ class Port(Protocol):
         customer, who just wrote)."""
 
 
+def http_request(
+    method: str,
+    url: str,
+    json: Any,
+    headers: Mapping[str, str | Secret],
+    params: Mapping[str, str | Secret],
+    timeout: timedelta,
+) -> HttpRequest:
+    """The activity's request: secrets by name only, apart from the values that may be shown."""
+    return HttpRequest(
+        method,
+        url,
+        json,
+        {k: v for k, v in headers.items() if not isinstance(v, Secret)},
+        timeout.total_seconds(),
+        params={k: v for k, v in params.items() if not isinstance(v, Secret)},
+        secret_headers={k: v for k, v in headers.items() if isinstance(v, Secret)},
+        secret_params={k: v for k, v in params.items() if isinstance(v, Secret)},
+    )
+
+
 class HttpClient:
     """`convo.http`: the business API from code steps, each call an activity with retries."""
 
@@ -124,11 +147,13 @@ class HttpClient:
         url: str,
         *,
         json: Any = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str | Secret] | None = None,
+        params: Mapping[str, str | Secret] | None = None,
         timeout: timedelta = timedelta(seconds=10),
         retries: int = 3,
     ) -> Any:
-        request = HttpRequest(method.upper(), url, json, dict(headers or {}), timeout.total_seconds())
+        """`url` is the code's own: values from the data belong in `params` (encoded by the call)."""
+        request = http_request(method.upper(), url, json, headers or {}, params or {}, timeout)
         response = await self._runner.port.http(request, retries)
         return response.json
 
@@ -480,12 +505,13 @@ class FlowRunner:
 
     async def _http(self, step: Http) -> str:
         data = self.state.data
-        request = HttpRequest(
-            method=step.method,
-            url=render(step.url, data),
-            json=render_json(step.json, data) if step.json is not None else None,
-            headers={k: render(v, data) for k, v in step.headers.items()},
-            timeout_seconds=step.timeout.total_seconds(),
+        request = http_request(
+            step.method,
+            render_url(step.url, data, self.flow.defaults),
+            render_json(step.json, data) if step.json is not None else None,
+            {k: v if isinstance(v, Secret) else render(v, data) for k, v in step.headers.items()},
+            {k: v if isinstance(v, Secret) else render(v, data) for k, v in step.params.items()},
+            step.timeout,
         )
         try:
             response = await self.port.http(request, step.retries)

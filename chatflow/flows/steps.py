@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from chatflow.domain.secrets import Secret
 from chatflow.flows.matching import Choice, Choices, Matcher
 
 Data = dict[str, Any]
@@ -274,8 +275,13 @@ class If(Step):
 class Http(Step):
     """Call the business's API (GET/POST/PUT/PATCH/DELETE) in an activity; save its JSON answer.
 
-    `url` and string values inside `json` are templated from the data. A non-2xx answer after
-    retries takes `on_error` (the flow's failure branch when unset).
+    `url`, `params`, `headers` and string values inside `json` are templated from the data. In the
+    URL, a field before the path (`{api}` in "{api}/orders/{id}") comes from the flow's `defaults`
+    only, never from the data; fields in the path or query are percent-encoded, one value each
+    (`chatflow.flows.templating.render_url`). `secret("NAME")` as a header or parameter value is
+    read from the worker's environment when the call is made. Calls to loopback, private,
+    link-local and metadata addresses are refused unless allowed (`[http] allow`). A refused call
+    or a non-2xx answer after retries takes `on_error` (the flow's failure branch when unset).
     """
 
     def __init__(
@@ -284,7 +290,8 @@ class Http(Step):
         url: Text,
         *,
         json: Any = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str | Secret] | None = None,
+        params: Mapping[str, str | Secret] | None = None,
         save_as: str | None = None,
         then: str | Step | None = None,
         on_error: str | Step | None = None,
@@ -297,6 +304,7 @@ class Http(Step):
         self.url = url
         self.json = json
         self.headers = dict(headers or {})
+        self.params = dict(params or {})
         self.save_as = save_as
         self.then = target_name(then)
         self.on_error = target_name(on_error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from chatflow.domain.errors import TemplateError
 
@@ -47,3 +48,81 @@ def render_json(value: Any, data: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [render_json(v, data) for v in value]
     return value
+
+
+# Where in a URL a templated value lands, as the template is read from left to right.
+_ORIGIN, _PATH, _QUERY, _FRAGMENT = range(4)
+
+
+def _advance(where: int, text: str, seen_authority: bool) -> tuple[int, bool]:
+    """The part of the URL after `text` (code's own text, taken as it is), starting in `where`."""
+    for index, char in enumerate(text):
+        if where == _ORIGIN:
+            if text.startswith("//", index) or (char == "/" and text[index - 1 : index] == "/"):
+                seen_authority = True
+            elif seen_authority and char in "/?#":
+                where = {"/": _PATH, "?": _QUERY, "#": _FRAGMENT}[char]
+        elif where == _PATH and char in "?#":
+            where = _QUERY if char == "?" else _FRAGMENT
+        elif where == _QUERY and char == "#":
+            where = _FRAGMENT
+    return where, seen_authority
+
+
+def _encoded(value: Any, field_name: str) -> str:
+    """A value from the data as ONE path segment or query value: `/`, `?`, `#`, `&`, `=` and `%`
+    are percent-encoded, and `.` / `..` cannot walk up the path."""
+    text = str(value)
+    if text == "":
+        # `/orders/{id}` with an empty id would ask for `/orders/`, another resource.
+        raise TemplateError(f"URL template needs {field_name!r}, which is empty")
+    if text in (".", ".."):
+        return text.replace(".", "%2E")
+    return quote(text, safe="")
+
+
+def render_url(template: str | Callable[[dict[str, Any]], str], data: dict[str, Any], code: Mapping[str, Any]) -> str:
+    """The URL of an `Http` step: safe by construction against what customers and journeys send.
+
+    - A field before the URL's path (its scheme, host and port: `{api}` in `{api}/orders/{id}`)
+      takes its value from `code` (the flow's `defaults`: its code and configuration), never from
+      the data, which a journey or a reply may have changed; a field not in `code` there is an error.
+    - A field in the path, the query or the fragment is one percent-encoded value: a reply of
+      `../../admin?x=1#` stays one path segment.
+    - A callable URL is called with the data, its values from `code` that are URLs put back.
+    The result must be an absolute http(s) URL.
+    """
+    if callable(template):
+        urls = {k: v for k, v in code.items() if isinstance(v, str) and v.startswith(("http://", "https://"))}
+        url = str(template({**data, **urls}))
+    else:
+        parts: list[str] = []
+        where, seen_authority = _ORIGIN, False
+        for literal, field_name, spec, conversion in _formatter.parse(template):
+            parts.append(literal)
+            where, seen_authority = _advance(where, literal, seen_authority)
+            if field_name is None:
+                continue
+            if where == _ORIGIN:
+                if field_name.split(".")[0] not in code:
+                    raise TemplateError(
+                        f"URL template {template!r}: {{{field_name}}} gives the URL's scheme or host, so it must be "
+                        "one of the flow's `defaults` (code or configuration), never conversation data"
+                    )
+                value, _ = _formatter.get_field(field_name, (), code)
+                text = _formatter.format_field(_formatter.convert_field(value, conversion), spec or "")
+                parts.append(text)
+                where, seen_authority = _advance(where, text, seen_authority)
+            else:
+                value, _ = _formatter.get_field(field_name, (), data)
+                value = _formatter.format_field(_formatter.convert_field(value, conversion), spec or "")
+                parts.append(_encoded(value, field_name))
+        url = "".join(parts)
+    split = urlsplit(url)
+    if split.scheme not in ("http", "https") or not split.hostname:
+        raise TemplateError(f"an Http step's URL must be an absolute http(s) URL, not {_without_query(url)!r}")
+    return url
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0].split("#", 1)[0]

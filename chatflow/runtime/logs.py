@@ -68,6 +68,26 @@ class MaskPhoneNumbers(logging.Filter):
         return True
 
 
+# A URL's query string: where API keys and customers' data ride (httpx logs every request's URL).
+_QUERY = re.compile(r"(?P<url>\b[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*)\?[^\s#\"'<>]*", re.IGNORECASE)
+
+
+def without_query_strings(text: str) -> str:
+    """`GET https://api.example.com/orders?key=s3cret` -> `GET https://api.example.com/orders?…`."""
+    return _QUERY.sub(lambda match: match["url"] + "?…", text)
+
+
+class UrlsWithoutQuery(logging.Filter):
+    """Every URL in a message loses its query string (after `MaskPhoneNumbers` rendered it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "://" in message:
+            record.msg = without_query_strings(message)
+            record.args = None
+        return True
+
+
 class HandledActivityFailures(logging.Filter):
     """Temporal logs every failed activity attempt with its traceback. An `ApplicationError` is
     one chatflow's activities raise on purpose (a provider refused a send, an API answered 500):
@@ -137,6 +157,7 @@ def configure_logging(*, json_lines: bool = False, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(HandledActivityFailures())  # before masking: it rewrites the message
     handler.addFilter(MaskPhoneNumbers())
+    handler.addFilter(UrlsWithoutQuery())
     handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):

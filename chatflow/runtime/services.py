@@ -246,7 +246,7 @@ class Services:
             self.flows,
             self.channels,
             task_queue=self.task_queue,
-            http=self.http,
+            http_allow=settings.http_allow,  # `Http` steps get a client of their own, guarded
             guard=SendGuard(optouts, limiter, rates, watchers=watchers),
             reporter=reporter,
             on_send=record_send,

@@ -136,6 +136,7 @@ class FlowTest:
         history_limit: int = 0,
         provider: ConsoleChannel | None = None,
         http: httpx.AsyncClient | None = None,
+        http_allow: Iterable[str] = (),
     ) -> None:
         self.env = env
         self.flow = flow
@@ -151,6 +152,7 @@ class FlowTest:
         self.outbox: Outbox = self.provider.outbox
         self.task_queue = f"test-{uuid.uuid4().hex}"
         self._http = http
+        self._http_allow = tuple(http_allow)  # hosts `Http` steps may call on the local network
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._signals = 0
@@ -163,6 +165,7 @@ class FlowTest:
             {"console": self.provider},
             task_queue=self.task_queue,
             http=self._http,
+            http_allow=self._http_allow,
         )
         self._worker_task = asyncio.create_task(self._worker.run())
         return self

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import httpx
 from temporalio import activity
@@ -35,9 +36,11 @@ from chatflow.domain.errors import PermanentSendError, RetryableSendError, SendE
 from chatflow.domain.messages import HttpRequest, HttpResponse, OutboundMessage, SendResult
 from chatflow.flows.quiet_hours import SendWindow, next_allowed_send
 from chatflow.temporal import constants
+from chatflow.temporal.outbound import RefusedAddress, business_client
 from chatflow.temporal.records import QuietHoursRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Guard(Protocol):
@@ -150,9 +153,12 @@ class ChatflowActivities:
         on_send: OnSend = ignore_sends,
         ledger: Ledger | None = None,
         barrier: Barrier | None = None,
+        http_allow: Iterable[str] = (),
     ) -> None:
+        """`http`: the client `Http` steps call through (by default one that refuses addresses
+        inside the network, but for the `http_allow` hosts: `chatflow.temporal.outbound`)."""
         self.channels = channels
-        self.http = http or httpx.AsyncClient()
+        self.http = http or business_client(http_allow)
         self.guard = guard
         self.on_send = on_send
         self.ledger = ledger
@@ -203,7 +209,9 @@ class ChatflowActivities:
                 ) from error
             if isinstance(error, TimeoutError):  # the attempt's deadline
                 self.on_send(message.provider, RETRY)
-                reason = f"the send did not finish within {limit} s" + (" (the provider may have it)" if calling else "")
+                reason = f"the send did not finish within {limit} s" + (
+                    " (the provider may have it)" if calling else ""
+                )
                 raise ApplicationError(reason, type=constants.RETRYABLE_SEND_ERROR) from error
             raise
         if self.ledger is not None:
@@ -252,16 +260,47 @@ class ChatflowActivities:
 
     @activity.defn(name=constants.HTTP_REQUEST)
     async def http_request(self, request: HttpRequest) -> HttpResponse:
+        """The call an `Http` step (or `convo.http`) asked for. Its secrets are read from this
+        worker's environment now, and kept out of everything the call returns or raises (which
+        Temporal records). A call the guard refuses (an address inside the network) fails at once,
+        not retried, with the reason."""
+        secrets: dict[str, str] = {}  # value -> what is shown instead
+        headers, params = dict(request.headers), dict(request.params)
+        for into, named in ((headers, request.secret_headers), (params, request.secret_params)):
+            for key, wanted in named.items():
+                value = wanted.resolve(os.environ)
+                if value is None:
+                    raise ApplicationError(
+                        f"{request.method} {request.url}: secret {wanted.name} is not set in the worker's environment",
+                        type=constants.HTTP_REFUSED,
+                        non_retryable=True,
+                    )
+                into[key] = value
+                secrets[value] = str(wanted)
         try:
             response = await self.http.request(
                 request.method,
                 request.url,
+                params=params or None,
                 json=request.json,
-                headers=request.headers,
+                headers=headers,
                 timeout=request.timeout_seconds,
             )
+        except RefusedAddress as error:
+            raise ApplicationError(
+                _scrub(f"{request.method} {request.url}: {error}", secrets),
+                type=constants.HTTP_REFUSED,
+                non_retryable=True,
+            ) from None
         except httpx.HTTPError as error:
-            raise ApplicationError(f"{request.method} {request.url}: {error!r}") from error
+            raise ApplicationError(_scrub(f"{request.method} {request.url}: {error!r}", secrets)) from None
+        if response.is_redirect:  # not followed: where it leads was not checked, nor chosen by the flow
+            raise ApplicationError(
+                f"{request.method} {request.url} answered {response.status_code}, a redirect (not followed)",
+                response.status_code,
+                type=constants.HTTP_CLIENT_ERROR,
+                non_retryable=True,
+            )
         if response.status_code >= 400:
             reason = f"{request.method} {request.url} answered {response.status_code}"
             # 4xx other than 408/429 will not get better by asking again.
@@ -276,4 +315,22 @@ class ChatflowActivities:
             body = response.json() if response.content else None
         except ValueError:
             body = None
-        return HttpResponse(status=response.status_code, json=body, text=response.text[:2000])
+        # An API that echoes what it was sent (a header, a key) must not put it in the history.
+        return HttpResponse(
+            status=response.status_code, json=_scrub(body, secrets), text=_scrub(response.text[:2000], secrets)
+        )
+
+
+def _scrub(value: T, secrets: Mapping[str, str]) -> T:
+    """`value` with every secret's value replaced by its name, in every string it holds."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret, shown in secrets.items():
+            value = value.replace(secret, shown)  # type: ignore[assignment]
+        return value
+    if isinstance(value, dict):
+        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]  # type: ignore[return-value]
+    return value

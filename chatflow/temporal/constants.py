@@ -34,6 +34,8 @@ COMMIT_LOCAL_SENDS = timedelta(milliseconds=1)
 PERMANENT_SEND_ERROR = PermanentSendError.__name__
 HTTP_CLIENT_ERROR = "HttpClientError"
 HTTP_SERVER_ERROR = "HttpServerError"
+# A call chatflow would not make: an address inside the network, a secret the worker lacks.
+HTTP_REFUSED = "HttpRefused"
 RETRYABLE_SEND_ERROR = "RetryableSendError"
 
 SEND_RETRY = RetryPolicy(
@@ -69,7 +71,7 @@ def http_retry(retries: int) -> RetryPolicy:
     return RetryPolicy(
         initial_interval=timedelta(seconds=1),
         maximum_attempts=retries + 1,
-        non_retryable_error_types=[HTTP_CLIENT_ERROR],
+        non_retryable_error_types=[HTTP_CLIENT_ERROR, HTTP_REFUSED],
     )
 
 

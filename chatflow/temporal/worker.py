@@ -67,6 +67,7 @@ def build_worker(
     graceful_shutdown_timeout: timedelta = WORKER_SHUTDOWN_GRACE,
     max_concurrent_workflow_tasks: int | None = None,
     interceptors: Sequence[Interceptor] = (),
+    http_allow: Iterable[str] = (),
 ) -> Worker:
     """The worker; `ledger` keeps a send from being made twice when its result is lost (a worker
     killed mid-send), `barrier` keeps a conversation's messages in order across a Redis outage
@@ -76,11 +77,14 @@ def build_worker(
     `max_concurrent_workflow_tasks` None keeps the SDK's 100. Fewer cut the worker's CPU per new
     conversation by about a quarter in an overloaded bench (fewer task timeouts and replays; see
     docs/benchmarks.md), but a workflow task keeps its slot while its local sends run, so with a
-    real provider's latency fewer slots would cap the sends in flight: not lowered by default."""
+    real provider's latency fewer slots would cap the sends in flight: not lowered by default.
+
+    `Http` steps call through `http` when given, else through a client that refuses addresses
+    inside the network but for the `http_allow` hosts ("host" or "host:port")."""
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
-    activities = ChatflowActivities(channels, http, guard, on_send, ledger, barrier)
+    activities = ChatflowActivities(channels, http, guard, on_send, ledger, barrier, http_allow)
     workflows: list[type] = [ConversationWorkflow]
     functions: list[Callable[..., Any]] = [
         activities.send_message,

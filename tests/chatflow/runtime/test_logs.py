@@ -104,3 +104,21 @@ def test_json_lines_name_the_conversation_and_run() -> None:
     handled, bug = (json.loads(line) for line in run_failures(json_lines=True).splitlines())
     assert (handled["conversation"], handled["run_id"]) == ("chat:sms:+15005550006:+1415*****00", "0198-run")
     assert "error" not in handled and "Traceback" in bug["error"]
+
+
+HTTPX_SCRIPT = """
+import httpx
+from chatflow.runtime.logs import configure_logging
+configure_logging()
+transport = httpx.MockTransport(lambda request: httpx.Response(200))
+httpx.Client(transport=transport).get("https://api.example.com/orders/A-1", params={"key": "s3cret-key"})
+"""
+
+
+def test_urls_in_log_lines_lose_their_query_strings() -> None:
+    """httpx logs every request's URL at INFO: an API key in its query must not follow it."""
+    done = subprocess.run(
+        [sys.executable, "-c", HTTPX_SCRIPT], capture_output=True, text=True, env=chatflow_env(), check=True
+    )
+    assert "s3cret-key" not in done.stderr
+    assert 'HTTP Request: GET https://api.example.com/orders/A-1?… "HTTP/1.1 200 OK"' in done.stderr
