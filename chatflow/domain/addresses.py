@@ -1,4 +1,12 @@
-"""Who talks to whom: phone numbers in E.164, and the conversation id built and read in one place.
+"""Who talks to whom: an `Address` (a kind and a normalised value), the kinds chatflow itself
+knows, phone numbers in E.164, and the conversation id built and read in one place.
+
+An address is written `kind:value` (`tel:+14155550100`, `mailto:ana@example.com`,
+`whatsapp:US.13491208655302741918`). Its kind decides how a value is read and normalised, how
+it is masked where it need not be whole (logs, the dashboard) and how fast a sender of that kind
+may send. The kinds `tel` and `mailto` are defined here for any channel to use; a channel may
+bring kinds of its own (`ChannelSpec.address_kinds`), which are registered with it, so that an
+address of any registered kind can be parsed, masked and rate-classed by name.
 
 A conversation is one customer on one of our numbers on one channel; its id is also the id of
 its Temporal workflow, so the API, the logs and Temporal's own UI all name it the same way.
@@ -6,12 +14,97 @@ its Temporal workflow, so the API, the logs and Temporal's own UI all name it th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import email.utils
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import phonenumbers
 
+from chatflow.domain.masking import mask_phone, mask_text
+
 CONVERSATION_PREFIX = "chat"
 
+
+@dataclass(frozen=True)
+class AddressKind:
+    """What an address of one kind is: how its values are read, masked and rate-classed."""
+
+    name: str  # the `kind` of `kind:value`: tel, mailto, whatsapp, console...
+    # The normal form of a value (without `name:` in front); ValueError saying why it is not one.
+    normalise: Callable[[str], str]
+    # The value with enough hidden that it no longer names a person (logs, the dashboard).
+    mask: Callable[[str], str]
+    # Which default rate a sender of this kind has (`rates`): a phone number's type, say.
+    rate_class: Callable[[str], str]
+    # Messages per second a sender of each rate class may send by default; 0 means unlimited.
+    rates: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Address:
+    """A customer or a sender: a kind and a value in its kind's normal form; `kind:value` as text."""
+
+    kind: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+    @classmethod
+    def parse(cls, text: str, default_kind: AddressKind | str | None = None) -> Address:
+        """The address `text` names, `kind:value` or (with `default_kind`) a bare value of that
+        kind; ValueError saying why when it is not one."""
+        raw = text.strip()
+        name, colon, rest = raw.partition(":")
+        kind = _KINDS.get(name.lower()) if colon else None
+        if kind is None:
+            if default_kind is None:
+                known = ", ".join(sorted(_KINDS))
+                raise ValueError(f"{text!r} is not an address (kind:value, where kind is one of {known})")
+            kind = address_kind(default_kind) if isinstance(default_kind, str) else default_kind
+            rest = raw
+        return cls(kind.name, kind.normalise(rest))
+
+    def masked(self) -> str:
+        """`kind:value` with the value masked by its kind (all of it when the kind is unknown)."""
+        kind = _KINDS.get(self.kind)
+        return f"{self.kind}:{kind.mask(self.value) if kind else mask_text(self.value, 0)}"
+
+    def rate_class(self) -> str:
+        return address_kind(self.kind).rate_class(self.value)
+
+    def default_rate(self) -> float:
+        """Messages per second this address may send by default; 0 means unlimited."""
+        kind = address_kind(self.kind)
+        return kind.rates.get(kind.rate_class(self.value), 0.0)
+
+
+_KINDS: dict[str, AddressKind] = {}
+
+
+def register_kind(kind: AddressKind) -> AddressKind:
+    """Make addresses of `kind` known by its name; a name belongs to one kind only."""
+    known = _KINDS.setdefault(kind.name, kind)
+    if known is not kind:
+        raise ValueError(f"address kind {kind.name!r} is defined twice")
+    return kind
+
+
+def address_kind(name: str) -> AddressKind:
+    """The registered kind called `name`; ValueError when there is none."""
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise ValueError(f"{name!r} is not a known address kind (one of {', '.join(sorted(_KINDS))})") from None
+
+
+def address_kinds() -> dict[str, AddressKind]:
+    """Every registered kind, by name."""
+    return dict(_KINDS)
+
+
+# -- phone numbers ---------------------------------------------------------------------------------
 
 # Digits that WhatsApp (and old dialling habits) put after a country code and that the E.164 form
 # of the number no longer has: Mexico's mobile "1" (abolished in 2019; WhatsApp still reports
@@ -52,6 +145,80 @@ def _without_legacy_mobile_digit(parsed: phonenumbers.PhoneNumber) -> phonenumbe
     except phonenumbers.NumberParseException:
         return None
     return candidate if phonenumbers.is_possible_number(candidate) else None
+
+
+def phone_rate_class(number: str) -> str:
+    """The type of a phone number as a sender, which carriers pace differently."""
+    try:
+        parsed = phonenumbers.parse(number if number.startswith("+") else f"+{number}", None)
+    except phonenumbers.NumberParseException:
+        return "short_code" if number.isdigit() and len(number) <= 6 else "long_code"
+    if len(str(parsed.national_number)) <= 6:
+        return "short_code"
+    if phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE:
+        return "toll_free"
+    return "long_code"
+
+
+def _tel(value: str) -> str:
+    # A bare run of digits is how some providers (Meta) write a number with its country code.
+    raw = value.strip()
+    return e164(raw if raw.startswith("+") or not raw.isdigit() else "+" + raw)
+
+
+# Messages per second carriers let one number send, by its type.
+PHONE_RATES: Mapping[str, float] = {"long_code": 1.0, "toll_free": 3.0, "short_code": 100.0}
+
+TEL = register_kind(AddressKind("tel", _tel, mask_phone, phone_rate_class, PHONE_RATES))
+
+
+# -- email addresses -------------------------------------------------------------------------------
+
+# RFC 5321's limits: 64 characters before the @, 254 in all.
+MAX_LOCAL_PART = 64
+MAX_EMAIL = 254
+_DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def email_address(value: str) -> str:
+    """`ana@example.com` (the domain lower-cased) from `Ana@Example.COM` or `Ana <ana@example.com>`;
+    ValueError saying why when it is not one address."""
+    _, addr = email.utils.parseaddr(value)
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain or "," in value or any(char.isspace() for char in addr):
+        raise ValueError(f"{value!r} is not an email address (name@domain)")
+    if len(local) > MAX_LOCAL_PART or len(addr) > MAX_EMAIL:
+        raise ValueError(f"{value!r} is longer than an email address may be")
+    try:
+        labels = domain.encode("idna").decode("ascii").lower().split(".")
+    except UnicodeError:
+        raise ValueError(f"{value!r} has a domain that is not a host name") from None
+    # One label only for `localhost`, which a mail catcher on this machine is.
+    if (len(labels) < 2 and labels != ["localhost"]) or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"{value!r} has a domain that is not a host name")
+    return f"{local}@{domain.lower()}"
+
+
+def mask_email(value: str) -> str:
+    """`ana@example.com` -> `a***@example.com`: the domain tells senders apart, the person is hidden."""
+    local, at, domain = value.rpartition("@")
+    if not at:
+        return mask_text(value)
+    return f"{local[:1]}***@{domain}"
+
+
+def _email_rate_class(value: str) -> str:
+    return "email"
+
+
+# Messages per second one sending address goes at by default: what mail relays and ESPs take
+# from a new sender without throttling; a binding's `rate` changes it.
+EMAIL_RATES: Mapping[str, float] = {"email": 10.0}
+
+MAILTO = register_kind(AddressKind("mailto", email_address, mask_email, _email_rate_class, EMAIL_RATES))
+
+
+# -- conversations ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

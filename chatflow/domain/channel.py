@@ -1,8 +1,10 @@
 """The Channel interface: what a provider plug-in (`providers/<name>/`) implements.
 
-A channel owns everything about one provider: which settings it needs, its webhook routes and
-how to verify and parse them, how to send, how its delivery statuses map to ours, and how it
-answers a customer outside any flow (a STOP confirmation). chatflow's web layer serves the
+A channel owns everything about one provider: its settings and the environment variables they
+are read from, the options of the numbers bound to it, the kinds of address it carries, its
+webhook routes and how to verify and parse them, how to send, how its delivery statuses map to
+ours, and how it answers a customer outside any flow (a STOP confirmation). chatflow's own
+`Settings` know none of that. chatflow's web layer serves the
 routes (reading bodies, mapping `Refused` errors to 4xx, timing them), its edge receives the
 messages, and its worker sends through `send`. Providers never see HTTP frameworks, Redis or
 Temporal; adding one is a folder and a line in `providers.CHANNELS`.
@@ -11,9 +13,10 @@ Temporal; adding one is a folder and a line in `providers.CHANNELS`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from chatflow.domain.addresses import AddressKind, register_kind
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import DeliveryUpdate, InboundMessage, OutboundMessage, SendResult
 
@@ -95,18 +98,84 @@ class Resources:
     redis: Redis | None = None
 
 
+S = TypeVar("S")
+
+
+def setting(env: str, default: str = "", *, required: bool = False) -> str:
+    """A field of a channel's settings dataclass, read from the environment variable `env`
+    (`default` when it is unset or empty); a `required` one must be set for the channel to run."""
+    return field(default=default, metadata={"env": env, "required": required})
+
+
+def read_settings(cls: type[S], environment: Mapping[str, str]) -> S:
+    """An instance of the settings dataclass `cls`, its `setting` fields read from `environment`."""
+    values = {f.name: environment.get(f.metadata["env"]) or f.default for f in _settings_fields(cls)}
+    return cls(**values)
+
+
+def environment_names(cls: type[Any]) -> tuple[str, ...]:
+    """The environment variables the settings dataclass `cls` reads."""
+    return tuple(f.metadata["env"] for f in _settings_fields(cls))
+
+
+def missing_settings(values: object) -> list[str]:
+    """The environment variables of the required settings that `values` lacks."""
+    return [
+        f.metadata["env"]
+        for f in _settings_fields(type(values))
+        if f.metadata["required"] and not getattr(values, f.name)
+    ]
+
+
+def _settings_fields(cls: type[Any]) -> list[Any]:
+    return [f for f in fields(cls) if "env" in f.metadata]
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """The settings of a channel that needs none (the console)."""
+
+
+def no_options(entry: Mapping[str, object]) -> dict[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class ChannelSpec:
-    """What chatflow knows of a channel before building it: enough to check the config."""
+    """What chatflow knows of a channel before building it: enough to read and check the config."""
 
-    name: str
-    # The message channels it carries (`channel` in chatflow.toml); the first is the default.
-    carries: tuple[str, ...]
-    # Environment variables a number bound to it needs and that `settings` lacks.
-    missing_settings: Callable[[Settings], list[str]]
+    name: str  # `provider` in chatflow.toml
+    # The channels it carries (`channel` in chatflow.toml), each with the kind of the addresses on
+    # it (ours and the customers'); the first is the default. The kinds are registered with it.
+    address_kinds: Mapping[str, AddressKind]
+    # Its settings: a dataclass whose fields are made with `setting`; `build` reads them with
+    # `spec.read_settings(config.settings)`.
+    settings: type[Any]
     build: Callable[[Config, Resources], Channel]
-    # Config keys of [[numbers]] entries it requires (whatsapp_cloud: phone_number_id).
-    required_keys: tuple[str, ...] = ()
+    # The keys of a [[numbers]] entry that are its own (whatsapp_cloud: phone_number_id), and how
+    # it reads them into `NumberBinding.options`: ValueError saying what is wrong.
+    option_keys: tuple[str, ...] = ()
+    options: Callable[[Mapping[str, object]], dict[str, str]] = no_options
+
+    def __post_init__(self) -> None:
+        for kind in self.address_kinds.values():
+            register_kind(kind)
+
+    @property
+    def carries(self) -> tuple[str, ...]:
+        return tuple(self.address_kinds)
+
+    @property
+    def environment(self) -> tuple[str, ...]:
+        """The environment variables it reads."""
+        return environment_names(self.settings)
+
+    def read_settings(self, settings: Settings) -> Any:
+        return read_settings(self.settings, settings.environment)
+
+    def missing_settings(self, settings: Settings) -> list[str]:
+        """The environment variables it needs that are not set."""
+        return missing_settings(self.read_settings(settings))
 
 
 def specs_by_name(specs: Sequence[ChannelSpec]) -> dict[str, ChannelSpec]:

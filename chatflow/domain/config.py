@@ -1,5 +1,8 @@
 """Configuration: `chatflow.toml` (numbers bound to flows) plus the environment.
 
+`Settings` are chatflow's own (Temporal, Redis, the API); each channel reads its own settings
+from `Settings.environment` and the options of its bindings from their [[numbers]] entries.
+
 Every mistake is reported as a `ConfigError` whose message says what is wrong and where, so the
 CLI can print it without a traceback.
 """
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatflow.domain.addresses import e164
+from chatflow.domain.addresses import Address, AddressKind, e164
 from chatflow.domain.errors import ConfigError
 from chatflow.domain.keywords import RESERVED_WORDS, command
 
@@ -27,17 +30,23 @@ DEFAULT_FLOW_MODULES = ("conversations.demo", "conversations.payment_recovery", 
 
 @dataclass(frozen=True)
 class NumberBinding:
-    """A virtual number bound to the flow that answers it."""
+    """One of our addresses (a virtual number, an email sender) bound to the flow that answers it."""
 
-    number: str
+    address: Address
     provider: str
     channel: str
     flow: str
-    phone_number_id: str = ""  # whatsapp_cloud only
+    # The provider's own keys of the [[numbers]] entry, as its `ChannelSpec.options` read them.
+    options: dict[str, str] = field(default_factory=dict)
     keywords: dict[str, str] = field(default_factory=dict)  # first word -> flow that it starts
     rate: float = 0.0  # outbound messages per second; 0: the default for the sender type
     help_text: str = ""  # the answer to HELP/INFO; "" uses the service's default
     fallback_number: str = ""  # an SMS number that takes WhatsApp messages that do not arrive
+
+    @property
+    def number(self) -> str:
+        """The address's value: what conversation ids and the edge's keys are made of."""
+        return self.address.value
 
 
 @dataclass
@@ -52,22 +61,15 @@ class Settings:
     # Delivery reports: every status change is POSTed here, signed with the secret.
     callback_url: str = ""
     callback_secret: str = ""
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
-    twilio_api_url: str = "https://api.twilio.com"
-    whatsapp_access_token: str = ""
-    whatsapp_app_secret: str = ""
-    whatsapp_verify_token: str = ""
-    whatsapp_api_url: str = "https://graph.facebook.com"
-    whatsapp_api_version: str = "21.0"
     # Hosts ("host" or "host:port") `Http` steps may call although they are on a loopback,
     # private or link-local address: CHATFLOW_HTTP_ALLOW, plus chatflow.toml's [http] allow.
     http_allow: tuple[str, ...] = ()
+    # The whole environment it was read from: each channel reads its own settings in it.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        defaults = cls()
         return cls(
             temporal_address=env.get("CHATFLOW_TEMPORAL_ADDRESS", ""),
             temporal_namespace=env.get("CHATFLOW_TEMPORAL_NAMESPACE", ""),
@@ -76,15 +78,8 @@ class Settings:
             api_key=env.get("CHATFLOW_API_KEY", ""),
             callback_url=env.get("CHATFLOW_CALLBACK_URL", ""),
             callback_secret=env.get("CHATFLOW_CALLBACK_SECRET", ""),
-            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
-            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
-            twilio_api_url=env.get("CHATFLOW_TWILIO_API_URL", defaults.twilio_api_url).rstrip("/"),
-            whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
-            whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
-            whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
-            whatsapp_api_url=env.get("CHATFLOW_WHATSAPP_API_URL", defaults.whatsapp_api_url).rstrip("/"),
-            whatsapp_api_version=env.get("CHATFLOW_WHATSAPP_API_VERSION", defaults.whatsapp_api_version),
             http_allow=tuple(host.strip() for host in env.get("CHATFLOW_HTTP_ALLOW", "").split(",") if host.strip()),
+            environment=dict(env),
         )
 
 
@@ -99,12 +94,6 @@ class Config:
     def binding(self, number: str, provider: str | None = None) -> NumberBinding | None:
         for binding in self.numbers:
             if binding.number == number and (provider is None or binding.provider == provider):
-                return binding
-        return None
-
-    def binding_for_phone_number_id(self, phone_number_id: str) -> NumberBinding | None:
-        for binding in self.numbers:
-            if binding.provider == "whatsapp_cloud" and binding.phone_number_id == phone_number_id:
                 return binding
         return None
 
@@ -153,7 +142,7 @@ TOP_LEVEL_KEYS = ("numbers", "flows", "http")
 FLOWS_KEYS = ("modules",)
 HTTP_KEYS = ("allow",)
 NUMBER_KEYS = (
-    "number", "provider", "channel", "flow", "phone_number_id", "keywords", "rate", "help_text", "fallback_number",
+    "number", "address", "provider", "channel", "flow", "keywords", "rate", "help_text", "fallback_number",
 )  # fmt: skip
 
 
@@ -209,30 +198,24 @@ def _binding(entry: object, index: int, source: str, channels: Mapping[str, Chan
     where = f"{source}: [[numbers]] entry {index}"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a table")
-    _known_keys(entry, NUMBER_KEYS, where)
-    for key in ("number", "provider", "flow"):
+    provider = entry.get("provider")
+    spec = channels.get(provider) if isinstance(provider, str) else None
+    # Before the provider is known to be right, a key is checked against every provider's options.
+    own = spec.option_keys if spec else tuple(key for other in channels.values() for key in other.option_keys)
+    _known_keys(entry, (*NUMBER_KEYS, *own), where)
+    for key in ("provider", "flow"):
         if not isinstance(entry.get(key), str) or not entry[key]:
-            raise ConfigError(f"{where} needs {key} = \"...\"")
-    provider = entry["provider"]
-    spec = channels.get(provider)
+            raise ConfigError(f'{where} needs {key} = "..."')
     if spec is None:
         raise ConfigError(f"{where}: provider {provider!r} is not one of {', '.join(channels)}")
-    channel = entry.get("channel", spec.carries[0])
-    if channel not in spec.carries:
-        raise ConfigError(f"{where}: channel {channel!r} is not one of {', '.join(spec.carries)} for {provider}")
-    for key in spec.required_keys:
-        if not entry.get(key):
-            raise ConfigError(f"{where}: {provider} numbers need {key}")
+    address, channel = _address(entry, where, spec)
     try:
-        number = e164(entry["number"])
+        options = spec.options({key: entry[key] for key in spec.option_keys if key in entry})
     except ValueError as error:
         raise ConfigError(f"{where}: {error}") from None
-    if not entry["number"].startswith("+"):
-        raise ConfigError(f"{where}: number {entry['number']!r} must be in E.164 form (+15005550006)")
-    phone_number_id = str(entry.get("phone_number_id", ""))
     keywords = entry.get("keywords", {})
     if not isinstance(keywords, dict):
-        raise ConfigError(f"{where}: keywords must be a table of keyword = \"flow\"")
+        raise ConfigError(f'{where}: keywords must be a table of keyword = "flow"')
     for word in keywords:
         if command(str(word)) in RESERVED_WORDS:
             raise ConfigError(
@@ -249,16 +232,47 @@ def _binding(entry: object, index: int, source: str, channels: Mapping[str, Chan
         except ValueError as error:
             raise ConfigError(f"{where}: {error}") from None
     return NumberBinding(
-        number=number,
-        provider=provider,
+        address=address,
+        provider=spec.name,
         channel=channel,
         flow=entry["flow"],
-        phone_number_id=phone_number_id,
+        options=options,
         keywords={str(k): str(v) for k, v in keywords.items()},
         rate=float(rate),
         help_text=str(entry.get("help_text", "")),
         fallback_number=fallback_number,
     )
+
+
+def _address(entry: Mapping[str, object], where: str, spec: ChannelSpec) -> tuple[Address, str]:
+    """The address an entry binds and the channel it is on: `number` (a phone number in E.164, of
+    the kind of the entry's channel) or `address` (of a kind the provider carries)."""
+    number, text, channel = entry.get("number"), entry.get("address"), entry.get("channel")
+    if (number is None) == (text is None):
+        raise ConfigError(f'{where} needs number = "..." (a phone number) or address = "..." (any other), not both')
+    if channel is not None and channel not in spec.carries:
+        raise ConfigError(f"{where}: channel {channel!r} is not one of {', '.join(spec.carries)} for {spec.name}")
+    if number is not None:
+        channel = channel or spec.carries[0]
+        if not isinstance(number, str) or not number.startswith("+"):
+            raise ConfigError(f"{where}: number {number!r} must be in E.164 form (+15005550006)")
+        return _parsed(number, spec.address_kinds[channel], where), channel
+    if not isinstance(text, str) or not text:
+        raise ConfigError(f'{where} needs address = "..." (kind:value, such as mailto:support@shop.example)')
+    address = _parsed(text, spec.address_kinds[channel or spec.carries[0]], where)
+    on = [name for name, kind in spec.address_kinds.items() if kind.name == address.kind]
+    if not on or (channel is not None and channel not in on):
+        raise ConfigError(
+            f"{where}: a {address.kind} address is not one {spec.name} carries on {channel or 'any channel'}"
+        )
+    return address, channel or on[0]
+
+
+def _parsed(text: str, kind: AddressKind, where: str) -> Address:
+    try:
+        return Address.parse(text, kind)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def _check_secrets(

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import StartupError
 from chatflow.flows.flow import Flow
@@ -67,7 +68,7 @@ def console_bindings(config: Config, flows: Iterable[type[Flow]]) -> list[Number
             slot = (slot + 1) % RESERVED_COUNT
             number = f"{RESERVED_PREFIX}{RESERVED_FIRST + slot}"
         taken.add(number)
-        added.append(NumberBinding(number=number, provider="console", channel="console", flow=name))
+        added.append(NumberBinding(Address("console", number), provider="console", channel="console", flow=name))
     return added
 
 

@@ -7,14 +7,12 @@ webhooks.py  POST/GET /console/messages, GET /console/numbers
 
 from __future__ import annotations
 
-from chatflow.domain.channel import ChannelSpec, Resources
-from chatflow.domain.config import Config, Settings
-from providers.console.channel import ConsoleChannel
+from chatflow.domain.addresses import TEL
+from chatflow.domain.channel import ChannelSpec, NoSettings, Resources
+from chatflow.domain.config import Config
+from providers._whatsapp import WHATSAPP
+from providers.console.channel import CONSOLE, ConsoleChannel
 from providers.console.outbox import LATEST, START, ConsoleLine, ConsoleOutbox, Outbox, RedisOutbox
-
-
-def missing_settings(settings: Settings) -> list[str]:
-    return []  # no account
 
 
 def build(config: Config, resources: Resources) -> ConsoleChannel:
@@ -26,7 +24,10 @@ def build(config: Config, resources: Resources) -> ConsoleChannel:
 
 # The console stands in for any channel, so flows for SMS or WhatsApp can be tried locally.
 spec = ChannelSpec(
-    name="console", carries=("console", "sms", "whatsapp"), missing_settings=missing_settings, build=build
+    name="console",
+    address_kinds={"console": CONSOLE, "sms": TEL, "whatsapp": WHATSAPP},
+    settings=NoSettings,  # no account
+    build=build,
 )
 
 __all__ = ["LATEST", "START", "ConsoleChannel", "ConsoleLine", "ConsoleOutbox", "Outbox", "RedisOutbox", "spec"]

@@ -10,14 +10,24 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import TEL, AddressKind, conversation_id
 from chatflow.domain.channel import Received, WebhookAnswer, WebhookRoute
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.errors import PermanentSendError, Unavailable
+from chatflow.domain.masking import mask_phone
 from chatflow.domain.messages import InboundMessage, OutboundMessage, SendResult
 from providers._messages import reply_to
 from providers.console.outbox import ConsoleOutbox, Outbox
 from providers.console.webhooks import JSON, MAX_BODY, ConsoleWebhooks, json_answer
+
+
+def _console_rate_class(value: str) -> str:
+    return "console"
+
+
+# `console:+14155550100`: a phone number typed on the console. A local channel goes as fast as
+# it is asked to.
+CONSOLE = AddressKind("console", TEL.normalise, mask_phone, _console_rate_class, {"console": 0.0})
 
 MESSAGES_PATH = "/console/messages"
 NUMBERS_PATH = "/console/numbers"

@@ -4,32 +4,27 @@ channel.py   the Channel: routes, send, answer
 client.py    the SDK's HTTP client over httpx (retryable errors, Retry-After)
 send.py      an OutboundMessage as a Messages API call
 segments.py  what an SMS costs
+settings.py  the account, from the environment
 webhooks.py  verify X-Twilio-Signature, parse inbound messages and status callbacks
 twiml.py     the answer to an inbound webhook
 """
 
 from __future__ import annotations
 
+from chatflow.domain.addresses import TEL
 from chatflow.domain.channel import ChannelSpec, Resources
-from chatflow.domain.config import Config, Settings
+from chatflow.domain.config import Config
+from providers._whatsapp import WHATSAPP
 from providers.twilio.channel import TwilioChannel
-
-
-def missing_settings(settings: Settings) -> list[str]:
-    return [
-        name
-        for name, value in (
-            ("TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
-            ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
-        )
-        if not value
-    ]
+from providers.twilio.settings import TwilioSettings
 
 
 def build(config: Config, resources: Resources) -> TwilioChannel:
     return TwilioChannel(config, resources.http)
 
 
-spec = ChannelSpec(name="twilio", carries=("sms", "whatsapp"), missing_settings=missing_settings, build=build)
+spec = ChannelSpec(
+    name="twilio", address_kinds={"sms": TEL, "whatsapp": WHATSAPP}, settings=TwilioSettings, build=build
+)
 
-__all__ = ["TwilioChannel", "spec"]
+__all__ = ["TwilioChannel", "TwilioSettings", "spec"]

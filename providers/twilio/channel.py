@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import httpx
 from twilio.rest import Client
 
-from chatflow.domain.channel import Received, WebhookAnswer, WebhookRoute
+from chatflow.domain.channel import Received, WebhookAnswer, WebhookRoute, read_settings
 from chatflow.domain.config import Config
 from chatflow.domain.messages import InboundMessage, OutboundMessage, SendResult
 from providers.twilio.client import HttpxTwilioClient
 from providers.twilio.send import send as send_message
+from providers.twilio.settings import TwilioSettings
 from providers.twilio.twiml import twiml
 from providers.twilio.webhooks import FORM, MAX_REQUEST_BYTES, TwilioWebhooks
 
@@ -23,17 +24,17 @@ class TwilioChannel:
     name = "twilio"
 
     def __init__(self, config: Config, http: httpx.AsyncClient) -> None:
-        settings = config.settings
-        self.settings = settings
-        self.http_client = HttpxTwilioClient(http, settings.twilio_api_url)
+        self.public_url = config.settings.public_url
+        settings = read_settings(TwilioSettings, config.settings.environment)
+        self.http_client = HttpxTwilioClient(http, settings.api_url.rstrip("/"))
         # The SDK refuses to be built without credentials: `spec.build` is only called with them.
-        self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=self.http_client)
+        self.client = Client(settings.account_sid, settings.auth_token, http_client=self.http_client)
         self.webhooks = TwilioWebhooks(config)
 
     @property
     def status_callback(self) -> str:
         # Twilio needs an absolute URL it can reach; without a public URL there are no statuses.
-        base = self.settings.public_url
+        base = self.public_url
         return f"{base}{STATUS_PATH}" if base else ""
 
     def routes(self) -> Sequence[WebhookRoute]:

@@ -11,12 +11,13 @@ from urllib.parse import parse_qsl
 from twilio.request_validator import RequestValidator
 
 from chatflow.domain.addresses import conversation_id, e164
-from chatflow.domain.channel import Received, StatusReport, WebhookRequest
+from chatflow.domain.channel import Received, StatusReport, WebhookRequest, read_settings
 from chatflow.domain.config import Config
 from chatflow.domain.errors import BadRequest, Forbidden, NotFound
 from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
 from providers._messages import message_id, received_now, shown
 from providers._whatsapp import whatsapp_customer
+from providers.twilio.settings import TwilioSettings
 
 FORM = "application/x-www-form-urlencoded"
 MAX_REQUEST_BYTES = 64 * 1024  # a Twilio webhook is a few KiB even with ten media URLs
@@ -145,7 +146,7 @@ class TwilioWebhooks:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        token = config.settings.twilio_auth_token
+        token = read_settings(TwilioSettings, config.settings.environment).auth_token
         self.validator = RequestValidator(token) if token else None
 
     def verified_form(self, request: WebhookRequest) -> dict[str, str]:

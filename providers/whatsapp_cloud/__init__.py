@@ -3,6 +3,7 @@
 channel.py   the Channel: routes, send, answer
 render.py    an OutboundMessage as Cloud API message objects (and the 24-hour window)
 send.py      the messages endpoint: posting, Meta's error codes, what to retry
+settings.py  the app's settings, and the phone_number_id each number needs
 graph.py     where the Graph API is
 webhooks.py  the handshake, X-Hub-Signature-256, one POST's entries and changes
 payload.py   reading Meta's JSON shapes; who the customer is (phone or user id)
@@ -13,20 +14,10 @@ statuses.py  a delivery status with the conversations it may belong to
 from __future__ import annotations
 
 from chatflow.domain.channel import ChannelSpec, Resources
-from chatflow.domain.config import Config, Settings
+from chatflow.domain.config import Config
+from providers._whatsapp import WHATSAPP
 from providers.whatsapp_cloud.channel import WhatsAppCloudChannel
-
-
-def missing_settings(settings: Settings) -> list[str]:
-    return [
-        name
-        for name, value in (
-            ("WHATSAPP_ACCESS_TOKEN", settings.whatsapp_access_token),
-            ("WHATSAPP_APP_SECRET", settings.whatsapp_app_secret),
-            ("WHATSAPP_VERIFY_TOKEN", settings.whatsapp_verify_token),
-        )
-        if not value
-    ]
+from providers.whatsapp_cloud.settings import PHONE_NUMBER_ID, CloudSettings, binding_options
 
 
 def build(config: Config, resources: Resources) -> WhatsAppCloudChannel:
@@ -35,10 +26,11 @@ def build(config: Config, resources: Resources) -> WhatsAppCloudChannel:
 
 spec = ChannelSpec(
     name="whatsapp_cloud",
-    carries=("whatsapp",),
-    missing_settings=missing_settings,
+    address_kinds={"whatsapp": WHATSAPP},
+    settings=CloudSettings,
     build=build,
-    required_keys=("phone_number_id",),
+    option_keys=(PHONE_NUMBER_ID,),
+    options=binding_options,
 )
 
-__all__ = ["WhatsAppCloudChannel", "spec"]
+__all__ = ["CloudSettings", "WhatsAppCloudChannel", "spec"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chatflow.domain.config import Settings
+from providers.whatsapp_cloud.settings import CloudSettings
 
 
-def graph_url(settings: Settings, *path: str) -> str:
-    return "/".join([f"{settings.whatsapp_api_url}/v{settings.whatsapp_api_version}", *path])
+def graph_url(settings: CloudSettings, *path: str) -> str:
+    return "/".join([f"{settings.api_url.rstrip('/')}/v{settings.api_version}", *path])

@@ -7,12 +7,14 @@ from typing import Any
 
 import httpx
 
+from chatflow.domain.channel import read_settings
 from chatflow.domain.config import Config
 from chatflow.domain.errors import PermanentSendError, RetryableSendError
 from chatflow.domain.messages import OutboundMessage, SendResult
 from providers._http import retry_after
 from providers.whatsapp_cloud.graph import graph_url
 from providers.whatsapp_cloud.render import recipient, render, template, within_window
+from providers.whatsapp_cloud.settings import PHONE_NUMBER_ID, CloudSettings
 
 OUTSIDE_WINDOW = "131047"  # Meta's code for "re-engagement message": more than 24 hours passed
 # Meta's codes worth asking again for: throttling (4, 80007, 130429), pair rate limit (131056),
@@ -40,10 +42,11 @@ class CloudApi:
 
     def __init__(self, config: Config, http: httpx.AsyncClient) -> None:
         self.config = config
+        self.settings = read_settings(CloudSettings, config.settings.environment)
         self.http = http
 
     def url(self, phone_number_id: str) -> str:
-        return graph_url(self.config.settings, phone_number_id, "messages")
+        return graph_url(self.settings, phone_number_id, "messages")
 
     async def send(self, message: OutboundMessage) -> SendResult:
         binding = self.config.binding(message.number, "whatsapp_cloud")
@@ -61,14 +64,14 @@ class CloudApi:
             )
         message_id = ""
         for part in parts:
-            message_id = await self.post(binding.phone_number_id, {**recipient(message.customer), **part})
+            message_id = await self.post(binding.options[PHONE_NUMBER_ID], {**recipient(message.customer), **part})
         # Accepted by Meta, not yet sent: the `sent` status arrives by webhook.
         return SendResult(message_id=message_id, status="accepted")
 
     async def post(self, phone_number_id: str, part: dict[str, Any]) -> str:
         """Send one message object; the wamid Meta gave it ("" when its answer did not say)."""
         payload = {"messaging_product": "whatsapp", "recipient_type": "individual", **part}
-        headers = {"Authorization": f"Bearer {self.config.settings.whatsapp_access_token}"}
+        headers = {"Authorization": f"Bearer {self.settings.access_token}"}
         try:
             response = await self.http.post(self.url(phone_number_id), json=payload, headers=headers, timeout=TIMEOUT)
         except httpx.HTTPError as error:

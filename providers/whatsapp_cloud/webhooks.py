@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatflow.domain.channel import Received, WebhookAnswer, WebhookRequest
+from chatflow.domain.channel import Received, WebhookAnswer, WebhookRequest, read_settings
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import BadRequest, Forbidden
 from chatflow.domain.messages import STATUS_RANK
@@ -22,6 +22,7 @@ from providers._messages import one_line, shown, text
 from providers.whatsapp_cloud.graph import graph_url
 from providers.whatsapp_cloud.inbound import parse_message
 from providers.whatsapp_cloud.payload import items, object_at
+from providers.whatsapp_cloud.settings import PHONE_NUMBER_ID, CloudSettings
 from providers.whatsapp_cloud.statuses import parse_status
 
 JSON = "application/json"
@@ -51,11 +52,12 @@ class WhatsAppCloudWebhooks:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.settings = read_settings(CloudSettings, config.settings.environment)
 
     async def handshake(self, request: WebhookRequest) -> Received:
         """Meta's subscription handshake: echo the challenge when the verify token is ours."""
         params = request.query
-        token = self.config.settings.whatsapp_verify_token
+        token = self.settings.verify_token
         offered = params.get("hub.verify_token", "")
         if params.get("hub.mode") == "subscribe" and token and hmac.compare_digest(offered.encode(), token.encode()):
             return Received(answer=WebhookAnswer(200, params.get("hub.challenge", "")))
@@ -65,7 +67,7 @@ class WhatsAppCloudWebhooks:
         signature = request.headers.get("x-hub-signature-256", "")
         if not signature:
             raise Forbidden("missing X-Hub-Signature-256")
-        secret = self.config.settings.whatsapp_app_secret
+        secret = self.settings.app_secret
         if not secret:
             raise Forbidden("WHATSAPP_APP_SECRET is not set: cannot verify Meta's signature")
         if not signature_matches(secret, request.body, signature):
@@ -140,10 +142,17 @@ class WhatsAppCloudWebhooks:
         phone_number_id = text(object_at(value, "metadata").get("phone_number_id"))
         if not phone_number_id:
             raise ValueError("value.metadata.phone_number_id is missing")
-        binding = self.config.binding_for_phone_number_id(phone_number_id)
+        binding = next(
+            (
+                b
+                for b in self.config.numbers
+                if b.provider == "whatsapp_cloud" and b.options.get(PHONE_NUMBER_ID) == phone_number_id
+            ),
+            None,
+        )
         if binding is None:
             raise ValueError(f"phone_number_id {shown(phone_number_id)} is not bound to a flow in the config")
         return binding
 
     def media_url(self, media_id: str) -> str:
-        return graph_url(self.config.settings, media_id)
+        return graph_url(self.settings, media_id)

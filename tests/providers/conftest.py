@@ -65,18 +65,20 @@ keywords = {{ JOIN = "signup" }}
 
 
 def make_settings(**overrides: str) -> Settings:
-    values = dict(
-        public_url=PUBLIC_URL,
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=TWILIO_TOKEN,
-        twilio_api_url=TWILIO_API,
-        whatsapp_access_token="meta-access-token",
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_api_url=GRAPH_API,
-    )
-    values.update(overrides)
-    return Settings(**values)
+    """Settings with every channel's account; an override in capitals is an environment variable
+    (TWILIO_AUTH_TOKEN=""), one in lower case a chatflow setting (public_url="")."""
+    environment = {
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "CHATFLOW_TWILIO_API_URL": TWILIO_API,
+        "WHATSAPP_ACCESS_TOKEN": "meta-access-token",
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        "CHATFLOW_WHATSAPP_API_URL": GRAPH_API,
+    }
+    environment.update({name: value for name, value in overrides.items() if name.isupper()})
+    values = {"public_url": PUBLIC_URL, **{name: value for name, value in overrides.items() if not name.isupper()}}
+    return Settings(**values, environment=environment)
 
 
 def make_config(**overrides: str) -> Config:
@@ -127,8 +129,12 @@ def twilio_inbound(sid: str = "SM" + "1" * 32, body: str = "hi", **fields: str) 
     }
 
 
-def meta_messages(*messages: dict[str, Any], contacts: list[dict[str, Any]] | None = None,
-                  phone_number_id: str = PHONE_NUMBER_ID, statuses: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def meta_messages(
+    *messages: dict[str, Any],
+    contacts: list[dict[str, Any]] | None = None,
+    phone_number_id: str = PHONE_NUMBER_ID,
+    statuses: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A `messages` webhook as Meta posts it, with one entry and one change."""
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
@@ -139,7 +145,10 @@ def meta_messages(*messages: dict[str, Any], contacts: list[dict[str, Any]] | No
         value["messages"] = list(messages)
     if statuses:
         value["statuses"] = statuses
-    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}],
+    }
 
 
 def meta_text(wamid: str = "wamid.A1", text: str = "hi", sender: str = CUSTOMER[1:]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 from prometheus_client import REGISTRY
 
+from chatflow.domain.addresses import Address
 from chatflow.domain.channel import Channel, Received, StatusReport, WebhookAnswer, WebhookRequest, WebhookRoute
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import Conflict, Forbidden, TooLarge
@@ -37,7 +38,7 @@ class Echo:
         if request.headers.get("x-signature") != "ok":
             raise Forbidden("x-signature does not match")
         received = Received()
-        binding = NumberBinding(NUMBER, "echo", "sms", "demo")
+        binding = NumberBinding(Address("tel", NUMBER), "echo", "sms", "demo")
         for i, line in enumerate(request.body.decode().splitlines()):
             if line.startswith("status:"):
                 _, message_id, conversations = line.split(":", 2)

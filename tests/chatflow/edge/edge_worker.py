@@ -17,6 +17,7 @@ import time
 
 from redis.asyncio import Redis
 
+from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import OutboundMessage, SendResult
 from chatflow.runtime.services import Services
@@ -37,7 +38,7 @@ class RecordingInRedis(RecordingChannel):
 
 
 async def main(address: str, redis_url: str, task_queue: str, number: str, rate: str) -> None:
-    binding = NumberBinding(number=number, provider="console", channel="sms", flow="burst", rate=float(rate))
+    binding = NumberBinding(address=Address("tel", number), provider="console", channel="sms", flow="burst", rate=float(rate))
     config = Config(
         numbers=[binding], flow_modules=[], settings=Settings(temporal_address=address, redis_url=redis_url)
     )

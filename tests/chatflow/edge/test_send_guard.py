@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 
+from chatflow.domain.addresses import Address
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.errors import PermanentSendError, RetryableSendError
 from chatflow.domain.messages import OutboundMessage, SendResult
@@ -32,7 +33,7 @@ async def test_an_opted_out_customer_is_refused_permanently(redis: Redis):
 
 
 async def test_a_sender_over_its_rate_asks_temporal_to_retry_later(redis: Redis):
-    rates = SenderRates([NumberBinding(NUMBER, "twilio", "sms", "demo", rate=0.01)])  # one per 100 s
+    rates = SenderRates([NumberBinding(Address("tel", NUMBER), "twilio", "sms", "demo", rate=0.01)])  # one per 100 s
     guard = SendGuard(OptOuts(redis), RateLimiter(redis), rates, max_wait=1.0)
     await guard.before_send(outbound())
     with pytest.raises(RetryableSendError) as limited:

@@ -1,9 +1,10 @@
+from chatflow.domain.addresses import Address
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge.triggers import route
 
 BINDING = NumberBinding(
-    number="+15005550006",
+    address=Address("tel", "+15005550006"),
     provider="twilio",
     channel="sms",
     flow="demo",

@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Http, Say
-from chatflow.domain.addresses import ConversationRef, conversation_id
+from chatflow.domain.addresses import Address, ConversationRef, conversation_id
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.edge import keys
 from chatflow.runtime.logs import mask_phone_numbers
@@ -21,7 +21,7 @@ KEY = "s3cret"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 CONFIG = Config(
-    numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="parrot", rate=50.0)],
+    numbers=[NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="parrot", rate=50.0)],
     flow_modules=[],
     settings=Settings(api_key=KEY),
 )

@@ -118,6 +118,7 @@ def test_a_worker_that_dies_stops_dev_with_the_reason_and_its_servers(tmp_path: 
 
 
 def test_dev_binds_a_console_number_to_every_flow_the_config_does_not() -> None:
+    from chatflow.domain.addresses import Address
     from chatflow.domain.config import Config, NumberBinding, Settings
     from chatflow.runtime.dev import console_bindings
     from conversations.demo import Demo
@@ -125,14 +126,14 @@ def test_dev_binds_a_console_number_to_every_flow_the_config_does_not() -> None:
     from conversations.purchase_followup import PurchaseFollowup
 
     flows = [Demo, PaymentRecovery, PurchaseFollowup]
-    bound = NumberBinding("+15005550006", "console", "console", "demo")
+    bound = NumberBinding(Address("console", "+15005550006"), "console", "console", "demo")
     added = console_bindings(Config([bound], [], Settings()), flows)
     assert sorted(b.flow for b in added) == ["payment_recovery", "purchase_followup"]
     assert all(re.fullmatch(r"\+1500555\d{4}", b.number) and b.provider == "console" for b in added)
     # The same numbers every time (conversations kept in the data folder stay on them)...
     assert console_bindings(Config([bound], [], Settings()), flows) == added
     # ...and never one the config uses already.
-    taken = NumberBinding(added[0].number, "twilio", "sms", "demo")
+    taken = NumberBinding(Address("tel", added[0].number), "twilio", "sms", "demo")
     moved = console_bindings(Config([bound, taken], [], Settings()), flows)
     assert moved[0].flow == added[0].flow and moved[0].number != added[0].number
     assert moved[1] == added[1]

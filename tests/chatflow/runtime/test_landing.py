@@ -9,13 +9,14 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from temporalio.testing import WorkflowEnvironment
 
+from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.web.landing import landing_routes
 from tests.flows import FLOWS
 from tests.helpers import running_app, started_services, web_client
 
 CONFIG = Config(
-    numbers=[NumberBinding(number="+15005550006", provider="console", channel="console", flow="parrot")],
+    numbers=[NumberBinding(address=Address("console", "+15005550006"), provider="console", channel="console", flow="parrot")],
     flow_modules=[],
     settings=Settings(api_key="k"),
 )

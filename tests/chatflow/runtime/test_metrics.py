@@ -11,13 +11,14 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Say
+from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding, Settings
 from tests.helpers import new_customer, running_app, running_worker, started_services
 
 NUMBER = "+15005550006"
 KEY = "metrics-key"
 CONFIG = Config(
-    numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="careless", rate=50.0)],
+    numbers=[NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="careless", rate=50.0)],
     flow_modules=[],
     settings=Settings(api_key=KEY),
 )

@@ -149,7 +149,7 @@ async def test_without_a_public_url_the_request_url_is_what_is_signed(recorder: 
 
 
 async def test_without_an_auth_token_there_is_no_twilio_channel_to_call(recorder: Recorder) -> None:
-    async with webhook_client(make_config(twilio_auth_token=""), recorder) as client:
+    async with webhook_client(make_config(TWILIO_AUTH_TOKEN=""), recorder) as client:
         response = await client.post(INBOUND, **twilio_post(INBOUND, twilio_inbound()))
     assert response.status_code == 404
     assert recorder.delivered == []
@@ -160,7 +160,7 @@ async def test_without_an_auth_token_nothing_can_be_verified() -> None:
     signed = twilio_post(INBOUND, fields)
     request = WebhookRequest("POST", INBOUND, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"])
     with pytest.raises(Forbidden, match="TWILIO_AUTH_TOKEN"):
-        await TwilioWebhooks(make_config(twilio_auth_token="")).inbound(request)
+        await TwilioWebhooks(make_config(TWILIO_AUTH_TOKEN="")).inbound(request)
 
 
 @pytest.mark.parametrize(

@@ -285,7 +285,7 @@ async def test_unsigned_or_forged_posts_are_refused_before_parsing(client: httpx
 
 
 async def test_without_an_app_secret_there_is_no_whatsapp_cloud_channel_to_call(recorder: Recorder) -> None:
-    async with webhook_client(make_config(whatsapp_app_secret=""), recorder) as client:
+    async with webhook_client(make_config(WHATSAPP_APP_SECRET=""), recorder) as client:
         response = await post(client, meta_messages(meta_text()))
     assert response.status_code == 404
     assert recorder.delivered == []
@@ -295,7 +295,7 @@ async def test_without_an_app_secret_nothing_can_be_verified() -> None:
     signed = meta_post(meta_messages(meta_text()))
     request = WebhookRequest("POST", PUBLIC_URL + URL, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"])
     with pytest.raises(Forbidden, match="WHATSAPP_APP_SECRET"):
-        await WhatsAppCloudWebhooks(make_config(whatsapp_app_secret="")).receive(request)
+        await WhatsAppCloudWebhooks(make_config(WHATSAPP_APP_SECRET="")).receive(request)
 
 
 GOOD = meta_text("wamid.GOOD", "still here")

@@ -19,6 +19,7 @@ from playwright.async_api import BrowserContext, async_playwright
 from redis.asyncio import Redis
 from temporalio.client import Client
 
+from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.runtime.processes import bind, free_port
 from chatflow.runtime.services import Services
@@ -45,8 +46,8 @@ CHROMIUM_ARGS = [
 def dashboard_config(api_key: str = KEY) -> Config:
     return Config(
         numbers=[
-            NumberBinding(number=DEMO_NUMBER, provider="console", channel="sms", flow="demo", rate=50.0),
-            NumberBinding(number=JOURNEY_NUMBER, provider="console", channel="sms", flow="payment", rate=50.0),
+            NumberBinding(address=Address("tel", DEMO_NUMBER), provider="console", channel="sms", flow="demo", rate=50.0),
+            NumberBinding(address=Address("tel", JOURNEY_NUMBER), provider="console", channel="sms", flow="payment", rate=50.0),
         ],
         flow_modules=[],
         settings=Settings(api_key=api_key),

@@ -1,0 +1,15 @@
+"""The Twilio account chatflow sends with, from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatflow.domain.channel import setting
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str = setting("TWILIO_ACCOUNT_SID", required=True)
+    auth_token: str = setting("TWILIO_AUTH_TOKEN", required=True)
+    # Another API host: a test double, or a regional edge.
+    api_url: str = setting("CHATFLOW_TWILIO_API_URL", "https://api.twilio.com")

@@ -1,0 +1,101 @@
+"""Addresses: a kind and a normalised value, parsed, masked and rate-classed by their kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatflow.domain.addresses import MAILTO, TEL, Address, AddressKind, address_kind, e164, register_kind
+
+
+@pytest.mark.parametrize(
+    ("text", "default", "address"),
+    [
+        ("tel:+1 (415) 555-0100", None, "tel:+14155550100"),
+        ("+14155550100", "tel", "tel:+14155550100"),
+        ("14155550100", TEL, "tel:+14155550100"),  # Meta writes numbers without their +
+        ("TEL:+447700900123", None, "tel:+447700900123"),
+        ("mailto:Ana.Lopez@Example.COM", None, "mailto:Ana.Lopez@example.com"),  # the local part is the mailbox's own
+        ("Ana <ana@shop.example>", "mailto", "mailto:ana@shop.example"),
+        ("  support@bücher.example ", MAILTO, "mailto:support@bücher.example"),
+        ("dev@localhost", MAILTO, "mailto:dev@localhost"),  # a mail catcher on this machine
+    ],
+)
+def test_an_address_is_parsed_into_its_kind_and_normal_form(text: str, default: str | None, address: str) -> None:
+    parsed = Address.parse(text, default)
+    assert str(parsed) == address
+    assert Address.parse(str(parsed)) == parsed  # its text reads back as itself
+
+
+@pytest.mark.parametrize(
+    ("text", "default", "says"),
+    [
+        ("+14155550100", None, "is not an address .kind:value"),
+        ("fax:+14155550100", None, "is not an address"),
+        ("tel:12", None, "not a possible phone number|not an E.164"),
+        ("mailto:ana", None, "is not an email address"),
+        ("mailto:ana@shop", None, "domain that is not a host name"),
+        ("mailto:ana@-shop.example", None, "domain that is not a host name"),
+        ("mailto:ana@example.com, bob@example.com", None, "is not an email address"),
+        ("mailto:ana smith@example.com", None, "is not an email address"),
+        ("mailto:" + "a" * 65 + "@example.com", None, "longer than an email address may be"),
+        ("ana@example.com", "fax", "'fax' is not a known address kind"),
+    ],
+)
+def test_what_is_not_an_address_says_why(text: str, default: str | None, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        Address.parse(text, default)
+
+
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [
+        (Address("tel", "+14155550100"), "tel:+1415*****00"),
+        (Address("mailto", "ana@example.com"), "mailto:a***@example.com"),
+        (Address("fax", "+14155550100"), "fax:************"),  # a kind nobody registered: all hidden
+    ],
+)
+def test_an_address_is_masked_by_its_kind(address: Address, masked: str) -> None:
+    assert address.masked() == masked
+
+
+@pytest.mark.parametrize(
+    "written", ["+14155550100", "14155550100", "+1 415 555 0100", "+1 (415) 555-0100", "whatsapp:+14155550100"]
+)
+def test_a_phone_number_is_masked_in_every_form_it_is_accepted_in(written: str) -> None:
+    masked = TEL.mask(written)
+    assert "5550100" not in masked.replace(" ", "") and "555" not in masked
+    assert masked.endswith("1415*****00")
+
+
+@pytest.mark.parametrize(
+    ("number", "rate_class", "rate"),
+    [("+14155550100", "long_code", 1.0), ("+18005550100", "toll_free", 3.0), ("+1234567", "short_code", 100.0)],
+)
+def test_a_phone_numbers_rate_class_is_its_type(number: str, rate_class: str, rate: float) -> None:
+    address = Address("tel", number)
+    assert (address.rate_class(), address.default_rate()) == (rate_class, rate)
+
+
+def test_an_email_sender_has_a_rate_of_its_own() -> None:
+    assert Address.parse("mailto:news@shop.example").rate_class() == "email"
+    assert Address.parse("mailto:news@shop.example").default_rate() > 0
+
+
+def test_a_channel_can_bring_a_kind_and_a_name_belongs_to_one_kind() -> None:
+    kind = AddressKind("test-chat", str.lower, lambda value: value[:1] + "***", lambda value: "chat", {"chat": 5.0})
+    assert register_kind(kind) is kind and register_kind(kind) is kind
+    assert address_kind("test-chat") is kind
+    assert Address.parse("test-chat:AnaL") == Address("test-chat", "anal")
+    assert Address("test-chat", "anal").masked() == "test-chat:a***"
+    assert Address("test-chat", "anal").default_rate() == 5.0
+    with pytest.raises(ValueError, match="defined twice"):
+        register_kind(AddressKind("test-chat", str.upper, str, str))
+    with pytest.raises(ValueError, match="defined twice"):
+        register_kind(AddressKind("tel", str, str, str))
+
+
+def test_e164_still_reads_every_form_a_provider_reports() -> None:
+    assert e164("whatsapp:+14155550100") == "+14155550100"
+    assert e164("+5215512345678") == "+525512345678"  # Mexico's WhatsApp "521"
+    with pytest.raises(ValueError, match="customer"):
+        e164("hello", what="customer")
