@@ -34,8 +34,10 @@ def bench_config(twilio_api_url: str, *, public_url: str = "", temporal_address:
         temporal_address=temporal_address,
         redis_url=redis_url,
         public_url=public_url.rstrip("/"),
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_api_url=twilio_api_url.rstrip("/"),
+        environment={
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "CHATFLOW_TWILIO_API_URL": twilio_api_url.rstrip("/"),
+        },
     )
     return parse_config(TOML, settings, source="bench")
