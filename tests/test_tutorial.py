@@ -92,8 +92,16 @@ def test_a_flow_written_tested_versioned_and_chatted_with_in_a_project_of_ones_o
     logs.mkdir()
     dev = subprocess.Popen(
         [
-            CHATFLOW, "dev", "--port", str(port), "--temporal-port", str(free_port()),
-            "--ui-port", str(free_port()), "--redis-port", str(free_port()),
+            CHATFLOW,
+            "dev",
+            "--port",
+            str(port),
+            "--temporal-port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+            "--redis-port",
+            str(free_port()),
         ],
         cwd=folder,
         env=env,
@@ -104,7 +112,10 @@ def test_a_flow_written_tested_versioned_and_chatted_with_in_a_project_of_ones_o
     try:
         stack.wait_ready()
         banner = stack.stdout.read_text()
-        assert f"chatflow chat appointment_reminder --url {stack.url}   (console number {NUMBER}, bound by chatflow dev)" in banner
+        assert (
+            f"chatflow chat appointment_reminder --url {stack.url}   (console number {NUMBER}, bound by chatflow dev)"
+            in banner
+        )
         key = (folder / ".chatflow" / "api-key").read_text().strip()
         assert f"key: {key}" in banner
 
@@ -112,7 +123,12 @@ def test_a_flow_written_tested_versioned_and_chatted_with_in_a_project_of_ones_o
         started = httpx.post(
             f"{stack.url}/api/conversations",
             headers={"authorization": f"Bearer {key}"},
-            json={"flow": "appointment_reminder", "to": CUSTOMER, "from": NUMBER, "data": {"name": "Ana", "time": "10:00"}},
+            json={
+                "flow": "appointment_reminder",
+                "to": CUSTOMER,
+                "from": NUMBER,
+                "data": {"name": "Ana", "time": "10:00"},
+            },
             timeout=10,
         )
         assert started.status_code == 202, started.text
@@ -126,12 +142,20 @@ def test_a_flow_written_tested_versioned_and_chatted_with_in_a_project_of_ones_o
         # No --url: chat finds the chatflow dev of this folder.
         chat = subprocess.Popen(
             [CHATFLOW, "chat", "appointment_reminder"],
-            cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=folder,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert chat.stdin is not None
         seen: list[str] = []
         read_until(chat, "Hi Ana, confirm your appointment tomorrow at 10:00? Reply YES or NO.", seen)
-        assert seen[0] == f"Chatting with flow appointment_reminder on {NUMBER} as {CUSTOMER}. Type a message; Ctrl-D ends."
+        assert (
+            seen[0]
+            == f"Chatting with flow appointment_reminder on {NUMBER} at {stack.url} as {CUSTOMER}. Type a message; Ctrl-D ends."
+        )
         chat.stdin.write("yes\n")
         chat.stdin.flush()
         read_until(chat, "appointment_reminder> See you tomorrow!", seen)

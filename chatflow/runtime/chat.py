@@ -33,6 +33,7 @@ HISTORY = 20  # lines of the conversation so far shown at the start
 STATUS_SOON = (0.3, 1.0, 2.0, 4.0)  # seconds after activity when the chat asks whether it has ended
 STATUS_IDLE = 10.0  # and how often otherwise (a timer can end a conversation)
 CUSTOMER_PROMPT = "you> "  # the customer's own lines in the conversation so far
+AWAY_RETRY = 1.0  # seconds between tries while the app does not answer
 
 
 class ChatError(ChatflowError):
@@ -59,6 +60,28 @@ class Target:
     channel: str
 
 
+async def _console_numbers(http: httpx.AsyncClient, url: str, flow: str) -> list[dict[str, Any]]:
+    """The app's console numbers and their flows; an app that is no chatflow is refused."""
+    elsewhere = (
+        f"start `chatflow dev` in the folder whose chatflow.toml lists flow {flow!r}, "
+        f"or pass --url (or --data-dir) of the app that serves it"
+    )
+    try:
+        answer = await http.get("/console/numbers")
+    except httpx.HTTPError as error:
+        raise ChatError(f"cannot reach chatflow at {url} ({_why(error)}); {elsewhere}") from None
+    try:
+        numbers = answer.raise_for_status().json()["numbers"]
+        if not isinstance(numbers, list):
+            raise TypeError(numbers)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        raise ChatError(
+            f"the app at {url} is not chatflow (GET /console/numbers answered {answer.status_code} "
+            f"{answer.reason_phrase}, not chatflow's list of console numbers): another project's? {elsewhere}"
+        ) from None
+    return numbers
+
+
 def pick_target(numbers: list[dict[str, Any]], flow: str, number: str | None) -> Target:
     """The console number bound to `flow`; with `number`, that number, whatever flow it has."""
     listed = ", ".join(f"{e['number']} -> {e['flow']}" for e in numbers) or "none"
@@ -77,7 +100,9 @@ def pick_target(numbers: list[dict[str, Any]], flow: str, number: str | None) ->
     raise ChatError(
         f"no console number is bound to flow {flow!r} (console numbers: {listed}). `chatflow dev` "
         f"binds one to every flow of the config's [flows] modules: is {flow!r} one of their flows "
-        f"(`chatflow flows`)? With `chatflow web`, bind one in chatflow.toml: a [[numbers]] entry with "
+        f"(`chatflow flows`)? If this is another project's app, start `chatflow dev` in the folder whose "
+        f"chatflow.toml lists {flow!r} (on another --port if this one is taken), then `chatflow chat {flow}` "
+        f"there. With `chatflow web`, bind one in chatflow.toml: a [[numbers]] entry with "
         f'provider = "console" and flow = "{flow}"'
     )
 
@@ -142,7 +167,9 @@ class Conversation:
         if status.get("run_id") != self.announced:
             self.announced = str(status.get("run_id", ""))
             reason = f" ({status['reason']})" if status.get("reason") else ""
-            self.screen.note(f"-- conversation ended: {status.get('outcome') or 'ended'}{reason}; a message starts a new one")
+            self.screen.note(
+                f"-- conversation ended: {status.get('outcome') or 'ended'}{reason}; a message starts a new one"
+            )
         return True
 
 
@@ -152,8 +179,10 @@ async def _history(http: httpx.AsyncClient, customer: str, number: str) -> tuple
     cursor = "0"
     while True:
         answer = (
-            await http.get("/console/messages", params={"customer": customer, "after": cursor})
-        ).raise_for_status().json()
+            (await http.get("/console/messages", params={"customer": customer, "after": cursor}))
+            .raise_for_status()
+            .json()
+        )
         sent += [m["text"] for m in answer["messages"] if m.get("number") == number]
         if not answer["messages"] or answer["next"] == cursor:
             return sent, cursor
@@ -241,7 +270,18 @@ async def _start(http: httpx.AsyncClient, options: ChatOptions, target: Target, 
         raise ChatError(f"cannot start flow {options.flow!r}: {_reason(answer)}")
     started = answer.json()
     interrupted = f", ending flow {started['interrupted']}" if started.get("interrupted") else ""
-    screen.note(f"-- journey {started.get('status', 'started')}: flow {options.flow} for {options.customer}{interrupted}")
+    screen.note(
+        f"-- journey {started.get('status', 'started')}: flow {options.flow} for {options.customer}{interrupted}"
+    )
+
+
+def _why(error: httpx.HTTPError) -> str:
+    """A connection error in a few words (httpx's own text can be a page of errno detail)."""
+    if isinstance(error, httpx.HTTPStatusError):
+        return _reason(error.response)
+    if isinstance(error, httpx.ConnectError):
+        return "connection refused"
+    return type(error).__name__
 
 
 def _auth(api_key: str) -> dict[str, str]:
@@ -274,17 +314,19 @@ def _lines(stdin: IO[str], loop: asyncio.AbstractEventLoop, queue: asyncio.Queue
 async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
     url = options.url
     async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=10) as http:
-        try:
-            numbers = (await http.get("/console/numbers")).raise_for_status().json()["numbers"]
-        except httpx.HTTPError as error:
-            raise ChatError(f"cannot reach chatflow at {url} ({error}); is `chatflow dev` running?") from None
+        numbers = await _console_numbers(http, url, options.flow)
         # A journey may be any flow, started from any number: with --start the chat is FLOW's.
-        target = pick_target(numbers, options.flow, options.number)
+        try:
+            target = pick_target(numbers, options.flow, options.number)
+        except ChatError as error:
+            raise ChatError(f"the app at {url}: {error}") from None
         flow = options.flow if options.start else target.flow
         screen = Screen(out, f"{flow}> ")
         if options.number and target.flow != options.flow and not options.start:
             screen.note(f"({target.number} is bound to flow {target.flow}, not {options.flow})")
-        screen.note(f"Chatting with flow {flow} on {target.number} as {options.customer}. Type a message; Ctrl-D ends.")
+        screen.note(
+            f"Chatting with flow {flow} on {target.number} at {url} as {options.customer}. Type a message; Ctrl-D ends."
+        )
         conversation = Conversation(http, conversation_id(target.channel, target.number, options.customer), screen)
         try:
             if options.start:
@@ -299,22 +341,34 @@ async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
                 await conversation.check()
         customer = options.customer
         activity = asyncio.Event()
+        away = asyncio.Event()  # the app stopped answering, and has not answered since
 
         async def read_replies() -> None:
             nonlocal cursor
             while True:
                 try:
                     answer = (
-                        await http.get(
-                            "/console/messages",
-                            params={"customer": customer, "after": cursor, "wait": POLL_WAIT},
-                            timeout=POLL_WAIT + 10,
+                        (
+                            await http.get(
+                                "/console/messages",
+                                params={"customer": customer, "after": cursor, "wait": POLL_WAIT},
+                                timeout=POLL_WAIT + 10,
+                            )
                         )
-                    ).raise_for_status().json()
+                        .raise_for_status()
+                        .json()
+                    )
                 except httpx.HTTPError as error:
-                    screen.note(f"! cannot read the bot's messages: {error}")
-                    await asyncio.sleep(2)
+                    if not away.is_set():  # once, not every retry: the app may be restarting
+                        away.set()
+                        screen.note(
+                            f"-- chatflow at {url} is not answering ({_why(error)}); waiting for it, Ctrl-D ends"
+                        )
+                    await asyncio.sleep(AWAY_RETRY)
                     continue
+                if away.is_set():
+                    away.clear()
+                    screen.note(f"-- chatflow at {url} is answering again")
                 mine = [m for m in answer["messages"] if m.get("number") == target.number]
                 for message in mine:
                     if not echoes.seen(message["text"]):
@@ -325,8 +379,11 @@ async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
 
         async def watch_status() -> None:
             while True:
+                # Not asyncio.wait_for: before Python 3.12 it swallows a cancel that comes as
+                # the event is set (a line typed, then end of input), and the chat never ended.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(activity.wait(), STATUS_IDLE)
+                    async with asyncio.timeout(STATUS_IDLE):
+                        await activity.wait()
                 activity.clear()
                 for delay in STATUS_SOON:
                     await asyncio.sleep(delay)
@@ -346,7 +403,9 @@ async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
                 if not text.strip():
                     continue
                 try:
-                    posted = await http.post("/console/messages", json={"from": customer, "to": target.number, "text": text})
+                    posted = await http.post(
+                        "/console/messages", json={"from": customer, "to": target.number, "text": text}
+                    )
                 except httpx.HTTPError as error:
                     screen.note(f"! not sent: {error}")
                     continue
@@ -382,12 +441,16 @@ async def _last_replies(
     with contextlib.suppress(httpx.HTTPError):
         while loop.time() < deadline:
             answer = (
-                await http.get(
-                    "/console/messages",
-                    params={"customer": customer, "after": cursor, "wait": quiet},
-                    timeout=quiet + 10,
+                (
+                    await http.get(
+                        "/console/messages",
+                        params={"customer": customer, "after": cursor, "wait": quiet},
+                        timeout=quiet + 10,
+                    )
                 )
-            ).raise_for_status().json()
+                .raise_for_status()
+                .json()
+            )
             quiet = QUIET_AFTER_EOF
             cursor = answer["next"]
             for message in answer["messages"]:

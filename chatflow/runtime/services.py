@@ -53,6 +53,7 @@ from chatflow.temporal.delivery_reports import DeliveryReporter
 from chatflow.temporal.worker import build_worker
 from chatflow.web.app import create_app
 from chatflow.web.operations import record_dead_letter
+from chatflow.web.stopping import AnswerWhileStopping
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +172,18 @@ class Services:
         edge = InboundEdge(
             BufferedDelivery(redis), OptOuts(redis), dedupe, client=client, direct=direct, pending=pending
         )
-        reports = DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None
+        reports = (
+            DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None
+        )
         fallback = ChannelFallback(redis, self.config, {}) if self._has_fallback() else None  # records statuses only
         journeys = Journeys(self.config, client, redis, self.registry, task_queue=self.task_queue)
         broadcasts = Broadcasts(journeys, RateLimiter(redis), SenderRates(self.config.numbers))
         forwarder = Forwarder(
-            redis, client, task_queue=self.task_queue, history_limit=self.history_limit, on_dead_letter=record_dead_letter
+            redis,
+            client,
+            task_queue=self.task_queue,
+            history_limit=self.history_limit,
+            on_dead_letter=record_dead_letter,
         )
         return create_app(
             config=self.config,
@@ -201,9 +208,8 @@ class Services:
 
     async def serve_web(self, sock: socket.socket, stop: asyncio.Event) -> None:
         """Serve the web app on an already bound socket until `stop` is set."""
-        server = _Server(
-            uvicorn.Config(self.web_app(), log_config=None, lifespan="on", timeout_graceful_shutdown=3)
-        )
+        app = AnswerWhileStopping(self.web_app(), stop)  # long polls answered as it stops, not cancelled
+        server = _Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=3))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -266,7 +272,9 @@ class Services:
         (activities end when cancelled); a second signal to the CLI exits at once.
         """
         worker, fallback = self.worker()
-        sweeper = asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
+        sweeper = (
+            asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
+        )
         try:
             async with worker:
                 await stop.wait()

@@ -280,9 +280,7 @@ class FlowTest:
         while True:
             snapshot = await self.snapshot()
             if snapshot is not None and snapshot.signals >= self._signals:
-                if snapshot.pending == 0 and (
-                    snapshot.idle or await self._closed() or await self._backing_off()
-                ):
+                if snapshot.pending == 0 and (snapshot.idle or await self._closed() or await self._backing_off()):
                     return snapshot
             if loop.time() > deadline:
                 raise TimeoutError(f"conversation did not settle: {snapshot}")
@@ -297,8 +295,7 @@ class FlowTest:
             # completed after the last start means the next one waits for its backoff.
             or (
                 activity.HasField("last_failure")
-                and activity.last_attempt_complete_time.ToNanoseconds()
-                >= activity.last_started_time.ToNanoseconds()
+                and activity.last_attempt_complete_time.ToNanoseconds() >= activity.last_started_time.ToNanoseconds()
             )
             for activity in description.raw_description.pending_activities
         )
@@ -370,7 +367,8 @@ async def record_histories(client: Client, flow: str, folder: Path, *, limit: in
         history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
         version = flow_version(history, flow)
         tag = f"-v{version}" if version is not None else ""
-        path = folder / f"{flow}{tag}-{execution.run_id[:8]}-{len(history.events)}.json"
+        # The run id's random end: its start is a timestamp, alike for runs of the same minute.
+        path = folder / f"{flow}{tag}-{execution.run_id.replace('-', '')[-12:]}-{len(history.events)}.json"
         try:
             with path.open("x", encoding="utf-8") as file:  # "x": never over an existing file
                 file.write(history.to_json())

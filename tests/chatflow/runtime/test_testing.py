@@ -1,14 +1,18 @@
-"""The test harness itself: time skipping survives a broken connection to the test server."""
+"""The test harness itself: time skipping survives a broken connection to the test server;
+recorded histories get a file each."""
 
 import asyncio
+import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from chatflow.runtime.testing import skip_time
+from chatflow import Ask, End, Flow, anything
+from chatflow.runtime.testing import FlowTest, record_histories, skip_time
 
 _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _DATA_FRAME = 0x0
@@ -108,7 +112,9 @@ async def test_a_skip_survives_its_connection_breaking_mid_call(skipping_env: Wo
     released.clear()
     async with (
         CuttableProxy(skipping_env.client.service_client.config.target_host) as proxy,
-        Worker(skipping_env.client, task_queue="holds-the-clock", workflows=[HoldsTheClock], activities=[hold_the_clock]),
+        Worker(
+            skipping_env.client, task_queue="holds-the-clock", workflows=[HoldsTheClock], activities=[hold_the_clock]
+        ),
     ):
         proxied = await Client.connect(proxy.target)
         handle = await skipping_env.client.start_workflow(
@@ -123,3 +129,26 @@ async def test_a_skip_survives_its_connection_breaking_mid_call(skipping_env: Wo
         await asyncio.wait_for(skip, 60)
         await handle.result()
         assert await skipping_env.get_current_time() >= before + timedelta(hours=3)
+
+
+async def test_journeys_recorded_within_a_minute_get_a_file_each(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    """A journey's run has a time-based id, whose first characters are alike for a minute."""
+
+    class Hello(Flow):
+        name = f"hello_{uuid.uuid4().hex[:8]}"  # only this test's conversations
+        ask = Ask("Hello {name}!", branches={anything: "bye"})
+        bye = End("completed", "Bye.")
+
+    for name in ("Ada", "Bob"):
+        async with FlowTest(dev_env, Hello) as chat:
+            assert await chat.start({"name": name}) == [f"Hello {name}!"]
+            assert await chat.send("hi") == ["Bye."]
+            await chat.result()
+    recorded = []
+    for _ in range(100):  # visibility lists a run a moment after it starts
+        recorded = await record_histories(dev_env.client, Hello.name, tmp_path)
+        if len(recorded) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert [entry.new for entry in recorded] == [True, True]
+    assert len(list(tmp_path.glob("*.json"))) == 2
