@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from chatflow.domain.addresses import TEL, AddressKind, conversation_id
 from chatflow.domain.channel import Received, WebhookAnswer, WebhookRoute
 from chatflow.domain.config import NumberBinding
-from chatflow.domain.errors import PermanentSendError, Unavailable
+from chatflow.domain.errors import PermanentSendError, RetryableSendError, Unavailable
 from chatflow.domain.masking import mask_phone
 from chatflow.domain.messages import InboundMessage, OutboundMessage, SendResult
 from providers._messages import reply_to
@@ -58,7 +58,11 @@ class ConsoleChannel:
     async def send(self, message: OutboundMessage) -> SendResult:
         if message.customer in self.blocked:
             raise PermanentSendError(f"{message.customer} cannot receive messages", code="blocked")
-        await self.outbox.put(message)
+        try:
+            await self.outbox.put(message)
+        except RedisError as error:
+            # Redis comes back; the send is tried again rather than failing the flow's step.
+            raise RetryableSendError(f"cannot write to the console's outbox: {error}") from None
         return SendResult(message_id=f"console-{uuid.uuid4().hex}", status="delivered")
 
     async def answer(self, received: Received, replies: Sequence[tuple[InboundMessage, str]]) -> WebhookAnswer:
