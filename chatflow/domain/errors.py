@@ -42,7 +42,12 @@ class StartupError(ChatflowError, RuntimeError):
 
 
 class FlowDefinitionError(ChatflowError):
-    """A flow that cannot run: the message names the flow, the step and the fix."""
+    """A flow that cannot run: the message names the flow, the step and the fix; `step` is that
+    step's name when one is at fault (to point at the line declaring it)."""
+
+    def __init__(self, message: str, *, step: str = "") -> None:
+        super().__init__(message)
+        self.step = step
 
 
 class UnknownFlow(FlowDefinitionError, LookupError):

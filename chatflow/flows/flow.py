@@ -96,9 +96,7 @@ class Flow:
         """Where `trigger` leads from `source`, according to the transition table."""
         found = cls.table.get_transitions(trigger=trigger, source=source)
         if not found:
-            raise FlowDefinitionError(
-                f"flow {cls.name!r}: step {source!r} has no edge {trigger!r}"
-            )
+            raise FlowDefinitionError(f"flow {cls.name!r}: step {source!r} has no edge {trigger!r}")
         return str(found[0].dest)
 
     @classmethod
@@ -126,32 +124,32 @@ class Flow:
                 if target not in known:
                     raise FlowDefinitionError(
                         f"flow {cls.name!r}: step {step.name!r} leads to unknown step "
-                        f"{target!r} ({label}); known steps: {', '.join(sorted(known))}"
+                        f"{target!r} ({label}); known steps: {', '.join(sorted(known))}",
+                        step=step.name,
                     )
             if isinstance(step, Handover) and step.timeout is not None and not step.on_timeout:
                 raise FlowDefinitionError(
-                    f"flow {cls.name!r}: Handover {step.name!r} has a timeout but no on_timeout"
+                    f"flow {cls.name!r}: Handover {step.name!r} has a timeout but no on_timeout", step=step.name
                 )
             if isinstance(step, Ask):
                 if not step.branches and not step.choices.choices and not step.events:
                     raise FlowDefinitionError(
-                        f"flow {cls.name!r}: Ask {step.name!r} has no branches, choices or events"
+                        f"flow {cls.name!r}: Ask {step.name!r} has no branches, choices or events", step=step.name
                     )
                 if step.timeout is not None and not step.on_timeout:
                     raise FlowDefinitionError(
-                        f"flow {cls.name!r}: Ask {step.name!r} has a timeout but no on_timeout"
+                        f"flow {cls.name!r}: Ask {step.name!r} has a timeout but no on_timeout", step=step.name
                     )
                 _check_reserved(cls.name, step)
                 if len(step.choices.choices) > 10:
                     raise FlowDefinitionError(
                         f"flow {cls.name!r}: Ask {step.name!r} offers more than 10 choices, "
-                        "which no WhatsApp list can show"
+                        "which no WhatsApp list can show",
+                        step=step.name,
                     )
         for attr in ("on_failure", "on_expiry"):
             if getattr(cls, attr) not in known:
-                raise FlowDefinitionError(
-                    f"flow {cls.name!r}: {attr}={getattr(cls, attr)!r} is not a step"
-                )
+                raise FlowDefinitionError(f"flow {cls.name!r}: {attr}={getattr(cls, attr)!r} is not a step")
         if cls.initial and cls.initial not in known:
             raise FlowDefinitionError(f"flow {cls.name!r}: initial={cls.initial!r} is not a step")
 
@@ -165,7 +163,8 @@ def _check_reserved(flow: str, step: Ask) -> None:
             raise FlowDefinitionError(
                 f"flow {flow!r}: Ask {step.name!r} branches on {word!r}, which every number answers "
                 "itself before any flow sees it (STOP, QUIT, CANCEL... unsubscribe; HELP and INFO "
-                "answer; START resubscribes); use another word"
+                "answer; START resubscribes); use another word",
+                step=step.name,
             )
 
 
@@ -174,9 +173,7 @@ def _collect_steps(cls: type[Flow]) -> dict[str, Step]:
     for klass in reversed(cls.__mro__):
         if klass is Flow or not issubclass(klass, Flow):
             continue
-        declared.update(
-            {k: v for k, v in vars(klass).items() if not k.startswith("_") and k not in vars(Flow)}
-        )
+        declared.update({k: v for k, v in vars(klass).items() if not k.startswith("_") and k not in vars(Flow)})
     steps: dict[str, Step] = {}
     for attr, value in declared.items():
         if isinstance(value, Step):

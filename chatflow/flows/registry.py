@@ -7,11 +7,15 @@ takes the highest version.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
+import os
+import traceback
 from collections.abc import Iterable
+from pathlib import Path
 
-from chatflow.domain.errors import UnknownFlow
+from chatflow.domain.errors import FlowDefinitionError, UnknownFlow
 from chatflow.flows.flow import Flow
 
 
@@ -54,17 +58,88 @@ class FlowRegistry:
 
 
 def flows_in(module_name: str) -> list[type[Flow]]:
-    """Every Flow subclass with steps defined in a module (`conversations.demo`)."""
-    module = importlib.import_module(module_name)
+    """Every Flow subclass with steps defined in a module (`conversations.demo`).
+
+    A module that cannot be imported (a syntax error, a missing import, a flow that cannot run)
+    is one FlowDefinitionError that starts with the file and line at fault: `reminders.py:12: ...`.
+    ModuleNotFoundError for the module itself passes through: that one is the config's mistake.
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and module_name.startswith(error.name):
+            raise
+        raise FlowDefinitionError(f"{_where(error)}: {type(error).__name__}: {error}") from None
+    except FlowDefinitionError as error:
+        raise FlowDefinitionError(f"{_where(error)}: {error}", step=error.step) from None
+    except SyntaxError as error:  # the file and line are the message's own
+        raise FlowDefinitionError(f"{_where(error)}: SyntaxError: {error.msg}") from None
+    except Exception as error:  # noqa: BLE001 - whatever the module raised, said in one line
+        raise FlowDefinitionError(f"{_where(error)}: {type(error).__name__}: {error}") from None
     return [
         value
         for value in vars(module).values()
-        if inspect.isclass(value)
-        and issubclass(value, Flow)
-        and value.__module__ == module.__name__
-        and value.steps
+        if inspect.isclass(value) and issubclass(value, Flow) and value.__module__ == module.__name__ and value.steps
     ]
 
 
 # The workflow looks flows up here; workers register theirs when they start.
 registry = FlowRegistry()
+
+
+_CHATFLOW = Path(__file__).resolve().parents[1]
+
+
+def _where(error: BaseException) -> str:
+    """`file:line` of what the author wrote wrong: the line a SyntaxError names, else the
+    deepest frame of the author's code (not chatflow's, not importlib's); for a step at fault,
+    the line declaring that step."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{_shown(error.filename)}:{error.lineno or 1}"
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith("<") and _CHATFLOW not in Path(frame.filename).resolve().parents
+    ]
+    if not frames:
+        return "?"
+    frame = frames[-1]
+    line = frame.lineno or 1
+    step = getattr(error, "step", "")
+    if step:
+        line = _step_line(frame.filename, line, step) or line
+    return f"{_shown(frame.filename)}:{line}"
+
+
+def _step_line(filename: str, class_line: int, step: str) -> int | None:
+    """The line declaring `step` in the class whose statement is at `class_line`."""
+    try:
+        tree = ast.parse(Path(filename).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and (
+            node.lineno == class_line or min((d.lineno for d in node.decorator_list), default=0) == class_line
+        ):
+            for item in node.body:
+                targets = (
+                    item.targets
+                    if isinstance(item, ast.Assign)
+                    else [item.target]
+                    if isinstance(item, ast.AnnAssign)
+                    else []
+                )
+                if any(isinstance(t, ast.Name) and t.id == step for t in targets):
+                    return item.lineno
+                if isinstance(item, ast.AsyncFunctionDef | ast.FunctionDef) and item.name == step:
+                    return item.lineno
+    return None
+
+
+def _shown(filename: str) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    path = Path(filename).resolve()
+    try:
+        return str(path.relative_to(Path(os.getcwd()).resolve()))
+    except ValueError:
+        return str(path)

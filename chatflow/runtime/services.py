@@ -16,6 +16,7 @@ import socket
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -44,6 +45,7 @@ from chatflow.flows.flow import Flow
 from chatflow.flows.registry import FlowRegistry, flows_in
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
+from chatflow.runtime.config import with_line
 from chatflow.runtime.loops import supervised
 from chatflow.runtime.metrics import conversation_outcomes, record_send
 from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
@@ -76,13 +78,16 @@ def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Fl
     for module in config.flow_modules:
         try:
             flows += flows_in(module)
-        except ModuleNotFoundError as error:
-            if error.name is None or not module.startswith(error.name):
-                raise  # the module exists but imports something missing: the author's bug
-            raise ConfigError(f"{source}: [flows] module {module!r} not found") from None
-        except FlowDefinitionError as error:
-            raise ConfigError(f"{source}: {error}") from None
-    check_flows(config, {flow.name for flow in flows}, source=source)
+        except ModuleNotFoundError:  # flows_in names the file and line of a missing import in the module
+            raise ConfigError(
+                with_line(f"{source}: [flows] module {module!r} not found", source, Path(source))
+            ) from None
+        except FlowDefinitionError as error:  # it starts with the module's file and line
+            raise ConfigError(str(error)) from None
+    try:
+        check_flows(config, {flow.name for flow in flows}, source=source)
+    except ConfigError as error:
+        raise ConfigError(with_line(str(error), source, Path(source))) from None
     return flows
 
 

@@ -54,13 +54,36 @@ flow = "{flow}"
     [
         (["graph", "nope"], DEMO_CONFIG, "error: unknown flow 'nope' (known flows: demo)"),
         (["graph", "demo", "--format", "gif"], DEMO_CONFIG, "error: unknown format 'gif'"),
-        (["worker"], BOUND.format(number="+15005550006", provider="console", flow="nope"),
-         "error: chatflow.toml: +15005550006 is bound to unknown flow 'nope'"),
-        (["web"], BOUND.format(number="5550006", provider="console", flow="demo"),
-         "error: chatflow.toml: [[numbers]] entry 1: number '5550006' is not an E.164 phone number"),
-        (["dev"], BOUND.format(number="+15005550006", provider="twilio", flow="demo"),
-         "error: chatflow.toml binds numbers whose provider needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"),
-        (["flows"], '[flows]\nmodules = ["conversations.nope"]\n', "error: chatflow.toml: [flows] module 'conversations.nope' not found"),
+        (
+            ["worker"],
+            BOUND.format(number="+15005550006", provider="console", flow="nope"),
+            "error: chatflow.toml:8: +15005550006 is bound to unknown flow 'nope'",
+        ),
+        (
+            ["web"],
+            BOUND.format(number="5550006", provider="console", flow="demo"),
+            "error: chatflow.toml:6: [[numbers]] entry 1: number '5550006' must be in E.164 form",
+        ),
+        (
+            ["dev"],
+            BOUND.format(number="+15005550006", provider="twilio", flow="demo"),
+            "error: chatflow.toml binds numbers whose provider needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN",
+        ),
+        (
+            ["flows"],
+            '[flows]\nmodules = ["conversations.nope"]\n',
+            "error: chatflow.toml:2: [flows] module 'conversations.nope' not found",
+        ),
+        (
+            ["flows"],
+            '[flows]\nmodules = ["conversations.demo"\n',
+            "error: chatflow.toml:2: not valid TOML: Unclosed array",
+        ),
+        (
+            ["flows"],
+            '[flows]\nmodules = ["conversations.demo"]\nmodule = "x"\n',
+            "error: chatflow.toml:3: [flows]: unknown key 'module'",
+        ),
         (["flows", "--config", "missing.toml"], DEMO_CONFIG, "error: config file missing.toml not found"),
         (["chat", "demo", "--start", "--data", "[1]"], DEMO_CONFIG, "error: --data must be a JSON object"),
         (["chat", "demo", "--start", "--data", "{name"], DEMO_CONFIG, "error: --data is not valid JSON"),
@@ -72,6 +95,45 @@ def test_mistakes_are_one_clear_line_and_exit_2(tmp_path: Path, command: list[st
     assert done.returncode == 2
     assert done.stderr.startswith(says), done.stderr
     assert "Traceback" not in done.stderr
+
+
+BROKEN_CONFIG = '[flows]\nmodules = ["broken"]\n'
+FLOW_HEAD = "from chatflow import Ask, End, Flow, yes\n\n\nclass Booking(Flow):\n"
+
+
+@pytest.mark.parametrize(
+    ("module", "says"),
+    [
+        (FLOW_HEAD + '    done = End("completed"\n', "error: broken.py:5: SyntaxError: '(' was never closed"),
+        (
+            "import os\nfrom chatflow import Nope\n",
+            "error: broken.py:2: ImportError: cannot import name 'Nope' from 'chatflow'",
+        ),
+        (
+            "import nowhere_to_be_found\n",
+            "error: broken.py:1: ModuleNotFoundError: No module named 'nowhere_to_be_found'",
+        ),
+        (
+            FLOW_HEAD
+            + '    """Books."""\n\n    ask = Ask("Book?", branches={yes: "confirmd"})\n    confirmed = End("completed")\n',
+            "error: broken.py:7: flow 'booking': step 'ask' leads to unknown step 'confirmd' (reply:yes)",
+        ),
+        (
+            FLOW_HEAD + '    done = End("finished")\n',
+            "error: broken.py:5: ValueError: outcome must be one of completed",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", [["flows"], ["graph", "booking"], ["dev", "--data-dir", "data"]])
+def test_a_broken_flow_module_is_one_line_naming_its_file_and_line(
+    tmp_path: Path, command: list[str], module: str, says: str
+) -> None:
+    (tmp_path / "broken.py").write_text(module)
+    done = run(tmp_path, *command, config=BROKEN_CONFIG)
+    assert done.returncode == 2
+    assert done.stderr.startswith(says), done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert "chatflow.toml" not in done.stderr
 
 
 def boxes(drawing: str) -> list[tuple[str, float, float, float, float]]:
@@ -118,7 +180,10 @@ def test_svg_graphs_have_no_label_over_a_step_or_another_label(tmp_path: Path) -
         drawing = svg(graph_of(flow))
         assert overlaps(drawing) == [], flow.name
         width, height = (float(v) for v in drawing.split('viewBox="0 0 ', 1)[1].split('"', 1)[0].split())
-        assert all(0 <= left and right <= width and 0 <= top and bottom <= height for _, left, top, right, bottom in boxes(drawing)), flow.name
+        assert all(
+            0 <= left and right <= width and 0 <= top and bottom <= height
+            for _, left, top, right, bottom in boxes(drawing)
+        ), flow.name
 
 
 def test_help_is_plain_text_with_its_defaults_and_no_type_beside_flags(tmp_path: Path) -> None:
@@ -135,8 +200,12 @@ def test_help_is_plain_text_with_its_defaults_and_no_type_beside_flags(tmp_path:
 def dead_letter(text: str, reason: str = "Temporal refused it 5 times") -> dict[str, str]:
     """A dead letter as the forwarder puts one aside."""
     message = InboundMessage(
-        id=f"console-{uuid.uuid4().hex}", channel="console", provider="console",
-        customer="+14155550100", number="+15005550006", text=text,
+        id=f"console-{uuid.uuid4().hex}",
+        channel="console",
+        provider="console",
+        customer="+14155550100",
+        number="+15005550006",
+        text=text,
     )
     return {"m": encode(message, "demo"), "reason": reason, "kind": "refused", "partition": "0"}
 
@@ -144,7 +213,9 @@ def dead_letter(text: str, reason: str = "Temporal refused it 5 times") -> dict[
 async def test_dead_letters_are_listed_and_retried_from_the_command_line(tmp_path: Path, redis: Redis, valkey_url: str):
     fine = dead_letter("hello")
     first = await redis.xadd(keys.inbox_dead(), fine)
-    broken = await redis.xadd(keys.inbox_dead(), {"m": "not a message", "reason": "cannot be read", "kind": "unreadable"})
+    broken = await redis.xadd(
+        keys.inbox_dead(), {"m": "not a message", "reason": "cannot be read", "kind": "unreadable"}
+    )
     again = await redis.xadd(keys.inbox_dead(), dead_letter("and again"))
 
     def dead_letters(*args: str) -> subprocess.CompletedProcess[str]:
@@ -162,8 +233,12 @@ async def test_dead_letters_are_listed_and_retried_from_the_command_line(tmp_pat
     retried = dead_letters("retry", first)
     assert retried.returncode == 0, retried.stderr
     assert retried.stdout.startswith(f"retried {first} (back in the buffer as ")
-    buffered = [fields for stream in await redis.keys("chatflow:inbox:*") if stream != keys.inbox_dead()
-                for _, fields in await redis.xrange(stream)]
+    buffered = [
+        fields
+        for stream in await redis.keys("chatflow:inbox:*")
+        if stream != keys.inbox_dead()
+        for _, fields in await redis.xrange(stream)
+    ]
     assert buffered == [{"m": fine["m"], "retried": "1", "first": first}]
 
     # --all retries what it can and says what it cannot, with exit status 1.
