@@ -1,4 +1,4 @@
-"""The `chatflow` command: dev, web, worker, chat, flows, graph, record, dead-letters.
+"""The `chatflow` command: dev, web, worker, chat, flows, graph, record, codec-server, dead-letters.
 
 Mistakes a user can fix (config, ports, an unreachable server) end with `error: ...` on stderr
 and exit status 2, never a traceback.
@@ -262,6 +262,9 @@ def record(
         "histories"
     ),
     limit: Annotated[int, typer.Option(min=1, help="Record at most this many conversations, newest first.")] = 20,
+    no_redact: Annotated[
+        bool, typer.Option("--no-redact", help="Keep phone numbers and data as they are (redacted by default).")
+    ] = False,
     temporal_address: Annotated[
         str | None,
         typer.Option(
@@ -273,13 +276,16 @@ def record(
     config: ConfigOption = None,
 ) -> None:
     """Save the histories of FLOW's conversations (those you had with `chatflow chat`, say) as
-    new files for the replay check; a file already there is never rewritten."""
+    new files for the replay check; a file already there is never rewritten. They are written
+    decrypted (CHATFLOW_PAYLOAD_KEY) and redacted: phone numbers made up, data and API answers
+    replaced, each file checked to replay still."""
     from chatflow.runtime.testing import record_histories
     from chatflow.temporal.client import connect
 
     loaded, _ = _config(config, check_secrets=False)
+    flows = _registry(config)
     try:
-        _registry(config).get(flow)
+        flows.get(flow)
     except USER_ERRORS as error:
         raise fail(str(error)) from None
     settings = loaded.settings
@@ -288,7 +294,7 @@ def record(
 
     async def main() -> None:
         client = await connect(address=address, namespace=settings.temporal_namespace)
-        recorded = await record_histories(client, flow, output, limit=limit)
+        recorded = await record_histories(client, flow, output, limit=limit, redact=not no_redact, flows=list(flows))
         if not recorded:
             where = client.service_client.config.target_host
             raise ChatflowError(f"no conversations of flow {flow!r} in Temporal at {where}; chat with it first")
@@ -299,6 +305,53 @@ def record(
         asyncio.run(main())
     except USER_ERRORS as error:
         raise fail(str(error)) from None
+
+
+@app.command("codec-server")
+def codec_server(
+    host: Annotated[str, typer.Option(help="Address it listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port it listens on.")] = 8081,
+    ui_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Origin of a Temporal Web UI that may call it (repeatable) [default: http://localhost:8233]"),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Ask callers for no key (a loopback --host only): for a local Web UI.")
+    ] = False,
+    log_json: LogJson = False,
+    log_level: LogLevel = "info",
+) -> None:
+    """Decode payloads encrypted with CHATFLOW_PAYLOAD_KEY for Temporal's Web UI and CLI (the
+    codec server protocol); callers send `Authorization: Bearer $CHATFLOW_API_KEY`."""
+    import ipaddress
+
+    import uvicorn
+
+    from chatflow.domain.config import Settings
+    from chatflow.temporal.converter import codec
+    from chatflow.web.codec_server import codec_app
+
+    configure_logging(json_lines=log_json, level=log_level)
+    try:
+        found = codec()
+    except ConfigError as error:
+        raise fail(str(error)) from None
+    if found is None:
+        raise fail("CHATFLOW_PAYLOAD_KEY is not set: payloads are not encrypted, there is nothing to decode")
+    api_key = Settings.from_env().api_key
+    if no_auth:
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise fail(f"--no-auth serves decrypted histories to anyone who can reach it: only on a loopback --host, not {host}")
+        api_key = ""
+    elif not api_key:
+        raise fail("CHATFLOW_API_KEY is not set: callers must send it (or use --no-auth on a loopback --host)")
+    origins = ui_origin or ["http://localhost:8233"]
+    say(f"codec server on http://{host}:{port} for {', '.join(origins)} ({'no key asked' if no_auth else 'key asked'})")
+    uvicorn.run(codec_app(found, api_key=api_key, origins=origins), host=host, port=port, log_config=None)
 
 
 dead_letters_app = typer.Typer(

@@ -53,6 +53,8 @@ from chatflow.temporal.client import (
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW
 from chatflow.temporal.converter import DATA_CONVERTER
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
+from chatflow.temporal.redact import Redactor
+from chatflow.temporal.replay import prepared
 from chatflow.temporal.worker import build_worker
 from chatflow.temporal.workflow import ConversationWorkflow
 from providers.console import ConsoleChannel, Outbox
@@ -354,17 +356,29 @@ def flow_version(history: WorkflowHistory, flow: str) -> int | None:
     return None
 
 
-async def record_histories(client: Client, flow: str, folder: Path, *, limit: int = 20) -> list[Recorded]:
+async def record_histories(
+    client: Client,
+    flow: str,
+    folder: Path,
+    *,
+    limit: int = 20,
+    redact: bool = True,
+    flows: Iterable[type[Flow]] = (),
+) -> list[Recorded]:
     """Save the histories of `flow`'s latest conversations (at most `limit` runs, running or
     ended) into `folder`, for the replay check: `<flow>-v<version>-<run>-<events>.json`. A file
     is never rewritten: a history recorded before is kept, and a conversation that has gone on
-    since gets a new file beside the old one."""
+    since gets a new file beside the old one. Histories are written decoded (no key needed to
+    replay them) and, with `redact`, redacted and checked to replay on `flows` still
+    (`chatflow.temporal.redact`)."""
     folder.mkdir(parents=True, exist_ok=True)
+    redactor = Redactor() if redact else None
     recorded: list[Recorded] = []
     async for execution in client.list_workflows(f"WorkflowType = '{CONVERSATION_WORKFLOW}'"):
         if (await execution.memo()).get("flow") != flow:
             continue
         history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        history = await prepared(history, client.data_converter.payload_codec, redact=redactor, flows=flows)
         version = flow_version(history, flow)
         tag = f"-v{version}" if version is not None else ""
         # The run id's random end: its start is a timestamp, alike for runs of the same minute.

@@ -21,7 +21,7 @@ from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.errors import Conflict, NotFound, StartupError
 from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
 from chatflow.temporal.constants import TASK_QUEUE
-from chatflow.temporal.converter import DATA_CONVERTER
+from chatflow.temporal.converter import data_converter
 from chatflow.temporal.records import ConversationInput, OperatorReply
 from chatflow.temporal.workflow import ConversationWorkflow
 
@@ -40,7 +40,10 @@ async def connect(
 ) -> Client:
     """A client configured by Temporal's own config (profile file, TEMPORAL_ADDRESS,
     TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*...); `address` and `namespace`, when
-    given (chatflow's own settings), win over them."""
+    given (chatflow's own settings), win over them. Every chatflow process builds its clients
+    here, so all of them (worker, web, dashboard, `chatflow record`) encrypt and decrypt payloads
+    alike when CHATFLOW_PAYLOAD_KEY is set (`env`, default the environment)."""
+    converter = data_converter(env)
     options: dict[str, Any] = dict(ClientConfig.load_client_connect_config(profile, override_env_vars=env))
     if address:
         options["target_host"] = address
@@ -49,7 +52,7 @@ async def connect(
         options["namespace"] = namespace
     try:
         return await Client.connect(
-            **options, interceptors=interceptors, lazy=lazy, data_converter=DATA_CONVERTER
+            **options, interceptors=interceptors, lazy=lazy, data_converter=converter
         )
     except RuntimeError as error:
         raise StartupError(

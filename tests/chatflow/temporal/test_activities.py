@@ -4,17 +4,16 @@ worker's own network is refused unless allowed, and secrets reach the API but no
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import Ask, End, Flow, Http, Say, anything, secret
 from chatflow.testing import FlowTest
 from tests.chatflow.temporal.business_api import business_api
+from tests.chatflow.temporal.histories import history_text
 
 
 def order_lookup(api: str, **http: Any) -> type[Flow]:
@@ -106,27 +105,6 @@ async def test_a_redirect_is_not_followed(skipping_env: WorkflowEnvironment):
             trace = await trace_of(chat)
     assert inside.requests == []
     assert any("answered 302, a redirect (not followed)" in line for line in trace), trace
-
-
-def history_text(history: WorkflowHistory) -> str:
-    """The history as the Temporal UI shows it: the events as JSON, and every payload's data
-    (base64 in the JSON) decoded; plus the events' raw bytes."""
-    text = history.to_json()
-    decoded: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            if isinstance(value.get("data"), str):
-                decoded.append(base64.b64decode(value["data"]).decode("utf-8", "replace"))
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(json.loads(text))
-    raw = b"".join(event.SerializeToString() for event in history.events).decode("utf-8", "replace")
-    return "\n".join([text, *decoded, raw])
 
 
 async def test_a_secret_header_and_parameter_reach_the_api_and_appear_nowhere_in_the_history(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,9 +11,10 @@ import pytest
 from temporalio.converter import DataConverter
 
 from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.errors import ConfigError
 from chatflow.domain.messages import BusinessEvent, InboundMessage, Media, Option, OutboundMessage, SendResult
 from chatflow.flows.engine import FlowState, WaitState
-from chatflow.temporal.converter import DATA_CONVERTER
+from chatflow.temporal.converter import DATA_CONVERTER, data_converter, payload_keys
 from chatflow.temporal.records import (
     ConversationInput,
     ConversationResult,
@@ -106,3 +109,55 @@ async def outcome(converter: DataConverter, raw: dict[str, Any]) -> Any:
 async def test_records_of_other_releases_are_read_or_refused_as_the_sdk_does(raw: dict[str, Any], expected: Any) -> None:
     assert await outcome(DATA_CONVERTER, raw) == expected
     assert await outcome(DataConverter.default, raw) == expected
+
+
+# -- payload encryption (CHATFLOW_PAYLOAD_KEY) --------------------------------------------------
+
+
+def new_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+async def test_with_a_payload_key_payloads_are_encrypted_and_read_back():
+    converter = data_converter({"CHATFLOW_PAYLOAD_KEY": f"k1:{new_key()}"})
+    [payload] = await converter.encode([MESSAGE])
+    assert payload.metadata["encoding"] == b"binary/encrypted" and payload.metadata["encryption-key-id"] == b"k1"
+    assert MESSAGE.customer.encode() not in payload.data and MESSAGE.text.encode() not in payload.data
+    assert await converter.decode([payload], [InboundMessage]) == [MESSAGE]
+    # Payloads from before encryption was turned on are read as they are.
+    plain = await DATA_CONVERTER.encode([MESSAGE])
+    assert await converter.decode(plain, [InboundMessage]) == [MESSAGE]
+
+
+async def test_keys_rotate_the_first_encrypts_every_one_decrypts():
+    old, new = new_key(), new_key()
+    before = await data_converter({"CHATFLOW_PAYLOAD_KEY": f"k1:{old}"}).encode([MESSAGE])
+    rotated = data_converter({"CHATFLOW_PAYLOAD_KEY": f"k2:{new}, k1:{old}"})
+    assert await rotated.decode(before, [InboundMessage]) == [MESSAGE]
+    after = await rotated.encode([MESSAGE])
+    assert after[0].metadata["encryption-key-id"] == b"k2"
+    dropped = data_converter({"CHATFLOW_PAYLOAD_KEY": f"k2:{new}"})
+    with pytest.raises(ValueError, match="encrypted with key 'k1', which CHATFLOW_PAYLOAD_KEY does not have"):
+        await dropped.decode(before, [InboundMessage])
+    assert data_converter({}) is DATA_CONVERTER  # no key: nothing encrypted
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("justakey", "each key is kid:base64key"),
+        ("k1:not base64!", "key 'k1' is not base64"),
+        (f"k1:{base64.b64encode(b'short').decode()}", "has 5 bytes"),
+        (f"k1:{base64.b64encode(bytes(32)).decode()},k1:{base64.b64encode(bytes(32)).decode()}", "given twice"),
+        (" , ", "holds no key"),
+    ],
+)
+def test_a_bad_payload_key_is_a_config_error_naming_it(value: str, says: str):
+    with pytest.raises(ConfigError, match=says):
+        payload_keys(value)
+
+
+def test_keys_may_be_base64url_without_padding():
+    key = os.urandom(32)
+    [(kid, decoded)] = payload_keys("main:" + base64.urlsafe_b64encode(key).decode().rstrip("="))
+    assert (kid, decoded) == ("main", key)
