@@ -23,7 +23,8 @@ from chatflow.domain.errors import FlowDefinitionError
 from chatflow.domain.keywords import RESERVED_WORDS, command
 from chatflow.flows.matching import Keyword
 from chatflow.flows.quiet_hours import SendWindow
-from chatflow.flows.steps import GOTO, NEXT, OUTCOMES, Ask, Code, End, Handover, Step, days
+from chatflow.flows.steps import GOTO, NEXT, OUTCOMES, Ask, Code, End, Handover, Http, Step, days
+from chatflow.flows.templating import check_url
 
 
 def _snake(name: str) -> str:
@@ -127,6 +128,8 @@ class Flow:
                         f"{target!r} ({label}); known steps: {', '.join(sorted(known))}",
                         step=step.name,
                     )
+            if isinstance(step, Http) and (refused := check_url(step.url, cls.defaults)):
+                raise FlowDefinitionError(f"flow {cls.name!r}: Http {step.name!r}: {refused}", step=step.name)
             if isinstance(step, Handover) and step.timeout is not None and not step.on_timeout:
                 raise FlowDefinitionError(
                     f"flow {cls.name!r}: Handover {step.name!r} has a timeout but no on_timeout", step=step.name

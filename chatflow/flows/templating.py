@@ -124,5 +124,31 @@ def render_url(template: str | Callable[[dict[str, Any]], str], data: dict[str, 
     return url
 
 
+class _AnyValue(dict[str, Any]):
+    """Stands for any data when a URL template is checked before any conversation has data."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> Any:
+        return self
+
+    def __format__(self, spec: str) -> str:
+        return "1"
+
+
+def check_url(template: str | Callable[[dict[str, Any]], str], code: Mapping[str, Any]) -> str | None:
+    """Why `render_url` would refuse `template` whatever the data (its host from the data), or None."""
+    if callable(template):
+        return None
+    try:
+        render_url(template, _AnyValue(), code)
+    except TemplateError as error:
+        return str(error.args[0]) if "scheme or host" in str(error) else None
+    except (ValueError, TypeError):
+        return None
+    return None
+
+
 def _without_query(url: str) -> str:
     return url.split("?", 1)[0].split("#", 1)[0]
