@@ -66,6 +66,10 @@ class Address:
             rest = raw
         return cls(kind.name, kind.normalise(rest))
 
+    def of(self, value: str) -> Address:
+        """Another address of this kind (the customer of a conversation on this sender)."""
+        return Address(self.kind, value)
+
     def masked(self) -> str:
         """`kind:value` with the value masked by its kind (all of it when the kind is unknown)."""
         kind = _KINDS.get(self.kind)

@@ -237,6 +237,7 @@ class InboundEdge:
     ) -> Verdict:
         word = command(message.text)
         number, customer = message.number, message.customer
+        ours, theirs = binding.address, binding.address.of(customer)
         if word in HELP_WORDS:
             if not await dedupe.claim(message.id):
                 return Verdict("duplicate")
@@ -245,7 +246,7 @@ class InboundEdge:
             # The opt-out first, the id claimed after: a claim followed by a failure would turn the
             # provider's retry into a "duplicate" and lose the STOP. A repeat is confirmed once
             # all the same: the opt-out is new only the first time.
-            newly = await optouts.opt_out(number, customer)
+            newly = await optouts.opt_out(ours, theirs)
             if self._pending is not None:
                 await self._pending.changed(number, customer)
             await self._end_conversation(conversation_id(message.channel, number, customer))
@@ -253,7 +254,7 @@ class InboundEdge:
                 return Verdict("duplicate")
             return Verdict("opted_out", reply=OPTED_OUT_TEXT if newly else "")
         if word in OPT_IN_WORDS:
-            opted_in = await optouts.opt_in(number, customer)
+            opted_in = await optouts.opt_in(ours, theirs)
             if self._pending is not None:
                 # Stamped even when they had not opted out (here): a STOP kept in Temporal
                 # while Redis was away, not yet written, is older and must not undo this START.
@@ -268,7 +269,7 @@ class InboundEdge:
             if admitted == "opted_out":
                 return Verdict("ignored")
             return Verdict("delivered", flow=flow) if admitted == "buffered" else Verdict("duplicate")
-        if await optouts.is_opted_out(number, customer):
+        if await optouts.is_opted_out(ours, theirs):
             # No flow could answer them anyway; they come back with START.
             return Verdict("ignored")
         await self._deliver(message, flow)

@@ -14,25 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
-import phonenumbers
 from redis.asyncio import Redis
 
+from chatflow.domain.addresses import TEL, Address
 from chatflow.domain.config import NumberBinding
 from chatflow.edge import keys
 
 Priority = Literal["reply", "bulk"]
-
-# Messages per second a sender may send by default (carrier and Meta limits).
-DEFAULT_RATES: dict[str, float] = {
-    "long_code": 1.0,
-    "toll_free": 3.0,
-    "short_code": 100.0,
-    "whatsapp": 80.0,
-    "console": 0.0,  # local channel: unlimited
-}
 
 _GCRA = """
 local t = redis.call('TIME')
@@ -68,33 +59,40 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def sender_type(number: str, channel: str) -> str:
-    """The kind of sender, which decides its default rate."""
-    if channel in ("whatsapp", "console"):
-        return channel
-    try:
-        parsed = phonenumbers.parse(number if number.startswith("+") else f"+{number}", None)
-    except phonenumbers.NumberParseException:
-        return "short_code" if number.isdigit() and len(number) <= 6 else "long_code"
-    if len(str(parsed.national_number)) <= 6:
-        return "short_code"
-    if phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE:
-        return "toll_free"
-    return "long_code"
-
-
 class SenderRates:
-    """Messages per second for each sender: the number's own `rate`, else its type's default."""
+    """Messages per second for each sender: its binding's own `rate`, else the default its address
+    kind gives its rate class (a phone number's type, WhatsApp's, an email sender's)."""
 
     def __init__(
-        self, bindings: Iterable[NumberBinding] = (), defaults: dict[str, float] | None = None
+        self,
+        bindings: Iterable[NumberBinding] = (),
+        defaults: Mapping[str, float] | None = None,
+        *,
+        kinds: Mapping[tuple[str, str], str] | None = None,
     ) -> None:
-        self._overrides = {b.number: b.rate for b in bindings if b.rate}
-        self._defaults = {**DEFAULT_RATES, **(defaults or {})}
+        bindings = list(bindings)
+        self._overrides = {b.address: b.rate for b in bindings if b.rate}
+        self._bound = {(b.provider, b.number): b.address for b in bindings}
+        # The kind of address each provider carries on each channel: the bindings show those in
+        # use; `kinds` (from the channels' specs) the others.
+        self._kinds = {**{(b.provider, b.channel): b.address.kind for b in bindings}, **(kinds or {})}
+        self._defaults = dict(defaults or {})  # by rate class, over the kinds' own
 
-    def rate(self, number: str, channel: str) -> float:
+    def sender(self, provider: str, channel: str, number: str) -> Address:
+        """The address `number` sends from on `provider`'s `channel`."""
+        bound = self._bound.get((provider, number))
+        if bound is not None:
+            return bound
+        # A number no longer bound (the config changed under a running conversation) is paced as
+        # its channel's kind says; as a phone number, the strictest default, when even that is gone.
+        return Address(self._kinds.get((provider, channel), TEL.name), number)
+
+    def rate(self, sender: Address) -> float:
         """0 means unlimited."""
-        return self._overrides.get(number) or self._defaults[sender_type(number, channel)]
+        override = self._overrides.get(sender)
+        if override:
+            return override
+        return self._defaults.get(sender.rate_class(), sender.default_rate())
 
 
 class RateLimiter:

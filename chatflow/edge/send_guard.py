@@ -59,14 +59,14 @@ class SendGuard:
 
     async def before_send(self, message: OutboundMessage) -> None:
         """Raise PermanentSendError("opted_out") or RetryableSendError("rate_limited"), or pace."""
-        if self._optouts is not None and await self._optouts.is_opted_out(message.number, message.customer):
+        sender = self._rates.sender(message.provider, message.channel, message.number)
+        if self._optouts is not None and await self._optouts.is_opted_out(sender, sender.of(message.customer)):
             raise PermanentSendError(f"{message.customer} has opted out of {message.number}", code="opted_out")
         if self._limiter is None:
             return
-        rate = self._rates.rate(message.number, message.channel)
         priority = priority_of(message, datetime.now(UTC))
         try:
-            await self._limiter.acquire(message.number, rate, priority, max_wait=self._max_wait)
+            await self._limiter.acquire(str(sender), self._rates.rate(sender), priority, max_wait=self._max_wait)
         except RateLimited as error:
             raise RetryableSendError(str(error), code="rate_limited", retry_after=math.ceil(error.retry_after)) from error
 

@@ -64,7 +64,7 @@ class Broadcasts:
     async def run(self, broadcast: Broadcast) -> None:
         redis, key = self.journeys.redis, keys.broadcast(broadcast.id)
         binding = self.journeys.config.binding(broadcast.from_)
-        rate = self.rates.rate(broadcast.from_, binding.channel if binding else "sms")
+        rate = self.rates.rate(binding.address if binding else self.rates.sender("", "", broadcast.from_))
         for customer, data in broadcast.to:
             request = JourneyRequest(
                 broadcast.flow, customer, broadcast.from_, {**broadcast.data, **data}, f"{broadcast.id}:{customer}"

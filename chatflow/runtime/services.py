@@ -111,6 +111,12 @@ async def check_redis(redis: Redis) -> None:
         raise StartupError(f"cannot reach Redis (CHATFLOW_REDIS_URL): {error}") from None
 
 
+def sender_rates(config: Config) -> SenderRates:
+    """Each sender's pace: its binding's, else its address kind's, the kinds the channels carry."""
+    kinds = {(spec.name, channel): kind.name for spec in providers.CHANNELS for channel, kind in spec.address_kinds.items()}
+    return SenderRates(config.numbers, kinds=kinds)
+
+
 @dataclass
 class Services:
     """Everything a chatflow process runs on, built once."""
@@ -182,7 +188,7 @@ class Services:
         )
         fallback = ChannelFallback(redis, self.config, {}) if self._has_fallback() else None  # records statuses only
         journeys = Journeys(self.config, client, redis, self.registry, task_queue=self.task_queue)
-        broadcasts = Broadcasts(journeys, RateLimiter(redis), SenderRates(self.config.numbers))
+        broadcasts = Broadcasts(journeys, RateLimiter(redis), sender_rates(self.config))
         forwarder = Forwarder(
             redis,
             client,
@@ -237,7 +243,7 @@ class Services:
         from chatflow.edge.send_guard import MAX_SWEEP_WAIT
 
         optouts, limiter = OptOuts(self.redis), RateLimiter(self.redis)
-        rates = SenderRates(self.config.numbers)
+        rates = sender_rates(self.config)
         watchers: list[Watcher] = []
         fallback = None
         if self._has_fallback():

@@ -381,8 +381,10 @@ class Dashboard:
                 page.error, status = str(invalid), 422
             else:
                 optouts = OptOuts(redis)
-                numbers = sorted({binding.number for binding in self.config.numbers})
-                page.opted_out = {number: await optouts.is_opted_out(number, customer) for number in numbers}
+                ours = {binding.number: binding.address for binding in self.config.numbers}
+                page.opted_out = {
+                    number: await optouts.is_opted_out(address, address.of(customer)) for number, address in sorted(ours.items())
+                }
         return HTMLResponse(
             views.operations_page(page, self.chrome(request, session), csrf=session.csrf), status_code=status
         )

@@ -63,7 +63,7 @@ async def test_a_delivered_message_needs_no_fallback_and_a_failed_one_goes_at_on
 
 async def test_no_fallback_to_a_customer_opted_out_of_the_sms_number(redis: Redis):
     fallback, sms, guard = setup(redis)
-    await OptOuts(redis).opt_out(SMS, CUSTOMER)
+    await OptOuts(redis).opt_out(Address("tel", SMS), Address("tel", CUSTOMER))
     await guard.after_send(whatsapp(), SendResult("wamid.1"))
     await fallback.on_status(DeliveryUpdate("wamid.1", "undelivered"))
     assert await fallback.sweep(datetime.now(UTC)) == []

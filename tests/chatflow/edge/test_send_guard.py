@@ -26,7 +26,7 @@ def test_a_message_soon_after_the_customer_wrote_is_a_reply():
 
 
 async def test_an_opted_out_customer_is_refused_permanently(redis: Redis):
-    await OptOuts(redis).opt_out(NUMBER, CUSTOMER)
+    await OptOuts(redis).opt_out(Address("tel", NUMBER), Address("tel", CUSTOMER))
     with pytest.raises(PermanentSendError) as refused:
         await SendGuard(OptOuts(redis)).before_send(outbound())
     assert refused.value.code == "opted_out"

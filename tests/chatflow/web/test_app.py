@@ -10,7 +10,7 @@ import httpx
 import respx
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import Address, conversation_id
 from chatflow.domain.signing import signature
 from chatflow.edge.optout import OptOuts
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -52,7 +52,7 @@ async def test_stop_by_sms_is_confirmed_in_twiml_and_silences_the_customer(dev_e
     assert "<Message>" in stop.text and "unsubscribed" in stop.text.lower()
     assert "<Message>" not in later.text
     assert "<Message>" in help.text
-    assert await OptOuts(redis).is_opted_out(TWILIO_NUMBER, customer)
+    assert await OptOuts(redis).is_opted_out(Address("tel", TWILIO_NUMBER), Address("tel", customer))
 
 
 async def test_delivery_statuses_reach_the_business_callback_signed(dev_env: WorkflowEnvironment, redis):
