@@ -39,6 +39,9 @@ class AddressKind:
     rate_class: Callable[[str], str]
     # Messages per second a sender of each rate class may send by default; 0 means unlimited.
     rates: Mapping[str, float] = field(default_factory=dict)
+    # A regular expression (without groups) that finds values of this kind in running text, such as
+    # a log line, to mask them there; "" when they cannot be told from other text.
+    pattern: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,11 @@ def _tel(value: str) -> str:
 # Messages per second carriers let one number send, by its type.
 PHONE_RATES: Mapping[str, float] = {"long_code": 1.0, "toll_free": 3.0, "short_code": 100.0}
 
-TEL = register_kind(AddressKind("tel", _tel, mask_phone, phone_rate_class, PHONE_RATES))
+# E.164-looking numbers, also URL-encoded (`%2B` in an access log's query string). The same
+# number on WhatsApp (`whatsapp:+1...`) or the console is found, and masked, the same way.
+PHONE_PATTERN = r"(?:\+|%2[Bb])\d{7,15}(?!\d)"
+
+TEL = register_kind(AddressKind("tel", _tel, mask_phone, phone_rate_class, PHONE_RATES, PHONE_PATTERN))
 
 
 # -- email addresses -------------------------------------------------------------------------------
@@ -204,11 +211,13 @@ def email_address(value: str) -> str:
 
 
 def mask_email(value: str) -> str:
-    """`ana@example.com` -> `a***@example.com`: the domain tells senders apart, the person is hidden."""
-    local, at, domain = value.rpartition("@")
-    if not at:
-        return mask_text(value)
-    return f"{local[:1]}***@{domain}"
+    """`ana@example.com` -> `a***@example.com`: the domain tells senders apart, the person is hidden
+    (an `@` URL-encoded as `%40` stays so)."""
+    for at in ("@", "%40"):
+        local, found, domain = value.rpartition(at)
+        if found:
+            return f"{local[:1]}***{at}{domain}"
+    return mask_text(value)
 
 
 def _email_rate_class(value: str) -> str:
@@ -219,7 +228,11 @@ def _email_rate_class(value: str) -> str:
 # from a new sender without throttling; a binding's `rate` changes it.
 EMAIL_RATES: Mapping[str, float] = {"email": 10.0}
 
-MAILTO = register_kind(AddressKind("mailto", email_address, mask_email, _email_rate_class, EMAIL_RATES))
+EMAIL_PATTERN = r"[A-Za-z0-9._+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
+
+MAILTO = register_kind(
+    AddressKind("mailto", email_address, mask_email, _email_rate_class, EMAIL_RATES, EMAIL_PATTERN)
+)
 
 
 # -- conversations ---------------------------------------------------------------------------------

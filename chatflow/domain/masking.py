@@ -23,10 +23,10 @@ def mask(number: str) -> str:
 def mask_phone(text: str) -> str:
     """A phone number in any form chatflow accepts masked as `mask` does, its separators dropped:
     `+1 (415) 555-0100` and `14155550100` -> `+1415*****00` and `1415*****00`; a scheme in front
-    (`whatsapp:`, `tel:`) is kept."""
+    (`whatsapp:`, `tel:`) and a URL-encoded plus (`%2B`) are kept."""
     scheme, colon, rest = text.rpartition(":")
-    digits = re.sub(r"\D", "", rest)
-    return scheme + colon + mask(("+" if "+" in rest else "") + digits)
+    plus = next((sign for sign in ("+", "%2B", "%2b") if rest.startswith(sign)), "")
+    return scheme + colon + plus + mask(re.sub(r"\D", "", rest[len(plus) :]))
 
 
 def mask_text(value: str, keep_start: int = 1, keep_end: int = 0) -> str:

@@ -1,8 +1,10 @@
-"""Logging for chatflow processes: plain or JSON lines, with customers' phone numbers masked.
+"""Logging for chatflow processes: plain or JSON lines, with customers' addresses masked.
 
-Phone numbers are personal data and logs travel far (aggregators, tickets, screenshots), so every
-record passes through `MaskPhoneNumbers` before any handler formats it: uvicorn's access log,
-Temporal's, ours. Enough of the number stays to tell numbers apart while debugging.
+Phone numbers and email addresses are personal data and logs travel far (aggregators, tickets,
+screenshots), so every record passes through `MaskAddresses` before any handler formats it:
+uvicorn's access log, Temporal's, ours. Each address kind that can be found in running text
+(`AddressKind.pattern`: phone numbers, email addresses) is masked by its kind, keeping enough to
+tell addresses apart while debugging.
 
 A conversation id (`chat:sms:+15005550006:+14155550100`) keeps our own number and masks only
 the customer's (`chat:sms:+15005550006:+1415*****00`): the journeys API accepts an id masked
@@ -15,6 +17,7 @@ purpose).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -26,45 +29,48 @@ import temporalio.activity
 import temporalio.workflow
 from temporalio.exceptions import ApplicationError
 
-from chatflow.domain.masking import mask
+from chatflow.domain.addresses import address_kinds
 
-# E.164-looking numbers, also URL-encoded (`%2B` in access-log query strings); a conversation id
-# (channel, our number, the customer) is matched whole so that only its customer part is masked.
-_PLUS = r"(?:\+|%2[Bb])"
+# A conversation id's head (`chat:<channel>:<our address>:`), also URL-encoded: kept whole, so that
+# only the customer after it is masked.
 _COLON = r"(?::|%3[Aa])"
-_PHONE = re.compile(
-    # A conversation id's head (channel and our number) is kept; its customer is masked below.
-    rf"(?P<head>chat{_COLON}[a-z_]+{_COLON}{_PLUS}\d{{7,15}}{_COLON})(?:(?P<cprefix>{_PLUS})(?P<cdigits>\d{{7,15}})(?!\d))?"
-    rf"|(?P<prefix>{_PLUS})(?P<digits>\d{{7,15}})(?!\d)"
-)
-def _masked(prefix: str, digits: str) -> str:
-    return prefix + mask(digits)
+_HEAD = rf"chat{_COLON}[a-z_]+{_COLON}(?:(?!{_COLON})\S)+{_COLON}"
 
 
-def mask_phone_numbers(text: str) -> str:
-    """`+14155550100` -> `+1415*****00`; `chat:sms:+15005550006:+14155550100` ->
-    `chat:sms:+15005550006:+1415*****00`."""
+@functools.lru_cache(maxsize=8)
+def _finder(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    kinds = "|".join(f"(?P<k{i}>{pattern})" for i, pattern in enumerate(patterns))
+    return re.compile(rf"(?P<head>{_HEAD})|{kinds}")
+
+
+def mask_addresses(text: str) -> str:
+    """Every address in `text` that its kind can find masked by its kind: `+14155550100` ->
+    `+1415*****00`, `ana@example.com` -> `a***@example.com`; a conversation id keeps our address
+    (`chat:sms:+15005550006:+1415*****00`)."""
+    kinds = [kind for kind in address_kinds().values() if kind.pattern]
+    finder = _finder(tuple(kind.pattern for kind in kinds))
 
     def _mask(match: re.Match[str]) -> str:
         if match["head"]:
-            return match["head"] + (_masked(match["cprefix"], match["cdigits"]) if match["cdigits"] else "")
-        return _masked(match["prefix"], match["digits"])
+            return match["head"]
+        kind = kinds[int(str(match.lastgroup)[1:])]
+        return kind.mask(match.group())
 
-    return _PHONE.sub(_mask, text)
+    return finder.sub(_mask, text)
 
 
-class MaskPhoneNumbers(logging.Filter):
-    """Renders the message (and any traceback) with phone numbers masked, before formatting."""
+class MaskAddresses(logging.Filter):
+    """Renders the message (and any traceback) with addresses masked, before formatting."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_phone_numbers(record.getMessage())
+        record.msg = mask_addresses(record.getMessage())
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = mask_phone_numbers(record.exc_text)
+            record.exc_text = mask_addresses(record.exc_text)
         if record.stack_info:
-            record.stack_info = mask_phone_numbers(record.stack_info)
+            record.stack_info = mask_addresses(record.stack_info)
         return True
 
 
@@ -78,7 +84,7 @@ def without_query_strings(text: str) -> str:
 
 
 class UrlsWithoutQuery(logging.Filter):
-    """Every URL in a message loses its query string (after `MaskPhoneNumbers` rendered it)."""
+    """Every URL in a message loses its query string (after `MaskAddresses` rendered it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -129,7 +135,7 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         context = _context(record)
-        conversation = mask_phone_numbers(context.get("conversation", ""))
+        conversation = mask_addresses(context.get("conversation", ""))
         if conversation and conversation not in record.getMessage():
             record.msg = f"{record.getMessage()} [conversation {conversation}]"
             record.args = None
@@ -146,7 +152,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({key: mask_phone_numbers(value) for key, value in _context(record).items() if value})
+        entry.update({key: mask_addresses(value) for key, value in _context(record).items() if value})
         if record.exc_info or record.exc_text:
             entry["error"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(entry, ensure_ascii=False)
@@ -156,7 +162,7 @@ def configure_logging(*, json_lines: bool = False, level: str = "INFO") -> None:
     """Send every logger's records to stderr through the masking filter."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(HandledActivityFailures())  # before masking: it rewrites the message
-    handler.addFilter(MaskPhoneNumbers())
+    handler.addFilter(MaskAddresses())
     handler.addFilter(UrlsWithoutQuery())
     handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     root = logging.getLogger()

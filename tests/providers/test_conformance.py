@@ -14,6 +14,7 @@ from chatflow.domain.addresses import address_kind
 from chatflow.domain.channel import ChannelSpec
 from chatflow.domain.errors import PermanentSendError, RetryableSendError
 from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate
+from chatflow.runtime.logs import mask_addresses
 from tests.providers.conformance import Call, ChannelKit
 from tests.providers.conftest import Recorder, webhook_client
 
@@ -109,6 +110,8 @@ def test_its_customers_addresses_are_masked(name: str) -> None:
     hidden = re.sub(r"[^0-9A-Za-z]", "", address.value)
     assert hidden not in re.sub(r"[^0-9A-Za-z*]", "", masked)
     assert "*" in masked
+    logged = mask_addresses(f"message from {address.value} received")
+    assert hidden not in re.sub(r"[^0-9A-Za-z*]", "", logged), "log lines must not hold the address whole"
 
 
 @channels

@@ -11,7 +11,7 @@ from chatflow import End, Flow, Http, Say
 from chatflow.domain.addresses import Address, ConversationRef, conversation_id
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.edge import keys
-from chatflow.runtime.logs import mask_phone_numbers
+from chatflow.runtime.logs import mask_addresses
 from chatflow.temporal.client import start_journey
 from tests.flows import FLOWS
 from tests.helpers import new_customer, running_app, running_worker, started_services
@@ -320,7 +320,7 @@ async def test_an_id_masked_in_a_log_line_finds_its_conversation(api: httpx.Asyn
     # digits show), and the masked id would rightly be a conflict. No other test uses +1630.
     customer = f"+1630{random.randrange(10**7):07d}"
     id = (await start(api, customer)).json()["id"]
-    masked = mask_phone_numbers(id)
+    masked = mask_addresses(id)
     assert masked != id and masked.startswith(f"chat:sms:{NUMBER}:")
     for _ in range(200):  # visibility lists a new conversation a moment after it starts
         answer = await api.get(f"/api/conversations/{masked}")
@@ -336,8 +336,8 @@ async def test_an_id_masked_in_a_log_line_finds_its_conversation(api: httpx.Asyn
 async def test_a_masked_id_that_matches_several_conversations_is_a_conflict(api: httpx.AsyncClient):
     # Two customers whose numbers mask alike: +1629 5550 1 77 and +1629 5550 2 77.
     ids = [(await start(api, customer)).json()["id"] for customer in ("+16295550177", "+16295550277")]
-    masked = mask_phone_numbers(ids[0])
-    assert masked == mask_phone_numbers(ids[1])
+    masked = mask_addresses(ids[0])
+    assert masked == mask_addresses(ids[1])
     for _ in range(200):
         answer = await api.get(f"/api/conversations/{masked}")
         if answer.status_code == 409:

@@ -3,7 +3,7 @@ import logging
 import subprocess
 import sys
 
-from chatflow.runtime.logs import mask_phone_numbers
+from chatflow.runtime.logs import mask_addresses
 from tests.chatflow.runtime.devstack import chatflow_env
 
 SCRIPT = """
@@ -29,9 +29,18 @@ def run(json_lines: bool) -> str:
 
 
 def test_masks_e164_numbers_keeping_their_ends() -> None:
-    assert mask_phone_numbers("from +14155550100.") == "from +1415*****00."
-    assert mask_phone_numbers("customer=%2B447700900123") == "customer=%2B4477******23"
-    assert mask_phone_numbers("order 12345678 at 2026-01-01") == "order 12345678 at 2026-01-01"
+    assert mask_addresses("from +14155550100.") == "from +1415*****00."
+    assert mask_addresses("customer=%2B447700900123") == "customer=%2B4477******23"
+    assert mask_addresses("order 12345678 at 2026-01-01") == "order 12345678 at 2026-01-01"
+
+
+def test_email_addresses_are_masked_by_their_kind_and_a_conversation_keeps_our_sender() -> None:
+    assert mask_addresses("sent to Ana.Lopez@example.com.") == "sent to A***@example.com."
+    assert mask_addresses("to=ana%40example.com&x=1") == "to=a***%40example.com&x=1"
+    assert (
+        mask_addresses("ended chat:email:support@shop.example:ana@example.com")
+        == "ended chat:email:support@shop.example:a***@example.com"
+    )
 
 
 def test_plain_log_lines_hold_no_full_phone_number() -> None:
@@ -50,18 +59,18 @@ def test_json_log_lines_hold_no_full_phone_number() -> None:
 
 
 def test_the_filter_leaves_records_formattable() -> None:
-    from chatflow.runtime.logs import MaskPhoneNumbers
+    from chatflow.runtime.logs import MaskAddresses
 
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "to %s", ("+14155550100",), None)
-    assert MaskPhoneNumbers().filter(record)
+    assert MaskAddresses().filter(record)
     assert record.getMessage() == "to +1415*****00"
 
 
 def test_a_conversation_id_keeps_our_number_and_masks_the_customer() -> None:
-    assert mask_phone_numbers("ended chat:sms:+15005550006:+14155550100.") == "ended chat:sms:+15005550006:+1415*****00."
+    assert mask_addresses("ended chat:sms:+15005550006:+14155550100.") == "ended chat:sms:+15005550006:+1415*****00."
     # URL-encoded in an access log line, and a WhatsApp user id (no phone number) left alone.
-    assert mask_phone_numbers("/c/chat%3Asms%3A%2B15005550006%3A%2B14155550100") == "/c/chat%3Asms%3A%2B15005550006%3A%2B1415*****00"
-    assert mask_phone_numbers("chat:whatsapp:+15005550006:US.1349") == "chat:whatsapp:+15005550006:US.1349"
+    assert mask_addresses("/c/chat%3Asms%3A%2B15005550006%3A%2B14155550100") == "/c/chat%3Asms%3A%2B15005550006%3A%2B1415*****00"
+    assert mask_addresses("chat:whatsapp:+15005550006:US.1349") == "chat:whatsapp:+15005550006:US.1349"
 
 
 FAILURES = """
