@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from chatflow.domain.errors import FlowDefinitionError
 from chatflow.domain.secrets import Secret
 from chatflow.flows.matching import Choice, Choices, Matcher
 
@@ -300,6 +301,8 @@ class Http(Step):
     ) -> None:
         if method.upper() not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
             raise ValueError(f"unsupported HTTP method {method!r}")
+        if _holds_secret(json):
+            raise FlowDefinitionError("secret() goes in an Http step's headers or params, not in its json body")
         self.method = method.upper()
         self.url = url
         self.json = json
@@ -316,6 +319,16 @@ class Http(Step):
         if self.on_error:
             edges.append((ERROR, self.on_error))
         return edges
+
+
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(item) for item in value)
+    return False
 
 
 OUTCOMES = ("completed", "cancelled", "expired", "failed")

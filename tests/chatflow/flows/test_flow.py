@@ -1,6 +1,6 @@
 import pytest
 
-from chatflow import Ask, End, Flow, FlowDefinitionError, Http, If, Say, hours, yes
+from chatflow import Ask, End, Flow, FlowDefinitionError, Http, If, Say, hours, secret, yes
 
 
 def test_steps_run_in_declaration_order_and_end_states_exist():
@@ -66,3 +66,8 @@ def test_mistakes_are_reported_when_the_flow_is_defined(body, message):
 def test_http_methods_are_checked():
     with pytest.raises(ValueError, match="unsupported HTTP method"):
         Http("FETCH", "https://example.com")
+
+
+def test_a_secret_in_an_http_body_is_refused_where_it_is_written():
+    with pytest.raises(FlowDefinitionError, match="headers or params, not in its json body"):
+        Http("POST", "https://shop.example.com/api/orders", json={"key": [secret("SHOP_KEY")]})
