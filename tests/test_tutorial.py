@@ -19,7 +19,7 @@ import httpx
 
 from chatflow.runtime.processes import free_port
 from tests.chatflow.runtime.devstack import DevStack, descendants
-from tests.test_readme import blocks
+from tests.test_readme import README, blocks
 
 BIN = Path(sys.executable).parent
 CHATFLOW = str(BIN / "chatflow")
@@ -75,12 +75,15 @@ def test_a_flow_written_tested_versioned_and_chatted_with_in_a_project_of_ones_o
 
     listed = run(folder, env, CHATFLOW, "flows")
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[1].split()[:3] == ["appointment_reminder", "1", "10"]
+    # As the README's comment has it: the flow's own 6 steps.
+    (shown,) = re.findall(r"chatflow flows +# (appointment_reminder .*?)  Confirm", README)
+    assert listed.stdout.splitlines()[1].split()[:3] == shown.split() == ["appointment_reminder", "1", "6"]
 
     drawn = run(folder, env, CHATFLOW, "graph", "appointment_reminder")
     assert drawn.returncode == 0, drawn.stderr
     assert drawn.stdout.startswith("stateDiagram-v2\n    [*] --> ask\n")
     assert "    ask --> confirmed: reply:yes" in drawn.stdout
+    assert "    expired : expired (built-in End)" in drawn.stdout  # wait_again's on_timeout
 
     tested = run(folder, env, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_reminders.py")
     assert tested.returncode == 0, tested.stdout + tested.stderr

@@ -101,6 +101,11 @@ class Flow:
         return str(found[0].dest)
 
     @classmethod
+    def own_steps(cls) -> list[str]:
+        """The steps the author declared, without the built-in ends."""
+        return [name for name, step in cls.steps.items() if not step.builtin]
+
+    @classmethod
     def key(cls) -> str:
         return f"{cls.name}@{cls.version}"
 
@@ -193,6 +198,7 @@ def _collect_steps(cls: type[Flow]) -> dict[str, Step]:
         if outcome not in steps:
             end = End(outcome)
             end.name = outcome
+            end.builtin = True
             steps[outcome] = end
     for step in steps.values():
         if isinstance(step, Code):

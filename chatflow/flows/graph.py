@@ -20,6 +20,7 @@ from chatflow.flows.flow import Flow
 from chatflow.flows.steps import End
 
 FORMATS = ("mermaid", "dot", "svg", "png")
+BUILTIN_END = "built-in End"  # what a built-in end is called where a step's kind is shown
 
 
 class GraphError(ChatflowError):
@@ -43,6 +44,7 @@ class Graph:
     initial: str
     states: list[str]  # only those an edge touches, plus the first step
     ends: set[str]  # End steps: the conversation is over there
+    builtin: set[str]  # the built-in ends among them (no step of the author's)
     kinds: dict[str, str]  # step name -> step type (Ask, Say, ...)
     edges: list[Edge]
 
@@ -64,7 +66,8 @@ def graph_of(flow: type[Flow]) -> Graph:
         initial=str(table.initial),
         states=[s for s in order if s in touched],
         ends={name for name, step in flow.steps.items() if isinstance(step, End)},
-        kinds={name: type(step).__name__ for name, step in flow.steps.items()},
+        builtin={name for name, step in flow.steps.items() if step.builtin},
+        kinds={name: BUILTIN_END if step.builtin else type(step).__name__ for name, step in flow.steps.items()},
         edges=edges,
     )
 
@@ -74,6 +77,7 @@ def mermaid(graph: Graph) -> str:
     for edge in graph.edges:
         lines.append(f"    {edge.source} --> {edge.dest}: {edge.label.replace(';', ',')}")
     lines += [f"    {state} --> [*]" for state in graph.states if state in graph.ends]
+    lines += [f"    {state} : {state} ({BUILTIN_END})" for state in graph.states if state in graph.builtin]
     return "\n".join(lines) + "\n"
 
 
@@ -211,7 +215,9 @@ class _Layout:
                 position = {n.key: i for r in self.rows for i, n in enumerate(r)}
                 near = [(b, a) if down else (a, b) for a, b in links]
 
-                def centre(node: _Node, near: list[tuple[str, str]] = near, position: dict[str, int] = position) -> float:
+                def centre(
+                    node: _Node, near: list[tuple[str, str]] = near, position: dict[str, int] = position
+                ) -> float:
                     around = [position[other] for mine, other in near if mine == node.key]
                     return sum(around) / len(around) if around else position[node.key]
 
@@ -280,7 +286,9 @@ class _Layout:
             dest = self.nodes[self.chains[i][-1]]
             if self.rows[dest.layer][0] is not dest:
                 self.channel[i] = sum(1 for j in self.channel if self.nodes[self.chains[j][-1]].layer == dest.layer)
-        entries = [sum(1 for j in self.channel if self.nodes[self.chains[j][-1]].layer == r) for r in range(len(self.rows))]
+        entries = [
+            sum(1 for j in self.channel if self.nodes[self.chains[j][-1]].layer == r) for r in range(len(self.rows))
+        ]
         # Vertical positions: each layer, then the gap of labels under it.
         y = MARGIN + 30.0 + RUN_GAP * entries[0]
         self.row_y: list[float] = []
@@ -363,8 +371,12 @@ def svg(graph: Graph) -> str:
             f'<rect x="{node.x - node.width / 2:.1f}" y="{y:.1f}" width="{node.width:.1f}" height="{NODE_HEIGHT}" '
             f'rx="8" fill="#eef4ff" stroke="#335" {stroke}/>'
         )
-        out.append(f'<text x="{node.x:.1f}" y="{y + 17:.1f}" text-anchor="middle" font-weight="bold">{escape(state)}</text>')
-        out.append(f'<text x="{node.x:.1f}" y="{y + 32:.1f}" text-anchor="middle" fill="#667" font-size="10">{escape(graph.kinds[state])}</text>')
+        out.append(
+            f'<text x="{node.x:.1f}" y="{y + 17:.1f}" text-anchor="middle" font-weight="bold">{escape(state)}</text>'
+        )
+        out.append(
+            f'<text x="{node.x:.1f}" y="{y + 32:.1f}" text-anchor="middle" fill="#667" font-size="10">{escape(graph.kinds[state])}</text>'
+        )
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

@@ -59,6 +59,9 @@ class Step:
     """Base of every step. `name` is the attribute name it was declared under."""
 
     name: str = ""
+    # One of the ends every flow has (`completed`, `cancelled`, `expired`, `failed`), added
+    # where the author declared no step of that name: not the author's step.
+    builtin: bool = False
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -133,9 +136,7 @@ class Ask(Step):
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.text = text
-        self.branches: dict[Matcher, str] = {
-            m: target_name(t) or "" for m, t in (branches or {}).items()
-        }
+        self.branches: dict[Matcher, str] = {m: target_name(t) or "" for m, t in (branches or {}).items()}
         self.choices = Choices(tuple(choices or ()))
         self.reprompt = reprompt
         self.attempts = attempts

@@ -50,7 +50,8 @@ ConfigOption = Annotated[
 ]
 HostOption = Annotated[str, typer.Option(help="Address the web app listens on.")]
 LogJson = Annotated[
-    bool, typer.Option("--log-json", envvar="CHATFLOW_LOG_JSON", help="Log JSON lines (phone numbers masked either way).")
+    bool,
+    typer.Option("--log-json", envvar="CHATFLOW_LOG_JSON", help="Log JSON lines (phone numbers masked either way)."),
 ]
 LogLevel = Annotated[str, typer.Option(envvar="CHATFLOW_LOG_LEVEL", help="debug, info, warning or error.")]
 DataDirOption = Annotated[Path, typer.Option(help="The data folder of the `chatflow dev` to ask.")]
@@ -174,7 +175,9 @@ def chat_command(
     start: Annotated[
         bool, typer.Option("--start", help="Start FLOW for you first, as a journey (the business's initiative).")
     ] = False,
-    data: Annotated[str | None, typer.Option(help='The journey\'s data with --start, a JSON object: \'{"name": "Ada"}\'')] = None,
+    data: Annotated[
+        str | None, typer.Option(help='The journey\'s data with --start, a JSON object: \'{"name": "Ada"}\'')
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -220,7 +223,8 @@ def _journey_data(data: str | None, start: bool) -> dict[str, Any]:
 def flows(config: ConfigOption = None) -> None:
     """List the flows of the config's modules: name, version, steps, description."""
     registry = _registry(config)
-    rows = [(f.name, str(f.version), str(len(f.steps)), _summary(f)) for f in registry]
+    # The author's steps: the built-in ends (completed, cancelled, expired, failed) are every flow's.
+    rows = [(f.name, str(f.version), str(len(f.own_steps())), _summary(f)) for f in registry]
     header = ("NAME", "VERSION", "STEPS", "DESCRIPTION")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     for row in [header, *sorted(rows)]:
@@ -377,7 +381,9 @@ def _on_redis(
     running = running_dev(data_dir)
     url = redis_url or loaded.settings.redis_url or (str(running.get("redis", "")) if running else "")
     if not url:
-        raise fail(f"no Redis: set CHATFLOW_REDIS_URL or --redis-url, or start `chatflow dev` (none runs on {data_dir})")
+        raise fail(
+            f"no Redis: set CHATFLOW_REDIS_URL or --redis-url, or start `chatflow dev` (none runs on {data_dir})"
+        )
 
     async def main() -> int:
         redis = connect_redis(url)
@@ -426,7 +432,9 @@ def dead_letters_list(
 
 @dead_letters_app.command("retry")
 def dead_letters_retry(
-    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Dead letters to retry (see `list`).")] = None,
+    ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[ID]...", help="Dead letters to retry (see `list`).")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Retry every dead letter.")] = False,
     redis_url: RedisUrlOption = None,
     data_dir: DataDirOption = DEFAULT_DATA_DIR,

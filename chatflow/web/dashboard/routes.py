@@ -356,6 +356,7 @@ class Dashboard:
                         outcomes=figures.outcomes,
                         endings=figures.endings,
                         diagram=flow_diagram(newest, ""),
+                        builtin=frozenset(name for name, step in newest.steps.items() if step.builtin),
                     )
                 )
         except Invalid as invalid:

@@ -245,7 +245,7 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
     token = f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
     diagram = page.diagram or f'<p class="muted">Flow {esc(view["flow"]) or "?"} is not deployed on this web app.</p>'
     transcript = "".join(_turn(t) for t in view["transcript"])
-    trace = "".join(f'<li><time>{esc(when(line["at"]))}</time> {esc(line["text"])}</li>' for line in view["trace"])
+    trace = "".join(f"<li><time>{esc(when(line['at']))}</time> {esc(line['text'])}</li>" for line in view["trace"])
     version = "" if view.get("version") is None else f"<dt>Version</dt><dd>{esc(view['version'])}</dd>"
     content = f"""<p><a href="{BASE}{"?show=1" if chrome.show else ""}">← Conversations</a></p>
 <h1 id="title">{esc(view["title"])}</h1>
@@ -313,9 +313,12 @@ class FlowCard:
     outcomes: dict[str, int]
     endings: dict[str, int]
     diagram: str  # the newest version's SVG
+    builtin: frozenset[str] = frozenset()  # endings that are built-in ends, not the author's steps
 
 
-def _counts(title: str, counts: Mapping[Any, int], *, href: Callable[[Any], str], label: Callable[[Any], str] = str) -> str:
+def _counts(
+    title: str, counts: Mapping[Any, int], *, href: Callable[[Any], str], label: Callable[[Any], str] = str
+) -> str:
     total = sum(counts.values()) or 1  # bars are shares of the table (no inline styles: the CSP forbids them)
     rows = "".join(
         f'<tr><td><a href="{esc(href(key))}">{esc(label(key))}</a></td><td class="count">{count}</td>'
@@ -337,14 +340,16 @@ def _flow_card(card: FlowCard, period: str) -> str:
 {_counts("Running, by version", card.running, href=lambda v: listed(version=str(v), state="running"), label=lambda v: f"v{v}")}
 {_counts("Waiting at step", card.waiting, href=lambda s: listed(step=s, state="running"))}
 {_counts(f"Ended in the last {period}", card.outcomes, href=lambda o: listed(outcome=o))}
-{_counts(f"Ending reached in the last {period}", card.endings, href=lambda s: listed(step=s, state="ended"))}
+{_counts(f"Ending reached in the last {period}", card.endings, href=lambda s: listed(step=s, state="ended"), label=lambda s: f"{s} (built-in)" if s in card.builtin else s)}
 </div>
 <div class="diagram">{card.diagram}</div>
 </div>
 </section>"""
 
 
-def flows_page(cards: Sequence[FlowCard], chrome: Chrome, *, period: str, periods: Sequence[str], error: str = "") -> str:
+def flows_page(
+    cards: Sequence[FlowCard], chrome: Chrome, *, period: str, periods: Sequence[str], error: str = ""
+) -> str:
     choose = " ".join(
         f'<a class="button{" selected" if p == period else ""}" href="{BASE}/flows?period={p}" id="period-{p}">{p}</a>'
         for p in periods

@@ -2,6 +2,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from chatflow import Ask, End, Flow, hours, yes
 from chatflow.flows.graph import GraphError, dot, graph_of, mermaid, render, svg
 from conversations.demo import Demo
 
@@ -53,3 +54,18 @@ def test_svg_is_well_formed_and_shows_every_step_and_label() -> None:
 def test_unknown_format() -> None:
     with pytest.raises(GraphError):
         render(Demo, "gif")
+
+
+class Reminder(Flow):
+    ask = Ask("Confirm?", branches={yes: "confirmed"}, timeout=hours(24), on_timeout="expired")
+    confirmed = End("completed", "Thanks!")
+
+
+def test_built_in_ends_are_marked_as_such() -> None:
+    graph = graph_of(Reminder)
+    assert graph.builtin == {"completed", "cancelled", "expired", "failed"}
+    assert Reminder.own_steps() == ["ask", "confirmed"]
+    assert "    expired : expired (built-in End)" in mermaid(graph).splitlines()
+    assert "confirmed : " not in mermaid(graph)
+    assert '"expired" [label="expired\\nbuilt-in End", peripheries=2];' in dot(graph)
+    assert "built-in End" in [t.text for t in ET.fromstring(svg(graph)).iter(f"{SVG}text")]

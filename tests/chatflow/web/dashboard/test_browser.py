@@ -248,6 +248,10 @@ async def test_the_flows_page_shows_where_customers_wait_and_how_they_ended(page
     await page.wait_for_url(re.compile(r"period=7d"))
     completed = page.locator("#flow-demo table.counts tr", has_text="completed").first
     assert int(await completed.locator("td.count").inner_text()) >= 1
+    # The ends every flow has are told apart from the flow's own steps.
+    endings = page.locator("#flow-demo table.counts", has_text="Ending reached")
+    await expect(endings.locator("tr", has_text="cancelled (built-in)")).to_have_count(1)
+    await expect(endings.locator("tr", has_text="goodbye (built-in)")).to_have_count(0)
 
     await page.locator("#flow-demo table.counts tr", has_text="menu").first.locator("a").click()
     await page.wait_for_url(re.compile(r"step=menu"))
@@ -258,9 +262,16 @@ async def test_the_flows_page_shows_where_customers_wait_and_how_they_ended(page
 
 async def test_the_operations_page_retries_dead_letters_and_looks_up_opt_outs(page: Page, served: Served) -> None:
     customer = new_customer()
-    message = InboundMessage(id=f"CM{customer[1:]}", channel="sms", provider="console", customer=customer, number=DEMO_NUMBER, text="hi")
+    message = InboundMessage(
+        id=f"CM{customer[1:]}", channel="sms", provider="console", customer=customer, number=DEMO_NUMBER, text="hi"
+    )
     redis = served.services.redis
-    fields = {"m": encode(message, "demo"), "reason": "Temporal refused it 5 times", "kind": "refused", "partition": "0"}
+    fields = {
+        "m": encode(message, "demo"),
+        "reason": "Temporal refused it 5 times",
+        "kind": "refused",
+        "partition": "0",
+    }
     await redis.xadd(keys.inbox_dead(), fields)
     opted_out = new_customer()
     await redis.sadd(keys.opted_out(JOURNEY_NUMBER), opted_out)
