@@ -349,7 +349,9 @@ def codec_server(
         except ValueError:
             loopback = False
         if not loopback:
-            raise fail(f"--no-auth serves decrypted histories to anyone who can reach it: only on a loopback --host, not {host}")
+            raise fail(
+                f"--no-auth serves decrypted histories to anyone who can reach it: only on a loopback --host, not {host}"
+            )
         api_key = ""
     elif not api_key:
         raise fail("CHATFLOW_API_KEY is not set: callers must send it (or use --no-auth on a loopback --host)")

@@ -384,7 +384,8 @@ class Dashboard:
                 optouts = OptOuts(redis)
                 ours = {binding.number: binding.address for binding in self.config.numbers}
                 page.opted_out = {
-                    number: await optouts.is_opted_out(address, address.of(customer)) for number, address in sorted(ours.items())
+                    number: await optouts.is_opted_out(address, address.of(customer))
+                    for number, address in sorted(ours.items())
                 }
         return HTMLResponse(
             views.operations_page(page, self.chrome(request, session), csrf=session.csrf), status_code=status

@@ -192,7 +192,18 @@ def test_help_is_plain_text_with_its_defaults_and_no_type_beside_flags(tmp_path:
     assert "<bool>" not in done.stdout and "│" not in done.stdout
     assert "--port <int>           Web app port [default: 8000, or a free one if taken]" in done.stdout
     assert "--log-json             Log JSON lines" in done.stdout
-    for command in ("", "web", "worker", "chat", "flows", "graph", "record", "codec-server", "dead-letters", "dead-letters retry"):
+    for command in (
+        "",
+        "web",
+        "worker",
+        "chat",
+        "flows",
+        "graph",
+        "record",
+        "codec-server",
+        "dead-letters",
+        "dead-letters retry",
+    ):
         shown = run(tmp_path, *command.split(), "--help")
         assert shown.returncode == 0 and "<bool>" not in shown.stdout, command
 
@@ -263,7 +274,9 @@ def test_the_codec_server_refuses_to_start_without_a_key_to_decode_or_to_ask(tmp
     key = "k1:" + "A" * 43 + "="
     done = run(tmp_path, "codec-server", CHATFLOW_PAYLOAD_KEY=key, CHATFLOW_API_KEY="")
     assert done.returncode == 2 and done.stderr.startswith("error: CHATFLOW_API_KEY is not set"), done.stderr
-    done = run(tmp_path, "codec-server", "--no-auth", "--host", "0.0.0.0", CHATFLOW_PAYLOAD_KEY=key, CHATFLOW_API_KEY="")
+    done = run(
+        tmp_path, "codec-server", "--no-auth", "--host", "0.0.0.0", CHATFLOW_PAYLOAD_KEY=key, CHATFLOW_API_KEY=""
+    )
     assert done.returncode == 2 and "only on a loopback --host, not 0.0.0.0" in done.stderr, done.stderr
     done = run(tmp_path, "codec-server", CHATFLOW_PAYLOAD_KEY="k1:short", CHATFLOW_API_KEY="k")
     assert done.returncode == 2 and "error: CHATFLOW_PAYLOAD_KEY: key 'k1'" in done.stderr, done.stderr
