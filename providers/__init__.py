@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from chatflow.domain.channel import Channel, ChannelSpec, Resources
 from chatflow.domain.config import Config
-from providers import console, twilio, whatsapp_cloud
+from chatflow.domain.errors import ConfigError
+from chatflow.domain.source import Source, SourceSpec
+from providers import console, hmac, mixpanel, segment, standard_webhooks, stripe, twilio, whatsapp_cloud
 
 CHANNELS: tuple[ChannelSpec, ...] = (twilio.spec, whatsapp_cloud.spec, console.spec)
+# Signed inbound webhooks of the systems a business runs ([[sources]] in chatflow.toml).
+SOURCES: tuple[SourceSpec, ...] = (stripe.spec, standard_webhooks.spec, segment.spec, mixpanel.spec, hmac.spec)
 
 
 def build_channels(config: Config, resources: Resources) -> dict[str, Channel]:
@@ -23,4 +27,24 @@ def build_channels(config: Config, resources: Resources) -> dict[str, Channel]:
     return {spec.name: spec.build(config, resources) for spec in CHANNELS if not spec.missing_settings(config.settings)}
 
 
-__all__ = ["CHANNELS", "build_channels"]
+def build_sources(config: Config, *, source: str = "chatflow.toml") -> dict[str, tuple[Source, SourceSpec]]:
+    """The config's sources, by name, each with its spec; ConfigError naming the entry for an
+    unknown kind, a key the kind does not take, or a secret missing from the environment."""
+    kinds = {spec.kind: spec for spec in SOURCES}
+    built: dict[str, tuple[Source, SourceSpec]] = {}
+    for binding in config.sources:
+        where = f"{source}: [[sources]] {binding.name!r}"
+        spec = kinds.get(binding.kind)
+        if spec is None:
+            raise ConfigError(f"{where}: kind {binding.kind!r} is not one of {', '.join(kinds)}")
+        missing = spec.missing(binding.name, config.settings.environment)
+        if missing:
+            raise ConfigError(f"{where} needs {', '.join(missing)} in the environment")
+        try:
+            built[binding.name] = (spec.build(binding, config.settings.environment), spec)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return built
+
+
+__all__ = ["CHANNELS", "SOURCES", "build_channels", "build_sources"]

@@ -15,12 +15,14 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatflow.domain.addresses import Address, AddressKind, e164
 from chatflow.domain.errors import ConfigError
 from chatflow.domain.keywords import RESERVED_WORDS, command
+from chatflow.domain.source import SourceBinding
 
 if TYPE_CHECKING:
     from chatflow.domain.channel import ChannelSpec
@@ -90,6 +92,7 @@ class Config:
     settings: Settings
     # The folder of the config file: flow modules listed in it are found there first.
     folder: str = ""
+    sources: list[SourceBinding] = field(default_factory=list)  # [[sources]]: signed inbound webhooks
 
     def binding(self, number: str, provider: str | None = None) -> NumberBinding | None:
         for binding in self.numbers:
@@ -135,15 +138,55 @@ def parse_config(
     settings = replace(settings, http_allow=(*from_env, *_http_allow(raw.get("http", {}), source)))
     if check_secrets:  # `chatflow flows` and `graph` read flows only: no secrets needed
         _check_secrets(numbers, settings, source, by_name)
-    return Config(numbers=numbers, flow_modules=flow_modules, settings=settings)
+    sources = raw.get("sources", [])
+    if not isinstance(sources, list):
+        raise ConfigError(f"{source}: sources must be [[sources]] entries")
+    bound = [_source(entry, i, source) for i, entry in enumerate(sources, start=1)]
+    if len({b.name for b in bound}) < len(bound):
+        raise ConfigError(f"{source}: two [[sources]] entries have one name")
+    return Config(numbers=numbers, flow_modules=flow_modules, settings=settings, sources=bound)
 
 
-TOP_LEVEL_KEYS = ("numbers", "flows", "http")
+TOP_LEVEL_KEYS = ("numbers", "flows", "http", "sources")
 FLOWS_KEYS = ("modules",)
 HTTP_KEYS = ("allow",)
 NUMBER_KEYS = (
     "number", "address", "provider", "channel", "flow", "keywords", "rate", "help_text", "fallback_number",
 )  # fmt: skip
+
+
+SOURCE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+
+
+def _source(entry: object, index: int, source: str) -> SourceBinding:
+    """A [[sources]] entry: name, kind, mapping, from and redelivery_hours are chatflow's; any other
+    key is the kind's own, checked by it when the source is built."""
+    where = f"{source}: [[sources]] entry {index}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    for key in ("name", "kind", "mapping"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise ConfigError(f'{where} needs {key} = "..."')
+    name = entry["name"]
+    if not SOURCE_NAME.fullmatch(name):
+        raise ConfigError(f"{where}: name {name!r} must be lower-case letters, digits, - and _ (it is a URL path)")
+    sender = entry.get("from", "")
+    try:
+        sender = e164(sender, what="from") if sender else ""
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    hours = entry.get("redelivery_hours")
+    if hours is not None and (not isinstance(hours, (int, float)) or hours <= 0):
+        raise ConfigError(f"{where}: redelivery_hours must be a positive number of hours")
+    own = {k: v for k, v in entry.items() if k not in ("name", "kind", "mapping", "from", "redelivery_hours")}
+    return SourceBinding(
+        name=name,
+        kind=entry["kind"],
+        mapping=entry["mapping"],
+        from_=sender,
+        redelivery=timedelta(hours=hours) if hours is not None else None,
+        options=own,
+    )
 
 
 def _http_allow(table: object, source: str) -> list[str]:

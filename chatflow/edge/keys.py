@@ -90,3 +90,23 @@ def fallback_due() -> str:
 def sent(send: str) -> str:
     """A send's entry in the send ledger, by its idempotency key (`chatflow.edge.ledger`)."""
     return f"{PREFIX}:sent:{send}"
+
+
+def by_business_key(key: str, value: str) -> str:
+    """The conversations a business key identifies (`order_id=A-1001`): id -> flow."""
+    return f"{PREFIX}:key:{{{key}={value}}}"
+
+
+def waiting_events(key: str, value: str) -> str:
+    """Events reported by a business key before any conversation it identifies was open."""
+    return f"{PREFIX}:key:{{{key}={value}}}:waiting"
+
+
+def source_event(source: str, event_id: str) -> str:
+    """A source's event acted on (its id remembered for as long as the sender redelivers)."""
+    return f"{PREFIX}:source:{source}:event:{event_id}"
+
+
+def source_counts(source: str) -> str:
+    """A source's counters: events received by type, refused signatures, unmatched keys..."""
+    return f"{PREFIX}:source:{source}:counts"

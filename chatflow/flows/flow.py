@@ -59,6 +59,9 @@ class Flow:
     # Set to collect events posted to /api/digests for this flow: one run per customer and
     # window, started with every event of the window in `data["events"]` (Fyno's digest).
     digest_window: ClassVar[timedelta | None] = None
+    # The data keys that identify a conversation of this flow to the business (`("order_id",)`):
+    # events reported by one of them (`POST /api/events`, a source's `Report`) reach it.
+    keys: ClassVar[tuple[str, ...]] = ()
     # The loop guard ends a flow that sends the same text this many times without a reply.
     loop_limit: ClassVar[int] = 5
     # Steps run without waiting before the flow is judged stuck in a loop.
@@ -124,6 +127,8 @@ class Flow:
 
     @classmethod
     def _check(cls) -> None:
+        if not isinstance(cls.keys, tuple) or not all(isinstance(key, str) and key for key in cls.keys):
+            raise FlowDefinitionError(f'flow {cls.name!r}: keys must be a tuple of data keys, such as ("order_id",)')
         known = set(cls.steps)
         for step in cls.steps.values():
             for label, target in step.edges():

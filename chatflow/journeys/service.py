@@ -34,6 +34,7 @@ from chatflow.domain.messages import BusinessEvent
 from chatflow.edge import keys
 from chatflow.edge.digest import Digest, DigestBatch, flush_forever
 from chatflow.flows.registry import FlowRegistry
+from chatflow.journeys.business_keys import BusinessKeys
 from chatflow.temporal.client import end, hand_back, operator_reply, send_event, start_journey, take_over
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW, TASK_QUEUE
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
@@ -116,6 +117,7 @@ class Journeys:
         self.redis = redis
         self.flows = flows
         self.task_queue = task_queue
+        self.business_keys = BusinessKeys(client, redis, flows)
 
     # -- starting --------------------------------------------------------------------------------
 
@@ -170,6 +172,8 @@ class Journeys:
                 )
             except WorkflowAlreadyStartedError:
                 continue
+            flow = self.flows.get(request.flow)
+            await self.business_keys.started(ref.id, flow, {**flow.defaults, **request.data})
             return Started(ref.id, "started", request.flow, handle.result_run_id or "", interrupted)
         raise Conflict(f"conversation {ref.id} keeps being started by someone else; try again")
 
@@ -456,6 +460,27 @@ class Journeys:
                 raise Invalid(f"flow {snapshot.flow!r} never waits for event {event.name!r}; it {waits}")
         await send_event(self.client, conversation, event)
         return conversation
+
+    async def event_by_key(
+        self, key: str, value: str, event: BusinessEvent, *, otherwise: JourneyRequest | None = None
+    ) -> tuple[str, list[str]]:
+        """Report `event` to the conversations the business key `key=value` identifies: how
+        (delivered, started: none was open and `otherwise` started, kept: waiting for one to
+        start) and the conversations it went to."""
+        if not key or not value:
+            raise Invalid("an event by key needs a key and its value (order_id=A-1001)")
+        delivered = await self.business_keys.report(key, value, event, keep=otherwise is None)
+        if delivered:
+            return "delivered", delivered
+        if otherwise is not None:
+            started = await self.start(otherwise)
+            if started.status != "skipped":
+                return "started", [started.id]
+            # The customer is busy: perhaps with the very conversation this key is about to find.
+            delivered = await self.business_keys.report(key, value, event)
+            if delivered:
+                return "delivered", delivered
+        return "kept", []
 
     # -- a person takes over -------------------------------------------------------------------
 

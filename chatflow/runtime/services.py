@@ -45,9 +45,11 @@ from chatflow.flows.flow import Flow
 from chatflow.flows.registry import FlowRegistry, flows_in
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
+from chatflow.journeys.sources import ConfiguredSource
 from chatflow.runtime.config import with_line
 from chatflow.runtime.loops import supervised
 from chatflow.runtime.metrics import conversation_outcomes, record_send
+from chatflow.runtime.sources import load_sources
 from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
 from chatflow.temporal.client import connect
 from chatflow.temporal.constants import TASK_QUEUE
@@ -131,6 +133,7 @@ class Services:
     # Continue-as-new past this many history events (0: when Temporal suggests it); the bench
     # and tests lower it to exercise long conversations quickly.
     history_limit: int = 0
+    sources: list[ConfiguredSource] = field(default_factory=list)  # [[sources]], with their mappings
     registry: FlowRegistry = field(init=False)
 
     def __post_init__(self) -> None:
@@ -164,7 +167,9 @@ class Services:
         redis = redis if redis is not None else connect_redis(settings.redis_url)
         http = http or httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
         channels = providers.build_channels(config, Resources(http=http, redis=redis))
-        return cls(config, list(flows), client, redis, http, channels, task_queue, history_limit)
+        routes = [route.path for channel in channels.values() for route in channel.routes()]
+        sources = load_sources(config, reserved_paths=routes)
+        return cls(config, list(flows), client, redis, http, channels, task_queue, history_limit, sources)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -215,6 +220,7 @@ class Services:
                 supervised("digests", journeys.flush_digests),
             ],
             middleware=asgi_middleware(),
+            sources=self.sources,
         )
 
     async def serve_web(self, sock: socket.socket, stop: asyncio.Event) -> None:

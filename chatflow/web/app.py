@@ -26,6 +26,7 @@ from chatflow.edge.inbound import Receive
 from chatflow.edge.statuses import Report
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
+from chatflow.journeys.sources import ConfiguredSource, SourceIntake
 from chatflow.web.dashboard import dashboard_routes
 from chatflow.web.errors import on_refused
 from chatflow.web.health import health_routes
@@ -33,6 +34,7 @@ from chatflow.web.journeys_api import journeys_api
 from chatflow.web.landing import landing_routes
 from chatflow.web.metrics import metrics_routes
 from chatflow.web.operations import operations_routes
+from chatflow.web.sources import source_routes
 from chatflow.web.webhooks import channel_routes
 
 Loop = Callable[[], Coroutine[Any, Any, None]]
@@ -50,9 +52,11 @@ def create_app(
     broadcasts: Broadcasts,
     loops: Sequence[Loop] = (),
     middleware: Sequence[Middleware] = (),
+    sources: Sequence[ConfiguredSource] = (),
 ) -> Starlette:
     routes: list[BaseRoute] = [
         *channel_routes(channels, receive, report, public_url=config.settings.public_url),
+        *source_routes(sources, SourceIntake(journeys, redis), public_url=config.settings.public_url),
         *journeys_api(config, journeys, broadcasts).routes(),
         *operations_routes(config.settings.api_key, redis),  # dead letters
         *health_routes(client, redis),

@@ -4,6 +4,7 @@
     GET    /api/conversations               list (?flow=&state=&number=&limit=)
     GET    /api/conversations/{id}          state, data, outcome, transcript with statuses
     POST   /api/conversations/{id}/events   a business event into the conversation
+    POST   /api/events                      a business event by key ({"order_id": "A-1001"})
     DELETE /api/conversations/{id}          end it
     POST   /api/broadcasts                  the same flow for a list of customers, paced
     GET    /api/broadcasts/{id}             its progress
@@ -19,6 +20,7 @@ channel already shows anyone who can reach the app what its numbers send; this a
 from __future__ import annotations
 
 import hmac
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -73,6 +75,7 @@ class JourneysApi:
             Route("/api/conversations/{id:str}/takeover", guard(self.take_over), methods=["POST"]),
             Route("/api/conversations/{id:str}/replies", guard(self.reply), methods=["POST"]),
             Route("/api/conversations/{id:str}/handback", guard(self.hand_back), methods=["POST"]),
+            Route("/api/events", guard(self.event_by_key), methods=["POST"]),
             Route("/api/broadcasts", guard(self.broadcast), methods=["POST"]),
             Route("/api/digests", guard(self.digest), methods=["POST"]),
             Route("/api/broadcasts/{id:str}", guard(self.broadcast_status), methods=["GET"]),
@@ -157,6 +160,21 @@ class JourneysApi:
         )
         conversation = await self.journeys.event(request.path_params["id"], event)
         return JSONResponse({"id": conversation, "event": event.name}, status_code=202)
+
+    async def event_by_key(self, request: Request) -> Response:
+        body = await read_json(request)
+        key = field(body, "key", dict)
+        if len(key) != 1 or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in key.values()):
+            raise Invalid('key must name one business key and its value, such as {"order_id": "A-1001"}')
+        ((name, value),) = key.items()
+        event = BusinessEvent(
+            name=field(body, "name", str),
+            data=field(body, "data", dict, required=False, default={}),
+            # Without an id of the client's, one of ours: a kept event reaches its conversation once.
+            id=field(body, "id", str, required=False, default="") or uuid.uuid4().hex,
+        )
+        how, conversations = await self.journeys.event_by_key(name, str(value), event)
+        return JSONResponse({"status": how, "conversations": conversations, "event": event.name}, status_code=202)
 
     async def take_over(self, request: Request) -> Response:
         operator = field(await read_json(request), "operator", str)

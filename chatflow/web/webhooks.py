@@ -73,7 +73,7 @@ async def _serve(
         received = await route.handle(
             WebhookRequest(
                 method=request.method,
-                url=_url(request, public_url),
+                url=request_url(request, public_url),
                 headers={name.lower(): value for name, value in request.headers.items()},
                 query=dict(request.query_params),
                 body=body,
@@ -96,7 +96,7 @@ async def _serve(
         return refused_response(error)
 
 
-def _url(request: Request, public_url: str) -> str:
+def request_url(request: Request, public_url: str) -> str:
     """The URL the provider called (and signed)."""
     if not public_url:
         return str(request.url)

@@ -1,0 +1,5 @@
+"""Segment's webhook destination as a source: `X-Signature`, HMAC-SHA1 of the body."""
+
+from providers.segment.source import spec
+
+__all__ = ["spec"]
