@@ -193,18 +193,18 @@ def _http_allow(table: object, source: str) -> list[str]:
     """[http] allow = ["host", "host:port", ...]: hosts `Http` steps may call inside the network."""
     where = f"{source}: [http]"
     if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table with allow = [\"host:port\", ...]")
+        raise ConfigError(f'{where} must be a table with allow = ["host:port", ...]')
     _known_keys(table, HTTP_KEYS, where)
     allow = table.get("allow", [])
     if not isinstance(allow, list) or not all(isinstance(entry, str) for entry in allow):
-        raise ConfigError(f"{where} allow must be a list of \"host\" or \"host:port\"")
+        raise ConfigError(f'{where} allow must be a list of "host" or "host:port"')
     return _hosts(allow, f"{where} allow")
 
 
 def _hosts(entries: Iterable[str], where: str) -> list[str]:
     for entry in entries:
         if not _HOST.fullmatch(entry):
-            raise ConfigError(f"{where}: {entry!r} is not \"host\" or \"host:port\" (no scheme, no path)")
+            raise ConfigError(f'{where}: {entry!r} is not "host" or "host:port" (no scheme, no path)')
     return list(entries)
 
 

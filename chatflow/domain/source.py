@@ -124,7 +124,8 @@ class SourceBinding:
 class Source(Protocol):
     """One configured source, built by its `SourceSpec.build`."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def verify(self, request: WebhookRequest) -> list[SourceEvent]:
         """The events of a request whose signature holds; Forbidden when it does not (or is too

@@ -201,9 +201,7 @@ class Journeys:
         window = self.flows.get(request.flow).digest_window
         if window is None:
             raise Invalid(f"flow {request.flow!r} has no digest_window")
-        return await Digest(self.redis, window).add(
-            request.flow, ref.customer, ref.number, event, datetime.now(UTC)
-        )
+        return await Digest(self.redis, window).add(request.flow, ref.customer, ref.number, event, datetime.now(UTC))
 
     async def start_digest(self, batch: DigestBatch) -> None:
         """A closed window: the digest's flow for the customer, with all of its events."""
@@ -286,7 +284,9 @@ class Journeys:
         prefix = conversation_prefix(address.channel, number)
         pattern = re.compile(re.escape(prefix + start) + rf"\d{{{len(hidden)}}}" + re.escape(end))
         query = f"WorkflowType = '{CONVERSATION_WORKFLOW}' AND WorkflowId STARTS_WITH '{prefix}{start}'"
-        found = {execution.id async for execution in self.client.list_workflows(query) if pattern.fullmatch(execution.id)}
+        found = {
+            execution.id async for execution in self.client.list_workflows(query) if pattern.fullmatch(execution.id)
+        }
         if not found:
             raise NotFound(f"no conversation {conversation}")
         if len(found) > 1:
@@ -349,9 +349,7 @@ class Journeys:
 
     async def _closed_reason(self, handle: WorkflowHandle[Any, Any]) -> str:
         """Why Temporal closed a run: its termination reason, its failure's message."""
-        async for event in handle.fetch_history_events(
-            event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
-        ):
+        async for event in handle.fetch_history_events(event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
                 return event.workflow_execution_terminated_event_attributes.reason or "terminated"
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
@@ -463,7 +461,7 @@ class Journeys:
 
     async def event_by_key(
         self, key: str, value: str, event: BusinessEvent, *, otherwise: JourneyRequest | None = None
-    ) -> tuple[str, list[str]]:
+    ) -> tuple[str, tuple[str, ...]]:
         """Report `event` to the conversations the business key `key=value` identifies: how
         (delivered, started: none was open and `otherwise` started, kept: waiting for one to
         start) and the conversations it went to."""
@@ -471,16 +469,16 @@ class Journeys:
             raise Invalid("an event by key needs a key and its value (order_id=A-1001)")
         delivered = await self.business_keys.report(key, value, event, keep=otherwise is None)
         if delivered:
-            return "delivered", delivered
+            return "delivered", tuple(delivered)
         if otherwise is not None:
             started = await self.start(otherwise)
             if started.status != "skipped":
-                return "started", [started.id]
+                return "started", (started.id,)
             # The customer is busy: perhaps with the very conversation this key is about to find.
             delivered = await self.business_keys.report(key, value, event)
             if delivered:
-                return "delivered", delivered
-        return "kept", []
+                return "delivered", tuple(delivered)
+        return "kept", ()
 
     # -- a person takes over -------------------------------------------------------------------
 

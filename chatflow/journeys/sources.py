@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from chatflow.domain.errors import Invalid, Refused, Unavailable
 from chatflow.domain.messages import BusinessEvent
-from chatflow.domain.source import Action, Report, Source, SourceBinding, SourceEvent, SourceMapping, Start
+from chatflow.domain.source import Action, Source, SourceBinding, SourceEvent, SourceMapping, Start
 from chatflow.edge import keys
 from chatflow.journeys.service import JourneyRequest, Journeys
 
@@ -89,9 +89,7 @@ class SourceIntake:
             if not actions:
                 await self._count(name, IGNORED)
                 return Outcome(event.id, event.type, ["ignored"])
-            results = [
-                await self._act(configured, event, action, index) for index, action in enumerate(actions)
-            ]
+            results = [await self._act(configured, event, action, index) for index, action in enumerate(actions)]
         except Refused:
             await self.redis.delete(claim)  # not acted on: the sender's retry must be
             raise
@@ -108,7 +106,7 @@ class SourceIntake:
         if isinstance(action, Start):
             started = await self.journeys.start(self._journey(configured, action))
             return f"{started.status} {started.id}"
-        report = cast(Report, action)
+        report = action
         business_event = BusinessEvent(report.name, report.data, id=f"{configured.name}:{event.id}:{index}")
         otherwise = self._journey(configured, report.otherwise) if report.otherwise else None
         how, conversations = await self.journeys.event_by_key(

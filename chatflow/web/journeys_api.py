@@ -98,7 +98,9 @@ class JourneysApi:
                 if not self._api_key:
                     raise Unauthorized("the journeys API is off: CHATFLOW_API_KEY is not set on the server")
                 scheme, _, token = request.headers.get("authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._api_key.encode()):
+                if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    token.strip().encode(), self._api_key.encode()
+                ):
                     raise Unauthorized("send Authorization: Bearer <CHATFLOW_API_KEY>")
                 return await handler(request)
             except Refused as refused:
@@ -134,7 +136,10 @@ class JourneysApi:
         if not (limit.isascii() and limit.isdigit()) or not 0 < int(limit) <= 1000:  # int() refuses "²"
             raise Invalid("limit must be a number from 1 to 1000")
         found = await self.journeys.list(
-            flow=params.get("flow", ""), state=params.get("state", ""), number=params.get("number", ""), limit=int(limit)
+            flow=params.get("flow", ""),
+            state=params.get("state", ""),
+            number=params.get("number", ""),
+            limit=int(limit),
         )
         return JSONResponse({"conversations": found})
 
@@ -174,7 +179,7 @@ class JourneysApi:
             id=field(body, "id", str, required=False, default="") or uuid.uuid4().hex,
         )
         how, conversations = await self.journeys.event_by_key(name, str(value), event)
-        return JSONResponse({"status": how, "conversations": conversations, "event": event.name}, status_code=202)
+        return JSONResponse({"status": how, "conversations": list(conversations), "event": event.name}, status_code=202)
 
     async def take_over(self, request: Request) -> Response:
         operator = field(await read_json(request), "operator", str)

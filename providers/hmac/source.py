@@ -19,7 +19,6 @@ The secret is `<NAME>_WEBHOOK_SECRET`.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass

@@ -42,11 +42,11 @@ def build(binding: SourceBinding, environment: Mapping[str, str]) -> Source:
     try:
         webhook = Webhook(secret)
     except Exception as error:  # noqa: BLE001 - the library raises several kinds for a bad secret
-        raise ValueError(f"{environment_name(binding.name, 'WEBHOOK_SECRET')} is not a whsec_ secret: {error}") from None
+        raise ValueError(
+            f"{environment_name(binding.name, 'WEBHOOK_SECRET')} is not a whsec_ secret: {error}"
+        ) from None
     return StandardWebhooksSource(binding.name, webhook, text_option(binding.options, "type_field", "type"))
 
 
 # Svix's schedule retries for about 27 hours; two days covers it and other senders' like it.
-spec = SourceSpec(
-    kind="standard_webhooks", build=build, redelivery=timedelta(days=2), option_keys=("type_field",)
-)
+spec = SourceSpec(kind="standard_webhooks", build=build, redelivery=timedelta(days=2), option_keys=("type_field",))

@@ -101,7 +101,9 @@ def stripe_event(kind: str, order: str, phone: str, *, event_id: str = "") -> di
     }
 
 
-async def post(web: httpx.AsyncClient, event: dict, *, secret: str = SECRET, timestamp: int | None = None) -> httpx.Response:
+async def post(
+    web: httpx.AsyncClient, event: dict, *, secret: str = SECRET, timestamp: int | None = None
+) -> httpx.Response:
     body = json.dumps(event)
     header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp)
     return await web.post(
