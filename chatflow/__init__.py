@@ -5,6 +5,7 @@ The public authoring API; everything a flow needs is importable from here.
 
 from chatflow.domain.errors import FlowDefinitionError
 from chatflow.domain.secrets import secret
+from chatflow.domain.source import Report, SourceEvent, SourceMapping, Start
 from chatflow.flows.engine import Convo
 from chatflow.flows.flow import Flow
 from chatflow.flows.matching import (
@@ -46,8 +47,12 @@ __all__ = [
     "Handover",
     "Http",
     "If",
+    "Report",
     "Say",
     "SendWindow",
+    "SourceEvent",
+    "SourceMapping",
+    "Start",
     "Wait",
     "WaitUntil",
     "anything",

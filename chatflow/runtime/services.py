@@ -115,7 +115,9 @@ async def check_redis(redis: Redis) -> None:
 
 def sender_rates(config: Config) -> SenderRates:
     """Each sender's pace: its binding's, else its address kind's, the kinds the channels carry."""
-    kinds = {(spec.name, channel): kind.name for spec in providers.CHANNELS for channel, kind in spec.address_kinds.items()}
+    kinds = {
+        (spec.name, channel): kind.name for spec in providers.CHANNELS for channel, kind in spec.address_kinds.items()
+    }
     return SenderRates(config.numbers, kinds=kinds)
 
 

@@ -104,6 +104,17 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"202": _json({"type": "object"}, "delivered to the conversation"), **_ERRORS},
             }
         },
+        "/api/events": {
+            "post": {
+                "summary": "Report a business event by the key that identifies its conversations "
+                '({"order_id": "A-1001"}): to every running conversation of a flow declaring that key '
+                "(`keys`) and waiting for the event",
+                "description": "status `delivered` names the conversations; `kept` when none is open yet: "
+                "the event waits 15 minutes for one to start and is delivered to it once (its `id`).",
+                "requestBody": {"required": True, **_json(_ref("EventByKey"), "the event and its key")},
+                "responses": {"202": _json({"type": "object"}, "delivered or kept"), **_ERRORS},
+            }
+        },
         "/api/conversations/{id}/takeover": {
             "post": {
                 "summary": "A person takes the conversation over: the bot sends nothing and its timers stand "
@@ -308,6 +319,16 @@ OPENAPI: dict[str, Any] = {
                 "type": "object",
                 "required": ["name"],
                 "properties": {"name": {"type": "string"}, "data": {"type": "object"}, "id": {"type": "string"}},
+            },
+            "EventByKey": {
+                "type": "object",
+                "required": ["name", "key"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "key": {"type": "object", "minProperties": 1, "maxProperties": 1},
+                    "data": {"type": "object"},
+                    "id": {"type": "string"},
+                },
             },
             "BroadcastRequest": {
                 "type": "object",

@@ -8,7 +8,7 @@ import chatflow.testing
 
 AUTHORING_API = [
     "Ask", "Choice", "Convo", "Delay", "End", "Flow", "FlowDefinitionError", "Handover", "Http", "If", "Say",
-    "SendWindow", "Wait", "WaitUntil", "anything", "days", "hours", "keyword", "minutes", "no",
+    "SendWindow", "Report", "SourceEvent", "SourceMapping", "Start", "Wait", "WaitUntil", "anything", "days", "hours", "keyword", "minutes", "no",
     "normalise", "number", "regex", "seconds", "secret", "submitted", "yes",
 ]  # fmt: skip
 TESTING_API = ["FlowTest", "dev_server", "time_skipping"]

@@ -90,7 +90,7 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient):
     assert set(spec["paths"]) == {
         "/api/conversations", "/api/conversations/{id}", "/api/conversations/{id}/events",
         "/api/conversations/{id}/takeover", "/api/conversations/{id}/replies", "/api/conversations/{id}/handback",
-        "/api/broadcasts", "/api/broadcasts/{id}", "/api/digests",
+        "/api/broadcasts", "/api/broadcasts/{id}", "/api/digests", "/api/events",
         "/api/dead-letters", "/api/dead-letters/{id}/retry",
     }
 

@@ -14,10 +14,10 @@ import stripe
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow import End, Flow, Say, Wait, hours
+from chatflow import End, Flow, Report, Say, SourceEvent, SourceMapping, Start, Wait, hours
 from chatflow.domain.addresses import Address, conversation_id
 from chatflow.domain.config import Config, NumberBinding, Settings
-from chatflow.domain.source import Report, SourceBinding, SourceEvent, SourceMapping, Start
+from chatflow.domain.source import SourceBinding
 from chatflow.runtime.services import Services
 from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
 
