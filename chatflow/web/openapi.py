@@ -91,7 +91,11 @@ OPENAPI: dict[str, Any] = {
                 "summary": "End a conversation: its flow takes its `cancelled` step (a conversation that cannot "
                 "end itself within 5 s, with no worker to run it, is terminated: outcome `terminated`)",
                 "parameters": [_ID, {"name": "reason", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"202": _json({"type": "object"}, "ending"), "200": _json({"type": "object"}, "had ended"), **_ERRORS},
+                "responses": {
+                    "202": _json({"type": "object"}, "ending"),
+                    "200": _json({"type": "object"}, "had ended"),
+                    **_ERRORS,
+                },
             },
         },
         "/api/conversations/{id}/events": {
@@ -149,7 +153,10 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "summary": "Start the same flow for many customers, paced by the sender's rate",
                 "requestBody": {"required": True, **_json(_ref("BroadcastRequest"), "the broadcast")},
-                "responses": {"202": _json({"type": "object"}, "accepted; follow it at /api/broadcasts/{id}"), **_ERRORS},
+                "responses": {
+                    "202": _json({"type": "object"}, "accepted; follow it at /api/broadcasts/{id}"),
+                    **_ERRORS,
+                },
             }
         },
         "/api/digests": {
@@ -265,7 +272,7 @@ OPENAPI: dict[str, Any] = {
                     "id": {"type": "string"},
                     "run_id": {"type": "string", "description": "this run of the conversation"},
                     "state": {"enum": STATES},
-                    "outcome": {"enum": ["", *OUTCOMES], "description": "\"\" while running"},
+                    "outcome": {"enum": ["", *OUTCOMES], "description": '"" while running'},
                     "flow": {"type": "string"},
                     "started_at": {"type": "string", "format": "date-time"},
                     "closed_at": {"type": ["string", "null"], "format": "date-time"},
@@ -280,10 +287,10 @@ OPENAPI: dict[str, Any] = {
                     "flow": {"type": "string"},
                     "version": {"type": "integer", "description": "the flow's version this conversation runs on"},
                     "step": {"type": "string"},
-                    "outcome": {"enum": ["", *OUTCOMES], "description": "\"\" while running"},
+                    "outcome": {"enum": ["", *OUTCOMES], "description": '"" while running'},
                     "reason": {
                         "type": "string",
-                        "description": "why it ended with that outcome; \"\" while running and for completed",
+                        "description": 'why it ended with that outcome; "" while running and for completed',
                     },
                     "data": {"type": "object"},
                     "transcript": {"type": "array", "items": _ref("Turn")},
@@ -341,7 +348,10 @@ OPENAPI: dict[str, Any] = {
                         "items": {
                             "oneOf": [
                                 {"type": "string"},
-                                {"type": "object", "properties": {"to": {"type": "string"}, "data": {"type": "object"}}},
+                                {
+                                    "type": "object",
+                                    "properties": {"to": {"type": "string"}, "data": {"type": "object"}},
+                                },
                             ]
                         },
                     },

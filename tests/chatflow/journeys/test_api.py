@@ -21,7 +21,9 @@ KEY = "s3cret"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 CONFIG = Config(
-    numbers=[NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="parrot", rate=50.0)],
+    numbers=[
+        NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="parrot", rate=50.0)
+    ],
     flow_modules=[],
     settings=Settings(api_key=KEY),
 )
@@ -88,10 +90,18 @@ async def test_the_api_needs_the_key(api: httpx.AsyncClient):
 async def test_openapi_describes_every_route(api: httpx.AsyncClient):
     spec = (await api.get("/openapi.json", headers={})).json()
     assert set(spec["paths"]) == {
-        "/api/conversations", "/api/conversations/{id}", "/api/conversations/{id}/events",
-        "/api/conversations/{id}/takeover", "/api/conversations/{id}/replies", "/api/conversations/{id}/handback",
-        "/api/broadcasts", "/api/broadcasts/{id}", "/api/digests", "/api/events",
-        "/api/dead-letters", "/api/dead-letters/{id}/retry",
+        "/api/conversations",
+        "/api/conversations/{id}",
+        "/api/conversations/{id}/events",
+        "/api/conversations/{id}/takeover",
+        "/api/conversations/{id}/replies",
+        "/api/conversations/{id}/handback",
+        "/api/broadcasts",
+        "/api/broadcasts/{id}",
+        "/api/digests",
+        "/api/events",
+        "/api/dead-letters",
+        "/api/dead-letters/{id}/retry",
     }
 
 
@@ -102,11 +112,36 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient):
         (b"flow=payment", {"content-type": "application/x-www-form-urlencoded"}, 415, "Content-Type"),
         (b'{"x": "' + b"a" * 70_000 + b'"}', {"content-type": "application/json"}, 413, "bytes"),
         (b"[1, 2]", {"content-type": "application/json"}, 422, "JSON object"),
-        (b'{"to": "+14155550100", "from": "+15005550006"}', {"content-type": "application/json"}, 422, "flow is required"),
-        (b'{"flow": "payment", "to": "12", "from": "+15005550006"}', {"content-type": "application/json"}, 422, "to '12'"),
-        (b'{"flow": "nope", "to": "+14155550100", "from": "+15005550006"}', {"content-type": "application/json"}, 422, "unknown flow"),
-        (b'{"flow": "payment", "to": "+14155550100", "from": "+14155550199"}', {"content-type": "application/json"}, 422, "not one of our numbers"),
-        (b'{"flow": "payment", "to": "+14155550100", "from": "+15005550006", "data": []}', {"content-type": "application/json"}, 422, "data must be"),
+        (
+            b'{"to": "+14155550100", "from": "+15005550006"}',
+            {"content-type": "application/json"},
+            422,
+            "flow is required",
+        ),
+        (
+            b'{"flow": "payment", "to": "12", "from": "+15005550006"}',
+            {"content-type": "application/json"},
+            422,
+            "to '12'",
+        ),
+        (
+            b'{"flow": "nope", "to": "+14155550100", "from": "+15005550006"}',
+            {"content-type": "application/json"},
+            422,
+            "unknown flow",
+        ),
+        (
+            b'{"flow": "payment", "to": "+14155550100", "from": "+14155550199"}',
+            {"content-type": "application/json"},
+            422,
+            "not one of our numbers",
+        ),
+        (
+            b'{"flow": "payment", "to": "+14155550100", "from": "+15005550006", "data": []}',
+            {"content-type": "application/json"},
+            422,
+            "data must be",
+        ),
     ],
 )
 async def test_bad_requests_get_a_clear_4xx(api: httpx.AsyncClient, body: bytes, headers: dict, status: int, says: str):
@@ -191,7 +226,9 @@ async def test_conversations_are_listed_by_flow_state_and_number(api: httpx.Asyn
     customer = new_customer()
     id = (await start(api, customer, flow="payment_queued")).json()["id"]
     for _ in range(200):
-        found = (await api.get("/api/conversations", params={"flow": "payment_queued", "state": "running", "number": NUMBER})).json()
+        found = (
+            await api.get("/api/conversations", params={"flow": "payment_queued", "state": "running", "number": NUMBER})
+        ).json()
         if id in [c["id"] for c in found["conversations"]]:
             break
         await asyncio.sleep(0.1)
@@ -207,7 +244,12 @@ async def test_conversations_are_listed_by_flow_state_and_number(api: httpx.Asyn
 
 async def test_a_broadcast_starts_one_journey_per_customer(api: httpx.AsyncClient, dev_env: WorkflowEnvironment):
     customers = [new_customer() for _ in range(3)]
-    body = {"flow": "burst", "from": NUMBER, "to": [*customers[:2], {"to": customers[2], "data": {"vip": True}}, "nope"], "idempotency_key": "spring-sale"}
+    body = {
+        "flow": "burst",
+        "from": NUMBER,
+        "to": [*customers[:2], {"to": customers[2], "data": {"vip": True}}, "nope"],
+        "idempotency_key": "spring-sale",
+    }
     answer = await api.post("/api/broadcasts", json=body)
     assert answer.status_code == 202
     for _ in range(400):
@@ -284,7 +326,10 @@ async def test_an_event_the_flow_never_waits_for_is_refused_with_those_it_does(a
     await until(api, id, step="ask")
     answer = await api.post(f"/api/conversations/{id}/events", json={"name": "payment_suceeded"})
     assert answer.status_code == 422
-    assert answer.json()["error"] == "flow 'payment' never waits for event 'payment_suceeded'; it waits for payment_succeeded"
+    assert (
+        answer.json()["error"]
+        == "flow 'payment' never waits for event 'payment_suceeded'; it waits for payment_succeeded"
+    )
     view = await until(api, id, step="ask")
     assert view["state"] == "running"
     await api.delete(f"/api/conversations/{id}")
@@ -299,7 +344,9 @@ async def test_listed_runs_have_their_run_id_and_outcome(api: httpx.AsyncClient)
     second = (await start(api, customer)).json()
     await until(api, second["id"], step="ask")
     for _ in range(200):
-        listed = (await api.get("/api/conversations", params={"flow": "payment", "number": NUMBER})).json()["conversations"]
+        listed = (await api.get("/api/conversations", params={"flow": "payment", "number": NUMBER})).json()[
+            "conversations"
+        ]
         runs = {c["run_id"]: c for c in listed if c["id"] == first["id"]}
         if len(runs) == 2:
             break
@@ -356,10 +403,16 @@ async def test_the_console_tells_how_a_conversation_ended_without_a_key(api: htt
     status = await api.get(f"/console/conversations/{id}", headers={"Authorization": ""})
     assert status.status_code == 200
     assert {k: status.json()[k] for k in ("id", "state", "outcome", "reason", "flow")} == {
-        "id": id, "state": "ended", "outcome": "cancelled", "reason": "closed by support", "flow": "payment",
+        "id": id,
+        "state": "ended",
+        "outcome": "cancelled",
+        "reason": "closed by support",
+        "flow": "payment",
     }
     assert "data" not in status.json() and "transcript" not in status.json()
-    not_console = await api.get("/console/conversations/chat:sms:+15005550999:+14155550100", headers={"Authorization": ""})
+    not_console = await api.get(
+        "/console/conversations/chat:sms:+15005550999:+14155550100", headers={"Authorization": ""}
+    )
     assert not_console.status_code == 404
 
 
@@ -373,7 +426,11 @@ async def test_a_helpdesk_takes_over_replies_and_hands_back_through_the_api(api:
     assert (await api.post(f"{base}/takeover", json={"operator": "ana"})).json() == {"id": id, "operator": "ana"}
     taken = await api.post(f"{base}/takeover", json={"operator": "bo"})
     assert (taken.status_code, taken.json()) == (409, {"error": "ana has this conversation already"})
-    for body, says in (({"operator": "ana"}, "text"), ({"operator": "ana", "text": " "}, "the reply is empty"), ({"text": "x"}, "operator")):
+    for body, says in (
+        ({"operator": "ana"}, "text"),
+        ({"operator": "ana", "text": " "}, "the reply is empty"),
+        ({"text": "x"}, "operator"),
+    ):
         refused = await api.post(f"{base}/replies", json=body)
         assert refused.status_code in (400, 422) and says in refused.json()["error"], refused.text
     sent = await api.post(f"{base}/replies", json={"operator": "ana", "text": "A person here: all sorted?"})
