@@ -50,6 +50,9 @@ class Flow:
     on_failure: ClassVar[str] = "failed"
     # Data every conversation starts with, under the journey's own data.
     defaults: ClassVar[dict[str, Any]] = {}
+    # Keys its messages or conditions read that a journey may leave out (the flow checks for
+    # them itself); any other key they read is required of a journey's data, or it gets 422.
+    optional: ClassVar[frozenset[str]] = frozenset()
     # Non-urgent messages that do not answer the customer wait for this window, in the
     # customer's time zone (`data["timezone"]`, else the number's). None: send at any hour.
     quiet_hours: ClassVar[SendWindow | None] = None

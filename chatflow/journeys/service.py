@@ -33,6 +33,7 @@ from chatflow.domain.errors import Conflict, Invalid, NotFound, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
 from chatflow.edge import keys
 from chatflow.edge.digest import Digest, DigestBatch, flush_forever
+from chatflow.flows.needs import missing_keys
 from chatflow.flows.registry import FlowRegistry
 from chatflow.journeys.business_keys import BusinessKeys
 from chatflow.temporal.client import end, hand_back, operator_reply, send_event, start_journey, take_over
@@ -136,8 +137,20 @@ class Journeys:
             raise Invalid(f"from {number} is not one of our numbers (see chatflow.toml)")
         return ConversationRef(binding.channel, binding.provider, number, customer), binding
 
+    def check_data(self, request: JourneyRequest) -> None:
+        """Refuse, before it starts, a journey whose data lacks what the flow's messages and
+        conditions read: it would fail at its first prompt."""
+        missing = missing_keys(self.flows.get(request.flow), request.data)
+        if missing:
+            raise Invalid(
+                f"data lacks {', '.join(repr(key) for key in missing)}, which flow {request.flow!r} reads "
+                "(in its messages or conditions); add them to data, or give the flow defaults or declare "
+                "them optional"
+            )
+
     async def start(self, request: JourneyRequest) -> Started:
         ref, binding = self.validate(request)
+        self.check_data(request)
         if request.idempotency_key:
             key = keys.idempotency(request.idempotency_key)
             claim = json.dumps(asdict(Started(ref.id, "starting", request.flow)))

@@ -37,11 +37,17 @@ class Recovers(Flow):
     done = End("completed", "All done anyway.")
 
 
+class Shipped(Flow):
+    """Its first message needs the journey's data."""
+
+    tell = Say("Hi {name}, order {order.id} has shipped.")
+
+
 @pytest.fixture
 async def api(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
     """The journeys API of the web app as `chatflow web` serves it (its loops running: the queue
     of busy customers' journeys, digests), and a worker as `chatflow worker` runs it."""
-    async with started_services(CONFIG, [*FLOWS, Recovers], client=dev_env.client, redis=redis) as services:
+    async with started_services(CONFIG, [*FLOWS, Recovers, Shipped], client=dev_env.client, redis=redis) as services:
         async with running_worker(services), running_app(services) as http:
             http.headers.update(AUTH)
             yield http
@@ -165,6 +171,19 @@ async def test_a_journey_runs_and_can_be_read_and_told_of_events(api: httpx.Asyn
     assert (view["outcome"], view["reason"]) == ("completed", "")
     assert view["transcript"][-1]["text"] == "Thanks, all settled."
     assert (await api.post(f"/api/conversations/{id}/events", json={"name": "x"})).status_code == 409
+
+
+async def test_a_journey_without_the_data_its_messages_need_is_refused_before_it_starts(api: httpx.AsyncClient):
+    customer = new_customer()
+    refused = await start(api, customer, flow="shipped", data={"order": {"number": 7}})
+    assert refused.status_code == 422
+    assert refused.json()["error"].startswith("data lacks 'name', 'order.id', which flow 'shipped' reads")
+    assert (await api.get(f"/api/conversations/{conversation_id('sms', NUMBER, customer)}")).status_code == 404
+    started = await start(api, customer, flow="shipped", data={"name": "Ana", "order": {"id": 7}})
+    assert started.status_code == 202, started.text
+    view = await until(api, started.json()["id"], state="ended")
+    assert view["outcome"] == "completed"
+    assert view["transcript"][0]["text"] == "Hi Ana, order 7 has shipped."
 
 
 async def test_the_same_idempotency_key_never_starts_a_second_run(api: httpx.AsyncClient, dev_env: WorkflowEnvironment):

@@ -196,7 +196,7 @@ def test_chat_starts_a_journey_and_says_how_it_ended(tmp_path: Path) -> None:
         )
         assert keyless.returncode == 2
         assert keyless.stderr.startswith("error: --start needs the journeys API key: --api-key or CHATFLOW_API_KEY")
-        # Data the flow cannot use: the chat says how the journey ended, and why.
+        # Data the flow cannot use: refused before it starts, naming the key.
         misspelt = subprocess.run(
             chatflow_command(
                 "chat", "greeting", "--start", "--as", ada, "--data", '{"nam": "Ada"}', "--data-dir", str(data)
@@ -207,10 +207,10 @@ def test_chat_starts_a_journey_and_says_how_it_ended(tmp_path: Path) -> None:
             env=chatflow_env(),
             timeout=60,
         )
-        assert misspelt.returncode == 0, misspelt.stderr
-        assert misspelt.stdout.splitlines()[-1] == (
-            "-- conversation ended: failed (template needs 'name', which the data does not have); a message starts a new one"
-        )
+        assert misspelt.returncode == 2
+        assert misspelt.stderr.startswith(
+            "error: cannot start flow 'greeting': data lacks 'name', which flow 'greeting' reads"
+        ), misspelt.stderr
     finally:
         stack.stop()
 

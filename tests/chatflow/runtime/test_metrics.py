@@ -18,7 +18,9 @@ from tests.helpers import new_customer, running_app, running_worker, started_ser
 NUMBER = "+15005550006"
 KEY = "metrics-key"
 CONFIG = Config(
-    numbers=[NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="careless", rate=50.0)],
+    numbers=[
+        NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="careless", rate=50.0)
+    ],
     flow_modules=[],
     settings=Settings(api_key=KEY),
 )
@@ -27,6 +29,7 @@ CONFIG = Config(
 class Careless(Flow):
     """Greets by a name nobody gave it: a flow bug."""
 
+    optional = frozenset({"name"})  # says a journey may leave it out, and reads it anyway
     greet = Say("Hi {name}!")
 
 

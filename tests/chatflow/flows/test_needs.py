@@ -1,0 +1,55 @@
+"""The keys a journey's data must hold, read from the flow before it starts."""
+
+from chatflow import Ask, Delay, End, Flow, Http, If, Say, WaitUntil, anything, hours, minutes
+from chatflow.flows.needs import missing_keys, needed_keys
+from conversations.demo import Demo
+
+
+class Reminder(Flow):
+    ask = Ask("Hi {name}, confirm {appointment.time}?", branches={anything: "check"}, save_as="answer")
+    check = If(lambda data: data["tier"] == "gold" and data.get("coupon"), then="gold", otherwise="fetch")
+    gold = Say("Thanks {name}, gold member: {answer}.", then="done")
+    fetch = Http("GET", "{api}/slots/{slot_id}", save_as="slots")
+    later = WaitUntil("due_at")
+    pause = Delay(minutes(1))
+    shown = Say("Slots: {slots.count}")
+    done = End("completed", "Bye {name}.")
+    never = Say("Unreachable {secret_thing}")
+
+    defaults = {"api": "https://api.example.com"}
+
+
+class WithOptional(Flow):
+    optional = frozenset({"coupon"})
+    ask = Ask("Your coupon: {coupon}", branches={anything: "done"}, timeout=hours(1), on_timeout="expired")
+    done = End("completed")
+
+
+async def code_flow_step(self, convo):
+    convo.data["name"] = "set by code"
+
+
+class WithCode(Flow):
+    greet = Say("Hello {first}")
+    compute = code_flow_step
+    bye = Say("Bye {name}")
+
+
+def test_reachable_templates_and_conditions_name_what_a_journey_must_bring() -> None:
+    # save_as keys (answer, slots) and defaults (api) are the flow's own; `never` is unreachable.
+    assert needed_keys(Reminder) == ["name", "appointment.time", "tier", "slot_id", "due_at"]
+    assert missing_keys(Reminder, {"name": "Ana", "appointment": {}, "tier": "gold", "slot_id": 1}) == [
+        "appointment.time",
+        "due_at",
+    ]
+    full = {"name": "Ana", "appointment": {"time": "10:00"}, "tier": "x", "slot_id": 1, "due_at": "2030-01-01"}
+    assert missing_keys(Reminder, full) == []
+
+
+def test_optional_keys_and_code_steps_ask_nothing_of_the_journey() -> None:
+    assert needed_keys(WithOptional) == []
+    assert needed_keys(WithCode) == ["first"]  # what follows the code step may be set by it
+
+
+def test_the_demo_needs_nothing() -> None:
+    assert needed_keys(Demo) == []
