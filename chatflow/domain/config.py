@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from chatflow.domain.addresses import Address, AddressKind, e164
 from chatflow.domain.errors import ConfigError
-from chatflow.domain.keywords import RESERVED_WORDS, command
+from chatflow.domain.keywords import DEFAULT_LANGUAGES, Keywords, command
 from chatflow.domain.source import SourceBinding
 
 if TYPE_CHECKING:
@@ -44,6 +44,15 @@ class NumberBinding:
     rate: float = 0.0  # outbound messages per second; 0: the default for the sender type
     help_text: str = ""  # the answer to HELP/INFO; "" uses the service's default
     fallback_number: str = ""  # an SMS number that takes WhatsApp messages that do not arrive
+    # Consent: numbers of one brand share every customer's opt-out (`chatflow.edge.consent`).
+    brand: str = ""
+    keyword_languages: tuple[str, ...] = DEFAULT_LANGUAGES  # whose STOP/START/HELP words it answers
+    require_opt_in: bool = False  # journeys the business starts need a recorded opt-in
+
+    @property
+    def answered_words(self) -> Keywords:
+        """The STOP/START/HELP words this number answers itself, in its languages."""
+        return Keywords.of(self.keyword_languages)
 
     @property
     def number(self) -> str:
@@ -152,6 +161,7 @@ FLOWS_KEYS = ("modules",)
 HTTP_KEYS = ("allow",)
 NUMBER_KEYS = (
     "number", "address", "provider", "channel", "flow", "keywords", "rate", "help_text", "fallback_number",
+    "brand", "keyword_languages", "require_opt_in",
 )  # fmt: skip
 
 
@@ -256,11 +266,24 @@ def _binding(entry: object, index: int, source: str, channels: Mapping[str, Chan
         options = spec.options({key: entry[key] for key in spec.option_keys if key in entry})
     except ValueError as error:
         raise ConfigError(f"{where}: {error}") from None
+    languages = entry.get("keyword_languages", list(DEFAULT_LANGUAGES))
+    if not isinstance(languages, list) or not all(isinstance(code, str) for code in languages):
+        raise ConfigError(f'{where}: keyword_languages must be a list such as ["en", "es"]')
+    try:
+        answered = Keywords.of(languages)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    brand = entry.get("brand", "")
+    if not isinstance(brand, str) or (brand and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", brand)):
+        raise ConfigError(f"{where}: brand must be a name of letters, digits, '.', '_' or '-'")
+    require_opt_in = entry.get("require_opt_in", False)
+    if not isinstance(require_opt_in, bool):
+        raise ConfigError(f"{where}: require_opt_in must be true or false")
     keywords = entry.get("keywords", {})
     if not isinstance(keywords, dict):
         raise ConfigError(f'{where}: keywords must be a table of keyword = "flow"')
     for word in keywords:
-        if command(str(word)) in RESERVED_WORDS:
+        if command(str(word)) in answered.reserved:
             raise ConfigError(
                 f"{where}: keyword {word!r} is answered by every number itself (opt-out, opt-in or help); "
                 "it can never start a flow"
@@ -284,6 +307,9 @@ def _binding(entry: object, index: int, source: str, channels: Mapping[str, Chan
         rate=float(rate),
         help_text=str(entry.get("help_text", "")),
         fallback_number=fallback_number,
+        brand=brand,
+        keyword_languages=tuple(languages),
+        require_opt_in=require_opt_in,
     )
 
 

@@ -2,17 +2,132 @@
 
 Carriers and Meta expect STOP and its synonyms to unsubscribe and HELP to answer, whatever flow
 runs; a flow that branched on one of them would never see it, so flows may not (`chatflow.flows`
-checks it when the flow class is defined).
+checks it against the English words when the flow class is defined).
+
+Each number answers the words of the languages its binding names (`keyword_languages = ["en",
+"es"]` on a [[numbers]] entry; English alone by default), and answers in the language of the word
+the customer used: `BAJA` on a number configured for Spanish unsubscribes and is confirmed in
+Spanish. Accents and case do not count (`arrêt` is `ARRET`).
 """
 
 from __future__ import annotations
 
-OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "REVOKE"})
-OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
-HELP_WORDS = frozenset({"HELP", "INFO"})
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Meaning = Literal["opt_out", "opt_in", "help"]
+
+
+@dataclass(frozen=True)
+class Language:
+    """The opt-out, opt-in and help words of one language, and the answers to them."""
+
+    code: str
+    opt_out: frozenset[str]
+    opt_in: frozenset[str]
+    help: frozenset[str]
+    opted_out_text: str
+    opted_in_text: str
+    help_text: str
+
+    def meaning(self, word: str) -> Meaning | None:
+        if word in self.opt_out:
+            return "opt_out"
+        if word in self.opt_in:
+            return "opt_in"
+        if word in self.help:
+            return "help"
+        return None
+
+    def answer(self, meaning: Meaning) -> str:
+        return {"opt_out": self.opted_out_text, "opt_in": self.opted_in_text, "help": self.help_text}[meaning]
+
+
+ENGLISH = Language(
+    "en",
+    opt_out=frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "REVOKE"}),
+    opt_in=frozenset({"START", "UNSTOP"}),
+    help=frozenset({"HELP", "INFO"}),
+    opted_out_text="You have been unsubscribed and will receive no more messages. Reply START to resubscribe.",
+    opted_in_text="You have been resubscribed. Reply STOP to unsubscribe.",
+    help_text="Reply STOP to unsubscribe, START to resubscribe.",
+)
+SPANISH = Language(
+    "es",
+    opt_out=frozenset({"BAJA", "PARAR", "DETENER", "CANCELAR", "DESUSCRIBIR", "ALTO"}),
+    opt_in=frozenset({"ALTA", "REANUDAR", "COMENZAR"}),
+    help=frozenset({"AYUDA"}),
+    opted_out_text="Te has dado de baja y no recibirás más mensajes. Responde ALTA para volver a suscribirte.",
+    opted_in_text="Te has vuelto a suscribir. Responde BAJA para darte de baja.",
+    help_text="Responde BAJA para darte de baja, ALTA para volver a suscribirte.",
+)
+PORTUGUESE = Language(
+    "pt",
+    opt_out=frozenset({"SAIR", "PARAR", "CANCELAR", "DESCADASTRAR", "REMOVER"}),
+    opt_in=frozenset({"VOLTAR", "RETOMAR"}),
+    help=frozenset({"AJUDA"}),
+    opted_out_text="Você foi descadastrado e não receberá mais mensagens. Responda VOLTAR para se cadastrar de novo.",
+    opted_in_text="Você foi cadastrado de novo. Responda SAIR para se descadastrar.",
+    help_text="Responda SAIR para se descadastrar, VOLTAR para se cadastrar de novo.",
+)
+FRENCH = Language(
+    "fr",
+    # STOP is how French carriers' short codes are unsubscribed from, in French too.
+    opt_out=frozenset({"STOP", "ARRET", "DESABONNER", "DESINSCRIRE"}),
+    opt_in=frozenset({"REPRENDRE", "ABONNER"}),
+    help=frozenset({"AIDE"}),
+    opted_out_text="Vous êtes désabonné et ne recevrez plus de messages. Répondez REPRENDRE pour vous réabonner.",
+    opted_in_text="Vous êtes réabonné. Répondez STOP pour vous désabonner.",
+    help_text="Répondez STOP pour vous désabonner, REPRENDRE pour vous réabonner.",
+)
+
+LANGUAGES: dict[str, Language] = {language.code: language for language in (ENGLISH, SPANISH, PORTUGUESE, FRENCH)}
+DEFAULT_LANGUAGES = ("en",)
+
+OPT_OUT_WORDS = ENGLISH.opt_out
+OPT_IN_WORDS = ENGLISH.opt_in
+HELP_WORDS = ENGLISH.help
 RESERVED_WORDS = OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS
 
 
 def command(text: str) -> str:
-    """The whole message as a keyword: case and surrounding spaces and punctuation do not count."""
-    return text.strip().strip(".!").strip().upper()
+    """The whole message as a keyword: case, accents and surrounding spaces and punctuation do
+    not count."""
+    folded = unicodedata.normalize("NFKD", text.strip().strip(".!¡¿?").strip())
+    return "".join(char for char in folded if not unicodedata.combining(char)).upper()
+
+
+@dataclass(frozen=True)
+class Keywords:
+    """The words one number answers itself: those of its languages, the first language naming a
+    word deciding what it means and in which language it is answered."""
+
+    languages: tuple[Language, ...] = (ENGLISH,)
+
+    @classmethod
+    def of(cls, codes: Iterable[str]) -> Keywords:
+        """The keywords of the languages `codes` names; ValueError naming one that is not known."""
+        chosen = []
+        for code in codes:
+            if code not in LANGUAGES:
+                raise ValueError(f"keyword language {code!r} is not one of {', '.join(LANGUAGES)}")
+            chosen.append(LANGUAGES[code])
+        if not chosen:
+            raise ValueError(f"keyword_languages needs at least one of {', '.join(LANGUAGES)}")
+        return cls(tuple(chosen))
+
+    def meaning(self, text: str) -> tuple[Meaning, Language] | None:
+        """What the message means as a keyword, and the language it is in; None when it is none."""
+        word = command(text)
+        for language in self.languages:
+            meaning = language.meaning(word)
+            if meaning is not None:
+                return meaning, language
+        return None
+
+    @property
+    def reserved(self) -> frozenset[str]:
+        """Every word this number answers itself (no keyword trigger may use one)."""
+        return frozenset().union(*(lang.opt_out | lang.opt_in | lang.help for lang in self.languages))

@@ -61,6 +61,9 @@ ACQUIRE_EVERY = timedelta(seconds=0.25)
 # error only once it has lasted REFUSED_FOR too, so a passing server error sets nothing aside.
 MAX_TRIES = 5
 REFUSED_FOR = timedelta(seconds=15)
+# Dead letters kept, the oldest dropped past it (approximately: Redis trims whole nodes); the
+# counter chatflow_dead_letters_total counts every one.
+DEAD_LETTERS_KEPT = 10_000
 
 # Claim the message id and buffer the message in one step, so a repeat is never buffered and a
 # buffered message is always marked seen (two steps could lose it if Redis failed in between).
@@ -195,12 +198,13 @@ class BufferedDelivery:
             args=[self._seen_ttl, encode(message, flow)],
         )
 
-    async def admit(self, message: InboundMessage, flow: str) -> Admitted:
-        """Buffer the message unless its customer opted out on its number or it is a repeat."""
+    async def admit(self, message: InboundMessage, flow: str, scope: str = "") -> Admitted:
+        """Buffer the message unless its customer opted out of the number's consent `scope` (its
+        brand's; by default the number itself) or it is a repeat."""
         partition = partition_of(ref_for(message).id, self._partitions)
         outcome = int(
             await self._admit(
-                keys=[keys.seen(message.id), keys.inbox(partition), keys.opted_out(message.number)],
+                keys=[keys.seen(message.id), keys.inbox(partition), keys.opted_out(scope or message.number)],
                 args=[self._seen_ttl, encode(message, flow), message.customer],
             )
         )
@@ -217,7 +221,9 @@ class BufferBarrier:
     Times are Redis's own (TIME, and the entry ids it wrote): no clock skew between hosts.
     """
 
-    def __init__(self, redis: Redis, *, partitions: int = PARTITIONS, every: timedelta = timedelta(seconds=0.25)) -> None:
+    def __init__(
+        self, redis: Redis, *, partitions: int = PARTITIONS, every: timedelta = timedelta(seconds=0.25)
+    ) -> None:
         self._redis = redis
         self._partitions = partitions
         self._every = every.total_seconds()
@@ -303,7 +309,9 @@ class Forwarder:
                 # and one call per partition twice a second was most of an idle web process's CPU.
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for partition in held:
-                        await self._renew(keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms], client=pipe)
+                        await self._renew(
+                            keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms], client=pipe
+                        )
                     renewed = await pipe.execute()
             except asyncio.CancelledError:
                 raise
@@ -387,9 +395,11 @@ class Forwarder:
         loop = asyncio.get_running_loop()
         while True:
             if taken:
-                began = int(await self._done_then_begin(
-                    keys=[owner, marker, keys.inbox(partition)], args=[self._me, entry_id, taken]
-                ))
+                began = int(
+                    await self._done_then_begin(
+                        keys=[owner, marker, keys.inbox(partition)], args=[self._me, entry_id, taken]
+                    )
+                )
                 taken = ""
             else:
                 began = int(await self._begin(keys=[owner, marker], args=[self._me, entry_id]))
@@ -430,7 +440,9 @@ class Forwarder:
         log.error("forwarder: %s cannot be handed on (%s); moved to the dead letters", entry_id, reason)
         await self._redis.xadd(
             keys.inbox_dead(),
-            {
+            maxlen=DEAD_LETTERS_KEPT,
+            approximate=True,
+            fields={
                 "m": fields.get("m", ""),
                 "reason": reason,
                 "kind": kind,

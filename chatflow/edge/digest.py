@@ -23,12 +23,16 @@ from redis.asyncio import Redis
 
 from chatflow.edge import keys
 
-# KEYS: the window's list, the due set. ARGV: event, due time (ms), member.
+# KEYS: the window's list, the due set. ARGV: event, due time (ms), member, how long the list is
+# kept (ms): long past its close, so only a window nobody flushed for `KEEP` goes.
 _ADD = """
 local n = redis.call('RPUSH', KEYS[1], ARGV[1])
 if n == 1 then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return n
 """
+# How long a window's events are kept past its close when no web process flushes them.
+KEEP = timedelta(days=7)
 
 # KEYS: the due set. ARGV: now (ms), the windows' key prefix. Pops one closed window: its
 # member, then its events. (The list key is built here, so this script needs a single node.)
@@ -70,7 +74,7 @@ class Digest:
         return int(
             await self._add(
                 keys=[keys.digest_window(member), keys.digest_due()],
-                args=[json.dumps(event), _ms(now + self._window), member],
+                args=[json.dumps(event), _ms(now + self._window), member, int((self._window + KEEP).total_seconds() * 1000)],
             )
         )
 

@@ -36,13 +36,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.addresses import conversation_id
 from chatflow.domain.config import NumberBinding
-from chatflow.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, command
+from chatflow.domain.keywords import Language
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import BufferedDelivery
+from chatflow.edge.consent import ConsentLedger
 from chatflow.edge.dedupe import Dedupe
 from chatflow.edge.delivery import REDIS_AWAY, Deliver, check_size
-from chatflow.edge.optout import HELP_TEXT, OPTED_IN_TEXT, OPTED_OUT_TEXT, OptOuts
+from chatflow.edge.optout import OptOuts
 from chatflow.edge.triggers import route
 from chatflow.temporal.client import end
 
@@ -70,16 +71,6 @@ class Verdict:
 
 Change = Literal["out", "in"]
 
-# Apply the newest change of a customer's opt-out, never an older one over a newer:
-# KEYS opted-out set, its changed-at hash; ARGV customer, "out" or "in", when (ms).
-_APPLY = """
-local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if last > tonumber(ARGV[3]) then return 0 end
-if ARGV[2] == 'out' then redis.call('SADD', KEYS[1], ARGV[1]) else redis.call('SREM', KEYS[1], ARGV[1]) end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return 1
-"""
-
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -100,17 +91,24 @@ class PendingOptOuts:
     WORKFLOW = "chatflow-pending-opt-out"
     TASK_QUEUE = "chatflow-pending-opt-outs"  # polled by nobody: the executions are records, not work
 
-    def __init__(self, client: Client, redis: Redis, *, every: timedelta = timedelta(seconds=5)) -> None:
+    def __init__(
+        self,
+        client: Client,
+        redis: Redis,
+        *,
+        every: timedelta = timedelta(seconds=5),
+        ledger: ConsentLedger | None = None,
+    ) -> None:
         self._client = client
         self._redis = redis
-        self._apply = redis.register_script(_APPLY)
+        self._ledger = ledger or ConsentLedger(redis)
         self._every = every.total_seconds()
         self._recorded = asyncio.Event()  # this process recorded one: look again soon
 
-    async def record(self, number: str, customer: str, change: Change) -> bool:
+    async def record(self, number: str, customer: str, change: Change, word: str = "") -> bool:
         """Keep the change in Temporal; False when the same change is already pending (a repeat).
         Raises when Temporal is away too."""
-        record = {"number": number, "customer": customer, "change": change, "at": _now_ms()}
+        record = {"number": number, "customer": customer, "change": change, "at": _now_ms(), "word": word}
         workflow_id = f"chatflow-opt-out:{number}:{customer}"
         try:
             await self._start(workflow_id, record, WorkflowIDConflictPolicy.FAIL)
@@ -134,8 +132,8 @@ class PendingOptOuts:
         return record.status == WorkflowExecutionStatus.RUNNING and (await record.memo()).get("change") == "out"
 
     async def changed(self, number: str, customer: str) -> None:
-        """Note that the customer's opt-out changed in Redis now (the edge's STOP and START)."""
-        await self._redis.hset(keys.opted_out_changed(number), customer, str(_now_ms()))
+        """Note that the customer's opt-out changed in Redis now (the ledger notes its own changes)."""
+        await self._redis.hset(keys.opted_out_changed(self._ledger.scope(number)), customer, str(_now_ms()))
 
     async def apply(self) -> int:
         """Write every pending change into Redis; how many were applied."""
@@ -144,10 +142,9 @@ class PendingOptOuts:
         async for execution in self._client.list_workflows(query):
             record = await execution.memo()
             number, customer = str(record["number"]), str(record["customer"])
-            await self._apply(
-                keys=[keys.opted_out(number), keys.opted_out_changed(number)],
-                args=[customer, str(record["change"]), int(record["at"])],
-            )
+            change: Change = "out" if record["change"] == "out" else "in"
+            word = str(record.get("word", ""))
+            await self._ledger.change(number, customer, change, "keyword", word=word, at_ms=int(record["at"]))
             try:
                 await self._client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate(
                     reason="written to Redis"
@@ -156,7 +153,9 @@ class PendingOptOuts:
                 if error.status != RPCStatusCode.NOT_FOUND:  # already ended (visibility lags): fine
                     raise
             applied += 1
-            log.info("opt-%s of %s on %s, kept while Redis was away, written to Redis", record["change"], customer, number)
+            log.info(
+                "opt-%s of %s on %s, kept while Redis was away, written to Redis", record["change"], customer, number
+            )
         return applied
 
     async def apply_forever(self) -> None:
@@ -197,7 +196,7 @@ class InboundEdge:
         dedupe: Dedupe | None = None,
         *,
         client: Client | None = None,
-        help_text: str = HELP_TEXT,
+        help_text: str = "",
         direct: Deliver | None = None,
         pending: PendingOptOuts | None = None,
     ) -> None:
@@ -207,7 +206,7 @@ class InboundEdge:
         self._optouts = optouts
         self._dedupe = dedupe
         self._client = client  # to end the running conversation at once on STOP
-        self._help_text = help_text
+        self._help_text = help_text  # "": each number's, in the language of the word
         # Without Redis: messages straight to Temporal, STOP and START kept there.
         self._direct = direct
         self._pending = pending
@@ -235,37 +234,33 @@ class InboundEdge:
     async def _through_redis(
         self, binding: NumberBinding, message: InboundMessage, optouts: OptOuts, dedupe: Dedupe
     ) -> Verdict:
-        word = command(message.text)
+        keyword = binding.answered_words.meaning(message.text)
         number, customer = message.number, message.customer
         ours, theirs = binding.address, binding.address.of(customer)
-        if word in HELP_WORDS:
+        if keyword is not None and keyword[0] == "help":
             if not await dedupe.claim(message.id):
                 return Verdict("duplicate")
-            return Verdict("help", reply=binding.help_text or self._help_text)
-        if word in OPT_OUT_WORDS:
+            return Verdict("help", reply=self._help(binding, keyword[1]))
+        if keyword is not None and keyword[0] == "opt_out":
             # The opt-out first, the id claimed after: a claim followed by a failure would turn the
             # provider's retry into a "duplicate" and lose the STOP. A repeat is confirmed once
             # all the same: the opt-out is new only the first time.
-            newly = await optouts.opt_out(ours, theirs)
-            if self._pending is not None:
-                await self._pending.changed(number, customer)
+            newly = await optouts.opt_out(ours, theirs, word=message.text.strip())
             await self._end_conversation(conversation_id(message.channel, number, customer))
             if not await dedupe.claim(message.id):
                 return Verdict("duplicate")
-            return Verdict("opted_out", reply=OPTED_OUT_TEXT if newly else "")
-        if word in OPT_IN_WORDS:
-            opted_in = await optouts.opt_in(ours, theirs)
-            if self._pending is not None:
-                # Stamped even when they had not opted out (here): a STOP kept in Temporal
-                # while Redis was away, not yet written, is older and must not undo this START.
-                await self._pending.changed(number, customer)
-            if opted_in:
-                return Verdict("opted_in", reply=OPTED_IN_TEXT)
+            return Verdict("opted_out", reply=keyword[1].opted_out_text if newly else "")
+        if keyword is not None and keyword[0] == "opt_in":
+            # Recorded even when they had not opted out: an opt-in on record is what journeys
+            # the business starts may require (`require_opt_in`); the ledger stamps the change,
+            # so a STOP kept in Temporal while Redis was away (older) does not undo it.
+            if await optouts.opt_in(ours, theirs, word=message.text.strip()):
+                return Verdict("opted_in", reply=keyword[1].opted_in_text)
         flow = route(binding, message)
         if isinstance(self._deliver, BufferedDelivery):
             # The opt-out check, the claim and the buffering in one round trip: at a burst's rate
             # each webhook's Redis round trips are most of its cost.
-            admitted = await self._deliver.admit(message, flow)
+            admitted = await self._deliver.admit(message, flow, optouts.scope(ours))
             if admitted == "opted_out":
                 return Verdict("ignored")
             return Verdict("delivered", flow=flow) if admitted == "buffered" else Verdict("duplicate")
@@ -279,26 +274,30 @@ class InboundEdge:
         """Redis is away: no dedupe at the edge (the workflow's seen-set has it); of the opt-outs,
         only those received during the outage can be checked (the send path refuses the others
         once Redis answers again)."""
-        word = command(message.text)
+        keyword = binding.answered_words.meaning(message.text)
         number, customer = message.number, message.customer
-        if word in HELP_WORDS:
-            return Verdict("help", reply=binding.help_text or self._help_text)
-        if word in OPT_OUT_WORDS:
+        if keyword is not None and keyword[0] == "help":
+            return Verdict("help", reply=self._help(binding, keyword[1]))
+        if keyword is not None and keyword[0] == "opt_out":
             if self._pending is None:
                 raise ConnectionError("Redis is away and opt-outs cannot be kept elsewhere")
-            newly = await self._pending.record(number, customer, "out")  # raises if Temporal is away too: 503
+            # Raises if Temporal is away too: 503.
+            newly = await self._pending.record(number, customer, "out", message.text.strip())
             await self._end_conversation(conversation_id(message.channel, number, customer))
-            return Verdict("opted_out", reply=OPTED_OUT_TEXT if newly else "")
-        if word in OPT_IN_WORDS and self._pending is not None:
+            return Verdict("opted_out", reply=keyword[1].opted_out_text if newly else "")
+        if keyword is not None and keyword[0] == "opt_in" and self._pending is not None:
             # Whether they had opted out is in Redis: keep the START (a no-op for one who had
             # not), and let the message go on as it would for a customer who had not.
-            await self._pending.record(number, customer, "in")
+            await self._pending.record(number, customer, "in", message.text.strip())
         elif self._pending is not None and await self._pending.opted_out(number, customer):
             return Verdict("ignored")  # they said STOP during this outage
         flow = route(binding, message)
         # Marked: the conversation waits for what the buffer held of theirs before it (order).
         await direct(replace(message, unbuffered=True), flow)
         return Verdict("delivered", flow=flow)
+
+    def _help(self, binding: NumberBinding, language: Language) -> str:
+        return binding.help_text or self._help_text or language.help_text
 
     async def _end_conversation(self, conversation: str) -> None:
         if self._client is None:

@@ -13,6 +13,7 @@ def seen(message_id: str) -> str:
 
 
 def opted_out(number: str) -> str:
+    """The customers opted out of a consent scope: one of our numbers, or `brand:<name>`."""
     return f"{PREFIX}:optout:{number}"
 
 
@@ -21,6 +22,11 @@ def opted_out_changed(number: str) -> str:
     during a Redis outage never overrides a later STOP or START. The hash tag is the whole opt-out
     key: both land in one slot, for the script that changes them together."""
     return f"{{{opted_out(number)}}}:changed"
+
+
+def consent(scope: str) -> str:
+    """Each customer's consent record in a scope (`chatflow.edge.consent`), in the opt-out set's slot."""
+    return f"{{{opted_out(scope)}}}:consent"
 
 
 def rate(sender: str) -> str:

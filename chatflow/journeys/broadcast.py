@@ -16,12 +16,16 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, cast
 
 from chatflow.domain.errors import Invalid, Refused
 from chatflow.edge import keys
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.journeys.service import JourneyRequest, Journeys
+
+# How long a broadcast's progress can be read (GET /api/broadcasts/{id}) after it was last updated.
+PROGRESS_TTL = timedelta(days=7)
 
 
 @dataclass
@@ -42,7 +46,7 @@ def recipients(values: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
         elif isinstance(value, dict) and isinstance(value.get("to"), str) and isinstance(value.get("data", {}), dict):
             out.append((value["to"], dict(value.get("data", {}))))
         else:
-            raise Invalid(f"to: {value!r} is neither a number nor {{\"to\": number, \"data\": {{...}}}}")
+            raise Invalid(f'to: {value!r} is neither a number nor {{"to": number, "data": {{...}}}}')
     return out
 
 
@@ -55,8 +59,12 @@ class Broadcasts:
 
     async def submit(self, broadcast: Broadcast) -> None:
         """Check it, record it and run it in the background."""
-        self.journeys.validate(JourneyRequest(broadcast.flow, broadcast.to[0][0] if broadcast.to else "", broadcast.from_))
-        await self.journeys.redis.hset(keys.broadcast(broadcast.id), mapping={"flow": broadcast.flow, "total": len(broadcast.to)})
+        self.journeys.validate(
+            JourneyRequest(broadcast.flow, broadcast.to[0][0] if broadcast.to else "", broadcast.from_)
+        )
+        key = keys.broadcast(broadcast.id)
+        await self.journeys.redis.hset(key, mapping={"flow": broadcast.flow, "total": len(broadcast.to)})
+        await self.journeys.redis.expire(key, PROGRESS_TTL)
         task = asyncio.create_task(self.run(broadcast))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -79,6 +87,7 @@ class Broadcasts:
                 outcome = "failed"
             await redis.hincrby(key, outcome, 1)
         await redis.hset(key, "done", 1)
+        await redis.expire(key, PROGRESS_TTL)  # from the end of a long broadcast
 
     async def status(self, broadcast_id: str) -> dict[str, Any] | None:
         raw = cast(dict[str, str], await self.journeys.redis.hgetall(keys.broadcast(broadcast_id)))

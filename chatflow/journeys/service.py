@@ -32,7 +32,9 @@ from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import Conflict, Invalid, NotFound, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
 from chatflow.edge import keys
+from chatflow.edge.consent import Scopes
 from chatflow.edge.digest import Digest, DigestBatch, flush_forever
+from chatflow.edge.optout import OptOuts
 from chatflow.flows.needs import missing_keys
 from chatflow.flows.registry import FlowRegistry
 from chatflow.journeys.business_keys import BusinessKeys
@@ -46,6 +48,9 @@ WHEN_BUSY: tuple[WhenBusy, ...] = ("interrupt", "skip", "queue")
 # A journey for a customer already in a conversation is not started unless its flow says so.
 DEFAULT_WHEN_BUSY: WhenBusy = "skip"
 IDEMPOTENCY_TTL = timedelta(days=1)
+# A journey queued behind a running conversation waits at most this long (a conversation expires
+# after 30 days by default); the queue's index lives as long as its newest queue.
+QUEUED_TTL = timedelta(days=31)
 INTERRUPT_WAIT = timedelta(seconds=10)
 END_GRACE = timedelta(seconds=5)
 
@@ -119,6 +124,7 @@ class Journeys:
         self.flows = flows
         self.task_queue = task_queue
         self.business_keys = BusinessKeys(client, redis, flows)
+        self.consent = OptOuts(redis, Scopes(config.numbers))
 
     # -- starting --------------------------------------------------------------------------------
 
@@ -151,6 +157,12 @@ class Journeys:
     async def start(self, request: JourneyRequest) -> Started:
         ref, binding = self.validate(request)
         self.check_data(request)
+        if binding.require_opt_in and not await self.consent.has_opted_in(ref.number, ref.customer):
+            scope = self.consent.scope(ref.number)
+            raise Conflict(
+                f"{ref.customer} has no opt-in recorded for {scope} ({ref.number} has require_opt_in = true): "
+                f"record theirs with POST /api/consent/{ref.customer} or an import first"
+            )
         if request.idempotency_key:
             key = keys.idempotency(request.idempotency_key)
             claim = json.dumps(asdict(Started(ref.id, "starting", request.flow)))
@@ -234,7 +246,9 @@ class Journeys:
         entry = json.dumps({"flow": request.flow, "to": request.to, "from": request.from_, "data": request.data})
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(keys.queued_journeys(conversation), entry)
+            pipe.expire(keys.queued_journeys(conversation), QUEUED_TTL)
             pipe.sadd(keys.queued_index(), conversation)
+            pipe.expire(keys.queued_index(), QUEUED_TTL)
             await pipe.execute()
 
     async def start_queued(self) -> list[Started]:

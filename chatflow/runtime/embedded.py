@@ -45,16 +45,16 @@ async def _wait_ready(child: ChildProcess, probe: Callable[[], Awaitable[None]],
     deadline = loop.time() + START_TIMEOUT
     while True:
         if not child.running():
-            raise EmbeddedServerError(
-                f"{what} exited at start (log {child.log_path}):\n{child.log_tail()}"
-            )
+            raise EmbeddedServerError(f"{what} exited at start (log {child.log_path}):\n{child.log_tail()}")
         try:
             await probe()
             return
         except Exception:  # noqa: BLE001 - not up yet
             if loop.time() > deadline:
                 child.stop()
-                raise EmbeddedServerError(f"{what} did not start in {START_TIMEOUT:.0f}s (log {child.log_path})") from None
+                raise EmbeddedServerError(
+                    f"{what} did not start in {START_TIMEOUT:.0f}s (log {child.log_path})"
+                ) from None
             await asyncio.sleep(0.1)
 
 
@@ -66,12 +66,17 @@ async def start_temporal(data_dir: Path, host: str, port: int, ui_port: int) -> 
             temporal_cli(),
             "server",
             "start-dev",
-            "--db-filename", str(db_path),
-            "--ip", host,
-            "--port", str(port),
-            "--ui-port", str(ui_port),
+            "--db-filename",
+            str(db_path),
+            "--ip",
+            host,
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
             "--ui-disable-news-fetch",
-            "--log-level", "warn",
+            "--log-level",
+            "warn",
         ],
         data_dir / "temporal.log",
     )
@@ -88,22 +93,42 @@ async def start_temporal(data_dir: Path, host: str, port: int, ui_port: int) -> 
     return EmbeddedTemporal(child, address, f"http://{host}:{ui_port}", db_path)
 
 
-async def start_valkey(data_dir: Path, host: str, port: int) -> EmbeddedValkey:
+# What `chatflow dev`'s Valkey may hold. `noeviction`: once full it refuses writes (a webhook
+# answers 503 and the provider retries) rather than drop a key, which could be a buffered message,
+# an opt-out or a send's ledger entry. Production: the same policy, with the limit sized for the
+# buffer's worst backlog (README, "Bounded Redis").
+DEV_MAXMEMORY = "256mb"
+MAXMEMORY_POLICY = "noeviction"
+
+
+async def start_valkey(data_dir: Path, host: str, port: int, *, maxmemory: str = DEV_MAXMEMORY) -> EmbeddedValkey:
     folder = data_dir / "valkey"
     folder.mkdir(parents=True, exist_ok=True)
     child = ChildProcess(
         "valkey",
         [
             valkey_server(),
-            "--bind", host,
-            "--port", str(port),
-            "--dir", str(folder),
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--dir",
+            str(folder),
             # Append-only file: every write is on disk within a second, and on SIGTERM.
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--daemonize", "no",
-            "--protected-mode", "yes",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--maxmemory",
+            maxmemory,
+            "--maxmemory-policy",
+            MAXMEMORY_POLICY,
         ],
         data_dir / "valkey.log",
         cwd=folder,

@@ -31,6 +31,7 @@ from chatflow.domain.config import Config, check_flows
 from chatflow.domain.errors import ConfigError, FlowDefinitionError, StartupError
 from chatflow.domain.tasks import stop_tasks
 from chatflow.edge.buffer import BufferBarrier, BufferedDelivery, Forwarder
+from chatflow.edge.consent import Scopes
 from chatflow.edge.dedupe import Dedupe
 from chatflow.edge.delivery import direct_delivery
 from chatflow.edge.delivery_reports import DeliveryReports
@@ -186,10 +187,9 @@ class Services:
         dedupe = Dedupe(redis)
         # When Redis is away, messages go straight to Temporal and STOP / START are kept there.
         direct = direct_delivery(client, task_queue=self.task_queue, history_limit=self.history_limit)
-        pending = PendingOptOuts(client, redis)
-        edge = InboundEdge(
-            BufferedDelivery(redis), OptOuts(redis), dedupe, client=client, direct=direct, pending=pending
-        )
+        optouts = OptOuts(redis, Scopes(self.config.numbers))  # one per brand, or per number
+        pending = PendingOptOuts(client, redis, ledger=optouts)
+        edge = InboundEdge(BufferedDelivery(redis), optouts, dedupe, client=client, direct=direct, pending=pending)
         reports = (
             DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None
         )
@@ -250,7 +250,7 @@ class Services:
         from chatflow.edge.ledger import SendLedger
         from chatflow.edge.send_guard import MAX_SWEEP_WAIT
 
-        optouts, limiter = OptOuts(self.redis), RateLimiter(self.redis)
+        optouts, limiter = OptOuts(self.redis, Scopes(self.config.numbers)), RateLimiter(self.redis)
         rates = sender_rates(self.config)
         watchers: list[Watcher] = []
         fallback = None

@@ -8,6 +8,7 @@
     DELETE /api/conversations/{id}          end it
     POST   /api/broadcasts                  the same flow for a list of customers, paced
     GET    /api/broadcasts/{id}             its progress
+    GET    /api/consent...                  consent: look up, record, import, export (consent_api)
     GET    /openapi.json                    this API, described
 
 Every refusal is a 4xx with {"error": reason}; nothing a client sends can cause a 500.
@@ -35,6 +36,7 @@ from chatflow.domain.messages import BusinessEvent
 from chatflow.journeys.broadcast import Broadcast, Broadcasts, recipients
 from chatflow.journeys.service import JourneyRequest, Journeys
 from chatflow.web.body import read_json_object
+from chatflow.web.consent_api import ConsentApi
 from chatflow.web.errors import refused_response
 from chatflow.web.openapi import OPENAPI
 
@@ -79,6 +81,7 @@ class JourneysApi:
             Route("/api/broadcasts", guard(self.broadcast), methods=["POST"]),
             Route("/api/digests", guard(self.digest), methods=["POST"]),
             Route("/api/broadcasts/{id:str}", guard(self.broadcast_status), methods=["GET"]),
+            *ConsentApi(self.journeys.config, self.journeys.consent).routes(guard),
             Route("/openapi.json", self.openapi, methods=["GET"]),
             Route("/console/conversations/{id:str}", self._unguarded(self.console_status), methods=["GET"]),
         ]

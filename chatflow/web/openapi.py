@@ -34,6 +34,15 @@ _ID = {
     "with the customer's number masked (`chat:sms:+15005550006:+1415*****00`), works too when one "
     "conversation matches it (409 when several do).",
 }
+_SCOPE = {
+    "name": "scope",
+    "in": "query",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "one of our numbers (E.164), or `brand:<name>` for every number of a brand",
+}
+_CUSTOMER = {"name": "customer", "in": "path", "required": True, "schema": {"type": "string"}, "description": "E.164"}
+_RECORDS = {"type": "array", "items": _ref("ConsentRecord")}
 _ERRORS = {str(code): _ERROR for code in (400, 401, 404, 409, 413, 415, 422)}
 # `?limit=`: ASCII digits only, 1 to 1000.
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
@@ -210,6 +219,70 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/consent": {
+            "get": {
+                "summary": "Export every consent record of a scope",
+                "parameters": [_SCOPE],
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"scope": {"type": "string"}, "records": _RECORDS}},
+                        "the scope's records",
+                    ),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/consent/import": {
+            "post": {
+                "summary": "Import consent (how: import), all records checked before any is written; "
+                "a change older than the one recorded is kept out",
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["records"],
+                            "properties": {
+                                "records": {"type": "array", "maxItems": 10000, "items": _ref("ConsentChange")}
+                            },
+                        },
+                        "the records",
+                    ),
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "imported": {"type": "integer"},
+                                "changed": {"type": "integer", "description": "how many opt-outs this changed"},
+                            },
+                        },
+                        "imported",
+                    ),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/consent/{customer}": {
+            "get": {
+                "summary": "A customer's consent in every scope (or in `scope`), with its history",
+                "parameters": [_CUSTOMER, {**_SCOPE, "required": False}],
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"customer": {"type": "string"}, "records": _RECORDS}},
+                        "the customer's records",
+                    ),
+                    **_ERRORS,
+                },
+            },
+            "post": {
+                "summary": "Record an opt-in or opt-out of the customer's (how: api, dashboard or unsubscribe_link)",
+                "parameters": [_CUSTOMER],
+                "requestBody": {"required": True, **_json(_ref("ConsentChange"), "the change")},
+                "responses": {"200": _json(_ref("ConsentRecord"), "the record as it is now"), **_ERRORS},
+            },
+        },
         "/api/broadcasts/{id}": {
             "get": {
                 "summary": "A broadcast's progress: counts of started, skipped, queued, invalid, failed",
@@ -222,6 +295,42 @@ OPENAPI: dict[str, Any] = {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "CHATFLOW_API_KEY"}},
         "schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "ConsentChange": {
+                "type": "object",
+                "required": ["scope", "state"],
+                "properties": {
+                    "customer": {"type": "string", "description": "E.164 (import only: the path names it otherwise)"},
+                    "scope": {"type": "string", "description": "one of our numbers, or `brand:<name>`"},
+                    "state": {"enum": ["out", "in"]},
+                    "how": {"enum": ["api", "dashboard", "unsubscribe_link"], "default": "api"},
+                    "at": {"type": "string", "format": "date-time", "description": "when (default: now)"},
+                    "note": {"type": "string", "maxLength": 200, "description": "who or what made the change"},
+                },
+            },
+            "ConsentRecord": {
+                "type": "object",
+                "properties": {
+                    "customer": {"type": "string"},
+                    "scope": {"type": "string"},
+                    "state": {"enum": ["out", "in", "unknown"]},
+                    "updated_at": {"type": "string"},
+                    "history": {
+                        "type": "array",
+                        "description": "the newest 50 changes, oldest first",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "state": {"enum": ["out", "in"]},
+                                "at": {"type": "string", "format": "date-time"},
+                                "how": {"enum": ["keyword", "api", "dashboard", "import", "unsubscribe_link"]},
+                                "number": {"type": "string"},
+                                "word": {"type": "string"},
+                                "note": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
             "Operator": {
                 "type": "object",
                 "required": ["operator"],

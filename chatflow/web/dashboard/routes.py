@@ -30,6 +30,7 @@ from chatflow.domain.addresses import e164, parse_conversation_id
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Invalid, NotFound, Refused, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
+from chatflow.edge.consent import Scopes
 from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters, retry_dead_letter
 from chatflow.edge.optout import OptOuts
 from chatflow.journeys.service import Journeys
@@ -381,7 +382,7 @@ class Dashboard:
             except ValueError as invalid:
                 page.error, status = str(invalid), 422
             else:
-                optouts = OptOuts(redis)
+                optouts = OptOuts(redis, Scopes(self.config.numbers))
                 ours = {binding.number: binding.address for binding in self.config.numbers}
                 page.opted_out = {
                     number: await optouts.is_opted_out(address, address.of(customer))

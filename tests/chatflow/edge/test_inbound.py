@@ -137,11 +137,11 @@ class FailingOnce(OptOuts):
         super().__init__(redis)
         self.failed = False
 
-    async def opt_out(self, number: Address, customer: Address) -> bool:
+    async def opt_out(self, number: Address, customer: Address, **how: str) -> bool:
         if not self.failed:
             self.failed = True
             raise ConnectionError("connection reset")
-        return await super().opt_out(number, customer)
+        return await super().opt_out(number, customer, **how)
 
 
 async def test_a_stop_that_failed_half_way_is_not_taken_for_a_duplicate_when_the_provider_retries(redis: Redis):

@@ -108,6 +108,9 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient):
         "/api/events",
         "/api/dead-letters",
         "/api/dead-letters/{id}/retry",
+        "/api/consent",
+        "/api/consent/import",
+        "/api/consent/{customer}",
     }
 
 
