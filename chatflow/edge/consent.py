@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from chatflow.domain.addresses import Address
 from chatflow.domain.config import NumberBinding
@@ -135,7 +136,7 @@ class ConsentLedger:
     def __init__(self, redis: Redis, scopes: Scopes | None = None, *, max_history: int = MAX_HISTORY) -> None:
         self._redis = redis
         self.scopes = scopes or Scopes()
-        self._change = redis.register_script(_CHANGE)
+        self._change: AsyncScript | None = None  # registered on first use: some callers never write
         self._max_history = max_history
 
     async def change(
@@ -162,6 +163,8 @@ class ConsentLedger:
             word=word,
             note=note,
         )
+        if self._change is None:
+            self._change = self._redis.register_script(_CHANGE)
         moved = await self._change(
             keys=[keys.opted_out(scope), keys.opted_out_changed(scope), keys.consent(scope)],
             args=[customer, state, at_ms, json.dumps(event.as_json()), self._max_history],

@@ -74,7 +74,12 @@ class Digest:
         return int(
             await self._add(
                 keys=[keys.digest_window(member), keys.digest_due()],
-                args=[json.dumps(event), _ms(now + self._window), member, int((self._window + KEEP).total_seconds() * 1000)],
+                args=[
+                    json.dumps(event),
+                    _ms(now + self._window),
+                    member,
+                    int((self._window + KEEP).total_seconds() * 1000),
+                ],
             )
         )
 

@@ -24,7 +24,12 @@ from tests.flows import FLOWS
 NUMBER = "+15005550006"
 CUSTOMER = "+14155550100"
 BINDING = NumberBinding(
-    address=Address("tel", NUMBER), provider="console", channel="sms", flow="echo", keywords={"JOIN": "burst"}, help_text="Acme: reply STOP to stop."
+    address=Address("tel", NUMBER),
+    provider="console",
+    channel="sms",
+    flow="echo",
+    keywords={"JOIN": "burst"},
+    help_text="Acme: reply STOP to stop.",
 )
 
 
@@ -109,7 +114,9 @@ async def test_stop_blocks_a_journey_started_right_after_it(dev_env: WorkflowEnv
     customer = "+14155550177"
     edge = InboundEdge(Recorder(), OptOuts(redis), Dedupe(redis), client=dev_env.client)
     assert (await edge.receive(BINDING, message("STOP", customer=customer))).action == "opted_out"
-    async with build_worker(dev_env.client, FLOWS, {"console": ConsoleChannel(outbox)}, task_queue=task_queue, guard=guard):
+    async with build_worker(
+        dev_env.client, FLOWS, {"console": ConsoleChannel(outbox)}, task_queue=task_queue, guard=guard
+    ):
         ref = ConversationRef("sms", "console", NUMBER, customer)
         handle = await start_journey(dev_env.client, ref, "payment", {}, task_queue=task_queue)
         result = await handle.result()
