@@ -1,6 +1,6 @@
 """The quick-start flow: any first message gets a greeting and a numbered menu."""
 
-from chatflow import Ask, Choice, End, Flow, Say, anything, hours, keyword
+from chatflow import Ask, Choice, End, Flow, Handover, Say, anything, hours, keyword
 
 
 class Demo(Flow):
@@ -36,5 +36,11 @@ class Demo(Flow):
     )
     order_status = Say("Order {order} is on its way and arrives tomorrow.", then="menu")
 
-    handoff = End("completed", "A person will text you back shortly. Bye for now!")
+    # A real handover: an operator takes the conversation over on the dashboard (or through
+    # the journeys API), talks with the customer, and hands it back to the menu.
+    handoff = Handover(
+        "Connecting you with a person...", timeout=hours(1), then="back_from_person", on_timeout="nobody_free"
+    )
+    back_from_person = Say("You're back with the demo bot.", then="menu")
+    nobody_free = End("completed", "Sorry, nobody is free right now. A person will text you back shortly.")
     goodbye = End("completed", "Bye! Text us any time.")

@@ -1,3 +1,4 @@
+from chatflow import hours
 from chatflow.testing import FlowTest
 from conversations.demo import Demo
 
@@ -24,3 +25,23 @@ async def test_any_first_message_gets_greeting_and_menu(skipping_env):
         result = await chat.result()
         assert result.outcome == "completed"
         assert result.data["order"] == "A-1234"
+
+
+async def test_talk_to_a_person_hands_the_conversation_to_an_operator_and_back(skipping_env):
+    async with FlowTest(skipping_env, Demo) as chat:
+        menu = (await chat.send("hi"))[1]
+        assert await chat.send("3") == ["Connecting you with a person..."]
+        await chat.take_over("ana")
+        await chat.operator_says("Hi, Ana here. How can I help?", operator="ana")
+        assert await chat.hand_back("ana") == ["Hi, Ana here. How can I help?", "You're back with the demo bot.", menu]
+        assert await chat.send("bye") == ["Bye! Text us any time."]
+        assert (await chat.result()).outcome == "completed"
+
+
+async def test_when_nobody_takes_over_within_an_hour_the_customer_is_told(skipping_env):
+    async with FlowTest(skipping_env, Demo) as chat:
+        await chat.send("hi")
+        assert await chat.send("3") == ["Connecting you with a person..."]
+        await chat.skip(hours(1))
+        assert chat.said[-1] == "Sorry, nobody is free right now. A person will text you back shortly."
+        assert (await chat.result()).outcome == "completed"

@@ -24,7 +24,7 @@ def test_the_graph_is_the_transition_table() -> None:
     drawn = {(e.source, label, e.dest) for e in graph.edges for label in e.labels}
     assert drawn == table_edges()
     assert graph.initial == "greet"
-    assert {"handoff", "goodbye"} <= graph.ends
+    assert {"nobody_free", "goodbye"} <= graph.ends
 
 
 def test_mermaid() -> None:

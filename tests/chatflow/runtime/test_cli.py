@@ -26,7 +26,7 @@ def test_flows_lists_name_version_steps_and_description(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     header, demo = done.stdout.splitlines()
     assert header.split() == ["NAME", "VERSION", "STEPS", "DESCRIPTION"]
-    assert demo.split()[:3] == ["demo", "1", "7"]  # its own 7, not the 4 built-in ends
+    assert demo.split()[:3] == ["demo", "1", "9"]  # its own 9, not the 4 built-in ends
     assert demo.endswith("A small shop assistant: opening hours, order status, or a human.")
 
 

@@ -228,6 +228,34 @@ async def test_an_operator_takes_over_replies_and_hands_back(page: Page, served:
     await expect(page.locator("#transcript")).to_contain_text("What's your order number?", timeout=WAIT)
 
 
+async def test_the_readme_walk_through_a_demo_customer_asks_for_a_person(page: Page, served: Served) -> None:
+    customer = new_customer()
+    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    await served.say(customer, "hi")
+    await served.until(conversation, step="menu")
+    await served.say(customer, "3")  # Talk to a person
+    await served.until(conversation, step="handoff")
+    assert (await sent_to(served, customer))[-1] == "Connecting you with a person..."
+
+    await sign_in(page, served, "/dashboard?step=handoff")
+    mine = rows(page).filter(has_text=mask(customer))
+    await expect(mine).to_have_count(1)
+    await mine.locator("a").first.click()
+    await page.fill("#takeover-operator", "Ana")
+    await page.click("#takeover-button")
+    await page.wait_for_url(re.compile(r"done=taken"))
+    await page.fill("#reply-text", "Hi, Ana here. How can I help?")
+    await page.click("#reply-button")
+    await page.wait_for_url(re.compile(r"done=sent"))
+    await page.click("#handback-button")
+    await page.wait_for_url(re.compile(r"done=handed"))
+    await expect(page.locator("#transcript")).to_contain_text("You're back with the demo bot.", timeout=WAIT)
+    assert (await sent_to(served, customer))[-3:-1] == [
+        "Hi, Ana here. How can I help?",
+        "You're back with the demo bot.",
+    ]
+
+
 async def test_the_flows_page_shows_where_customers_wait_and_how_they_ended(page: Page, served: Served) -> None:
     waiting, done = new_customer(), new_customer()
     for customer in (waiting, done):
