@@ -1,6 +1,6 @@
 """The quick-start flow: any first message gets a greeting and a numbered menu."""
 
-from chatflow import Ask, Choice, End, Flow, Handover, Say, anything, hours, keyword
+from chatflow import Ask, Choice, End, Flow, Handover, Say, Template, anything, hours, keyword
 
 
 class Demo(Flow):
@@ -43,4 +43,5 @@ class Demo(Flow):
     )
     back_from_person = Say("You're back with the demo bot.", then="menu")
     nobody_free = End("completed", "Sorry, nobody is free right now. A person will text you back shortly.")
-    goodbye = End("completed", "Bye! Text us any time.")
+    # Also reached when the menu waited 24 hours: on WhatsApp only a template may go then.
+    goodbye = End("completed", "Bye! Text us any time.", template=Template("goodbye", language="en"))

@@ -29,6 +29,11 @@ def consent(scope: str) -> str:
     return f"{{{opted_out(scope)}}}:consent"
 
 
+def service_window(number: str, customer: str) -> str:
+    """When the customer last wrote to `number` on WhatsApp (`chatflow.edge.windows`)."""
+    return f"{PREFIX}:window:{number}:{customer}"
+
+
 def rate(sender: str) -> str:
     return f"{PREFIX}:rate:{{{sender}}}:tat"
 

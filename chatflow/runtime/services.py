@@ -42,8 +42,10 @@ from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard, Watcher
 from chatflow.edge.statuses import StatusRouter
+from chatflow.edge.windows import ServiceWindows
 from chatflow.flows.flow import Flow
 from chatflow.flows.registry import FlowRegistry, flows_in
+from chatflow.flows.window_check import window_findings
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
 from chatflow.journeys.sources import ConfiguredSource
@@ -189,7 +191,15 @@ class Services:
         direct = direct_delivery(client, task_queue=self.task_queue, history_limit=self.history_limit)
         optouts = OptOuts(redis, Scopes(self.config.numbers))  # one per brand, or per number
         pending = PendingOptOuts(client, redis, ledger=optouts)
-        edge = InboundEdge(BufferedDelivery(redis), optouts, dedupe, client=client, direct=direct, pending=pending)
+        edge = InboundEdge(
+            BufferedDelivery(redis),
+            optouts,
+            dedupe,
+            client=client,
+            direct=direct,
+            pending=pending,
+            windows=ServiceWindows(redis),
+        )
         reports = (
             DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None
         )
@@ -272,7 +282,7 @@ class Services:
             self.channels,
             task_queue=self.task_queue,
             http_allow=settings.http_allow,  # `Http` steps get a client of their own, guarded
-            guard=SendGuard(optouts, limiter, rates, watchers=watchers),
+            guard=SendGuard(optouts, limiter, rates, watchers=watchers, windows=ServiceWindows(self.redis)),
             reporter=reporter,
             on_send=record_send,
             max_cached_workflows=max_cached_workflows,
@@ -290,6 +300,7 @@ class Services:
         for up to WORKER_SHUTDOWN_GRACE before cancelling them, so a stop ends within that
         (activities end when cancelled); a second signal to the CLI exits at once.
         """
+        self.warn_outside_window()
         worker, fallback = self.worker()
         sweeper = (
             asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
@@ -300,6 +311,14 @@ class Services:
         finally:
             if sweeper is not None:
                 await stop_tasks([sweeper])
+
+    def warn_outside_window(self) -> None:
+        """`chatflow check` at worker start, as warnings, when a number is on WhatsApp: a step
+        without a template that may run outside the 24-hour window fails there at run time."""
+        if not any(b.channel == "whatsapp" for b in self.config.numbers):
+            return
+        for finding in window_findings(self.flows, self.config.numbers):
+            log.warning("%s", finding)
 
     def _has_fallback(self) -> bool:
         return any(b.fallback_number for b in self.config.numbers)

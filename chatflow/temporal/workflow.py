@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         Option,
         OutboundMessage,
         SendResult,
+        TemplateMessage,
         status_moves_forward,
     )
     from chatflow.flows.engine import FlowRunner
@@ -58,6 +59,7 @@ EARLY_STATUS_LIMIT = 100
 class ConversationWorkflow:
     # Raised through the flow's steps by `checkpoint` and by Temporal itself: never a flow bug.
     control_flow: tuple[type[BaseException], ...] = (workflow.ContinueAsNewError, workflow.NondeterminismError)
+
     @workflow.init
     def __init__(self, params: ConversationInput) -> None:
         self.params = params
@@ -97,7 +99,9 @@ class ConversationWorkflow:
         )
         state = await runner.run()
         self._index(outcome=state.outcome)
-        self.log("ended: %s%s", state.outcome, f" ({state.reason})" if state.reason and state.outcome != "completed" else "")
+        self.log(
+            "ended: %s%s", state.outcome, f" ({state.reason})" if state.reason and state.outcome != "completed" else ""
+        )
         await self._close_task()
         left = [item.message for item in self.inbox if item.message is not None]
         # A reply that arrives as the flow ends starts the number's own flow, as its trigger.
@@ -187,7 +191,7 @@ class ConversationWorkflow:
         """The operator's message to the customer, through the same send path as the bot's
         (opt-out, rate limit, the WhatsApp window); the provider's message id, or why it was refused."""
         try:
-            return await self._deliver(self._outbound(reply.text, [], [], ""), by=reply.operator)
+            return await self._deliver(self._outbound(reply.text, [], [], None), by=reply.operator)
         except PermanentSendError as refused:
             raise ApplicationError(f"not sent: {refused}", non_retryable=True) from None
 
@@ -302,12 +306,16 @@ class ConversationWorkflow:
             )
         )
 
-    async def send(self, text: str, options: list[Option], media: list[Media], template: str) -> None:
+    async def send(
+        self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
+    ) -> None:
         if self._taken_over():
             await self._held()  # the bot never talks over the person who has the conversation
         await self._deliver(self._outbound(text, options, media, template))
 
-    def _outbound(self, text: str, options: list[Option], media: list[Media], template: str) -> OutboundMessage:
+    def _outbound(
+        self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
+    ) -> OutboundMessage:
         ref = self.params.conversation
         return OutboundMessage(
             channel=ref.channel,
@@ -317,14 +325,17 @@ class ConversationWorkflow:
             text=text,
             options=options,
             media=media,
-            template=template,
+            template=template.label if template is not None else "",
             conversation_id=ref.id,
             last_inbound_at=self.last_inbound_at,
+            template_message=template,
         )
 
     async def _deliver(self, message: OutboundMessage, *, by: str = "") -> str:
         """Send `message`, keeping its line of the transcript current; the provider's message id."""
-        turn = Turn("out", message.text, self._now(), status="sending", options=[o.title for o in message.options], by=by)
+        turn = Turn(
+            "out", message.text, self._now(), status="sending", options=[o.title for o in message.options], by=by
+        )
         self._record(turn)
         try:
             result = await self._send(message)
@@ -424,7 +435,13 @@ class ConversationWorkflow:
             reason = _reason(error).replace(request.url, shown)
             self.log("HTTP %s %s failed after %s: %s", request.method, shown, workflow.now() - started, reason)
             raise HttpCallFailed(reason, status) from error
-        self.log("HTTP %s %s answered %d in %s", request.method, _without_query(request.url), response.status, workflow.now() - started)
+        self.log(
+            "HTTP %s %s answered %d in %s",
+            request.method,
+            _without_query(request.url),
+            response.status,
+            workflow.now() - started,
+        )
         return response
 
     async def next_input(self, deadline: datetime | None) -> InboundMessage | BusinessEvent | None:
@@ -439,9 +456,9 @@ class ConversationWorkflow:
             self.idle = True
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self.inbox or self.cancel_reason)
-                    or self._should_continue_as_new()
-                    or self._taken_over(),
+                    lambda: (
+                        bool(self.inbox or self.cancel_reason) or self._should_continue_as_new() or self._taken_over()
+                    ),
                     timeout=timeout,
                 )
             except TimeoutError:
