@@ -108,6 +108,12 @@ class Template:
         set_(self, "variables", tuple((variables or {}).items()))
 
     @property
+    def texts(self) -> list[str]:
+        """Every value filled in from the data (what a journey's data must hold for it)."""
+        values = [self.language, *(v for _, v in self.header), *(v for _, v in self.body)]
+        return values + [b.value for b in self.buttons] + [v for _, v in self.variables]
+
+    @property
     def parameter_count(self) -> int:
         return len(self.header) + len(self.body) + len(self.buttons)
 
