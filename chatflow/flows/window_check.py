@@ -5,7 +5,7 @@ template may go then. Before deploy, this walks each flow's graph from its first
 fact per path: whether the customer has surely written less than 24 hours ago. A conversation the
 business starts (a journey) begins without it; a customer's reply (a branch, a choice, a
 no-match) gives it; a wait that can outlast 24 hours (a Delay, a WaitUntil, an Ask's timeout or
-event, a hand-over, the flow's expiry) takes it away. A step that sends text where the fact does
+event, a hand-back from a person, the flow's expiry) takes it away. A step that sends text where the fact does
 not hold, without a `template=`, is listed with the path that reaches it.
 
 What a code step says (`convo.say`) is its own code's and is not seen here.
@@ -75,6 +75,8 @@ def _open_after(flow: type[Flow], step: Step, label: str, open_: bool) -> bool:
         return open_ and not _outlasts(step.timeout, flow)
     if isinstance(step, Delay):
         return open_ and not _outlasts(step.duration, flow)
+    if isinstance(step, Handover) and label == TIMEOUT:
+        return open_ and not _outlasts(step.timeout, flow)
     if isinstance(step, (WaitUntil, Handover)):
         return False  # until a point in time, or a person's hand-back: any time later
     return open_
