@@ -241,7 +241,7 @@ class InboundEdge:
         number, customer = message.number, message.customer
         ours, theirs = binding.address, binding.address.of(customer)
         if keyword is not None and keyword[0] == "help":
-            if not await dedupe.claim(message.id):
+            if not await dedupe.claim(message):
                 return Verdict("duplicate")
             return Verdict("help", reply=self._help(binding, keyword[1]))
         if keyword is not None and keyword[0] == "opt_out":
@@ -250,7 +250,7 @@ class InboundEdge:
             # all the same: the opt-out is new only the first time.
             newly = await optouts.opt_out(ours, theirs, word=message.text.strip())
             await self._end_conversation(conversation_id(message.channel, number, customer))
-            if not await dedupe.claim(message.id):
+            if not await dedupe.claim(message):
                 return Verdict("duplicate")
             return Verdict("opted_out", reply=keyword[1].opted_out_text if newly else "")
         if keyword is not None and keyword[0] == "opt_in":

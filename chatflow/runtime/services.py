@@ -17,10 +17,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import uvicorn
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from starlette.applications import Starlette
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -97,13 +100,36 @@ def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Fl
 
 
 def connect_redis(url: str) -> Redis:
+    """A client on CHATFLOW_REDIS_URL: one node, or with `?cluster=true` a Redis/Valkey Cluster
+    (any of its nodes; the client finds the others and follows slot moves and failovers)."""
     if not url:
         raise ConfigError("CHATFLOW_REDIS_URL is not set (chatflow dev embeds Valkey; web and worker need one)")
+    url, cluster = cluster_url(url)
+    if cluster:
+        # Every edge key is built in chatflow.edge.keys with hash tags, so what a script or a
+        # transaction touches together lives in one slot. The cluster client answers the same
+        # calls as the single-node one (scripts, pipelines, blocking reads routed by key); it is
+        # typed as one so the edge keeps a single type. Its pools are per node: past the limit a
+        # request fails rather than waits, so the limit is the same generous one.
+        return cast(Redis, RedisCluster.from_url(url, decode_responses=True, max_connections=REDIS_CONNECTIONS))
     # One type everywhere: strings (decode_responses), in production as in the tests.
     pool = BlockingConnectionPool.from_url(
         url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
+
+
+def cluster_url(url: str) -> tuple[str, bool]:
+    """The URL without chatflow's `cluster` query parameter, and whether it names a cluster."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flags = [value for name, value in query if name == "cluster"]
+    if not flags:
+        return url, False
+    if flags[-1].lower() not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ConfigError(f"CHATFLOW_REDIS_URL: cluster={flags[-1]!r}, expected true or false")
+    rest = urlencode([(name, value) for name, value in query if name != "cluster"])
+    return urlunsplit(parts._replace(query=rest)), flags[-1].lower() in {"true", "1", "yes"}
 
 
 async def check_redis(redis: Redis) -> None:

@@ -36,7 +36,7 @@ BOUNDED = {
     r"chatflow:optout:[^{}]+": "one member per opted-out customer",
     r"\{chatflow:optout:[^{}]+\}:(changed|consent)": "one field per customer, history capped",
     # Schedules drained by their loops (digests, the channel fallback's sweeper).
-    r"chatflow:digest:due": "one member per open digest window",
+    r"chatflow:\{digest\}:due": "one member per open digest window",
     r"chatflow:fallback:due": "one member per watched WhatsApp message, swept",
 }
 
