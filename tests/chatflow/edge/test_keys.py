@@ -87,5 +87,5 @@ async def test_every_key_chatflow_writes_expires_or_is_bounded(dev_env: Workflow
     assert unbounded == []
     # The run wrote what it was meant to: the checks above were not of an empty database.
     assert any(key.startswith("chatflow:broadcast:") for key in found)
-    assert any(key.startswith("chatflow:queued:") for key in found)
+    assert any(key.startswith("chatflow:{queued}:") for key in found)
     assert any(key.startswith("chatflow:sent:") for key in found)
