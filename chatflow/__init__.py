@@ -35,11 +35,9 @@ from chatflow.flows.steps import (
     minutes,
     seconds,
 )
-from chatflow.flows.templates import Button, Template
 
 __all__ = [
     "Ask",
-    "Button",
     "Choice",
     "Convo",
     "Delay",
@@ -55,7 +53,6 @@ __all__ = [
     "SourceEvent",
     "SourceMapping",
     "Start",
-    "Template",
     "Wait",
     "WaitUntil",
     "anything",

@@ -7,15 +7,20 @@ and a line below (see docs/channels.md). Only `chatflow.runtime` imports this pa
 
 from __future__ import annotations
 
+import httpx
+
 from chatflow.domain.channel import Channel, ChannelSpec, Resources
 from chatflow.domain.config import Config
 from chatflow.domain.errors import ConfigError
+from chatflow.domain.sink import Sink, SinkSpec
 from chatflow.domain.source import Source, SourceSpec
-from providers import console, hmac, mixpanel, segment, standard_webhooks, stripe, twilio, whatsapp_cloud
+from providers import console, hmac, mixpanel, segment, standard_webhooks, stripe, twilio, webhook, whatsapp_cloud
 
 CHANNELS: tuple[ChannelSpec, ...] = (twilio.spec, whatsapp_cloud.spec, console.spec)
 # Signed inbound webhooks of the systems a business runs ([[sources]] in chatflow.toml).
 SOURCES: tuple[SourceSpec, ...] = (stripe.spec, standard_webhooks.spec, segment.spec, mixpanel.spec, hmac.spec)
+# Where lifecycle events go ([[sinks]] in chatflow.toml).
+SINKS: tuple[SinkSpec, ...] = (webhook.spec, segment.sink_spec, mixpanel.sink_spec)
 
 
 def build_channels(config: Config, resources: Resources) -> dict[str, Channel]:
@@ -47,4 +52,25 @@ def build_sources(config: Config, *, source: str = "chatflow.toml") -> dict[str,
     return built
 
 
-__all__ = ["CHANNELS", "SOURCES", "build_channels", "build_sources"]
+def build_sinks(
+    config: Config, http: httpx.AsyncClient, *, source: str = "chatflow.toml"
+) -> dict[str, tuple[Sink, SinkSpec]]:
+    """The config's sinks, by name, each with its spec; ConfigError naming the entry otherwise."""
+    kinds = {spec.kind: spec for spec in SINKS}
+    built: dict[str, tuple[Sink, SinkSpec]] = {}
+    for binding in config.sinks:
+        where = f"{source}: [[sinks]] {binding.name!r}"
+        spec = kinds.get(binding.kind)
+        if spec is None:
+            raise ConfigError(f"{where}: kind {binding.kind!r} is not one of {', '.join(kinds)}")
+        missing = spec.missing(binding.name, config.settings.environment)
+        if missing:
+            raise ConfigError(f"{where} needs {', '.join(missing)} in the environment")
+        try:
+            built[binding.name] = (spec.build(binding, config.settings.environment, http), spec)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return built
+
+
+__all__ = ["CHANNELS", "SINKS", "SOURCES", "build_channels", "build_sinks", "build_sources"]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from chatflow.domain.addresses import Address, AddressKind, e164
 from chatflow.domain.errors import ConfigError
 from chatflow.domain.keywords import DEFAULT_LANGUAGES, Keywords, command
+from chatflow.domain.sink import EVENT_TYPES, SinkBinding
 from chatflow.domain.source import SourceBinding
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class Config:
     # The folder of the config file: flow modules listed in it are found there first.
     folder: str = ""
     sources: list[SourceBinding] = field(default_factory=list)  # [[sources]]: signed inbound webhooks
+    sinks: list[SinkBinding] = field(default_factory=list)  # [[sinks]]: lifecycle events out
 
     def binding(self, number: str, provider: str | None = None) -> NumberBinding | None:
         for binding in self.numbers:
@@ -153,10 +155,16 @@ def parse_config(
     bound = [_source(entry, i, source) for i, entry in enumerate(sources, start=1)]
     if len({b.name for b in bound}) < len(bound):
         raise ConfigError(f"{source}: two [[sources]] entries have one name")
-    return Config(numbers=numbers, flow_modules=flow_modules, settings=settings, sources=bound)
+    sinks = raw.get("sinks", [])
+    if not isinstance(sinks, list):
+        raise ConfigError(f"{source}: sinks must be [[sinks]] entries")
+    sink_bindings = [_sink(entry, i, source) for i, entry in enumerate(sinks, start=1)]
+    if len({b.name for b in sink_bindings}) < len(sink_bindings):
+        raise ConfigError(f"{source}: two [[sinks]] entries have one name")
+    return Config(numbers=numbers, flow_modules=flow_modules, settings=settings, sources=bound, sinks=sink_bindings)
 
 
-TOP_LEVEL_KEYS = ("numbers", "flows", "http", "sources")
+TOP_LEVEL_KEYS = ("numbers", "flows", "http", "sources", "sinks")
 FLOWS_KEYS = ("modules",)
 HTTP_KEYS = ("allow",)
 NUMBER_KEYS = (
@@ -197,6 +205,26 @@ def _source(entry: object, index: int, source: str) -> SourceBinding:
         redelivery=timedelta(hours=hours) if hours is not None else None,
         options=own,
     )
+
+
+def _sink(entry: object, index: int, source: str) -> SinkBinding:
+    """A [[sinks]] entry: name, kind, url and types are chatflow's; any other key is the kind's."""
+    where = f"{source}: [[sinks]] entry {index}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    for key in ("name", "kind"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise ConfigError(f'{where} needs {key} = "..."')
+    if not SOURCE_NAME.fullmatch(entry["name"]):
+        raise ConfigError(f"{where}: name {entry['name']!r} must be lower-case letters, digits, - and _")
+    url = entry.get("url", "")
+    if not isinstance(url, str) or (url and not url.startswith(("https://", "http://"))):
+        raise ConfigError(f"{where}: url must be an http(s) URL")
+    types = entry.get("types", list(EVENT_TYPES))
+    if not isinstance(types, list) or not all(isinstance(t, str) and t in EVENT_TYPES for t in types):
+        raise ConfigError(f"{where}: types must be a list of {', '.join(EVENT_TYPES)}")
+    own = {k: v for k, v in entry.items() if k not in ("name", "kind", "url", "types")}
+    return SinkBinding(name=entry["name"], kind=entry["kind"], url=url, types=tuple(types), options=own)
 
 
 def _http_allow(table: object, source: str) -> list[str]:

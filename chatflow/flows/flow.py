@@ -65,6 +65,8 @@ class Flow:
     # The data keys that identify a conversation of this flow to the business (`("order_id",)`):
     # events reported by one of them (`POST /api/events`, a source's `Report`) reach it.
     keys: ClassVar[tuple[str, ...]] = ()
+    # Further data keys sent with its lifecycle events to sinks (its `keys` always are).
+    sink_keys: ClassVar[tuple[str, ...]] = ()
     # The loop guard ends a flow that sends the same text this many times without a reply.
     loop_limit: ClassVar[int] = 5
     # Steps run without waiting before the flow is judged stuck in a loop.
@@ -130,8 +132,12 @@ class Flow:
 
     @classmethod
     def _check(cls) -> None:
-        if not isinstance(cls.keys, tuple) or not all(isinstance(key, str) and key for key in cls.keys):
-            raise FlowDefinitionError(f'flow {cls.name!r}: keys must be a tuple of data keys, such as ("order_id",)')
+        for name in ("keys", "sink_keys"):
+            found = getattr(cls, name)
+            if not isinstance(found, tuple) or not all(isinstance(key, str) and key for key in found):
+                raise FlowDefinitionError(
+                    f'flow {cls.name!r}: {name} must be a tuple of data keys, such as ("order_id",)'
+                )
         known = set(cls.steps)
         for step in cls.steps.values():
             for label, target in step.edges():

@@ -17,13 +17,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import uvicorn
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import RedisCluster
 from starlette.applications import Starlette
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -32,6 +29,7 @@ import providers
 from chatflow.domain.channel import Channel, Resources
 from chatflow.domain.config import Config, check_flows
 from chatflow.domain.errors import ConfigError, FlowDefinitionError, StartupError
+from chatflow.domain.sink import Sink, SinkBinding, SinkSpec
 from chatflow.domain.tasks import stop_tasks
 from chatflow.edge.buffer import BufferBarrier, BufferedDelivery, Forwarder
 from chatflow.edge.consent import Scopes
@@ -44,11 +42,10 @@ from chatflow.edge.ledger import SentMessages
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard, Watcher
+from chatflow.edge.sinks import SinkRelay, StreamEmitter, announcing_opt_outs
 from chatflow.edge.statuses import StatusRouter
-from chatflow.edge.windows import ServiceWindows
 from chatflow.flows.flow import Flow
 from chatflow.flows.registry import FlowRegistry, flows_in
-from chatflow.flows.window_check import window_findings
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
 from chatflow.journeys.sources import ConfiguredSource
@@ -57,6 +54,7 @@ from chatflow.runtime.loops import supervised
 from chatflow.runtime.metrics import conversation_outcomes, record_send
 from chatflow.runtime.sources import load_sources
 from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
+from chatflow.temporal import lifecycle
 from chatflow.temporal.client import connect
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.delivery_reports import DeliveryReporter
@@ -100,36 +98,13 @@ def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Fl
 
 
 def connect_redis(url: str) -> Redis:
-    """A client on CHATFLOW_REDIS_URL: one node, or with `?cluster=true` a Redis/Valkey Cluster
-    (any of its nodes; the client finds the others and follows slot moves and failovers)."""
     if not url:
         raise ConfigError("CHATFLOW_REDIS_URL is not set (chatflow dev embeds Valkey; web and worker need one)")
-    url, cluster = cluster_url(url)
-    if cluster:
-        # Every edge key is built in chatflow.edge.keys with hash tags, so what a script or a
-        # transaction touches together lives in one slot. The cluster client answers the same
-        # calls as the single-node one (scripts, pipelines, blocking reads routed by key); it is
-        # typed as one so the edge keeps a single type. Its pools are per node: past the limit a
-        # request fails rather than waits, so the limit is the same generous one.
-        return cast(Redis, RedisCluster.from_url(url, decode_responses=True, max_connections=REDIS_CONNECTIONS))
     # One type everywhere: strings (decode_responses), in production as in the tests.
     pool = BlockingConnectionPool.from_url(
         url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
-
-
-def cluster_url(url: str) -> tuple[str, bool]:
-    """The URL without chatflow's `cluster` query parameter, and whether it names a cluster."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    flags = [value for name, value in query if name == "cluster"]
-    if not flags:
-        return url, False
-    if flags[-1].lower() not in {"true", "false", "1", "0", "yes", "no"}:
-        raise ConfigError(f"CHATFLOW_REDIS_URL: cluster={flags[-1]!r}, expected true or false")
-    rest = urlencode([(name, value) for name, value in query if name != "cluster"])
-    return urlunsplit(parts._replace(query=rest)), flags[-1].lower() in {"true", "1", "yes"}
 
 
 async def check_redis(redis: Redis) -> None:
@@ -165,6 +140,7 @@ class Services:
     # and tests lower it to exercise long conversations quickly.
     history_limit: int = 0
     sources: list[ConfiguredSource] = field(default_factory=list)  # [[sources]], with their mappings
+    sinks: list[tuple[SinkBinding, Sink, SinkSpec]] = field(default_factory=list)  # [[sinks]]
     registry: FlowRegistry = field(init=False)
 
     def __post_init__(self) -> None:
@@ -200,7 +176,8 @@ class Services:
         channels = providers.build_channels(config, Resources(http=http, redis=redis))
         routes = [route.path for channel in channels.values() for route in channel.routes()]
         sources = load_sources(config, reserved_paths=routes)
-        return cls(config, list(flows), client, redis, http, channels, task_queue, history_limit, sources)
+        sinks = [(binding, *providers.build_sinks(config, http)[binding.name]) for binding in config.sinks]
+        return cls(config, list(flows), client, redis, http, channels, task_queue, history_limit, sources, sinks)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -217,15 +194,7 @@ class Services:
         direct = direct_delivery(client, task_queue=self.task_queue, history_limit=self.history_limit)
         optouts = OptOuts(redis, Scopes(self.config.numbers))  # one per brand, or per number
         pending = PendingOptOuts(client, redis, ledger=optouts)
-        edge = InboundEdge(
-            BufferedDelivery(redis),
-            optouts,
-            dedupe,
-            client=client,
-            direct=direct,
-            pending=pending,
-            windows=ServiceWindows(redis),
-        )
+        edge = InboundEdge(BufferedDelivery(redis), optouts, dedupe, client=client, direct=direct, pending=pending)
         reports = (
             DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None
         )
@@ -244,7 +213,7 @@ class Services:
             client=client,
             redis=redis,
             channels=self.channels,
-            receive=edge.receive,
+            receive=announcing_opt_outs(edge.receive, redis) if self.sinks else edge.receive,
             # A status is routed by the message id the send ledger recorded, whatever it names.
             report=StatusRouter(client, reports, fallback, sent=SentMessages(redis)).report,
             journeys=journeys,
@@ -256,6 +225,11 @@ class Services:
                 # Journeys queued behind a running conversation (when_busy = "queue") start as it ends.
                 supervised("journey queue", journeys.drain_queue),
                 supervised("digests", journeys.flush_digests),
+                # Lifecycle events to each sink, in order, retried, put aside when they keep failing.
+                *(
+                    supervised(f"sink {binding.name}", SinkRelay(redis, binding, sink, batch=spec.batch).run)
+                    for binding, sink, spec in self.sinks
+                ),
             ],
             middleware=asgi_middleware(),
             sources=self.sources,
@@ -308,7 +282,7 @@ class Services:
             self.channels,
             task_queue=self.task_queue,
             http_allow=settings.http_allow,  # `Http` steps get a client of their own, guarded
-            guard=SendGuard(optouts, limiter, rates, watchers=watchers, windows=ServiceWindows(self.redis)),
+            guard=SendGuard(optouts, limiter, rates, watchers=watchers),
             reporter=reporter,
             on_send=record_send,
             max_cached_workflows=max_cached_workflows,
@@ -326,8 +300,9 @@ class Services:
         for up to WORKER_SHUTDOWN_GRACE before cancelling them, so a stop ends within that
         (activities end when cancelled); a second signal to the CLI exits at once.
         """
-        self.warn_outside_window()
         worker, fallback = self.worker()
+        emitter = StreamEmitter(self.redis) if self.sinks else None
+        lifecycle.emit_to(emitter)  # the conversations' lifecycle events, for the sinks' relays
         sweeper = (
             asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
         )
@@ -335,16 +310,11 @@ class Services:
             async with worker:
                 await stop.wait()
         finally:
+            if emitter is not None:
+                lifecycle.emit_to(None)
+                emitter.close()
             if sweeper is not None:
                 await stop_tasks([sweeper])
-
-    def warn_outside_window(self) -> None:
-        """`chatflow check` at worker start, as warnings, when a number is on WhatsApp: a step
-        without a template that may run outside the 24-hour window fails there at run time."""
-        if not any(b.channel == "whatsapp" for b in self.config.numbers):
-            return
-        for finding in window_findings(self.flows, self.config.numbers):
-            log.warning("%s", finding)
 
     def _has_fallback(self) -> bool:
         return any(b.fallback_number for b in self.config.numbers)

@@ -31,13 +31,12 @@ with workflow.unsafe.imports_passed_through():
         Option,
         OutboundMessage,
         SendResult,
-        TemplateMessage,
         status_moves_forward,
     )
     from chatflow.flows.engine import FlowRunner
     from chatflow.flows.quiet_hours import SendWindow
     from chatflow.flows.registry import registry
-    from chatflow.temporal import constants, search_attributes
+    from chatflow.temporal import constants, lifecycle, search_attributes
     from chatflow.temporal.records import (
         TRACE_LIMIT,
         TRANSCRIPT_LIMIT,
@@ -78,11 +77,15 @@ class ConversationWorkflow:
         self.held_for = timedelta(0)  # time spent taken over, for sleeps that span a takeover
         # Delivery reports can overtake the send activity's result; keep them until it lands.
         self.early_statuses: dict[str, DeliveryUpdate] = {}
+        # Lifecycle events of this run so far, replays included: each one's place, for its id.
+        self.lifecycle_events = 0
+        self.reported_keys: tuple[str, ...] = ()  # the journey data sinks get (the flow's choice)
 
     @workflow.run
     async def run(self, params: ConversationInput) -> ConversationResult:
         flow_class = registry.get(params.flow, params.version or self._pin_version(params.flow))
         self.version = flow_class.version
+        self.reported_keys = (*flow_class.keys, *flow_class.sink_keys)
         if params.resume is None:
             by = "a message" if params.started_by == "message" else "a journey"
             self.log("started: flow %s v%d, by %s", params.flow, self.version, by)
@@ -152,6 +155,9 @@ class ConversationWorkflow:
 
     @workflow.signal
     def delivery(self, update: DeliveryUpdate) -> None:
+        self._lifecycle(
+            lifecycle.MESSAGE_STATUS, lifecycle.status_detail(update.message_id, update.status, update.error_code)
+        )
         for turn in reversed(self.transcript):
             if turn.message_id == update.message_id:
                 self._apply_status(turn, update)
@@ -191,7 +197,7 @@ class ConversationWorkflow:
         """The operator's message to the customer, through the same send path as the bot's
         (opt-out, rate limit, the WhatsApp window); the provider's message id, or why it was refused."""
         try:
-            return await self._deliver(self._outbound(reply.text, [], [], None), by=reply.operator)
+            return await self._deliver(self._outbound(reply.text, [], [], ""), by=reply.operator)
         except PermanentSendError as refused:
             raise ApplicationError(f"not sent: {refused}", non_retryable=True) from None
 
@@ -275,6 +281,8 @@ class ConversationWorkflow:
         # The decision trace is state (rebuilt on replay alike); the log skips replays.
         self.trace.append(TraceLine(self._now(), message % args if args else message))
         del self.trace[:-TRACE_LIMIT]
+        if (found := lifecycle.from_trace(message, args)) is not None:
+            self._lifecycle(*found)
         prefix = f"conversation {self.params.conversation.id}: "
         if bug is None:
             workflow.logger.info(prefix + message, *args)
@@ -306,16 +314,12 @@ class ConversationWorkflow:
             )
         )
 
-    async def send(
-        self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
-    ) -> None:
+    async def send(self, text: str, options: list[Option], media: list[Media], template: str) -> None:
         if self._taken_over():
             await self._held()  # the bot never talks over the person who has the conversation
         await self._deliver(self._outbound(text, options, media, template))
 
-    def _outbound(
-        self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
-    ) -> OutboundMessage:
+    def _outbound(self, text: str, options: list[Option], media: list[Media], template: str) -> OutboundMessage:
         ref = self.params.conversation
         return OutboundMessage(
             channel=ref.channel,
@@ -325,10 +329,9 @@ class ConversationWorkflow:
             text=text,
             options=options,
             media=media,
-            template=template.label if template is not None else "",
+            template=template,
             conversation_id=ref.id,
             last_inbound_at=self.last_inbound_at,
-            template_message=template,
         )
 
     async def _deliver(self, message: OutboundMessage, *, by: str = "") -> str:
@@ -574,6 +577,23 @@ class ConversationWorkflow:
         changed = [update for update in wanted if indexed.get(update.key) != update.value]
         if changed:
             workflow.upsert_search_attributes(changed)
+
+    def _lifecycle(self, kind: str, detail: dict[str, object]) -> None:
+        """Hand a lifecycle event to the sinks (when the worker has any), live only: no Temporal
+        command, so histories are the same with sinks or without."""
+        self.lifecycle_events += 1
+        if not lifecycle.active() or workflow.unsafe.is_replaying():
+            return
+        data = self.state.data if self.state is not None else self.params.data
+        lifecycle.emit(
+            id=f"{workflow.info().run_id}.{self.lifecycle_events}",
+            kind=kind,
+            at=self._now(),
+            conversation=self.params.conversation.id,
+            flow=self.params.flow,
+            detail=detail,
+            data={key: data[key] for key in self.reported_keys if key in data},
+        )
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from chatflow.domain.errors import Invalid, Refused, Unauthorized
 from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters, retry_dead_letter
+from chatflow.edge.sinks import dead_letters as list_sink_dead_letters
 from chatflow.web.errors import refused_response
 
 DEAD_LETTERS = Counter(
@@ -67,7 +68,13 @@ def operations_routes(api_key: str, redis: Redis) -> list[BaseRoute]:
         entry = await retry_dead_letter(redis, id)
         return JSONResponse({"id": id, "status": "retried", "entry": entry}, status_code=202)
 
+    async def sink_dead_letters(request: Request) -> Response:
+        sink = request.path_params["name"]
+        return JSONResponse({"sink": sink, "dead_letters": await list_sink_dead_letters(redis, sink)})
+
     return [
         Route("/api/dead-letters", guarded(dead_letters), methods=["GET"]),
+        # Lifecycle events a sink could not take (chatflow.edge.sinks), with why.
+        Route("/api/sinks/{name:str}/dead-letters", guarded(sink_dead_letters), methods=["GET"]),
         Route("/api/dead-letters/{id:str}/retry", guarded(retry), methods=["POST"]),
     ]

@@ -1,0 +1,217 @@
+"""Sinks: a conversation's lifecycle events reach the business's webhook signed as Standard
+Webhooks sign, in order, with the data keys its flow chose; failures are retried with backoff and,
+when they keep failing, put aside as dead letters while the events behind them go on."""
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Sequence
+
+import httpx
+import pytest
+import respx
+from redis.asyncio import Redis
+from standardwebhooks import Webhook
+from temporalio.testing import WorkflowEnvironment
+
+from chatflow import Ask, End, Flow, keyword
+from chatflow.domain.addresses import Address, conversation_id
+from chatflow.domain.config import Config, NumberBinding, Settings
+from chatflow.domain.sink import LifecycleEvent, SinkBinding, SinkFailed
+from chatflow.edge import sinks
+from chatflow.edge.sinks import SinkRelay, dead_letters, emit
+from chatflow.runtime.services import Services
+from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
+
+NUMBER = "+15005550006"
+HOOK = "https://shop.example/chatflow-events"
+SECRET = "whsec_" + base64.b64encode(b"sink secret of thirty-two bytes!").decode()
+
+
+class Delivery(Flow):
+    keys = ("order_id",)
+    sink_keys = ("tier",)
+
+    ask = Ask("Order {order_id} ships tomorrow. Reply OK to confirm.", branches={keyword("ok"): "done"})
+    done = End("completed", "Thanks!")
+
+
+def config() -> Config:
+    return Config(
+        numbers=[NumberBinding(Address("tel", NUMBER), "console", "sms", "delivery")],
+        flow_modules=[],
+        settings=Settings(api_key="key", environment={"SHOP_SINK_SECRET": SECRET}),
+        sinks=[SinkBinding("shop", "webhook", HOOK)],
+    )
+
+
+@pytest.fixture
+def hook() -> AsyncIterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+async def services(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[Services]:
+    async with started_services(config(), [Delivery], client=dev_env.client, redis=redis) as services:
+        services.channels["console"] = RecordingChannel(services.channels["console"])
+        yield services
+
+
+async def received(route: respx.Route, count: int) -> list[dict]:
+    for _ in range(400):
+        if route.call_count >= count:
+            break
+        await asyncio.sleep(0.05)
+    return [json.loads(call.request.content) for call in route.calls]
+
+
+async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_order(services, hook):
+    route = hook.post(HOOK).respond(204)
+    customer, channel = new_customer(), services.channels["console"]
+    async with running_worker(services), running_app(services) as web:
+        web.headers["Authorization"] = "Bearer key"
+        data = {"order_id": "A-7", "tier": "power", "email": "private@example.com"}
+        started = await web.post(
+            "/api/conversations", json={"flow": "delivery", "to": customer, "from": NUMBER, "data": data}
+        )
+        assert started.status_code == 202
+        await channel.wait_for(customer, 1)
+        await web.post("/console/messages", json={"from": customer, "to": NUMBER, "text": "ok"})
+        await channel.wait_for(customer, 2)
+        await web.post("/console/messages", json={"from": customer, "to": NUMBER, "text": "STOP"})
+        bodies = await received(route, 8)
+        letters = await web.get("/api/sinks/shop/dead-letters")
+        assert letters.json() == {"sink": "shop", "dead_letters": []}
+
+    conversation = conversation_id("sms", NUMBER, customer)
+    mine = [body for body in bodies if body["data"]["conversation"] == conversation]
+    assert mine[-1]["type"] == "customer.opted_out"
+    mine = mine[:-1]
+    types = [body["type"] for body in mine]
+    assert types[0] == "conversation.started" and types[-1] == "conversation.ended"
+    assert "reply.matched" in types and types.index("reply.matched") < types.index("conversation.ended")
+    ended = mine[-1]["data"]
+    assert ended["detail"]["outcome"] == "completed" and ended["flow"] == "delivery"
+    # The flow's keys and sink_keys, nothing else of the journey's data.
+    assert all(body["data"]["data"] == {"order_id": "A-7", "tier": "power"} for body in mine)
+    for call in route.calls:
+        Webhook(SECRET).verify(call.request.content, dict(call.request.headers))  # raises when forged
+        assert call.request.headers["webhook-id"] == json.loads(call.request.content)["data"]["id"]
+    assert len({call.request.headers["webhook-id"] for call in route.calls}) == route.call_count
+
+
+class Flaky:
+    """A sink failing as told, then taking everything; what it took, in order."""
+
+    name = "flaky"
+
+    def __init__(self, failures: list[SinkFailed]) -> None:
+        self.failures = failures
+        self.took: list[str] = []
+
+    async def deliver(self, events: Sequence[LifecycleEvent]) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.took += [event.id for event in events]
+
+
+def event(n: int, conversation: str = "chat:sms:+1:+2") -> LifecycleEvent:
+    return LifecycleEvent(f"run.{n}", "step.reached", "2026-12-07T10:00:00+00:00", conversation, "f", {"step": f"s{n}"})
+
+
+async def test_a_retryable_failure_is_retried_before_anything_behind_it(redis, monkeypatch):
+    monkeypatch.setattr(sinks, "FIRST_BACKOFF", sinks.FIRST_BACKOFF / 100)
+    sink = Flaky([SinkFailed("503", retryable=True), SinkFailed("timeout", retryable=True)])
+    relay = SinkRelay(redis, SinkBinding("flaky", "webhook"), sink, batch=2)
+    await relay.ensure_group()
+    for n in range(1, 5):
+        await emit(redis, event(n))
+    while await relay.relay_once():
+        pass
+    assert sink.took == ["run.1", "run.2", "run.3", "run.4"]
+    assert await dead_letters(redis, "flaky") == []
+
+
+async def test_a_permanent_failure_is_put_aside_with_its_reason_and_the_rest_goes_on(redis):
+    sink = Flaky([SinkFailed("webhook shop answered 410: gone", retryable=False)])
+    relay = SinkRelay(redis, SinkBinding("flaky", "webhook"), sink, batch=2)
+    await relay.ensure_group()
+    for n in range(1, 5):
+        await emit(redis, event(n))
+    while await relay.relay_once():
+        pass
+    assert sink.took == ["run.3", "run.4"]
+    (letter,) = await dead_letters(redis, "flaky")
+    assert letter["reason"] == "webhook shop answered 410: gone" and letter["attempts"] == 1
+    assert [e["id"] for e in letter["events"]] == ["run.1", "run.2"]
+
+
+async def test_a_batch_a_relay_left_pending_is_delivered_first_by_the_next(redis):
+    first = Flaky([RuntimeError("killed")])  # not a SinkFailed: stands for a relay that died
+    await emit(redis, event(1))
+    relay = SinkRelay(redis, SinkBinding("flaky", "webhook"), first)
+    await relay.ensure_group()
+    entries = await relay._read(">")  # read, then the process dies before delivering
+    assert len(entries) == 1
+    second = Flaky([])
+    await SinkRelay(redis, SinkBinding("flaky", "webhook"), second).relay_once()
+    assert second.took == ["run.1"]
+
+
+async def test_only_the_types_a_sink_takes_reach_it(redis):
+    sink = Flaky([])
+    relay = SinkRelay(redis, SinkBinding("flaky", "webhook", types=("conversation.ended",)), sink)
+    await relay.ensure_group()
+    await emit(redis, event(1))
+    await emit(redis, LifecycleEvent("run.2", "conversation.ended", "2026-12-07T10:00:00+00:00", "c", "f"))
+    while await relay.relay_once():
+        pass
+    assert sink.took == ["run.2"]
+
+
+async def test_segment_and_mixpanel_get_their_own_formats():
+    from providers.mixpanel import sink_spec as mixpanel
+    from providers.segment import sink_spec as segment
+
+    events = [
+        LifecycleEvent(
+            "run-1.3",
+            "conversation.ended",
+            "2026-12-07T10:00:00+00:00",
+            "c1",
+            "f",
+            {"outcome": "completed"},
+            {"customer_id": "c-42"},
+        )
+    ]
+    async with httpx.AsyncClient() as http:
+        with respx.mock() as mock:
+            track = mock.post("https://api.segment.io/v1/batch").respond(200, json={"success": True})
+            imported = mock.post("https://api.mixpanel.com/import").respond(200, json={"code": 200})
+            env = {"SEG_SINK_SECRET": "write-key", "MIX_SINK_USER": "sa", "MIX_SINK_SECRET": "pw"}
+            await segment.build(SinkBinding("seg", "segment", options={"user_key": "customer_id"}), env, http).deliver(
+                events
+            )
+            await mixpanel.build(SinkBinding("mix", "mixpanel", options={"project_id": 7}), env, http).deliver(events)
+            failing = mock.post("https://api.segment.io/v1/batch").respond(400, json={"error": "bad"})
+            with pytest.raises(SinkFailed) as failed:
+                await segment.build(SinkBinding("seg", "segment"), env, http).deliver(events)
+    call = track.calls[0]  # the failing route is the same route answering otherwise
+    assert call.request.headers["authorization"] == "Basic " + base64.b64encode(b"write-key:").decode()
+    assert json.loads(call.request.content)["batch"] == [
+        {
+            "type": "track",
+            "event": "Conversation Ended",
+            "messageId": "run-1.3",
+            "timestamp": "2026-12-07T10:00:00+00:00",
+            "properties": {"conversation": "c1", "flow": "f", "outcome": "completed", "customer_id": "c-42"},
+            "userId": "c-42",
+        }
+    ]
+    (call,) = imported.calls
+    assert call.request.url.params["project_id"] == "7" and call.request.url.params["strict"] == "1"
+    (row,) = json.loads(call.request.content)
+    assert row["event"] == "conversation.ended" and row["properties"]["distinct_id"] == "c1"
+    assert row["properties"]["time"] == 1796637600000 and row["properties"]["$insert_id"] == "run-1-3"
+    assert failing.called and not failed.value.retryable
