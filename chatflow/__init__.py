@@ -35,9 +35,11 @@ from chatflow.flows.steps import (
     minutes,
     seconds,
 )
+from chatflow.flows.templates import Button, Template
 
 __all__ = [
     "Ask",
+    "Button",
     "Choice",
     "Convo",
     "Delay",
@@ -53,6 +55,7 @@ __all__ = [
     "SourceEvent",
     "SourceMapping",
     "Start",
+    "Template",
     "Wait",
     "WaitUntil",
     "anything",

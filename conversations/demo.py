@@ -1,6 +1,6 @@
 """The quick-start flow: any first message gets a greeting and a numbered menu."""
 
-from chatflow import Ask, Choice, End, Flow, Handover, Say, anything, hours, keyword
+from chatflow import Ask, Choice, End, Flow, Handover, Say, Template, anything, hours, keyword
 
 
 class Demo(Flow):
@@ -23,6 +23,8 @@ class Demo(Flow):
         on_no_match="goodbye",
         timeout=hours(24),
         on_timeout="goodbye",
+        # After a person hands back, maybe a day later: on WhatsApp the approved menu goes then.
+        template=Template("demo_menu", language="en"),
     )
 
     opening_hours = Say("We're open 9:00-18:00, Monday to Saturday.", then="menu")
@@ -41,6 +43,10 @@ class Demo(Flow):
     handoff = Handover(
         "Connecting you with a person...", timeout=hours(1), then="back_from_person", on_timeout="nobody_free"
     )
-    back_from_person = Say("You're back with the demo bot.", then="menu")
+    # A person may hand back any time later: on WhatsApp only a template may go then.
+    back_from_person = Say(
+        "You're back with the demo bot.", then="menu", template=Template("back_with_the_bot", language="en")
+    )
     nobody_free = End("completed", "Sorry, nobody is free right now. A person will text you back shortly.")
-    goodbye = End("completed", "Bye! Text us any time.")
+    # Also reached when the menu waited 24 hours: on WhatsApp only a template may go then.
+    goodbye = End("completed", "Bye! Text us any time.", template=Template("goodbye", language="en"))

@@ -5,13 +5,23 @@ everyone else gets a link to pay again, a reminder after 24 hours and, 72 hours 
 the order expires. A `payment_succeeded` event from the payment gateway ends the flow early.
 
 Journey data: `customer_id`, `order_id`, `payment_link`.
+
+The business starts these conversations, usually outside WhatsApp's 24-hour window: every message
+names the approved template that goes instead of its text there (`chatflow check`). Twilio's
+Content SIDs are the account's own: TWILIO_CONTENT_<TEMPLATE NAME> in the worker's environment.
 """
 
 import os
 
-from chatflow import End, Flow, Http, If, Say, Wait, days, hours
+from chatflow import End, Flow, Http, If, Say, Template, Wait, days, hours
 
 SHOP_API = os.environ.get("SHOP_API_URL", "https://shop.example.com/api")
+
+
+def template(name: str, *body: str) -> Template:
+    """The approved template `name` (English), its body parameters from the journey's data."""
+    content_sid = os.environ.get(f"TWILIO_CONTENT_{name.upper()}", "")
+    return Template(name, language="en", body=list(body), content_sid=content_sid)
 
 
 class PaymentRecovery(Flow):
@@ -38,16 +48,27 @@ class PaymentRecovery(Flow):
         "completed",
         "Your card payment for order {order_id} didn't go through, so we've switched it to "
         "cash on delivery. No action needed: your order is confirmed.",
+        template=template("payment_switched_to_cod", "{order_id}"),
     )
 
-    send_link = Say("Your payment for order {order_id} failed. You can pay again here: {payment_link}")
+    send_link = Say(
+        "Your payment for order {order_id} failed. You can pay again here: {payment_link}",
+        template=template("payment_failed", "{order_id}", "{payment_link}"),
+    )
     wait_for_payment = Wait(events={"payment_succeeded": "paid"}, timeout=hours(24), on_timeout="remind")
-    remind = Say("Reminder: order {order_id} is waiting for payment. Pay here: {payment_link}")
-    wait_after_reminder = Wait(
-        events={"payment_succeeded": "paid"}, timeout=hours(48), on_timeout="order_expired"
+    remind = Say(
+        "Reminder: order {order_id} is waiting for payment. Pay here: {payment_link}",
+        template=template("payment_reminder", "{order_id}", "{payment_link}"),
     )
+    wait_after_reminder = Wait(events={"payment_succeeded": "paid"}, timeout=hours(48), on_timeout="order_expired")
 
-    paid = End("completed", "Payment received, thank you! Order {order_id} is confirmed.")
+    paid = End(
+        "completed",
+        "Payment received, thank you! Order {order_id} is confirmed.",
+        template=template("payment_received", "{order_id}"),
+    )
     order_expired = End(
-        "expired", "We didn't receive payment, so order {order_id} has been cancelled."
+        "expired",
+        "We didn't receive payment, so order {order_id} has been cancelled.",
+        template=template("order_cancelled_unpaid", "{order_id}"),
     )

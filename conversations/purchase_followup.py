@@ -1,9 +1,15 @@
 """After a purchase (the Kursaha journey): wait, check opt-in, thank, and ask for a 1-5 rating.
 
 Journey data: `name`, `product`, `opted_in`.
+
+A journey starts it hours after the purchase, outside WhatsApp's 24-hour window: its first two
+messages name the approved templates that go instead of their text there (`chatflow check`).
+Twilio's Content SIDs are the account's own: TWILIO_CONTENT_<TEMPLATE NAME> in the environment.
 """
 
-from chatflow import Ask, Delay, End, Flow, If, Say, anything, days, hours, number
+import os
+
+from chatflow import Ask, Delay, End, Flow, If, Say, Template, anything, days, hours, number
 
 
 class PurchaseFollowup(Flow):
@@ -12,7 +18,15 @@ class PurchaseFollowup(Flow):
     let_it_arrive = Delay(hours(2))
     check_opt_in = If(lambda data: data.get("opted_in") is True, then="thank", otherwise="not_opted_in")
 
-    thank = Say("Thanks for buying {product}, {name}!")
+    thank = Say(
+        "Thanks for buying {product}, {name}!",
+        template=Template(
+            "purchase_thanks",
+            language="en",
+            body=["{product}", "{name}"],
+            content_sid=os.environ.get("TWILIO_CONTENT_PURCHASE_THANKS", ""),
+        ),
+    )
     rate = Ask(
         "How would you rate it, from 1 (poor) to 5 (great)?",
         branches={number(4, 5): "delighted", number(1, 3): "ask_what_went_wrong"},
@@ -22,6 +36,9 @@ class PurchaseFollowup(Flow):
         on_no_match="no_rating",
         timeout=days(3),
         on_timeout="no_rating",
+        template=Template(
+            "purchase_rating", language="en", content_sid=os.environ.get("TWILIO_CONTENT_PURCHASE_RATING", "")
+        ),
     )
 
     delighted = End("completed", "Wonderful, thank you! Tell a friend: they get 10% off with code FRIEND10.")

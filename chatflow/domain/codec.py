@@ -10,7 +10,15 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from chatflow.domain.messages import InboundMessage, Media, Option, OutboundMessage
+from chatflow.domain.messages import (
+    InboundMessage,
+    Media,
+    Option,
+    OutboundMessage,
+    TemplateButton,
+    TemplateMessage,
+    TemplateParameter,
+)
 
 
 def dumps(message: InboundMessage | OutboundMessage) -> str:
@@ -27,7 +35,20 @@ def outbound_from(fields: dict[str, Any]) -> OutboundMessage:
     fields = dict(fields)
     fields["options"] = [Option(**o) for o in fields.get("options", [])]
     fields["media"] = [Media(**m) for m in fields.get("media", [])]
+    if fields.get("template_message"):
+        fields["template_message"] = template_from(fields["template_message"])
     return OutboundMessage(**fields)
+
+
+def template_from(fields: dict[str, Any]) -> TemplateMessage:
+    fields = dict(fields)
+    for part in ("header", "body"):
+        fields[part] = [TemplateParameter(**p) for p in fields.get(part, [])]
+    fields["buttons"] = [
+        TemplateButton(b["index"], b.get("sub_type", "url"), [TemplateParameter(**p) for p in b.get("parameters", [])])
+        for b in fields.get("buttons", [])
+    ]
+    return TemplateMessage(**fields)
 
 
 def loads_inbound(raw: str | bytes) -> InboundMessage:

@@ -52,6 +52,44 @@ class Option:
 
 
 @dataclass
+class TemplateParameter:
+    """One value of a WhatsApp template as sent: text, or for a header an image, video or
+    document (`text` is then its link), or for a quick-reply button its payload."""
+
+    text: str
+    name: str = ""  # the Cloud API's named parameter; "" for a positional one ({{1}}, {{2}}...)
+    kind: str = "text"  # text | image | video | document | payload
+
+
+@dataclass
+class TemplateButton:
+    """The parameters of the template's button at `index` (a URL's suffix, a quick reply's payload)."""
+
+    index: int
+    sub_type: str = "url"  # url | quick_reply | copy_code
+    parameters: list[TemplateParameter] = field(default_factory=list)
+
+
+@dataclass
+class TemplateMessage:
+    """An approved WhatsApp template with its values filled in from the conversation's data: for
+    the Cloud API its name, language and components; for Twilio its Content SID and variables."""
+
+    name: str
+    language: str = "en_US"
+    header: list[TemplateParameter] = field(default_factory=list)
+    body: list[TemplateParameter] = field(default_factory=list)
+    buttons: list[TemplateButton] = field(default_factory=list)
+    content_sid: str = ""  # Twilio's Content template (HX...); "" when none is declared
+    content_variables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """`name:language`, the form `OutboundMessage.template` has always had."""
+        return f"{self.name}:{self.language}"
+
+
+@dataclass
 class InboundMessage:
     """A customer's message, as parsed from a provider webhook (or typed on the console)."""
 
@@ -93,11 +131,24 @@ class OutboundMessage:
     text: str
     options: list[Option] = field(default_factory=list)
     media: list[Media] = field(default_factory=list)
-    template: str = ""  # WhatsApp template to use outside the 24-hour service window
+    template: str = ""  # WhatsApp template to use outside the 24-hour service window: `name:language`
     conversation_id: str = ""
     # When the customer last wrote (ISO 8601, "" if never): WhatsApp allows free-form messages
     # only within 24 hours of it.
     last_inbound_at: str = ""
+    # The template with its parameters (added after `template`, which stays for sends recorded
+    # before it: histories replay and in-flight activities decode either way).
+    template_message: TemplateMessage | None = None
+
+    def whatsapp_template(self) -> TemplateMessage | None:
+        """The template to send outside the window: the one with parameters, else the bare
+        `name:language` (language en_US when not given), else None."""
+        if self.template_message is not None:
+            return self.template_message
+        if not self.template:
+            return None
+        name, _, language = self.template.partition(":")
+        return TemplateMessage(name, language or "en_US")
 
 
 @dataclass

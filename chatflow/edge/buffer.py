@@ -28,13 +28,14 @@ import asyncio
 import json
 import logging
 import uuid
-import zlib
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -44,12 +45,12 @@ from chatflow.domain.tasks import stop_tasks
 from chatflow.edge import keys
 from chatflow.edge.dedupe import SEEN_TTL
 from chatflow.edge.delivery import MAX_MESSAGE_BYTES, REDIS_AWAY, Race, deliver_again, encoded_size
+from chatflow.edge.keys import PARTITIONS as PARTITIONS
+from chatflow.edge.keys import partition_of as partition_of
 from chatflow.temporal.client import deliver, ref_for
 from chatflow.temporal.constants import TASK_QUEUE
 
 log = logging.getLogger(__name__)
-
-PARTITIONS = 16
 
 # A partition's lease; its owner renews it every RENEW_EVERY and others try for it every
 # ACQUIRE_EVERY, so a dead owner's partitions move on within LEASE + ACQUIRE_EVERY.
@@ -77,7 +78,8 @@ return 0
 
 # What a webhook's ordinary message costs: one round trip. The customer's opt-out checked, the id
 # claimed and the message buffered in one step: -1 opted out (nothing claimed, so a START then a
-# retry of it still gets through), 0 a repeat, 1 buffered.
+# retry of it still gets through), 0 a repeat, 1 buffered. On one node only: the opt-outs are in
+# the number's slot, not the partition's, so on a cluster the opt-out is read first (`admit`).
 _ADMIT = """
 if redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 1 then return -1 end
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
@@ -157,10 +159,6 @@ Forwarded = Literal["taken", "buried", "lost"]
 OnDeadLetter = Callable[[Kind], None]
 
 
-def partition_of(conversation: str, partitions: int = PARTITIONS) -> int:
-    return zlib.crc32(conversation.encode()) % partitions
-
-
 def encode(message: InboundMessage, flow: str) -> str:
     return json.dumps({"flow": flow, "message": asdict(message)})
 
@@ -188,13 +186,15 @@ class BufferedDelivery:
     def __init__(self, redis: Redis, *, partitions: int = PARTITIONS, seen_ttl: timedelta = SEEN_TTL) -> None:
         self._partitions = partitions
         self._seen_ttl = int(seen_ttl.total_seconds())
+        self._redis = redis
+        self._cluster = isinstance(redis, RedisCluster)
         self._enqueue = redis.register_script(_ENQUEUE)
         self._admit = redis.register_script(_ADMIT)
 
     async def __call__(self, message: InboundMessage, flow: str) -> None:
         partition = partition_of(ref_for(message).id, self._partitions)
         await self._enqueue(
-            keys=[keys.seen(message.id), keys.inbox(partition)],
+            keys=[keys.seen(message.id, partition), keys.inbox(partition)],
             args=[self._seen_ttl, encode(message, flow)],
         )
 
@@ -202,12 +202,27 @@ class BufferedDelivery:
         """Buffer the message unless its customer opted out of the number's consent `scope` (its
         brand's; by default the number itself) or it is a repeat."""
         partition = partition_of(ref_for(message).id, self._partitions)
-        outcome = int(
-            await self._admit(
-                keys=[keys.seen(message.id), keys.inbox(partition), keys.opted_out(scope or message.number)],
-                args=[self._seen_ttl, encode(message, flow), message.customer],
+        if self._cluster:
+            # Two round trips: a STOP landing between them is as if it came just after.
+            if await self._redis.sismember(keys.opted_out(scope or message.number), message.customer):
+                return "opted_out"
+            outcome = int(
+                await self._enqueue(
+                    keys=[keys.seen(message.id, partition), keys.inbox(partition)],
+                    args=[self._seen_ttl, encode(message, flow)],
+                )
             )
-        )
+        else:
+            outcome = int(
+                await self._admit(
+                    keys=[
+                        keys.seen(message.id, partition),
+                        keys.inbox(partition),
+                        keys.opted_out(scope or message.number),
+                    ],
+                    args=[self._seen_ttl, encode(message, flow), message.customer],
+                )
+            )
         return "opted_out" if outcome < 0 else "buffered" if outcome else "duplicate"
 
 
@@ -305,14 +320,7 @@ class Forwarder:
             if not held:
                 continue
             try:
-                # One round trip for all of them: renewing runs all the time, messages or not,
-                # and one call per partition twice a second was most of an idle web process's CPU.
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for partition in held:
-                        await self._renew(
-                            keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms], client=pipe
-                        )
-                    renewed = await pipe.execute()
+                renewed = await self._renew_all(held)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - Redis away: the drain finds out, and waits
@@ -321,6 +329,25 @@ class Forwarder:
             for partition, kept in zip(held, renewed, strict=True):
                 if not kept:
                     self._held.discard(partition)  # expired and taken: its task stops at the next entry
+
+    async def _renew_all(self, held: list[int]) -> list[int]:
+        # One round trip for all of them: renewing runs all the time, messages or not, and one
+        # call per partition twice a second was most of an idle web process's CPU.
+        for attempt in (1, 2):
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for partition in held:
+                        await self._renew(
+                            keys=[keys.inbox_owner(partition)], args=[self._me, self._lease_ms], client=pipe
+                        )
+                    return cast(list[int], await pipe.execute())
+            except NoScriptError:
+                # A cluster's pipeline does not load scripts as one node's does (nor does a
+                # master promoted since): load it on every master, then once more.
+                if attempt == 2:
+                    raise
+                await self._redis.script_load(_RENEW)
+        raise AssertionError("unreachable")
 
     async def _release_all(self) -> None:
         self._held.clear()

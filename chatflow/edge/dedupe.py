@@ -15,34 +15,41 @@ from redis.asyncio import Redis
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.delivery import Deliver
+from chatflow.temporal.client import ref_for
 
 # Meta retries for up to a day; Twilio within minutes.
 SEEN_TTL = timedelta(days=2)
 
 
 class Dedupe:
-    def __init__(self, redis: Redis, ttl: timedelta = SEEN_TTL) -> None:
+    """`partitions`: the buffer's (`BufferedDelivery`), whose script claims the same keys."""
+
+    def __init__(self, redis: Redis, ttl: timedelta = SEEN_TTL, *, partitions: int = keys.PARTITIONS) -> None:
         self._redis = redis
         self._ttl = ttl
+        self._partitions = partitions
 
-    async def claim(self, message_id: str) -> bool:
-        """True the first time an id is claimed (within the TTL)."""
-        return bool(await self._redis.set(keys.seen(message_id), "1", nx=True, ex=self._ttl))
+    async def claim(self, message: InboundMessage) -> bool:
+        """True the first time a message's id is claimed (within the TTL)."""
+        return bool(await self._redis.set(self.key(message), "1", nx=True, ex=self._ttl))
 
-    async def release(self, message_id: str) -> None:
-        await self._redis.delete(keys.seen(message_id))
+    async def release(self, message: InboundMessage) -> None:
+        await self._redis.delete(self.key(message))
+
+    def key(self, message: InboundMessage) -> str:
+        return keys.seen(message.id, keys.partition_of(ref_for(message).id, self._partitions))
 
 
 def deduped(deliver: Deliver, dedupe: Dedupe) -> Deliver:
     """`deliver` for messages not seen before; a failed hand-on forgets the id again."""
 
     async def _deliver(message: InboundMessage, flow: str) -> None:
-        if not await dedupe.claim(message.id):
+        if not await dedupe.claim(message):
             return
         try:
             await deliver(message, flow)
         except BaseException:
-            await dedupe.release(message.id)
+            await dedupe.release(message)
             raise
 
     return _deliver

@@ -45,6 +45,7 @@ from chatflow.edge.dedupe import Dedupe
 from chatflow.edge.delivery import REDIS_AWAY, Deliver, check_size
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.triggers import route
+from chatflow.edge.windows import ServiceWindows
 from chatflow.temporal.client import end
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ class InboundEdge:
         help_text: str = "",
         direct: Deliver | None = None,
         pending: PendingOptOuts | None = None,
+        windows: ServiceWindows | None = None,
     ) -> None:
         # `deliver` must dedupe itself: `deduped(direct_delivery(client), dedupe)` or a
         # BufferedDelivery, which claims the id atomically with buffering it.
@@ -210,6 +212,7 @@ class InboundEdge:
         # Without Redis: messages straight to Temporal, STOP and START kept there.
         self._direct = direct
         self._pending = pending
+        self._windows = windows  # WhatsApp's 24-hour window, per customer and number
 
     async def receive(self, binding: NumberBinding, message: InboundMessage) -> Verdict:
         check_size(message)  # before anything acknowledges it
@@ -238,7 +241,7 @@ class InboundEdge:
         number, customer = message.number, message.customer
         ours, theirs = binding.address, binding.address.of(customer)
         if keyword is not None and keyword[0] == "help":
-            if not await dedupe.claim(message.id):
+            if not await dedupe.claim(message):
                 return Verdict("duplicate")
             return Verdict("help", reply=self._help(binding, keyword[1]))
         if keyword is not None and keyword[0] == "opt_out":
@@ -247,7 +250,7 @@ class InboundEdge:
             # all the same: the opt-out is new only the first time.
             newly = await optouts.opt_out(ours, theirs, word=message.text.strip())
             await self._end_conversation(conversation_id(message.channel, number, customer))
-            if not await dedupe.claim(message.id):
+            if not await dedupe.claim(message):
                 return Verdict("duplicate")
             return Verdict("opted_out", reply=keyword[1].opted_out_text if newly else "")
         if keyword is not None and keyword[0] == "opt_in":
@@ -256,6 +259,8 @@ class InboundEdge:
             # so a STOP kept in Temporal while Redis was away (older) does not undo it.
             if await optouts.opt_in(ours, theirs, word=message.text.strip()):
                 return Verdict("opted_in", reply=keyword[1].opted_in_text)
+        if self._windows is not None:
+            await self._windows.record(message)
         flow = route(binding, message)
         if isinstance(self._deliver, BufferedDelivery):
             # The opt-out check, the claim and the buffering in one round trip: at a burst's rate

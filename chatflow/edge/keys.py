@@ -1,15 +1,28 @@
 """Every Redis key the edge uses, in one place, so no two modules collide and ops can find them.
 
-Keys that Lua scripts touch together share a `{hash tag}`, so they stay usable on a cluster.
+Keys that a Lua script or a MULTI/EXEC transaction touches together share a `{hash tag}`, so
+they land in one slot of a Redis/Valkey Cluster (tests/chatflow/edge/test_key_slots.py checks every
+script and transaction in chatflow for it). Build every key here, never inline.
 """
 
 from __future__ import annotations
 
+import zlib
+
 PREFIX = "chatflow"
 
+# The inbound buffer's streams (`chatflow.edge.buffer`); a conversation's messages go to one.
+PARTITIONS = 16
 
-def seen(message_id: str) -> str:
-    return f"{PREFIX}:seen:{message_id}"
+
+def partition_of(conversation: str, partitions: int = PARTITIONS) -> int:
+    return zlib.crc32(conversation.encode()) % partitions
+
+
+def seen(message_id: str, partition: int) -> str:
+    """A provider message id claimed at the edge. In the slot of the buffer partition its
+    conversation's messages go to: the claim and the XADD are one script."""
+    return f"{PREFIX}:inbox:{{{partition}}}:seen:{message_id}"
 
 
 def opted_out(number: str) -> str:
@@ -27,6 +40,11 @@ def opted_out_changed(number: str) -> str:
 def consent(scope: str) -> str:
     """Each customer's consent record in a scope (`chatflow.edge.consent`), in the opt-out set's slot."""
     return f"{{{opted_out(scope)}}}:consent"
+
+
+def service_window(number: str, customer: str) -> str:
+    """When the customer last wrote to `number` on WhatsApp (`chatflow.edge.windows`)."""
+    return f"{PREFIX}:window:{number}:{customer}"
 
 
 def rate(sender: str) -> str:
@@ -60,12 +78,13 @@ def idempotency(key: str) -> str:
     return f"{PREFIX}:idempotency:{key}"
 
 
+# The journey queue's lists and their index change in one transaction: one slot for all.
 def queued_journeys(conversation_id: str) -> str:
-    return f"{PREFIX}:queued:{conversation_id}"
+    return f"{PREFIX}:{{queued}}:{conversation_id}"
 
 
 def queued_index() -> str:
-    return f"{PREFIX}:queued"
+    return f"{PREFIX}:{{queued}}"
 
 
 def broadcast(broadcast_id: str) -> str:
@@ -73,12 +92,13 @@ def broadcast(broadcast_id: str) -> str:
 
 
 def digest_window(member: str = "") -> str:
-    """A digest window's events; with no member, the prefix (the pop script builds the key)."""
-    return f"{PREFIX}:digest:window:{member}"
+    """A digest window's events; with no member, the prefix (the pop script builds the key, so
+    every window shares the due set's slot)."""
+    return f"{PREFIX}:{{digest}}:window:{member}"
 
 
 def digest_due() -> str:
-    return f"{PREFIX}:digest:due"
+    return f"{PREFIX}:{{digest}}:due"
 
 
 def delivery_status(message_id: str) -> str:

@@ -15,6 +15,7 @@ from chatflow.domain.errors import PermanentSendError, RetryableSendError
 from chatflow.domain.messages import REPLY_WINDOW, OutboundMessage, SendResult
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import Priority, RateLimited, RateLimiter, SenderRates
+from chatflow.edge.windows import ServiceWindows
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,21 @@ class SendGuard:
         *,
         max_wait: float = MAX_INLINE_WAIT,
         watchers: Sequence[Watcher] = (),
+        windows: ServiceWindows | None = None,
     ) -> None:
         self._optouts = optouts
+        self._windows = windows
         self._limiter = limiter
         self._rates = rates or SenderRates()
         self._max_wait = max_wait
         self._watchers = list(watchers)
 
     async def before_send(self, message: OutboundMessage) -> None:
-        """Raise PermanentSendError("opted_out") or RetryableSendError("rate_limited"), or pace."""
+        """Raise PermanentSendError("opted_out") or RetryableSendError("rate_limited"), or pace.
+        A WhatsApp message learns when the customer last wrote to its number, whichever
+        conversation that went to (`ServiceWindows`)."""
+        if self._windows is not None:
+            await self._windows.widen(message)
         sender = self._rates.sender(message.provider, message.channel, message.number)
         if self._optouts is not None and await self._optouts.is_opted_out(sender, sender.of(message.customer)):
             raise PermanentSendError(f"{message.customer} has opted out of {message.number}", code="opted_out")
@@ -68,7 +75,9 @@ class SendGuard:
         try:
             await self._limiter.acquire(str(sender), self._rates.rate(sender), priority, max_wait=self._max_wait)
         except RateLimited as error:
-            raise RetryableSendError(str(error), code="rate_limited", retry_after=math.ceil(error.retry_after)) from error
+            raise RetryableSendError(
+                str(error), code="rate_limited", retry_after=math.ceil(error.retry_after)
+            ) from error
 
     async def after_send(self, message: OutboundMessage, result: SendResult) -> None:
         for watch in self._watchers:

@@ -16,7 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chatflow.domain.errors import FlowDefinitionError, FlowError, HttpCallFailed, LoopDetected, PermanentSendError
-from chatflow.domain.messages import BusinessEvent, HttpRequest, HttpResponse, InboundMessage, Media, Option
+from chatflow.domain.messages import (
+    BusinessEvent,
+    HttpRequest,
+    HttpResponse,
+    InboundMessage,
+    Media,
+    Option,
+    TemplateMessage,
+)
 from chatflow.domain.secrets import Secret
 from chatflow.flows.flow import Flow
 from chatflow.flows.quiet_hours import SendWindow
@@ -41,6 +49,7 @@ from chatflow.flows.steps import (
     WaitUntil,
     target_name,
 )
+from chatflow.flows.templates import Template
 from chatflow.flows.templating import render, render_json, render_url
 
 # Engine-level jumps that are not edges of any one step.
@@ -96,9 +105,10 @@ class Port(Protocol):
         """A safe point: the host may continue-as-new here (the state is complete)."""
 
     async def send(
-        self, text: str, options: list[Option], media: list[Media], template: str
+        self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
     ) -> None:
-        """Send a message; raises PermanentSendError on a permanent error."""
+        """Send a message (`template`: what goes instead outside WhatsApp's 24-hour window);
+        raises PermanentSendError on a permanent error."""
 
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
         """Call an HTTP API; raises HttpCallFailed when it does not answer 2xx after retries."""
@@ -296,7 +306,7 @@ class FlowRunner:
             state.reason = ""  # a failure the flow recovered from is not why it completed
         if step.text is not None:
             try:
-                await self.send(render(step.text, state.data))
+                await self.send(render(step.text, state.data), template=step.template)
             except (PermanentSendError, FlowError) as error:
                 state.reason = state.reason or f"last message not sent: {error}"
         state.outcome = step.outcome
@@ -307,7 +317,7 @@ class FlowRunner:
         *,
         options: list[Option] | None = None,
         media: str | None = None,
-        template: str = "",
+        template: Template | None = None,
     ) -> None:
         state = self.state
         if text == state.last_text:
@@ -316,11 +326,11 @@ class FlowRunner:
             state.last_text, state.repeats = text, 1
         if state.repeats > self.flow.loop_limit:
             raise LoopDetected(
-                f"loop guard: the same message was about to be sent {state.repeats} times "
-                "without a reply"
+                f"loop guard: the same message was about to be sent {state.repeats} times without a reply"
             )
         media_list = [Media(url=media)] if media else []
-        await self.port.send(text, options or [], media_list, template)
+        rendered = template.render(state.data) if template is not None else None
+        await self.port.send(text, options or [], media_list, rendered)
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -527,13 +537,9 @@ class FlowRunner:
         result = await step.function(self.flow, self.convo)
         if result is None:
             if not step.default_next:
-                raise FlowDefinitionError(
-                    f"code step {step.name!r} returned None but is the last step; return a step"
-                )
+                raise FlowDefinitionError(f"code step {step.name!r} returned None but is the last step; return a step")
             return NEXT
         name = target_name(result)
         if name not in step.targets:
-            raise FlowDefinitionError(
-                f"code step {step.name!r} returned {name!r}, which its source does not name"
-            )
+            raise FlowDefinitionError(f"code step {step.name!r} returned {name!r}, which its source does not name")
         return GOTO + str(name)

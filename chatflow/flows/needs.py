@@ -85,6 +85,9 @@ def _fields(step: Step) -> Iterator[str]:
         yield step.when
     elif isinstance(step, If):
         yield from _condition_keys(step.condition)
+    template = getattr(step, "template", None)  # what goes outside WhatsApp's window instead
+    if template is not None:
+        texts += template.texts
     for text in texts:
         yield from _template_fields(text)
 

@@ -14,6 +14,7 @@ from typing import Any
 from chatflow.domain.errors import FlowDefinitionError
 from chatflow.domain.secrets import Secret
 from chatflow.flows.matching import Choice, Choices, Matcher
+from chatflow.flows.templates import Template, as_template
 
 Data = dict[str, Any]
 Text = str | Callable[[Data], str]
@@ -88,14 +89,14 @@ class Say(Step):
         *,
         then: str | Step | None = None,
         media: str | None = None,
-        template: str = "",
+        template: str | Template = "",
         on_error: str | Step | None = None,
         urgent: bool = False,
     ) -> None:
         self.text = text
         self.then = target_name(then)
         self.media = media
-        self.template = template
+        self.template = as_template(template)  # sent instead of the text outside WhatsApp's window
         self.on_error = target_name(on_error)
         self.urgent = urgent  # sent even inside the flow's quiet hours
 
@@ -129,7 +130,7 @@ class Ask(Step):
         on_timeout: str | Step | None = None,
         events: Mapping[str, str | Step] | None = None,
         save_as: str | None = None,
-        template: str = "",
+        template: str | Template = "",
         on_error: str | Step | None = None,
         urgent: bool = False,
     ) -> None:
@@ -145,7 +146,7 @@ class Ask(Step):
         self.on_timeout = target_name(on_timeout)
         self.events: dict[str, str] = {n: target_name(t) or "" for n, t in (events or {}).items()}
         self.save_as = save_as
-        self.template = template
+        self.template = as_template(template)  # sent instead of the text outside WhatsApp's window
         self.on_error = target_name(on_error)
         self.urgent = urgent
 
@@ -338,11 +339,12 @@ OUTCOMES = ("completed", "cancelled", "expired", "failed")
 class End(Step):
     """The conversation ends with an outcome, optionally saying something last."""
 
-    def __init__(self, outcome: str = "completed", text: Text | None = None) -> None:
+    def __init__(self, outcome: str = "completed", text: Text | None = None, *, template: str | Template = "") -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         self.outcome = outcome
         self.text = text
+        self.template = as_template(template)
 
 
 class Code(Step):

@@ -1,4 +1,4 @@
-"""The `chatflow` command: dev, web, worker, chat, flows, graph, record, codec-server, dead-letters.
+"""The `chatflow` command: dev, web, worker, chat, flows, check, graph, record, codec-server, dead-letters.
 
 Mistakes a user can fix (config, ports, an unreachable server) end with `error: ...` on stderr
 and exit status 2, never a traceback.
@@ -25,6 +25,7 @@ from chatflow.domain.errors import ChatflowError, ConfigError, Refused
 from chatflow.flows.flow import Flow
 from chatflow.flows.graph import FORMATS, render
 from chatflow.flows.registry import FlowRegistry
+from chatflow.flows.window_check import window_findings
 from chatflow.runtime.chat import ChatOptions, chat
 from chatflow.runtime.config import load_config
 from chatflow.runtime.dev import DEFAULT_DATA_DIR, DEFAULT_URL, DevOptions, dev_main, running_dev
@@ -229,6 +230,21 @@ def flows(config: ConfigOption = None) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     for row in [header, *sorted(rows)]:
         typer.echo("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[3]]))
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """List the steps that may send free text on WhatsApp outside its 24-hour window (in a
+    conversation the business starts, or after a long wait) without a template=; exit status 1
+    when there are any."""
+    loaded, _ = _config(config, check_secrets=False)
+    findings = window_findings(_registry(config), loaded.numbers)
+    for finding in findings:
+        typer.echo(str(finding))
+    if findings:
+        typer.echo(f"{len(findings)} step(s) need a template= to be sent on WhatsApp outside the window", err=True)
+        raise typer.Exit(1)
+    typer.echo("every step that may run outside WhatsApp's 24-hour window has a template")
 
 
 def _summary(flow: type[Flow]) -> str:

@@ -17,10 +17,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import uvicorn
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from starlette.applications import Starlette
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -44,8 +47,10 @@ from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.send_guard import SendGuard, Watcher
 from chatflow.edge.sinks import SinkRelay, StreamEmitter, announcing_opt_outs
 from chatflow.edge.statuses import StatusRouter
+from chatflow.edge.windows import ServiceWindows
 from chatflow.flows.flow import Flow
 from chatflow.flows.registry import FlowRegistry, flows_in
+from chatflow.flows.window_check import window_findings
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
 from chatflow.journeys.sources import ConfiguredSource
@@ -98,13 +103,36 @@ def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Fl
 
 
 def connect_redis(url: str) -> Redis:
+    """A client on CHATFLOW_REDIS_URL: one node, or with `?cluster=true` a Redis/Valkey Cluster
+    (any of its nodes; the client finds the others and follows slot moves and failovers)."""
     if not url:
         raise ConfigError("CHATFLOW_REDIS_URL is not set (chatflow dev embeds Valkey; web and worker need one)")
+    url, cluster = cluster_url(url)
+    if cluster:
+        # Every edge key is built in chatflow.edge.keys with hash tags, so what a script or a
+        # transaction touches together lives in one slot. The cluster client answers the same
+        # calls as the single-node one (scripts, pipelines, blocking reads routed by key); it is
+        # typed as one so the edge keeps a single type. Its pools are per node: past the limit a
+        # request fails rather than waits, so the limit is the same generous one.
+        return cast(Redis, RedisCluster.from_url(url, decode_responses=True, max_connections=REDIS_CONNECTIONS))
     # One type everywhere: strings (decode_responses), in production as in the tests.
     pool = BlockingConnectionPool.from_url(
         url, decode_responses=True, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
+
+
+def cluster_url(url: str) -> tuple[str, bool]:
+    """The URL without chatflow's `cluster` query parameter, and whether it names a cluster."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flags = [value for name, value in query if name == "cluster"]
+    if not flags:
+        return url, False
+    if flags[-1].lower() not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ConfigError(f"CHATFLOW_REDIS_URL: cluster={flags[-1]!r}, expected true or false")
+    rest = urlencode([(name, value) for name, value in query if name != "cluster"])
+    return urlunsplit(parts._replace(query=rest)), flags[-1].lower() in {"true", "1", "yes"}
 
 
 async def check_redis(redis: Redis) -> None:
@@ -194,7 +222,15 @@ class Services:
         direct = direct_delivery(client, task_queue=self.task_queue, history_limit=self.history_limit)
         optouts = OptOuts(redis, Scopes(self.config.numbers))  # one per brand, or per number
         pending = PendingOptOuts(client, redis, ledger=optouts)
-        edge = InboundEdge(BufferedDelivery(redis), optouts, dedupe, client=client, direct=direct, pending=pending)
+        edge = InboundEdge(
+            BufferedDelivery(redis),
+            optouts,
+            dedupe,
+            client=client,
+            direct=direct,
+            pending=pending,
+            windows=ServiceWindows(redis),
+        )
         reports = (
             DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None
         )
@@ -282,7 +318,7 @@ class Services:
             self.channels,
             task_queue=self.task_queue,
             http_allow=settings.http_allow,  # `Http` steps get a client of their own, guarded
-            guard=SendGuard(optouts, limiter, rates, watchers=watchers),
+            guard=SendGuard(optouts, limiter, rates, watchers=watchers, windows=ServiceWindows(self.redis)),
             reporter=reporter,
             on_send=record_send,
             max_cached_workflows=max_cached_workflows,
@@ -300,6 +336,7 @@ class Services:
         for up to WORKER_SHUTDOWN_GRACE before cancelling them, so a stop ends within that
         (activities end when cancelled); a second signal to the CLI exits at once.
         """
+        self.warn_outside_window()
         worker, fallback = self.worker()
         emitter = StreamEmitter(self.redis) if self.sinks else None
         lifecycle.emit_to(emitter)  # the conversations' lifecycle events, for the sinks' relays
@@ -315,6 +352,14 @@ class Services:
                 emitter.close()
             if sweeper is not None:
                 await stop_tasks([sweeper])
+
+    def warn_outside_window(self) -> None:
+        """`chatflow check` at worker start, as warnings, when a number is on WhatsApp: a step
+        without a template that may run outside the 24-hour window fails there at run time."""
+        if not any(b.channel == "whatsapp" for b in self.config.numbers):
+            return
+        for finding in window_findings(self.flows, self.config.numbers):
+            log.warning("%s", finding)
 
     def _has_fallback(self) -> bool:
         return any(b.fallback_number for b in self.config.numbers)

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         Option,
         OutboundMessage,
         SendResult,
+        TemplateMessage,
         status_moves_forward,
     )
     from chatflow.flows.engine import FlowRunner
@@ -197,7 +198,7 @@ class ConversationWorkflow:
         """The operator's message to the customer, through the same send path as the bot's
         (opt-out, rate limit, the WhatsApp window); the provider's message id, or why it was refused."""
         try:
-            return await self._deliver(self._outbound(reply.text, [], [], ""), by=reply.operator)
+            return await self._deliver(self._outbound(reply.text, [], [], None), by=reply.operator)
         except PermanentSendError as refused:
             raise ApplicationError(f"not sent: {refused}", non_retryable=True) from None
 
@@ -314,12 +315,16 @@ class ConversationWorkflow:
             )
         )
 
-    async def send(self, text: str, options: list[Option], media: list[Media], template: str) -> None:
+    async def send(
+        self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
+    ) -> None:
         if self._taken_over():
             await self._held()  # the bot never talks over the person who has the conversation
         await self._deliver(self._outbound(text, options, media, template))
 
-    def _outbound(self, text: str, options: list[Option], media: list[Media], template: str) -> OutboundMessage:
+    def _outbound(
+        self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
+    ) -> OutboundMessage:
         ref = self.params.conversation
         return OutboundMessage(
             channel=ref.channel,
@@ -329,9 +334,10 @@ class ConversationWorkflow:
             text=text,
             options=options,
             media=media,
-            template=template,
+            template=template.label if template is not None else "",
             conversation_id=ref.id,
             last_inbound_at=self.last_inbound_at,
+            template_message=template,
         )
 
     async def _deliver(self, message: OutboundMessage, *, by: str = "") -> str:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
 from chatflow.domain.errors import PermanentSendError
-from chatflow.domain.messages import OutboundMessage, SendResult, numbered_menu
+from chatflow.domain.messages import OutboundMessage, SendResult, TemplateMessage, numbered_menu
+from providers._whatsapp import within_window
 from providers.twilio.segments import segments
 
 MAX_BODY = 1600  # characters Twilio accepts in one message body, SMS or WhatsApp
 BODY_TOO_LONG = "21617"  # Twilio's own code for a body over MAX_BODY
+# Twilio's refusal of free text outside WhatsApp's 24-hour window: a Content template may go.
+OUTSIDE_WINDOW = "63016"
 
 
 def address(channel: str, number: str) -> str:
@@ -20,8 +25,18 @@ def address(channel: str, number: str) -> str:
     return f"whatsapp:{number}" if channel == "whatsapp" else number
 
 
+def content_template(message: OutboundMessage) -> TemplateMessage | None:
+    """The Content template that goes instead of free text on WhatsApp, when one is declared."""
+    declared = message.whatsapp_template() if message.channel == "whatsapp" else None
+    return declared if declared is not None and declared.content_sid else None
+
+
 async def send(client: Client, message: OutboundMessage, *, status_callback: str = "") -> SendResult:
-    """Hand `message` to Twilio; `status_callback` is where Twilio reports its delivery ("": nowhere)."""
+    """Hand `message` to Twilio; `status_callback` is where Twilio reports its delivery ("": nowhere).
+
+    On WhatsApp, outside the 24-hour window (or when Twilio refuses free text as outside it:
+    63016) the message's Content template goes instead, when it has one.
+    """
     # Twilio WhatsApp could show buttons only through pre-approved content templates
     # (ContentSid), which need an account set up for them: choices go as a numbered menu.
     body = numbered_menu(message.text, message.options)
@@ -33,12 +48,29 @@ async def send(client: Client, message: OutboundMessage, *, status_callback: str
     params: dict[str, Any] = {
         "to": address(message.channel, message.customer),
         "from_": address(message.channel, message.number),
-        "body": body,
     }
-    if message.media:
-        params["media_url"] = [media.url for media in message.media]
     if status_callback:
         params["status_callback"] = status_callback
+    content = content_template(message)
+    if content is not None and not within_window(message.last_inbound_at, datetime.now(UTC)):
+        return await _create(client, message, _with_content(params, content), body)
+    free: dict[str, Any] = {**params, "body": body}
+    if message.media:
+        free["media_url"] = [media.url for media in message.media]
+    try:
+        return await _create(client, message, free, body)
+    except PermanentSendError as error:
+        if error.code != OUTSIDE_WINDOW or content is None:
+            raise
+        return await _create(client, message, _with_content(params, content), body)
+
+
+def _with_content(params: dict[str, Any], content: TemplateMessage) -> dict[str, Any]:
+    variables = json.dumps(content.content_variables, ensure_ascii=False, separators=(",", ":"))
+    return {**params, "content_sid": content.content_sid, "content_variables": variables}
+
+
+async def _create(client: Client, message: OutboundMessage, params: dict[str, Any], body: str) -> SendResult:
     try:
         sent = await client.messages.create_async(**params)
     except (TwilioRestException, TwilioServiceException) as error:

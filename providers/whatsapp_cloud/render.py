@@ -8,32 +8,16 @@ only an approved template may be sent.
 from __future__ import annotations
 
 import mimetypes
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from chatflow.domain.messages import Media, OutboundMessage, numbered_menu
+from chatflow.domain.messages import Media, OutboundMessage, TemplateMessage, TemplateParameter, numbered_menu
 
-SERVICE_WINDOW = timedelta(hours=24)
 MAX_BUTTONS, BUTTON_TITLE = 3, 20
 MAX_ROWS, ROW_TITLE, ROW_DESCRIPTION = 10, 24, 72
 MAX_INTERACTIVE_BODY = 1024
 LIST_BUTTON = "Choose"
-DEFAULT_TEMPLATE_LANGUAGE = "en_US"
 CAPTIONED = ("image", "video", "document")
-
-
-def within_window(last_inbound_at: str, now: datetime) -> bool:
-    """True while free-form messages are allowed: the customer wrote less than 24 hours ago."""
-    if not last_inbound_at:
-        return False
-    try:
-        last = datetime.fromisoformat(last_inbound_at)
-    except ValueError:
-        return False
-    if last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
-    return now - last < SERVICE_WINDOW
 
 
 def recipient(customer: str) -> dict[str, str]:
@@ -99,7 +83,35 @@ def render(message: OutboundMessage) -> list[dict[str, Any]]:
     return parts
 
 
-def template(name: str) -> dict[str, Any]:
-    """A template message from `name` or `name:language` (language defaults to en_US)."""
-    name, _, language = name.partition(":")
-    return {"type": "template", "template": {"name": name, "language": {"code": language or DEFAULT_TEMPLATE_LANGUAGE}}}
+def _parameter(parameter: TemplateParameter) -> dict[str, Any]:
+    if parameter.kind == "payload":
+        return {"type": "payload", "payload": parameter.text}
+    if parameter.kind in ("image", "video", "document"):
+        return {"type": parameter.kind, parameter.kind: {"link": parameter.text}}
+    named = {"parameter_name": parameter.name} if parameter.name else {}
+    return {"type": "text", **named, "text": parameter.text}
+
+
+def template(message: TemplateMessage) -> dict[str, Any]:
+    """A template message: its name, language and the components that carry its parameters."""
+    components: list[dict[str, Any]] = []
+    if message.header:
+        components.append({"type": "header", "parameters": [_parameter(p) for p in message.header]})
+    if message.body:
+        components.append({"type": "body", "parameters": [_parameter(p) for p in message.body]})
+    for button in message.buttons:
+        components.append(
+            {
+                "type": "button",
+                "sub_type": button.sub_type,
+                "index": str(button.index),
+                "parameters": [
+                    {"type": "coupon_code", "coupon_code": p.text} if button.sub_type == "copy_code" else _parameter(p)
+                    for p in button.parameters
+                ],
+            }
+        )
+    body: dict[str, Any] = {"name": message.name, "language": {"code": message.language}}
+    if components:
+        body["components"] = components
+    return {"type": "template", "template": body}

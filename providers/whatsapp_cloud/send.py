@@ -12,11 +12,15 @@ from chatflow.domain.config import Config
 from chatflow.domain.errors import PermanentSendError, RetryableSendError
 from chatflow.domain.messages import OutboundMessage, SendResult
 from providers._http import retry_after
+from providers._whatsapp import within_window
 from providers.whatsapp_cloud.graph import graph_url
-from providers.whatsapp_cloud.render import recipient, render, template, within_window
+from providers.whatsapp_cloud.render import recipient, render, template
 from providers.whatsapp_cloud.settings import PHONE_NUMBER_ID, CloudSettings
 
 OUTSIDE_WINDOW = "131047"  # Meta's code for "re-engagement message": more than 24 hours passed
+# Refusals of free text that a template may get past: outside the window (131047) and Meta's
+# "message undeliverable" (131026), which it also gives a user it will not start a chat with.
+TEMPLATE_MAY_PASS = frozenset({OUTSIDE_WINDOW, "131026"})
 # Meta's codes worth asking again for: throttling (4, 80007, 130429), pair rate limit (131056),
 # and its own transient failures (1, 2, 131000, 131016, 133004). Any other error is permanent:
 # invalid recipient (131026), outside the window (131047), bad parameters (100, 131009)...
@@ -52,10 +56,12 @@ class CloudApi:
         binding = self.config.binding(message.number, "whatsapp_cloud")
         if binding is None:
             raise PermanentSendError(f"{message.number} is not bound to whatsapp_cloud in the config")
+        declared = message.whatsapp_template()
+        phone_number_id = binding.options[PHONE_NUMBER_ID]
         if within_window(message.last_inbound_at, datetime.now(UTC)):
             parts = render(message)
-        elif message.template:
-            parts = [template(message.template)]
+        elif declared is not None:
+            parts = [template(declared)]
         else:
             raise PermanentSendError(
                 "the customer last wrote more than 24 hours ago (or never): "
@@ -63,8 +69,16 @@ class CloudApi:
                 code=OUTSIDE_WINDOW,
             )
         message_id = ""
-        for part in parts:
-            message_id = await self.post(binding.options[PHONE_NUMBER_ID], {**recipient(message.customer), **part})
+        for index, part in enumerate(parts):
+            try:
+                message_id = await self.post(phone_number_id, {**recipient(message.customer), **part})
+            except PermanentSendError as error:
+                # Meta knew better than our record of the window: the template says it instead
+                # (only for the first part: a later one would say again what went before).
+                if index > 0 or part["type"] == "template" or declared is None or error.code not in TEMPLATE_MAY_PASS:
+                    raise
+                message_id = await self.post(phone_number_id, {**recipient(message.customer), **template(declared)})
+                break
         # Accepted by Meta, not yet sent: the `sent` status arrives by webhook.
         return SendResult(message_id=message_id, status="accepted")
 

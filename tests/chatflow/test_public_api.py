@@ -7,9 +7,9 @@ import chatflow
 import chatflow.testing
 
 AUTHORING_API = [
-    "Ask", "Choice", "Convo", "Delay", "End", "Flow", "FlowDefinitionError", "Handover", "Http", "If", "Say",
+    "Ask", "Button", "Choice", "Convo", "Delay", "End", "Flow", "FlowDefinitionError", "Handover", "Http", "If", "Say",
     "SendWindow", "Report", "SourceEvent", "SourceMapping", "Start", "Wait", "WaitUntil", "anything", "days", "hours", "keyword", "minutes", "no",
-    "normalise", "number", "regex", "seconds", "secret", "submitted", "yes",
+    "normalise", "number", "regex", "seconds", "secret", "submitted", "Template", "yes",
 ]  # fmt: skip
 TESTING_API = ["FlowTest", "dev_server", "time_skipping"]
 

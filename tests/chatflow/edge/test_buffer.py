@@ -38,8 +38,14 @@ def message(customer: str, text: str, id: str) -> InboundMessage:
 
 def test_a_buffered_message_comes_back_as_it_went_in():
     original = InboundMessage(
-        id="wamid.1", channel="whatsapp", provider="whatsapp_cloud", customer="+14155550100",
-        number=NUMBER, text="hi", media=[Media("https://x/y.jpg", "image/jpeg")], payload="b1",
+        id="wamid.1",
+        channel="whatsapp",
+        provider="whatsapp_cloud",
+        customer="+14155550100",
+        number=NUMBER,
+        text="hi",
+        media=[Media("https://x/y.jpg", "image/jpeg")],
+        payload="b1",
     )
     assert decode(encode(original, "demo")) == (original, "demo")
 
@@ -91,9 +97,7 @@ async def test_messages_sent_while_temporal_is_down_are_all_handled_once_in_orde
         async with build_worker(client, FLOWS, channels, task_queue=task_queue):
             expected = {c: [f"got {t}" for t in sent[c]] for c in customers}
             expected[customers[0]].insert(0, "got before")
-            await wait_for(
-                lambda: all(len(outbox.sent[c]) >= len(expected[c]) for c in customers)
-            )
+            await wait_for(lambda: all(len(outbox.sent[c]) >= len(expected[c]) for c in customers))
             await asyncio.sleep(0.5)  # a duplicate, had one slipped through, would show by now
             said = {c: [m.text for m in outbox.sent[c]] for c in customers}
         assert said == expected
@@ -144,7 +148,9 @@ async def test_a_message_taken_before_its_forwarder_died_does_not_start_a_new_co
         await BufferedDelivery(redis, partitions=1)(hello, "once")
 
         dying = DiesAfterTemporalTakesIt(client)
-        first = dying.forwarder = asyncio.create_task(Forwarder(redis, dying, partitions=1, task_queue=task_queue).run())
+        first = dying.forwarder = asyncio.create_task(
+            Forwarder(redis, dying, partitions=1, task_queue=task_queue).run()
+        )
         await asyncio.wait({first}, timeout=30)
         assert first.done()
         assert await redis.xlen(keys.inbox(0)) == 1  # Temporal has it; the buffer still has it too
@@ -187,7 +193,9 @@ async def test_a_stopped_forwarder_hands_its_partitions_over_at_once(dev_env: Wo
         await wait_for_async(lambda: redis.exists(*[keys.inbox_owner(p) for p in range(partitions)]), partitions, 10)
         held_by_first = set(await owners(redis, partitions))
         of_first = asyncio.all_tasks() - before  # its partitions' tasks
-        second = asyncio.create_task(Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run())
+        second = asyncio.create_task(
+            Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run()
+        )
         await asyncio.sleep(0.5)
         assert set(await owners(redis, partitions)) == held_by_first  # the first still holds them
 
@@ -209,8 +217,11 @@ async def test_a_live_forwarder_keeps_its_partitions_from_another_past_its_lease
     dev_env: WorkflowEnvironment, redis: Redis
 ):
     task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
-    short = {"lease": timedelta(seconds=0.6), "renew_every": timedelta(seconds=0.2),
-             "acquire_every": timedelta(seconds=0.05)}
+    short = {
+        "lease": timedelta(seconds=0.6),
+        "renew_every": timedelta(seconds=0.2),
+        "acquire_every": timedelta(seconds=0.05),
+    }
     first = asyncio.create_task(
         Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue, **short).run()
     )
@@ -228,18 +239,20 @@ async def test_a_live_forwarder_keeps_its_partitions_from_another_past_its_lease
 
 
 async def test_the_partitions_of_a_killed_forwarder_move_on_within_two_seconds(
-    dev_env: WorkflowEnvironment, redis: Redis, valkey_url: str
+    dev_env: WorkflowEnvironment, redis: Redis, redis_url: str
 ):
     task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
     address = dev_env.client.service_client.config.target_host
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.chatflow.edge.forwarder_process", address, valkey_url, task_queue, str(partitions)]
+        [sys.executable, "-m", "tests.chatflow.edge.forwarder_process", address, redis_url, task_queue, str(partitions)]
     )
     second: asyncio.Task[None] | None = None
     try:
         await wait_for_async(lambda: redis.exists(*[keys.inbox_owner(p) for p in range(partitions)]), partitions, 30)
         held_by_first = set(await owners(redis, partitions))
-        second = asyncio.create_task(Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run())
+        second = asyncio.create_task(
+            Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run()
+        )
         await asyncio.sleep(1.0)
         assert set(await owners(redis, partitions)) == held_by_first  # it renews them while alive
 

@@ -132,7 +132,7 @@ async def test_a_message_over_the_size_limit_is_refused_before_it_is_acknowledge
         await edge_for(redis, recorder).receive(BINDING, huge)
     assert "SM-huge" in refused.value.reason and "limit" in refused.value.reason
     assert recorder.delivered == []
-    assert not await redis.exists(keys.seen("SM-huge"))  # not claimed: nothing acknowledged it
+    assert not await redis.exists(Dedupe(redis).key(huge))  # not claimed: nothing acknowledged it
     fits = await edge_for(redis, recorder).receive(BINDING, message("a" * 200 * 1024, id="SM-fits"))
     assert fits.action == "delivered"
 
@@ -165,7 +165,7 @@ async def test_a_stop_that_failed_half_way_is_not_taken_for_a_duplicate_when_the
 
 async def test_through_the_buffer_an_opted_out_customer_is_ignored_until_start_and_repeats_are_dropped(redis: Redis):
     buffer = BufferedDelivery(redis, partitions=1)
-    edge = InboundEdge(buffer, OptOuts(redis), Dedupe(redis))
+    edge = InboundEdge(buffer, OptOuts(redis), Dedupe(redis, partitions=1))
     await edge.receive(BINDING, message("STOP"))
     assert (await edge.receive(BINDING, message("hello", id="SM-while-out"))).action == "ignored"
     await edge.receive(BINDING, message("START"))

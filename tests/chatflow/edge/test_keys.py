@@ -36,7 +36,7 @@ BOUNDED = {
     r"chatflow:optout:[^{}]+": "one member per opted-out customer",
     r"\{chatflow:optout:[^{}]+\}:(changed|consent)": "one field per customer, history capped",
     # Schedules drained by their loops (digests, the channel fallback's sweeper).
-    r"chatflow:digest:due": "one member per open digest window",
+    r"chatflow:\{digest\}:due": "one member per open digest window",
     r"chatflow:fallback:due": "one member per watched WhatsApp message, swept",
 }
 
@@ -87,5 +87,5 @@ async def test_every_key_chatflow_writes_expires_or_is_bounded(dev_env: Workflow
     assert unbounded == []
     # The run wrote what it was meant to: the checks above were not of an empty database.
     assert any(key.startswith("chatflow:broadcast:") for key in found)
-    assert any(key.startswith("chatflow:queued:") for key in found)
+    assert any(key.startswith("chatflow:{queued}:") for key in found)
     assert any(key.startswith("chatflow:sent:") for key in found)

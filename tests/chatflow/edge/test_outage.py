@@ -180,7 +180,11 @@ async def test_a_burst_of_webhooks_is_never_refused_and_each_message_is_buffered
     streams = [keys.inbox(p) for p in range(PARTITIONS)]
     added = sum([(await redis.xinfo_stream(s))["entries-added"] for s in streams if await redis.exists(s)])
     assert added == len(customers)
-    assert await redis.exists(*[keys.seen(sid) for sid, _ in hooks]) == len(customers)
+    seen = [
+        keys.seen(sid, keys.partition_of(conversation_id("sms", TWILIO_NUMBER, customer)))
+        for (sid, _), customer in zip(hooks, customers, strict=True)
+    ]
+    assert await redis.exists(*seen) == len(customers)
 
 
 async def test_a_web_replica_stays_ready_while_redis_is_away(dev_env: WorkflowEnvironment):
@@ -202,7 +206,9 @@ async def test_a_web_replica_stays_ready_while_redis_is_away(dev_env: WorkflowEn
 
 def parrot_config() -> Config:
     """The Twilio number answering with the Parrot flow, which echoes each message it takes."""
-    return parse_config(TOML.replace('flow = "demo"', 'flow = "parrot"', 1), make_settings(), channels=providers.CHANNELS)
+    return parse_config(
+        TOML.replace('flow = "demo"', 'flow = "parrot"', 1), make_settings(), channels=providers.CHANNELS
+    )
 
 
 async def test_a_message_buffered_before_redis_went_away_is_answered_before_those_sent_during_it(
@@ -224,9 +230,9 @@ async def test_a_message_buffered_before_redis_went_away_is_answered_before_thos
             server.start()
             async with running_app(services):  # its forwarder hands "first" on
                 said = await bot.wait_for(customer, 2)
-            snapshot = await dev_env.client.get_workflow_handle(
-                conversation_id("sms", TWILIO_NUMBER, customer)
-            ).query("snapshot")
+            snapshot = await dev_env.client.get_workflow_handle(conversation_id("sms", TWILIO_NUMBER, customer)).query(
+                "snapshot"
+            )
     assert said == ["got first", "got second"]
     trace = [line["text"] for line in snapshot["trace"]]
     assert any("holding 1 message(s) received while Redis was away" in line for line in trace)
@@ -252,7 +258,7 @@ async def test_a_buffer_that_does_not_drain_holds_the_conversation_no_longer_tha
                 assert await bot.wait_for(customer, 1) == ["got second"]
             async with running_app(services):
                 assert await bot.wait_for(customer, 2) == ["got second", "got first"]
-            snapshot = await dev_env.client.get_workflow_handle(
-                conversation_id("sms", TWILIO_NUMBER, customer)
-            ).query("snapshot")
+            snapshot = await dev_env.client.get_workflow_handle(conversation_id("sms", TWILIO_NUMBER, customer)).query(
+                "snapshot"
+            )
     assert any("going on after 0:00:03 without the buffer" in line["text"] for line in snapshot["trace"])

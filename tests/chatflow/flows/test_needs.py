@@ -53,3 +53,16 @@ def test_optional_keys_and_code_steps_ask_nothing_of_the_journey() -> None:
 
 def test_the_demo_needs_nothing() -> None:
     assert needed_keys(Demo) == []
+
+
+def test_a_steps_template_parameters_are_needed_too() -> None:
+    from chatflow import Template
+
+    class Notice(Flow):
+        name = "needs_template_notice"
+        notice = Say(
+            "Order failed.", template=Template("payment_failed", body=["{order_id}"], variables={"1": "{link}"})
+        )
+        done = End("completed")
+
+    assert needed_keys(Notice) == ["order_id", "link"]

@@ -280,3 +280,29 @@ def test_the_codec_server_refuses_to_start_without_a_key_to_decode_or_to_ask(tmp
     assert done.returncode == 2 and "only on a loopback --host, not 0.0.0.0" in done.stderr, done.stderr
     done = run(tmp_path, "codec-server", CHATFLOW_PAYLOAD_KEY="k1:short", CHATFLOW_API_KEY="k")
     assert done.returncode == 2 and "error: CHATFLOW_PAYLOAD_KEY: key 'k1'" in done.stderr, done.stderr
+
+
+LATE_FLOW = '''
+from chatflow import Delay, End, Flow, Say, days
+
+
+class Late(Flow):
+    """Says something two days after a journey starts, with no template."""
+
+    wait = Delay(days(2))
+    late = Say("Two days later")
+    done = End("completed")
+'''
+
+
+def test_check_lists_free_text_outside_the_window_and_fails_and_passes_the_shipped_flows(tmp_path: Path) -> None:
+    (tmp_path / "late_flows.py").write_text(LATE_FLOW)
+    config = '[flows]\nmodules = ["late_flows", "conversations.payment_recovery", "conversations.purchase_followup"]\n'
+    done = run(tmp_path, "check", config=config)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "late.late (Say) may send free text outside WhatsApp's 24-hour window (a conversation the business "
+        "starts) and has no template=: wait -(next)-> late"
+    ]
+    shipped = run(tmp_path, "check")
+    assert shipped.returncode == 0, shipped.stdout + shipped.stderr

