@@ -82,7 +82,20 @@ class SendError(ChatflowError):
 
 
 class PermanentSendError(SendError):
-    """Retrying cannot help: invalid number, opted out, outside the WhatsApp 24-hour window..."""
+    """Retrying cannot help: invalid number, opted out, outside the WhatsApp 24-hour window...
+
+    `fallback`: the SMS number and its provider that may say it instead, when WhatsApp refused
+    the message as outside its window (`WINDOW_REFUSALS`) and the number has a fallback_number.
+    """
+
+    def __init__(self, reason: str, code: str = "", fallback: tuple[str, str] | None = None) -> None:
+        super().__init__(reason, code)
+        self.fallback = fallback
+
+
+# WhatsApp's refusals of a message the customer is not in a window for, which another channel may
+# still carry: Meta's re-engagement (131047) and undeliverable (131026), Twilio's 63016.
+WINDOW_REFUSALS = frozenset({"131047", "131026", "63016"})
 
 
 class RetryableSendError(SendError):

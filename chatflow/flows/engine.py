@@ -24,6 +24,7 @@ from chatflow.domain.messages import (
     Media,
     Option,
     TemplateMessage,
+    numbered_menu,
 )
 from chatflow.domain.secrets import Secret
 from chatflow.flows.flow import Flow
@@ -109,6 +110,10 @@ class Port(Protocol):
     ) -> None:
         """Send a message (`template`: what goes instead outside WhatsApp's 24-hour window);
         raises PermanentSendError on a permanent error."""
+
+    async def send_by_sms(self, text: str, media: list[Media], number: str, provider: str) -> None:
+        """Send `text` by SMS from `number` (a WhatsApp number's fallback); raises
+        PermanentSendError on a permanent error."""
 
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
         """Call an HTTP API; raises HttpCallFailed when it does not answer 2xx after retries."""
@@ -330,7 +335,18 @@ class FlowRunner:
             )
         media_list = [Media(url=media)] if media else []
         rendered = template.render(state.data) if template is not None else None
-        await self.port.send(text, options or [], media_list, rendered)
+        try:
+            await self.port.send(text, options or [], media_list, rendered)
+        except PermanentSendError as error:
+            # WhatsApp refused it as outside its window (its template too, or there is none): a
+            # step's own failure branch wins, else the number's SMS fallback says it, here in
+            # the conversation, which goes on.
+            step = self.flow.steps.get(state.step)
+            if error.fallback is None or getattr(step, "on_error", None):
+                raise
+            number, provider = error.fallback
+            self.port.log("WhatsApp refused the message (%s): sending it by SMS from %s", error.code, number)
+            await self.port.send_by_sms(numbered_menu(text, options or []), media_list, number, provider)
 
     # -- steps -----------------------------------------------------------------------------
 

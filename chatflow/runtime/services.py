@@ -318,6 +318,7 @@ class Services:
             self.channels,
             task_queue=self.task_queue,
             http_allow=settings.http_allow,  # `Http` steps get a client of their own, guarded
+            fallbacks=self._sms_fallbacks(),  # WhatsApp refusals said by SMS, in the conversation
             guard=SendGuard(optouts, limiter, rates, watchers=watchers, windows=ServiceWindows(self.redis)),
             reporter=reporter,
             on_send=record_send,
@@ -360,6 +361,15 @@ class Services:
             return
         for finding in window_findings(self.flows, self.config.numbers):
             log.warning("%s", finding)
+
+    def _sms_fallbacks(self) -> dict[str, tuple[str, str]]:
+        """Each WhatsApp number's fallback_number and the provider that number is bound to."""
+        routes: dict[str, tuple[str, str]] = {}
+        for binding in self.config.numbers:
+            sms = self.config.binding(binding.fallback_number) if binding.fallback_number else None
+            if binding.channel == "whatsapp" and sms is not None:
+                routes[binding.number] = (sms.number, sms.provider)
+        return routes
 
     def _has_fallback(self) -> bool:
         return any(b.fallback_number for b in self.config.numbers)

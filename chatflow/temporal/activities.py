@@ -32,7 +32,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from chatflow.domain.channel import Channel
-from chatflow.domain.errors import PermanentSendError, RetryableSendError, SendError
+from chatflow.domain.errors import WINDOW_REFUSALS, PermanentSendError, RetryableSendError, SendError
 from chatflow.domain.messages import HttpRequest, HttpResponse, OutboundMessage, SendResult
 from chatflow.flows.quiet_hours import SendWindow, next_allowed_send
 from chatflow.temporal import constants
@@ -154,15 +154,18 @@ class ChatflowActivities:
         ledger: Ledger | None = None,
         barrier: Barrier | None = None,
         http_allow: Iterable[str] = (),
+        fallbacks: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         """`http`: the client `Http` steps call through (by default one that refuses addresses
-        inside the network, but for the `http_allow` hosts: `chatflow.temporal.outbound`)."""
+        inside the network, but for the `http_allow` hosts: `chatflow.temporal.outbound`).
+        `fallbacks`: each WhatsApp number's SMS fallback (its number and provider)."""
         self.channels = channels
         self.http = http or business_client(http_allow)
         self.guard = guard
         self.on_send = on_send
         self.ledger = ledger
         self.barrier = barrier
+        self.fallbacks = dict(fallbacks or {})
 
     @activity.defn(name=constants.SEND_MESSAGE)
     async def send_message(self, message: OutboundMessage) -> SendResult:
@@ -198,8 +201,10 @@ class ChatflowActivities:
                 await self._release(key, claim)
             if isinstance(error, PermanentSendError):
                 self.on_send(message.provider, FAILED)
+                # The SMS route rides in the details, after the code: the conversation sends it.
+                route = self._fallback(message, error)
                 raise ApplicationError(
-                    str(error), error.code, type=constants.PERMANENT_SEND_ERROR, non_retryable=True
+                    str(error), error.code, *route, type=constants.PERMANENT_SEND_ERROR, non_retryable=True
                 ) from error
             if isinstance(error, RetryableSendError):
                 self.on_send(message.provider, RETRY)
@@ -225,6 +230,14 @@ class ChatflowActivities:
             await self.guard.after_send(message, result)
         self.on_send(message.provider, result.status)
         return result
+
+    def _fallback(self, message: OutboundMessage, error: PermanentSendError) -> tuple[str, ...]:
+        """The SMS number and provider that may say a message WhatsApp refused as outside its
+        window; none for another refusal, a number without a fallback, or a customer known by a
+        WhatsApp user id only (no phone number to text)."""
+        if message.channel != "whatsapp" or error.code not in WINDOW_REFUSALS or not message.customer.startswith("+"):
+            return ()
+        return self.fallbacks.get(message.number, ())
 
     async def _release(self, key: str, claim: Claim) -> None:
         assert self.ledger is not None

@@ -68,6 +68,7 @@ def build_worker(
     max_concurrent_workflow_tasks: int | None = None,
     interceptors: Sequence[Interceptor] = (),
     http_allow: Iterable[str] = (),
+    fallbacks: Mapping[str, tuple[str, str]] | None = None,
 ) -> Worker:
     """The worker; `ledger` keeps a send from being made twice when its result is lost (a worker
     killed mid-send), `barrier` keeps a conversation's messages in order across a Redis outage
@@ -84,7 +85,7 @@ def build_worker(
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
-    activities = ChatflowActivities(channels, http, guard, on_send, ledger, barrier, http_allow)
+    activities = ChatflowActivities(channels, http, guard, on_send, ledger, barrier, http_allow, fallbacks)
     workflows: list[type] = [ConversationWorkflow]
     functions: list[Callable[..., Any]] = [
         activities.send_message,

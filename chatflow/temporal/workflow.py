@@ -322,6 +322,22 @@ class ConversationWorkflow:
             await self._held()  # the bot never talks over the person who has the conversation
         await self._deliver(self._outbound(text, options, media, template))
 
+    async def send_by_sms(self, text: str, media: list[Media], number: str, provider: str) -> None:
+        """Say by SMS, from `number`, what WhatsApp refused: a line of the transcript of its own."""
+        ref = self.params.conversation
+        await self._deliver(
+            OutboundMessage(
+                channel="sms",
+                provider=provider,
+                number=number,
+                customer=ref.customer,
+                text=text,
+                media=media,
+                conversation_id=ref.id,
+                last_inbound_at=self.last_inbound_at,
+            )
+        )
+
     def _outbound(
         self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
     ) -> OutboundMessage:
@@ -350,12 +366,14 @@ class ConversationWorkflow:
             result = await self._send(message)
         except (ActivityError, ApplicationError) as error:
             cause = _cause(error)
-            code = ""
+            code, fallback = "", None
             if isinstance(cause, ApplicationError) and cause.details:
                 code = str(cause.details[0])
+                if len(cause.details) >= 3:  # an SMS number may say it (activities' `_fallback`)
+                    fallback = (str(cause.details[1]), str(cause.details[2]))
             turn.status, turn.error_code = "failed", code
             self.log("send refused%s: %s", f" ({code})" if code else "", _reason(error))
-            raise PermanentSendError(_reason(error), code) from error
+            raise PermanentSendError(_reason(error), code, fallback) from error
         turn.message_id, turn.status = result.message_id, result.status
         early = self.early_statuses.pop(result.message_id, None)
         if early is not None:
