@@ -46,9 +46,7 @@ class ConversationWorker(Worker):
 
 def sandbox_runner(flows: Iterable[type[Flow]] = ()) -> SandboxedWorkflowRunner:
     modules = set(PASSTHROUGH) | {flow.__module__.split(".")[0] for flow in flows}
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
-    )
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules))
 
 
 def build_worker(
