@@ -97,6 +97,7 @@ def test_a_flow_written_tested_versioned_and_chatted_with_in_a_project_of_ones_o
         [
             CHATFLOW,
             "dev",
+            "--reload",  # as the README runs it
             "--port",
             str(port),
             "--temporal-port",

@@ -118,12 +118,20 @@ def dev(
     redis_port: Annotated[int | None, typer.Option(help="Embedded Valkey port [default: 6379, or free]")] = None,
     log_json: LogJson = False,
     log_level: LogLevel = "info",
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload",
+            help="Restart the web app and the worker when a flow module or the config changes "
+            "(warning of running conversations the change would break).",
+        ),
+    ] = False,
 ) -> None:
     """Run everything on this machine: Temporal and Valkey (embedded unless
     CHATFLOW_TEMPORAL_ADDRESS / CHATFLOW_REDIS_URL are set), the worker and the web app."""
     configure_logging(json_lines=log_json, level=log_level)
     loaded, source = _config(config)
-    options = DevOptions(host, port, data_dir, temporal_port, ui_port, redis_port, source, log_json, log_level)
+    options = DevOptions(host, port, data_dir, temporal_port, ui_port, redis_port, source, log_json, log_level, reload)
     _run(lambda: dev_main(loaded, options, say))
 
 

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import secrets
+import socket
 import sys
 import zlib
 from collections.abc import Awaitable, Iterable
@@ -108,6 +109,7 @@ class DevOptions:
     source: str = "chatflow.toml"
     log_json: bool = False  # passed on to the worker's process
     log_level: str = "info"
+    reload: bool = False  # restart the web app and the worker when a flow module or the config changes
 
 
 class _Embedded(Protocol):
@@ -197,14 +199,22 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
             web = f"http://{_visible(options.host)}:{sock.getsockname()[1]}"
             api = f"  Journeys API  {web}/api/conversations  key: {settings.api_key} ({key_source})"
             worker_metrics = f"http://{SERVER_HOST}:{metrics_port}/metrics"
-            state = {"pid": os.getpid(), "web": web, "temporal": settings.temporal_address, "redis": settings.redis_url,
-                     "worker_metrics": worker_metrics}
+            state = {
+                "pid": os.getpid(),
+                "web": web,
+                "temporal": settings.temporal_address,
+                "redis": settings.redis_url,
+                "worker_metrics": worker_metrics,
+            }
             if key_source != "CHATFLOW_API_KEY":
                 state["api_key_file"] = key_source  # its path, not the key: dev.json is readable by all
             state_file.write_text(json.dumps(state) + "\n", encoding="utf-8")
             lines.append(f"  Worker        pid {worker.pid}, metrics {worker_metrics}")
             say(_banner(config, web, lines, api, {b.number for b in added}))
-            await until_any_ends(stop, services.serve_web(sock, stop), _watch(worker, stop))
+            if options.reload:
+                await _serve_reloading(config, flows, services, worker, sock, stop, say, options, started, metrics_port)
+            else:
+                await until_any_ends(stop, services.serve_web(sock, stop), _watch(worker, stop))
         finally:
             await services.aclose()
     finally:
@@ -215,6 +225,52 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
             say("stopping ...")
             await asyncio.to_thread(started.stop)
         say("stopped")
+
+
+async def _serve_reloading(
+    config: Config,
+    flows: list[type[Flow]],
+    services: Services,
+    worker: ChildProcess,
+    sock: socket.socket,
+    stop: asyncio.Event,
+    say: Say,
+    options: DevOptions,
+    started: _Started,
+    metrics_port: int,
+) -> None:
+    """`--reload`: see `chatflow.runtime.reload`. The servers, the API key and the console
+    numbers chatflow dev bound stay; the config file and the flows are read again."""
+    from chatflow.runtime.config import load_config
+    from chatflow.runtime.reload import Generation, Watched, serve_reloading
+
+    kept = config.settings
+
+    def load() -> tuple[Config, list[type[Flow]]]:
+        fresh = load_config(options.source)
+        fresh.settings.temporal_address, fresh.settings.redis_url = kept.temporal_address, kept.redis_url
+        fresh.settings.api_key = kept.api_key
+        fresh_flows = load_flows(fresh, source=options.source)
+        fresh.numbers = [*fresh.numbers, *console_bindings(fresh, fresh_flows)]
+        return fresh, fresh_flows
+
+    async def start(fresh: Config, fresh_flows: list[type[Flow]]) -> Generation:
+        running = await Services.start(fresh, fresh_flows)
+        child = _start_worker(fresh, options, metrics_port)
+        started.children.append(child)
+        return Generation(fresh, fresh_flows, running, child)
+
+    watched = Watched(options.source, config.flow_modules)
+    say(f"  --reload: watching {', '.join(str(p) for p in watched.roots())} for changes to the flows and the config")
+    await serve_reloading(
+        Generation(config, flows, services, worker),
+        sock=sock,
+        stop=stop,
+        say=say,
+        watched=watched,
+        load=load,
+        start=start,
+    )
 
 
 def _start_worker(config: Config, options: DevOptions, metrics_port: int) -> ChildProcess:
@@ -228,8 +284,18 @@ def _start_worker(config: Config, options: DevOptions, metrics_port: int) -> Chi
         "CHATFLOW_REDIS_URL": config.settings.redis_url,
         "CHATFLOW_LOG_LEVEL": options.log_level,
     }
-    args = [sys.executable, "-m", "chatflow", "worker", "--config", str(Path(options.source).resolve()),
-            "--metrics-host", SERVER_HOST, "--metrics-port", str(metrics_port)]
+    args = [
+        sys.executable,
+        "-m",
+        "chatflow",
+        "worker",
+        "--config",
+        str(Path(options.source).resolve()),
+        "--metrics-host",
+        SERVER_HOST,
+        "--metrics-port",
+        str(metrics_port),
+    ]
     if options.log_json:
         args.append("--log-json")
     # Sends in flight get the worker's own grace to finish, and a little more to stop.
@@ -263,7 +329,7 @@ def _banner(config: Config, web: str, lines: list[str], api: str, added: set[str
         first = console[0]
         out += [
             f"  curl          curl -X POST {web}/console/messages -H 'content-type: application/json' "
-            f"-d '{{\"from\": \"+14155550100\", \"to\": \"{first.number}\", \"text\": \"hi\"}}'",
+            f'-d \'{{"from": "+14155550100", "to": "{first.number}", "text": "hi"}}\'',
             f"                curl '{web}/console/messages?customer=%2B14155550100'",
         ]
     out += ["Press Ctrl-C to stop.", ""]
