@@ -128,6 +128,10 @@ class Port(Protocol):
         """When a non-urgent message may go out; None when now is fine (or it answers the
         customer, who just wrote)."""
 
+    def quiet_hours_hold_every_send(self) -> bool:
+        """Whether End texts and code steps' sends wait for quiet hours too (conversations
+        started before they did replay as they ran)."""
+
 
 def http_request(
     method: str,
@@ -211,9 +215,13 @@ class Convo:
         """The workflow's deterministic clock; never use `datetime.now()` in a flow."""
         return self._runner.port.now()
 
-    async def say(self, text: str, *, media: str | None = None) -> None:
+    async def say(self, text: str, *, media: str | None = None, urgent: bool = False) -> None:
         """Send `text` as it is: code steps compose their own text (an f-string), so a
-        customer's words inside it are never read as a template."""
+        customer's words inside it are never read as a template. Inside the flow's quiet hours
+        it waits for them to end, as a `Say` does, unless `urgent`."""
+        await self._runner.respect_quiet_hours(urgent, every_send=True)
+        if self._runner.port.cancelled():
+            return  # ended while it waited: the code step's later lines still run, nothing is sent
         await self._runner.send(text, media=media)
 
     async def sleep(self, duration: timedelta) -> None:
@@ -311,7 +319,10 @@ class FlowRunner:
             state.reason = ""  # a failure the flow recovered from is not why it completed
         if step.text is not None:
             try:
-                await self.send(render(step.text, state.data), template=step.template)
+                # A last word after a night-time timeout waits for the morning like any other.
+                await self.respect_quiet_hours(step.urgent, every_send=True)
+                if not self.port.cancelled():
+                    await self.send(render(step.text, state.data), template=step.template)
             except (PermanentSendError, FlowError) as error:
                 state.reason = state.reason or f"last message not sent: {error}"
         state.outcome = step.outcome
@@ -352,7 +363,7 @@ class FlowRunner:
 
     async def _execute(self, step: Step) -> str:
         if isinstance(step, Say):
-            await self._respect_quiet_hours(step.urgent)
+            await self.respect_quiet_hours(step.urgent)
             if self.port.cancelled():
                 return CANCEL
             await self.send(render(step.text, self.state.data), media=step.media, template=step.template)
@@ -373,9 +384,11 @@ class FlowRunner:
             return await self._code(step)
         raise FlowDefinitionError(f"step {step.name!r} of an unknown kind {type(step).__name__}")
 
-    async def _respect_quiet_hours(self, urgent: bool) -> None:
+    async def respect_quiet_hours(self, urgent: bool, *, every_send: bool = False) -> None:
         window = self.flow.quiet_hours
         if window is None or urgent:
+            return
+        if every_send and not self.port.quiet_hours_hold_every_send():
             return
         when = await self.port.quiet_until(window, self.state.data.get("timezone"))
         if when is not None and when > self.port.now():
@@ -435,7 +448,7 @@ class FlowRunner:
             if step.text is not None:
                 # Before the wait is recorded: a run that continues as new during the quiet
                 # hours starts this step again rather than believing the prompt went out.
-                await self._respect_quiet_hours(step.urgent)
+                await self.respect_quiet_hours(step.urgent)
                 if self.port.cancelled():
                     return CANCEL
             state.wait = WaitState()
@@ -487,7 +500,7 @@ class FlowRunner:
         state = self.state
         if state.wait is None:
             if step.text is not None:
-                await self._respect_quiet_hours(step.urgent)
+                await self.respect_quiet_hours(step.urgent)
                 if self.port.cancelled():
                     return CANCEL
             # `attempts` keeps the hand-backs counted when the wait began: the next one ends it.

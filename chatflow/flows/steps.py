@@ -339,12 +339,15 @@ OUTCOMES = ("completed", "cancelled", "expired", "failed")
 class End(Step):
     """The conversation ends with an outcome, optionally saying something last."""
 
-    def __init__(self, outcome: str = "completed", text: Text | None = None, *, template: str | Template = "") -> None:
+    def __init__(
+        self, outcome: str = "completed", text: Text | None = None, *, template: str | Template = "", urgent: bool = False
+    ) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         self.outcome = outcome
         self.text = text
         self.template = as_template(template)
+        self.urgent = urgent  # its text sent even inside the flow's quiet hours
 
 
 class Code(Step):

@@ -27,6 +27,8 @@ AWAIT_BUFFER = "await_buffer"
 SEND_AS_LOCAL_ACTIVITY = "chatflow-send-local-activity"
 # A send's local try and the activity that retries it share one activity id, its key in the send ledger.
 SEND_ID = "chatflow-send-id"
+# Quiet hours hold `End` texts and code steps' sends too (before, only Say, Ask and Handover).
+QUIET_HOURS_EVERY_SEND = "chatflow-quiet-hours-every-send"
 # The shortest timer: it ends a workflow task, so local sends are committed before the run ends.
 COMMIT_LOCAL_SENDS = timedelta(milliseconds=1)
 

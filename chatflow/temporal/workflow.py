@@ -76,6 +76,7 @@ class ConversationWorkflow:
         # True after a send made as a local activity in the current workflow task (see _close_task).
         self.sent_locally = False
         self.held_for = timedelta(0)  # time spent taken over, for sleeps that span a takeover
+        self.quiet_every_send = False  # End texts and code steps' sends wait for quiet hours too
         # Delivery reports can overtake the send activity's result; keep them until it lands.
         self.early_statuses: dict[str, DeliveryUpdate] = {}
         # Lifecycle events of this run so far, replays included: each one's place, for its id.
@@ -87,6 +88,11 @@ class ConversationWorkflow:
         flow_class = registry.get(params.flow, params.version or self._pin_version(params.flow))
         self.version = flow_class.version
         self.reported_keys = (*flow_class.keys, *flow_class.sink_keys)
+        # Asked once as the run starts: asked at the send itself, right after a send's local
+        # activity in the same workflow task, its replay failed (a code step's second say).
+        self.quiet_every_send = flow_class.quiet_hours is not None and workflow.patched(
+            constants.QUIET_HOURS_EVERY_SEND
+        )
         if params.resume is None:
             by = "a message" if params.started_by == "message" else "a journey"
             self.log("started: flow %s v%d, by %s", params.flow, self.version, by)
@@ -552,6 +558,11 @@ class ConversationWorkflow:
         await self.checkpoint()
         # A sleep that spanned a takeover ends that much later: the flow's time stood still.
         await self.sleep_until(when + (self.held_for - held_before))
+
+    def quiet_hours_hold_every_send(self) -> bool:
+        # A conversation that ended or said something from code during quiet hours before this
+        # held those sends replays without the wait it then did not have.
+        return self.quiet_every_send
 
     async def quiet_until(self, window: SendWindow, timezone: str | None) -> datetime | None:
         if self.last_inbound_at:

@@ -44,3 +44,38 @@ async def test_an_answer_to_a_customer_is_not_held_back(skipping_env):
     async with FlowTest(skipping_env, Helpdesk) as chat:
         assert await chat.send("hi") == ["How can we help? Reply YES for a callback."]
         assert await chat.send("yes") == ["We'll call you."]
+
+
+async def test_an_end_text_after_a_night_time_timeout_waits_for_the_window(skipping_env):
+    window = await window_opening_soon(skipping_env)
+
+    class Reminder(Flow):
+        quiet_hours = window
+        ask = Ask("Still want your order?", branches={yes: "kept"}, timeout=timedelta(hours=3), on_timeout="gave_up")
+        kept = End("completed", "Great.")
+        gave_up = End("expired", "We cancelled your order.")
+
+    async with FlowTest(skipping_env, Reminder) as chat:
+        assert await chat.start({"timezone": "UTC"}) == []  # held until the window opens
+        assert await chat.skip(timedelta(hours=2, minutes=5)) == ["Still want your order?"]
+        # The timeout fires after the window has closed: the last word waits for the next one.
+        assert await chat.skip(timedelta(hours=3, minutes=5)) == []
+        assert await chat.skip(timedelta(hours=21)) == ["We cancelled your order."]
+
+
+async def test_a_code_steps_say_waits_for_the_window_unless_urgent(skipping_env):
+    window = await window_opening_soon(skipping_env)
+
+    class FromCode(Flow):
+        quiet_hours = window
+
+        async def hello(self, convo):
+            await convo.say("Your parcel is at the door.", urgent=True)
+            await convo.say(f"Rate us, {convo.data['name']}!")
+
+        done = End("completed")
+
+    async with FlowTest(skipping_env, FromCode) as chat:
+        assert await chat.start({"timezone": "UTC", "name": "Ana"}) == ["Your parcel is at the door."]
+        assert await chat.skip(timedelta(minutes=55)) == []
+        assert await chat.skip(timedelta(hours=1, minutes=10)) == ["Rate us, Ana!"]
