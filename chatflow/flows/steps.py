@@ -340,7 +340,12 @@ class End(Step):
     """The conversation ends with an outcome, optionally saying something last."""
 
     def __init__(
-        self, outcome: str = "completed", text: Text | None = None, *, template: str | Template = "", urgent: bool = False
+        self,
+        outcome: str = "completed",
+        text: Text | None = None,
+        *,
+        template: str | Template = "",
+        urgent: bool = False,
     ) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
