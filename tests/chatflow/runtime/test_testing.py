@@ -11,7 +11,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from chatflow import Ask, End, Flow, anything
+from chatflow import Ask, End, Flow, Say, anything
+from chatflow.domain.addresses import Address
+from chatflow.edge import keys
 from chatflow.runtime.testing import FlowTest, record_histories, skip_time
 
 _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -152,3 +154,43 @@ async def test_journeys_recorded_within_a_minute_get_a_file_each(dev_env: Workfl
         await asyncio.sleep(0.1)
     assert [entry.new for entry in recorded] == [True, True]
     assert len(list(tmp_path.glob("*.json"))) == 2
+
+
+class Checkin(Flow):
+    """Asks, thanks for the answer; a send that cannot be made ends it as failed."""
+
+    on_failure = "undeliverable"
+    ask = Ask("Rate us 1-5", branches={anything: "thanks"})
+    thanks = Say("Thanks!")
+    done = End("completed")
+    undeliverable = End("failed")
+
+
+async def test_a_flowtest_sends_through_the_workers_send_guard(skipping_env: WorkflowEnvironment) -> None:
+    async with FlowTest(skipping_env, Checkin) as chat:
+        assert await chat.start() == ["Rate us 1-5"]
+        assert await chat.send("5") == ["Thanks!"]
+        assert (await chat.result()).outcome == "completed"
+        # Paced by the rate limiter chatflow worker uses, on the sender's own key.
+        assert chat.redis is not None
+        assert await chat.redis.exists(keys.rate(str(Address("tel", chat.ref.number))))
+
+
+async def test_after_the_customer_opts_out_the_next_send_takes_the_failure_branch(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    async with FlowTest(skipping_env, Checkin) as chat:
+        assert await chat.start() == ["Rate us 1-5"]
+        await chat.opt_out()
+        assert await chat.send("5") == []  # "Thanks!" is not sent to a customer who said STOP
+        result = await chat.result()
+    assert result.outcome == "failed"
+    assert chat.said == ["Rate us 1-5"]
+
+
+async def test_a_customer_who_opts_back_in_is_sent_to_again(skipping_env: WorkflowEnvironment) -> None:
+    async with FlowTest(skipping_env, Checkin) as chat:
+        await chat.start()
+        await chat.opt_out()
+        await chat.opt_in()
+        assert await chat.send("5") == ["Thanks!"]
