@@ -47,7 +47,7 @@ async def _start(client: Client, n: int) -> float:
     gate = asyncio.Semaphore(STARTS_AT_ONCE)
 
     async def one(i: int) -> None:
-        ref = ConversationRef("sms", "console", NUMBER, f"+1415{i:07d}")
+        ref = ConversationRef("sms", NUMBER, f"+1415{i:07d}", "console")
         attributes = TypedSearchAttributes(
             [
                 SearchAttributePair(FLOW, "demo"),

@@ -86,7 +86,7 @@ async def ours(client: Client, redis_url: str, shop_url: str) -> dict[str, Any]:
     services = await Services.start(config, [PaymentRecovery], client=client, redis=redis, task_queue=task_queue)
     services.channels["console"] = ConsoleChannel(Outbox())
     worker, _ = services.worker()
-    ref = ConversationRef("sms", "console", NUMBER, "+14155550123")
+    ref = ConversationRef("sms", NUMBER, "+14155550123", "console")
     data = {"api": shop_url, "customer_id": "c-1", "order_id": "A-1001", "payment_link": "https://pay.example/A-1001"}
     try:
         async with worker:

@@ -28,7 +28,7 @@ from bench.fake_provider import FakeTwilio, serving
 from bench.http import WEBHOOK_PATH, HttpPool, twilio_webhook
 from bench.machine import cpu_seconds, rss_kib, temporal_server_pid
 from bench.serve import READY
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.runtime.embedded import start_valkey
 from chatflow.runtime.processes import free_port
 from chatflow.testing import dev_server
@@ -187,7 +187,7 @@ class Stack:
         return (self.app_url if path == "ours" else self.baseline_url) + WEBHOOK_PATH
 
     def workflow_id(self, path: str, customer: str) -> str:
-        return conversation_id("sms", NUMBER, customer) if path == "ours" else baseline_workflow_id(customer)
+        return ConversationRef("sms", NUMBER, customer).id if path == "ours" else baseline_workflow_id(customer)
 
     async def post(self, path: str, customer: str, text: str) -> int:
         """A customer's SMS as Twilio delivers it to `path`'s webhook; the HTTP status."""

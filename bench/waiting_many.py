@@ -80,7 +80,7 @@ class _Run:
 
         async def one(i: int) -> None:
             async with gate:
-                ref = ConversationRef("sms", "console", self.number, customer(i))
+                ref = ConversationRef("sms", self.number, customer(i), "console")
                 await start_journey(self.services.client, ref, "score", {}, task_queue=self.task_queue)
 
         await asyncio.gather(*(one(i) for i in range(first, first + n)))

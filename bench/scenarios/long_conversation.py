@@ -14,7 +14,7 @@ from typing import Any
 from bench.config import NUMBER
 from bench.sizes import Sizes
 from bench.stack import Stack
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 
 WINDOW = 10  # messages whose median is reported at each mark: one message is one sample
 TIMEOUT = 60.0
@@ -49,7 +49,7 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
     for mark in marks:
         window = [samples[n] for n in range(max(2, mark - WINDOW + 1), mark + 1)]
         at[str(mark)] = round(statistics.median(window) * 1000, 2)
-    runs = await _runs(stack, conversation_id("sms", NUMBER, customer))
+    runs = await _runs(stack, ConversationRef("sms", NUMBER, customer).id)
     result = {
         "history_limit": stack.history_limit,
         "messages": marks[-1],

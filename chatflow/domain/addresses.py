@@ -240,36 +240,33 @@ MAILTO = register_kind(
 
 @dataclass(frozen=True)
 class ConversationRef:
-    channel: str  # sms | whatsapp | console
-    provider: str  # the channel plug-in that carries it: twilio | whatsapp_cloud | console
-    number: str  # our virtual number, E.164
-    customer: str  # the customer's number, E.164 (or a WhatsApp user id)
+    """One conversation: a customer on one of our addresses, on one channel. Its `id` is also the
+    id of its Temporal workflow; it is built (`id`, `prefix`) and read (`parse`) here only.
+
+    The fields are the conversation workflow's input (`ConversationInput.conversation`) as it is
+    recorded in Temporal's histories: their names stay, or running conversations would not load.
+    """
+
+    channel: str  # sms | whatsapp | console | email ...
+    number: str  # the value of our address (a virtual number, an email sender)
+    customer: str  # the value of the customer's address, of the same kind
+    provider: str = ""  # the plug-in that carries it; not part of the id ("" when read from one)
 
     @property
     def id(self) -> str:
-        return conversation_id(self.channel, self.number, self.customer)
+        return f"{self.prefix(self.channel, self.number)}{self.customer}"
 
+    @staticmethod
+    def prefix(channel: str, number: str) -> str:
+        """The start of the id of every conversation on one of our addresses (for listing them)."""
+        return f"{CONVERSATION_PREFIX}:{channel}:{number}:"
 
-def conversation_id(channel: str, number: str, customer: str) -> str:
-    """One conversation per channel, virtual number and customer: also the Temporal workflow id."""
-    return f"{CONVERSATION_PREFIX}:{channel}:{number}:{customer}"
-
-
-def conversation_prefix(channel: str, number: str) -> str:
-    """The start of every conversation id on one of our numbers (for listing them)."""
-    return f"{CONVERSATION_PREFIX}:{channel}:{number}:"
-
-
-@dataclass(frozen=True)
-class ConversationAddress:
-    channel: str
-    number: str
-    customer: str
-
-
-def parse_conversation_id(conversation: str) -> ConversationAddress:
-    """The parts of a conversation id; ValueError when it is not one."""
-    parts = conversation.split(":", 3)
-    if len(parts) != 4 or parts[0] != CONVERSATION_PREFIX or not all(parts[1:]):
-        raise ValueError(f"{conversation!r} is not a conversation id ({CONVERSATION_PREFIX}:channel:number:customer)")
-    return ConversationAddress(parts[1], parts[2], parts[3])
+    @classmethod
+    def parse(cls, conversation_id: str) -> ConversationRef:
+        """The conversation an id names; ValueError when it is not one."""
+        parts = conversation_id.split(":", 3)
+        if len(parts) != 4 or parts[0] != CONVERSATION_PREFIX or not all(parts[1:]):
+            raise ValueError(
+                f"{conversation_id!r} is not a conversation id ({CONVERSATION_PREFIX}:channel:number:customer)"
+            )
+        return cls(parts[1], parts[2], parts[3])

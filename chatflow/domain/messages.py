@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.secrets import Secret
 
 Channel = Literal["sms", "whatsapp", "console"]
@@ -110,6 +111,11 @@ class InboundMessage:
     # buffer held from before may still be on their way (the workflow waits for them).
     unbuffered: bool = False
 
+    @property
+    def conversation(self) -> ConversationRef:
+        """The conversation it belongs to."""
+        return ConversationRef(self.channel, self.number, self.customer, self.provider)
+
 
 @dataclass
 class BusinessEvent:
@@ -149,6 +155,11 @@ class OutboundMessage:
             return None
         name, _, language = self.template.partition(":")
         return TemplateMessage(name, language or "en_US")
+
+    @property
+    def conversation(self) -> ConversationRef:
+        """The conversation it is sent in."""
+        return ConversationRef(self.channel, self.number, self.customer, self.provider)
 
 
 @dataclass

@@ -47,7 +47,7 @@ from chatflow.edge.dedupe import SEEN_TTL
 from chatflow.edge.delivery import MAX_MESSAGE_BYTES, REDIS_AWAY, Race, deliver_again, encoded_size
 from chatflow.edge.keys import PARTITIONS as PARTITIONS
 from chatflow.edge.keys import partition_of as partition_of
-from chatflow.temporal.client import deliver, ref_for
+from chatflow.temporal.client import deliver
 from chatflow.temporal.constants import TASK_QUEUE
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class BufferedDelivery:
         self._admit = redis.register_script(_ADMIT)
 
     async def __call__(self, message: InboundMessage, flow: str) -> None:
-        partition = partition_of(ref_for(message).id, self._partitions)
+        partition = partition_of(message.conversation.id, self._partitions)
         await self._enqueue(
             keys=[keys.seen(message.id, partition), keys.inbox(partition)],
             args=[self._seen_ttl, encode(message, flow)],
@@ -201,7 +201,7 @@ class BufferedDelivery:
     async def admit(self, message: InboundMessage, flow: str, scope: str = "") -> Admitted:
         """Buffer the message unless its customer opted out of the number's consent `scope` (its
         brand's; by default the number itself) or it is a repeat."""
-        partition = partition_of(ref_for(message).id, self._partitions)
+        partition = partition_of(message.conversation.id, self._partitions)
         if self._cluster:
             # Two round trips: a STOP landing between them is as if it came just after.
             if await self._redis.sismember(keys.opted_out(scope or message.number), message.customer):

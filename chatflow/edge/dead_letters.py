@@ -30,7 +30,6 @@ from chatflow.domain.errors import Invalid, NotFound
 from chatflow.edge import keys
 from chatflow.edge.buffer import PARTITIONS, decode, entry_time, partition_of
 from chatflow.edge.delivery import MAX_MESSAGE_BYTES, encoded_size
-from chatflow.temporal.client import ref_for
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ async def retry_dead_letter(redis: Redis, id: str, *, partitions: int | None = N
     size = encoded_size(message)
     if size > MAX_MESSAGE_BYTES:
         raise Invalid(f"dead letter {id} is {size} bytes, over the {MAX_MESSAGE_BYTES}-byte limit: it cannot be retried")
-    partition = partition_of(ref_for(message).id, partitions or PARTITIONS)
+    partition = partition_of(message.conversation.id, partitions or PARTITIONS)
     # Into the buffer first, then out of the dead letters: a crash between the two leaves it in
     # both, and a retried entry is handed on as one that may have been handed on already.
     entry = await redis.xadd(
@@ -117,7 +116,7 @@ def _letter(entry_id: str, fields: dict[str, str]) -> DeadLetter:
     try:
         message, flow = decode(raw)
         message_id = message.id
-        conversation = ref_for(message).id
+        conversation = message.conversation.id
     except (ValueError, TypeError, KeyError):
         pass
     return DeadLetter(

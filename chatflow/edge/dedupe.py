@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.delivery import Deliver
-from chatflow.temporal.client import ref_for
 
 # Meta retries for up to a day; Twilio within minutes.
 SEEN_TTL = timedelta(days=2)
@@ -37,7 +36,7 @@ class Dedupe:
         await self._redis.delete(self.key(message))
 
     def key(self, message: InboundMessage) -> str:
-        return keys.seen(message.id, keys.partition_of(ref_for(message).id, self._partitions))
+        return keys.seen(message.id, keys.partition_of(message.conversation.id, self._partitions))
 
 
 def deduped(deliver: Deliver, dedupe: Dedupe) -> Deliver:

@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from chatflow.domain.codec import dumps
 from chatflow.domain.errors import TooLarge
 from chatflow.domain.messages import InboundMessage
-from chatflow.temporal.client import deliver, ref_for
+from chatflow.temporal.client import deliver
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.records import ConversationInput
 
@@ -108,7 +108,7 @@ async def deliver_again(
     A running conversation is signalled (never started): if it received the message before, its
     seen-set drops the repeat. With none running, the message starts one only if no ended run has it.
     """
-    conversation = ref_for(message).id
+    conversation = message.conversation.id
     for _ in range(5):
         latest = await _latest_run(client, conversation)
         if await _received_by_ended_run(client, conversation, message.id, since - CLOCK_SKEW, latest):

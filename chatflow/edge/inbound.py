@@ -34,7 +34,6 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import conversation_id
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.keywords import Language
 from chatflow.domain.messages import InboundMessage
@@ -238,7 +237,7 @@ class InboundEdge:
         self, binding: NumberBinding, message: InboundMessage, optouts: OptOuts, dedupe: Dedupe
     ) -> Verdict:
         keyword = binding.answered_words.meaning(message.text)
-        number, customer = message.number, message.customer
+        customer = message.customer
         ours, theirs = binding.address, binding.address.of(customer)
         if keyword is not None and keyword[0] == "help":
             if not await dedupe.claim(message):
@@ -249,7 +248,7 @@ class InboundEdge:
             # provider's retry into a "duplicate" and lose the STOP. A repeat is confirmed once
             # all the same: the opt-out is new only the first time.
             newly = await optouts.opt_out(ours, theirs, word=message.text.strip())
-            await self._end_conversation(conversation_id(message.channel, number, customer))
+            await self._end_conversation(message.conversation.id)
             if not await dedupe.claim(message):
                 return Verdict("duplicate")
             return Verdict("opted_out", reply=keyword[1].opted_out_text if newly else "")
@@ -288,7 +287,7 @@ class InboundEdge:
                 raise ConnectionError("Redis is away and opt-outs cannot be kept elsewhere")
             # Raises if Temporal is away too: 503.
             newly = await self._pending.record(number, customer, "out", message.text.strip())
-            await self._end_conversation(conversation_id(message.channel, number, customer))
+            await self._end_conversation(message.conversation.id)
             return Verdict("opted_out", reply=keyword[1].opted_out_text if newly else "")
         if keyword is not None and keyword[0] == "opt_in" and self._pending is not None:
             # Whether they had opted out is in Redis: keep the START (a no-op for one who had

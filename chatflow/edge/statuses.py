@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from redis.exceptions import RedisError
 from temporalio.client import Client
 
-from chatflow.domain.addresses import parse_conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.messages import DeliveryUpdate
 from chatflow.edge.delivery_reports import DeliveryReports
 from chatflow.edge.fallback import ChannelFallback
@@ -70,7 +70,7 @@ class StatusRouter:
         if self._fallback is not None:  # a WhatsApp message delivered needs no SMS; a failed one now
             await self._fallback.on_status(update)
         if self._reports is not None:
-            address = parse_conversation_id(conversation_id)
+            address = ConversationRef.parse(conversation_id)
             await self._reports.status_changed(
                 DeliveryReport(
                     conversation_id=conversation_id,

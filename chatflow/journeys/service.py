@@ -27,7 +27,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import ConversationRef, conversation_prefix, e164, parse_conversation_id
+from chatflow.domain.addresses import ConversationRef, e164
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import Conflict, Invalid, NotFound, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
@@ -141,7 +141,7 @@ class Journeys:
         binding = self.config.binding(number)
         if binding is None:
             raise Invalid(f"from {number} is not one of our numbers (see chatflow.toml)")
-        return ConversationRef(binding.channel, binding.provider, number, customer), binding
+        return ConversationRef(binding.channel, number, customer, binding.provider), binding
 
     def check_data(self, request: JourneyRequest) -> None:
         """Refuse, before it starts, a journey whose data lacks what the flow's messages and
@@ -300,7 +300,7 @@ class Journeys:
         if "*" not in conversation:
             return conversation
         try:
-            address = parse_conversation_id(conversation)
+            address = ConversationRef.parse(conversation)
             number = e164(address.number)
         except ValueError:
             raise NotFound(f"no conversation {conversation}") from None
@@ -308,7 +308,7 @@ class Journeys:
         if masked is None or not re.fullmatch(r"[a-z_]+", address.channel):
             raise NotFound(f"no conversation {conversation}")
         start, hidden, end = masked.groups()
-        prefix = conversation_prefix(address.channel, number)
+        prefix = ConversationRef.prefix(address.channel, number)
         pattern = re.compile(re.escape(prefix + start) + rf"\d{{{len(hidden)}}}" + re.escape(end))
         query = f"WorkflowType = '{CONVERSATION_WORKFLOW}' AND WorkflowId STARTS_WITH '{prefix}{start}'"
         found = {
@@ -453,7 +453,7 @@ class Journeys:
             channels = sorted({b.channel for b in self.config.numbers if b.number == number})
             if not channels:
                 raise Invalid(f"number {number} is not one of our numbers")
-            prefixes = [f"WorkflowId STARTS_WITH '{conversation_prefix(c, number)}'" for c in channels]
+            prefixes = [f"WorkflowId STARTS_WITH '{ConversationRef.prefix(c, number)}'" for c in channels]
             parts.append("(" + " OR ".join(prefixes) + ")")
         return " AND ".join(parts)
 

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import httpx
 
-from chatflow.domain.addresses import conversation_id, e164
+from chatflow.domain.addresses import ConversationRef, e164
 from chatflow.domain.errors import ChatflowError
 from chatflow.domain.messages import Option, numbered_menu
 
@@ -327,7 +327,7 @@ async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
         screen.note(
             f"Chatting with flow {flow} on {target.number} at {url} as {options.customer}. Type a message; Ctrl-D ends."
         )
-        conversation = Conversation(http, conversation_id(target.channel, target.number, options.customer), screen)
+        conversation = Conversation(http, ConversationRef(target.channel, target.number, options.customer).id, screen)
         try:
             if options.start:
                 cursor, echoes, before = await _latest(http, options.customer), Echoes(), False

@@ -180,7 +180,7 @@ class FlowTest:
         self.flows = [flow, *also]
         # A fresh customer per test, so tests sharing a server never share a conversation.
         customer = customer or f"+1415555{next(_customers) % 10_000:04d}"
-        self.ref = ConversationRef(channel, "console", number, customer)
+        self.ref = ConversationRef(channel, number, customer, "console")
         self.home_flow = flow.name if home_flow is None else home_flow
         self.history_limit = history_limit
         self.provider = provider or ConsoleChannel(Outbox())

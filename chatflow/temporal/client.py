@@ -61,10 +61,6 @@ async def connect(
         ) from None
 
 
-def ref_for(message: InboundMessage) -> ConversationRef:
-    return ConversationRef(message.channel, message.provider, message.number, message.customer)
-
-
 async def deliver(
     client: Client,
     message: InboundMessage,
@@ -74,7 +70,7 @@ async def deliver(
     history_limit: int = 0,
 ) -> WorkflowHandle[Any, Any]:
     """Signal the customer's conversation with `message`, starting `flow` when none runs."""
-    ref = ref_for(message)
+    ref = message.conversation
     return await client.start_workflow(
         ConversationWorkflow.run,
         ConversationInput(

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatflow.domain.addresses import parse_conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Invalid, NotFound, Refused, Unauthorized
 from chatflow.domain.messages import BusinessEvent
@@ -152,7 +152,7 @@ class JourneysApi:
     async def console_status(self, request: Request) -> Response:
         conversation = request.path_params["id"]
         try:
-            address = parse_conversation_id(conversation)
+            address = ConversationRef.parse(conversation)
         except ValueError as error:
             raise NotFound(str(error)) from None
         if self.journeys.config.binding(address.number, provider="console") is None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
-from chatflow.domain.addresses import TEL, AddressKind, conversation_id
+from chatflow.domain.addresses import TEL, AddressKind
 from chatflow.domain.channel import Received, WebhookAnswer, WebhookRoute
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.errors import PermanentSendError, RetryableSendError, Unavailable
@@ -76,5 +76,4 @@ class ConsoleChannel:
         if not received.messages:
             return json_answer({}, 202)
         message, _ = received.messages[0]
-        conversation = conversation_id(message.channel, message.number, message.customer)
-        return json_answer({"id": message.id, "conversation": conversation}, 202)
+        return json_answer({"id": message.id, "conversation": message.conversation.id}, 202)

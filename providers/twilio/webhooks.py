@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from twilio.request_validator import RequestValidator
 
-from chatflow.domain.addresses import conversation_id, e164
+from chatflow.domain.addresses import ConversationRef, e164
 from chatflow.domain.channel import Received, StatusReport, WebhookRequest, read_settings
 from chatflow.domain.config import Config
 from chatflow.domain.errors import BadRequest, Forbidden, NotFound
@@ -128,7 +128,7 @@ def parse_status(form: dict[str, str], config: Config) -> StatusReport:
         number = _our_number(form, channel, config)
     except ValueError:
         return StatusReport(update, [])
-    return StatusReport(update, [conversation_id(channel, number, customer)])
+    return StatusReport(update, [ConversationRef(channel, number, customer).id])
 
 
 def _our_number(form: dict[str, str], channel: str, config: Config) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.channel import StatusReport
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.messages import DeliveryUpdate
@@ -37,5 +37,5 @@ def parse_status(raw: dict[str, Any], binding: NumberBinding, where: str) -> Sta
                 customer = customer_for(phone, user_id, where)
             except ValueError:
                 continue  # a recipient we cannot read names no conversation; the id still does
-            conversations.append(conversation_id("whatsapp", binding.number, customer))
+            conversations.append(ConversationRef("whatsapp", binding.number, customer).id)
     return StatusReport(update, list(dict.fromkeys(conversations)))

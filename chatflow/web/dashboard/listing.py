@@ -19,7 +19,7 @@ from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import conversation_id, e164, parse_conversation_id
+from chatflow.domain.addresses import ConversationRef, e164
 from chatflow.domain.errors import Invalid
 from chatflow.journeys.service import CLOSED_OUTCOMES, OUTCOMES, STATES, Journeys
 from chatflow.temporal.search_attributes import DATA, FLOW, OUTCOME, STEP, VERSION
@@ -102,7 +102,7 @@ class ConversationList:
             customer = e164(customer, what="customer")
         except ValueError as error:
             raise Invalid(str(error)) from None
-        ids = sorted({conversation_id(b.channel, b.number, customer) for b in self.journeys.config.numbers})
+        ids = sorted({ConversationRef(b.channel, b.number, customer).id for b in self.journeys.config.numbers})
         if not ids:
             raise Invalid("no numbers in the config: there are no conversations to list")
         return f"WorkflowId IN ({', '.join(quoted(i) for i in ids)})"
@@ -148,7 +148,7 @@ def _camel(name: str) -> str:
 def row(execution: WorkflowExecution) -> dict[str, Any]:
     """One run as the service's `list` describes it, the parts of its id, and where it is."""
     try:
-        address = parse_conversation_id(execution.id)
+        address = ConversationRef.parse(execution.id)
         channel, number, customer = address.channel, address.number, address.customer
     except ValueError:
         channel = number = customer = ""

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatflow.domain.addresses import e164, parse_conversation_id
+from chatflow.domain.addresses import ConversationRef, e164
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Invalid, NotFound, Refused, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
@@ -254,7 +254,7 @@ class Dashboard:
     async def _view(self, request: Request) -> dict[str, Any]:
         conversation = request.path_params["id"]
         try:
-            parse_conversation_id(conversation)
+            ConversationRef.parse(conversation)
         except ValueError as error:
             raise NotFound(str(error)) from None
         view = await self.journeys.get(conversation)
@@ -269,7 +269,7 @@ class Dashboard:
             content = f"<h1>Not found</h1>{views.flash(error=missing.reason)}"
             return HTMLResponse(views.layout("Not found", content, self.chrome(request, session)), status_code=404)
         show = request.query_params.get("show") == "1"
-        address = parse_conversation_id(view["id"])
+        address = ConversationRef.parse(view["id"])
         try:
             version = view.get("version")
             flow = self.journeys.flows.get(view["flow"], version if isinstance(version, int) else None)

@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from chatflow.domain.addresses import parse_conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.masking import mask
 from chatflow.journeys.service import OUTCOMES, STATES
 
@@ -27,7 +27,7 @@ def shown(number: str, show: bool) -> str:
 def title_of(conversation: str, show: bool) -> str:
     """The conversation id, its customer masked unless `show`."""
     try:
-        address = parse_conversation_id(conversation)
+        address = ConversationRef.parse(conversation)
     except ValueError:
         return conversation
     return conversation.removesuffix(address.customer) + shown(address.customer, show)

@@ -17,7 +17,6 @@ from chatflow.edge import keys
 from chatflow.edge.buffer import PARTITIONS, BufferBarrier, BufferedDelivery, Forwarder, decode, encode, partition_of
 from chatflow.runtime.binaries import temporal_cli
 from chatflow.runtime.processes import free_port
-from chatflow.temporal.client import ref_for
 from chatflow.temporal.worker import build_worker
 from providers.console import ConsoleChannel, Outbox
 from tests.flows import FLOWS
@@ -143,7 +142,7 @@ async def test_a_message_taken_before_its_forwarder_died_does_not_start_a_new_co
     client, task_queue, customer = dev_env.client, f"once-{uuid.uuid4().hex}", new_customer()
     outbox = Outbox()
     hello = message(customer, "hello", f"SM-{uuid.uuid4().hex}")
-    conversation = ref_for(hello).id
+    conversation = hello.conversation.id
     async with build_worker(client, [Once], {"console": ConsoleChannel(outbox)}, task_queue=task_queue):
         await BufferedDelivery(redis, partitions=1)(hello, "once")
 
@@ -269,7 +268,7 @@ async def test_the_partitions_of_a_killed_forwarder_move_on_within_two_seconds(
         took = await wait_for_async(all_moved, True, timeout=30)
         print(f"partitions of a killed forwarder taken over in {took:.2f} s")
         assert took < 2.5, f"taken over in {took:.2f} s"
-        await wait_for_async(lambda: redis.xlen(keys.inbox(partition_of(ref_for(hello).id, partitions))), 0, 10)
+        await wait_for_async(lambda: redis.xlen(keys.inbox(partition_of(hello.conversation.id, partitions))), 0, 10)
     finally:
         process.kill()
         process.wait()
@@ -282,7 +281,7 @@ async def test_the_partitions_of_a_killed_forwarder_move_on_within_two_seconds(
 
 async def test_the_barrier_waits_for_what_the_buffer_held_of_the_conversation_and_no_longer(redis: Redis):
     customer = new_customer()
-    conversation = ref_for(message(customer, "x", "SM-x")).id
+    conversation = message(customer, "x", "SM-x").conversation.id
     barrier = BufferBarrier(redis, partitions=PARTITIONS)
     await asyncio.wait_for(barrier.drained(conversation), 5)  # nothing held: at once
 

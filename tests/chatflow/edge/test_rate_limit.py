@@ -83,7 +83,7 @@ async def test_two_worker_processes_sharing_a_sender_never_exceed_its_rate(
             await asyncio.sleep(0.05)
         customers = [f"+1415555{i:04d}" for i in range(9)]
         for customer in customers:
-            ref = ConversationRef("sms", "console", NUMBER, customer)
+            ref = ConversationRef("sms", NUMBER, customer, "console")
             await start_journey(dev_env.client, ref, "burst", {}, task_queue=task_queue)
         expected = 2 * len(customers)
         for _ in range(1200):

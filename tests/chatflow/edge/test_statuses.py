@@ -16,7 +16,7 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.messages import DeliveryUpdate, SendResult
 from chatflow.edge.ledger import SENT_TTL, SendLedger, SentMessages, sent_message
 from chatflow.edge.statuses import StatusRouter
@@ -107,7 +107,7 @@ async def test_a_twilio_status_callback_without_to_or_from_reaches_the_conversat
                 "RawDlrDoneDate": "2511221030"}
     url = f"{PUBLIC_URL}/webhooks/twilio/status"
     assert (await stack.statuses.post("/webhooks/twilio/status", **twilio_post(url, callback))).status_code < 300
-    id = conversation_id("sms", TWILIO_NUMBER, customer)
+    id = ConversationRef("sms", TWILIO_NUMBER, customer).id
     assert await status_of(stack.web, id, message_id, "delivered") == "delivered"
 
 
@@ -125,7 +125,7 @@ async def test_a_meta_status_naming_the_customer_by_user_id_reaches_the_phone_co
               "pricing": {"billable": True, "pricing_model": "PMP", "category": "service"}}
     answer = await stack.statuses.post("/webhooks/whatsapp", **meta_post(meta_messages(statuses=[status])))
     assert answer.status_code == 200
-    id = conversation_id("whatsapp", WHATSAPP_NUMBER, customer)
+    id = ConversationRef("whatsapp", WHATSAPP_NUMBER, customer).id
     assert await status_of(stack.web, id, message_id, "read") == "read"
 
 

@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Http, Say
-from chatflow.domain.addresses import Address, ConversationRef, conversation_id
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.edge import keys
 from chatflow.runtime.logs import mask_addresses
@@ -164,7 +164,7 @@ async def test_a_journey_runs_and_can_be_read_and_told_of_events(api: httpx.Asyn
     answer = await start(api, customer, data={"order": "A-1"})
     assert answer.status_code == 202
     id = answer.json()["id"]
-    assert id == conversation_id("sms", NUMBER, customer)
+    assert id == ConversationRef("sms", NUMBER, customer).id
     view = await until(api, id, lambda v: v["transcript"][-1]["status"] == "delivered", step="ask")
     assert view["state"] == "running" and view["data"] == {"order": "A-1"}
     assert [(t["direction"], t["status"]) for t in view["transcript"]] == [("out", "delivered")]
@@ -181,7 +181,7 @@ async def test_a_journey_without_the_data_its_messages_need_is_refused_before_it
     refused = await start(api, customer, flow="shipped", data={"order": {"number": 7}})
     assert refused.status_code == 422
     assert refused.json()["error"].startswith("data lacks 'name', 'order.id', which flow 'shipped' reads")
-    assert (await api.get(f"/api/conversations/{conversation_id('sms', NUMBER, customer)}")).status_code == 404
+    assert (await api.get(f"/api/conversations/{ConversationRef('sms', NUMBER, customer).id}")).status_code == 404
     started = await start(api, customer, flow="shipped", data={"name": "Ana", "order": {"id": 7}})
     assert started.status_code == 202, started.text
     view = await until(api, started.json()["id"], state="ended")
@@ -289,7 +289,7 @@ async def test_a_broadcast_starts_one_journey_per_customer(api: httpx.AsyncClien
         await asyncio.sleep(0.05)
     assert status["started"] == 3
     for customer in customers:
-        assert len(await runs_of(dev_env, conversation_id("sms", NUMBER, customer))) == 1
+        assert len(await runs_of(dev_env, ConversationRef("sms", NUMBER, customer).id)) == 1
     assert (await api.get("/api/broadcasts/unknown")).status_code == 404
 
 
@@ -313,7 +313,7 @@ async def test_events_within_a_digest_window_become_one_message(api: httpx.Async
     assert (await api.post("/api/digests", json={**body, "flow": "parrot", "event": {}})).status_code == 422
 
     # The app's digest loop starts the digest's flow once the window has closed.
-    view = await until(api, conversation_id("sms", NUMBER, customer), state="ended")
+    view = await until(api, ConversationRef("sms", NUMBER, customer).id, state="ended")
     said = [turn["text"] for turn in view["transcript"] if turn["direction"] == "out"]
     assert said == ["3 updates: order A packed; order B shipped; order A shipped"]
 
@@ -321,7 +321,7 @@ async def test_events_within_a_digest_window_become_one_message(api: httpx.Async
 async def test_delete_ends_a_conversation_that_cannot_end_itself(dev_env: WorkflowEnvironment, redis: Redis):
     """No worker runs its flow (a deploy gone wrong, a flow version missing): after the grace
     period the conversation is terminated, so ending through the API always works."""
-    ref = ConversationRef("sms", "console", NUMBER, new_customer())
+    ref = ConversationRef("sms", NUMBER, new_customer(), "console")
     await start_journey(dev_env.client, ref, "payment", {}, task_queue="nobody-polls-this")
     async with started_services(CONFIG, FLOWS, client=dev_env.client, redis=redis) as services:
         async with running_app(services) as api:

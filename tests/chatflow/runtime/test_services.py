@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Say
-from chatflow.domain.addresses import ConversationRef, conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.edge import keys
 from chatflow.edge.buffer import PARTITIONS, decode
 from chatflow.temporal.client import start_journey
@@ -63,7 +63,7 @@ async def test_a_webhook_in_the_test_app_takes_the_redis_edge_path_of_chatflow_w
             first = await web.post(URL, **hello)
             retry = await web.post(URL, **hello)
         assert (first.status_code, retry.status_code) == (200, 200)
-        assert await redis.exists(keys.seen(sid, keys.partition_of(conversation_id("sms", TWILIO_NUMBER, customer))))
+        assert await redis.exists(keys.seen(sid, keys.partition_of(ConversationRef("sms", TWILIO_NUMBER, customer).id)))
         assert [(m.id, m.customer, m.text, flow) for m, flow in await buffered(redis)] == [
             (sid, customer, "hello", "demo")
         ]
@@ -73,7 +73,7 @@ async def test_a_webhook_in_the_test_app_takes_the_redis_edge_path_of_chatflow_w
         async with running_worker(services), running_app(services) as web:
             assert await bot.wait_for(customer, 2) == ["Hi! I'm the chatflow demo bot.", MENU]
             late = await web.post(URL, **hello)  # Twilio retries once more, after it was forwarded
-            handle = dev_env.client.get_workflow_handle(conversation_id("sms", TWILIO_NUMBER, customer))
+            handle = dev_env.client.get_workflow_handle(ConversationRef("sms", TWILIO_NUMBER, customer).id)
             snapshot = await handle.query(ConversationWorkflow.snapshot)
 
     assert late.status_code == 200
@@ -101,7 +101,7 @@ async def test_a_failed_whatsapp_message_goes_again_by_sms(dev_env: WorkflowEnvi
         )
         sms = services.channels["twilio"] = RecordingChannel(services.channels["twilio"], ids="SM")
         async with running_worker(services), running_app(services) as web:
-            ref = ConversationRef("whatsapp", "whatsapp_cloud", WHATSAPP_NUMBER, customer)
+            ref = ConversationRef("whatsapp", WHATSAPP_NUMBER, customer, "whatsapp_cloud")
             handle = await start_journey(dev_env.client, ref, "shipping_notice", {}, task_queue=services.task_queue)
             await handle.result()
             assert whatsapp.to(customer) == ["Your parcel arrives today."]

@@ -24,7 +24,7 @@ from chatflow.temporal.records import (
     Turn,
 )
 
-REF = ConversationRef("whatsapp", "whatsapp_cloud", "+15005550006", "+5215512345678")
+REF = ConversationRef("whatsapp", "+15005550006", "+5215512345678", "whatsapp_cloud")
 MESSAGE = InboundMessage(
     id="wamid.1",
     channel="whatsapp",

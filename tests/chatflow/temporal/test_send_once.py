@@ -258,7 +258,7 @@ async def services_with(dev_env: WorkflowEnvironment, redis: Redis, *steps: str)
 
 
 async def notify(dev_env: WorkflowEnvironment, services: Services, customer: str) -> WorkflowHandle[Any, Any]:
-    ref = ConversationRef("sms", "twilio", TWILIO_NUMBER, customer)
+    ref = ConversationRef("sms", TWILIO_NUMBER, customer, "twilio")
     return await start_journey(dev_env.client, ref, "notice", {}, task_queue=services.task_queue)
 
 

@@ -10,7 +10,7 @@ import httpx
 import respx
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.domain.addresses import Address, conversation_id
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.signing import signature
 from chatflow.edge.optout import OptOuts
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -39,7 +39,7 @@ async def test_stop_by_sms_is_confirmed_in_twiml_and_silences_the_customer(dev_e
             later = await web.post(URL, **sms("SM" + "3" * 32, "are you there?"))
             help = await web.post(URL, **sms("SM" + "4" * 32, "HELP"))
             # STOP ends the conversation at once; what reached it is in its transcript.
-            conversation = conversation_id("sms", TWILIO_NUMBER, customer)
+            conversation = ConversationRef("sms", TWILIO_NUMBER, customer).id
             handle = dev_env.client.get_workflow_handle_for(ConversationWorkflow.run, conversation)
             result = await handle.result()
             snapshot = await handle.query(ConversationWorkflow.snapshot)

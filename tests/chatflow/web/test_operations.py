@@ -11,7 +11,6 @@ from temporalio.testing import WorkflowEnvironment
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import encode, partition_of
-from chatflow.temporal.client import ref_for
 from conversations.demo import Demo
 from tests.helpers import new_customer, running_app, started_services
 from tests.providers.conftest import TWILIO_NUMBER, make_config
@@ -33,7 +32,7 @@ def too_large() -> float:
 async def test_dead_letters_are_counted_listed_and_retried(dev_env: WorkflowEnvironment, redis: Redis):
     huge, fine = message("a" * 300 * 1024), message("hello")
     # Buffered as an older version (or a channel with a bigger body limit) would have: over the limit.
-    await redis.xadd(keys.inbox(partition_of(ref_for(huge).id)), {"m": encode(huge, "demo")})
+    await redis.xadd(keys.inbox(partition_of(huge.conversation.id)), {"m": encode(huge, "demo")})
     # Put aside earlier (Temporal refused it then), to be retried now.
     fields = {"m": encode(fine, "demo"), "reason": "Temporal refused it 5 times", "kind": "refused", "partition": "0"}
     refused = await redis.xadd(keys.inbox_dead(), fields)
@@ -56,7 +55,7 @@ async def test_dead_letters_are_counted_listed_and_retried(dev_env: WorkflowEnvi
                 await asyncio.sleep(0.1)
             assert [(d["message_id"], d["kind"]) for d in letters] == [(fine.id, "refused"), (huge.id, "too_large")]
             assert "over the 262144-byte limit" in letters[1]["reason"]
-            assert letters[1]["at"] and letters[1]["conversation"] == ref_for(huge).id
+            assert letters[1]["at"] and letters[1]["conversation"] == huge.conversation.id
             assert too_large() == counted_before + 1
             assert "chatflow_dead_letters_total" in (await web.get("/metrics")).text
 
@@ -66,7 +65,7 @@ async def test_dead_letters_are_counted_listed_and_retried(dev_env: WorkflowEnvi
             retried = await web.post(f"/api/dead-letters/{refused}/retry", headers=AUTH)
             assert retried.status_code == 202 and retried.json()["status"] == "retried"
 
-            handle = dev_env.client.get_workflow_handle(ref_for(fine).id)
+            handle = dev_env.client.get_workflow_handle(fine.conversation.id)
             while True:  # the app's forwarder hands it on
                 try:
                     await handle.describe()

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Report, Say, SourceEvent, SourceMapping, Start, Wait, hours
-from chatflow.domain.addresses import Address, conversation_id
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.source import SourceBinding
 from chatflow.runtime.services import Services
@@ -126,7 +126,7 @@ async def test_a_failed_payment_starts_a_journey_and_its_success_reaches_that_co
     failed = stripe_event("payment_intent.payment_failed", order_id, customer)
     answer = await post(web, failed)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["events"][0]["results"] == [f"started {conversation_id('sms', NUMBER, customer)}"]
+    assert answer.json()["events"][0]["results"] == [f"started {ConversationRef('sms', NUMBER, customer).id}"]
     assert await sent(services).wait_for(customer, 1) == [f"Payment for order {order_id} failed."]
 
     # Stripe delivers the same event again: acknowledged, nothing done twice.
@@ -199,7 +199,7 @@ async def test_an_event_by_key_before_its_conversation_waits_for_it_and_is_appli
     answer = await web.post("/api/events", json={"name": "payment_succeeded", "key": {"order_id": other_order}})
     assert answer.json() == {
         "status": "delivered",
-        "conversations": [conversation_id("sms", NUMBER, other)],
+        "conversations": [ConversationRef("sms", NUMBER, other).id],
         "event": "payment_succeeded",
     }
     await sent(services).wait_for(other, 2)

