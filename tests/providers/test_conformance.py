@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -127,3 +128,12 @@ async def test_its_statuses_map_onto_chatflows(name: str) -> None:
         assert recorder.reports, f"no status reported for {status}"
         assert {update.status for _, update in recorder.reports} == {status}
         assert status in STATUS_RANK
+
+
+@channels
+def test_its_settings_are_in_the_readmes_table(name: str) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith(f"| `{name}` |")]
+    assert rows, f"the README's table of channel settings has no row for {name}"
+    for setting in SPECS[name].environment:
+        assert any(f"`{setting}`" in row for row in rows), f"{setting} of {name} is not in the README"
