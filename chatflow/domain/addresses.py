@@ -15,13 +15,14 @@ its Temporal workflow, so the API, the logs and Temporal's own UI all name it th
 from __future__ import annotations
 
 import email.utils
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import phonenumbers
 
-from chatflow.domain.masking import mask_phone, mask_text
+from chatflow.domain.masking import mask, mask_phone, mask_text
 
 CONVERSATION_PREFIX = "chat"
 
@@ -270,3 +271,42 @@ class ConversationRef:
                 f"{conversation_id!r} is not a conversation id ({CONVERSATION_PREFIX}:channel:number:customer)"
             )
         return cls(parts[1], parts[2], parts[3])
+
+
+# -- addresses in running text (logs) --------------------------------------------------------------
+
+# A conversation id's head (`chat:<channel>:<our address>:`), also URL-encoded: kept whole, so that
+# only the customer after it is masked.
+_COLON = r"(?::|%3[Aa])"
+_HEAD = rf"{CONVERSATION_PREFIX}{_COLON}[a-z_]+{_COLON}(?:(?!{_COLON})\S)+{_COLON}"
+
+
+@functools.lru_cache(maxsize=8)
+def _finder(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    kinds = "|".join(f"(?P<k{i}>{pattern})" for i, pattern in enumerate(patterns))
+    return re.compile(rf"(?P<head>{_HEAD})|{kinds}")
+
+
+def mask_addresses(text: str) -> str:
+    """Every address in `text` that its kind can find masked by its kind: `+14155550100` ->
+    `+1415*****00`, `ana@example.com` -> `a***@example.com`; a conversation id keeps our address
+    (`chat:sms:+15005550006:+1415*****00`)."""
+    kinds = [kind for kind in _KINDS.values() if kind.pattern]
+    finder = _finder(tuple(kind.pattern for kind in kinds))
+
+    def _mask(match: re.Match[str]) -> str:
+        if match["head"]:
+            return match["head"]
+        kind = kinds[int(str(match.lastgroup)[1:])]
+        return kind.mask(match.group())
+
+    return finder.sub(_mask, text)
+
+
+def mask_value(value: str) -> str:
+    """An address's value whose kind is not known (a conversation's customer) masked by the kind
+    whose pattern it is, else as `mask` masks a number."""
+    for kind in _KINDS.values():
+        if kind.pattern and re.fullmatch(kind.pattern, value):
+            return kind.mask(value)
+    return mask(value)

@@ -17,7 +17,6 @@ purpose).
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -29,34 +28,7 @@ import temporalio.activity
 import temporalio.workflow
 from temporalio.exceptions import ApplicationError
 
-from chatflow.domain.addresses import address_kinds
-
-# A conversation id's head (`chat:<channel>:<our address>:`), also URL-encoded: kept whole, so that
-# only the customer after it is masked.
-_COLON = r"(?::|%3[Aa])"
-_HEAD = rf"chat{_COLON}[a-z_]+{_COLON}(?:(?!{_COLON})\S)+{_COLON}"
-
-
-@functools.lru_cache(maxsize=8)
-def _finder(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    kinds = "|".join(f"(?P<k{i}>{pattern})" for i, pattern in enumerate(patterns))
-    return re.compile(rf"(?P<head>{_HEAD})|{kinds}")
-
-
-def mask_addresses(text: str) -> str:
-    """Every address in `text` that its kind can find masked by its kind: `+14155550100` ->
-    `+1415*****00`, `ana@example.com` -> `a***@example.com`; a conversation id keeps our address
-    (`chat:sms:+15005550006:+1415*****00`)."""
-    kinds = [kind for kind in address_kinds().values() if kind.pattern]
-    finder = _finder(tuple(kind.pattern for kind in kinds))
-
-    def _mask(match: re.Match[str]) -> str:
-        if match["head"]:
-            return match["head"]
-        kind = kinds[int(str(match.lastgroup)[1:])]
-        return kind.mask(match.group())
-
-    return finder.sub(_mask, text)
+from chatflow.domain.addresses import mask_addresses
 
 
 class MaskAddresses(logging.Filter):

@@ -11,11 +11,10 @@ import httpx
 import pytest
 
 import providers
-from chatflow.domain.addresses import address_kind
+from chatflow.domain.addresses import address_kind, mask_addresses
 from chatflow.domain.channel import ChannelSpec
 from chatflow.domain.errors import PermanentSendError, RetryableSendError
 from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate
-from chatflow.runtime.logs import mask_addresses
 from tests.providers.conformance import Call, ChannelKit
 from tests.providers.conftest import Recorder, webhook_client
 

@@ -9,8 +9,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from chatflow.domain.addresses import ConversationRef
-from chatflow.domain.masking import mask
+from chatflow.domain.addresses import ConversationRef, mask_value
 from chatflow.journeys.service import OUTCOMES, STATES
 
 BASE = "/dashboard"
@@ -21,7 +20,7 @@ def esc(value: object) -> str:
 
 
 def shown(number: str, show: bool) -> str:
-    return number if show else mask(number)
+    return number if show else mask_value(number)
 
 
 def title_of(conversation: str, show: bool) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatflow.domain.addresses import MAILTO, TEL, Address, AddressKind, address_kind, e164, register_kind
+from chatflow.domain.addresses import MAILTO, TEL, Address, AddressKind, address_kind, e164, mask_value, register_kind
+from chatflow.domain.masking import mask
 
 
 @pytest.mark.parametrize(
@@ -99,3 +100,15 @@ def test_e164_still_reads_every_form_a_provider_reports() -> None:
     assert e164("+5215512345678") == "+525512345678"  # Mexico's WhatsApp "521"
     with pytest.raises(ValueError, match="customer"):
         e164("hello", what="customer")
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("+14155550100", "+1415*****00"),
+        ("ana@example.com", "a***@example.com"),  # not "ana@*********om"
+        ("US.13491208655302741918", mask("US.13491208655302741918")),  # as before: no kind finds it
+    ],
+)
+def test_a_customer_whose_kind_is_not_known_is_masked_by_the_kind_it_looks_like(value: str, masked: str) -> None:
+    assert mask_value(value) == masked

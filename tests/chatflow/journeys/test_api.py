@@ -8,10 +8,9 @@ from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Http, Say
-from chatflow.domain.addresses import Address, ConversationRef
+from chatflow.domain.addresses import Address, ConversationRef, mask_addresses
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.edge import keys
-from chatflow.runtime.logs import mask_addresses
 from chatflow.temporal.client import start_journey
 from tests.flows import FLOWS
 from tests.helpers import new_customer, running_app, running_worker, started_services

@@ -3,7 +3,7 @@ import logging
 import subprocess
 import sys
 
-from chatflow.runtime.logs import mask_addresses
+from chatflow.domain.addresses import mask_addresses
 from tests.chatflow.runtime.devstack import chatflow_env
 
 SCRIPT = """
