@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
+from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.web.body import MAX_DEPTH
 from tests.flows import FLOWS
@@ -26,7 +27,7 @@ NUMBER = "+15005550006"
 
 def config(api_key: str = KEY) -> Config:
     return Config(
-        numbers=[NumberBinding(number=NUMBER, provider="console", channel="sms", flow="parrot", rate=50.0)],
+        numbers=[NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="parrot", rate=50.0)],
         flow_modules=[],
         settings=Settings(api_key=api_key),
     )
