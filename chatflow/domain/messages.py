@@ -146,7 +146,7 @@ class OutboundMessage:
     # before it: histories replay and in-flight activities decode either way).
     template_message: TemplateMessage | None = None
 
-    def whatsapp_template(self) -> TemplateMessage | None:
+    def template_to_send(self) -> TemplateMessage | None:
         """The template to send outside the window: the one with parameters, else the bare
         `name:language` (language en_US when not given), else None."""
         if self.template_message is not None:

@@ -27,7 +27,7 @@ def address(channel: str, number: str) -> str:
 
 def content_template(message: OutboundMessage) -> TemplateMessage | None:
     """The Content template that goes instead of free text on WhatsApp, when one is declared."""
-    declared = message.whatsapp_template() if message.channel == "whatsapp" else None
+    declared = message.template_to_send() if message.channel == "whatsapp" else None
     return declared if declared is not None and declared.content_sid else None
 
 

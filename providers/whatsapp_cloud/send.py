@@ -56,7 +56,7 @@ class CloudApi:
         binding = self.config.binding(message.number, "whatsapp_cloud")
         if binding is None:
             raise PermanentSendError(f"{message.number} is not bound to whatsapp_cloud in the config")
-        declared = message.whatsapp_template()
+        declared = message.template_to_send()
         phone_number_id = binding.options[PHONE_NUMBER_ID]
         if within_window(message.last_inbound_at, datetime.now(UTC)):
             parts = render(message)

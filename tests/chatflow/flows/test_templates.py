@@ -48,7 +48,7 @@ def test_a_bare_name_and_language_still_names_a_template() -> None:
     message = OutboundMessage(
         "whatsapp", "whatsapp_cloud", "+15550001111", "+14155550100", "Hi", template="order_update"
     )
-    assert message.whatsapp_template() == TemplateMessage("order_update", "en_US")
+    assert message.template_to_send() == TemplateMessage("order_update", "en_US")
 
 
 def test_a_url_buttons_suffix_is_filled_in() -> None:
