@@ -24,7 +24,7 @@ import redis as sync_redis
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from chatflow.domain.addresses import conversation_id
+from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.messages import InboundMessage
 from chatflow.domain.sink import OPTED_OUT, LifecycleEvent, Sink, SinkBinding, SinkFailed
@@ -82,7 +82,7 @@ def announcing_opt_outs(receive: Receive, redis: Redis) -> Receive:
     async def _receive(binding: NumberBinding, message: InboundMessage) -> Verdict:
         verdict = await receive(binding, message)
         if verdict.action == "opted_out" and verdict.reply:  # a confirmation: the opt-out is new
-            conversation = conversation_id(message.channel, message.number, message.customer)
+            conversation = ConversationRef(message.channel, message.number, message.customer).id
             found = LifecycleEvent(f"opt-out-{message.id}", OPTED_OUT, datetime.now(UTC).isoformat(), conversation)
             try:
                 await emit(redis, found)

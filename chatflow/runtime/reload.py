@@ -22,10 +22,10 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
+from chatflow.domain.addresses import mask_addresses
 from chatflow.domain.config import Config
 from chatflow.domain.errors import ChatflowError, StartupError
 from chatflow.flows.flow import Flow
-from chatflow.runtime.logs import mask_addresses
 from chatflow.runtime.processes import ChildProcess
 from chatflow.runtime.services import Services
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW

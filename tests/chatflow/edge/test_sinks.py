@@ -15,7 +15,7 @@ from standardwebhooks import Webhook
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import Ask, End, Flow, keyword
-from chatflow.domain.addresses import Address, conversation_id
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.sink import LifecycleEvent, SinkBinding, SinkFailed
 from chatflow.edge import sinks
@@ -84,7 +84,7 @@ async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_orde
         letters = await web.get("/api/sinks/shop/dead-letters")
         assert letters.json() == {"sink": "shop", "dead_letters": []}
 
-    conversation = conversation_id("sms", NUMBER, customer)
+    conversation = ConversationRef("sms", NUMBER, customer).id
     mine = [body for body in bodies if body["data"]["conversation"] == conversation]
     assert mine[-1]["type"] == "customer.opted_out"
     mine = mine[:-1]

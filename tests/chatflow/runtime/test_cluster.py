@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.domain.addresses import Address, ConversationRef, conversation_id
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.errors import ConfigError
 from chatflow.edge import keys
 from chatflow.edge.dead_letters import list_dead_letters
@@ -125,7 +125,7 @@ async def test_webhooks_sends_statuses_opt_outs_and_dead_letters_work_on_a_valke
                     answers = [await web.post("/webhooks/twilio", **hello) for _ in range(2)]
                     assert [a.status_code for a in answers] == [200, 200]
                     assert await _eventually(lambda: _async(len(_sent_to(twilio, customer)) >= 2))
-                    handle = dev_env.client.get_workflow_handle(conversation_id("sms", TWILIO_NUMBER, customer))
+                    handle = dev_env.client.get_workflow_handle(ConversationRef("sms", TWILIO_NUMBER, customer).id)
                     snapshot = await handle.query(ConversationWorkflow.snapshot)
                     assert snapshot.signals == 1
                     assert _sent_to(twilio, customer) == [GREETING, MENU]

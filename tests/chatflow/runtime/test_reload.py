@@ -4,8 +4,7 @@ the conversations the edit would break are named first, and a mistake keeps the 
 import time
 from pathlib import Path
 
-from chatflow.domain.addresses import conversation_id
-from chatflow.runtime.logs import mask_addresses
+from chatflow.domain.addresses import ConversationRef, mask_addresses
 from tests.chatflow.runtime.devstack import DevStack, start_dev
 
 CONFIG = """\
@@ -66,7 +65,7 @@ def test_an_edited_flow_answers_the_next_message_after_naming_what_it_breaks(tmp
         module.write_text(V2)
         output = until_said(stack, "reloaded: flows greeting@1", seen)
         assert "reloading: greeting.py changed" in output
-        breaks = mask_addresses(conversation_id("console", "+15005550006", waiting))
+        breaks = mask_addresses(ConversationRef("console", "+15005550006", waiting).id)
         assert (
             f"warning: this change breaks 1 running conversation(s), which would fail at their next step: {breaks}."
             in output
