@@ -287,7 +287,14 @@ class Journeys:
                 return None
             raise
 
-    async def _existing(self, conversation: str) -> WorkflowExecutionDescription:
+    async def _existing(self, conversation: str, run_id: str = "") -> WorkflowExecutionDescription:
+        if run_id:
+            try:
+                return await self.client.get_workflow_handle(conversation, run_id=run_id).describe()
+            except RPCError as error:
+                if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                    raise NotFound(f"no run {run_id} of conversation {conversation}") from None
+                raise
         description = await self.describe(conversation)
         if description is None:
             raise NotFound(f"no conversation {conversation}")
@@ -320,9 +327,27 @@ class Journeys:
             raise Conflict(f"{conversation} matches {len(found)} conversations; use the whole id")
         return found.pop()
 
-    async def get(self, conversation: str) -> dict[str, Any]:
-        view, _ = await self._view(conversation)
+    async def get(self, conversation: str, run_id: str = "") -> dict[str, Any]:
+        """The conversation's newest run, or the run `run_id` of it."""
+        view, _ = await self._view(conversation, run_id)
         return view
+
+    async def runs(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Every run of a conversation (each a conversation the customer had on that number),
+        newest first: run id, state, flow, when it started and ended."""
+        conversation = await self.resolve(conversation)
+        query = f"WorkflowType = '{CONVERSATION_WORKFLOW}' AND WorkflowId = '{conversation}'"
+        found = [
+            {
+                "run_id": execution.run_id,
+                "state": "running" if execution.status == WorkflowExecutionStatus.RUNNING else "ended",
+                "flow": (await execution.memo()).get("flow", ""),
+                "started_at": execution.start_time.isoformat(),
+                "closed_at": execution.close_time.isoformat() if execution.close_time else None,
+            }
+            async for execution in self.client.list_workflows(query, limit=limit)
+        ]
+        return sorted(found, key=lambda run: run["started_at"], reverse=True)
 
     async def status(self, conversation: str) -> dict[str, Any]:
         """Whether a conversation runs (and is busy with what it was sent), and how it ended:
@@ -335,9 +360,9 @@ class Journeys:
         )
         return status
 
-    async def _view(self, conversation: str) -> tuple[dict[str, Any], ConversationSnapshot | None]:
+    async def _view(self, conversation: str, run_id: str = "") -> tuple[dict[str, Any], ConversationSnapshot | None]:
         conversation = await self.resolve(conversation)
-        description = await self._existing(conversation)
+        description = await self._existing(conversation, run_id)
         handle = self.client.get_workflow_handle(conversation, run_id=description.run_id)
         view: dict[str, Any] = {
             "id": conversation,

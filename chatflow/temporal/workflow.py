@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 # Passed through the sandbox: plain dataclasses and deterministic code, imported once per worker.
 # Activities are called by name, so nothing they import (HTTP clients, Redis, providers) loads here.
 with workflow.unsafe.imports_passed_through():
+    from chatflow.domain.durations import in_words
     from chatflow.domain.errors import HttpCallFailed, PermanentSendError
     from chatflow.domain.messages import (
         REPLY_WINDOW,
@@ -286,6 +287,8 @@ class ConversationWorkflow:
 
     def log(self, message: str, *args: object, bug: BaseException | None = None) -> None:
         # The decision trace is state (rebuilt on replay alike); the log skips replays.
+        # Durations in words ("7 s", "2 min 5 s"), not `0:00:07.430446`, in the trace and the log.
+        args = tuple(in_words(arg) if isinstance(arg, timedelta) else arg for arg in args)
         self.trace.append(TraceLine(self._now(), message % args if args else message))
         del self.trace[:-TRACE_LIMIT]
         if (found := lifecycle.from_trace(message, args)) is not None:

@@ -257,7 +257,7 @@ class Dashboard:
             ConversationRef.parse(conversation)
         except ValueError as error:
             raise NotFound(str(error)) from None
-        view = await self.journeys.get(conversation)
+        view = await self.journeys.get(conversation, request.query_params.get("run", ""))
         return views.conversation_json(view, request.query_params.get("show") == "1")
 
     async def conversation_page(
@@ -284,8 +284,10 @@ class Dashboard:
             diagram=diagram,
             done=DONE.get(request.query_params.get("done", ""), ""),
             error=error,
+            runs=await self.journeys.runs(view["id"]),
         )
-        poll = views.conversation_href(view["id"]).replace(f"{BASE}/", f"{BASE}/api/", 1) + ("?show=1" if show else "")
+        run = request.query_params.get("run", "")
+        poll = views.conversation_href(view["id"], show, run).replace(f"{BASE}/", f"{BASE}/api/", 1)
         html = views.conversation_page(page, self.chrome(request, session), csrf=session.csrf, poll=poll)
         return HTMLResponse(html, status_code=status)
 

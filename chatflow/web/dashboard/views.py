@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -32,9 +32,12 @@ def title_of(conversation: str, show: bool) -> str:
     return conversation.removesuffix(address.customer) + shown(address.customer, show)
 
 
-def conversation_href(conversation: str, show: bool = False) -> str:
-    href = f"{BASE}/conversations/{quote(conversation, safe=':+')}"
-    return href + ("?show=1" if show else "")
+def conversation_href(conversation: str, show: bool = False, run: str = "") -> str:
+    """A conversation's page: its newest run, or the run `run` (one per conversation the
+    customer had on that number)."""
+    return page_href(
+        f"{BASE}/conversations/{quote(conversation, safe=':+')}", {"run": run, "show": "1" if show else ""}
+    )
 
 
 def when(at: object) -> str:
@@ -128,7 +131,7 @@ def list_rows(rows: Sequence[Mapping[str, Any]], show: bool) -> list[dict[str, A
             **row,
             "title": title_of(row["id"], show),
             "customer": shown(row["customer"], show),
-            "href": conversation_href(row["id"], show),
+            "href": conversation_href(row["id"], show, row.get("run_id", "")),
         }
         for row in rows
     ]
@@ -192,6 +195,7 @@ def conversation_json(view: Mapping[str, Any], show: bool) -> dict[str, Any]:
     """What the conversation page shows, as its live JSON: the customer masked unless `show`."""
     return {
         "id": view["id"],
+        "run_id": view.get("run_id", ""),
         "title": title_of(view["id"], show),
         "state": view.get("state", ""),
         "flow": view.get("flow", ""),
@@ -223,6 +227,18 @@ def _turn(turn: Mapping[str, Any]) -> str:
     return f'<li class="{direction}"><div class="text">{esc(turn.get("text", ""))}</div>{options}<div class="meta">{meta}</div></li>'
 
 
+def _run(run: Mapping[str, Any], conversation: str, current: bool, show: bool) -> str:
+    """One of the customer's conversations on the number: a link to its own page."""
+    href = esc(conversation_href(conversation, show, str(run["run_id"])))
+    state = esc(run["state"])
+    mark = ' class="current"' if current else ""
+    shown_here = " (shown)" if current else ""
+    return (
+        f'<li{mark}><a href="{href}">{esc(when(run["started_at"]))}</a> {esc(run["flow"])} · '
+        f'<span class="state {state}">{state}</span>{shown_here}</li>'
+    )
+
+
 @dataclass
 class ConversationPage:
     view: dict[str, Any]  # from conversation_json
@@ -232,6 +248,9 @@ class ConversationPage:
     diagram: str  # SVG, or "" when the flow is not deployed here
     done: str = ""
     error: str = ""
+    runs: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # the customer's conversations on this number, newest first
 
 
 def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll: str) -> str:
@@ -246,6 +265,7 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
     transcript = "".join(_turn(t) for t in view["transcript"])
     trace = "".join(f"<li><time>{esc(when(line['at']))}</time> {esc(line['text'])}</li>" for line in view["trace"])
     version = "" if view.get("version") is None else f"<dt>Version</dt><dd>{esc(view['version'])}</dd>"
+    runs = "".join(_run(run, conversation, run["run_id"] == view.get("run_id"), chrome.show) for run in page.runs)
     content = f"""<p><a href="{BASE}{"?show=1" if chrome.show else ""}">← Conversations</a></p>
 <h1 id="title">{esc(view["title"])}</h1>
 {flash(page.done, page.error)}
@@ -263,6 +283,8 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
 <dt>Our number</dt><dd>{esc(page.number)}</dd>
 <dt>Customer</dt><dd id="fact-customer">{esc(page.customer)}</dd>
 </dl></section>
+<section class="card"><h2>Conversations with this customer <span class="muted">(on this number, newest first)</span></h2>
+<ol class="runs" id="runs">{runs}</ol></section>
 <section class="card"><h2>Data</h2><pre class="data" id="data">{esc(json.dumps(view["data"], indent=2, ensure_ascii=False))}</pre></section>
 <section class="card" id="actions"><h2>Actions</h2>
 <p class="muted when-ended"{"" if not running else " hidden"}>This conversation has ended: there is nothing to act on.</p>

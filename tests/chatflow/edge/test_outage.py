@@ -261,4 +261,4 @@ async def test_a_buffer_that_does_not_drain_holds_the_conversation_no_longer_tha
             snapshot = await dev_env.client.get_workflow_handle(ConversationRef("sms", TWILIO_NUMBER, customer).id).query(
                 "snapshot"
             )
-    assert any("going on after 0:00:03 without the buffer" in line["text"] for line in snapshot["trace"])
+    assert any("going on after 3 s without the buffer" in line["text"] for line in snapshot["trace"])

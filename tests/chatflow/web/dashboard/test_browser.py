@@ -224,8 +224,38 @@ async def test_an_operator_takes_over_replies_and_hands_back(page: Page, served:
     await page.wait_for_url(re.compile(r"done=handed"))
     await expect(page.locator("#takeover-form")).to_be_visible(timeout=WAIT)
     await expect(page.locator("#fact-operator")).to_have_text("")
+    # How long Ana had it, in words ("after 3 s"), not a timedelta's 0:00:03.123456.
+    await expect(page.locator("#trace")).to_contain_text(re.compile(r"handed back by Ana after \d+ (ms|s)\b"))
+    assert "0:00:" not in await page.locator("#trace").inner_text()
     await served.say(customer, "2")
     await expect(page.locator("#transcript")).to_contain_text("What's your order number?", timeout=WAIT)
+
+
+async def test_each_conversation_of_a_customer_opens_on_its_own(page: Page, served: Served) -> None:
+    customer = new_customer()
+    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    await served.say(customer, "hi")
+    await served.until(conversation, step="menu")
+    await served.say(customer, "bye")
+    await served.until(conversation, state="ended")
+    await served.say(customer, "hello again")  # a second conversation, a run of its own
+    await served.until(conversation, state="running", step="menu")
+
+    await sign_in(page, served)
+    await filter_list(page, customer=customer)
+    await expect(rows(page)).to_have_count(2)
+    await rows(page).last.locator("a").first.click()  # the older one, which has ended
+    await expect(page.locator("#fact-state")).to_have_text("ended")
+    await expect(page.locator("#transcript")).to_contain_text("Bye! Text us any time.")
+    await expect(page.locator("#transcript")).not_to_contain_text("hello again")
+    await expect(page.locator("#trace")).to_contain_text("ended: completed")
+    await expect(page.locator("#runs li")).to_have_count(2)
+    await expect(page.locator("#runs li.current")).to_contain_text("ended")
+
+    await page.locator("#runs li").first.locator("a").click()  # the newer one, from its page
+    await expect(page.locator("#fact-state")).to_have_text("running")
+    await expect(page.locator("#transcript")).to_contain_text("hello again")
+    await expect(page.locator("#transcript")).not_to_contain_text("Bye! Text us any time.")
 
 
 async def test_the_readme_walk_through_a_demo_customer_asks_for_a_person(page: Page, served: Served) -> None:
