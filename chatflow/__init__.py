@@ -4,6 +4,7 @@ The public authoring API; everything a flow needs is importable from here.
 """
 
 from chatflow.domain.errors import FlowDefinitionError
+from chatflow.domain.messages import Location
 from chatflow.domain.secrets import secret
 from chatflow.domain.source import Report, SourceEvent, SourceMapping, Start
 from chatflow.flows.engine import Convo
@@ -12,6 +13,8 @@ from chatflow.flows.matching import (
     Choice,
     anything,
     keyword,
+    location,
+    media,
     no,
     normalise,
     number,
@@ -49,6 +52,7 @@ __all__ = [
     "Handover",
     "Http",
     "If",
+    "Location",
     "Report",
     "Say",
     "SendWindow",
@@ -62,6 +66,8 @@ __all__ = [
     "days",
     "hours",
     "keyword",
+    "location",
+    "media",
     "minutes",
     "no",
     "normalise",

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from chatflow.domain.messages import InboundMessage, OutboundMessage
+from chatflow.domain.messages import InboundMessage, Location, OutboundMessage
 
 # A provider's message id (Twilio's MessageSid, Meta's wamid) is the dedupe key and is logged:
 # printable ASCII without spaces. Meta's wamids are a few dozen characters of base64.
@@ -86,3 +86,37 @@ def one_line(message: str) -> str:
     """`message` as one log line: control and other unprintable characters escaped, cut short."""
     line = "".join(char if char.isprintable() else repr(char)[1:-1] for char in message[: LOGGED_CHARACTERS + 1])
     return line if len(line) <= LOGGED_CHARACTERS else line[: LOGGED_CHARACTERS - 3] + "..."
+
+
+def _coordinate(value: object, limit: float, what: str) -> float:
+    try:
+        number = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or abs(number) > limit:
+        raise ValueError(f"{what} {shown(value)} is not a coordinate (a number from -{limit:g} to {limit:g})")
+    return number
+
+
+def location(latitude: object, longitude: object, name: object, address: object, where: str) -> Location:
+    """A shared location; ValueError naming `where` when its coordinates are not coordinates."""
+    return Location(
+        _coordinate(latitude, 90, f"{where}.latitude"),
+        _coordinate(longitude, 180, f"{where}.longitude"),
+        text(name),
+        text(address),
+    )
+
+
+def location_text(place: Location) -> str:
+    """A shared location as text, for flows that read only the text."""
+    named = ", ".join(part for part in (place.name, place.address) if part)
+    return f"Location: {place.latitude:.10g}, {place.longitude:.10g}" + (f" ({named})" if named else "")
+
+
+def media_kind(content_type: str) -> str:
+    """image, video or audio by its content type, else document."""
+    for kind in ("image", "video", "audio"):
+        if content_type.startswith(f"{kind}/"):
+            return kind
+    return "document"

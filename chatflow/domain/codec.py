@@ -12,6 +12,7 @@ from typing import Any
 
 from chatflow.domain.messages import (
     InboundMessage,
+    Location,
     Media,
     Option,
     OutboundMessage,
@@ -28,6 +29,8 @@ def dumps(message: InboundMessage | OutboundMessage) -> str:
 def inbound_from(fields: dict[str, Any]) -> InboundMessage:
     fields = dict(fields)
     fields["media"] = [Media(**m) for m in fields.get("media", [])]
+    if fields.get("location"):
+        fields["location"] = Location(**fields["location"])
     return InboundMessage(**fields)
 
 
@@ -35,6 +38,8 @@ def outbound_from(fields: dict[str, Any]) -> OutboundMessage:
     fields = dict(fields)
     fields["options"] = [Option(**o) for o in fields.get("options", [])]
     fields["media"] = [Media(**m) for m in fields.get("media", [])]
+    if fields.get("location"):
+        fields["location"] = Location(**fields["location"])
     if fields.get("template_message"):
         fields["template_message"] = template_from(fields["template_message"])
     return OutboundMessage(**fields)

@@ -39,8 +39,21 @@ def status_moves_forward(current: str | None, new: str) -> bool:
 
 @dataclass
 class Media:
-    url: str
+    url: str  # where it is (for Meta's, the Graph URL of its id: fetching it takes the token)
     content_type: str = ""
+    kind: str = ""  # image | video | audio | document | sticker; "" when the provider did not say
+    id: str = ""  # the provider's media id (Meta's), when it gave one
+    caption: str = ""
+
+
+@dataclass
+class Location:
+    """A place on the map: one a customer shared, or one a flow sends."""
+
+    latitude: float
+    longitude: float
+    name: str = ""
+    address: str = ""
 
 
 @dataclass
@@ -107,6 +120,7 @@ class InboundMessage:
     # Structured content the customer submitted, when the message carries some: the answers of a
     # WhatsApp Flow (its response_json, parsed). `text` stays a readable summary of it.
     data: dict[str, Any] = field(default_factory=dict)
+    location: Location | None = None  # a shared location (`text` says it too, for older flows)
     # Handed straight to Temporal because Redis was away: messages of the same customer that the
     # buffer held from before may still be on their way (the workflow waits for them).
     unbuffered: bool = False
@@ -145,6 +159,7 @@ class OutboundMessage:
     # The template with its parameters (added after `template`, which stays for sends recorded
     # before it: histories replay and in-flight activities decode either way).
     template_message: TemplateMessage | None = None
+    location: Location | None = None  # a place sent with the text (WhatsApp)
 
     def template_to_send(self) -> TemplateMessage | None:
         """The template to send outside the window: the one with parameters, else the bare

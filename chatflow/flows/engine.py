@@ -21,6 +21,7 @@ from chatflow.domain.messages import (
     HttpRequest,
     HttpResponse,
     InboundMessage,
+    Location,
     Media,
     Option,
     TemplateMessage,
@@ -106,7 +107,12 @@ class Port(Protocol):
         """A safe point: the host may continue-as-new here (the state is complete)."""
 
     async def send(
-        self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
+        self,
+        text: str,
+        options: list[Option],
+        media: list[Media],
+        template: TemplateMessage | None,
+        location: Location | None = None,
     ) -> None:
         """Send a message (`template`: what goes instead outside WhatsApp's 24-hour window);
         raises PermanentSendError on a permanent error."""
@@ -334,6 +340,7 @@ class FlowRunner:
         options: list[Option] | None = None,
         media: str | None = None,
         template: Template | None = None,
+        location: Location | None = None,
     ) -> None:
         state = self.state
         if text == state.last_text:
@@ -347,7 +354,7 @@ class FlowRunner:
         media_list = [Media(url=media)] if media else []
         rendered = template.render(state.data) if template is not None else None
         try:
-            await self.port.send(text, options or [], media_list, rendered)
+            await self.port.send(text, options or [], media_list, rendered, location)
         except PermanentSendError as error:
             # WhatsApp refused it as outside its window (its template too, or there is none): a
             # step's own failure branch wins, else the number's SMS fallback says it, here in
@@ -366,7 +373,10 @@ class FlowRunner:
             await self.respect_quiet_hours(step.urgent)
             if self.port.cancelled():
                 return CANCEL
-            await self.send(render(step.text, self.state.data), media=step.media, template=step.template)
+            place = step.location(self.state.data) if callable(step.location) else step.location
+            await self.send(
+                render(step.text, self.state.data), media=step.media, template=step.template, location=place
+            )
             return NEXT
         if isinstance(step, Ask):
             return await self._ask(step)

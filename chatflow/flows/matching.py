@@ -23,9 +23,7 @@ def normalise(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     # Punctuation becomes a space; symbols such as emoji stay, so "👍" can be a keyword.
     kept = "".join(
-        " " if unicodedata.category(c).startswith("P") else c
-        for c in decomposed
-        if not unicodedata.combining(c)
+        " " if unicodedata.category(c).startswith("P") else c for c in decomposed if not unicodedata.combining(c)
     )
     return _SPACES.sub(" ", kept).strip()
 
@@ -181,6 +179,53 @@ class Submitted:
 
 
 submitted = Submitted()
+
+
+@dataclass(frozen=True)
+class Attached:
+    """Matches a message that carries media (of `kind`: image, video, audio, document, sticker;
+    any when ""); saves the first such as {kind, url, id, caption, content_type}."""
+
+    kind: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"media:{self.kind}" if self.kind else "media"
+
+    def match(self, message: InboundMessage) -> Any | None:
+        for item in message.media:
+            if not self.kind or item.kind == self.kind or item.content_type.startswith(f"{self.kind}/"):
+                return {
+                    "kind": item.kind,
+                    "url": item.url,
+                    "id": item.id,
+                    "caption": item.caption,
+                    "content_type": item.content_type,
+                }
+        return None
+
+
+def media(kind: str = "") -> Attached:
+    """A photo, video, voice note, document or sticker the customer sent (`media("image")`)."""
+    return Attached(kind)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Matches a location the customer shared; saves {latitude, longitude, name, address}."""
+
+    label: str = "location"
+
+    def match(self, message: InboundMessage) -> Any | None:
+        place = message.location
+        if place is None:
+            return None
+        return {"latitude": place.latitude, "longitude": place.longitude, "name": place.name, "address": place.address}
+
+
+def location() -> Shared:
+    """A location the customer shared (WhatsApp)."""
+    return Shared()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chatflow.domain.errors import FlowDefinitionError
+from chatflow.domain.messages import Location
 from chatflow.domain.secrets import Secret
 from chatflow.flows.matching import Choice, Choices, Matcher
 from chatflow.flows.templates import Template, as_template
@@ -92,10 +93,12 @@ class Say(Step):
         template: str | Template = "",
         on_error: str | Step | None = None,
         urgent: bool = False,
+        location: Location | Callable[[Data], Location] | None = None,
     ) -> None:
         self.text = text
         self.then = target_name(then)
-        self.media = media
+        self.media = media  # a URL: an image, video, audio or document
+        self.location = location  # a place sent with the text (WhatsApp), or made from the data
         self.template = as_template(template)  # sent instead of the text outside WhatsApp's window
         self.on_error = target_name(on_error)
         self.urgent = urgent  # sent even inside the flow's quiet hours

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         HttpRequest,
         HttpResponse,
         InboundMessage,
+        Location,
         Media,
         Option,
         OutboundMessage,
@@ -325,11 +326,18 @@ class ConversationWorkflow:
         )
 
     async def send(
-        self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
+        self,
+        text: str,
+        options: list[Option],
+        media: list[Media],
+        template: TemplateMessage | None,
+        location: Location | None = None,
     ) -> None:
         if self._taken_over():
             await self._held()  # the bot never talks over the person who has the conversation
-        await self._deliver(self._outbound(text, options, media, template))
+        message = self._outbound(text, options, media, template)
+        message.location = location
+        await self._deliver(message)
 
     async def send_by_sms(self, text: str, media: list[Media], number: str, provider: str) -> None:
         """Say by SMS, from `number`, what WhatsApp refused: a line of the transcript of its own."""

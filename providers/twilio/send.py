@@ -57,6 +57,10 @@ async def send(client: Client, message: OutboundMessage, *, status_callback: str
     free: dict[str, Any] = {**params, "body": body}
     if message.media:
         free["media_url"] = [media.url for media in message.media]
+    if message.location is not None and message.channel == "whatsapp":
+        place = message.location
+        # Twilio sends a WhatsApp location as a persistent action beside the body.
+        free["persistent_action"] = [f"geo:{place.latitude},{place.longitude}|{place.name or place.address}"]
     try:
         return await _create(client, message, free, body)
     except PermanentSendError as error:

@@ -15,7 +15,7 @@ from chatflow.domain.channel import Received, StatusReport, WebhookRequest, read
 from chatflow.domain.config import Config
 from chatflow.domain.errors import BadRequest, Forbidden, NotFound
 from chatflow.domain.messages import STATUS_RANK, DeliveryUpdate, InboundMessage, Media
-from providers._messages import message_id, received_now, shown
+from providers._messages import location, location_text, media_kind, message_id, received_now, shown
 from providers._whatsapp import whatsapp_customer
 from providers.twilio.settings import TwilioSettings
 
@@ -83,15 +83,21 @@ def parse_inbound(form: dict[str, str]) -> InboundMessage:
         count = int(form.get("NumMedia") or 0)
     except ValueError:
         raise ValueError(f"NumMedia {shown(form['NumMedia'])} is not a number") from None
+    text = form.get("Body") or form.get("ButtonText", "")
     media = [
-        Media(url=form[f"MediaUrl{i}"], content_type=form.get(f"MediaContentType{i}", ""))
+        Media(
+            url=form[f"MediaUrl{i}"],
+            content_type=form.get(f"MediaContentType{i}", ""),
+            kind=media_kind(form.get(f"MediaContentType{i}", "")),
+            caption=text if i == 0 else "",  # WhatsApp's caption comes as the Body
+        )
         for i in range(min(count, MAX_MEDIA))
         if form.get(f"MediaUrl{i}")
     ]
-    text = form.get("Body") or form.get("ButtonText", "")
-    if not text and form.get("Latitude") and form.get("Longitude"):  # a WhatsApp shared location
-        place = ", ".join(part for part in (form.get("Label", ""), form.get("Address", "")) if part)
-        text = f"Location: {form['Latitude']}, {form['Longitude']}" + (f" ({place})" if place else "")
+    place = None
+    if form.get("Latitude") or form.get("Longitude"):  # a WhatsApp shared location
+        place = location(form.get("Latitude"), form.get("Longitude"), form.get("Label"), form.get("Address"), "form")
+        text = text or location_text(place)
     channel = _channel(form)
     return InboundMessage(
         id=message_id(_required(form, "MessageSid", "SmsMessageSid"), "MessageSid"),
@@ -104,6 +110,7 @@ def parse_inbound(form: dict[str, str]) -> InboundMessage:
         payload=form.get("ButtonPayload", ""),
         profile_name=form.get("ProfileName", ""),
         received_at=received_now(),
+        location=place,
     )
 
 

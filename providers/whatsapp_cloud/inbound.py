@@ -10,8 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 from chatflow.domain.config import NumberBinding
-from chatflow.domain.messages import InboundMessage, Media
-from providers._messages import clean_data, message_id, one_line, received_now, shown, text
+from chatflow.domain.messages import InboundMessage, Location, Media
+from providers._messages import (
+    clean_data,
+    location,
+    location_text,
+    message_id,
+    one_line,
+    received_now,
+    shown,
+    text,
+)
 from providers.whatsapp_cloud.payload import customer_for, object_at
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
@@ -50,6 +59,9 @@ def parse_message(
     if not user_id:
         user_id = text(contact.get("user_id"))
     content, payload, media, data = _content(raw, kind, where, media_url)
+    place = None
+    if kind == "location":
+        place, content = _location(object_at(raw, kind), where)
     return InboundMessage(
         id=wamid,
         channel="whatsapp",
@@ -62,6 +74,7 @@ def parse_message(
         profile_name=text(object_at(contact, "profile").get("name")),
         received_at=received_now(),
         data=data,
+        location=place,
     )
 
 
@@ -86,18 +99,30 @@ def _content(
             raise ValueError(f"{where}.{kind}.id is missing")
         if not MEDIA_ID.fullmatch(media_id):
             raise ValueError(f"{where}.{kind}.id {shown(media_id)} is not a media id")
-        media = Media(url=media_url(media_id), content_type=text(body.get("mime_type")))
-        return text(body.get("caption")), "", [media], {}
+        caption = text(body.get("caption"))
+        media = Media(
+            url=media_url(media_id), content_type=text(body.get("mime_type")), kind=kind, id=media_id, caption=caption
+        )
+        return caption, "", [media], {}
     if kind == "location":
-        place = ", ".join(part for part in (text(body.get("name")), text(body.get("address"))) if part)
-        content = f"Location: {text(body.get('latitude'))}, {text(body.get('longitude'))}"
-        return content + (f" ({place})" if place else ""), "", [], {}
+        return "", "", [], {}  # the location itself: `parse_message`
     if kind == "contacts":
         listed = raw.get("contacts")
         cards = [card for card in listed if isinstance(card, dict)] if isinstance(listed, list) else []
         return "Contacts: " + "; ".join(_card(card) for card in cards), "", [], {}
     # Unsupported or future types still reach the flow, which can say it didn't understand.
     return "", "", [], {}
+
+
+def _location(body: dict[str, Any], where: str) -> tuple[Location | None, str]:
+    """The shared place and its text; without coordinates that are numbers, the text alone (read
+    as far as it goes: the flow still hears that the customer shared something)."""
+    try:
+        place = location(body.get("latitude"), body.get("longitude"), body.get("name"), body.get("address"), where)
+    except ValueError as error:
+        log.warning("whatsapp_cloud kept %s without its place: %s", where, one_line(str(error)))
+        return None, f"Location: {text(body.get('latitude'))}, {text(body.get('longitude'))}"
+    return place, location_text(place)
 
 
 def _flow_answers(reply: dict[str, Any], where: str) -> dict[str, Any]:

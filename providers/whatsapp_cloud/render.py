@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chatflow.domain.messages import Media, OutboundMessage, TemplateMessage, TemplateParameter, numbered_menu
+from providers._messages import media_kind as kind_of
 
 MAX_BUTTONS, BUTTON_TITLE = 3, 20
 MAX_ROWS, ROW_TITLE, ROW_DESCRIPTION = 10, 24, 72
@@ -28,11 +29,9 @@ def recipient(customer: str) -> dict[str, str]:
 
 
 def media_kind(media: Media) -> str:
-    content_type = media.content_type or mimetypes.guess_type(urlsplit(media.url).path)[0] or ""
-    for kind in ("image", "video", "audio"):
-        if content_type.startswith(f"{kind}/"):
-            return kind
-    return "document"
+    if media.kind in ("image", "video", "audio", "document", "sticker"):
+        return media.kind
+    return kind_of(media.content_type or mimetypes.guess_type(urlsplit(media.url).path)[0] or "")
 
 
 def _buttons(text: str, message: OutboundMessage) -> dict[str, Any]:
@@ -66,6 +65,11 @@ def render(message: OutboundMessage) -> list[dict[str, Any]]:
     """The Cloud API message objects (without addressing) that say `message`, in order."""
     parts: list[dict[str, Any]] = []
     text, options = message.text, message.options
+    if message.location is not None:
+        place = message.location
+        shown: dict[str, float | str] = {"latitude": place.latitude, "longitude": place.longitude}
+        shown |= {key: value for key, value in (("name", place.name), ("address", place.address)) if value}
+        parts.append({"type": "location", "location": shown})
     captioned = False
     for media in message.media:
         kind = media_kind(media)

@@ -1,7 +1,19 @@
 import pytest
 
-from chatflow.domain.messages import InboundMessage, Media
-from chatflow.flows.matching import Choice, Choices, anything, keyword, no, normalise, number, regex, yes
+from chatflow.domain.messages import InboundMessage, Location, Media
+from chatflow.flows.matching import (
+    Choice,
+    Choices,
+    anything,
+    keyword,
+    location,
+    media,
+    no,
+    normalise,
+    number,
+    regex,
+    yes,
+)
 
 
 def msg(text: str = "", payload: str = "", media: list[Media] | None = None) -> InboundMessage:
@@ -73,8 +85,47 @@ def test_submitted_matches_a_forms_answers_and_nothing_else() -> None:
     from chatflow import submitted
     from chatflow.domain.messages import InboundMessage
 
-    form = InboundMessage("w1", "whatsapp", "whatsapp_cloud", "+14155550100", "+15550001111", "Sent",
-                          data={"date": "2026-12-01", "people": 2})
+    form = InboundMessage(
+        "w1",
+        "whatsapp",
+        "whatsapp_cloud",
+        "+14155550100",
+        "+15550001111",
+        "Sent",
+        data={"date": "2026-12-01", "people": 2},
+    )
     plain = InboundMessage("w2", "whatsapp", "whatsapp_cloud", "+14155550100", "+15550001111", "hello")
     assert submitted.match(form) == {"date": "2026-12-01", "people": 2}
     assert submitted.match(plain) is None
+
+
+def test_media_and_location_matchers_save_what_the_customer_sent() -> None:
+    photo = InboundMessage(
+        "wamid.1",
+        "whatsapp",
+        "whatsapp_cloud",
+        "+14155550100",
+        "+15550001111",
+        "receipt",
+        media=[Media("https://graph.test/v21.0/27548", "image/jpeg", "image", "27548", "receipt")],
+    )
+    place = InboundMessage(
+        "wamid.2",
+        "whatsapp",
+        "whatsapp_cloud",
+        "+14155550100",
+        "+15550001111",
+        "Location: 1, 2",
+        location=Location(48.85, 2.35, "Shop", "1 Rue X"),
+    )
+    assert media().match(photo) == {
+        "kind": "image",
+        "url": "https://graph.test/v21.0/27548",
+        "id": "27548",
+        "caption": "receipt",
+        "content_type": "image/jpeg",
+    }
+    assert media("image").label == "media:image" and media("document").match(photo) is None
+    assert media().match(place) is None
+    assert location().match(place) == {"latitude": 48.85, "longitude": 2.35, "name": "Shop", "address": "1 Rue X"}
+    assert location().match(photo) is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatflow import End, Flow, Say, Template, Wait, days
+from chatflow import End, Flow, Location, Say, Template, Wait, days
 from chatflow.domain.messages import TemplateMessage, TemplateParameter
 from chatflow.testing import FlowTest
 
@@ -43,3 +43,17 @@ async def test_a_template_naming_a_key_the_data_lacks_takes_the_failure_branch(s
         result = await chat.result()
         assert result.outcome == "failed" and "payment_link" in result.reason
         assert chat.messages == []
+
+
+class ShopLocation(Flow):
+    name = "shop_location"
+
+    where = Say("Our shop:", location=Location(48.85, 2.35, "Shop", "1 Rue X"))
+    done = End("completed")
+
+
+async def test_a_say_sends_its_location(skipping_env) -> None:
+    async with FlowTest(skipping_env, ShopLocation, channel="whatsapp") as chat:
+        await chat.start()
+        [message] = chat.messages
+        assert message.location == Location(48.85, 2.35, "Shop", "1 Rue X")

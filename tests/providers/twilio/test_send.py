@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from chatflow.domain.errors import PermanentSendError, RetryableSendError
-from chatflow.domain.messages import Media, Option, OutboundMessage
+from chatflow.domain.messages import Location, Media, Option, OutboundMessage
 from providers.twilio import TwilioChannel
 from providers.twilio.client import HttpxTwilioClient
 from tests.providers.conftest import ACCOUNT_SID, CUSTOMER, MESSAGES_URL, PUBLIC_URL, TWILIO_NUMBER, make_config
@@ -30,7 +30,9 @@ async def provider() -> AsyncIterator[TwilioChannel]:
 
 
 def outbound(text: str = "Hello", channel: str = "sms", **fields: Any) -> OutboundMessage:
-    return OutboundMessage(channel=channel, provider="twilio", number=TWILIO_NUMBER, customer=CUSTOMER, text=text, **fields)
+    return OutboundMessage(
+        channel=channel, provider="twilio", number=TWILIO_NUMBER, customer=CUSTOMER, text=text, **fields
+    )
 
 
 def created(sid: str = "SM" + "a" * 32, status: str = "queued") -> httpx.Response:
@@ -92,7 +94,9 @@ async def test_without_a_public_url_no_status_callback_is_asked(twilio_api: resp
 
 
 @pytest.mark.parametrize(("text", "segments"), [("a" * 160, 1), ("a" * 161, 2), ("é" * 200, 2), ("😀" * 36, 2)])
-async def test_segments_are_recorded(provider: TwilioChannel, twilio_api: respx.MockRouter, text: str, segments: int) -> None:
+async def test_segments_are_recorded(
+    provider: TwilioChannel, twilio_api: respx.MockRouter, text: str, segments: int
+) -> None:
     twilio_api.post(MESSAGES_URL).mock(return_value=created())
     assert (await provider.send(outbound(text))).segments == segments
 
@@ -136,13 +140,25 @@ async def test_client_errors_are_permanent_with_twilios_code(
 @pytest.mark.parametrize(
     ("response", "code", "retry_after"),
     [
-        (httpx.Response(429, json={"code": 20429, "message": "Too Many Requests"}, headers={"Retry-After": "7"}), "20429", 7.0),
+        (
+            httpx.Response(429, json={"code": 20429, "message": "Too Many Requests"}, headers={"Retry-After": "7"}),
+            "20429",
+            7.0,
+        ),
         (httpx.Response(500, text="oops"), "500", None),
-        (httpx.Response(503, json={"code": 20503, "message": "unavailable"}, headers={"Retry-After": "soon"}), "20503", None),
+        (
+            httpx.Response(503, json={"code": 20503, "message": "unavailable"}, headers={"Retry-After": "soon"}),
+            "20503",
+            None,
+        ),
     ],
 )
 async def test_throttling_and_server_errors_are_retryable_honouring_retry_after(
-    provider: TwilioChannel, twilio_api: respx.MockRouter, response: httpx.Response, code: str, retry_after: float | None
+    provider: TwilioChannel,
+    twilio_api: respx.MockRouter,
+    response: httpx.Response,
+    code: str,
+    retry_after: float | None,
 ) -> None:
     twilio_api.post(MESSAGES_URL).mock(return_value=response)
     with pytest.raises(RetryableSendError) as caught:
@@ -159,5 +175,17 @@ async def test_network_errors_are_retryable(provider: TwilioChannel, twilio_api:
 async def test_the_http_client_only_rebases_twilios_own_api() -> None:
     async with httpx.AsyncClient() as http:
         client = HttpxTwilioClient(http, "http://localhost:4010/")
-    assert client.rebase("https://api.twilio.com/2010-04-01/Accounts.json") == "http://localhost:4010/2010-04-01/Accounts.json"
+    assert (
+        client.rebase("https://api.twilio.com/2010-04-01/Accounts.json")
+        == "http://localhost:4010/2010-04-01/Accounts.json"
+    )
     assert client.rebase("https://example.com/x") == "https://example.com/x"
+
+
+async def test_a_location_on_whatsapp_goes_as_a_persistent_action(
+    provider: TwilioChannel, twilio_api: respx.MockRouter
+) -> None:
+    route = twilio_api.post(MESSAGES_URL).mock(return_value=created())
+    await provider.send(outbound("Our shop", channel="whatsapp", location=Location(48.85, 2.35, "Shop")))
+    sent = form(route.calls.last.request)
+    assert sent["PersistentAction"] == ["geo:48.85,2.35|Shop"] and sent["Body"] == ["Our shop"]

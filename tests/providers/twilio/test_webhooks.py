@@ -13,7 +13,7 @@ from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Forbidden
-from chatflow.domain.messages import InboundMessage, Media
+from chatflow.domain.messages import InboundMessage, Location, Media
 from chatflow.edge.optout import HELP_TEXT, OPTED_IN_TEXT, OPTED_OUT_TEXT
 from providers.twilio.webhooks import TwilioWebhooks
 from tests.providers.conftest import (
@@ -71,8 +71,8 @@ async def test_whatsapp_through_twilio_strips_prefixes_and_keeps_button_profile_
     assert (message.channel, message.customer, message.number) == ("whatsapp", CUSTOMER, TWILIO_NUMBER)
     assert (message.payload, message.profile_name, message.text) == ("ask_order", "Ada", "Track my order")
     assert message.media == [
-        Media("https://api.twilio.com/media/ME1", "image/jpeg"),
-        Media("https://api.twilio.com/media/ME2", "audio/ogg"),
+        Media("https://api.twilio.com/media/ME1", "image/jpeg", "image", caption="Track my order"),
+        Media("https://api.twilio.com/media/ME2", "audio/ogg", "audio"),
     ]
 
 
@@ -87,6 +87,7 @@ async def test_a_shared_whatsapp_location_arrives_as_text(client: httpx.AsyncCli
                             Latitude="48.85", Longitude="2.35", Label="Shop")
     assert (await client.post(INBOUND, **twilio_post(INBOUND, fields))).status_code == 200
     assert recorder.messages[0].text == "Location: 48.85, 2.35 (Shop)"
+    assert recorder.messages[0].location == Location(48.85, 2.35, "Shop")
 
 
 async def test_a_keyword_starts_its_own_flow(client: httpx.AsyncClient, recorder: Recorder) -> None:

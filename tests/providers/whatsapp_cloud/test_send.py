@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from chatflow.domain.errors import PermanentSendError, RetryableSendError
-from chatflow.domain.messages import Media, Option, OutboundMessage
+from chatflow.domain.messages import Location, Media, Option, OutboundMessage
 from providers.whatsapp_cloud import WhatsAppCloudChannel
 from tests.providers.conftest import CUSTOMER, GRAPH_MESSAGES_URL, WHATSAPP_NUMBER, make_config
 
@@ -29,8 +29,11 @@ def sent(graph: respx.MockRouter) -> respx.Route:
     return graph.post(GRAPH_MESSAGES_URL).mock(
         side_effect=lambda request: httpx.Response(
             200,
-            json={"messaging_product": "whatsapp", "contacts": [{"input": CUSTOMER[1:], "wa_id": CUSTOMER[1:]}],
-                  "messages": [{"id": f"wamid.OUT{next(ids)}"}]},
+            json={
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": CUSTOMER[1:], "wa_id": CUSTOMER[1:]}],
+                "messages": [{"id": f"wamid.OUT{next(ids)}"}],
+            },
         )
     )
 
@@ -92,7 +95,10 @@ async def test_up_to_three_choices_are_reply_buttons_with_titles_cut_to_20(
     assert body["type"] == "interactive"
     interactive = body["interactive"]
     assert (interactive["type"], interactive["body"]) == ("button", {"text": "Pick one"})
-    assert interactive["action"]["buttons"][0] == {"type": "reply", "reply": {"id": "id1", "title": "A very long button t"}}
+    assert interactive["action"]["buttons"][0] == {
+        "type": "reply",
+        "reply": {"id": "id1", "title": "A very long button t"},
+    }
     assert len(interactive["action"]["buttons"]) == 3
 
 
@@ -118,7 +124,12 @@ async def test_more_than_ten_choices_fall_back_to_a_numbered_menu(
 
 
 async def test_media_carries_the_text_as_caption(provider: WhatsAppCloudChannel, sent: respx.Route) -> None:
-    await provider.send(outbound("Your receipt", media=[Media("https://cdn.example.com/r.pdf"), Media("https://cdn.example.com/p.jpg", "image/jpeg")]))
+    await provider.send(
+        outbound(
+            "Your receipt",
+            media=[Media("https://cdn.example.com/r.pdf"), Media("https://cdn.example.com/p.jpg", "image/jpeg")],
+        )
+    )
     assert [(b["type"], b[b["type"]]) for b in bodies(sent)] == [
         ("document", {"link": "https://cdn.example.com/r.pdf", "caption": "Your receipt"}),
         ("image", {"link": "https://cdn.example.com/p.jpg"}),
@@ -182,8 +193,14 @@ async def test_an_unbound_sender_number_fails_permanently(provider: WhatsAppClou
 def meta_error(status: int, code: int, headers: dict[str, str] | None = None) -> httpx.Response:
     return httpx.Response(
         status,
-        json={"error": {"message": f"(#{code}) refused", "type": "OAuthException", "code": code,
-                        "error_data": {"messaging_product": "whatsapp", "details": f"details of {code}"}}},
+        json={
+            "error": {
+                "message": f"(#{code}) refused",
+                "type": "OAuthException",
+                "code": code,
+                "error_data": {"messaging_product": "whatsapp", "details": f"details of {code}"},
+            }
+        },
         headers=headers,
     )
 
@@ -199,7 +216,9 @@ def meta_error(status: int, code: int, headers: dict[str, str] | None = None) ->
         190,  # access token expired
     ],
 )
-async def test_meta_client_errors_are_permanent(provider: WhatsAppCloudChannel, graph: respx.MockRouter, code: int) -> None:
+async def test_meta_client_errors_are_permanent(
+    provider: WhatsAppCloudChannel, graph: respx.MockRouter, code: int
+) -> None:
     graph.post(GRAPH_MESSAGES_URL).mock(return_value=meta_error(400, code))
     with pytest.raises(PermanentSendError, match=f"details of {code}") as caught:
         await provider.send(outbound())
@@ -217,7 +236,11 @@ async def test_meta_client_errors_are_permanent(provider: WhatsAppCloudChannel, 
     ],
 )
 async def test_throttling_and_server_errors_are_retryable(
-    provider: WhatsAppCloudChannel, graph: respx.MockRouter, response: httpx.Response, code: str, retry_after: float | None
+    provider: WhatsAppCloudChannel,
+    graph: respx.MockRouter,
+    response: httpx.Response,
+    code: str,
+    retry_after: float | None,
 ) -> None:
     graph.post(GRAPH_MESSAGES_URL).mock(return_value=response)
     with pytest.raises(RetryableSendError) as caught:
@@ -229,3 +252,19 @@ async def test_network_errors_are_retryable(provider: WhatsAppCloudChannel, grap
     graph.post(GRAPH_MESSAGES_URL).mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(RetryableSendError, match="unreachable"):
         await provider.send(outbound())
+
+
+async def test_a_location_and_a_document_are_sent_before_the_text(
+    provider: WhatsAppCloudChannel, sent: respx.Route
+) -> None:
+    await provider.send(
+        outbound(
+            "Our shop, and your invoice",
+            location=Location(48.85, 2.35, "Shop", "1 Rue X"),
+            media=[Media("https://cdn.example.com/invoice-A-1.pdf", "application/pdf")],
+        )
+    )
+    assert [(body["type"], body[body["type"]]) for body in bodies(sent)] == [
+        ("location", {"latitude": 48.85, "longitude": 2.35, "name": "Shop", "address": "1 Rue X"}),
+        ("document", {"link": "https://cdn.example.com/invoice-A-1.pdf", "caption": "Our shop, and your invoice"}),
+    ]

@@ -16,7 +16,7 @@ from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Forbidden
-from chatflow.domain.messages import Media
+from chatflow.domain.messages import Location, Media
 from chatflow.edge.optout import HELP_TEXT, OPTED_OUT_TEXT
 from providers.whatsapp_cloud.webhooks import WhatsAppCloudWebhooks
 from tests.providers.conftest import (
@@ -124,7 +124,7 @@ async def test_media_arrive_as_graph_references_with_caption(client: httpx.Async
     body = {"id": "MEDIA123", "mime_type": "application/octet-stream", "sha256": "abc", "caption": "look"}
     assert (await post(client, meta_messages(message("wamid.M", kind, body)))).status_code == 200
     [delivered] = recorder.messages
-    assert delivered.media == [Media(f"{GRAPH_API}/v21.0/MEDIA123", "application/octet-stream")]
+    assert delivered.media == [Media(f"{GRAPH_API}/v21.0/MEDIA123", "application/octet-stream", kind, "MEDIA123", "look")]
     assert delivered.text == "look"
 
 
@@ -580,3 +580,37 @@ async def test_a_phone_number_id_given_as_a_number_is_read(client: httpx.AsyncCl
     payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = int(PHONE_NUMBER_ID)
     assert (await post(client, payload)).status_code == 200
     assert [m.id for m in recorder.messages] == ["wamid.N1"]
+
+
+async def test_an_image_and_a_location_reach_the_flow_as_data(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    # The bodies of Meta's webhook reference for an image and a location message.
+    image = message(
+        "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=",
+        "image",
+        {
+            "caption": "my receipt",
+            "mime_type": "image/jpeg",
+            "sha256": "WBaC0nYd8HkBe3jGh5w2xrGyr5pGnEXx2wkoI6sqaVE=",
+            "id": "2754859441498128",
+        },
+    )
+    place = message(
+        "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMQA=",
+        "location",
+        {
+            "address": "1 Hacker Way, Menlo Park, CA 94025",
+            "latitude": 37.483307,
+            "longitude": -122.148981,
+            "name": "Main Street Beach",
+            "url": "https://www.facebook.com",
+        },
+    )
+    assert (await post(client, meta_messages(image, place))).status_code == 200
+    photo, shared = recorder.messages
+    assert photo.media == [
+        Media(f"{GRAPH_API}/v21.0/2754859441498128", "image/jpeg", "image", "2754859441498128", "my receipt")
+    ]
+    assert shared.location == Location(37.483307, -122.148981, "Main Street Beach", "1 Hacker Way, Menlo Park, CA 94025")
+    assert shared.text == "Location: 37.483307, -122.148981 (Main Street Beach, 1 Hacker Way, Menlo Park, CA 94025)"
+    for delivered in (photo, shared):  # as the edge's buffer stores and reads it
+        assert codec.loads_inbound(codec.dumps(delivered)) == delivered
