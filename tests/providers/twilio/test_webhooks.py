@@ -83,8 +83,14 @@ async def test_numbers_are_normalised_to_e164(client: httpx.AsyncClient, recorde
 
 
 async def test_a_shared_whatsapp_location_arrives_as_text(client: httpx.AsyncClient, recorder: Recorder) -> None:
-    fields = twilio_inbound(body="", From=f"whatsapp:{CUSTOMER}", To=f"whatsapp:{TWILIO_NUMBER}",
-                            Latitude="48.85", Longitude="2.35", Label="Shop")
+    fields = twilio_inbound(
+        body="",
+        From=f"whatsapp:{CUSTOMER}",
+        To=f"whatsapp:{TWILIO_NUMBER}",
+        Latitude="48.85",
+        Longitude="2.35",
+        Label="Shop",
+    )
     assert (await client.post(INBOUND, **twilio_post(INBOUND, fields))).status_code == 200
     assert recorder.messages[0].text == "Location: 48.85, 2.35 (Shop)"
     assert recorder.messages[0].location == Location(48.85, 2.35, "Shop")
@@ -120,8 +126,9 @@ async def test_a_signature_with_another_token_or_for_other_fields_is_refused(
 ) -> None:
     other_token = await client.post(INBOUND, **twilio_post(INBOUND, twilio_inbound(), token="someone-else"))
     signed = twilio_post(INBOUND, twilio_inbound(body="pay 10"))
-    tampered = await client.post(INBOUND, content=urlencode(twilio_inbound(body="pay 1000")).encode(),
-                                 headers=signed["headers"])
+    tampered = await client.post(
+        INBOUND, content=urlencode(twilio_inbound(body="pay 1000")).encode(), headers=signed["headers"]
+    )
     assert (other_token.status_code, tampered.status_code) == (403, 403)
     assert recorder.delivered == []
 
@@ -159,7 +166,9 @@ async def test_without_an_auth_token_there_is_no_twilio_channel_to_call(recorder
 async def test_without_an_auth_token_nothing_can_be_verified() -> None:
     fields = twilio_inbound()
     signed = twilio_post(INBOUND, fields)
-    request = WebhookRequest("POST", INBOUND, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"])
+    request = WebhookRequest(
+        "POST", INBOUND, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"]
+    )
     with pytest.raises(Forbidden, match="TWILIO_AUTH_TOKEN"):
         await TwilioWebhooks(make_config(TWILIO_AUTH_TOKEN="")).inbound(request)
 
@@ -216,7 +225,9 @@ async def test_an_oversize_body_without_content_length_is_refused(
         for _ in range(100):
             yield b"x" * 1024
 
-    response = await client.post(INBOUND, content=chunks(), headers=_signed_headers("application/x-www-form-urlencoded"))
+    response = await client.post(
+        INBOUND, content=chunks(), headers=_signed_headers("application/x-www-form-urlencoded")
+    )
     assert response.status_code == 413
     assert recorder.delivered == []
 
@@ -260,7 +271,9 @@ async def test_opt_out_and_help_are_answered_in_the_twiml_and_reach_no_flow(
     assert recorder.delivered == []
 
 
-async def test_an_opted_out_customer_reaches_no_flow_until_start(config: Config, recorder: Recorder, redis: Redis) -> None:
+async def test_an_opted_out_customer_reaches_no_flow_until_start(
+    config: Config, recorder: Recorder, redis: Redis
+) -> None:
     async with webhook_client(config, recorder, receive=edge_with_opt_outs(recorder, redis)) as client:
         for i, text in enumerate(["STOP", "hello?", "START", "hello"]):
             await client.post(INBOUND, **twilio_post(INBOUND, twilio_inbound(sid=f"SM{i:032d}", body=text)))
@@ -326,8 +339,12 @@ async def test_status_callbacks_are_verified_too(client: httpx.AsyncClient, reco
     recorder.running.add(SMS_CONVERSATION)
     signed_for_inbound = twilio_post(INBOUND, status_fields("delivered"))
     response = await client.post(STATUS, **signed_for_inbound)
-    missing = await client.post(STATUS, **twilio_post(STATUS, {k: v for k, v in status_fields("sent").items()
-                                                             if k not in ("MessageStatus", "SmsStatus")}))
+    missing = await client.post(
+        STATUS,
+        **twilio_post(
+            STATUS, {k: v for k, v in status_fields("sent").items() if k not in ("MessageStatus", "SmsStatus")}
+        ),
+    )
     assert (response.status_code, missing.status_code) == (403, 400)
     assert recorder.reports == []
 
@@ -336,12 +353,29 @@ async def test_status_callbacks_are_verified_too(client: httpx.AsyncClient, reco
 
 SID = "SM" + "9" * 32
 # Twilio's documented status callback: no To; a WhatsApp one names the customer in ChannelToAddress.
-DOCUMENTED_SMS = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "From": TWILIO_NUMBER, "MessageSid": SID,
-                  "MessageStatus": "sent", "SmsSid": SID, "SmsStatus": "sent"}
-DOCUMENTED_WHATSAPP = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "ChannelInstallSid": "XE" + "0" * 32,
-                       "ChannelPrefix": "whatsapp", "ChannelStatusMessage": "[]", "ChannelToAddress": CUSTOMER,
-                       "EventType": "READ", "From": f"whatsapp:{TWILIO_NUMBER}", "MessageSid": SID,
-                       "MessageStatus": "read", "SmsSid": SID, "SmsStatus": "read"}
+DOCUMENTED_SMS = {
+    "AccountSid": ACCOUNT_SID,
+    "ApiVersion": "2010-04-01",
+    "From": TWILIO_NUMBER,
+    "MessageSid": SID,
+    "MessageStatus": "sent",
+    "SmsSid": SID,
+    "SmsStatus": "sent",
+}
+DOCUMENTED_WHATSAPP = {
+    "AccountSid": ACCOUNT_SID,
+    "ApiVersion": "2010-04-01",
+    "ChannelInstallSid": "XE" + "0" * 32,
+    "ChannelPrefix": "whatsapp",
+    "ChannelStatusMessage": "[]",
+    "ChannelToAddress": CUSTOMER,
+    "EventType": "READ",
+    "From": f"whatsapp:{TWILIO_NUMBER}",
+    "MessageSid": SID,
+    "MessageStatus": "read",
+    "SmsSid": SID,
+    "SmsStatus": "read",
+}
 WHATSAPP_CONVERSATION = ConversationRef("whatsapp", TWILIO_NUMBER, CUSTOMER).id
 
 
@@ -362,19 +396,26 @@ def without(fields: dict[str, str], *names: str) -> dict[str, str]:
         # ...and unknown where the config has none (or several) on it.
         (without(DOCUMENTED_WHATSAPP, "From"), []),
         ({**DOCUMENTED_SMS, "To": "not a number"}, []),
-        ({**DOCUMENTED_WHATSAPP, "To": "whatsapp:US.13491208655302741918"},
-         [ConversationRef("whatsapp", TWILIO_NUMBER, "US.13491208655302741918").id]),
+        (
+            {**DOCUMENTED_WHATSAPP, "To": "whatsapp:US.13491208655302741918"},
+            [ConversationRef("whatsapp", TWILIO_NUMBER, "US.13491208655302741918").id],
+        ),
     ],
 )
 async def test_a_status_is_kept_by_its_message_sid_with_the_conversations_its_fields_name(
     client: httpx.AsyncClient, recorder: Recorder, fields: dict[str, str], conversations: list[str]
 ) -> None:
     signed = twilio_post(STATUS, fields)
-    request = WebhookRequest("POST", STATUS, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"])
+    request = WebhookRequest(
+        "POST", STATUS, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"]
+    )
     received = await TwilioWebhooks(make_config()).status(request)
     [report] = received.statuses
     assert (report.update.message_id, report.update.status, report.conversations) == (
-        SID, fields["MessageStatus"], conversations)
+        SID,
+        fields["MessageStatus"],
+        conversations,
+    )
 
     recorder.running.update({SMS_CONVERSATION, WHATSAPP_CONVERSATION, *conversations})
     response = await client.post(STATUS, **signed)

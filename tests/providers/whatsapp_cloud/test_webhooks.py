@@ -70,7 +70,9 @@ async def test_the_verify_handshake_echoes_the_challenge(client: httpx.AsyncClie
         {"hub.challenge": "1"},
     ],
 )
-async def test_the_handshake_with_a_wrong_token_or_mode_is_refused(client: httpx.AsyncClient, params: dict[str, str]) -> None:
+async def test_the_handshake_with_a_wrong_token_or_mode_is_refused(
+    client: httpx.AsyncClient, params: dict[str, str]
+) -> None:
     response = await client.get(URL, params=params)
     assert response.status_code == 403
     assert "1" != response.text
@@ -89,7 +91,12 @@ async def test_a_text_message_is_delivered_with_the_profile_name(client: httpx.A
     [(message, flow)] = recorder.delivered
     assert flow == "demo"
     assert (message.id, message.channel, message.provider) == ("wamid.A1", "whatsapp", "whatsapp_cloud")
-    assert (message.customer, message.number, message.text, message.profile_name) == (CUSTOMER, WHATSAPP_NUMBER, "Hello", "Ada")
+    assert (message.customer, message.number, message.text, message.profile_name) == (
+        CUSTOMER,
+        WHATSAPP_NUMBER,
+        "Hello",
+        "Ada",
+    )
 
 
 def message(wamid: str, kind: str, body: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -99,15 +106,46 @@ def message(wamid: str, kind: str, body: dict[str, Any], **extra: Any) -> dict[s
 @pytest.mark.parametrize(
     ("raw", "text", "payload"),
     [
-        (message("wamid.B", "button", {"payload": "ask_order", "text": "Track my order"}), "Track my order", "ask_order"),
-        (message("wamid.C", "interactive", {"type": "button_reply", "button_reply": {"id": "opening_hours", "title": "Opening hours"}}),
-         "Opening hours", "opening_hours"),
-        (message("wamid.D", "interactive", {"type": "list_reply", "list_reply": {"id": "row7", "title": "Row 7", "description": "x"}}),
-         "Row 7", "row7"),
-        (message("wamid.E", "location", {"latitude": 48.85, "longitude": 2.35, "name": "Shop", "address": "1 Rue X"}),
-         "Location: 48.85, 2.35 (Shop, 1 Rue X)", ""),
-        (message("wamid.F", "contacts", {}, contacts=[{"name": {"formatted_name": "Bob"}, "phones": [{"phone": "+1 555 0101"}]}]),
-         "Contacts: Bob +1 555 0101", ""),
+        (
+            message("wamid.B", "button", {"payload": "ask_order", "text": "Track my order"}),
+            "Track my order",
+            "ask_order",
+        ),
+        (
+            message(
+                "wamid.C",
+                "interactive",
+                {"type": "button_reply", "button_reply": {"id": "opening_hours", "title": "Opening hours"}},
+            ),
+            "Opening hours",
+            "opening_hours",
+        ),
+        (
+            message(
+                "wamid.D",
+                "interactive",
+                {"type": "list_reply", "list_reply": {"id": "row7", "title": "Row 7", "description": "x"}},
+            ),
+            "Row 7",
+            "row7",
+        ),
+        (
+            message(
+                "wamid.E", "location", {"latitude": 48.85, "longitude": 2.35, "name": "Shop", "address": "1 Rue X"}
+            ),
+            "Location: 48.85, 2.35 (Shop, 1 Rue X)",
+            "",
+        ),
+        (
+            message(
+                "wamid.F",
+                "contacts",
+                {},
+                contacts=[{"name": {"formatted_name": "Bob"}, "phones": [{"phone": "+1 555 0101"}]}],
+            ),
+            "Contacts: Bob +1 555 0101",
+            "",
+        ),
         (message("wamid.G", "unsupported", {}, errors=[{"code": 131051}]), "", ""),
     ],
 )
@@ -120,11 +158,15 @@ async def test_replies_of_every_kind_become_text_and_payload(
 
 
 @pytest.mark.parametrize("kind", ["image", "audio", "video", "document", "sticker"])
-async def test_media_arrive_as_graph_references_with_caption(client: httpx.AsyncClient, recorder: Recorder, kind: str) -> None:
+async def test_media_arrive_as_graph_references_with_caption(
+    client: httpx.AsyncClient, recorder: Recorder, kind: str
+) -> None:
     body = {"id": "MEDIA123", "mime_type": "application/octet-stream", "sha256": "abc", "caption": "look"}
     assert (await post(client, meta_messages(message("wamid.M", kind, body)))).status_code == 200
     [delivered] = recorder.messages
-    assert delivered.media == [Media(f"{GRAPH_API}/v21.0/MEDIA123", "application/octet-stream", kind, "MEDIA123", "look")]
+    assert delivered.media == [
+        Media(f"{GRAPH_API}/v21.0/MEDIA123", "application/octet-stream", kind, "MEDIA123", "look")
+    ]
     assert delivered.text == "look"
 
 
@@ -142,10 +184,17 @@ async def test_one_post_with_several_entries_changes_and_messages_delivers_each_
     client: httpx.AsyncClient, recorder: Recorder
 ) -> None:
     first = meta_messages(meta_text("wamid.1", "one"), meta_text("wamid.2", "two"), meta_text("wamid.1", "one"))
-    second = meta_messages(meta_text("wamid.3", "three", sender="14155550199"),
-                           contacts=[{"profile": {"name": "Bo"}, "wa_id": "14155550199"}])
-    payload = {"object": "whatsapp_business_account",
-               "entry": [first["entry"][0], {"id": "WABA", "changes": [*second["entry"][0]["changes"], first["entry"][0]["changes"][0]]}]}
+    second = meta_messages(
+        meta_text("wamid.3", "three", sender="14155550199"),
+        contacts=[{"profile": {"name": "Bo"}, "wa_id": "14155550199"}],
+    )
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            first["entry"][0],
+            {"id": "WABA", "changes": [*second["entry"][0]["changes"], first["entry"][0]["changes"][0]]},
+        ],
+    }
     assert (await post(client, payload)).status_code == 200
     assert [(m.id, m.text, m.customer, m.profile_name) for m in recorder.messages] == [
         ("wamid.1", "one", CUSTOMER, "Ada"),
@@ -164,7 +213,9 @@ async def test_a_user_known_only_by_business_scoped_id_is_delivered_under_that_i
     assert (delivered.customer, delivered.profile_name) == (BSUID, "Ana")
 
 
-async def test_the_phone_number_wins_over_the_user_id_when_both_are_given(client: httpx.AsyncClient, recorder: Recorder) -> None:
+async def test_the_phone_number_wins_over_the_user_id_when_both_are_given(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
     raw = {**meta_text("wamid.P"), "from_user_id": BSUID}
     assert (await post(client, meta_messages(raw))).status_code == 200
     assert recorder.messages[0].customer == CUSTOMER
@@ -189,9 +240,15 @@ async def test_a_message_from_nobody_is_dropped_in_one_log_line(
     ]
 
 
-async def test_changes_of_other_fields_are_acknowledged_and_ignored(client: httpx.AsyncClient, recorder: Recorder) -> None:
-    payload = {"object": "whatsapp_business_account",
-               "entry": [{"id": "WABA", "changes": [{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]}]}
+async def test_changes_of_other_fields_are_acknowledged_and_ignored(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {"id": "WABA", "changes": [{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]}
+        ],
+    }
     assert (await post(client, payload)).status_code == 200
     assert recorder.delivered == [] and recorder.reports == []
 
@@ -211,8 +268,13 @@ async def test_opt_out_and_help_are_answered_through_the_cloud_api_and_reach_no_
             response = await post(client, meta_messages(meta_text("wamid.S1", text)))
     assert (response.status_code, response.text) == (200, "ok")
     assert [json.loads(call.request.content) for call in sent.calls] == [
-        {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER[1:],
-         "type": "text", "text": {"body": answer, "preview_url": False}}
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": CUSTOMER[1:],
+            "type": "text",
+            "text": {"body": answer, "preview_url": False},
+        }
     ]
     assert recorder.delivered == []
 
@@ -237,13 +299,15 @@ def status(wamid: str, value: str, **extra: Any) -> dict[str, Any]:
 
 async def test_statuses_are_reported_in_the_order_meta_sent_them(client: httpx.AsyncClient, recorder: Recorder) -> None:
     recorder.running.add(CONVERSATION)
-    payload = meta_messages(statuses=[
-        status("wamid.OUT1", "read"),
-        status("wamid.OUT1", "delivered"),  # arrives late; the workflow keeps the higher rank
-        status("wamid.OUT2", "failed", errors=[{"code": 131026, "title": "Message undeliverable"}]),
-        status("wamid.OUT1", "read"),  # repeated in the same POST: reported once
-        status("wamid.OUT3", "deleted"),  # not a delivery status
-    ])
+    payload = meta_messages(
+        statuses=[
+            status("wamid.OUT1", "read"),
+            status("wamid.OUT1", "delivered"),  # arrives late; the workflow keeps the higher rank
+            status("wamid.OUT2", "failed", errors=[{"code": 131026, "title": "Message undeliverable"}]),
+            status("wamid.OUT1", "read"),  # repeated in the same POST: reported once
+            status("wamid.OUT3", "deleted"),  # not a delivery status
+        ]
+    )
     assert (await post(client, payload)).status_code == 200
     assert [(c, u.message_id, u.status, u.error_code) for c, u in recorder.reports] == [
         (CONVERSATION, "wamid.OUT1", "read", ""),
@@ -253,7 +317,9 @@ async def test_statuses_are_reported_in_the_order_meta_sent_them(client: httpx.A
     assert recorder.reports[0][1].at == "2025-10-09T08:53:20+00:00"
 
 
-async def test_a_status_for_a_conversation_keyed_by_user_id_reaches_it(client: httpx.AsyncClient, recorder: Recorder) -> None:
+async def test_a_status_for_a_conversation_keyed_by_user_id_reaches_it(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
     by_user = ConversationRef("whatsapp", WHATSAPP_NUMBER, BSUID).id
     recorder.running.add(by_user)
     payload = meta_messages(statuses=[status("wamid.OUT1", "delivered", recipient_user_id=BSUID)])
@@ -261,7 +327,9 @@ async def test_a_status_for_a_conversation_keyed_by_user_id_reaches_it(client: h
     assert [c for c, _ in recorder.reports] == [by_user]
 
 
-async def test_a_status_for_an_ended_conversation_is_acknowledged(client: httpx.AsyncClient, recorder: Recorder) -> None:
+async def test_a_status_for_an_ended_conversation_is_acknowledged(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
     response = await post(client, meta_messages(statuses=[status("wamid.OUT1", "delivered")]))
     assert response.status_code == 200
     assert recorder.reports == []
@@ -270,16 +338,29 @@ async def test_a_status_for_an_ended_conversation_is_acknowledged(client: httpx.
 # -- what is refused -----------------------------------------------------------------------------------
 
 
-async def test_unsigned_or_forged_posts_are_refused_before_parsing(client: httpx.AsyncClient, recorder: Recorder) -> None:
+async def test_unsigned_or_forged_posts_are_refused_before_parsing(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
     body = json.dumps(meta_messages(meta_text())).encode()
     unsigned = await client.post(URL, content=body, headers={"Content-Type": "application/json"})
-    other_secret = await client.post(URL, content=body, headers={"Content-Type": "application/json", **meta_signature(body, "not-ours")})
-    tampered = await client.post(URL, content=body.replace(b"hi", b"yo"),
-                                 headers={"Content-Type": "application/json", **meta_signature(body)})
-    bare_hex = await client.post(URL, content=body, headers={
-        "Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body)["X-Hub-Signature-256"][7:]})
+    other_secret = await client.post(
+        URL, content=body, headers={"Content-Type": "application/json", **meta_signature(body, "not-ours")}
+    )
+    tampered = await client.post(
+        URL, content=body.replace(b"hi", b"yo"), headers={"Content-Type": "application/json", **meta_signature(body)}
+    )
+    bare_hex = await client.post(
+        URL,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": meta_signature(body)["X-Hub-Signature-256"][7:],
+        },
+    )
     garbage = b"{not json"
-    forged_garbage = await client.post(URL, content=garbage, headers={"Content-Type": "application/json", **meta_signature(garbage, "x")})
+    forged_garbage = await client.post(
+        URL, content=garbage, headers={"Content-Type": "application/json", **meta_signature(garbage, "x")}
+    )
     assert [r.status_code for r in (unsigned, other_secret, tampered, bare_hex, forged_garbage)] == [403] * 5
     assert recorder.delivered == []
 
@@ -293,7 +374,9 @@ async def test_without_an_app_secret_there_is_no_whatsapp_cloud_channel_to_call(
 
 async def test_without_an_app_secret_nothing_can_be_verified() -> None:
     signed = meta_post(meta_messages(meta_text()))
-    request = WebhookRequest("POST", PUBLIC_URL + URL, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"])
+    request = WebhookRequest(
+        "POST", PUBLIC_URL + URL, {k.lower(): v for k, v in signed["headers"].items()}, {}, signed["content"]
+    )
     with pytest.raises(Forbidden, match="WHATSAPP_APP_SECRET"):
         await WhatsAppCloudWebhooks(make_config(WHATSAPP_APP_SECRET="")).receive(request)
 
@@ -322,25 +405,53 @@ def with_value(payload: dict[str, Any], **fields: Any) -> dict[str, Any]:
     ("payload", "reason"),
     [
         # Another phone number of the same app, not bound in our config: Meta must still get its 200.
-        (beside_a_good_message(messages_change(meta_text("wamid.X"), phone_number_id="999")),
-         "entry[0].changes[0]: phone_number_id '999' is not bound to a flow in the config"),
+        (
+            beside_a_good_message(messages_change(meta_text("wamid.X"), phone_number_id="999")),
+            "entry[0].changes[0]: phone_number_id '999' is not bound to a flow in the config",
+        ),
         (beside_a_good_message(entries=(7,)), "entry[0] must be an object"),
-        (beside_a_good_message(entries=({"id": "WABA", "changes": "nope"},)), "entry[0].changes must be a list of objects"),
+        (
+            beside_a_good_message(entries=({"id": "WABA", "changes": "nope"},)),
+            "entry[0].changes must be a list of objects",
+        ),
         (beside_a_good_message({"field": "messages", "value": []}), "entry[0].changes[0]: value must be an object"),
-        (beside_a_good_message({"field": "messages", "value": {"messages": [meta_text("wamid.X")]}}),
-         "entry[0].changes[0]: value.metadata.phone_number_id is missing"),
-        (meta_messages({"from": CUSTOMER[1:], "type": "text", "text": {"body": "no id"}}, GOOD),
-         "entry[0].changes[0].value.messages[0].id is missing"),
-        (meta_messages(meta_text(sender="12"), GOOD), "entry[0].changes[0].value.messages[0] sender '+12' is not an E.164 phone number"),
-        (meta_messages(message("wamid.I", "image", {"mime_type": "image/png"}), GOOD),
-         "entry[0].changes[0].value.messages[0].image.id is missing"),
-        (meta_messages(message("wamid.I", "image", {"id": "../../me/accounts"}), GOOD),
-         "messages[0].image.id '../../me/accounts' is not a media id"),
-        (with_value(meta_messages(GOOD), messages=["not a message", GOOD]), "entry[0].changes[0].value.messages[0] must be an object"),
-        (meta_messages(GOOD, statuses=[{"id": "wamid.X"}]), "entry[0].changes[0].value.statuses[0] needs id and status"),
-        (with_value(meta_messages(GOOD), contacts="nope"), "entry[0].changes[0].value.contacts must be a list of objects"),
+        (
+            beside_a_good_message({"field": "messages", "value": {"messages": [meta_text("wamid.X")]}}),
+            "entry[0].changes[0]: value.metadata.phone_number_id is missing",
+        ),
+        (
+            meta_messages({"from": CUSTOMER[1:], "type": "text", "text": {"body": "no id"}}, GOOD),
+            "entry[0].changes[0].value.messages[0].id is missing",
+        ),
+        (
+            meta_messages(meta_text(sender="12"), GOOD),
+            "entry[0].changes[0].value.messages[0] sender '+12' is not an E.164 phone number",
+        ),
+        (
+            meta_messages(message("wamid.I", "image", {"mime_type": "image/png"}), GOOD),
+            "entry[0].changes[0].value.messages[0].image.id is missing",
+        ),
+        (
+            meta_messages(message("wamid.I", "image", {"id": "../../me/accounts"}), GOOD),
+            "messages[0].image.id '../../me/accounts' is not a media id",
+        ),
+        (
+            with_value(meta_messages(GOOD), messages=["not a message", GOOD]),
+            "entry[0].changes[0].value.messages[0] must be an object",
+        ),
+        (
+            meta_messages(GOOD, statuses=[{"id": "wamid.X"}]),
+            "entry[0].changes[0].value.statuses[0] needs id and status",
+        ),
+        (
+            with_value(meta_messages(GOOD), contacts="nope"),
+            "entry[0].changes[0].value.contacts must be a list of objects",
+        ),
         # Message ids that no store or log could take: control characters, a lone surrogate, a number.
-        (meta_messages(meta_text("wamid.A\nforged log line"), GOOD), "messages[0].id 'wamid.A\\nforged log line' is not a message id"),
+        (
+            meta_messages(meta_text("wamid.A\nforged log line"), GOOD),
+            "messages[0].id 'wamid.A\\nforged log line' is not a message id",
+        ),
         (meta_messages(meta_text("wamid.\ud800"), GOOD), "messages[0].id 'wamid.\\ud800' is not a message id"),
         (meta_messages({**meta_text(), "id": 12345}, GOOD), "messages[0].id 12345 is not a message id"),
         (meta_messages(meta_text("wamid." + "A" * 300), GOOD), "messages[0].id 'wamid.AAAA"),
@@ -367,7 +478,9 @@ async def test_an_entry_list_that_is_not_one_is_dropped_in_one_log_line(
 
 
 @pytest.mark.parametrize("payload", [[1, 2, 3], "entry", 42, None, True])
-async def test_a_payload_that_is_not_an_object_gets_400(client: httpx.AsyncClient, recorder: Recorder, payload: Any) -> None:
+async def test_a_payload_that_is_not_an_object_gets_400(
+    client: httpx.AsyncClient, recorder: Recorder, payload: Any
+) -> None:
     response = await post(client, payload)
     assert response.status_code == 400
     assert "payload must be a JSON object" in response.text
@@ -414,14 +527,37 @@ def flow_reply(wamid: str, response_json: Any, body: str = "Sent", name: str = "
 @pytest.mark.parametrize(
     ("raw", "text", "data"),
     [
-        (flow_reply("wamid.F1", json.dumps({"flow_token": "T1", "optional_param1": "v1", "date": "2025-10-09"})),
-         "Sent", {"flow_token": "T1", "optional_param1": "v1", "date": "2025-10-09"}),
-        (flow_reply("wamid.F2", json.dumps({"flow_token": "T2", "screen_0_Choose_0": ["0_Email", "1_SMS"],
-                                            "address": {"city": "Lyon", "zip": 69001}})),
-         "Sent", {"flow_token": "T2", "screen_0_Choose_0": ["0_Email", "1_SMS"], "address": {"city": "Lyon", "zip": 69001}}),
-        (flow_reply("wamid.F3", json.dumps({"name": "Ana", "city": "Lyon"}), body="1 Rue X, Lyon", name="address_message"),
-         "1 Rue X, Lyon", {"name": "Ana", "city": "Lyon"}),
-        (flow_reply("wamid.F4", json.dumps({"note": "caf\ud800", "n": float("nan")})), "Sent", {"note": "caf?", "n": None}),
+        (
+            flow_reply("wamid.F1", json.dumps({"flow_token": "T1", "optional_param1": "v1", "date": "2025-10-09"})),
+            "Sent",
+            {"flow_token": "T1", "optional_param1": "v1", "date": "2025-10-09"},
+        ),
+        (
+            flow_reply(
+                "wamid.F2",
+                json.dumps(
+                    {
+                        "flow_token": "T2",
+                        "screen_0_Choose_0": ["0_Email", "1_SMS"],
+                        "address": {"city": "Lyon", "zip": 69001},
+                    }
+                ),
+            ),
+            "Sent",
+            {"flow_token": "T2", "screen_0_Choose_0": ["0_Email", "1_SMS"], "address": {"city": "Lyon", "zip": 69001}},
+        ),
+        (
+            flow_reply(
+                "wamid.F3", json.dumps({"name": "Ana", "city": "Lyon"}), body="1 Rue X, Lyon", name="address_message"
+            ),
+            "1 Rue X, Lyon",
+            {"name": "Ana", "city": "Lyon"},
+        ),
+        (
+            flow_reply("wamid.F4", json.dumps({"note": "caf\ud800", "n": float("nan")})),
+            "Sent",
+            {"note": "caf?", "n": None},
+        ),
     ],
 )
 async def test_a_flows_answers_reach_the_flow_as_data_with_its_body_as_text(
@@ -499,11 +635,18 @@ async def test_a_group_message_is_logged_in_one_line(
 
 async def test_a_status_of_a_message_to_a_group_is_not_reported(client: httpx.AsyncClient, recorder: Recorder) -> None:
     recorder.running.add(CONVERSATION)
-    payload = meta_messages(statuses=[
-        status("wamid.OUT1", "delivered", recipient_id="120363025246125486", recipient_type="group",
-               recipient_participant_id=CUSTOMER[1:]),
-        status("wamid.OUT2", "delivered"),
-    ])
+    payload = meta_messages(
+        statuses=[
+            status(
+                "wamid.OUT1",
+                "delivered",
+                recipient_id="120363025246125486",
+                recipient_type="group",
+                recipient_participant_id=CUSTOMER[1:],
+            ),
+            status("wamid.OUT2", "delivered"),
+        ]
+    )
     assert (await post(client, payload)).status_code == 200
     assert [u.message_id for _, u in recorder.reports] == ["wamid.OUT2"]
 
@@ -525,16 +668,22 @@ async def test_business_scoped_user_ids_of_every_documented_form_and_length_are_
     client: httpx.AsyncClient, recorder: Recorder, user_id: str, delivered: bool
 ) -> None:
     raw = {"from_user_id": user_id, "id": "wamid.U", "timestamp": "1760000000", "type": "text", "text": {"body": "hi"}}
-    assert (await post(client, meta_messages(raw, contacts=[{"profile": {"name": "Ana"}, "user_id": user_id}]))).status_code == 200
+    assert (
+        await post(client, meta_messages(raw, contacts=[{"profile": {"name": "Ana"}, "user_id": user_id}]))
+    ).status_code == 200
     assert [m.customer for m in recorder.messages] == ([user_id] if delivered else [])
 
 
 async def test_a_status_naming_no_recipient_is_kept_by_its_message_id(client: httpx.AsyncClient) -> None:
     webhooks = WhatsAppCloudWebhooks(make_config())
-    received = webhooks.parse(meta_messages(statuses=[
-        {"id": "wamid.OUT1", "status": "delivered", "timestamp": "1760000000"},
-        status("wamid.OUT2", "read", recipient_id="12"),
-    ]))
+    received = webhooks.parse(
+        meta_messages(
+            statuses=[
+                {"id": "wamid.OUT1", "status": "delivered", "timestamp": "1760000000"},
+                status("wamid.OUT2", "read", recipient_id="12"),
+            ]
+        )
+    )
     assert [(r.update.message_id, r.update.status, r.conversations) for r in received.statuses] == [
         ("wamid.OUT1", "delivered", []),
         ("wamid.OUT2", "read", []),
@@ -550,10 +699,14 @@ async def test_a_status_naming_no_recipient_is_kept_by_its_message_id(client: ht
     ("raw", "text"),
     [
         (message("wamid.K1", "contacts", {}, contacts=[{"name": "Bob", "phones": "+1 555 0101"}]), "Contacts: Bob"),
-        (message("wamid.K2", "contacts", {}, contacts=[{"name": ["Bob"], "phones": [["+1 555 0101"], 7, None]}]),
-         "Contacts: "),
-        (message("wamid.K3", "contacts", {}, contacts=[{"name": {"formatted_name": 7}, "phones": 5}, "x", 3]),
-         "Contacts: 7"),
+        (
+            message("wamid.K2", "contacts", {}, contacts=[{"name": ["Bob"], "phones": [["+1 555 0101"], 7, None]}]),
+            "Contacts: ",
+        ),
+        (
+            message("wamid.K3", "contacts", {}, contacts=[{"name": {"formatted_name": 7}, "phones": 5}, "x", 3]),
+            "Contacts: 7",
+        ),
         (message("wamid.K4", "contacts", {}, contacts={"name": "Bob"}), "Contacts: "),
         (message("wamid.K5", "text", {"body": {"nested": ["x"]}}), ""),
         (message("wamid.K6", "text", {"body": 42}), "42"),
@@ -610,7 +763,9 @@ async def test_an_image_and_a_location_reach_the_flow_as_data(client: httpx.Asyn
     assert photo.media == [
         Media(f"{GRAPH_API}/v21.0/2754859441498128", "image/jpeg", "image", "2754859441498128", "my receipt")
     ]
-    assert shared.location == Location(37.483307, -122.148981, "Main Street Beach", "1 Hacker Way, Menlo Park, CA 94025")
+    assert shared.location == Location(
+        37.483307, -122.148981, "Main Street Beach", "1 Hacker Way, Menlo Park, CA 94025"
+    )
     assert shared.text == "Location: 37.483307, -122.148981 (Main Street Beach, 1 Hacker Way, Menlo Park, CA 94025)"
     for delivered in (photo, shared):  # as the edge's buffer stores and reads it
         assert codec.loads_inbound(codec.dumps(delivered)) == delivered
