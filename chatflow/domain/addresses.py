@@ -177,9 +177,17 @@ def _tel(value: str) -> str:
 # Messages per second carriers let one number send, by its type.
 PHONE_RATES: Mapping[str, float] = {"long_code": 1.0, "toll_free": 3.0, "short_code": 100.0}
 
-# E.164-looking numbers, also URL-encoded (`%2B` in an access log's query string). The same
-# number on WhatsApp (`whatsapp:+1...`) or the console is found, and masked, the same way.
-PHONE_PATTERN = r"(?:\+|%2[Bb])\d{7,15}(?!\d)"
+# Phone numbers in every form chatflow accepts: E.164, also URL-encoded (`%2B` in an access log's
+# query string) and written with spaces, dashes, dots or brackets (`+1 (415) 555-0100`); a bare
+# run of 10 to 15 digits, as Meta writes a number with its country code (`14155550100`; an order
+# or a millisecond timestamp that long is masked too: better than a number left whole); a
+# national number with its area code in brackets (`(415) 555-0100`). The same number on
+# WhatsApp (`whatsapp:+1...`) or the console is found, and masked, the same way.
+PHONE_PATTERN = (
+    r"(?:\+|%2[Bb])(?=(?:[ .\-()]{0,2}\d){7})\d(?:[ .\-]?\(?\d{1,4}\)?){2,7}(?<=\d)(?!\d)"
+    r"|(?<![\w.+%-])[1-9]\d{9,14}(?![\w])"
+    r"|\(\d{3}\)[ .\-]?\d{3}[ .\-]\d{4}(?!\d)"
+)
 
 TEL = register_kind(AddressKind("tel", _tel, mask_phone, phone_rate_class, PHONE_RATES, PHONE_PATTERN))
 
@@ -231,9 +239,7 @@ EMAIL_RATES: Mapping[str, float] = {"email": 10.0}
 
 EMAIL_PATTERN = r"[A-Za-z0-9._+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
 
-MAILTO = register_kind(
-    AddressKind("mailto", email_address, mask_email, _email_rate_class, EMAIL_RATES, EMAIL_PATTERN)
-)
+MAILTO = register_kind(AddressKind("mailto", email_address, mask_email, _email_rate_class, EMAIL_RATES, EMAIL_PATTERN))
 
 
 # -- conversations ---------------------------------------------------------------------------------

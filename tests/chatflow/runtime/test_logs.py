@@ -3,11 +3,14 @@ import logging
 import subprocess
 import sys
 
+import pytest
+
 from chatflow.domain.addresses import mask_addresses
 from tests.chatflow.runtime.devstack import chatflow_env
 
 SCRIPT = """
 import logging
+import pytest
 from chatflow.runtime.logs import configure_logging
 configure_logging(json_lines={json_lines})
 log = logging.getLogger("chatflow.test")
@@ -23,7 +26,10 @@ except ValueError:
 def run(json_lines: bool) -> str:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(json_lines=json_lines)],
-        capture_output=True, text=True, env=chatflow_env(), check=True,
+        capture_output=True,
+        text=True,
+        env=chatflow_env(),
+        check=True,
     )
     return done.stderr
 
@@ -69,7 +75,10 @@ def test_the_filter_leaves_records_formattable() -> None:
 def test_a_conversation_id_keeps_our_number_and_masks_the_customer() -> None:
     assert mask_addresses("ended chat:sms:+15005550006:+14155550100.") == "ended chat:sms:+15005550006:+1415*****00."
     # URL-encoded in an access log line, and a WhatsApp user id (no phone number) left alone.
-    assert mask_addresses("/c/chat%3Asms%3A%2B15005550006%3A%2B14155550100") == "/c/chat%3Asms%3A%2B15005550006%3A%2B1415*****00"
+    assert (
+        mask_addresses("/c/chat%3Asms%3A%2B15005550006%3A%2B14155550100")
+        == "/c/chat%3Asms%3A%2B15005550006%3A%2B1415*****00"
+    )
     assert mask_addresses("chat:whatsapp:+15005550006:US.1349") == "chat:whatsapp:+15005550006:US.1349"
 
 
@@ -94,7 +103,10 @@ for error in (ApplicationError("GET https://shop.example/api answered 503", 503,
 def run_failures(json_lines: bool) -> str:
     done = subprocess.run(
         [sys.executable, "-c", FAILURES.format(json_lines=json_lines)],
-        capture_output=True, text=True, env=chatflow_env(), check=True,
+        capture_output=True,
+        text=True,
+        env=chatflow_env(),
+        check=True,
     )
     return done.stderr
 
@@ -105,7 +117,9 @@ def test_a_handled_activity_failure_is_one_line_and_a_bug_keeps_its_traceback() 
         "WARNING temporalio.activity: activity http_request attempt 2 failed (not retried): "
         "GET https://shop.example/api answered 503 [conversation chat:sms:+15005550006:+1415*****00]"
     )
-    assert bug[0].endswith("WARNING temporalio.activity: Completing activity as failed [conversation chat:sms:+15005550006:+1415*****00]")
+    assert bug[0].endswith(
+        "WARNING temporalio.activity: Completing activity as failed [conversation chat:sms:+15005550006:+1415*****00]"
+    )
     assert bug[1] == "Traceback (most recent call last):" and bug[-1] == "KeyError: 'customer_id'"
 
 
@@ -131,3 +145,19 @@ def test_urls_in_log_lines_lose_their_query_strings() -> None:
     )
     assert "s3cret-key" not in done.stderr
     assert 'HTTP Request: GET https://api.example.com/orders/A-1?… "HTTP/1.1 200 OK"' in done.stderr
+
+
+@pytest.mark.parametrize(
+    "line, masked",
+    [
+        ("from 14155550100 (Meta's wa_id)", "from 1415*****00 (Meta's wa_id)"),
+        ("to +1 415 555 0100 now", "to +1415*****00 now"),
+        ("to +1 (415) 555-0100, ok", "to +1415*****00, ok"),
+        ("to +1-415-555-0100.", "to +1415*****00."),
+        ("call (415) 555-0100", "call 4155****00"),
+        ("whatsapp:+14155550100", "whatsapp:+1415*****00"),
+        ("zone +05:30 at 2026-01-01T10:00:00+00:00, +123", "zone +05:30 at 2026-01-01T10:00:00+00:00, +123"),
+    ],
+)
+def test_every_phone_format_the_app_accepts_is_masked(line: str, masked: str) -> None:
+    assert mask_addresses(line) == masked
