@@ -386,6 +386,7 @@ class Journeys:
                 data=snapshot.data,
                 transcript=[asdict(turn) for turn in snapshot.transcript],
                 operator=snapshot.operator,
+                unanswered=snapshot.unanswered,
                 trace=[asdict(line) for line in snapshot.trace],
             )
         if description.status == WorkflowExecutionStatus.RUNNING:

@@ -29,6 +29,8 @@ SEND_AS_LOCAL_ACTIVITY = "chatflow-send-local-activity"
 SEND_ID = "chatflow-send-id"
 # Quiet hours hold `End` texts and code steps' sends too (before, only Say, Ask and Handover).
 QUIET_HOURS_EVERY_SEND = "chatflow-quiet-hours-every-send"
+# Hand-back gives the flow what the customer wrote to the person since their last reply.
+HAND_ON_UNANSWERED = "chatflow-hand-on-unanswered"
 # The shortest timer: it ends a workflow task, so local sends are committed before the run ends.
 COMMIT_LOCAL_SENDS = timedelta(milliseconds=1)
 

@@ -102,6 +102,8 @@ class ConversationSnapshot:
     pending: int  # inbox items not yet handled
     operator: str = ""  # the person who has taken the conversation over ("" while the bot has it)
     trace: list[TraceLine] = field(default_factory=list)  # the latest decisions, oldest first
+    # What the customer wrote to the person who has the conversation, since their last reply.
+    unanswered: list[str] = field(default_factory=list)
 
 
 class SeenIds:

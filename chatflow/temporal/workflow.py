@@ -37,8 +37,10 @@ with workflow.unsafe.imports_passed_through():
         status_moves_forward,
     )
     from chatflow.flows.engine import FlowRunner
+    from chatflow.flows.flow import Flow
     from chatflow.flows.quiet_hours import SendWindow
     from chatflow.flows.registry import registry
+    from chatflow.flows.steps import Ask
     from chatflow.temporal import constants, lifecycle, search_attributes
     from chatflow.temporal.records import (
         TRACE_LIMIT,
@@ -84,10 +86,14 @@ class ConversationWorkflow:
         # Lifecycle events of this run so far, replays included: each one's place, for its id.
         self.lifecycle_events = 0
         self.reported_keys: tuple[str, ...] = ()  # the journey data sinks get (the flow's choice)
+        # The customer's messages while a person has the conversation, since the person's last reply.
+        self.unanswered: list[InboundMessage] = []
+        self.flow_class: type[Flow] | None = None
 
     @workflow.run
     async def run(self, params: ConversationInput) -> ConversationResult:
         flow_class = registry.get(params.flow, params.version or self._pin_version(params.flow))
+        self.flow_class = flow_class
         self.version = flow_class.version
         self.reported_keys = (*flow_class.keys, *flow_class.sink_keys)
         # Asked once as the run starts: asked at the send itself, right after a send's local
@@ -151,7 +157,8 @@ class ConversationWorkflow:
             return  # a provider retry or a duplicate webhook: already queued once
         if not self._taken_over():
             self.inbox.append(InboxItem(message=message))
-        # else it is for the person who has the conversation: the transcript shows it to them
+        else:  # for the person who has the conversation: the transcript shows it to them
+            self.unanswered.append(message)
         self.last_inbound_at = self._now()
         self._record(Turn("in", message.text or message.payload, self.last_inbound_at, message.id))
 
@@ -206,7 +213,9 @@ class ConversationWorkflow:
         """The operator's message to the customer, through the same send path as the bot's
         (opt-out, rate limit, the WhatsApp window); the provider's message id, or why it was refused."""
         try:
-            return await self._deliver(self._outbound(reply.text, [], [], None), by=reply.operator)
+            sent = await self._deliver(self._outbound(reply.text, [], [], None), by=reply.operator)
+            self.unanswered.clear()
+            return sent
         except PermanentSendError as refused:
             raise ApplicationError(f"not sent: {refused}", non_retryable=True) from None
 
@@ -237,7 +246,27 @@ class ConversationWorkflow:
         state.operator, state.taken_over_at = "", ""
         state.handbacks += 1
         self.log("handed back by %s after %s", operator, held)
+        if self.unanswered and workflow.patched(constants.HAND_ON_UNANSWERED):
+            self._hand_on_unanswered()
         self._index()
+
+    def _hand_on_unanswered(self) -> None:
+        """The customer wrote since the person's last reply: a flow waiting for a reply gets
+        those messages, in order; otherwise the trace says they went unanswered."""
+        assert self.state is not None
+        step = self.flow_class.steps.get(self.state.step) if self.flow_class is not None else None
+        count, texts = len(self.unanswered), ", ".join(repr(m.text or m.payload) for m in self.unanswered)
+        if isinstance(step, Ask) and (step.branches or step.choices.choices) and self.state.wait is not None:
+            self.inbox.extend(InboxItem(message=message) for message in self.unanswered)
+            self.log("%d customer message(s) since the last reply, given to step %s: %s", count, step.name, texts)
+        else:
+            self.log(
+                "%d customer message(s) since the last reply left unanswered (step %s waits for none): %s",
+                count,
+                self.state.step,
+                texts,
+            )
+        self.unanswered = []
 
     @hand_back.validator
     def _may_hand_back(self, operator: str) -> None:
@@ -278,6 +307,7 @@ class ConversationWorkflow:
             signals=self.signals,
             pending=len(self.inbox),
             operator=state.operator if state else "",
+            unanswered=[m.text or m.payload for m in self.unanswered],
             trace=self.trace,
         )
 

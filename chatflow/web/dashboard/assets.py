@@ -187,6 +187,12 @@ JS = r"""
     document.querySelectorAll(".operator-field").forEach(function (node) {
       node.value = view.operator || "";
     });
+    var unanswered = document.getElementById("unanswered");
+    if (unanswered) {
+      var waiting = view.unanswered || [];
+      unanswered.hidden = !running || !view.operator || !waiting.length;
+      document.getElementById("unanswered-texts").textContent = waiting.map(function (t) { return "\u201c" + t + "\u201d"; }).join(", ");
+    }
   }
 
   function drawList(view) {

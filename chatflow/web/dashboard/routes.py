@@ -18,6 +18,7 @@ POST /dashboard/logout
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -63,6 +64,8 @@ DONE = {
     "taken": "You have the conversation: the bot is quiet until you hand it back.",
     "sent": "Reply sent.",
     "handed": "Handed back: the bot goes on where it was.",
+    "handed_unanswered": "Handed back with the customer's messages since your last reply: a flow waiting for a "
+    "reply has them, in order; otherwise they went unanswered (the decision trace says which).",
     "retried": "Handed to the forwarder again.",
 }
 
@@ -330,8 +333,12 @@ class Dashboard:
         return await self._do(request, session, replying, "sent")
 
     async def hand_back(self, request: Request, session: Session, form: dict[str, str]) -> Response:
+        # Said at hand-back: what the customer wrote to the person that the person did not answer.
+        unanswered: list[str] = []
+        with contextlib.suppress(Refused):
+            unanswered = (await self.journeys.get(request.path_params["id"])).get("unanswered") or []
         handing = self.journeys.hand_back(request.path_params["id"], form.get("operator", ""))
-        return await self._do(request, session, handing, "handed")
+        return await self._do(request, session, handing, "handed_unanswered" if unanswered else "handed")
 
     async def _do(self, request: Request, session: Session, action: Awaitable[object], done: str) -> Response:
         """Back to the conversation saying `done`, or its page with the reason the action was refused."""

@@ -206,6 +206,7 @@ def conversation_json(view: Mapping[str, Any], show: bool) -> dict[str, Any]:
         "data": view.get("data", {}),
         "transcript": view.get("transcript", []),
         "operator": view.get("operator", ""),
+        "unanswered": view.get("unanswered", []),
         "trace": view.get("trace", []),
     }
 
@@ -259,6 +260,7 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
     running = view["state"] == "running"
     operator = str(view.get("operator") or "")
     person, bot = running and bool(operator), running and not operator
+    unanswered = ", ".join(f"\u201c{text}\u201d" for text in view.get("unanswered", []))
     action = f"{BASE}/conversations/{quote(conversation, safe=':+')}"
     token = f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
     diagram = page.diagram or f'<p class="muted">Flow {esc(view["flow"]) or "?"} is not deployed on this web app.</p>'
@@ -308,6 +310,8 @@ def conversation_page(page: ConversationPage, chrome: Chrome, *, csrf: str, poll
 <label>Reply to the customer<textarea name="text" id="reply-text" required maxlength="4096"></textarea></label>
 <button type="submit" id="reply-button">Send</button>
 </form>
+<p class="warning" id="unanswered"{"" if person and unanswered else " hidden"}>The customer wrote since your last reply:
+<span id="unanswered-texts">{esc(unanswered)}</span>. Reply, or hand back: a flow waiting for a reply gets it, in order.</p>
 <form class="action when-running when-person" id="handback-form" method="post" action="{esc(action)}/handback"{"" if person else " hidden"}>
 {token}<input type="hidden" name="operator" class="operator-field" value="{esc(operator)}">
 <button type="submit" id="handback-button">Hand back to the bot</button>

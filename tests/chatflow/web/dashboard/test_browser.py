@@ -9,10 +9,10 @@ from urllib.parse import quote
 from playwright.async_api import Locator, Page, expect
 
 from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.addresses import mask_value as mask
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import encode
-from chatflow.web.dashboard.views import mask
 from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, JOURNEY_NUMBER, KEY, Served
 from tests.helpers import new_customer
 
@@ -233,7 +233,7 @@ async def test_an_operator_takes_over_replies_and_hands_back(page: Page, served:
 
 async def test_each_conversation_of_a_customer_opens_on_its_own(page: Page, served: Served) -> None:
     customer = new_customer()
-    conversation = conversation_id("sms", DEMO_NUMBER, customer)
+    conversation = ConversationRef("sms", DEMO_NUMBER, customer).id
     await served.say(customer, "hi")
     await served.until(conversation, step="menu")
     await served.say(customer, "bye")
@@ -256,6 +256,32 @@ async def test_each_conversation_of_a_customer_opens_on_its_own(page: Page, serv
     await expect(page.locator("#fact-state")).to_have_text("running")
     await expect(page.locator("#transcript")).to_contain_text("hello again")
     await expect(page.locator("#transcript")).not_to_contain_text("Bye! Text us any time.")
+
+
+async def test_a_reply_left_unanswered_in_a_takeover_is_flagged_and_given_to_the_waiting_flow(
+    page: Page, served: Served
+) -> None:
+    customer = new_customer()
+    conversation = ConversationRef("sms", DEMO_NUMBER, customer).id
+    await served.say(customer, "hi")
+    await served.until(conversation, step="menu")
+    await sign_in(page, served, f"/dashboard/conversations/{quote(conversation, safe=':+')}")
+    await page.fill("#takeover-operator", "Ana")
+    await page.click("#takeover-button")
+    await page.wait_for_url(re.compile(r"done=taken"))
+    await expect(page.locator("#unanswered")).to_be_hidden()
+
+    await served.say(customer, "2")  # Track my order, written to Ana, who does not answer
+    await expect(page.locator("#unanswered")).to_be_visible(timeout=WAIT)
+    await expect(page.locator("#unanswered-texts")).to_have_text("\u201c2\u201d")
+    await page.click("#handback-button")
+    await page.wait_for_url(re.compile(r"done=handed_unanswered"))
+    await expect(page.locator("#flash")).to_contain_text("the customer's messages since your last reply")
+    # The flow was waiting at the menu: it answers the "2" without the customer writing again.
+    await expect(page.locator("#transcript")).to_contain_text("What's your order number?", timeout=WAIT)
+    await expect(page.locator("#trace")).to_contain_text(
+        "1 customer message(s) since the last reply, given to step menu"
+    )
 
 
 async def test_the_readme_walk_through_a_demo_customer_asks_for_a_person(page: Page, served: Served) -> None:
