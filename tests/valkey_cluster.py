@@ -39,22 +39,29 @@ def valkey_cluster(masters: int = 3) -> Iterator[ValkeyCluster]:
     try:
         for node in nodes:
             node.start()
-        clients = [redis.Redis(host=node.host, port=node.port) for node in nodes]
-        for i, client in enumerate(clients):
-            client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * SLOTS // masters, (i + 1) * SLOTS // masters - 1)
-        for client in clients[1:]:
-            client.execute_command("CLUSTER", "MEET", nodes[0].host, nodes[0].port)
-        deadline = time.monotonic() + FORM_TIMEOUT
-        while not all(_formed(client, masters) for client in clients):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the Valkey cluster did not form")
-            time.sleep(0.05)
-        for client in clients:
-            client.close()
+        form([(node.host, node.port) for node in nodes])
         yield ValkeyCluster(nodes)
     finally:
         for node in nodes:
             node.stop()
+
+
+def form(addresses: list[tuple[str, int]]) -> None:
+    """Make the cluster-enabled servers at `addresses` one cluster, each master of an equal share
+    of the slots; return once every one of them sees all slots served."""
+    clients = [redis.Redis(host=host, port=port) for host, port in addresses]
+    masters = len(clients)
+    for i, client in enumerate(clients):
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * SLOTS // masters, (i + 1) * SLOTS // masters - 1)
+    for client in clients[1:]:
+        client.execute_command("CLUSTER", "MEET", *addresses[0])
+    deadline = time.monotonic() + FORM_TIMEOUT
+    while not all(_formed(client, masters) for client in clients):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the Valkey cluster did not form")
+        time.sleep(0.05)
+    for client in clients:
+        client.close()
 
 
 def _formed(client: redis.Redis, masters: int) -> bool:

@@ -53,6 +53,10 @@ REDIS_AWAY: tuple[type[Exception], ...] = (
     redis_errors.ConnectionError,  # refused, reset, "No connection available", still loading its data
     redis_errors.TimeoutError,
     redis_errors.ReadOnlyError,  # a replica being promoted
+    # A cluster: a master down or failing over, its slots unserved, or the client out of retries.
+    redis_errors.ClusterError,
+    redis_errors.TryAgainError,
+    redis_errors.SlotNotCoveredError,
 )
 
 # The conversation workflow's signal for inbound messages (`ConversationWorkflow.inbound`).

@@ -7,7 +7,7 @@ console history survive a restart of `chatflow dev`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +101,10 @@ DEV_MAXMEMORY = "256mb"
 MAXMEMORY_POLICY = "noeviction"
 
 
-async def start_valkey(data_dir: Path, host: str, port: int, *, maxmemory: str = DEV_MAXMEMORY) -> EmbeddedValkey:
+async def start_valkey(
+    data_dir: Path, host: str, port: int, *, maxmemory: str = DEV_MAXMEMORY, extra: Sequence[str] = ()
+) -> EmbeddedValkey:
+    """`extra`: more valkey-server options (the fault suite's cluster nodes)."""
     folder = data_dir / "valkey"
     folder.mkdir(parents=True, exist_ok=True)
     child = ChildProcess(
@@ -129,6 +132,7 @@ async def start_valkey(data_dir: Path, host: str, port: int, *, maxmemory: str =
             maxmemory,
             "--maxmemory-policy",
             MAXMEMORY_POLICY,
+            *extra,
         ],
         data_dir / "valkey.log",
         cwd=folder,

@@ -27,9 +27,12 @@ from bench.fake_provider import FakeTwilio, serving
 from chatflow.runtime.embedded import EmbeddedTemporal, EmbeddedValkey, start_temporal, start_valkey
 from chatflow.runtime.processes import free_port
 from tests.chatflow.runtime.devstack import ROOT, chatflow_command, chatflow_env
+from tests.valkey_cluster import form
 
 START_TIMEOUT = 90.0
 HOST = "127.0.0.1"
+# valkey-server options of a cluster node; a short node timeout so a master's return is seen soon.
+CLUSTER_NODE = ("--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
 # The fake provider has no rate limit; the sender's limiter still runs, far above the load.
 CONFIG = f"""
 [flows]
@@ -139,6 +142,8 @@ class FaultStack:
     redis_port: int
     web_ports: tuple[int, int]
     metrics_port: int
+    # On a Valkey Cluster: the other masters (`valkey` is the first, the one the faults kill).
+    cluster: list[EmbeddedValkey] = field(default_factory=list)
     worker: Process | None = None
     webs: list[Process | None] = field(default_factory=lambda: [None, None])
     _starts: itertools.count[int] = field(default_factory=itertools.count)
@@ -147,10 +152,14 @@ class FaultStack:
     def web_urls(self) -> list[str]:
         return [f"http://{HOST}:{port}" for port in self.web_ports]
 
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{HOST}:{self.redis_port}?cluster=true" if self.cluster else self.valkey.url
+
     def _spawn(self, name: str, *args: str) -> Process:
         env = {
             "CHATFLOW_TEMPORAL_ADDRESS": self.temporal.address,
-            "CHATFLOW_REDIS_URL": self.valkey.url,
+            "CHATFLOW_REDIS_URL": self.redis_url,
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "CHATFLOW_TWILIO_API_URL": self.api_url,
@@ -206,7 +215,8 @@ class FaultStack:
         self.valkey.process.kill()
 
     async def start_valkey(self) -> None:
-        self.valkey = await start_valkey(self.folder, HOST, self.redis_port)
+        # A cluster's master comes back with its identity and slots (nodes.conf) and its data (AOF).
+        self.valkey = await start_valkey(self.folder, HOST, self.redis_port, extra=CLUSTER_NODE if self.cluster else ())
 
     async def possible_duplicates(self) -> int:
         """The worker's count of sends made again without knowing whether the first went out."""
@@ -224,7 +234,8 @@ class FaultStack:
             if process is not None:
                 process.stop()
         self.temporal.process.stop()
-        self.valkey.process.stop()
+        for valkey in (self.valkey, *self.cluster):
+            valkey.process.stop()
 
 
 async def _until(ready: Callable[[], Awaitable[bool]], process: Process) -> None:
@@ -244,17 +255,24 @@ def _tail(log: Path, lines: int = 30) -> str:
 
 
 @contextlib.asynccontextmanager
-async def fault_stack(folder: Path) -> AsyncIterator[FaultStack]:
+async def fault_stack(folder: Path, *, cluster: bool = False) -> AsyncIterator[FaultStack]:
+    """`cluster`: Redis is a 3-master Valkey Cluster (tests/valkey_cluster.py forms it)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "chatflow.toml").write_text(CONFIG)
     fake = StormyTwilio()
     async with serving(fake) as api_url:
         temporal_port, ui_port, redis_port = free_port(), free_port(), free_port()
-        temporal, valkey = await asyncio.gather(
-            start_temporal(folder, HOST, temporal_port, ui_port), start_valkey(folder, HOST, redis_port)
+        extra = CLUSTER_NODE if cluster else ()
+        others = [(folder / f"valkey-{n}", free_port()) for n in range(2 if cluster else 0)]
+        temporal, valkey, *rest = await asyncio.gather(
+            start_temporal(folder, HOST, temporal_port, ui_port),
+            start_valkey(folder, HOST, redis_port, extra=extra),
+            *[start_valkey(where, HOST, port, extra=extra) for where, port in others],
         )
         stack = FaultStack(folder, fake, api_url, temporal, valkey, temporal_port, ui_port, redis_port,
-                           (free_port(), free_port()), free_port())
+                           (free_port(), free_port()), free_port(), cluster=list(rest))
+        if cluster:
+            await asyncio.to_thread(form, [(HOST, redis_port)] + [(HOST, port) for _, port in others])
         try:
             await asyncio.gather(stack.start_worker(), stack.start_web(0), stack.start_web(1))
             yield stack

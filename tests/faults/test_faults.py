@@ -11,6 +11,7 @@ once"). What the design promises is that each is counted
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,25 @@ async def test_nothing_lost_twice_or_reordered(stack: FaultStack, scenario: Scen
     # Every send made twice was one the worker could not rule out, and counted.
     assert tally.duplicate_sends <= tally.possible_duplicates, tally
     assert tally.reordered == 0, (tally, stack.folder)
+
+
+# On a 3-master Valkey Cluster: a master killed (its slots, and with full coverage required the
+# whole cluster, away until it is back), the web tier killed, redelivery.
+ON_CLUSTER = [
+    replace(s, name=f"{s.name.replace('Valkey', 'a Valkey master')} on a cluster")
+    for s in SCENARIOS
+    if s.name in {"Valkey SIGKILL", "web SIGKILL (each in turn)", "redelivery (3 copies, both webs)"}
+]
+
+
+@pytest.fixture(scope="module")
+async def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FaultStack]:
+    async with fault_stack(Path(tmp_path_factory.mktemp("faults-cluster")), cluster=True) as stack:
+        yield stack
+
+
+@pytest.mark.parametrize("scenario", ON_CLUSTER, ids=[s.name for s in ON_CLUSTER])
+async def test_nothing_lost_twice_or_reordered_on_a_valkey_cluster(
+    cluster_stack: FaultStack, scenario: Scenario
+) -> None:
+    await test_nothing_lost_twice_or_reordered(cluster_stack, scenario)
