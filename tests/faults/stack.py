@@ -57,8 +57,9 @@ class StormyTwilio(FakeTwilio):
         super().__init__()
         self.storm: int | None = None  # the status every send gets while set
 
-    async def app(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
-                  send: Callable[[Message], Awaitable[None]]) -> None:
+    async def app(
+        self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
+    ) -> None:
         if scope["type"] != "http" or self.storm is None:
             await super().app(scope, receive, send)
             return
@@ -66,8 +67,13 @@ class StormyTwilio(FakeTwilio):
             pass
         status = self.storm
         body = f'{{"code": 20{status}, "message": "storm", "status": {status}}}'.encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -111,8 +117,13 @@ def spawn(name: str, args: list[str], env: dict[str, str], log: Path) -> Process
     """`chatflow *args` from the repository's root, with only `env`'s CHATFLOW_ settings."""
     with log.open("wb") as out:
         popen = subprocess.Popen(
-            chatflow_command(*args), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=chatflow_env(**env), cwd=ROOT, start_new_session=True,
+            chatflow_command(*args),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=chatflow_env(**env),
+            cwd=ROOT,
+            start_new_session=True,
         )
     return Process(name, popen, log)
 
@@ -222,12 +233,14 @@ class FaultStack:
         """The worker's count of sends made again without knowing whether the first went out."""
         async with httpx.AsyncClient() as http:
             text = (await http.get(f"http://{HOST}:{self.metrics_port}/metrics", timeout=5)).text
-        return int(sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "chatflow_sends_total" and sample.labels.get("status") == "possible_duplicate"
-        ))
+        return int(
+            sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "chatflow_sends_total" and sample.labels.get("status") == "possible_duplicate"
+            )
+        )
 
     def stop(self) -> None:
         for process in (*self.webs, self.worker):
@@ -269,8 +282,19 @@ async def fault_stack(folder: Path, *, cluster: bool = False) -> AsyncIterator[F
             start_valkey(folder, HOST, redis_port, extra=extra),
             *[start_valkey(where, HOST, port, extra=extra) for where, port in others],
         )
-        stack = FaultStack(folder, fake, api_url, temporal, valkey, temporal_port, ui_port, redis_port,
-                           (free_port(), free_port()), free_port(), cluster=list(rest))
+        stack = FaultStack(
+            folder,
+            fake,
+            api_url,
+            temporal,
+            valkey,
+            temporal_port,
+            ui_port,
+            redis_port,
+            (free_port(), free_port()),
+            free_port(),
+            cluster=list(rest),
+        )
         if cluster:
             await asyncio.to_thread(form, [(HOST, redis_port)] + [(HOST, port) for _, port in others])
         try:
@@ -278,4 +302,3 @@ async def fault_stack(folder: Path, *, cluster: bool = False) -> AsyncIterator[F
             yield stack
         finally:
             await asyncio.to_thread(stack.stop)
-
