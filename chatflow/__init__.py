@@ -1,4 +1,4 @@
-"""chatflow: conversations by SMS and WhatsApp, as chat flows written in Python.
+"""chatflow: conversations by SMS, WhatsApp and email, as chat flows written in Python.
 
 The public authoring API; everything a flow needs is importable from here.
 """
@@ -30,6 +30,7 @@ from chatflow.flows.steps import (
     Handover,
     Http,
     If,
+    Notify,
     Say,
     Wait,
     WaitUntil,
@@ -53,6 +54,7 @@ __all__ = [
     "Http",
     "If",
     "Location",
+    "Notify",
     "Report",
     "Say",
     "SendWindow",

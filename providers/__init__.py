@@ -14,9 +14,9 @@ from chatflow.domain.config import Config
 from chatflow.domain.errors import ConfigError
 from chatflow.domain.sink import Sink, SinkSpec
 from chatflow.domain.source import Source, SourceSpec
-from providers import console, hmac, mixpanel, segment, standard_webhooks, stripe, twilio, webhook, whatsapp_cloud
+from providers import console, email, hmac, mixpanel, segment, standard_webhooks, stripe, twilio, webhook, whatsapp_cloud
 
-CHANNELS: tuple[ChannelSpec, ...] = (twilio.spec, whatsapp_cloud.spec, console.spec)
+CHANNELS: tuple[ChannelSpec, ...] = (twilio.spec, whatsapp_cloud.spec, email.spec, console.spec)
 # Signed inbound webhooks of the systems a business runs ([[sources]] in chatflow.toml).
 SOURCES: tuple[SourceSpec, ...] = (stripe.spec, standard_webhooks.spec, segment.spec, mixpanel.spec, hmac.spec)
 # Where lifecycle events go ([[sinks]] in chatflow.toml).

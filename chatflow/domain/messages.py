@@ -156,6 +156,8 @@ class OutboundMessage:
     # When the customer last wrote (ISO 8601, "" if never): WhatsApp allows free-form messages
     # only within 24 hours of it.
     last_inbound_at: str = ""
+    # The subject on channels that have one (email); "" lets the channel choose (its first line).
+    subject: str = ""
     # The template with its parameters (added after `template`, which stays for sends recorded
     # before it: histories replay and in-flight activities decode either way).
     template_message: TemplateMessage | None = None
@@ -228,3 +230,14 @@ class HttpResponse:
     status: int
     json: Any = None
     text: str = ""
+
+
+@dataclass
+class Notification:
+    """A flow's message to someone on another channel (`Notify`): the customer by email as well,
+    or a staff member. The conversation sends it and stays where it is."""
+
+    channel: str  # sms | whatsapp | email ...: a channel the config binds one of our addresses to
+    to: str  # the recipient's address on that channel
+    text: str
+    subject: str = ""

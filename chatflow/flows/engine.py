@@ -23,6 +23,7 @@ from chatflow.domain.messages import (
     InboundMessage,
     Location,
     Media,
+    Notification,
     Option,
     TemplateMessage,
     numbered_menu,
@@ -46,6 +47,7 @@ from chatflow.flows.steps import (
     Handover,
     Http,
     If,
+    Notify,
     Say,
     Step,
     WaitUntil,
@@ -137,6 +139,12 @@ class Port(Protocol):
     def quiet_hours_hold_every_send(self) -> bool:
         """Whether End texts and code steps' sends wait for quiet hours too (conversations
         started before they did replay as they ran)."""
+
+    async def notify(self, notification: Notification) -> None:
+        """Send to someone on another channel; raises PermanentSendError on a permanent error."""
+
+    async def quiet_until_for(self, window: SendWindow, timezone: str | None, recipient: str) -> datetime | None:
+        """When a non-urgent message may go out to `recipient` (not the conversation's customer)."""
 
 
 def http_request(
@@ -232,6 +240,11 @@ class Convo:
 
     async def sleep(self, duration: timedelta) -> None:
         await self._runner.port.sleep_until(self.now() + duration)
+
+    async def notify(self, to: str, text: str, *, channel: str, subject: str = "") -> None:
+        """Send `text` to `to` on another channel (the `Notify` step from a code step; no quiet
+        hours: a code step decides when it runs)."""
+        await self._runner.port.notify(Notification(channel, to, text, subject))
 
 
 def _parse_time(value: datetime | str) -> datetime:
@@ -392,6 +405,8 @@ class FlowRunner:
             return await self._http(step)
         if isinstance(step, Code):
             return await self._code(step)
+        if isinstance(step, Notify):
+            return await self._notify(step)
         raise FlowDefinitionError(f"step {step.name!r} of an unknown kind {type(step).__name__}")
 
     async def respect_quiet_hours(self, urgent: bool, *, every_send: bool = False) -> None:
@@ -570,6 +585,23 @@ class FlowRunner:
             raise
         if step.save_as:
             data[step.save_as] = response.json
+        return NEXT
+
+    async def _notify(self, step: Notify) -> str:
+        data = self.state.data
+        to = render(step.to, data).strip()
+        if not to:
+            raise FlowError(f"step {step.name!r}: nobody to notify (`to` is empty)")
+        text = render(step.text, data)
+        subject = render(step.subject, data) if step.subject is not None else ""
+        window = self.flow.quiet_hours
+        if window is not None and not step.urgent:
+            when = await self.port.quiet_until_for(window, step.timezone or data.get("timezone"), to)
+            if when is not None and when > self.port.now():
+                await self.port.sleep_until(when)
+        if self.port.cancelled():
+            return CANCEL
+        await self.port.notify(Notification(step.channel, to, text, subject))
         return NEXT
 
     async def _code(self, step: Code) -> str:

@@ -372,3 +372,45 @@ class Code(Step):
         if self.default_next:
             edges.append((NEXT, self.default_next))
         return edges
+
+
+class Notify(Step):
+    """Send a message to someone on another channel, and go on: the customer by email as well
+    as by SMS, or a staff member. The conversation stays where it is; a reply to the message
+    (an email answered) comes back to it.
+
+    `to` is templated from the data (`"{email}"`); `channel` is one the config binds an address
+    or number to (`"email"`, `"sms"`, `"whatsapp"`). Opt-out, rate limits and, unless `urgent`,
+    the flow's quiet hours apply to the recipient: their zone is `timezone`, else the data's
+    `timezone`, else their number's. A send refused takes `on_error` (the flow's failure branch
+    when unset).
+    """
+
+    def __init__(
+        self,
+        text: Text,
+        *,
+        to: Text,
+        channel: str,
+        subject: Text | None = None,
+        then: str | Step | None = None,
+        on_error: str | Step | None = None,
+        urgent: bool = False,
+        timezone: str | None = None,
+    ) -> None:
+        if not channel:
+            raise ValueError("Notify needs a channel (email, sms, whatsapp...)")
+        self.text = text
+        self.to = to
+        self.channel = channel
+        self.subject = subject
+        self.then = target_name(then)
+        self.on_error = target_name(on_error)
+        self.urgent = urgent
+        self.timezone = timezone
+
+    def edges(self) -> list[tuple[str, str | None]]:
+        edges: list[tuple[str, str | None]] = [(NEXT, self.then)]
+        if self.on_error:
+            edges.append((ERROR, self.on_error))
+        return edges

@@ -25,6 +25,7 @@ import httpx
 from chatflow.domain.addresses import ConversationRef, e164
 from chatflow.domain.errors import ChatflowError
 from chatflow.domain.messages import Option, numbered_menu
+from chatflow.web.landing import MAIL_PATH
 
 POLL_WAIT = 20.0  # seconds one read of the bot's messages waits for one
 QUIET_AFTER_EOF = 1.5  # after the last line, show replies until the bot is quiet this long
@@ -34,6 +35,7 @@ STATUS_SOON = (0.3, 1.0, 2.0, 4.0)  # seconds after activity when the chat asks 
 STATUS_IDLE = 10.0  # and how often otherwise (a timer can end a conversation)
 CUSTOMER_PROMPT = "you> "  # the customer's own lines in the conversation so far
 AWAY_RETRY = 1.0  # seconds between tries while the app does not answer
+MAIL_PROMPT = "email> "  # an email chatflow dev caught
 
 
 class ChatError(ChatflowError):
@@ -396,7 +398,7 @@ async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
         sent = options.start  # something the bot may still be answering
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         _lines(stdin, asyncio.get_running_loop(), lines)
-        tasks = [asyncio.create_task(read_replies()), asyncio.create_task(watch_status())]
+        tasks = [asyncio.create_task(t) for t in (read_replies(), watch_status(), read_mail(http, screen))]
         try:
             while (line := await lines.get()) is not None:
                 text = line.rstrip("\n")
@@ -419,6 +421,29 @@ async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         await _last_replies(http, customer, cursor, target.number, screen, conversation, echoes, sent)
+
+
+async def read_mail(http: httpx.AsyncClient, screen: Screen) -> None:
+    """Show the emails `chatflow dev` catches from now on (a flow's `Notify` by email), whoever
+    they are to; nothing when the app catches none (not chatflow dev, or mail is configured)."""
+    after: int | None = None  # the first read only learns how many were caught before
+    while True:
+        wait = POLL_WAIT if after is not None else 0
+        try:
+            answer = await http.get(MAIL_PATH, params={"after": after or 0, "wait": wait}, timeout=wait + 10)
+        except httpx.HTTPError:
+            await asyncio.sleep(2)
+            continue
+        if answer.status_code == 404:
+            return
+        if answer.status_code >= 400:
+            await asyncio.sleep(2)
+            continue
+        caught = answer.json()
+        if after is not None:
+            for email in caught["emails"]:
+                screen.said(MAIL_PROMPT, f"to {', '.join(email['to'])}: {email['subject']}\n{email['text']}")
+        after = int(caught["next"])
 
 
 async def _last_replies(

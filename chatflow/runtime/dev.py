@@ -37,6 +37,7 @@ from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import StartupError
 from chatflow.flows.flow import Flow
 from chatflow.runtime.embedded import start_temporal, start_valkey
+from chatflow.runtime.mail import catch_mail
 from chatflow.runtime.processes import ChildProcess, choose_port, folder_lock, free_port
 from chatflow.runtime.serve import Say, bind_web, stop_on_signals, unless_stopped, until_any_ends
 from chatflow.runtime.services import Services, check_redis, load_flows
@@ -190,7 +191,11 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
                 return
             settings.redis_url = valkey.url
             lines.append(f"  Redis         {valkey.url} (embedded Valkey, data in {valkey.data_dir})")
+        mailbox = await catch_mail(SERVER_HOST, settings)  # None when CHATFLOW_SMTP_URL (or Mailgun) is set
+        if mailbox is not None:
+            lines.append(f"  Mail          {mailbox.url} (caught: shown on the web app's page and in chatflow chat)")
         services = await Services.start(config, flows)
+        services.mailbox = mailbox
         try:
             await check_redis(services.redis)
             metrics_port = free_port(SERVER_HOST)
@@ -217,6 +222,8 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
                 await until_any_ends(stop, services.serve_web(sock, stop), _watch(worker, stop))
         finally:
             await services.aclose()
+            if mailbox is not None:
+                await mailbox.stop()
     finally:
         sock.close()
         with contextlib.suppress(OSError):

@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -60,11 +60,13 @@ from chatflow.runtime.metrics import conversation_outcomes, record_send
 from chatflow.runtime.sources import load_sources
 from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
 from chatflow.temporal import lifecycle
+from chatflow.temporal.activities import Sender
 from chatflow.temporal.client import connect
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.delivery_reports import DeliveryReporter
 from chatflow.temporal.worker import build_worker
 from chatflow.web.app import create_app
+from chatflow.web.landing import Mailbox
 from chatflow.web.operations import record_dead_letter
 from chatflow.web.stopping import AnswerWhileStopping
 
@@ -100,6 +102,22 @@ def load_flows(config: Config, *, source: str = "chatflow.toml") -> list[type[Fl
     except ConfigError as error:
         raise ConfigError(with_line(str(error), source, Path(source))) from None
     return flows
+
+
+def our_senders(config: Config, channels: Mapping[str, Channel]) -> dict[str, Sender]:
+    """Our address on each message channel, for notifications (`Notify`): the first binding on
+    it of a channel plug-in this process has, else a plug-in's own default (its `sender`: the
+    email channel's CHATFLOW_EMAIL_FROM)."""
+    found: dict[str, Sender] = {}
+    for binding in config.numbers:
+        if binding.provider in channels:
+            found.setdefault(binding.channel, Sender(binding.provider, binding.number))
+    for spec in providers.CHANNELS:
+        default = getattr(channels.get(spec.name), "sender", "")
+        if default:
+            for carried in spec.carries:
+                found.setdefault(carried, Sender(spec.name, default))
+    return found
 
 
 def connect_redis(url: str) -> Redis:
@@ -169,6 +187,8 @@ class Services:
     history_limit: int = 0
     sources: list[ConfiguredSource] = field(default_factory=list)  # [[sources]], with their mappings
     sinks: list[tuple[SinkBinding, Sink, SinkSpec]] = field(default_factory=list)  # [[sinks]]
+    # The mail chatflow dev catches, shown on the landing page and to `chatflow chat`.
+    mailbox: Mailbox | None = None
     registry: FlowRegistry = field(init=False)
 
     def __post_init__(self) -> None:
@@ -269,6 +289,7 @@ class Services:
             ],
             middleware=asgi_middleware(),
             sources=self.sources,
+            mailbox=self.mailbox,
         )
 
     async def serve_web(self, sock: socket.socket, stop: asyncio.Event) -> None:
@@ -290,6 +311,7 @@ class Services:
         max_cached_workflows: int = 10_000,
         max_concurrent_workflow_tasks: int | None = None,
         http: httpx.AsyncClient | None = None,
+        senders: Mapping[str, Sender] | None = None,
     ) -> tuple[Worker, ChannelFallback | None]:
         """The worker, and the channel fallback whose sweeper must run beside it (when configured).
         `http`: the client `Http` steps call through (a test's mock), instead of the guarded one.
@@ -333,6 +355,8 @@ class Services:
             ledger=SendLedger(self.redis),
             barrier=BufferBarrier(self.redis),  # order kept across a Redis outage
             interceptors=[conversation_outcomes()],  # chatflow_conversations_ended_total
+            # Our address on each channel, for notifications (`Notify`); a test's own when given.
+            senders=senders if senders is not None else our_senders(self.config, self.channels),
         )
         return worker, fallback
 

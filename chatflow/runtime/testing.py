@@ -28,7 +28,7 @@ import json
 import random
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -52,6 +52,7 @@ from chatflow.edge.optout import OptOuts
 from chatflow.flows.flow import Flow
 from chatflow.runtime.binaries import temporal_cli, temporal_test_server
 from chatflow.runtime.services import Services, connect_redis
+from chatflow.temporal.activities import Sender
 from chatflow.temporal.client import (
     deliver,
     end,
@@ -71,6 +72,7 @@ from providers.console import ConsoleChannel, Outbox
 from providers.console import spec as console_spec
 
 SETTLE_TIMEOUT = 60.0
+NOTIFIED_CHANNELS = ("sms", "whatsapp", "email", "console")
 _SKIP_ATTEMPTS = 5
 _message_ids = itertools.count(1)
 _customers = itertools.count(random.randrange(10_000))
@@ -171,6 +173,7 @@ class FlowTest:
         redis: Redis | None = None,
         config: Config | None = None,
         rate: float = TEST_RATE,
+        senders: Mapping[str, Sender] | None = None,
     ) -> None:
         """`config`: the bindings and settings the worker runs with, as `chatflow worker` reads
         them from chatflow.toml (the number's rate, brand, quiet hours); by default the number
@@ -193,6 +196,9 @@ class FlowTest:
         self._redis = redis
         self.redis: Redis | None = None  # the Redis the worker's guard uses, once entered
         self.config = self._config(config, rate)
+        # Notifications (`Notify`) on any channel land in the console's outbox too, from this
+        # number: `sent_to(address)` shows them.
+        self.senders = dict(senders or {name: Sender("console", number) for name in NOTIFIED_CHANNELS})
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._signals = 0
@@ -221,7 +227,7 @@ class FlowTest:
             task_queue=self.task_queue,
             history_limit=self.history_limit,
         )
-        self._worker, _ = services.worker(http=self._http)
+        self._worker, _ = services.worker(http=self._http, senders=self.senders)
         self._worker_task = asyncio.create_task(self._worker.run())
         return self
 
@@ -337,6 +343,10 @@ class FlowTest:
     def messages(self) -> list[OutboundMessage]:
         """Everything the bot sent this customer, in order."""
         return list(self.outbox.sent[self.ref.customer])
+
+    def sent_to(self, address: str) -> list[OutboundMessage]:
+        """What the flow sent `address` on any channel: notifications (`Notify`) to them."""
+        return list(self.outbox.sent[address])
 
     @property
     def said(self) -> list[str]:

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Protocol, TypeVar
 
@@ -144,6 +144,27 @@ def ignore_sends(provider: str, status: str) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class Sender:
+    """Where a notification on a channel comes from: the channel plug-in and our address on it."""
+
+    provider: str
+    address: str
+
+
+def addressed(message: OutboundMessage, senders: Mapping[str, Sender]) -> OutboundMessage:
+    """A notification (`Notify`) with our address on its channel filled in; PermanentSendError
+    when the config binds none to that channel."""
+    sender = senders.get(message.channel)
+    if sender is None:
+        known = ", ".join(sorted(senders)) or "none"
+        raise PermanentSendError(
+            f"no address of ours is bound to channel {message.channel!r} (channels with one: {known})",
+            code="no_sender",
+        )
+    return replace(message, provider=sender.provider, number=sender.address)
+
+
 class ChatflowActivities:
     def __init__(
         self,
@@ -155,10 +176,12 @@ class ChatflowActivities:
         barrier: Barrier | None = None,
         http_allow: Iterable[str] = (),
         fallbacks: Mapping[str, tuple[str, str]] | None = None,
+        senders: Mapping[str, Sender] | None = None,
     ) -> None:
         """`http`: the client `Http` steps call through (by default one that refuses addresses
         inside the network, but for the `http_allow` hosts: `chatflow.temporal.outbound`).
         `fallbacks`: each WhatsApp number's SMS fallback (its number and provider)."""
+        self.senders = dict(senders or {})
         self.channels = channels
         self.http = http or business_client(http_allow)
         self.guard = guard
@@ -246,6 +269,18 @@ class ChatflowActivities:
         except Exception:
             # The claim stays: the next attempt sends all the same, counted as a possible duplicate.
             log.exception("send %s: could not release its claim in the send ledger", key)
+
+    @activity.defn(name=constants.NOTIFY)
+    async def notify(self, message: OutboundMessage) -> SendResult:
+        """A notification: sent from our address on its channel, through the same path as every
+        send (the recipient's opt-out, the sender's rate limit, the send ledger)."""
+        try:
+            message = addressed(message, self.senders)
+        except PermanentSendError as error:
+            raise ApplicationError(
+                str(error), error.code, type=constants.PERMANENT_SEND_ERROR, non_retryable=True
+            ) from error
+        return await self.send_message(message)
 
     @activity.defn(name=constants.AWAIT_BUFFER)
     async def await_buffer(self, conversation: str) -> None:

@@ -22,6 +22,8 @@ HTTP_REQUEST = "http_request"
 NEXT_ALLOWED_SEND = "next_allowed_send"
 REPORT_DELIVERY = "report_delivery"
 AWAIT_BUFFER = "await_buffer"
+# A flow's message to someone on another channel (`Notify`): the sender is resolved by the worker.
+NOTIFY = "notify"
 
 # Patch markers: workflow code changes that old histories must replay around.
 SEND_AS_LOCAL_ACTIVITY = "chatflow-send-local-activity"

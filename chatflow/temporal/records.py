@@ -36,6 +36,9 @@ class Turn:
     error_code: str = ""
     options: list[str] = field(default_factory=list)
     by: str = ""  # who wrote an outbound message: "" for the bot, else the operator's name
+    # A notification (`Notify`): who it went to and on which channel ("" for the customer, here).
+    to: str = ""
+    channel: str = ""
 
 
 @dataclass

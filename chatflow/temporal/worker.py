@@ -14,7 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from chatflow.domain.channel import Channel
 from chatflow.flows.flow import Flow
 from chatflow.flows.registry import registry
-from chatflow.temporal.activities import Barrier, ChatflowActivities, Guard, Ledger, OnSend, ignore_sends
+from chatflow.temporal.activities import Barrier, ChatflowActivities, Guard, Ledger, OnSend, Sender, ignore_sends
 from chatflow.temporal.constants import TASK_QUEUE, WORKER_SHUTDOWN_GRACE
 from chatflow.temporal.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
 from chatflow.temporal.search_attributes import ensure_registered
@@ -67,6 +67,7 @@ def build_worker(
     interceptors: Sequence[Interceptor] = (),
     http_allow: Iterable[str] = (),
     fallbacks: Mapping[str, tuple[str, str]] | None = None,
+    senders: Mapping[str, Sender] | None = None,
 ) -> Worker:
     """The worker; `ledger` keeps a send from being made twice when its result is lost (a worker
     killed mid-send), `barrier` keeps a conversation's messages in order across a Redis outage
@@ -83,13 +84,17 @@ def build_worker(
     flows = list(flows)
     for flow in flows:
         registry.add(flow)
-    activities = ChatflowActivities(channels, http, guard, on_send, ledger, barrier, http_allow, fallbacks)
+    # `senders`: our address on each channel, for notifications (`Notify`) to another channel.
+    activities = ChatflowActivities(
+        channels, http, guard, on_send, ledger, barrier, http_allow, fallbacks, senders=senders
+    )
     workflows: list[type] = [ConversationWorkflow]
     functions: list[Callable[..., Any]] = [
         activities.send_message,
         activities.http_request,
         activities.next_allowed_send,
         activities.await_buffer,
+        activities.notify,
     ]
     if reporter is not None:  # delivery reports to the business's callback URL
         workflows.append(DeliveryReportWorkflow)

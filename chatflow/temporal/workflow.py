@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         InboundMessage,
         Location,
         Media,
+        Notification,
         Option,
         OutboundMessage,
         SendResult,
@@ -605,15 +606,69 @@ class ConversationWorkflow:
         # held those sends replays without the wait it then did not have.
         return self.quiet_every_send
 
+    async def notify(self, notification: Notification) -> None:
+        """A message to someone on another channel: its own line of the transcript (to whom, on
+        which channel), its own send (the worker finds our address on that channel), the
+        conversation's id on it so that its delivery statuses and replies come back here."""
+        if self._taken_over():
+            await self._held()
+        turn = Turn(
+            "out", notification.text, self._now(), status="sending", to=notification.to, channel=notification.channel
+        )
+        self._record(turn)
+        message = OutboundMessage(
+            channel=notification.channel,
+            provider="",  # the worker's: the channel the config binds an address to
+            number="",
+            customer=notification.to,
+            text=notification.text,
+            subject=notification.subject,
+            conversation_id=self.params.conversation.id,
+        )
+        try:
+            result: SendResult = await workflow.execute_activity(
+                constants.NOTIFY,
+                message,
+                result_type=SendResult,
+                start_to_close_timeout=constants.SEND_TIMEOUT,
+                schedule_to_close_timeout=constants.SEND_GIVE_UP_AFTER,
+                retry_policy=constants.SEND_RETRY,
+                activity_id=f"notify-{workflow.uuid4()}",
+            )
+        except ActivityError as error:
+            cause = _cause(error)
+            code = str(cause.details[0]) if isinstance(cause, ApplicationError) and cause.details else ""
+            turn.status, turn.error_code = "failed", code
+            self.log(
+                "notify %s by %s refused%s: %s",
+                notification.to,
+                notification.channel,
+                f" ({code})" if code else "",
+                _reason(error),
+            )
+            raise PermanentSendError(_reason(error), code) from error
+        turn.message_id, turn.status = result.message_id, result.status
+        early = self.early_statuses.pop(result.message_id, None)
+        if early is not None:
+            self._apply_status(turn, early)
+        self.log("notified %s by %s", notification.to, notification.channel)
+
+    async def quiet_until_for(self, window: SendWindow, timezone: str | None, recipient: str) -> datetime | None:
+        # Someone other than the customer who just wrote: quiet hours on their own clock.
+        return await self._quiet_until(window, timezone, recipient)
+
     async def quiet_until(self, window: SendWindow, timezone: str | None) -> datetime | None:
         if self.last_inbound_at:
             since = workflow.now() - datetime.fromisoformat(self.last_inbound_at)
             if since <= REPLY_WINDOW:
                 return None  # an answer to someone who just wrote is never held back
+        return await self._quiet_until(window, timezone, self.params.conversation.customer)
+
+    async def _quiet_until(self, window: SendWindow, timezone: str | None, recipient: str) -> datetime:
         answer: str = await workflow.execute_local_activity(
             constants.NEXT_ALLOWED_SEND,
             QuietHoursRequest(
-                customer=self.params.conversation.customer,
+                customer=recipient,
                 start=window.start.isoformat(),
                 end=window.end.isoformat(),
                 now=workflow.now().isoformat(),

@@ -31,7 +31,7 @@ from chatflow.web.dashboard import dashboard_routes
 from chatflow.web.errors import on_refused
 from chatflow.web.health import health_routes
 from chatflow.web.journeys_api import journeys_api
-from chatflow.web.landing import landing_routes
+from chatflow.web.landing import Mailbox, landing_routes
 from chatflow.web.metrics import metrics_routes
 from chatflow.web.operations import operations_routes
 from chatflow.web.sources import source_routes
@@ -53,6 +53,7 @@ def create_app(
     loops: Sequence[Loop] = (),
     middleware: Sequence[Middleware] = (),
     sources: Sequence[ConfiguredSource] = (),
+    mailbox: Mailbox | None = None,
 ) -> Starlette:
     routes: list[BaseRoute] = [
         *channel_routes(channels, receive, report, public_url=config.settings.public_url),
@@ -61,7 +62,7 @@ def create_app(
         *operations_routes(config.settings.api_key, redis),  # dead letters
         *health_routes(client, redis),
         *metrics_routes(client),
-        *landing_routes(config),
+        *landing_routes(config, mailbox=mailbox),  # chatflow dev's caught mail too
         *dashboard_routes(config, journeys),
     ]
 

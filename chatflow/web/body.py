@@ -20,9 +20,10 @@ def content_type(request: Request) -> str:
 
 
 async def read_body(request: Request, *, limit: int, expected: str) -> bytes:
-    """The raw body, refused early when it is not of type `expected` or is over `limit` bytes."""
+    """The raw body, refused early when it is not of type `expected` (one type, or several
+    separated by commas) or is over `limit` bytes."""
     received = content_type(request)
-    if received != expected:
+    if received not in (accepted.strip() for accepted in expected.split(",")):
         raise UnsupportedMediaType(f"send the body as {expected} (Content-Type: {expected}), not {received or 'none'}")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:

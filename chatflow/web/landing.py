@@ -6,14 +6,49 @@ app serves one, and how to chat with each flow bound to a console number.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from html import escape
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from chatflow.domain.config import Config
+from chatflow.domain.errors import BadRequest
+from chatflow.web.errors import refused_response
+
+
+class Mail(Protocol):
+    @property
+    def to(self) -> list[str]: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+
+
+class Mailbox(Protocol):
+    """The mail `chatflow dev` catches (an SMTP server of its own when CHATFLOW_SMTP_URL is unset)."""
+
+    @property
+    def count(self) -> int: ...
+
+    def since(self, count: int) -> Sequence[Mail]: ...
+
+    async def wait_after(self, count: int, timeout: float) -> None: ...
+
+
+MAIL_PATH = "/dev/mail"
+MAIL_SHOWN = 10  # emails on the landing page, newest first
+MAIL_WAIT = 30.0  # seconds a read of /dev/mail may wait for the next email
+
+
+def _mail_json(email: Mail) -> dict[str, object]:
+    return {"to": list(email.to), "subject": email.subject, "text": email.text}
+
 
 DEFAULT_URL = "http://127.0.0.1:8000"  # where `chatflow chat` looks without --url
 LINKS = (
@@ -39,8 +74,10 @@ def serves(app: Starlette, path: str) -> bool:
     return False
 
 
-def landing_routes(config: Config, *, dashboard: str = "/dashboard") -> list[BaseRoute]:
-    """`GET /`. The dashboard (at `dashboard`; "" for none) is linked only when the app serves it."""
+def landing_routes(config: Config, *, dashboard: str = "/dashboard", mailbox: Mailbox | None = None) -> list[BaseRoute]:
+    """`GET /`. The dashboard (at `dashboard`; "" for none) is linked only when the app serves it.
+    With a `mailbox` (chatflow dev), the page shows the mail caught, and `GET /dev/mail?after=N&wait=S`
+    gives it to `chatflow chat`."""
 
     async def landing(request: Request) -> Response:
         links = list(LINKS)
@@ -62,9 +99,51 @@ def landing_routes(config: Config, *, dashboard: str = "/dashboard") -> list[Bas
             f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{STYLE}</style></head><body>"
             f"<h1>chatflow</h1><p class=lead>Conversations by SMS and WhatsApp, as chat flows written in Python.</p>"
             f"<dl>{items}</dl>"
-            + (f"<h2>Talk to a flow</h2><p>From a terminal, through the console channel:</p><dl>{chats}</dl>" if chats else "")
+            + (
+                f"<h2>Talk to a flow</h2><p>From a terminal, through the console channel:</p><dl>{chats}</dl>"
+                if chats
+                else ""
+            )
+            + (_caught(mailbox) if mailbox is not None else "")
             + "</body></html>"
         )
         return HTMLResponse(body)
 
-    return [Route("/", landing, methods=["GET"])]
+    async def mail(request: Request) -> Response:
+        assert mailbox is not None
+        try:
+            after = int(request.query_params.get("after", "0"))
+            wait = min(float(request.query_params.get("wait", "0")), MAIL_WAIT)
+            if after < 0 or not math.isfinite(wait):
+                raise ValueError
+        except ValueError:
+            return refused_response(BadRequest("after must be a count of emails and wait a number of seconds"))
+        if wait > 0 and mailbox.count <= after:
+            await mailbox.wait_after(after, wait)
+        return JSONResponse({"emails": [_mail_json(e) for e in mailbox.since(after)], "next": mailbox.count})
+
+    routes: list[BaseRoute] = [Route("/", landing, methods=["GET"])]
+    if mailbox is not None:
+        routes.append(Route(MAIL_PATH, mail, methods=["GET"]))
+    return routes
+
+
+def _caught(mailbox: Mailbox) -> str:
+    """The newest emails chatflow dev caught: to, subject, text."""
+    emails = list(mailbox.since(max(0, mailbox.count - MAIL_SHOWN)))[::-1]
+    if not emails:
+        items = '<p>None yet. Emails your flows send (<code>Notify(channel="email")</code>) show here.</p>'
+    else:
+        items = (
+            "<dl>"
+            + "".join(
+                f"<dt>To {escape(', '.join(e.to))}: {escape(e.subject)}</dt><dd><pre>{escape(e.text)}</pre></dd>"
+                for e in emails
+            )
+            + "</dl>"
+        )
+    return (
+        f"<h2>Mail caught by chatflow dev</h2><p>An SMTP server of its own takes the email channel's mail "
+        f"(CHATFLOW_SMTP_URL is unset); nothing leaves this machine. Also as JSON: "
+        f'<a href="{MAIL_PATH}"><code>{MAIL_PATH}</code></a>.</p>{items}'
+    )

@@ -415,6 +415,11 @@ OPENAPI: dict[str, Any] = {
                     "status": {"type": "string", "description": "sending, sent, delivered, read, failed..."},
                     "error_code": {"type": "string"},
                     "options": {"type": "array", "items": {"type": "string"}},
+                    "to": {
+                        "type": "string",
+                        "description": "a notification's recipient (a flow's Notify step); \"\" for the customer",
+                    },
+                    "channel": {"type": "string", "description": "a notification's channel (email, sms...)"},
                 },
             },
             "DeadLetter": {

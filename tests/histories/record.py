@@ -31,7 +31,8 @@ async def main() -> None:
         with respx.mock(base_url=SHOP_API) as shop:
             shop.get("/customers/c-1").respond(json={"id": "c-1", "tier": "regular"})
             async with FlowTest(env, PaymentRecovery) as chat:
-                await chat.start({"customer_id": "c-1", "order_id": "A-1", "payment_link": "https://pay.example/A-1"})
+                journey = {"customer_id": "c-1", "order_id": "A-1", "payment_link": "https://pay.example/A-1"}
+                await chat.start({**journey, "email": "c-1@example.com"})
                 await chat.skip(hours(25))
                 await chat.event("payment_succeeded", {"amount": 42})
                 await chat.result()

@@ -50,7 +50,7 @@ async def test_the_console_keeps_its_messages_in_redis_when_there_is_redis(confi
 
 
 async def test_channels_have_unique_names_and_routes(config: Config) -> None:
-    assert [spec.name for spec in providers.CHANNELS] == ["twilio", "whatsapp_cloud", "console"]
+    assert [spec.name for spec in providers.CHANNELS] == ["twilio", "whatsapp_cloud", "email", "console"]
     async with httpx.AsyncClient() as http:
         channels = providers.build_channels(config, Resources(http=http))
     routes = [(route.method, route.path) for channel in channels.values() for route in channel.routes()]
@@ -60,7 +60,7 @@ async def test_channels_have_unique_names_and_routes(config: Config) -> None:
 @pytest.mark.parametrize(
     ("entry", "says"),
     [
-        ('provider = "fax"', "provider 'fax' is not one of twilio, whatsapp_cloud, console"),
+        ('provider = "fax"', "provider 'fax' is not one of twilio, whatsapp_cloud, email, console"),
         ('provider = "twilio"\nchannel = "console"', "channel 'console' is not one of sms, whatsapp for twilio"),
         ('provider = "whatsapp_cloud"', "whatsapp_cloud numbers need phone_number_id"),
     ],

@@ -220,6 +220,8 @@ def _turn(turn: Mapping[str, Any]) -> str:
     if turn.get("by"):
         direction += " person"
         meta += f' · <span class="by">{esc(turn["by"])}</span>'
+    if turn.get("to"):  # a notification (Notify): to someone, or on another channel
+        meta += f' · <span class="to">to {esc(turn["to"])} by {esc(turn.get("channel", ""))}</span>'
     if turn.get("direction") == "out":
         status = str(turn.get("status", ""))
         meta += f' · <span class="status {esc(status)}">{esc(status)}</span>'

@@ -5,7 +5,7 @@ from pathlib import Path
 from chatflow import Delay, Flow, Say, minutes
 from chatflow.temporal.replay import replay
 from conversations.demo import Demo
-from conversations.payment_recovery import PaymentRecovery
+from conversations.payment_recovery import PaymentRecovery, PaymentRecoveryV1
 
 HISTORIES = Path(__file__).parents[2] / "histories"
 
@@ -23,8 +23,8 @@ def demo_like(greeting: str, *, pause_after_greeting: bool) -> type[Flow]:
 
 async def test_recorded_conversations_replay_on_the_current_flows():
     histories = list(HISTORIES.glob("*.json"))
-    assert {p.stem for p in histories} >= {"demo-v1", "payment_recovery-v1"}
-    assert await replay(histories, [Demo, PaymentRecovery]) == []
+    assert {p.stem for p in histories} >= {"demo-v1", "payment_recovery-v1", "payment_recovery-v2"}
+    assert await replay(histories, [Demo, PaymentRecovery, PaymentRecoveryV1]) == []
 
 
 async def test_a_reworded_message_is_a_safe_change():

@@ -85,7 +85,13 @@ def test_page_cursors_round_trip_and_damaged_ones_are_refused() -> None:
 def test_safe_next_stays_on_the_dashboard() -> None:
     assert safe_next("/dashboard/conversations/x?show=1") == "/dashboard/conversations/x?show=1"
     assert safe_next("/dashboard") == "/dashboard"
-    for elsewhere in ("https://evil.example/dashboard", "//evil.example", "/dashboardx", "/api/conversations", "/dashboard/\r\nX: 1"):
+    for elsewhere in (
+        "https://evil.example/dashboard",
+        "//evil.example",
+        "/dashboardx",
+        "/api/conversations",
+        "/dashboard/\r\nX: 1",
+    ):
         assert safe_next(elsewhere) == "/dashboard"
 
 
@@ -98,14 +104,17 @@ def test_each_filter_becomes_a_visibility_clause() -> None:
     listing = conversation_list()
     query = listing.query(
         Filters(
-            flow="demo", version="v2", step="ask_order", state="ended", outcome="failed",
-            customer="+1 415 555 0100", data="order_id = A-1",
+            flow="demo",
+            version="v2",
+            step="ask_order",
+            state="ended",
+            outcome="failed",
+            customer="+1 415 555 0100",
+            data="order_id = A-1",
         )
     )
     assert "ExecutionStatus != 'Running'" in query
-    assert (
-        f"WorkflowId IN ('chat:sms:{DEMO_NUMBER}:+14155550100', 'chat:sms:{JOURNEY_NUMBER}:+14155550100')" in query
-    )
+    assert f"WorkflowId IN ('chat:sms:{DEMO_NUMBER}:+14155550100', 'chat:sms:{JOURNEY_NUMBER}:+14155550100')" in query
     for clause in (
         "ChatflowFlow = 'demo'",
         "ChatflowVersion = '2'",
@@ -114,7 +123,9 @@ def test_each_filter_becomes_a_visibility_clause() -> None:
         "ChatflowData = 'order_id=A-1'",
     ):
         assert clause in query
-    assert listing.query(Filters(outcome="terminated")).endswith("(ChatflowOutcome = 'terminated' OR ExecutionStatus = 'Terminated')")
+    assert listing.query(Filters(outcome="terminated")).endswith(
+        "(ChatflowOutcome = 'terminated' OR ExecutionStatus = 'Terminated')"
+    )
     assert f"WorkflowId STARTS_WITH 'chat:sms:{JOURNEY_NUMBER}:'" in listing.query(Filters(number=JOURNEY_NUMBER))
     assert listing.query(Filters(step="it's")).endswith("ChatflowStep = 'it\\'s'")
 
@@ -144,3 +155,20 @@ def test_the_diagram_names_every_step_and_marks_the_current_one() -> None:
     assert {name for name, _ in named} == set(graph_of(Demo).states)
     assert [name for name, current in named if current] == ["ask_order"]
     assert 'class="current"' not in flow_diagram(Demo, "")
+
+
+def test_a_notification_in_the_transcript_says_to_whom_and_by_which_channel() -> None:
+    from chatflow.web.dashboard.views import _turn
+
+    notified = {
+        "direction": "out",
+        "text": "Order A-1 shipped",
+        "at": "",
+        "status": "sent",
+        "to": "ana@example.com",
+        "channel": "email",
+    }
+    assert '<span class="to">to ana@example.com by email</span>' in _turn(notified)
+    assert 'class="to"' not in _turn(
+        {**notified, "to": "", "channel": ""}
+    )  # the customer, on the conversation's channel
