@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import providers
 from chatflow import Ask, End, Flow, Notify, Wait, hours, number, yes
-from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import parse_config
 from chatflow.edge.optout import OptOuts
 from chatflow.temporal.client import start_journey
@@ -89,7 +89,7 @@ async def test_a_recipient_who_opted_out_gets_no_email(
     dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher
 ):
     customer, email = new_customer(), f"bob-{uuid.uuid4().hex[:8]}@example.com"
-    await OptOuts(redis).opt_out(SENDER, email)  # they clicked List-Unsubscribe earlier
+    await OptOuts(redis).opt_out(Address("mailto", SENDER), Address("mailto", email))  # they clicked List-Unsubscribe
     config = make_config()
     async with started_services(config, [ConfirmByEmail], client=dev_env.client, redis=redis) as services:
         sms = services.channels["twilio"] = RecordingChannel(services.channels["twilio"])
