@@ -14,7 +14,18 @@ from chatflow.domain.config import Config
 from chatflow.domain.errors import ConfigError
 from chatflow.domain.sink import Sink, SinkSpec
 from chatflow.domain.source import Source, SourceSpec
-from providers import console, email, hmac, mixpanel, segment, standard_webhooks, stripe, twilio, webhook, whatsapp_cloud
+from providers import (
+    console,
+    email,
+    hmac,
+    mixpanel,
+    segment,
+    standard_webhooks,
+    stripe,
+    twilio,
+    webhook,
+    whatsapp_cloud,
+)
 
 CHANNELS: tuple[ChannelSpec, ...] = (twilio.spec, whatsapp_cloud.spec, email.spec, console.spec)
 # Signed inbound webhooks of the systems a business runs ([[sources]] in chatflow.toml).
