@@ -52,3 +52,40 @@ async def test_readme_handover_flow_waits_for_a_person(flow_test):
     await chat.take_over("ana")
     await chat.operator_says("Sorry! A new one is on its way.", operator="ana")
     assert await chat.hand_back("ana") == ["Sorry! A new one is on its way.", "Glad we could help!"]
+
+
+def settings_tables() -> str:
+    """The README's tables of settings: chatflow's own, then each channel's."""
+    start = README.index("| setting | what it does |")
+    end = README.index("\n\n", README.index("| provider | setting | what it does |"))
+    return README[start:end]
+
+
+def test_the_settings_tables_name_every_setting_the_code_reads():
+    import providers
+
+    code = Path(__file__).parents[1]
+    read = {
+        name
+        for folder in ("chatflow", "providers")
+        for path in (code / folder).rglob("*.py")
+        for name in re.findall(r"[\"'](CHATFLOW_[A-Z0-9_]+)[\"']", path.read_text(encoding="utf-8"))
+    }
+    read |= {name for spec in providers.CHANNELS for name in spec.environment}
+    assert {"CHATFLOW_CALLBACK_URL", "CHATFLOW_CALLBACK_SECRET", "CHATFLOW_WHATSAPP_API_VERSION"} <= read
+    shown = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", settings_tables()))
+    assert sorted(read - shown) == []
+
+
+def test_each_channels_row_names_exactly_the_settings_it_reads():
+    import providers
+
+    rows = re.findall(r"^\| `(\w+)` \| (.*?) \|", settings_tables(), re.M)
+    for spec in providers.CHANNELS:
+        named = {
+            name
+            for channel, cells in rows
+            if channel == spec.name
+            for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells)
+        }
+        assert named == set(spec.environment), spec.name

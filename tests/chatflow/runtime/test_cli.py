@@ -306,3 +306,17 @@ def test_check_lists_free_text_outside_the_window_and_fails_and_passes_the_shipp
     ]
     shipped = run(tmp_path, "check")
     assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+
+
+def test_secrets_are_checked_by_the_commands_that_run_conversations_only(tmp_path: Path) -> None:
+    """As the README says: dev, web and worker refuse a provider bound without its secrets;
+    flows and graph, which only read the flows, need none."""
+    unset = BOUND.format(number="+15005550006", provider="twilio", flow="demo")
+    for command in (["web"], ["worker"]):
+        done = run(tmp_path, *command, config=unset)
+        assert done.returncode == 2, (command, done.stderr)
+        assert "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN" in done.stderr
+    listed = run(tmp_path, "flows", config=unset)
+    assert listed.returncode == 0 and listed.stdout.splitlines()[1].startswith("demo"), listed.stderr
+    drawn = run(tmp_path, "graph", "demo", config=unset)
+    assert drawn.returncode == 0 and drawn.stdout.startswith("stateDiagram-v2"), drawn.stderr
