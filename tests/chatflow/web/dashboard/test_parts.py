@@ -16,7 +16,7 @@ from chatflow.web.dashboard.diagram import flow_diagram
 from chatflow.web.dashboard.listing import ConversationList, Filters, decode_cursor, encode_cursor
 from chatflow.web.dashboard.routes import safe_next
 from chatflow.web.dashboard.session import Sessions
-from chatflow.web.dashboard.views import mask, title_of
+from chatflow.web.dashboard.views import shown, title_of
 from conversations.demo import Demo
 from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, JOURNEY_NUMBER, dashboard_config
 from tests.flows import Payment
@@ -64,10 +64,13 @@ def test_the_key_signs_in_and_no_key_never_does() -> None:
 
 @pytest.mark.parametrize(
     "number, masked",
-    [("+14155550100", "+1415*****00"), ("+442071838750", "+4420******50"), ("+3312345", "+3*****5"), ("+12", "+**")],
-)
+    [
+        ("+14155550100", "+1415*****00"), ("+442071838750", "+4420******50"), ("+3312345", "+3*****5"), ("+12", "+**"),
+        ("ana@example.com", "a***@example.com"),  # an email customer, masked as its kind masks it
+    ],
+)  # fmt: skip
 def test_customer_numbers_are_masked(number: str, masked: str) -> None:
-    assert mask(number) == masked
+    assert shown(number, False) == masked and shown(number, True) == number
 
 
 def test_a_title_masks_only_the_customer() -> None:
