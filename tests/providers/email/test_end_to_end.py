@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
@@ -155,3 +155,37 @@ async def test_an_email_address_bound_to_a_flow_talks_by_email(
             result = await asyncio.wait_for(handle.result(), 60)
     assert thanks.text == "Thanks, we are on order 1234."
     assert result.outcome == "completed" and result.data["order"] == 1234
+
+
+async def test_the_one_click_unsubscribe_link_stops_the_next_email(
+    dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher
+):
+    email = f"dana-{uuid.uuid4().hex[:8]}@example.com"
+    config = make_config()
+    async with started_services(config, [ConfirmByEmail], client=dev_env.client, redis=redis) as services:
+        sms = services.channels["twilio"] = RecordingChannel(services.channels["twilio"])
+        services.channels["email"] = EmailChannel(config, email_settings(smtp_url=catcher.url), redis=redis)
+        async with running_worker(services), running_app(services) as web:
+
+            async def journey(order: str) -> ConversationRef:
+                ref = ConversationRef("sms", TWILIO_NUMBER, new_customer(), "twilio")
+                data = {"email": email, "order": order}
+                await start_journey(dev_env.client, ref, "confirm_by_email", data, task_queue=services.task_queue)
+                return ref
+
+            await journey("A-9")
+            [sent] = await catcher.wait_for(email)
+            links = " ".join(sent.header("List-Unsubscribe").split())
+            one_click = urlsplit(links.split(", ")[1].strip("<>"))
+            # What a mail client does with List-Unsubscribe-Post (RFC 8058): no cookies, no redirect.
+            clicked = await web.post(
+                f"{one_click.path}?{one_click.query}",
+                content=b"List-Unsubscribe=One-Click",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            assert clicked.status_code == 200 and "unsubscribed" in clicked.text
+            assert len(catcher.to(email)) == 1  # no confirmation email for a one-click unsubscribe
+
+            second = await journey("A-10")
+            assert await sms.wait_for(second.customer, 1) == ["We could not email you about order A-10."]
+    assert len(catcher.to(email)) == 1
