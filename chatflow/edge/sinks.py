@@ -186,6 +186,13 @@ async def dead_letters(redis: Redis, sink: str, *, limit: int = 100) -> list[dic
     ]
 
 
+async def source_counts(redis: Redis, source: str) -> dict[str, int]:
+    """A source's counters (`chatflow.journeys.sources`): events received by type, refused
+    signatures, duplicates, unmatched keys, ignored types."""
+    raw = cast(dict[str, str], await redis.hgetall(keys.source_counts(source)))
+    return {what: int(count) for what, count in sorted(raw.items())}
+
+
 def _event(fields: dict[str, str]) -> LifecycleEvent | None:
     try:
         return LifecycleEvent(**json.loads(fields["e"]))

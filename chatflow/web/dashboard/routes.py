@@ -34,6 +34,8 @@ from chatflow.domain.messages import BusinessEvent
 from chatflow.edge.consent import Scopes
 from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters, retry_dead_letter
 from chatflow.edge.optout import OptOuts
+from chatflow.edge.sinks import dead_letters as sink_dead_letters
+from chatflow.edge.sinks import source_counts
 from chatflow.journeys.service import Journeys
 from chatflow.web.body import parse_json, read_body
 from chatflow.web.dashboard import assets, views
@@ -381,6 +383,8 @@ class Dashboard:
         page = views.OperationsPage(
             letters=[letter.as_json() for letter in await list_dead_letters(redis)],
             total=await count_dead_letters(redis),
+            sources={source.name: await source_counts(redis, source.name) for source in self.config.sources},
+            sink_failures={sink.name: await sink_dead_letters(redis, sink.name) for sink in self.config.sinks},
             customer=request.query_params.get("customer", "").strip(),
             done=DONE.get(request.query_params.get("done", ""), ""),
             error=error,

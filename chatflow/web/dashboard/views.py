@@ -397,6 +397,44 @@ class OperationsPage:
     opted_out: dict[str, bool] | None = None  # our number -> opted out, once looked up
     done: str = ""
     error: str = ""
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> its counters
+    sink_failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # sink -> batches put aside
+
+
+def _sources(sources: dict[str, dict[str, int]]) -> str:
+    if not sources:
+        return ""
+    rows = "".join(
+        f"""<tr><td>{esc(name)}</td><td>{esc(_received(counts))}</td><td>{counts.get("refused", 0)}</td>
+<td>{counts.get("duplicate", 0)}</td><td>{counts.get("unmatched", 0)}</td><td>{counts.get("ignored", 0)}</td></tr>"""
+        for name, counts in sources.items()
+    )
+    return f"""<section class="card"><h2>Sources</h2>
+<p class="muted">Signed webhooks of other systems (POST /webhooks/&lt;source&gt;): events received by type, signatures refused,
+redeliveries acknowledged, events by key that found no conversation (kept a while for one), types the mapping ignores.</p>
+<table id="sources"><thead><tr><th>Source</th><th>Received</th><th>Refused</th><th>Duplicates</th><th>Unmatched keys</th><th>Ignored</th></tr></thead>
+<tbody>{rows}</tbody></table></section>"""
+
+
+def _received(counts: dict[str, int]) -> str:
+    """`payment_intent.succeeded 3, charge.refunded 1`: events received by type."""
+    by_type = [f"{what.removeprefix('received:')} {count}" for what, count in counts.items() if what.startswith("received:")]
+    return ", ".join(by_type) or "none yet"
+
+
+def _sink_failures(failures: dict[str, list[dict[str, Any]]]) -> str:
+    if not failures:
+        return ""
+    rows = "".join(
+        f"""<tr><td>{esc(name)}</td><td>{esc(when(letter["at"]))}</td><td>{esc(letter["reason"])}</td><td>{letter["attempts"]}</td><td>{len(letter["events"])}</td></tr>"""
+        for name, letters in failures.items()
+        for letter in letters
+    )
+    return f"""<section class="card"><h2>Sink failures</h2>
+<p class="muted">Lifecycle events a sink refused for good or kept failing to take, put aside so the events behind them went on.</p>
+<table id="sink-failures"><thead><tr><th>Sink</th><th>Put aside</th><th>Why</th><th>Attempts</th><th>Events</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<p class="muted"{" hidden" if rows else ""}>No sink failures.</p></section>"""
 
 
 def operations_page(page: OperationsPage, chrome: Chrome, *, csrf: str) -> str:
@@ -430,7 +468,9 @@ nothing; retry one once its cause is fixed: it is handed on once, even if an ear
 <button type="submit">Look up</button>
 </form>
 {lookup}
-</section>"""
+</section>
+{_sources(page.sources)}
+{_sink_failures(page.sink_failures)}"""
     return layout("Operations", content, chrome)
 
 

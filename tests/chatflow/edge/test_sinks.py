@@ -5,6 +5,7 @@ when they keep failing, put aside as dead letters while the events behind them g
 import asyncio
 import base64
 import json
+import re
 from collections.abc import AsyncIterator, Sequence
 
 import httpx
@@ -83,6 +84,12 @@ async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_orde
         bodies = await received(route, 8)
         letters = await web.get("/api/sinks/shop/dead-letters")
         assert letters.json() == {"sink": "shop", "dead_letters": []}
+        # A batch put aside shows on the operations page, with why.
+        relay = SinkRelay(services.redis, SinkBinding("shop", "webhook", HOOK), Flaky([]))
+        await relay._put_aside([event(1)], "webhook shop answered 410: gone", 1)
+        await web.post("/dashboard/login", data={"key": "key", "next": "/dashboard"})
+        page = (await web.get("/dashboard/operations")).text
+        assert re.search(r'id="sink-failures">.*<td>shop</td>.*webhook shop answered 410: gone', page, re.S)
 
     conversation = ConversationRef("sms", NUMBER, customer).id
     mine = [body for body in bodies if body["data"]["conversation"] == conversation]

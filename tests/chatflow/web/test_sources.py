@@ -4,6 +4,7 @@ Valkey; events by business key through the journeys API."""
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -164,6 +165,12 @@ async def test_a_bad_signature_or_a_stale_timestamp_is_refused_and_changes_nothi
     assert len(sent(services).to(customer)) == 1
     counts = await redis.hgetall("chatflow:source:stripe:counts")
     assert int(counts["refused"]) >= 3
+    # Operators see the same on the dashboard's operations page.
+    await web.post("/dashboard/login", data={"key": KEY, "next": "/dashboard"})
+    page = (await web.get("/dashboard/operations")).text
+    row = re.search(r'<table id="sources">.*?<tr><td>stripe</td><td>(.*?)</td><td>(\d+)</td>', page, re.S)
+    assert row is not None and "payment_intent.payment_failed" in row.group(1)
+    assert int(row.group(2)) == int(counts["refused"])
 
 
 async def test_an_unmapped_type_is_acknowledged_and_counted(web, redis):
