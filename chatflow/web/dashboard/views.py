@@ -418,7 +418,9 @@ redeliveries acknowledged, events by key that found no conversation (kept a whil
 
 def _received(counts: dict[str, int]) -> str:
     """`payment_intent.succeeded 3, charge.refunded 1`: events received by type."""
-    by_type = [f"{what.removeprefix('received:')} {count}" for what, count in counts.items() if what.startswith("received:")]
+    by_type = [
+        f"{what.removeprefix('received:')} {count}" for what, count in counts.items() if what.startswith("received:")
+    ]
     return ", ".join(by_type) or "none yet"
 
 
