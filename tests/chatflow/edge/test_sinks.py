@@ -82,6 +82,8 @@ async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_orde
         await channel.wait_for(customer, 1)
         await web.post("/console/messages", json={"from": customer, "to": NUMBER, "text": "ok"})
         await channel.wait_for(customer, 2)
+        # The end is told once the run ends, a moment after its last message: STOP after that.
+        await received(route, "conversation.ended")
         await web.post("/console/messages", json={"from": customer, "to": NUMBER, "text": "STOP"})
         bodies = await received(route, "customer.opted_out")
         letters = await web.get("/api/sinks/shop/dead-letters")
