@@ -1,6 +1,8 @@
 """`chatflow chat` against a running `chatflow dev`, as a user types in a terminal."""
 
 import contextlib
+import json
+import re
 import subprocess
 import sys
 import time
@@ -327,3 +329,39 @@ def test_chat_refuses_an_app_that_is_not_chatflow(tmp_path: Path) -> None:
         f"error: the app at {url} is not chatflow (GET /console/numbers answered 404 File not found"
     ), done.stderr
     assert "start `chatflow dev` in the folder whose chatflow.toml lists flow 'demo'" in done.stderr
+
+
+def test_the_readme_curl_snippet_shows_the_answer_to_its_own_message(tmp_path: Path) -> None:
+    """The quick start's curl lines, run as written against a `chatflow dev` (its URL put in):
+    the answer to their "hi", not what the bot said to the same customer earlier."""
+    from tests.test_readme import README
+
+    start = README.index("or with curl:")
+    (snippet,) = re.findall(
+        r"```bash\n(.*?)```", README[start : README.index("```", README.index("```bash", start) + 7) + 3], re.S
+    )
+    stack = start_dev(tmp_path / "data", tmp_path / "logs")
+    try:
+        stack.say("hi")  # an earlier conversation of the same customer, ended
+        stack.wait_for("What can I do for you?")
+        stack.say("bye")
+        stack.wait_for("Bye! Text us any time.")
+        done = subprocess.run(
+            ["bash", "-c", "set -e\n" + snippet.replace("http://127.0.0.1:8000", stack.url)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        stack.stop()
+    assert done.returncode == 0, done.stderr
+    objects, text, at = [], done.stdout, 0  # the POST's answer, then the read's, with no newline between
+    while at < len(text.rstrip()):
+        value, at = json.JSONDecoder().raw_decode(text, at)
+        objects.append(value)
+        while at < len(text) and text[at].isspace():
+            at += 1
+    answer = objects[-1]
+    texts = [message["text"] for message in answer["messages"]]
+    assert texts[0] == "Hi! I'm the chatflow demo bot.", texts
+    assert "Bye! Text us any time." not in texts
