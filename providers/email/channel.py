@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.headerregistry import Address as MailAddress
 from html import escape
 
@@ -44,11 +44,18 @@ JSON = "application/json"
 MAX_INBOUND = 10 * 1024 * 1024  # an email with attachments; the attachments are skipped
 MAX_EVENT = 64 * 1024
 SENT_PREFIX = "chatflow:email:sent:"
+THREAD_PREFIX = "chatflow:email:thread:"
 SENT_TTL = 30 * 24 * 3600  # seconds a sent email's reply is matched to its conversation
 # Ids of the opt-outs this channel makes itself: answered with no confirmation email (RFC 8058
 # asks for none, and a complaint must not be answered with more mail).
 SILENT = ("unsubscribe-", "complaint-")
 STOP = "STOP"
+
+
+@dataclass(frozen=True)
+class Thread:
+    message_id: str  # the customer's latest email in the conversation
+    subject: str
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,17 @@ class EmailChannel:
         link = unsubscribe.url(
             self.config.settings.public_url, self.settings.secret, normalise(sender.addr_spec), recipient
         )
-        built = build(message, sender, unsubscribe=Unsubscribe(mailto=sender.addr_spec, url=link))
+        thread = await self._thread(message.conversation_id)
+        if thread is not None and not message.subject:
+            # An answer in the thread the customer's email started: "Re: " their subject.
+            subject = thread.subject if thread.subject.lower().startswith("re:") else f"Re: {thread.subject}"
+            message = replace(message, subject=subject)
+        built = build(
+            message,
+            sender,
+            unsubscribe=Unsubscribe(mailto=sender.addr_spec, url=link),
+            in_reply_to=thread.message_id if thread is not None else "",
+        )
         # Remembered first: a reply can come back before this call returns. An email that is then
         # not sent leaves a record nobody can answer.
         await self._remember(
@@ -143,6 +160,30 @@ class EmailChannel:
             # Sent all the same: a reply to it then goes to the flow of the address it was sent
             # from instead of going on in this conversation.
             log.warning("email %s: could not remember its conversation: %r", message_id, error)
+
+    async def _remember_thread(self, conversation: str, thread: Thread) -> None:
+        """The customer's latest email in a conversation: our next email answers it (In-Reply-To,
+        "Re: " its subject), so mail clients show one thread."""
+        if self.redis is None:
+            return
+        try:
+            value = json.dumps({"message_id": thread.message_id, "subject": thread.subject[:200]})
+            await self.redis.set(THREAD_PREFIX + conversation, value, ex=SENT_TTL)
+        except RedisError as error:
+            log.warning("cannot remember the thread of an email: %r", error)  # the next one starts its own
+
+    async def _thread(self, conversation: str) -> Thread | None:
+        if self.redis is None or not conversation:
+            return None
+        try:
+            raw = await self.redis.get(THREAD_PREFIX + conversation)
+        except RedisError as error:
+            log.warning("cannot look up the thread of an email: %r", error)
+            return None
+        if not raw:
+            return None
+        value = json.loads(raw)
+        return Thread(str(value["message_id"]), str(value["subject"]))
 
     async def _sent(self, message_id: str) -> SentEmail | None:
         if self.redis is None:
@@ -185,7 +226,13 @@ class EmailChannel:
             email = parse_inbound(fields)
         except ValueError as error:
             raise BadRequest(str(error)) from None
-        return Received(messages=[await self._route(email)])
+        return Received(messages=[await self._threaded(email)])
+
+    async def _threaded(self, email: InboundEmail) -> tuple[InboundMessage, NumberBinding]:
+        message, binding = await self._route(email)
+        if message.text != STOP and email.subject.strip():
+            await self._remember_thread(message.conversation.id, Thread(email.id, email.subject.strip()))
+        return message, binding
 
     async def _route(self, email: InboundEmail) -> tuple[InboundMessage, NumberBinding]:
         text = reply_text(email.body)

@@ -141,19 +141,25 @@ async def test_an_email_address_bound_to_a_flow_talks_by_email(
     async with started_services(config, [OrderHelp], client=dev_env.client, redis=redis) as services:
         async with running_worker(services), running_app(services) as web:
             # A new email (answering nothing we sent) starts the address's flow.
-            first = await web.post(INBOUND_PATH, **post(inbound_fields("Hi, where is my parcel?", sender=email)))
+            hello = inbound_fields("Hi, where is my parcel?", sender=email, subject="My parcel")
+            first = await web.post(INBOUND_PATH, **post(hello))
             assert first.status_code == 200, first.text
             [prompt] = await catcher.wait_for(email)
-            assert (prompt.subject, prompt.text) == ("Hello! Reply with your order number.",) * 2
+            # Answered in the thread of their email.
+            assert (prompt.subject, prompt.text) == ("Re: My parcel", "Hello! Reply with your order number.")
+            assert prompt.header("In-Reply-To") == hello["Message-Id"]
             answer = inbound_fields(
                 "1234\n\nOn Mon, 7 Dec 2026 at 14:00, Shop <support@shop.example> wrote:\n> Hello!", sender=email,
-                in_reply_to=prompt.header("Message-ID").strip("<>"),
+                in_reply_to=prompt.header("Message-ID").strip("<>"), subject="Re: My parcel",
             )  # fmt: skip
             assert (await web.post(INBOUND_PATH, **post(answer))).status_code == 200
             [_, thanks] = await catcher.wait_for(email, 2)
             handle = dev_env.client.get_workflow_handle_for(ConversationWorkflow.run, f"chat:email:{SENDER}:{email}")
             result = await asyncio.wait_for(handle.result(), 60)
     assert thanks.text == "Thanks, we are on order 1234."
+    # Our answer is in the thread of the customer's reply: mail clients show one conversation.
+    assert thanks.subject == "Re: My parcel"
+    assert thanks.header("In-Reply-To") == f"<{answer['Message-Id'].strip('<>')}>"
     assert result.outcome == "completed" and result.data["order"] == 1234
 
 
