@@ -3,7 +3,6 @@ the web app as `chatflow web` serves it, acted on by the mapping below through a
 Valkey; events by business key through the journeys API."""
 
 import asyncio
-import json
 import re
 import time
 import uuid
@@ -11,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import stripe
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
@@ -21,6 +19,7 @@ from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.source import SourceBinding
 from chatflow.runtime.services import Services
 from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
+from tests.providers.stripe.events import payment_intent_event, post_signed
 
 NUMBER = "+15005550006"
 SECRET = "whsec_sources_test"
@@ -79,37 +78,14 @@ async def web(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def stripe_event(kind: str, order: str, phone: str, *, event_id: str = "") -> dict:
-    """An event as Stripe sends it (trimmed of fields nothing reads)."""
-    return {
-        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "api_version": "2024-06-20",
-        "created": int(time.time()),
-        "type": kind,
-        "livemode": False,
-        "pending_webhooks": 1,
-        "data": {
-            "object": {
-                "id": f"pi_{uuid.uuid4().hex[:24]}",
-                "object": "payment_intent",
-                "amount": 2599,
-                "currency": "usd",
-                "status": "succeeded" if kind.endswith("succeeded") else "requires_payment_method",
-                "metadata": {"order_id": order, "phone": phone},
-            }
-        },
-    }
+def stripe_event(kind: str, order: str, phone: str) -> dict:
+    return payment_intent_event(kind, {"order_id": order, "phone": phone})
 
 
 async def post(
     web: httpx.AsyncClient, event: dict, *, secret: str = SECRET, timestamp: int | None = None
 ) -> httpx.Response:
-    body = json.dumps(event)
-    header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp)
-    return await web.post(
-        "/webhooks/stripe", content=body, headers={"Stripe-Signature": header, "Content-Type": "application/json"}
-    )
+    return await post_signed(web, event, secret=secret, timestamp=timestamp)
 
 
 def sent(services: Services) -> RecordingChannel:
