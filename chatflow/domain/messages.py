@@ -158,6 +158,10 @@ class OutboundMessage:
     last_inbound_at: str = ""
     # The subject on channels that have one (email); "" lets the channel choose (its first line).
     subject: str = ""
+    # The flow's quiet hours, when the message waited for them (`09:00-20:00`, `@Europe/Paris`
+    # after it when the customer's zone is known): a later send of it (the SMS fallback) waits
+    # for them too. "" for an urgent message, an operator's, or a flow without quiet hours.
+    quiet_hours: str = ""
     # The template with its parameters (added after `template`, which stays for sends recorded
     # before it: histories replay and in-flight activities decode either way).
     template_message: TemplateMessage | None = None

@@ -3,16 +3,18 @@
 Done at the edge, outside the workflow: the send activity hands every successful WhatsApp send
 to `watch` (a SendGuard watcher), the status webhooks hand every status to `on_status`, and a
 sweeper sends by SMS, from the number's `fallback_number`, whatever was neither delivered nor
-read by its deadline (a failure makes it due at once). Claiming a due message is a ZREM, so
+read by its deadline (a failure makes it due at once), inside the flow's quiet hours only once
+they end (`OutboundMessage.quiet_hours`). Claiming a due message is a ZREM, so
 two sweepers never send the same fallback twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import cast
 
 from redis.asyncio import Redis
@@ -21,13 +23,34 @@ from chatflow.domain.channel import Channel
 from chatflow.domain.codec import dumps, loads_outbound
 from chatflow.domain.config import Config
 from chatflow.domain.errors import SendError
-from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult, numbered_menu
+from chatflow.domain.messages import REPLY_WINDOW, DeliveryUpdate, OutboundMessage, SendResult, numbered_menu
 from chatflow.edge import keys
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.send_guard import SendGuard
+from chatflow.flows.quiet_hours import SendWindow, next_allowed_send
 
 ARRIVED = frozenset({"delivered", "read"})
 LOST = frozenset({"failed", "undelivered"})
+
+
+def quiet_until(message: OutboundMessage, now: datetime) -> datetime | None:
+    """When the message's quiet hours (`OutboundMessage.quiet_hours`) end, if `now` is inside
+    them; None when it may go now (no quiet hours, or an answer to a customer who just wrote)."""
+    if not message.quiet_hours:
+        return None
+    if message.last_inbound_at:
+        with contextlib.suppress(ValueError):
+            last = datetime.fromisoformat(message.last_inbound_at)
+            if now - (last if last.tzinfo else last.replace(tzinfo=UTC)) <= REPLY_WINDOW:
+                return None
+    hours, _, zone = message.quiet_hours.partition("@")
+    start, _, end = hours.partition("-")
+    try:
+        window = SendWindow(time.fromisoformat(start), time.fromisoformat(end))
+        opens = next_allowed_send(message.customer, window, now, zone or None)
+    except (ValueError, KeyError):  # unreadable, an unknown zone: never held for ever
+        return None
+    return opens if opens > now else None
 
 
 def as_sms(message: OutboundMessage, number: str, provider: str) -> OutboundMessage:
@@ -92,6 +115,13 @@ class ChannelFallback:
             binding = self._config.binding(original.number, original.provider)
             sms = self._config.binding(binding.fallback_number) if binding else None
             if sms is None:
+                continue
+            opens = quiet_until(original, now)
+            if opens is not None:
+                # Inside the flow's quiet hours: the SMS waits for them to end, as the flow did.
+                keep = int((opens - now + timedelta(days=1)).total_seconds())
+                await self._redis.set(keys.fallback_watch(message_id), raw, ex=keep)
+                await self._redis.zadd(keys.fallback_due(), {message_id: opens.timestamp()})
                 continue
             claimed.append(as_sms(original, sms.number, sms.provider))
         return claimed

@@ -266,6 +266,7 @@ class FlowRunner:
         self.state = state
         self.port = port
         self.convo = Convo(self, customer, number, channel)
+        self.sending_urgent = False
 
     @classmethod
     def initial_state(cls, flow: type[Flow], data: dict[str, Any], now: datetime) -> FlowState:
@@ -410,6 +411,7 @@ class FlowRunner:
         raise FlowDefinitionError(f"step {step.name!r} of an unknown kind {type(step).__name__}")
 
     async def respect_quiet_hours(self, urgent: bool, *, every_send: bool = False) -> None:
+        self.sending_urgent = urgent  # what the send after this is, for a later send of it (fallback)
         window = self.flow.quiet_hours
         if window is None or urgent:
             return

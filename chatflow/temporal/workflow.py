@@ -82,6 +82,8 @@ class ConversationWorkflow:
         self.sent_locally = False
         self.held_for = timedelta(0)  # time spent taken over, for sleeps that span a takeover
         self.quiet_every_send = False  # End texts and code steps' sends wait for quiet hours too
+        self.quiet_hours_window: SendWindow | None = None
+        self.runner: FlowRunner | None = None
         # Delivery reports can overtake the send activity's result; keep them until it lands.
         self.early_statuses: dict[str, DeliveryUpdate] = {}
         # Lifecycle events of this run so far, replays included: each one's place, for its id.
@@ -96,6 +98,7 @@ class ConversationWorkflow:
         flow_class = registry.get(params.flow, params.version or self._pin_version(params.flow))
         self.flow_class = flow_class
         self.version = flow_class.version
+        self.quiet_hours_window = flow_class.quiet_hours
         self.reported_keys = (*flow_class.keys, *flow_class.sink_keys)
         # Asked once as the run starts: asked at the send itself, right after a send's local
         # activity in the same workflow task, its replay failed (a code step's second say).
@@ -116,6 +119,7 @@ class ConversationWorkflow:
         runner = FlowRunner(
             flow_class(), self.state, self, customer=ref.customer, number=ref.number, channel=ref.channel
         )
+        self.runner = runner
         state = await runner.run()
         self._index(outcome=state.outcome)
         self.log(
@@ -368,7 +372,18 @@ class ConversationWorkflow:
             await self._held()  # the bot never talks over the person who has the conversation
         message = self._outbound(text, options, media, template)
         message.location = location
+        message.quiet_hours = self._quiet_hours()
         await self._deliver(message)
+
+    def _quiet_hours(self) -> str:
+        """The flow's quiet hours for a message that waited for them, so that the SMS fallback
+        of it waits for them too; "" for an urgent message or a flow without them."""
+        window = self.quiet_hours_window
+        if window is None or self.runner is None or self.runner.sending_urgent or self.state is None:
+            return ""
+        zone = self.state.data.get("timezone")
+        at = f"@{zone}" if isinstance(zone, str) and zone else ""
+        return f"{window.start.isoformat('minutes')}-{window.end.isoformat('minutes')}{at}"
 
     async def send_by_sms(self, text: str, media: list[Media], number: str, provider: str) -> None:
         """Say by SMS, from `number`, what WhatsApp refused: a line of the transcript of its own."""

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
@@ -14,7 +15,14 @@ WHATSAPP, SMS = "+15005550007", "+15005550006"
 CUSTOMER = "+14155550100"
 CONFIG = Config(
     numbers=[
-        NumberBinding(Address("whatsapp", WHATSAPP), "whatsapp_cloud", "whatsapp", "demo", options={"phone_number_id": "123"}, fallback_number=SMS),
+        NumberBinding(
+            Address("whatsapp", WHATSAPP),
+            "whatsapp_cloud",
+            "whatsapp",
+            "demo",
+            options={"phone_number_id": "123"},
+            fallback_number=SMS,
+        ),
         NumberBinding(Address("tel", SMS), "twilio", "sms", "demo"),
     ],
     flow_modules=[],
@@ -24,7 +32,12 @@ CONFIG = Config(
 
 def whatsapp(text: str = "Pick one") -> OutboundMessage:
     return OutboundMessage(
-        "whatsapp", "whatsapp_cloud", WHATSAPP, CUSTOMER, text, options=[Option("a", "Yes"), Option("b", "No")],
+        "whatsapp",
+        "whatsapp_cloud",
+        WHATSAPP,
+        CUSTOMER,
+        text,
+        options=[Option("a", "Yes"), Option("b", "No")],
         conversation_id="chat:whatsapp:+15005550007:+14155550100",
     )
 
@@ -74,3 +87,27 @@ async def test_sms_sends_and_numbers_without_fallback_are_not_watched(redis: Red
     fallback, sms, guard = setup(redis)
     await guard.after_send(OutboundMessage("sms", "twilio", SMS, CUSTOMER, "hi"), SendResult("SM1"))
     assert await fallback.sweep(datetime.now(UTC) + timedelta(hours=1)) == []
+
+
+async def test_an_sms_fallback_inside_the_flows_quiet_hours_waits_for_them_to_end(redis: Redis):
+    fallback, sms, guard = setup(redis)
+    night = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)  # a Monday, 21:00 in London
+    held = replace(whatsapp("Your invoice is ready"), quiet_hours="09:00-20:00@Europe/London")
+    urgent = replace(whatsapp("Your code is 1234"), customer="+14155550101")
+    await guard.after_send(held, SendResult("wamid.1"))
+    await guard.after_send(urgent, SendResult("wamid.2"))
+    await fallback.on_status(DeliveryUpdate("wamid.1", "failed"))
+    await fallback.on_status(DeliveryUpdate("wamid.2", "failed"))
+
+    at_night = await fallback.sweep(night)
+    before_nine = await fallback.sweep(datetime(2026, 3, 3, 8, 59, tzinfo=UTC))
+    held_until_nine = list(sms.outbox.sent.get(CUSTOMER, []))
+    at_nine = await fallback.sweep(datetime(2026, 3, 3, 9, 0, tzinfo=UTC))
+
+    # A message sent without quiet hours (urgent, an answer) falls back at once.
+    assert len(at_night) == 1
+    assert [m.text for m in sms.outbox.sent["+14155550101"]] == ["Your code is 1234\n\n1. Yes\n2. No"]
+    assert before_nine == [] and held_until_nine == []
+    assert len(at_nine) == 1 and [m.text for m in sms.outbox.sent[CUSTOMER]] == [
+        "Your invoice is ready\n\n1. Yes\n2. No"
+    ]

@@ -31,6 +31,11 @@ async def test_non_urgent_messages_wait_for_the_window(skipping_env):
             "Want a 10% coupon?",
         ]
         assert await chat.send("yes") == ["Use SAVE10 at checkout."]
+        # Every non-urgent message carries the window, for a later send of it (the SMS fallback
+        # waits for it unless, as for the last one, the customer has just written).
+        held = f"{window.start.isoformat('minutes')}-{window.end.isoformat('minutes')}@UTC"
+        assert [m.quiet_hours for m in chat.messages] == ["", held, held, held]
+        assert chat.messages[-1].last_inbound_at
 
 
 async def test_an_answer_to_a_customer_is_not_held_back(skipping_env):
