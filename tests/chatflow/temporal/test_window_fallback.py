@@ -4,14 +4,13 @@ and the conversation goes on; a step with its own failure branch takes that inst
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from chatflow import Ask, End, Flow, Say, anything
+from chatflow.domain.addresses import Address
+from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.errors import PermanentSendError
 from chatflow.domain.messages import OutboundMessage, SendResult
-from chatflow.temporal.worker import build_worker
 from chatflow.testing import FlowTest
 from providers.console import ConsoleChannel
 
@@ -31,19 +30,14 @@ class WhatsAppRefuses(ConsoleChannel):
         return await super().send(message)
 
 
-class WithFallback(FlowTest):
-    """A FlowTest whose worker knows the WhatsApp number's SMS fallback."""
-
-    async def __aenter__(self) -> FlowTest:
-        self._worker = build_worker(
-            self.env.client,
-            self.flows,
-            {"console": self.provider},
-            task_queue=self.task_queue,
-            fallbacks={WHATSAPP: (SMS, "console")},
-        )
-        self._worker_task = asyncio.create_task(self._worker.run())
-        return self
+def with_fallback() -> Config:
+    """The WhatsApp number (on the console provider) and its SMS fallback_number, as chatflow.toml
+    binds them."""
+    whatsapp = NumberBinding(
+        Address("whatsapp", WHATSAPP), "console", "whatsapp", "window_fallback_notice", fallback_number=SMS
+    )
+    sms = NumberBinding(Address("tel", SMS), "console", "sms", "window_fallback_notice")
+    return Config(numbers=[whatsapp, sms], flow_modules=[], settings=Settings())
 
 
 class Notice(Flow):
@@ -64,8 +58,13 @@ class OwnBranch(Flow):
 
 @pytest.mark.parametrize("code", ["131047", "131026", "63016"])
 async def test_the_sms_fallback_says_it_in_the_conversation_which_goes_on(skipping_env, code: str) -> None:
-    async with WithFallback(
-        skipping_env, Notice, channel="whatsapp", number=WHATSAPP, provider=WhatsAppRefuses(code)
+    async with FlowTest(
+        skipping_env,
+        Notice,
+        config=with_fallback(),
+        channel="whatsapp",
+        number=WHATSAPP,
+        provider=WhatsAppRefuses(code),
     ) as chat:
         await chat.start({"order_id": "A-1"})
         snapshot = await chat.settle()
@@ -87,8 +86,13 @@ async def test_the_sms_fallback_says_it_in_the_conversation_which_goes_on(skippi
 
 
 async def test_a_steps_own_failure_branch_wins_over_the_sms_fallback(skipping_env) -> None:
-    async with WithFallback(
-        skipping_env, OwnBranch, channel="whatsapp", number=WHATSAPP, provider=WhatsAppRefuses("131047")
+    async with FlowTest(
+        skipping_env,
+        OwnBranch,
+        config=with_fallback(),
+        channel="whatsapp",
+        number=WHATSAPP,
+        provider=WhatsAppRefuses("131047"),
     ) as chat:
         await chat.start()
         assert (await chat.result()).outcome == "failed"
