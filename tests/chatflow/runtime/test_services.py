@@ -1,13 +1,15 @@
 """The one wiring, `Services`, as `chatflow web` and `chatflow worker` run it: webhooks take the
 Redis edge into the conversations, and the channel fallback works end to end."""
 
+import logging
 import uuid
 from dataclasses import replace
 
+import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow import End, Flow, Say
+from chatflow import Delay, End, Flow, Say, days
 from chatflow.domain.addresses import ConversationRef
 from chatflow.edge import keys
 from chatflow.edge.buffer import PARTITIONS, decode
@@ -119,3 +121,31 @@ async def test_a_failed_whatsapp_message_goes_again_by_sms(dev_env: WorkflowEnvi
     assert [(m.channel, m.number, m.customer, m.text) for m in sms.sent] == [
         ("sms", TWILIO_NUMBER, customer, "Your parcel arrives today.")
     ]
+
+
+class LateNotice(Flow):
+    """Says something a day after a journey starts, with no template."""
+
+    name = "late_notice"
+
+    wait = Delay(days(1))
+    late = Say("A day later")
+    done = End("completed")
+
+
+async def test_the_worker_warns_at_start_of_steps_that_would_send_free_text_outside_the_whatsapp_window(
+    dev_env: WorkflowEnvironment, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with started_services(make_config(), [Demo, LateNotice], client=dev_env.client, redis=redis) as services:
+        with caplog.at_level(logging.WARNING, logger="chatflow.runtime.services"):
+            services.warn_outside_window()
+        assert [record.getMessage() for record in caplog.records] == [
+            "late_notice.late (Say) may send free text outside WhatsApp's 24-hour window (a conversation the "
+            "business starts) and has no template=: wait -(next)-> late"
+        ]
+        caplog.clear()
+        # Without a WhatsApp number, nothing to warn about.
+        sms_only = replace(services.config, numbers=[b for b in services.config.numbers if b.channel != "whatsapp"])
+        services.config = sms_only
+        services.warn_outside_window()
+        assert caplog.records == []
