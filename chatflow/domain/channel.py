@@ -156,6 +156,8 @@ class ChannelSpec:
     # it reads them into `NumberBinding.options`: ValueError saying what is wrong.
     option_keys: tuple[str, ...] = ()
     options: Callable[[Mapping[str, object]], dict[str, str]] = no_options
+    # Its webhooks' signatures cover the URL called: `chatflow web` then needs CHATFLOW_PUBLIC_URL.
+    signs_url: bool = False
 
     def __post_init__(self) -> None:
         for kind in self.address_kinds.values():

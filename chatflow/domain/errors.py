@@ -21,7 +21,8 @@
         ├── Invalid                 well-formed, but not something that can be done (an unknown flow)
         ├── TooLarge                over the size limit
         ├── UnsupportedMediaType    wrong Content-Type
-        └── Unavailable             a store behind the request is unreachable; retry later
+        ├── Unavailable             a store behind the request is unreachable; retry later
+        └── TooManyRequests         too many failed tries (or new console customers); `retry_after` says when
 
 Only the web layer turns `Refused` into HTTP status codes (`chatflow.web.errors`).
 """
@@ -148,3 +149,11 @@ class UnsupportedMediaType(Refused):
 
 class Unavailable(Refused):
     pass
+
+
+class TooManyRequests(Refused):
+    """Too many tries from one client; `retry_after` is the seconds until it may try again."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after

@@ -315,7 +315,9 @@ def _lines(stdin: IO[str], loop: asyncio.AbstractEventLoop, queue: asyncio.Queue
 
 async def _chat(options: ChatOptions, stdin: IO[str], out: IO[str]) -> None:
     url = options.url
-    async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=10) as http:
+    # The key on every request: `chatflow web --console` serves the console behind it.
+    headers = _auth(options.api_key) if options.api_key else {}
+    async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=10, headers=headers) as http:
         numbers = await _console_numbers(http, url, options.flow)
         # A journey may be any flow, started from any number: with --start the chat is FLOW's.
         try:

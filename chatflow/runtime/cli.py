@@ -28,7 +28,7 @@ from chatflow.flows.registry import FlowRegistry
 from chatflow.flows.window_check import window_findings
 from chatflow.runtime.chat import ChatOptions, chat
 from chatflow.runtime.config import load_config
-from chatflow.runtime.dev import DEFAULT_DATA_DIR, DEFAULT_URL, DevOptions, dev_main, running_dev
+from chatflow.runtime.dev import DEFAULT_DATA_DIR, DEFAULT_URL, DevOptions, dev_main, running_dev, without_password
 from chatflow.runtime.logs import configure_logging
 from chatflow.runtime.services import load_flows
 
@@ -140,15 +140,32 @@ def web(
     config: ConfigOption = None,
     host: HostOption = "0.0.0.0",
     port: Annotated[int, typer.Option(help="Port the web app listens on.")] = 8000,
+    console: Annotated[
+        bool,
+        typer.Option("--console", envvar="CHATFLOW_CONSOLE", help="Serve the console channel, behind the API key."),
+    ] = False,
+    proxies: Annotated[
+        str,
+        typer.Option(
+            "--trusted-proxies",
+            envvar="CHATFLOW_TRUSTED_PROXIES",
+            help="Addresses whose X-Forwarded-For/-Proto count, comma-separated [default: none]",
+        ),
+    ] = "",
     log_json: LogJson = False,
     log_level: LogLevel = "info",
 ) -> None:
-    """Run the web app: webhooks, console channel, journeys API, /healthz, /readyz, /metrics."""
-    from chatflow.runtime.serve import web_main
+    """Run the web app: webhooks, journeys API, dashboard, /healthz, /readyz, /metrics. Needs
+    CHATFLOW_API_KEY."""
+    from chatflow.runtime.serve import trusted_proxies, web_main
 
     configure_logging(json_lines=log_json, level=log_level)
     loaded, source = _config(config)
-    _run(lambda: web_main(loaded, host, port, say, source=source))
+    try:
+        trusted = trusted_proxies(proxies)
+    except USER_ERRORS as error:
+        raise fail(str(error)) from None
+    _run(lambda: web_main(loaded, host, port, say, source=source, console=console, proxies=trusted))
 
 
 @app.command()
@@ -416,7 +433,7 @@ def _on_redis(
         try:
             return await work(redis)
         except RedisError as error:
-            raise ChatflowError(f"cannot reach Redis at {url}: {error}") from None
+            raise ChatflowError(f"cannot reach Redis at {without_password(url)}: {error}") from None
         finally:
             await redis.aclose()
 

@@ -14,7 +14,8 @@ reserved range (`+1500555xxxx`, Twilio's test numbers, never a customer's), the 
 time. Without CHATFLOW_API_KEY the journeys API gets a random key, kept in the data folder. The
 web app's URL, Temporal's and Redis's addresses and where the API key is go to
 `<data folder>/dev.json` while it runs, for `chatflow chat`, `chatflow record` and
-`chatflow dead-letters` to find them.
+`chatflow dead-letters` to find them. The data folder and its files are its owner's only; the
+banner never shows a key or a password that came from the environment.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding
@@ -82,10 +84,42 @@ def dev_api_key(data_dir: Path) -> str:
         if key:
             return key
     key = secrets.token_urlsafe(18)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(key + "\n")
+    write_private(path, key + "\n")
     return key
+
+
+def write_private(path: Path, text: str) -> None:
+    """`text` in a file only its owner may read (0600), whatever the umask or the file was before."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+# What chatflow dev keeps in its data folder: a folder holding one of them is one of ours.
+DATA_FILES = ("temporal.db", "valkey", API_KEY_FILE, STATE_FILE)
+
+
+def private_folder(data_dir: Path) -> None:
+    """The data folder, readable by its owner only (0700): conversations, customers' numbers and
+    the console's messages are in there (Temporal's database, Valkey's files).
+
+    A folder chatflow dev made before it made them private is made private too; any other folder
+    given as --data-dir is left as it is (it may be shared, or not ours)."""
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True, mode=0o700)
+    elif any((data_dir / name).exists() for name in DATA_FILES):
+        data_dir.chmod(0o700)
+
+
+def without_password(url: str) -> str:
+    """`url` as it may be shown: its password (Redis's, say) replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def running_dev(data_dir: Path = DEFAULT_DATA_DIR) -> dict[str, Any] | None:
@@ -141,6 +175,7 @@ class _Started:
 
 
 async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
+    private_folder(options.data_dir.resolve())  # before the lock file is made in it
     with folder_lock(options.data_dir.resolve()):
         await _dev_main(config, options, say)
 
@@ -148,7 +183,6 @@ async def dev_main(config: Config, options: DevOptions, say: Say) -> None:
 async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
     flows = load_flows(config, source=options.source)
     data_dir = options.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     started = _Started()
     stop = asyncio.Event()
     stop_on_signals(stop, on_second=started.kill)
@@ -157,10 +191,11 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
     lines: list[str] = []
     added = console_bindings(config, flows)
     config.numbers = [*config.numbers, *added]
-    key_source = "CHATFLOW_API_KEY"
+    # A key from the environment is never printed: the terminal's scrollback is no place for it.
+    key_shown = "from CHATFLOW_API_KEY"
     if not settings.api_key:
         settings.api_key = dev_api_key(data_dir)
-        key_source = str(data_dir / API_KEY_FILE)
+        key_shown = f"{settings.api_key} (kept in {data_dir / API_KEY_FILE})"
     state_file = data_dir / STATE_FILE
     try:
         if settings.temporal_address:
@@ -179,10 +214,12 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
             if temporal is None:
                 return
             settings.temporal_address = temporal.address
+            with contextlib.suppress(OSError):
+                temporal.db_path.chmod(0o600)  # conversations and customers' numbers: the owner's only
             lines.append(f"  Temporal      {temporal.address} (embedded, data in {temporal.db_path})")
             lines.append(f"  Temporal UI   {temporal.ui_url}")
         if settings.redis_url:
-            lines.append(f"  Redis         {settings.redis_url} (CHATFLOW_REDIS_URL)")
+            lines.append(f"  Redis         {without_password(settings.redis_url)} (CHATFLOW_REDIS_URL)")
         else:
             say("starting Valkey ...")
             redis_port = choose_port(SERVER_HOST, options.redis_port, DEFAULT_REDIS_PORT, what="--redis-port")
@@ -202,7 +239,7 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
             worker = _start_worker(config, options, metrics_port)
             started.children.append(worker)
             web = f"http://{_visible(options.host)}:{sock.getsockname()[1]}"
-            api = f"  Journeys API  {web}/api/conversations  key: {settings.api_key} ({key_source})"
+            api = f"  Journeys API  {web}/api/conversations  key: {key_shown}"
             worker_metrics = f"http://{SERVER_HOST}:{metrics_port}/metrics"
             state = {
                 "pid": os.getpid(),
@@ -211,9 +248,9 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
                 "redis": settings.redis_url,
                 "worker_metrics": worker_metrics,
             }
-            if key_source != "CHATFLOW_API_KEY":
-                state["api_key_file"] = key_source  # its path, not the key: dev.json is readable by all
-            state_file.write_text(json.dumps(state) + "\n", encoding="utf-8")
+            if key_shown != "from CHATFLOW_API_KEY":
+                state["api_key_file"] = str(data_dir / API_KEY_FILE)  # its path: the key is in one file only
+            write_private(state_file, json.dumps(state) + "\n")  # Redis's URL may hold its password
             lines.append(f"  Worker        pid {worker.pid}, metrics {worker_metrics}")
             say(_banner(config, web, lines, api, {b.number for b in added}))
             if options.reload:

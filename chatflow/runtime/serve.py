@@ -7,14 +7,17 @@ tasks); a second signal stops at once.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from prometheus_client import start_http_server
 
+import providers
+from chatflow.domain.channel import specs_by_name
 from chatflow.domain.config import Config
 from chatflow.domain.errors import StartupError
 from chatflow.runtime.processes import bind
@@ -90,15 +93,58 @@ def bind_web(host: str, port: int) -> socket.socket:
         raise StartupError(f"cannot listen on {host}:{port} ({error.strerror}); pass --port") from None
 
 
-async def web_main(config: Config, host: str, port: int, say: Say, *, source: str) -> None:
+def check_web(config: Config) -> None:
+    """`chatflow web` fails closed: StartupError (one line) for what would leave it open to anyone."""
+    settings = config.settings
+    if not settings.api_key:
+        raise StartupError(
+            "CHATFLOW_API_KEY is not set: chatflow web serves the dashboard and the journeys API only behind a key "
+            "(set it to a long random string; `chatflow dev` makes one by itself)"
+        )
+    if not settings.public_url:
+        specs = specs_by_name(providers.CHANNELS)
+        signing = sorted({b.provider for b in config.numbers if b.provider in specs and specs[b.provider].signs_url})
+        if signing:
+            raise StartupError(
+                f"CHATFLOW_PUBLIC_URL is not set: {', '.join(signing)} signs the URL it calls, which would otherwise "
+                "be read from the request's Host header, which any client chooses (set it to the https URL the "
+                "provider calls, e.g. https://chat.example.com)"
+            )
+
+
+def trusted_proxies(text: str) -> list[str]:
+    """CHATFLOW_TRUSTED_PROXIES: addresses or networks, comma-separated; StartupError for a bad one."""
+    proxies = [part.strip() for part in text.split(",") if part.strip()]
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise StartupError(
+                f"CHATFLOW_TRUSTED_PROXIES: {proxy!r} is not an address or network (e.g. 10.0.0.0/8,192.0.2.7)"
+            ) from None
+    return proxies
+
+
+async def web_main(
+    config: Config,
+    host: str,
+    port: int,
+    say: Say,
+    *,
+    source: str,
+    console: bool = False,
+    proxies: Sequence[str] = (),
+) -> None:
+    check_web(config)
     flows = load_flows(config, source=source)  # the web app routes to flows: refuse unknown ones early
     stop = asyncio.Event()
     stop_on_signals(stop)
     sock = bind_web(host, port)
     services = await Services.start(config, flows, lazy=True)
-    say(f"chatflow web on http://{host}:{sock.getsockname()[1]}  (Ctrl-C to stop)")
+    served = "console channel behind the API key" if console else "console channel off"
+    say(f"chatflow web on http://{host}:{sock.getsockname()[1]}  ({served}; Ctrl-C to stop)")
     try:
-        await services.serve_web(sock, stop)
+        await services.serve_web(sock, stop, console="key" if console else "off", trusted_proxies=proxies)
     finally:
         await services.aclose()
 

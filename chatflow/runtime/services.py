@@ -65,7 +65,7 @@ from chatflow.temporal.client import connect
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.delivery_reports import DeliveryReporter
 from chatflow.temporal.worker import build_worker
-from chatflow.web.app import create_app
+from chatflow.web.app import ConsoleAccess, create_app
 from chatflow.web.landing import Mailbox
 from chatflow.web.operations import record_dead_letter
 from chatflow.web.stopping import AnswerWhileStopping
@@ -233,9 +233,10 @@ class Services:
 
     # -- the web app -------------------------------------------------------------------------------
 
-    def web_app(self) -> Starlette:
+    def web_app(self, *, console: ConsoleAccess = "open") -> Starlette:
         """Webhooks through the Redis edge: opt-out, help, keywords, dedupe, then the buffer,
-        which a forwarder in the app's lifespan drains into Temporal in order per conversation."""
+        which a forwarder in the app's lifespan drains into Temporal in order per conversation.
+        `console`: who the console channel is served to (`chatflow web` says "off" or "key")."""
         redis, client = self.redis, self.client
         dedupe = Dedupe(redis)
         # When Redis is away, messages go straight to Temporal and STOP / START are kept there.
@@ -290,12 +291,32 @@ class Services:
             middleware=asgi_middleware(),
             sources=self.sources,
             mailbox=self.mailbox,
+            console=console,
         )
 
-    async def serve_web(self, sock: socket.socket, stop: asyncio.Event) -> None:
-        """Serve the web app on an already bound socket until `stop` is set."""
-        app = AnswerWhileStopping(self.web_app(), stop)  # long polls answered as it stops, not cancelled
-        server = _Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=3))
+    async def serve_web(
+        self,
+        sock: socket.socket,
+        stop: asyncio.Event,
+        *,
+        console: ConsoleAccess = "open",
+        trusted_proxies: Sequence[str] = (),
+    ) -> None:
+        """Serve the web app on an already bound socket until `stop` is set.
+
+        X-Forwarded-For and -Proto count only from `trusted_proxies` (uvicorn's default trusts
+        loopback: anything on this machine could then claim to be https, or any client)."""
+        app = AnswerWhileStopping(self.web_app(console=console), stop)  # long polls answered as it stops, not cancelled
+        server = _Server(
+            uvicorn.Config(
+                app,
+                log_config=None,
+                lifespan="on",
+                timeout_graceful_shutdown=3,
+                proxy_headers=bool(trusted_proxies),
+                forwarded_allow_ips=list(trusted_proxies),
+            )
+        )
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)

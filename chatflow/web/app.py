@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -27,6 +27,7 @@ from chatflow.edge.statuses import Report
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
 from chatflow.journeys.sources import ConfiguredSource, SourceIntake
+from chatflow.web.access import ApiKey, Throttle
 from chatflow.web.dashboard import dashboard_routes
 from chatflow.web.errors import on_refused
 from chatflow.web.health import health_routes
@@ -38,6 +39,11 @@ from chatflow.web.sources import source_routes
 from chatflow.web.webhooks import channel_routes
 
 Loop = Callable[[], Coroutine[Any, Any, None]]
+
+# The console channel answers anyone without an account: `chatflow dev` serves it to this machine
+# ("open"), `chatflow web` only when told to and then behind the API key ("key"), else not ("off").
+ConsoleAccess = Literal["open", "key", "off"]
+CONSOLE = "console"
 
 
 def create_app(
@@ -54,16 +60,23 @@ def create_app(
     middleware: Sequence[Middleware] = (),
     sources: Sequence[ConfiguredSource] = (),
     mailbox: Mailbox | None = None,
+    console: ConsoleAccess = "open",
 ) -> Starlette:
+    # Wrong API keys and sign-ins, counted together per client address.
+    throttle = Throttle(redis)
+    key = config.settings.api_key
+    api_key = ApiKey(key, throttle, what="the journeys API")
+    served = {name: channel for name, channel in channels.items() if name != CONSOLE or console != "off"}
+    locked = {CONSOLE: ApiKey(key, throttle, what="the console")} if console == "key" else {}
     routes: list[BaseRoute] = [
-        *channel_routes(channels, receive, report, public_url=config.settings.public_url),
+        *channel_routes(served, receive, report, public_url=config.settings.public_url, locked=locked),
         *source_routes(sources, SourceIntake(journeys, redis), public_url=config.settings.public_url),
-        *journeys_api(config, journeys, broadcasts).routes(),
-        *operations_routes(config.settings.api_key, redis),  # dead letters
+        *journeys_api(api_key, journeys, broadcasts).routes(console=console),
+        *operations_routes(ApiKey(key, throttle, what="the operations API"), redis),  # dead letters
         *health_routes(client, redis),
         *metrics_routes(client),
         *landing_routes(config, mailbox=mailbox),  # chatflow dev's caught mail too
-        *dashboard_routes(config, journeys),
+        *dashboard_routes(config, journeys, throttle),
     ]
 
     @contextlib.asynccontextmanager

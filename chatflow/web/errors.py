@@ -17,6 +17,7 @@ from chatflow.domain.errors import (
     NotFound,
     Refused,
     TooLarge,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
@@ -32,6 +33,7 @@ STATUS: dict[type[Refused], int] = {
     TooLarge: 413,
     UnsupportedMediaType: 415,
     Unavailable: 503,
+    TooManyRequests: 429,
 }
 UNPROCESSABLE = 422  # a Refused of no more precise kind: well-formed, but not something we can do
 
@@ -48,7 +50,17 @@ def error_response(status: int, reason: str) -> JSONResponse:
 
 
 def refused_response(error: Refused) -> JSONResponse:
-    return error_response(status_of(error), error.reason)
+    response = error_response(status_of(error), error.reason)
+    for name, value in refused_headers(error).items():
+        response.headers[name] = value
+    return response
+
+
+def refused_headers(error: Refused) -> dict[str, str]:
+    """Headers a refusal of its kind carries: when to try again after a 429."""
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(max(1, error.retry_after))}
+    return {}
 
 
 async def on_refused(request: Request, error: Exception) -> Response:

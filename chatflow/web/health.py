@@ -19,7 +19,7 @@ CHECK_TIMEOUT = 3.0
 
 
 async def temporal_problem(client: Client) -> str:
-    """"" when Temporal answers its health check, else what went wrong."""
+    """ "" when Temporal answers its health check, else what went wrong."""
     try:
         healthy = await asyncio.wait_for(
             client.service_client.check_health(timeout=timedelta(seconds=CHECK_TIMEOUT)),

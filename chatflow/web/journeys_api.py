@@ -13,14 +13,14 @@
 
 Every refusal is a 4xx with {"error": reason}; nothing a client sends can cause a 500.
 
-One route needs no key: `GET /console/conversations/{id}` says whether a conversation on a
-console number runs and how it ended (no data, no transcript), for `chatflow chat`. The console
-channel already shows anyone who can reach the app what its numbers send; this adds no more.
+Where the console channel is served without a key (`chatflow dev`), so is `GET
+/console/conversations/{id}`: whether a conversation on a console number runs and how it ended
+(no data, no transcript), for `chatflow chat`. The console already shows anyone who can reach
+the app what its numbers send; this adds no more. Where the console is behind the key, so is this.
 """
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,10 +31,11 @@ from starlette.routing import BaseRoute, Route
 
 from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.config import Config
-from chatflow.domain.errors import Invalid, NotFound, Refused, Unauthorized
+from chatflow.domain.errors import Invalid, NotFound, Refused
 from chatflow.domain.messages import BusinessEvent
 from chatflow.journeys.broadcast import Broadcast, Broadcasts, recipients
 from chatflow.journeys.service import JourneyRequest, Journeys
+from chatflow.web.access import ApiKey
 from chatflow.web.body import read_json_object
 from chatflow.web.consent_api import ConsentApi
 from chatflow.web.errors import refused_response
@@ -60,14 +61,17 @@ def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True,
 
 
 class JourneysApi:
-    def __init__(self, api_key: str, journeys: Journeys, broadcasts: Broadcasts) -> None:
+    def __init__(self, api_key: ApiKey, journeys: Journeys, broadcasts: Broadcasts) -> None:
         self._api_key = api_key
         self.journeys = journeys
         self.broadcasts = broadcasts
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self, *, console: str = "open") -> list[BaseRoute]:
+        """The API's routes, and the console's status route unless `console` is "off" (behind the
+        key when "key")."""
         guard = self._guarded
-        return [
+        status = {"open": self._unguarded, "key": guard}.get(console)
+        routes: list[BaseRoute] = [
             Route("/api/conversations", guard(self.start), methods=["POST"]),
             Route("/api/conversations", guard(self.list), methods=["GET"]),
             Route("/api/conversations/{id:str}", guard(self.get), methods=["GET"]),
@@ -83,8 +87,10 @@ class JourneysApi:
             Route("/api/broadcasts/{id:str}", guard(self.broadcast_status), methods=["GET"]),
             *ConsentApi(self.journeys.config, self.journeys.consent).routes(guard),
             Route("/openapi.json", self.openapi, methods=["GET"]),
-            Route("/console/conversations/{id:str}", self._unguarded(self.console_status), methods=["GET"]),
         ]
+        if status is not None:
+            routes.append(Route("/console/conversations/{id:str}", status(self.console_status), methods=["GET"]))
+        return routes
 
     def _unguarded(self, handler: Handler) -> Handler:
         async def unguarded(request: Request) -> Response:
@@ -98,13 +104,7 @@ class JourneysApi:
     def _guarded(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
             try:
-                if not self._api_key:
-                    raise Unauthorized("the journeys API is off: CHATFLOW_API_KEY is not set on the server")
-                scheme, _, token = request.headers.get("authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or not hmac.compare_digest(
-                    token.strip().encode(), self._api_key.encode()
-                ):
-                    raise Unauthorized("send Authorization: Bearer <CHATFLOW_API_KEY>")
+                await self._api_key.check(request)
                 return await handler(request)
             except Refused as refused:
                 return refused_response(refused)
@@ -242,5 +242,5 @@ class JourneysApi:
         return JSONResponse(OPENAPI)
 
 
-def journeys_api(config: Config, journeys: Journeys, broadcasts: Broadcasts) -> JourneysApi:
-    return JourneysApi(config.settings.api_key, journeys, broadcasts)
+def journeys_api(api_key: ApiKey, journeys: Journeys, broadcasts: Broadcasts) -> JourneysApi:
+    return JourneysApi(api_key, journeys, broadcasts)

@@ -49,9 +49,7 @@ def outcome(status: int) -> str:
 async def count_active_conversations(client: Client) -> None:
     """Refresh the active-conversations gauge; on failure keep the last value (and /readyz tells)."""
     try:
-        count = await asyncio.wait_for(
-            client.count_workflows(ACTIVE_QUERY, rpc_timeout=timedelta(seconds=2)), 3
-        )
+        count = await asyncio.wait_for(client.count_workflows(ACTIVE_QUERY, rpc_timeout=timedelta(seconds=2)), 3)
     except Exception as error:  # noqa: BLE001 - a scrape must never fail because Temporal did
         log.warning("cannot count active conversations: %s", error)
         return

@@ -43,7 +43,7 @@ _SCOPE = {
 }
 _CUSTOMER = {"name": "customer", "in": "path", "required": True, "schema": {"type": "string"}, "description": "E.164"}
 _RECORDS = {"type": "array", "items": _ref("ConsentRecord")}
-_ERRORS = {str(code): _ERROR for code in (400, 401, 404, 409, 413, 415, 422)}
+_ERRORS = {str(code): _ERROR for code in (400, 401, 404, 409, 413, 415, 422, 429)}
 # `?limit=`: ASCII digits only, 1 to 1000.
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
 

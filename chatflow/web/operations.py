@@ -10,7 +10,6 @@ the forwarder increments through `record_dead_letter`.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import Counter
@@ -19,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatflow.domain.errors import Invalid, Refused, Unauthorized
+from chatflow.domain.errors import Invalid, Refused
 from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters, retry_dead_letter
 from chatflow.edge.sinks import dead_letters as list_sink_dead_letters
+from chatflow.web.access import ApiKey
 from chatflow.web.errors import refused_response
 
 DEAD_LETTERS = Counter(
@@ -38,15 +38,11 @@ def record_dead_letter(kind: str) -> None:
     DEAD_LETTERS.labels(kind).inc()
 
 
-def operations_routes(api_key: str, redis: Redis) -> list[BaseRoute]:
+def operations_routes(api_key: ApiKey, redis: Redis) -> list[BaseRoute]:
     def guarded(handler: Handler) -> Handler:
         async def guard(request: Request) -> Response:
             try:
-                if not api_key:
-                    raise Unauthorized("the operations API is off: CHATFLOW_API_KEY is not set on the server")
-                scheme, _, token = request.headers.get("authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
-                    raise Unauthorized("send Authorization: Bearer <CHATFLOW_API_KEY>")
+                await api_key.check(request)
                 return await handler(request)
             except Refused as refused:
                 return refused_response(refused)

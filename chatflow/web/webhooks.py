@@ -20,33 +20,56 @@ from chatflow.domain.errors import Refused, Unavailable
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge.inbound import Receive
 from chatflow.edge.statuses import Report
+from chatflow.web.access import ApiKey
 from chatflow.web.body import read_body
 from chatflow.web.errors import refused_response
 from chatflow.web.metrics import WEBHOOK_SECONDS, WEBHOOKS, outcome
 
 log = logging.getLogger(__name__)
 
+Endpoint = Callable[[Request], Awaitable[Response]]
 INBOUND = "POST"  # a channel's POST routes receive from customers and providers: they are counted
 
 
 def channel_routes(
-    channels: Mapping[str, Channel], receive: Receive, report: Report, *, public_url: str
+    channels: Mapping[str, Channel],
+    receive: Receive,
+    report: Report,
+    *,
+    public_url: str,
+    locked: Mapping[str, ApiKey] | None = None,
 ) -> list[Route]:
     """A Starlette route for each route of each channel.
 
     `public_url` (CHATFLOW_PUBLIC_URL) is where providers call us; behind a proxy it is the URL
-    they signed, not the one this process sees. "" uses the request's own URL.
+    they signed, not the one this process sees. "" uses the request's own URL. The channels
+    named in `locked` are served only to requests with the API key.
     """
+    locked = locked or {}
     return [
-        Route(route.path, _endpoint(channel, route, receive, report, public_url), methods=[route.method])
-        for channel in channels.values()
+        Route(
+            route.path,
+            _locked(locked[name], endpoint) if name in locked else endpoint,
+            methods=[route.method],
+        )
+        for name, channel in channels.items()
         for route in channel.routes()
+        for endpoint in [_endpoint(channel, route, receive, report, public_url)]
     ]
 
 
-def _endpoint(
-    channel: Channel, route: WebhookRoute, receive: Receive, report: Report, public_url: str
-) -> Callable[[Request], Awaitable[Response]]:
+def _locked(key: ApiKey, endpoint: Endpoint) -> Endpoint:
+    async def locked(request: Request) -> Response:
+        try:
+            await key.check(request)
+        except Refused as refused:
+            return refused_response(refused)
+        return await endpoint(request)
+
+    return locked
+
+
+def _endpoint(channel: Channel, route: WebhookRoute, receive: Receive, report: Report, public_url: str) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         if route.method != INBOUND:
             return await _serve(channel, route, request, receive, report, public_url)

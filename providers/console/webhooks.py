@@ -6,7 +6,9 @@
 
 A console message goes the same way as a webhook's: an InboundMessage, routed by the number it
 was sent to, handed to the edge. Nothing here needs an account, so `chatflow chat`, curl and
-tests can talk to any flow bound to a console number.
+tests can talk to any flow bound to a console number; `chatflow web` serves it only when asked,
+behind the API key. Each customer is a conversation and a stream in Redis: past the outbox's
+`max_customers` in a day, new ones are answered 429.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from redis.exceptions import RedisError
 from chatflow.domain.addresses import e164
 from chatflow.domain.channel import Received, WebhookAnswer, WebhookRequest
 from chatflow.domain.config import NumberBinding
-from chatflow.domain.errors import BadRequest, NotFound, Unavailable
+from chatflow.domain.errors import BadRequest, NotFound, TooManyRequests, Unavailable
 from chatflow.domain.messages import InboundMessage
 from providers._messages import received_now
 from providers.console.outbox import START, ConsoleOutbox
@@ -63,6 +65,17 @@ class ConsoleWebhooks:
         binding = self.binding(number)
         if binding is None:
             raise NotFound(f"{number} is not bound with provider console in the config")
+        try:
+            retry_after = await self.outbox.admit(customer)
+        except RedisError as error:
+            raise Unavailable(f"cannot reach the console's store: {error}") from None
+        if retry_after:
+            # Each customer is a conversation and a stream: made-up numbers must not fill Redis.
+            raise TooManyRequests(
+                f"the console takes messages from {self.outbox.max_customers} customers a day; "
+                f"try again in {retry_after} s, or as a customer who wrote before",
+                retry_after,
+            )
         message = InboundMessage(
             id=f"console-{uuid.uuid4().hex}",
             channel=binding.channel,

@@ -23,8 +23,13 @@ def build(config: Config, resources: Resources) -> TwilioChannel:
     return TwilioChannel(config, resources.http)
 
 
+# Twilio signs the URL it calls with the form: `chatflow web` needs CHATFLOW_PUBLIC_URL to know it.
 spec = ChannelSpec(
-    name="twilio", address_kinds={"sms": TEL, "whatsapp": WHATSAPP}, settings=TwilioSettings, build=build
+    name="twilio",
+    address_kinds={"sms": TEL, "whatsapp": WHATSAPP},
+    settings=TwilioSettings,
+    build=build,
+    signs_url=True,
 )
 
 __all__ = ["TwilioChannel", "TwilioSettings", "spec"]

@@ -33,6 +33,7 @@ START_TIMEOUT = 90.0
 HOST = "127.0.0.1"
 # valkey-server options of a cluster node; a short node timeout so a master's return is seen soon.
 CLUSTER_NODE = ("--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+API_KEY = "fault-suite-key"  # `chatflow web` does not start without one
 # The fake provider has no rate limit; the sender's limiter still runs, far above the load.
 CONFIG = f"""
 [flows]
@@ -167,8 +168,10 @@ class FaultStack:
     def redis_url(self) -> str:
         return f"redis://{HOST}:{self.redis_port}?cluster=true" if self.cluster else self.valkey.url
 
-    def _spawn(self, name: str, *args: str) -> Process:
+    def _spawn(self, name: str, *args: str, **extra: str) -> Process:
         env = {
+            **extra,
+            "CHATFLOW_API_KEY": API_KEY,
             "CHATFLOW_TEMPORAL_ADDRESS": self.temporal.address,
             "CHATFLOW_REDIS_URL": self.redis_url,
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
@@ -190,7 +193,14 @@ class FaultStack:
         self.worker = worker
 
     async def start_web(self, index: int) -> None:
-        web = self._spawn(f"web{index}", "web", "--host", HOST, "--port", str(self.web_ports[index]))
+        # Each web is the URL Twilio calls (and signs) for its half of the load.
+        web = self._spawn(
+            f"web{index}",
+            "web",
+            "--host", HOST,
+            "--port", str(self.web_ports[index]),
+            CHATFLOW_PUBLIC_URL=self.web_urls[index],
+        )  # fmt: skip
         await web_ready(web, self.web_urls[index])
         self.webs[index] = web
 

@@ -134,9 +134,7 @@ def outcome_clause(outcome: str) -> str:
     closing the run some other way (terminate, time out) leaves only the execution status."""
     clauses = [equals(OUTCOME, outcome)]
     clauses += [
-        f"ExecutionStatus = '{_camel(status.name)}'"
-        for status, closed in CLOSED_OUTCOMES.items()
-        if closed == outcome
+        f"ExecutionStatus = '{_camel(status.name)}'" for status, closed in CLOSED_OUTCOMES.items() if closed == outcome
     ]
     return "(" + " OR ".join(clauses) + ")"
 

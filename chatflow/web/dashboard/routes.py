@@ -19,17 +19,19 @@ POST /dashboard/logout
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatflow.domain.addresses import ConversationRef, e164
 from chatflow.domain.config import Config
-from chatflow.domain.errors import Invalid, NotFound, Refused, UnknownFlow
+from chatflow.domain.errors import Invalid, NotFound, Refused, TooManyRequests, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
 from chatflow.edge.consent import Scopes
 from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters, retry_dead_letter
@@ -37,6 +39,7 @@ from chatflow.edge.optout import OptOuts
 from chatflow.edge.sinks import dead_letters as sink_dead_letters
 from chatflow.edge.sinks import source_counts
 from chatflow.journeys.service import Journeys
+from chatflow.web.access import Throttle, client_address
 from chatflow.web.body import parse_json, read_body
 from chatflow.web.dashboard import assets, views
 from chatflow.web.dashboard.diagram import flow_diagram
@@ -44,7 +47,7 @@ from chatflow.web.dashboard.flow_stats import PERIODS, FlowStats
 from chatflow.web.dashboard.listing import PAGE_SIZES, ConversationList, Filters
 from chatflow.web.dashboard.session import COOKIE, COOKIE_PATH, Session, Sessions
 from chatflow.web.dashboard.views import BASE, Chrome
-from chatflow.web.errors import status_of
+from chatflow.web.errors import refused_headers, status_of
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM = 64 * 1024
@@ -75,42 +78,44 @@ Page = Callable[[Request, Session], Awaitable[Response]]
 
 
 class Dashboard:
-    def __init__(self, config: Config, journeys: Journeys) -> None:
+    def __init__(self, config: Config, journeys: Journeys, throttle: Throttle) -> None:
         self.config = config
         self.journeys = journeys
-        self.sessions = Sessions(config.settings.api_key)
+        self.on = bool(config.settings.api_key)  # no key, no dashboard: never open to all
+        self.sessions = Sessions(config.settings.api_key, journeys.redis)
+        self.throttle = throttle
         self.conversations = ConversationList(journeys)
         self.flow_stats = FlowStats(journeys)
-        self.secure_cookie = config.settings.public_url.startswith("https://")
 
     def routes(self) -> list[BaseRoute]:
+        page, json, action = self._page, self._json, self._action
         return [
-            Route(BASE, self._page(self.list_page), methods=["GET"]),
-            Route(f"{BASE}/", self._page(self.list_page), methods=["GET"]),
-            Route(f"{BASE}/conversations/{{id:str}}", self._page(self.conversation_page), methods=["GET"]),
-            Route(f"{BASE}/api/conversations", self._json(self.list_json), methods=["GET"]),
-            Route(f"{BASE}/api/conversations/{{id:str}}", self._json(self.conversation_json), methods=["GET"]),
-            Route(f"{BASE}/conversations/{{id:str}}/end", self._action(self.end), methods=["POST"]),
-            Route(f"{BASE}/conversations/{{id:str}}/events", self._action(self.event), methods=["POST"]),
-            Route(f"{BASE}/conversations/{{id:str}}/takeover", self._action(self.take_over), methods=["POST"]),
-            Route(f"{BASE}/conversations/{{id:str}}/replies", self._action(self.reply), methods=["POST"]),
-            Route(f"{BASE}/conversations/{{id:str}}/handback", self._action(self.hand_back), methods=["POST"]),
-            Route(f"{BASE}/flows", self._page(self.flows_page), methods=["GET"]),
-            Route(f"{BASE}/operations", self._page(self.operations_page), methods=["GET"]),
-            Route(f"{BASE}/operations/dead-letters/{{id:str}}/retry", self._action(self.retry), methods=["POST"]),
-            Route(f"{BASE}/login", self.login_form, methods=["GET"]),
-            Route(f"{BASE}/login", self.login, methods=["POST"]),
-            Route(f"{BASE}/logout", self._action(self.logout), methods=["POST"]),
+            Route(BASE, page(self.list_page), methods=["GET"]),
+            Route(f"{BASE}/", page(self.list_page), methods=["GET"]),
+            Route(f"{BASE}/conversations/{{id:str}}", page(self.conversation_page), methods=["GET"]),
+            Route(f"{BASE}/api/conversations", json(self.list_json), methods=["GET"]),
+            Route(f"{BASE}/api/conversations/{{id:str}}", json(self.conversation_json), methods=["GET"]),
+            Route(f"{BASE}/conversations/{{id:str}}/end", action(self.end), methods=["POST"]),
+            Route(f"{BASE}/conversations/{{id:str}}/events", action(self.event), methods=["POST"]),
+            Route(f"{BASE}/conversations/{{id:str}}/takeover", action(self.take_over), methods=["POST"]),
+            Route(f"{BASE}/conversations/{{id:str}}/replies", action(self.reply), methods=["POST"]),
+            Route(f"{BASE}/conversations/{{id:str}}/handback", action(self.hand_back), methods=["POST"]),
+            Route(f"{BASE}/flows", page(self.flows_page), methods=["GET"]),
+            Route(f"{BASE}/operations", page(self.operations_page), methods=["GET"]),
+            Route(f"{BASE}/operations/dead-letters/{{id:str}}/retry", action(self.retry), methods=["POST"]),
+            Route(f"{BASE}/login", self._open(self.login_form), methods=["GET"]),
+            Route(f"{BASE}/login", self._open(self.login), methods=["POST"]),
+            Route(f"{BASE}/logout", action(self.logout), methods=["POST"]),
             Route(f"{BASE}/static/dashboard.css", self.css, methods=["GET"]),
             Route(f"{BASE}/static/dashboard.js", self.js, methods=["GET"]),
         ]
 
     # -- who is asking -----------------------------------------------------------------------------
 
-    def session_of(self, request: Request) -> Session | None:
-        return self.sessions.read(request.cookies.get(COOKIE, ""))
+    async def session_of(self, request: Request) -> Session | None:
+        return await self.sessions.read(request.cookies.get(COOKIE, ""))
 
-    def _set_cookie(self, response: Response, value: str) -> None:
+    def _set_cookie(self, request: Request, response: Response, value: str) -> None:
         response.set_cookie(
             COOKIE,
             value,
@@ -118,7 +123,7 @@ class Dashboard:
             path=COOKIE_PATH,
             httponly=True,
             samesite="strict",
-            secure=self.secure_cookie,
+            secure=secure_cookie(request),
         )
 
     def chrome(self, request: Request, session: Session | None) -> Chrome:
@@ -127,85 +132,96 @@ class Dashboard:
         if not show:
             params["show"] = "1"
         return Chrome(
-            open=not self.sessions.required,
             csrf=session.csrf if session else "",
-            signed_in=self.sessions.required and session is not None,
+            signed_in=session is not None,
             show=show,
             toggle_href=views.page_href(request.url.path, params) if session is not None else "",
         )
 
+    def _open(self, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """Every route but the assets: 503 without a key, 503 when Redis (the sessions) is away."""
+
+        async def serve(request: Request) -> Response:
+            if not self.on:
+                return secured(HTMLResponse(views.off_page(), status_code=503))
+            try:
+                return secured(await handler(request))
+            except RedisError as error:
+                return secured(HTMLResponse(views.esc(f"cannot reach Redis, where sessions are kept: {error}"), 503))
+
+        return serve
+
     def _page(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
-            session = self.session_of(request)
-            issued = ""
+            session = await self.session_of(request)
             if session is None:
-                if self.sessions.required:
-                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                    return secured(RedirectResponse(views.page_href(f"{BASE}/login", {"next": target}), 303))
-                session, issued = self.sessions.issue()  # open dashboard: a session for CSRF tokens
-            response = await page(request, session)
-            if issued:
-                self._set_cookie(response, issued)
-            return secured(response)
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(views.page_href(f"{BASE}/login", {"next": target}), 303)
+            return await page(request, session)
 
-        return guarded
+        return self._open(guarded)
 
     def _json(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
-            session = self.session_of(request)
+            session = await self.session_of(request)
             if session is None:
-                return secured(JSONResponse({"error": "sign in at /dashboard/login"}, status_code=401))
+                return JSONResponse({"error": "sign in at /dashboard/login"}, status_code=401)
             try:
-                return secured(await page(request, session))
+                return await page(request, session)
             except Refused as refused:
-                return secured(JSONResponse({"error": refused.reason}, status_code=status_of(refused)))
+                return JSONResponse({"error": refused.reason}, status_code=status_of(refused))
 
-        return guarded
+        return self._open(guarded)
 
     def _action(
         self, action: Callable[[Request, Session, dict[str, str]], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
-            session = self.session_of(request)
+            session = await self.session_of(request)
             if session is None:
-                return forbidden("no session: sign in (or open the dashboard) first")
+                return forbidden("no session: sign in first")
             try:
                 form = await read_form(request)
             except Refused as refused:
-                return secured(HTMLResponse(views.esc(refused.reason), status_code=status_of(refused)))
+                return HTMLResponse(views.esc(refused.reason), status_code=status_of(refused))
             if not self.sessions.csrf_matches(session, form.get("csrf", "")):
                 return forbidden("the form's CSRF token does not match this session: reload the page and try again")
-            return secured(await action(request, session, form))
+            return await action(request, session, form)
 
-        return guarded
+        return self._open(guarded)
 
     # -- sign in and out ---------------------------------------------------------------------------
 
     async def login_form(self, request: Request) -> Response:
-        if not self.sessions.required:
-            return secured(RedirectResponse(BASE, 303))
         next_url = safe_next(request.query_params.get("next", ""))
-        return secured(HTMLResponse(views.login_page(Chrome(open=False), next_url=next_url)))
+        return HTMLResponse(views.login_page(Chrome(), next_url=next_url))
 
     async def login(self, request: Request) -> Response:
-        if not self.sessions.required:
-            return secured(RedirectResponse(BASE, 303))
         try:
             form = await read_form(request)
         except Refused as refused:
-            return secured(HTMLResponse(views.esc(refused.reason), status_code=status_of(refused)))
+            return HTMLResponse(views.esc(refused.reason), status_code=status_of(refused))
         next_url = safe_next(form.get("next", ""))
+        client = client_address(request)
+        try:
+            await self.throttle.check(client)
+        except TooManyRequests as throttled:
+            page = views.login_page(Chrome(), next_url=next_url, error=throttled.reason)
+            return HTMLResponse(page, status_code=429, headers=refused_headers(throttled))
         if not self.sessions.key_matches(form.get("key", "")):
-            page = views.login_page(Chrome(open=False), next_url=next_url, error="That is not the API key.")
-            return secured(HTMLResponse(page, status_code=401))
-        _, cookie = self.sessions.issue()
+            await self.throttle.failed(client)
+            page = views.login_page(Chrome(), next_url=next_url, error="That is not the API key.")
+            return HTMLResponse(page, status_code=401)
+        session = await self.sessions.issue()
         response = RedirectResponse(next_url, 303)
-        self._set_cookie(response, cookie)
-        return secured(response)
+        self._set_cookie(request, response, session.id)
+        return response
 
     async def logout(self, request: Request, session: Session, form: dict[str, str]) -> Response:
-        response = RedirectResponse(f"{BASE}/login" if self.sessions.required else BASE, 303)
-        response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=self.secure_cookie)
+        await self.sessions.revoke(session)  # the cookie is worth nothing from now on, wherever a copy is
+        response = RedirectResponse(f"{BASE}/login", 303)
+        secure = secure_cookie(request)
+        response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=secure)
         return response
 
     # -- the list ----------------------------------------------------------------------------------
@@ -455,5 +471,17 @@ def safe_next(target: str) -> str:
     return BASE
 
 
-def dashboard_routes(config: Config, journeys: Journeys) -> list[BaseRoute]:
-    return Dashboard(config, journeys).routes()
+def secure_cookie(request: Request) -> bool:
+    """`Secure`, unless this request came over plain http to a loopback address (`chatflow dev`),
+    where a browser would otherwise never send the cookie back."""
+    if request.url.scheme != "http":
+        return True
+    server = request.scope.get("server")
+    try:
+        return not (server and ipaddress.ip_address(server[0]).is_loopback)
+    except ValueError:  # a unix socket's path, or a name
+        return True
+
+
+def dashboard_routes(config: Config, journeys: Journeys, throttle: Throttle) -> list[BaseRoute]:
+    return Dashboard(config, journeys, throttle).routes()

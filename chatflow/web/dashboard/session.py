@@ -1,81 +1,78 @@
-"""Who may use the dashboard: a signed session cookie, and a CSRF token bound to it.
+"""Who may use the dashboard: a session kept in Redis, and a CSRF token bound to it.
 
-With CHATFLOW_API_KEY set, an operator signs in with the key and gets a session cookie
-(`<expires>.<nonce>.<HMAC-SHA256 of both, keyed by the API key>`): HttpOnly, SameSite=Strict,
-scoped to /dashboard. Changing the key signs everyone out. Every action carries the session's
-CSRF token (an HMAC of its nonce) in a hidden form field, compared in constant time.
+An operator signs in with CHATFLOW_API_KEY and gets a cookie holding a random session id:
+HttpOnly, SameSite=Strict, scoped to /dashboard, `Secure` unless the app is served over plain
+http on loopback. Redis keeps the session under a hash of that id (whoever reads Redis cannot
+sign in with what they read) for `SESSION_TTL`; signing out deletes it, so a copied cookie is
+refused from then on. Changing the key signs everyone out. Every action carries the session's
+CSRF token in a hidden form field, compared in constant time.
 
-Without a key the dashboard is open, but actions still need a session (issued on the first page
-seen, signed with a secret of this process's own) and its CSRF token: another site the operator
-visits cannot make their browser end a conversation.
+Without a key there is no dashboard (503): it is never open to whoever reaches the app.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chatflow.domain.signing import signature, signature_matches
+from redis.asyncio import Redis
 
 COOKIE = "chatflow_dashboard"
 COOKIE_PATH = "/dashboard"
 SESSION_TTL = timedelta(hours=12)
+KEY_PREFIX = "chatflow:dashboard:session:"
 
 
 @dataclass(frozen=True)
 class Session:
-    nonce: str
-    expires: int  # Unix time
+    id: str  # the cookie's value
     csrf: str  # the token every action of this session must carry
 
 
 class Sessions:
-    def __init__(self, api_key: str, ttl: timedelta = SESSION_TTL) -> None:
-        self.required = bool(api_key)  # sign-in needed (else the dashboard is open)
+    def __init__(self, api_key: str, redis: Redis, ttl: timedelta = SESSION_TTL) -> None:
         self._api_key = api_key
-        # Open dashboard: sessions exist only for CSRF tokens, signed with a secret of this process.
-        self._secret = api_key or secrets.token_urlsafe(32)
+        self._redis = redis
         self.ttl = ttl
+        # Stored with each session: a session made under another key is no session.
+        self._key_mark = hmac.new(api_key.encode(), b"chatflow-dashboard-session", hashlib.sha256).hexdigest()
 
     def key_matches(self, key: str) -> bool:
         """The API key, compared in constant time; never true when no key is set."""
-        return self.required and hmac.compare_digest(key.encode(), self._api_key.encode())
+        return bool(self._api_key) and hmac.compare_digest(key.encode(), self._api_key.encode())
 
-    def issue(self, now: float | None = None) -> tuple[Session, str]:
-        """A new session and the cookie value that carries it."""
-        now = time.time() if now is None else now
-        nonce = secrets.token_urlsafe(18)  # letters, digits, - and _: never a dot
-        expires = int(now + self.ttl.total_seconds())
-        payload = f"{expires}.{nonce}"
-        return self._session(nonce, expires), f"{payload}.{self._sign('session', payload)}"
+    async def issue(self) -> Session:
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32))
+        record = json.dumps({"csrf": session.csrf, "key": self._key_mark})
+        await self._redis.set(self._key(session.id), record, ex=int(self.ttl.total_seconds()))
+        return session
 
-    def read(self, cookie: str, now: float | None = None) -> Session | None:
-        """The session a cookie carries; None when it is missing, forged, or has expired."""
-        now = time.time() if now is None else now
-        parts = cookie.split(".")
-        if len(parts) != 3 or not parts[0].isdigit():
+    async def read(self, cookie: str) -> Session | None:
+        """The session a cookie carries; None when it is missing, unknown, signed out or expired."""
+        if not cookie or len(cookie) > 100:
             return None
-        expires, nonce, signed = parts
-        payload = f"{expires}.{nonce}"
-        if not signature_matches(self._secret, self._signed_text("session", payload), "sha256=" + signed):
+        raw = await self._redis.get(self._key(cookie))
+        if raw is None:
             return None
-        if int(expires) <= now:
+        try:
+            record = json.loads(raw)
+            csrf, mark = str(record["csrf"]), str(record["key"])
+        except (ValueError, KeyError, TypeError):
             return None
-        return self._session(nonce, int(expires))
+        if not hmac.compare_digest(mark, self._key_mark):
+            return None
+        return Session(cookie, csrf)
+
+    async def revoke(self, session: Session) -> None:
+        await self._redis.delete(self._key(session.id))
 
     def csrf_matches(self, session: Session, token: str) -> bool:
         return hmac.compare_digest(session.csrf.encode(), token.encode())
 
-    def _session(self, nonce: str, expires: int) -> Session:
-        return Session(nonce, expires, self._sign("csrf", nonce))
-
-    def _sign(self, purpose: str, payload: str) -> str:
-        return signature(self._secret, self._signed_text(purpose, payload)).removeprefix("sha256=")
-
     @staticmethod
-    def _signed_text(purpose: str, payload: str) -> bytes:
-        # The purpose keeps a session's signature from ever serving as a CSRF token, and back.
-        return f"chatflow-dashboard-{purpose}:{payload}".encode()
+    def _key(cookie: str) -> str:
+        return KEY_PREFIX + hashlib.sha256(cookie.encode()).hexdigest()

@@ -48,20 +48,15 @@ def when(at: object) -> str:
 class Chrome:
     """What every page shows around its content."""
 
-    open: bool  # no API key: anyone who reaches the app may use the dashboard
     csrf: str = ""  # the session's token, for the sign-out form ("" when signed out)
     signed_in: bool = False
     show: bool = False  # customer numbers in full
     toggle_href: str = ""  # the same page with `show` flipped
 
 
-def layout(title: str, content: str, chrome: Chrome, *, poll: str = "", page: str = "", every: int = 1500) -> str:
-    banner = ""
-    if chrome.open:
-        banner = (
-            '<div class="banner" id="open-banner"><strong>Open dashboard:</strong> CHATFLOW_API_KEY is not set, '
-            "so anyone who can reach this address can read and end conversations. Set it to require sign-in.</div>"
-        )
+def layout(
+    title: str, content: str, chrome: Chrome, *, poll: str = "", page: str = "", every: int = 1500, banner: str = ""
+) -> str:
     right = ""
     if chrome.toggle_href:
         label = "Hide numbers" if chrome.show else "Show numbers"
@@ -101,6 +96,15 @@ def flash(done: str = "", error: str = "") -> str:
     if done:
         return f'<div class="flash ok" id="flash" role="status">{esc(done)}</div>'
     return ""
+
+
+def off_page() -> str:
+    """What the dashboard shows when the server has no API key: nothing of any conversation."""
+    banner = (
+        '<div class="banner" id="off-banner"><strong>The dashboard is off:</strong> CHATFLOW_API_KEY is not set '
+        "on the server. Set it and restart to sign in with it.</div>"
+    )
+    return layout("Dashboard off", "<h1>Dashboard off</h1>", Chrome(), banner=banner)
 
 
 def login_page(chrome: Chrome, *, next_url: str, error: str = "") -> str:

@@ -127,9 +127,11 @@ class DevStack:
         return self.process.wait(60)
 
 
-def start_dev(data_dir: Path, logs: Path, *extra: str, config_text: str = DEMO_CONFIG) -> DevStack:
+def start_dev(
+    data_dir: Path, logs: Path, *extra: str, config_text: str = DEMO_CONFIG, env: dict[str, str] | None = None
+) -> DevStack:
     """`chatflow dev` with `config_text` as chatflow.toml, in the folder above `data_dir` (flow
-    modules there are found)."""
+    modules there are found), with `env` added to its environment."""
     config = data_dir.parent / "chatflow.toml"
     config.write_text(config_text)
     port, temporal_port = free_port(), free_port()
@@ -148,7 +150,7 @@ def start_dev(data_dir: Path, logs: Path, *extra: str, config_text: str = DEMO_C
         ),
         stdout=stdout.open("wb"),
         stderr=stderr.open("wb"),
-        env=chatflow_env(),
+        env=chatflow_env(**(env or {})),
         cwd=data_dir.parent,
     )
     stack = DevStack(process, f"http://127.0.0.1:{port}", f"127.0.0.1:{temporal_port}", stdout, stderr)

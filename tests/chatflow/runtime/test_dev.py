@@ -167,3 +167,66 @@ def test_dev_refuses_a_taken_server_port_and_a_data_folder_in_use(tmp_path: Path
         done = dev("--data-dir", str(tmp_path / "b"))
     assert done.returncode == 2
     assert "is in use by another chatflow dev" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_dev_keeps_its_data_private_and_prints_no_secret_from_the_environment(tmp_path: Path) -> None:
+    import subprocess
+
+    import redis
+
+    from chatflow.runtime.binaries import valkey_server
+    from chatflow.runtime.processes import free_port
+
+    password, key = "hunter2-redis-password", "env-api-key-never-printed"
+    port = free_port()
+    valkey = subprocess.Popen(
+        [valkey_server(), "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password, "--save", ""],
+        stdout=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        for _ in range(200):
+            try:
+                redis.Redis(port=port, password=password).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        url = f"redis://:{password}@127.0.0.1:{port}/0"
+        data_dir = tmp_path / "data"
+        stack = start_dev(data_dir, tmp_path / "logs", env={"CHATFLOW_API_KEY": key, "CHATFLOW_REDIS_URL": url})
+        try:
+            printed = stack.output()
+            assert "key: from CHATFLOW_API_KEY" in printed
+            assert f"Redis         redis://:***@127.0.0.1:{port}/0 (CHATFLOW_REDIS_URL)" in printed
+            assert key not in printed and password not in printed
+            assert data_dir.stat().st_mode & 0o777 == 0o700
+            assert (data_dir / "dev.json").stat().st_mode & 0o777 == 0o600
+            assert (data_dir / "temporal.db").stat().st_mode & 0o777 == 0o600
+            assert "api_key_file" not in json.loads((data_dir / "dev.json").read_text())
+        finally:
+            assert stack.stop(signal.SIGINT) == 0, stack.output()
+        assert key not in stack.output() and password not in stack.output()
+    finally:
+        valkey.terminate()
+        valkey.wait(30)
+
+
+def test_a_data_folder_made_before_is_made_private_and_another_folder_left_alone(tmp_path: Path) -> None:
+    from chatflow.runtime.dev import private_folder
+
+    older = tmp_path / "older"
+    older.mkdir(mode=0o755)
+    (older / "temporal.db").write_bytes(b"")
+    older.chmod(0o755)
+    private_folder(older)
+    assert older.stat().st_mode & 0o777 == 0o700
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    private_folder(shared)  # --data-dir naming a folder of other things: not ours to change
+    assert shared.stat().st_mode & 0o777 == 0o755
+
+    new = tmp_path / "new" / "data"
+    private_folder(new)
+    assert new.stat().st_mode & 0o777 == 0o700

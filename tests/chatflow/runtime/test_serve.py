@@ -1,5 +1,6 @@
 """`chatflow web` and `chatflow worker` as separate processes, as deployed: the console channel
-works across them through Redis, and both stop cleanly on SIGTERM."""
+(served by `chatflow web --console`, behind the API key) works across them through Redis, and
+both stop cleanly on SIGTERM."""
 
 import asyncio
 import signal
@@ -34,6 +35,7 @@ async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env,
         CHATFLOW_REDIS_URL=valkey_url,
         CHATFLOW_LOG_JSON="1",
         CHATFLOW_API_KEY="web-key",
+        CHATFLOW_CONSOLE="1",
     )
     web_port, metrics_port = free_port(), free_port()
     logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("web", "worker")}
@@ -50,8 +52,11 @@ async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env,
     try:
         await wait_until_ok(f"{url}/readyz", web)
         await wait_until_ok(f"http://127.0.0.1:{metrics_port}/metrics", worker)
-        async with httpx.AsyncClient(base_url=url, timeout=40) as http:
-            sent = await http.post("/console/messages", json={"from": customer, "to": "+15005550006", "text": "hi"})
+        async with httpx.AsyncClient(base_url=url, timeout=40, headers={"authorization": "Bearer web-key"}) as http:
+            message = {"from": customer, "to": "+15005550006", "text": "hi"}
+            keyless = await http.post("/console/messages", json=message, headers={"authorization": ""})
+            assert keyless.status_code == 401, keyless.text
+            sent = await http.post("/console/messages", json=message)
             assert sent.status_code == 202
             texts: list[str] = []
             cursor = "0"

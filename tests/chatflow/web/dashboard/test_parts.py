@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from redis.asyncio import Redis
 
 from chatflow.domain.errors import Invalid
 from chatflow.flows.graph import graph_of
@@ -22,44 +23,36 @@ from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, JOURNEY_NUMBER, dash
 from tests.flows import Payment
 
 
-def test_a_session_cookie_is_signed_with_the_key_and_expires() -> None:
-    sessions = Sessions("k3y", ttl=timedelta(hours=1))
-    session, cookie = sessions.issue(now=1_000)
-    assert sessions.read(cookie, now=1_001) == session
-    assert sessions.read(cookie, now=1_000 + 3_600) is None  # expired
-    assert Sessions("another key").read(cookie, now=1_001) is None  # the key changed: signed out
-    expires, nonce, signed = cookie.split(".")
-    assert sessions.read(f"{int(expires) + 9_999}.{nonce}.{signed}", now=1_001) is None
-    assert sessions.read(f"{expires}.{nonce}x.{signed}", now=1_001) is None
-    flipped = signed[:-1] + ("1" if signed[-1] == "0" else "0")
-    assert sessions.read(f"{expires}.{nonce}.{flipped}", now=1_001) is None
-    assert sessions.read(f"{expires}.{nonce}.{'0' * len(signed)}", now=1_001) is None
-    for junk in ("", "a.b", "x.y.z", "1.2.3.4", "é.é.é"):
-        assert sessions.read(junk, now=1_001) is None
+async def test_a_session_lives_in_redis_until_revoked_or_expired(redis: Redis) -> None:
+    sessions = Sessions("k3y", redis, ttl=timedelta(hours=1))
+    session = await sessions.issue()
+    assert await sessions.read(session.id) == session
+    [key] = await redis.keys("chatflow:dashboard:session:*")
+    assert session.id not in key  # whoever reads Redis cannot sign in with what they read
+    assert 3_500 < await redis.ttl(key) <= 3_600
+    assert await Sessions("another key", redis).read(session.id) is None  # the key changed: signed out
+    await sessions.revoke(session)
+    assert await sessions.read(session.id) is None
+    for junk in ("", "a.b", session.id + "x", "é", "x" * 1000):
+        assert await sessions.read(junk) is None
 
 
-def test_csrf_tokens_belong_to_one_session() -> None:
-    sessions = Sessions("k3y")
-    first, _ = sessions.issue()
-    second, _ = sessions.issue()
-    assert first.csrf != second.csrf
+async def test_csrf_tokens_belong_to_one_session(redis: Redis) -> None:
+    sessions = Sessions("k3y", redis)
+    first, second = await sessions.issue(), await sessions.issue()
+    assert first.csrf != second.csrf and first.id != second.id
+    assert first.csrf != first.id  # a CSRF token is not the cookie
     assert sessions.csrf_matches(first, first.csrf)
     assert not sessions.csrf_matches(first, second.csrf)
     assert not sessions.csrf_matches(first, "")
     assert not sessions.csrf_matches(first, "é")
-    # A CSRF token is not the cookie's signature (different purposes sign different texts).
-    _, cookie = sessions.issue()
-    assert sessions.read(cookie) is not None and cookie.rsplit(".", 1)[1] != sessions.read(cookie).csrf
 
 
-def test_the_key_signs_in_and_no_key_never_does() -> None:
-    assert Sessions("k3y").key_matches("k3y")
-    assert not Sessions("k3y").key_matches("k3Y")
-    assert not Sessions("k3y").key_matches("")
-    open_dashboard = Sessions("")
-    assert not open_dashboard.required and not open_dashboard.key_matches("")
-    session, cookie = open_dashboard.issue()
-    assert open_dashboard.read(cookie) == session  # sessions (for CSRF) all the same
+def test_the_key_signs_in_and_no_key_never_does(redis: Redis) -> None:
+    assert Sessions("k3y", redis).key_matches("k3y")
+    assert not Sessions("k3y", redis).key_matches("k3Y")
+    assert not Sessions("k3y", redis).key_matches("")
+    assert not Sessions("", redis).key_matches("")
 
 
 @pytest.mark.parametrize(
