@@ -30,7 +30,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatflow.domain.addresses import ConversationRef
-from chatflow.domain.config import Config
 from chatflow.domain.errors import Invalid, NotFound, Refused
 from chatflow.domain.messages import BusinessEvent
 from chatflow.journeys.broadcast import Broadcast, Broadcasts, recipients
