@@ -217,6 +217,7 @@ class ConversationWorkflow:
     async def reply(self, reply: OperatorReply) -> str:
         """The operator's message to the customer, through the same send path as the bot's
         (opt-out, rate limit, the WhatsApp window); the provider's message id, or why it was refused."""
+        await self._note_quiet_hours_override(reply.operator)
         try:
             sent = await self._deliver(self._outbound(reply.text, [], [], None), by=reply.operator)
             self.unanswered.clear()
@@ -374,6 +375,17 @@ class ConversationWorkflow:
         message.location = location
         message.quiet_hours = self._quiet_hours()
         await self._deliver(message)
+
+    async def _note_quiet_hours_override(self, operator: str) -> None:
+        """An operator's reply is not held by the flow's quiet hours: the person decides. Said in
+        the trace when it goes inside them, so the decision can be found."""
+        window = self.quiet_hours_window
+        if window is None or not self.quiet_every_send or self.state is None:
+            return
+        zone = self.state.data.get("timezone")
+        opens = await self.quiet_until(window, zone if isinstance(zone, str) and zone else None)
+        if opens is not None and opens > workflow.now():
+            self.log("%s replied inside the flow's quiet hours (they end at %s): not held", operator, opens.isoformat())
 
     def _quiet_hours(self) -> str:
         """The flow's quiet hours for a message that waited for them, so that the SMS fallback

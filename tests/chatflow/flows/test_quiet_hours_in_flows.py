@@ -84,3 +84,22 @@ async def test_a_code_steps_say_waits_for_the_window_unless_urgent(skipping_env)
         assert await chat.start({"timezone": "UTC", "name": "Ana"}) == ["Your parcel is at the door."]
         assert await chat.skip(timedelta(minutes=55)) == []
         assert await chat.skip(timedelta(hours=1, minutes=10)) == ["Rate us, Ana!"]
+
+
+async def test_an_operator_reply_inside_quiet_hours_goes_and_the_trace_says_so(skipping_env):
+    window = await window_opening_soon(skipping_env)
+
+    class Support(Flow):
+        quiet_hours = window
+        notice = Say("Your order is delayed.", urgent=True)
+        ask = Ask("Reply OK to confirm.", branches={yes: "done"})
+        done = End("completed")
+
+    async with FlowTest(skipping_env, Support) as chat:
+        assert await chat.start({"timezone": "UTC"}) == ["Your order is delayed."]
+        await chat.take_over("ana")
+        await chat.operator_says("Sorry, Ana here: it ships tomorrow.", operator="ana")
+        assert chat.said[-1] == "Sorry, Ana here: it ships tomorrow."
+        snapshot = await chat.handle.query("snapshot")
+        lines = [line["text"] if isinstance(line, dict) else line.text for line in snapshot["trace"]]
+        assert any("ana replied inside the flow's quiet hours" in line for line in lines), lines
