@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import redis as sync_redis
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from chatflow.domain.addresses import ConversationRef
@@ -47,6 +48,21 @@ class StreamEmitter:
     loop), waiting at most `timeout` seconds so a Redis away never holds a workflow task up."""
 
     def __init__(self, redis: Redis, *, timeout: float = 0.5) -> None:
+        self._redis: sync_redis.Redis | sync_redis.RedisCluster
+        if isinstance(redis, RedisCluster):
+            # A cluster (`?cluster=true`): a sync cluster client, from the nodes the async one knows.
+            kwargs: dict[str, Any] = redis.connection_kwargs
+            node = next(iter(redis.nodes_manager.startup_nodes.values()))  # known before any command
+            self._redis = sync_redis.RedisCluster(
+                host=node.host,
+                port=node.port,
+                username=kwargs.get("username"),
+                password=kwargs.get("password"),
+                ssl="SSL" in kwargs.get("connection_class", sync_redis.Connection).__name__,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+            )
+            return
         pool = redis.connection_pool
         given = pool.connection_kwargs
         where: dict[str, Any] = (

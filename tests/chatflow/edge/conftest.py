@@ -8,9 +8,11 @@ from redis.asyncio import Redis
 
 from chatflow.runtime.services import connect_redis
 
-# Not test_outage: it stops and pauses the single Valkey server itself.
+# Not test_outage: it stops and pauses the single Valkey server itself. Not test_sinks yet: its
+# lifecycle test passed 3 times of 4 on a cluster on a loaded machine, the failure not understood.
 ON_CLUSTER = {
     "test_buffer",
+    "test_consent",
     "test_dead_letters",
     "test_delivery_reports",
     "test_digest",
@@ -21,6 +23,7 @@ ON_CLUSTER = {
     "test_send_guard",
     "test_statuses",
     "test_triggers",
+    "test_windows",
 }
 
 

@@ -155,7 +155,7 @@ async def test_webhooks_sends_statuses_opt_outs_and_dead_letters_work_on_a_valke
                     assert await OptOuts(redis).is_opted_out(Address("tel", TWILIO_NUMBER), Address("tel", notified))
                     after = twilio_post(hook_url, twilio_inbound("SM" + uuid.uuid4().hex, "hello", From=notified))
                     assert (await web.post("/webhooks/twilio", **after)).status_code == 200
-                    ref = ConversationRef("sms", "twilio", TWILIO_NUMBER, notified)
+                    ref = ConversationRef("sms", TWILIO_NUMBER, notified, "twilio")
                     journey = await start_journey(dev_env.client, ref, Notify.name, {}, task_queue=services.task_queue)
                     result = await asyncio.wait_for(journey.result(), 60)
                     assert result.outcome == "failed"
