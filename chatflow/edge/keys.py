@@ -146,3 +146,13 @@ def sink_events() -> str:
 def sink_dead(sink: str) -> str:
     """A sink's batches that could not be delivered, put aside."""
     return f"{PREFIX}:sinks:{sink}:dead"
+
+
+def auth_failures(client: str = "") -> str:
+    """Wrong API keys from one client address (`chatflow.web.access`); with none, the prefix."""
+    return f"{PREFIX}:auth-failures:{client}"
+
+
+def dashboard_session(digest: str = "") -> str:
+    """A dashboard sign-in, by its cookie's digest (`chatflow.web.dashboard.session`)."""
+    return f"{PREFIX}:dashboard:session:{digest}"

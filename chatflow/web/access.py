@@ -18,12 +18,13 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 
 from chatflow.domain.errors import TooManyRequests, Unauthorized
+from chatflow.edge import keys
 
 log = logging.getLogger(__name__)
 
 FAILURES = 10  # wrong keys per client address and window
 WINDOW = 60  # seconds
-KEY_PREFIX = "chatflow:auth-failures:"
+KEY_PREFIX = keys.auth_failures()
 
 
 def client_address(request: Request) -> str:

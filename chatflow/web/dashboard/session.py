@@ -21,10 +21,12 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
+from chatflow.edge import keys
+
 COOKIE = "chatflow_dashboard"
 COOKIE_PATH = "/dashboard"
 SESSION_TTL = timedelta(hours=12)
-KEY_PREFIX = "chatflow:dashboard:session:"
+KEY_PREFIX = keys.dashboard_session()
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ def test_the_keys_a_script_or_a_transaction_touches_together_hash_to_one_slot() 
 def test_every_key_in_a_script_call_is_built_by_chatflow_edge_keys() -> None:
     unbuilt = []
     for path in SOURCES:
+        if not _relative(path).startswith("chatflow/"):
+            continue  # providers import only chatflow.domain: their few keys are their own
         for group in _groups(path):
             values: dict[str, str] = {}
             for key in group.keys:
