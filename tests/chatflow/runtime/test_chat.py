@@ -217,17 +217,22 @@ def test_chat_starts_a_journey_and_says_how_it_ended(tmp_path: Path) -> None:
         stack.stop()
 
 
+def chat_once(flow: str, url: str) -> subprocess.CompletedProcess[str]:
+    """`chatflow chat FLOW --url URL` with nothing typed."""
+    return subprocess.run(
+        chatflow_command("chat", flow, "--url", url),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=chatflow_env(),
+        timeout=60,
+    )
+
+
 def test_chat_explains_an_unbound_flow(tmp_path: Path) -> None:
     stack = start_dev(tmp_path / "data", tmp_path / "logs")
     try:
-        done = subprocess.run(
-            chatflow_command("chat", "payment_recovery", "--url", stack.url),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=chatflow_env(),
-            timeout=60,
-        )
+        done = chat_once("payment_recovery", stack.url)
     finally:
         stack.stop()
     assert done.returncode == 2
@@ -280,16 +285,25 @@ def test_dev_stops_quietly_with_a_chat_open_and_the_chat_says_once_that_it_went(
         text=True,
         env=chatflow_env(),
     )
+    assert chat.stdin is not None
     try:
         lines: list[str] = []
         _read_until(chat, "Chatting with flow demo", lines)
+        chat.stdin.write("hi\n")
+        chat.stdin.flush()
+        _read_until(chat, "3. Talk to a person", lines)
+        # The read that brought the menu is answered; the chat's next one waits its 20 s.
+        time.sleep(1.5)
     finally:
         assert stack.stop() == 0
     _read_until(chat, f"-- chatflow at {stack.url} is not answering", lines)
     time.sleep(3)  # the chat keeps trying meanwhile
     out, err = chat.communicate("", timeout=60)
     assert chat.returncode == 0, err
-    assert lines[-1] == f"-- chatflow at {stack.url} is not answering (stopping); waiting for it, Ctrl-D ends"
+    assert lines[-1] == f"-- chatflow at {stack.url} is not answering (stopping); waiting for it, Ctrl-D ends", (
+        lines,
+        stack.output()[-3000:],
+    )
     assert out == ""  # said once, not at every try
     logged = stack.output()
     assert "Exception in ASGI application" not in logged
@@ -313,14 +327,7 @@ def test_chat_refuses_an_app_that_is_not_chatflow(tmp_path: Path) -> None:
                 httpx.get(url, timeout=2)
                 break
             time.sleep(0.1)
-        done = subprocess.run(
-            chatflow_command("chat", "demo", "--url", url),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=chatflow_env(),
-            timeout=60,
-        )
+        done = chat_once("demo", url)
     finally:
         other.terminate()
         other.wait(10)

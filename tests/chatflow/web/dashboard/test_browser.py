@@ -27,6 +27,13 @@ async def sign_in(page: Page, served: Served, path: str = "/dashboard") -> None:
     await page.wait_for_url(re.compile(r"/dashboard(?!/login)"))
 
 
+async def take_over(page: Page, operator: str) -> None:
+    """Take the open conversation over, as an operator does on its page."""
+    await page.fill("#takeover-operator", operator)
+    await page.click("#takeover-button")
+    await page.wait_for_url(re.compile(r"done=taken"))
+
+
 def rows(page: Page) -> Locator:
     return page.locator("#conversations tbody tr")
 
@@ -203,9 +210,7 @@ async def test_an_operator_takes_over_replies_and_hands_back(page: Page, served:
     await sign_in(page, served, f"/dashboard/conversations/{quote(conversation, safe=':+')}")
     await expect(page.locator("#reply-form")).to_be_hidden()
 
-    await page.fill("#takeover-operator", "Ana")
-    await page.click("#takeover-button")
-    await page.wait_for_url(re.compile(r"done=taken"))
+    await take_over(page, "Ana")
     await expect(page.locator("#fact-operator")).to_have_text("Ana")
     await expect(page.locator("#takeover-form")).to_be_hidden()
     bot_lines = len(await sent_to(served, customer))
@@ -265,9 +270,7 @@ async def test_a_reply_left_unanswered_in_a_takeover_is_flagged_and_given_to_the
     await served.say(customer, "hi")
     await served.until(conversation, step="menu")
     await sign_in(page, served, f"/dashboard/conversations/{quote(conversation, safe=':+')}")
-    await page.fill("#takeover-operator", "Ana")
-    await page.click("#takeover-button")
-    await page.wait_for_url(re.compile(r"done=taken"))
+    await take_over(page, "Ana")
     await expect(page.locator("#unanswered")).to_be_hidden()
 
     await served.say(customer, "2")  # Track my order, written to Ana, who does not answer
@@ -296,9 +299,7 @@ async def test_the_readme_walk_through_a_demo_customer_asks_for_a_person(page: P
     mine = rows(page).filter(has_text=mask(customer))
     await expect(mine).to_have_count(1)
     await mine.locator("a").first.click()
-    await page.fill("#takeover-operator", "Ana")
-    await page.click("#takeover-button")
-    await page.wait_for_url(re.compile(r"done=taken"))
+    await take_over(page, "Ana")
     await page.fill("#reply-text", "Hi, Ana here. How can I help?")
     await page.click("#reply-button")
     await page.wait_for_url(re.compile(r"done=sent"))
