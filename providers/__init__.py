@@ -1,8 +1,13 @@
-"""Channel plug-ins: how chatflow talks to Twilio, Meta's WhatsApp Cloud API and the local console.
+"""Provider plug-ins, one registry per role: channels (Twilio, Meta's WhatsApp Cloud API, email,
+the local console), sources (signed webhooks in: Stripe, Standard Webhooks, Segment, Mixpanel, any
+HMAC) and sinks (lifecycle events out: a webhook, Segment, Mixpanel).
 
 Each channel is one package implementing `chatflow.domain.channel.Channel` and exposing its
 `ChannelSpec` as `spec`; `CHANNELS` is the one list of them. Adding a channel is a folder here
-and a line below (see docs/channels.md). Only `chatflow.runtime` imports this package.
+and a line below (see docs/channels.md). A source kind exposes a `SourceSpec`
+(`chatflow.domain.source`) listed in `SOURCES`, a sink kind a `SinkSpec` (`chatflow.domain.sink`)
+listed in `SINKS`; one folder may play several roles (segment, mixpanel). Only `chatflow.runtime`
+imports this package.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from chatflow import Ask, End, Flow, keyword
 from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
+from chatflow.domain.messages import DeliveryUpdate
 from chatflow.domain.sink import LifecycleEvent, SinkBinding, SinkFailed
 from chatflow.edge import sinks
 from chatflow.edge.sinks import SinkRelay, dead_letters, emit
@@ -80,6 +81,10 @@ async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_orde
         )
         assert started.status_code == 202
         await channel.wait_for(customer, 1)
+        # The provider reports the first message delivered: its status goes out too.
+        conversation = ConversationRef("sms", NUMBER, customer).id
+        sent_id = f"console-{len(channel.sent)}"  # RecordingChannel's ids count its sends
+        await services.client.get_workflow_handle(conversation).signal("delivery", DeliveryUpdate(sent_id, "delivered"))
         await web.post("/console/messages", json={"from": customer, "to": NUMBER, "text": "ok"})
         await channel.wait_for(customer, 2)
         # The end is told once the run ends, a moment after its last message: STOP after that.
@@ -95,13 +100,14 @@ async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_orde
         page = (await web.get("/dashboard/operations")).text
         assert re.search(r'id="sink-failures">.*<td>shop</td>.*webhook shop answered 410: gone', page, re.S)
 
-    conversation = ConversationRef("sms", NUMBER, customer).id
     mine = [body for body in bodies if body["data"]["conversation"] == conversation]
     assert mine[-1]["type"] == "customer.opted_out"
     mine = mine[:-1]
     types = [body["type"] for body in mine]
     assert types[0] == "conversation.started" and types[-1] == "conversation.ended"
     assert "reply.matched" in types and types.index("reply.matched") < types.index("conversation.ended")
+    (status,) = [body["data"]["detail"] for body in mine if body["type"] == "message.status"]
+    assert status == {"message_id": sent_id, "status": "delivered"}
     ended = mine[-1]["data"]
     assert ended["detail"]["outcome"] == "completed" and ended["flow"] == "delivery"
     # The flow's keys and sink_keys, nothing else of the journey's data.
