@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ FIRST_BACKOFF = timedelta(seconds=1)
 MAX_BACKOFF = timedelta(minutes=1)
 READ_BLOCK = timedelta(seconds=1)
 DEAD_KEPT = 10_000
+AWAY_PAUSE = timedelta(seconds=5)  # the emitter leaves an unreachable Redis alone this long
 
 
 class StreamEmitter:
@@ -79,9 +81,20 @@ class StreamEmitter:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
         )
+        self._away_until = 0.0
 
     def __call__(self, event: LifecycleEvent) -> None:
-        self._redis.xadd(keys.sink_events(), {"e": json.dumps(asdict(event))}, maxlen=STREAM_LENGTH, approximate=True)
+        # After a failure, Redis is not tried again for a while: each try may wait `timeout` on a
+        # workflow thread, and a workflow task held up for seconds is taken for a deadlock.
+        if time.monotonic() < self._away_until:
+            raise ConnectionError("Redis was unreachable a moment ago")
+        try:
+            self._redis.xadd(
+                keys.sink_events(), {"e": json.dumps(asdict(event))}, maxlen=STREAM_LENGTH, approximate=True
+            )
+        except Exception:
+            self._away_until = time.monotonic() + AWAY_PAUSE.total_seconds()
+            raise
 
     def close(self) -> None:
         self._redis.close()

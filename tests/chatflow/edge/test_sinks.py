@@ -232,3 +232,14 @@ async def test_segment_and_mixpanel_get_their_own_formats():
     assert row["event"] == "conversation.ended" and row["properties"]["distinct_id"] == "c1"
     assert row["properties"]["time"] == 1796637600000 and row["properties"]["$insert_id"] == "run-1-3"
     assert failing.called and not failed.value.retryable
+
+
+def test_the_emitter_leaves_an_unreachable_redis_alone_for_a_while(redis):
+    emitter = sinks.StreamEmitter(redis)
+    emitter(event(1))  # reachable: stored
+    emitter._redis = type(emitter._redis)(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises
+        emitter(event(2))
+    with pytest.raises(ConnectionError, match="a moment ago"):
+        emitter(event(3))  # not tried: no wait on the workflow's thread
+    emitter.close()
