@@ -26,6 +26,8 @@ from chatflow.runtime.services import Services
 from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
 
 NUMBER = "+15005550006"
+# The dashboard sets its session cookie without Secure only for plain http to a loopback address.
+LOOPBACK = "http://127.0.0.1"
 HOOK = "https://shop.example/chatflow-events"
 SECRET = "whsec_" + base64.b64encode(b"sink secret of thirty-two bytes!").decode()
 
@@ -73,7 +75,7 @@ async def received(route: respx.Route, last: str) -> list[dict]:
 async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_order(services, hook):
     route = hook.post(HOOK).respond(204)
     customer, channel = new_customer(), services.channels["console"]
-    async with running_worker(services), running_app(services) as web:
+    async with running_worker(services), running_app(services, base_url=LOOPBACK) as web:
         web.headers["Authorization"] = "Bearer key"
         data = {"order_id": "A-7", "tier": "power", "email": "private@example.com"}
         started = await web.post(

@@ -22,6 +22,8 @@ from tests.helpers import RecordingChannel, new_customer, running_app, running_w
 from tests.providers.stripe.events import payment_intent_event, post_signed
 
 NUMBER = "+15005550006"
+# The dashboard sets its session cookie without Secure only for plain http to a loopback address.
+LOOPBACK = "http://127.0.0.1"
 SECRET = "whsec_sources_test"
 KEY = "api-key"
 
@@ -73,7 +75,7 @@ async def services(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[
 
 @pytest.fixture
 async def web(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_worker(services), running_app(services) as http:
+    async with running_worker(services), running_app(services, base_url=LOOPBACK) as http:
         http.headers["Authorization"] = f"Bearer {KEY}"
         yield http
 
