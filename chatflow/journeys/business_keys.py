@@ -32,7 +32,7 @@ from chatflow.domain.messages import BusinessEvent
 from chatflow.edge import keys
 from chatflow.flows.flow import Flow
 from chatflow.flows.registry import FlowRegistry
-from chatflow.temporal.client import send_event
+from chatflow.temporal.client import send_event, started_flow
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class BusinessKeys:
                 return False
             raise
         running = description.status == WorkflowExecutionStatus.RUNNING
-        return running and (await description.memo()).get("flow") == flow
+        return running and await started_flow(description) == flow
 
     def _awaited(self, flow: str) -> set[str]:
         try:

@@ -38,7 +38,7 @@ from chatflow.edge.optout import OptOuts
 from chatflow.flows.needs import missing_keys
 from chatflow.flows.registry import FlowRegistry
 from chatflow.journeys.business_keys import BusinessKeys
-from chatflow.temporal.client import end, hand_back, operator_reply, send_event, start_journey, take_over
+from chatflow.temporal.client import end, hand_back, operator_reply, send_event, start_journey, started_flow, take_over
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW, TASK_QUEUE
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -341,7 +341,7 @@ class Journeys:
             {
                 "run_id": execution.run_id,
                 "state": "running" if execution.status == WorkflowExecutionStatus.RUNNING else "ended",
-                "flow": (await execution.memo()).get("flow", ""),
+                "flow": await started_flow(execution),
                 "started_at": execution.start_time.isoformat(),
                 "closed_at": execution.close_time.isoformat() if execution.close_time else None,
             }
@@ -368,7 +368,7 @@ class Journeys:
             "id": conversation,
             "run_id": description.run_id,
             "state": state_of(description),
-            "flow": (await description.memo()).get("flow", ""),
+            "flow": await started_flow(description),
             "outcome": "",
             "reason": "",
         }
@@ -421,7 +421,7 @@ class Journeys:
         query = self.list_query(state=state, number=number)
         found: list[WorkflowExecution] = []
         async for execution in self.client.list_workflows(query, limit=limit if not flow else None):
-            if flow and (await execution.memo()).get("flow") != flow:
+            if flow and await started_flow(execution) != flow:
                 continue
             found.append(execution)
             if len(found) >= limit:
@@ -436,7 +436,7 @@ class Journeys:
                 "run_id": execution.run_id,
                 "state": state_of(execution),
                 "outcome": outcome,
-                "flow": (await execution.memo()).get("flow", ""),
+                "flow": await started_flow(execution),
                 "started_at": execution.start_time.isoformat(),
                 "closed_at": execution.close_time.isoformat() if execution.close_time else None,
             }

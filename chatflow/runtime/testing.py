@@ -60,6 +60,7 @@ from chatflow.temporal.client import (
     operator_reply,
     send_event,
     start_journey,
+    started_flow,
     take_over,
 )
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW
@@ -460,7 +461,7 @@ async def record_histories(
     redactor = Redactor() if redact else None
     recorded: list[Recorded] = []
     async for execution in client.list_workflows(f"WorkflowType = '{CONVERSATION_WORKFLOW}'"):
-        if (await execution.memo()).get("flow") != flow:
+        if await started_flow(execution) != flow:
             continue
         history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
         history = await prepared(history, client.data_converter.payload_codec, redact=redactor, flows=flows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from temporalio.client import Client, Interceptor, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, Interceptor, WorkflowExecution, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -23,6 +23,7 @@ from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessa
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.converter import data_converter
 from chatflow.temporal.records import ConversationInput, OperatorReply
+from chatflow.temporal.search_attributes import FLOW
 from chatflow.temporal.workflow import ConversationWorkflow
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -157,3 +158,18 @@ async def send_delivery(client: Client, conversation_id: str, update: DeliveryUp
             return False
         raise
     return True
+
+
+async def started_flow(execution: WorkflowExecution) -> str:
+    """The flow a run was started for, as its memo says; "" when it says nothing.
+
+    A memo written under a payload key this process does not hold (a key retired from
+    CHATFLOW_PAYLOAD_KEY, or another deployment's runs in the namespace) cannot be decoded here:
+    the run's ChatflowFlow search attribute, which Temporal keeps unencrypted, names the flow
+    instead, so one such run never breaks a listing of all of them.
+    """
+    try:
+        return str((await execution.memo()).get("flow", ""))
+    except (KeyError, RuntimeError, ValueError):  # the converter's "unknown payload encoding", the codec's "no such key"
+        return execution.typed_search_attributes.get(FLOW) or ""
+

@@ -18,7 +18,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import Ask, End, Flow, anything
-from chatflow.temporal.client import connect
+from chatflow.temporal.client import connect, started_flow
 from chatflow.temporal.converter import codec
 from chatflow.temporal.redact import payloads
 from chatflow.temporal.search_attributes import REGISTERED
@@ -62,6 +62,19 @@ UNENCRYPTED = {*REGISTERED, "TemporalChangeVersion", "patch-data", "data"}
 
 def payloads_to_decode(history: WorkflowHistory) -> list[Payload]:
     return [payload for event in history.events for name, payload in payloads(event) if name not in UNENCRYPTED]
+
+
+async def test_a_run_encrypted_under_a_key_this_process_lacks_is_listed_with_its_flow(
+    recorded: Recorded, dev_env: WorkflowEnvironment
+):
+    # The dashboard and the journeys API list every run of the namespace: one whose memo they
+    # cannot decode (a retired key, another deployment's runs) names its flow all the same.
+    query = f"WorkflowId = '{recorded.history.workflow_id}'"
+    runs = [execution async for execution in dev_env.client.list_workflows(query)]
+    assert runs
+    with pytest.raises(KeyError, match="encoding"):
+        await runs[0].memo()
+    assert [await started_flow(run) for run in runs] == [Nickname.name]
 
 
 async def test_a_history_holds_every_payload_encrypted_and_no_customers_words(recorded: Recorded):
