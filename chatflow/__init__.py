@@ -23,6 +23,7 @@ from chatflow.flows.matching import (
     yes,
 )
 from chatflow.flows.quiet_hours import SendWindow
+from chatflow.flows.split import Split
 from chatflow.flows.steps import (
     Ask,
     Delay,
@@ -60,6 +61,7 @@ __all__ = [
     "SendWindow",
     "SourceEvent",
     "SourceMapping",
+    "Split",
     "Start",
     "Template",
     "Wait",

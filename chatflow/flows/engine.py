@@ -31,6 +31,7 @@ from chatflow.domain.messages import (
 from chatflow.domain.secrets import Secret
 from chatflow.flows.flow import Flow
 from chatflow.flows.quiet_hours import SendWindow
+from chatflow.flows.split import Split, choose_branch
 from chatflow.flows.steps import (
     ERROR,
     EVENT,
@@ -408,7 +409,18 @@ class FlowRunner:
             return await self._code(step)
         if isinstance(step, Notify):
             return await self._notify(step)
+        if isinstance(step, Split):
+            return self._split(step)
         raise FlowDefinitionError(f"step {step.name!r} of an unknown kind {type(step).__name__}")
+
+    def _split(self, step: Split) -> str:
+        data = self.state.data
+        branch = data.get(step.data_key)
+        if branch not in step.weights:  # else chosen before (a loop back), or by the journey
+            branch = choose_branch(step.weights, self.flow.name, step.name, self.convo.customer)
+            data[step.data_key] = branch
+        self.port.log("split %s: %s (%s)", step.name, branch, step.share(branch))
+        return step.label(branch)
 
     async def respect_quiet_hours(self, urgent: bool, *, every_send: bool = False) -> None:
         self.sending_urgent = urgent  # what the send after this is, for a later send of it (fallback)

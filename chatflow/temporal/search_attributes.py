@@ -63,17 +63,25 @@ def data_entries(data: Mapping[str, Any]) -> list[str]:
 
 
 def progress(
-    flow: str, data: Mapping[str, Any], version: int, step: str, outcome: str = "", operator: str = ""
+    flow: str,
+    data: Mapping[str, Any],
+    version: int,
+    step: str,
+    outcome: str = "",
+    operator: str = "",
+    branches: Mapping[str, Any] | None = None,
 ) -> list[SearchAttributeUpdate[Any]]:
     """The attributes that follow the conversation: its flow and the journey's data (a run that
-    continued as new keeps those of the run before), version, step, who has it, how it ended."""
+    continued as new keeps those of the run before), version, step, who has it, how it ended.
+    `branches`: the experiments' branches it was sent down (`split:<step>` data), indexed first
+    so the journey's own data never crowds them out."""
     updates: list[SearchAttributeUpdate[Any]] = [
         FLOW.value_set(flow),
         VERSION.value_set(str(version)),
         STEP.value_set(step),
         OPERATOR.value_set(operator) if operator else OPERATOR.value_unset(),
     ]
-    if entries := data_entries(data):
+    if entries := list(dict.fromkeys([*data_entries(branches or {}), *data_entries(data)]))[:DATA_KEYS_LIMIT]:
         updates.append(DATA.value_set(entries))
     if outcome:
         updates.append(OUTCOME.value_set(outcome))

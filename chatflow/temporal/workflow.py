@@ -41,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
     from chatflow.flows.flow import Flow
     from chatflow.flows.quiet_hours import SendWindow
     from chatflow.flows.registry import registry
+    from chatflow.flows.split import DATA_PREFIX as SPLIT_DATA
+    from chatflow.flows.split import Split
     from chatflow.flows.steps import Ask
     from chatflow.temporal import constants, lifecycle, search_attributes
     from chatflow.temporal.records import (
@@ -99,7 +101,9 @@ class ConversationWorkflow:
         self.flow_class = flow_class
         self.version = flow_class.version
         self.quiet_hours_window = flow_class.quiet_hours
-        self.reported_keys = (*flow_class.keys, *flow_class.sink_keys)
+        # The experiments' branches go with every event after them, so sinks count outcomes per branch.
+        splits = tuple(step.data_key for step in flow_class.steps.values() if isinstance(step, Split))
+        self.reported_keys = (*flow_class.keys, *flow_class.sink_keys, *splits)
         # Asked once as the run starts: asked at the send itself, right after a send's local
         # activity in the same workflow task, its replay failed (a code step's second say).
         self.quiet_every_send = flow_class.quiet_hours is not None and workflow.patched(
@@ -729,8 +733,9 @@ class ConversationWorkflow:
         if self.state is None or not self.params.indexed:
             return  # started before conversations were indexed: its history has no upserts to replay
         indexed = workflow.info().typed_search_attributes
+        branches = {key: value for key, value in self.state.data.items() if key.startswith(SPLIT_DATA)}
         wanted = search_attributes.progress(
-            self.params.flow, self.params.data, self.version, self.state.step, outcome, self.state.operator
+            self.params.flow, self.params.data, self.version, self.state.step, outcome, self.state.operator, branches
         )
         changed = [update for update in wanted if indexed.get(update.key) != update.value]
         if changed:
