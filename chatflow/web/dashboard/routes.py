@@ -383,6 +383,7 @@ class Dashboard:
                         waiting=figures.waiting,
                         outcomes=figures.outcomes,
                         endings=figures.endings,
+                        branches=figures.branches,
                         diagram=flow_diagram(newest, ""),
                         builtin=frozenset(name for name, step in newest.steps.items() if step.builtin),
                     )

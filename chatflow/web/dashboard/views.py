@@ -345,6 +345,7 @@ class FlowCard:
     endings: dict[str, int]
     diagram: str  # the newest version's SVG
     builtin: frozenset[str] = frozenset()  # endings that are built-in ends, not the author's steps
+    branches: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # see FlowFigures
 
 
 def _counts(
@@ -357,6 +358,24 @@ def _counts(
         for key, count in counts.items()
     )
     return f'<table class="counts"><thead><tr><th>{esc(title)}</th><th>Conversations</th><th></th></tr></thead><tbody>{rows}</tbody></table>'
+
+
+def _split_outcomes(flow: str, split: str, branches: Mapping[str, Mapping[str, int]], period: str) -> str:
+    """An experiment's results: how the customers sent down each branch ended, each count a link
+    to those conversations."""
+    outcomes = list(next(iter(branches.values()), {}))
+    head = "".join(f"<th>{esc(outcome)}</th>" for outcome in outcomes)
+
+    def cell(branch: str, outcome: str, count: int) -> str:
+        href = page_href(BASE, {"flow": flow, "data": f"split:{split}={branch}", "outcome": outcome})
+        return f'<td class="count"><a href="{esc(href)}">{count}</a></td>'
+
+    rows = "".join(
+        f"<tr><td>{esc(branch)}</td>{''.join(cell(branch, o, counts.get(o, 0)) for o in outcomes)}</tr>"
+        for branch, counts in branches.items()
+    )
+    title = f"Split {split}: ended in the last {period}, by branch"
+    return f'<table class="counts split" id="split-{esc(flow)}-{esc(split)}"><thead><tr><th>{esc(title)}</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
 def _flow_card(card: FlowCard, period: str) -> str:
@@ -372,6 +391,7 @@ def _flow_card(card: FlowCard, period: str) -> str:
 {_counts("Waiting at step", card.waiting, href=lambda s: listed(step=s, state="running"))}
 {_counts(f"Ended in the last {period}", card.outcomes, href=lambda o: listed(outcome=o))}
 {_counts(f"Ending reached in the last {period}", card.endings, href=lambda s: listed(step=s, state="ended"), label=lambda s: f"{s} (built-in)" if s in card.builtin else s)}
+{"".join(_split_outcomes(card.name, split, branches, period) for split, branches in card.branches.items())}
 </div>
 <div class="diagram">{card.diagram}</div>
 </div>
