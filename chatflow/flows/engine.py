@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chatflow.domain.errors import FlowDefinitionError, FlowError, HttpCallFailed, LoopDetected, PermanentSendError
+from chatflow.domain.keywords import command
 from chatflow.domain.messages import (
     BusinessEvent,
     HttpRequest,
@@ -60,6 +61,7 @@ from chatflow.flows.templating import render, render_json, render_url
 # Engine-level jumps that are not edges of any one step.
 EXPIRE = "expire"
 CANCEL = "cancel"
+RESTART = "restart"  # the customer wrote the flow's `restart_keyword`
 
 
 @dataclass
@@ -325,6 +327,11 @@ class FlowRunner:
         elif label == CANCEL:
             target = "cancelled"
             state.reason = self.port.cancelled() or "cancelled by the business"
+        elif label == RESTART:
+            # From the first step as if new, keeping the data (the journey's, the answers so
+            # far: each step asked again saves its new answer over the old one).
+            target = self.flow.first_step()
+            state.reason, state.reply, state.last_text, state.repeats = "", "", "", 0
         elif label == ERROR and not getattr(step, "on_error", None):
             target = self.flow.on_failure
         else:
@@ -513,6 +520,9 @@ class FlowRunner:
                 state.events[item.name] = item.data
                 continue
             state.repeats = 0
+            if self.flow.restart_keyword and command(item.text) == command(self.flow.restart_keyword):
+                self.port.log("restarted by the customer (%s): back to step %s", item.text, self.flow.first_step())
+                return RESTART
             label = self._match(step, item)
             if label is not None:
                 self.port.log("reply to %s matched %s", step.name, label)

@@ -71,6 +71,9 @@ class Flow:
     loop_limit: ClassVar[int] = 5
     # Steps run without waiting before the flow is judged stuck in a loop.
     max_steps_without_wait: ClassVar[int] = 500
+    # A word that, as the customer's whole reply to any question, starts the conversation again
+    # from its first step ("restart"); "" for none.
+    restart_keyword: ClassVar[str] = ""
 
     steps: ClassVar[dict[str, Step]] = {}
     table: ClassVar[Machine]
@@ -172,6 +175,11 @@ class Flow:
         for attr in ("on_failure", "on_expiry"):
             if getattr(cls, attr) not in known:
                 raise FlowDefinitionError(f"flow {cls.name!r}: {attr}={getattr(cls, attr)!r} is not a step")
+        if cls.restart_keyword and command(cls.restart_keyword) in RESERVED_WORDS:
+            raise FlowDefinitionError(
+                f"flow {cls.name!r}: restart_keyword={cls.restart_keyword!r} is a word every number answers "
+                "itself (STOP, HELP, START...); use another word"
+            )
         if cls.initial and cls.initial not in known:
             raise FlowDefinitionError(f"flow {cls.name!r}: initial={cls.initial!r} is not a step")
 
