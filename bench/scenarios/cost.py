@@ -1,8 +1,9 @@
 """8. Cost: history events, workflow tasks and billable Temporal Cloud actions, per customer message
 and per typical conversation, read from the workflows' histories (`bench.history`).
 
-- A typical conversation of the demo flow: "hi" (greeting and menu), then "3", talk to a person
-  (one reply, and the conversation ends): counted over its whole history once it has closed.
+- A typical conversation of the demo flow: "hi" (greeting and menu), then "bye" (one reply, and
+  the conversation ends): counted over its whole history once it has closed. Not "3": the demo's
+  "Talk to a person" is a Handover that waits for an operator, an hour when nobody takes it.
 - A customer message: in a conversation waiting at the menu, "1" (opening hours and the menu
   again) many times over; what the history grew by, divided by the messages. It includes the
   continue-as-new that chatflow does every HISTORY_LIMIT events when the conversation is long
@@ -71,7 +72,7 @@ async def typical(stack: Stack, path: str) -> dict[str, Any]:
     await deliver(customer, "hi")
     await stack.fake.nth_send(customer, 2, TIMEOUT)
     await settled(stack, workflow_id)
-    await deliver(customer, "3")
+    await deliver(customer, "bye")
     await stack.fake.nth_send(customer, 3, TIMEOUT)
     await closed(stack, workflow_id)
     return tally(await fetch_runs(stack.client, workflow_id))
