@@ -8,6 +8,7 @@ script and transaction in chatflow for it). Build every key here, never inline.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 PREFIX = "chatflow"
 
@@ -87,6 +88,12 @@ def queued_index() -> str:
     return f"{PREFIX}:{{queued}}"
 
 
+# What an earlier chatflow named the queue's and the digests' keys, before they took a hash tag
+# (`chatflow.edge.renamed_keys` moves them): whole names, then prefixes with today's builder.
+NAMES_BEFORE_HASH_TAGS: tuple[tuple[str, str], ...] = ((f"{PREFIX}:queued", queued_index()),)
+PREFIXES_BEFORE_HASH_TAGS: tuple[tuple[str, Callable[[str], str]], ...] = ((f"{PREFIX}:queued:", queued_journeys),)
+
+
 def broadcast(broadcast_id: str) -> str:
     return f"{PREFIX}:broadcast:{broadcast_id}"
 
@@ -99,6 +106,10 @@ def digest_window(member: str = "") -> str:
 
 def digest_due() -> str:
     return f"{PREFIX}:{{digest}}:due"
+
+
+NAMES_BEFORE_HASH_TAGS += ((f"{PREFIX}:digest:due", digest_due()),)
+PREFIXES_BEFORE_HASH_TAGS += ((f"{PREFIX}:digest:window:", digest_window),)
 
 
 def delivery_status(message_id: str) -> str:

@@ -44,6 +44,7 @@ from chatflow.edge.inbound import InboundEdge, PendingOptOuts
 from chatflow.edge.ledger import SentMessages
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
+from chatflow.edge.renamed_keys import moved_first
 from chatflow.edge.send_guard import SendGuard, Watcher
 from chatflow.edge.sinks import SinkRelay, StreamEmitter, announcing_opt_outs
 from chatflow.edge.statuses import StatusRouter
@@ -280,7 +281,7 @@ class Services:
                 # STOP and START kept in Temporal while Redis was away, written to it once it is back.
                 supervised("pending opt-outs", pending.apply_forever),
                 # Journeys queued behind a running conversation (when_busy = "queue") start as it ends.
-                supervised("journey queue", journeys.drain_queue),
+                supervised("journey queue", moved_first(redis, journeys.drain_queue)),
                 supervised("digests", journeys.flush_digests),
                 # Lifecycle events to each sink, in order, retried, put aside when they keep failing.
                 *(
