@@ -372,6 +372,11 @@ def _parsed(text: str, kind: AddressKind, where: str) -> Address:
         raise ConfigError(f"{where}: {error}") from None
 
 
+def check_secrets(config: Config, channels: Sequence[ChannelSpec], *, source: str = "chatflow.toml") -> None:
+    """Every channel a number is bound to has the settings it needs (a ConfigError naming them)."""
+    _check_secrets(config.numbers, config.settings, source, {spec.name: spec for spec in channels})
+
+
 def _check_secrets(
     numbers: list[NumberBinding], settings: Settings, source: str, channels: Mapping[str, ChannelSpec]
 ) -> None:

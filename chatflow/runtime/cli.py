@@ -130,7 +130,9 @@ def dev(
     """Run everything on this machine: Temporal and Valkey (embedded unless
     CHATFLOW_TEMPORAL_ADDRESS / CHATFLOW_REDIS_URL are set), the worker and the web app."""
     configure_logging(json_lines=log_json, level=log_level)
-    loaded, source = _config(config)
+    # Secrets are checked once dev has started what supplies some (its mail catcher: an email
+    # binding needs no CHATFLOW_SMTP_URL here).
+    loaded, source = _config(config, check_secrets=False)
     options = DevOptions(host, port, data_dir, temporal_port, ui_port, redis_port, source, log_json, log_level, reload)
     _run(lambda: dev_main(loaded, options, say))
 

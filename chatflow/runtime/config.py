@@ -30,6 +30,16 @@ def load_config(
         raise ConfigError(with_line(str(error), str(file), file)) from None
 
 
+def check_secrets(config: Config, path: str | Path | None = None) -> None:
+    """The secrets check of `load_config`, for a config loaded without it (`chatflow dev` checks
+    once it has started what supplies some of them: the mail catcher)."""
+    try:
+        _config.check_secrets(config, providers.CHANNELS, source=str(path or "chatflow.toml"))
+    except ConfigError as error:
+        file = Path(path or os.environ.get("CHATFLOW_CONFIG") or "chatflow.toml")
+        raise ConfigError(with_line(str(error), str(file), file)) from None
+
+
 def with_line(message: str, source: str, file: Path) -> str:
     """`source: what` as `source:line: what`, the line found from what the message names (an
     entry, a table, a key, a flow); unchanged when it names none, or already has a line."""

@@ -38,6 +38,7 @@ from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import StartupError
 from chatflow.flows.flow import Flow
+from chatflow.runtime.config import check_secrets
 from chatflow.runtime.embedded import start_temporal, start_valkey
 from chatflow.runtime.mail import catch_mail
 from chatflow.runtime.processes import ChildProcess, choose_port, folder_lock, free_port
@@ -231,6 +232,7 @@ async def _dev_main(config: Config, options: DevOptions, say: Say) -> None:
         mailbox = await catch_mail(SERVER_HOST, settings)  # None when CHATFLOW_SMTP_URL (or Mailgun) is set
         if mailbox is not None:
             lines.append(f"  Mail          {mailbox.url} (caught: shown on the web app's page and in chatflow chat)")
+        check_secrets(config, options.source)
         services = await Services.start(config, flows)
         services.mailbox = mailbox
         try:

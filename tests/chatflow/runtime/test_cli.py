@@ -11,6 +11,7 @@ from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import encode
 from chatflow.edge.dead_letters import list_dead_letters
+from chatflow.runtime.processes import free_port, port_is_free
 from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
 
 
@@ -316,6 +317,18 @@ def test_secrets_are_checked_by_the_commands_that_run_conversations_only(tmp_pat
         done = run(tmp_path, *command, config=unset)
         assert done.returncode == 2, (command, done.stderr)
         assert "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN" in done.stderr
+    # dev checks once its own servers (and its mail catcher) are up, and stops them again.
+    ports = [str(free_port()) for _ in range(4)]
+    data = tmp_path / "data"
+    options = ["--data-dir", str(data), "--port", ports[0], "--temporal-port", ports[1], "--ui-port", ports[2]]
+    started = run(tmp_path, "dev", *options, "--redis-port", ports[3], config=unset)
+    assert started.returncode == 2, started.stderr
+    assert (
+        started.stderr.strip()
+        .splitlines()[-1]
+        .endswith("binds numbers whose provider needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN in the environment")
+    )
+    assert all(port_is_free("127.0.0.1", int(port)) for port in ports[1:])  # Temporal, its UI, Valkey stopped
     listed = run(tmp_path, "flows", config=unset)
     assert listed.returncode == 0 and listed.stdout.splitlines()[1].startswith("demo"), listed.stderr
     drawn = run(tmp_path, "graph", "demo", config=unset)

@@ -110,6 +110,8 @@ def test_chatflow_dev_catches_a_flows_email_and_chat_shows_it(tmp_path: Path) ->
     (tmp_path / "notifier.py").write_text(NOTIFIER)
     data = tmp_path / "data"
     config = DEMO_CONFIG.replace('modules = ["conversations.demo"]', 'modules = ["conversations.demo", "notifier"]')
+    # An email sender bound in chatflow.toml needs no CHATFLOW_SMTP_URL under dev: the catcher is it.
+    config += '\n[[numbers]]\naddress = "mailto:orders@shop.example"\nprovider = "email"\nflow = "order_note"\n'
     stack = start_dev(data, tmp_path / "logs", config_text=config)
     try:
         assert "  Mail          smtp://127.0.0.1:" in stack.output()
