@@ -12,7 +12,8 @@ import importlib
 import inspect
 import os
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from chatflow.domain.errors import FlowDefinitionError, UnknownFlow
@@ -22,6 +23,8 @@ from chatflow.flows.flow import Flow
 class FlowRegistry:
     def __init__(self, flows: Iterable[type[Flow]] = ()) -> None:
         self._flows: dict[str, dict[int, type[Flow]]] = {}
+        self._queues: dict[str, FlowRegistry] = {}
+        self._replaying = False
         for flow in flows:
             self.add(flow)
 
@@ -41,6 +44,36 @@ class FlowRegistry:
                 f"(deployed: {sorted(versions)}); conversations on it wait until it is"
             )
         return versions[version]
+
+    def deploy(self, flows: Iterable[type[Flow]], task_queue: str) -> None:
+        """The flows a worker polling `task_queue` runs: exactly these on that queue (workers of
+        one queue run the same flows), and among the process's flows."""
+        flows = list(flows)
+        self._queues[task_queue] = FlowRegistry(flows)
+        for flow in flows:
+            self.add(flow)
+
+    def withdraw(self, task_queue: str) -> None:
+        """No worker of this process polls `task_queue` any longer."""
+        self._queues.pop(task_queue, None)
+
+    def on(self, task_queue: str) -> FlowRegistry:
+        """The flows the workflow runs on `task_queue`: its worker's. Several workers in one
+        process (tests, each on a queue of its own) each see only their own, so a version 2 one
+        test deployed never answers another's version 1. A queue no worker here polls (a replay)
+        sees every flow of the process."""
+        if self._replaying:
+            return self
+        return self._queues.get(task_queue, self)
+
+    @contextmanager
+    def replaying(self) -> Iterator[None]:
+        """Every flow of the process, whichever queue the replayed histories name."""
+        self._replaying = True
+        try:
+            yield
+        finally:
+            self._replaying = False
 
     def versions(self, name: str) -> list[int]:
         """Deployed versions of a flow, newest first."""

@@ -50,6 +50,7 @@ from chatflow.domain.messages import BusinessEvent, InboundMessage, OutboundMess
 from chatflow.edge.consent import Scopes
 from chatflow.edge.optout import OptOuts
 from chatflow.flows.flow import Flow
+from chatflow.flows.registry import registry
 from chatflow.runtime.binaries import temporal_cli, temporal_test_server
 from chatflow.runtime.services import Services, connect_redis
 from chatflow.temporal.activities import Sender
@@ -239,8 +240,11 @@ class FlowTest:
                 await self.handle.terminate("test finished")
             except RPCError:
                 pass  # never started
-        await self._worker.shutdown()
-        await self._worker_task
+        try:
+            await self._worker.shutdown()
+            await self._worker_task
+        finally:
+            registry.withdraw(self.task_queue)
         await self._own_http.aclose()
         if self._redis is None and self.redis is not None:
             await self.redis.aclose()

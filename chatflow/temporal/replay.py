@@ -68,7 +68,7 @@ async def replay_histories(
     flows = list(flows)
     replayer = Replayer(workflows=[ConversationWorkflow], workflow_runner=sandbox_runner(flows))
     failures: list[ReplayFailure] = []
-    with flows_deployed(flows):
+    with registry.replaying(), flows_deployed(flows):
         for name, history in histories:
             result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
             if result.replay_failure is not None:

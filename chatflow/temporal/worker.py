@@ -82,8 +82,7 @@ def build_worker(
     `Http` steps call through `http` when given, else through a client that refuses addresses
     inside the network but for the `http_allow` hosts ("host" or "host:port")."""
     flows = list(flows)
-    for flow in flows:
-        registry.add(flow)
+    registry.deploy(flows, task_queue)
     # `senders`: our address on each channel, for notifications (`Notify`) to another channel.
     activities = ChatflowActivities(
         channels, http, guard, on_send, ledger, barrier, http_allow, fallbacks, senders=senders

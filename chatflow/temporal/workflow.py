@@ -97,7 +97,9 @@ class ConversationWorkflow:
 
     @workflow.run
     async def run(self, params: ConversationInput) -> ConversationResult:
-        flow_class = registry.get(params.flow, params.version or self._pin_version(params.flow))
+        flow_class = registry.on(workflow.info().task_queue).get(
+            params.flow, params.version or self._pin_version(params.flow)
+        )
         self.flow_class = flow_class
         self.version = flow_class.version
         self.quiet_hours_window = flow_class.quiet_hours
@@ -720,7 +722,7 @@ class ConversationWorkflow:
         on a replay after a newer version was deployed, that newer marker is absent from the
         history, so the search falls through to the version the conversation started on.
         """
-        versions = registry.versions(flow)
+        versions = registry.on(workflow.info().task_queue).versions(flow)
         for version in versions:
             if workflow.patched(f"chatflow-flow-{flow}-v{version}"):
                 return version

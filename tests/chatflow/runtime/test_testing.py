@@ -15,6 +15,7 @@ from chatflow import Ask, End, Flow, Say, anything
 from chatflow.domain.addresses import Address
 from chatflow.edge import keys
 from chatflow.runtime.testing import FlowTest, record_histories, skip_time
+from tests.flows import SurveyV1, SurveyV2
 
 _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _DATA_FRAME = 0x0
@@ -194,3 +195,15 @@ async def test_a_customer_who_opts_back_in_is_sent_to_again(skipping_env: Workfl
         await chat.opt_out()
         await chat.opt_in()
         assert await chat.send("5") == ["Thanks!"]
+
+
+async def test_a_test_of_a_flows_first_version_runs_it_after_a_test_of_its_second(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    # Workers of one process share the registry the workflow reads; each worker's conversations
+    # see its own flows only, so what one test deployed never answers in the next.
+    async with FlowTest(skipping_env, SurveyV2) as newer:
+        assert await newer.start() == ["May we ask one question? YES/NO"]
+    async with FlowTest(skipping_env, SurveyV1) as older:
+        assert await older.start() == ["Rate us 1-5"]
+        assert (await older.settle()).version == 1
