@@ -12,6 +12,9 @@ imports this package.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeVar
+
 import httpx
 
 from chatflow.domain.channel import Channel, ChannelSpec, Resources
@@ -39,6 +42,24 @@ SOURCES: tuple[SourceSpec, ...] = (stripe.spec, standard_webhooks.spec, segment.
 SINKS: tuple[SinkSpec, ...] = (webhook.spec, segment.sink_spec, mixpanel.sink_spec)
 
 
+class _Binding(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+class _KindSpec(Protocol):
+    @property
+    def kind(self) -> str: ...
+    def missing(self, name: str, environment: Mapping[str, str]) -> list[str]: ...
+
+
+_B = TypeVar("_B", bound=_Binding)
+_S = TypeVar("_S", bound=_KindSpec)
+_Built = TypeVar("_Built")
+
+
 def build_channels(config: Config, resources: Resources) -> dict[str, Channel]:
     """The channels of this process, by name: those whose settings are all there, and the console.
 
@@ -51,39 +72,39 @@ def build_channels(config: Config, resources: Resources) -> dict[str, Channel]:
 def build_sources(config: Config, *, source: str = "chatflow.toml") -> dict[str, tuple[Source, SourceSpec]]:
     """The config's sources, by name, each with its spec; ConfigError naming the entry for an
     unknown kind, a key the kind does not take, or a secret missing from the environment."""
-    kinds = {spec.kind: spec for spec in SOURCES}
-    built: dict[str, tuple[Source, SourceSpec]] = {}
-    for binding in config.sources:
-        where = f"{source}: [[sources]] {binding.name!r}"
-        spec = kinds.get(binding.kind)
-        if spec is None:
-            raise ConfigError(f"{where}: kind {binding.kind!r} is not one of {', '.join(kinds)}")
-        missing = spec.missing(binding.name, config.settings.environment)
-        if missing:
-            raise ConfigError(f"{where} needs {', '.join(missing)} in the environment")
-        try:
-            built[binding.name] = (spec.build(binding, config.settings.environment), spec)
-        except ValueError as error:
-            raise ConfigError(f"{where}: {error}") from None
-    return built
+    environment = config.settings.environment
+    return _built("sources", config.sources, SOURCES, environment, source, lambda spec, b: spec.build(b, environment))
 
 
 def build_sinks(
     config: Config, http: httpx.AsyncClient, *, source: str = "chatflow.toml"
 ) -> dict[str, tuple[Sink, SinkSpec]]:
     """The config's sinks, by name, each with its spec; ConfigError naming the entry otherwise."""
-    kinds = {spec.kind: spec for spec in SINKS}
-    built: dict[str, tuple[Sink, SinkSpec]] = {}
-    for binding in config.sinks:
-        where = f"{source}: [[sinks]] {binding.name!r}"
+    environment = config.settings.environment
+    return _built("sinks", config.sinks, SINKS, environment, source, lambda spec, b: spec.build(b, environment, http))
+
+
+def _built(
+    table: str,
+    bindings: Sequence[_B],
+    specs: Sequence[_S],
+    environment: Mapping[str, str],
+    source: str,
+    build: Callable[[_S, _B], _Built],
+) -> dict[str, tuple[_Built, _S]]:
+    """Each `[[table]]` entry built by the spec of its kind, by name; one ConfigError per mistake."""
+    kinds = {spec.kind: spec for spec in specs}
+    built: dict[str, tuple[_Built, _S]] = {}
+    for binding in bindings:
+        where = f"{source}: [[{table}]] {binding.name!r}"
         spec = kinds.get(binding.kind)
         if spec is None:
             raise ConfigError(f"{where}: kind {binding.kind!r} is not one of {', '.join(kinds)}")
-        missing = spec.missing(binding.name, config.settings.environment)
+        missing = spec.missing(binding.name, environment)
         if missing:
             raise ConfigError(f"{where} needs {', '.join(missing)} in the environment")
         try:
-            built[binding.name] = (spec.build(binding, config.settings.environment, http), spec)
+            built[binding.name] = (build(spec, binding), spec)
         except ValueError as error:
             raise ConfigError(f"{where}: {error}") from None
     return built

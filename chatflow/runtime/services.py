@@ -225,7 +225,8 @@ class Services:
         channels = providers.build_channels(config, Resources(http=http, redis=redis))
         routes = [route.path for channel in channels.values() for route in channel.routes()]
         sources = load_sources(config, reserved_paths=routes)
-        sinks = [(binding, *providers.build_sinks(config, http)[binding.name]) for binding in config.sinks]
+        built = providers.build_sinks(config, http)
+        sinks = [(binding, *built[binding.name]) for binding in config.sinks]
         return cls(config, list(flows), client, redis, http, channels, task_queue, history_limit, sources, sinks)
 
     async def aclose(self) -> None:
