@@ -10,6 +10,7 @@ without To or From, a Meta status whose recipient cannot be read.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -30,6 +31,11 @@ Report = Callable[[str, DeliveryUpdate], Awaitable[bool]]
 
 log = logging.getLogger(__name__)
 
+# The ledger records a send once the provider has answered it, and a provider may report the
+# message's status in that moment: a status of a message the ledger does not know looks again
+# (seconds between looks) before it goes to the conversation its fields name, or to none.
+LEDGER_CATCH_UP = (0.05, 0.1, 0.2, 0.4)
+
 
 class StatusRouter:
     def __init__(
@@ -48,6 +54,10 @@ class StatusRouter:
         """Report `update` to the conversation that sent its message (True: delivered there, or
         nowhere to deliver it, so the caller tries no other), else to `conversation_id`."""
         sender = await self._sender(update.message_id)
+        for pause in LEDGER_CATCH_UP if not sender else ():
+            await asyncio.sleep(pause)
+            if sender := await self._sender(update.message_id):
+                break
         if sender:
             await self._report(sender, update)
             return True

@@ -102,9 +102,15 @@ async def test_a_twilio_status_callback_without_to_or_from_reaches_the_conversat
     await stack.sent["twilio"].wait_for(customer, 1)
     message_id = stack.first_id("twilio")
     # Twilio's documented callback: no To, no From (we sent it, from the config's one number).
-    callback = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "MessageSid": message_id,
-                "MessageStatus": "delivered", "SmsSid": message_id, "SmsStatus": "delivered",
-                "RawDlrDoneDate": "2511221030"}
+    callback = {
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+        "MessageSid": message_id,
+        "MessageStatus": "delivered",
+        "SmsSid": message_id,
+        "SmsStatus": "delivered",
+        "RawDlrDoneDate": "2511221030",
+    }
     url = f"{PUBLIC_URL}/webhooks/twilio/status"
     assert (await stack.statuses.post("/webhooks/twilio/status", **twilio_post(url, callback))).status_code < 300
     id = ConversationRef("sms", TWILIO_NUMBER, customer).id
@@ -113,19 +119,53 @@ async def test_a_twilio_status_callback_without_to_or_from_reaches_the_conversat
 
 async def test_a_meta_status_naming_the_customer_by_user_id_reaches_the_phone_conversation(stack: Stack) -> None:
     customer = new_customer()
-    inbound = meta_messages(meta_text("wamid." + uuid.uuid4().hex, "hi", sender=customer[1:]),
-                            contacts=[{"profile": {"name": "Ada"}, "wa_id": customer[1:]}])
+    inbound = meta_messages(
+        meta_text("wamid." + uuid.uuid4().hex, "hi", sender=customer[1:]),
+        contacts=[{"profile": {"name": "Ada"}, "wa_id": customer[1:]}],
+    )
     assert (await stack.web.post("/webhooks/whatsapp", **meta_post(inbound))).status_code == 200
     await stack.sent["whatsapp_cloud"].wait_for(customer, 1)
     message_id = stack.first_id("whatsapp_cloud")
     # A status as Meta sends it once the customer hides their number: a user id, no phone.
-    status = {"id": message_id, "status": "read", "timestamp": "1763807400",
-              "recipient_user_id": "US.13491208655302741918",
-              "conversation": {"id": "CONVERSATION_ID", "origin": {"type": "service"}},
-              "pricing": {"billable": True, "pricing_model": "PMP", "category": "service"}}
+    status = {
+        "id": message_id,
+        "status": "read",
+        "timestamp": "1763807400",
+        "recipient_user_id": "US.13491208655302741918",
+        "conversation": {"id": "CONVERSATION_ID", "origin": {"type": "service"}},
+        "pricing": {"billable": True, "pricing_model": "PMP", "category": "service"},
+    }
     answer = await stack.statuses.post("/webhooks/whatsapp", **meta_post(meta_messages(statuses=[status])))
     assert answer.status_code == 200
     id = ConversationRef("whatsapp", WHATSAPP_NUMBER, customer).id
+    assert await status_of(stack.web, id, message_id, "read") == "read"
+
+
+async def test_a_status_that_comes_before_the_ledger_records_its_send_still_reaches_the_conversation(
+    stack: Stack, redis: Redis
+) -> None:
+    customer = new_customer()
+    inbound = meta_messages(meta_text("wamid." + uuid.uuid4().hex, "hi", sender=customer[1:]))
+    assert (await stack.web.post("/webhooks/whatsapp", **meta_post(inbound))).status_code == 200
+    await stack.sent["whatsapp_cloud"].wait_for(customer, 1)
+    message_id = stack.first_id("whatsapp_cloud")
+    id = ConversationRef("whatsapp", WHATSAPP_NUMBER, customer).id
+    # The provider reports the message before the ledger has recorded who sent it: taken away
+    # here until the status has arrived, as it is in the moment after the provider's answer.
+    for _ in range(100):
+        if await redis.getdel(sent_message(message_id)):
+            break
+        await asyncio.sleep(0.02)
+
+    async def recorded_late() -> None:
+        await asyncio.sleep(0.2)
+        await redis.set(sent_message(message_id), id, ex=SENT_TTL)
+
+    status = {"id": message_id, "status": "read", "timestamp": "1763807400", "recipient_user_id": "US.1349120865530"}
+    late = asyncio.create_task(recorded_late())
+    answer = await stack.statuses.post("/webhooks/whatsapp", **meta_post(meta_messages(statuses=[status])))
+    await late
+    assert answer.status_code == 200
     assert await status_of(stack.web, id, message_id, "read") == "read"
 
 
