@@ -16,6 +16,7 @@ from chatflow.domain.messages import (
     Media,
     Option,
     OutboundMessage,
+    Reaction,
     TemplateButton,
     TemplateMessage,
     TemplateParameter,
@@ -31,6 +32,8 @@ def inbound_from(fields: dict[str, Any]) -> InboundMessage:
     fields["media"] = [Media(**m) for m in fields.get("media", [])]
     if fields.get("location"):
         fields["location"] = Location(**fields["location"])
+    if fields.get("reaction"):
+        fields["reaction"] = Reaction(**fields["reaction"])
     return InboundMessage(**fields)
 
 
@@ -42,6 +45,8 @@ def outbound_from(fields: dict[str, Any]) -> OutboundMessage:
         fields["location"] = Location(**fields["location"])
     if fields.get("template_message"):
         fields["template_message"] = template_from(fields["template_message"])
+    if fields.get("reaction"):
+        fields["reaction"] = Reaction(**fields["reaction"])
     return OutboundMessage(**fields)
 
 

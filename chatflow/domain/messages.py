@@ -57,6 +57,21 @@ class Location:
 
 
 @dataclass
+class Reaction:
+    """An emoji put on a message: by the customer on one of ours, or by a flow on the customer's
+    last one. An empty `emoji` takes the reaction away (WhatsApp's own way of saying it)."""
+
+    message_id: str  # the provider's id of the message reacted to
+    emoji: str = ""
+
+    def describe(self) -> str:
+        """The line a transcript shows for it."""
+        return (
+            f"reacted {self.emoji} to {self.message_id}" if self.emoji else f"removed a reaction to {self.message_id}"
+        )
+
+
+@dataclass
 class Option:
     """One choice a customer can pick: a WhatsApp button or list row, or a line of an SMS menu."""
 
@@ -121,6 +136,8 @@ class InboundMessage:
     # WhatsApp Flow (its response_json, parsed). `text` stays a readable summary of it.
     data: dict[str, Any] = field(default_factory=dict)
     location: Location | None = None  # a shared location (`text` says it too, for older flows)
+    # A reaction to one of our messages: `text` stays "", so no matcher but `reaction()` takes it.
+    reaction: Reaction | None = None
     # Handed straight to Temporal because Redis was away: messages of the same customer that the
     # buffer held from before may still be on their way (the workflow waits for them).
     unbuffered: bool = False
@@ -166,6 +183,9 @@ class OutboundMessage:
     # before it: histories replay and in-flight activities decode either way).
     template_message: TemplateMessage | None = None
     location: Location | None = None  # a place sent with the text (WhatsApp)
+    # An emoji put on a message of the customer's: WhatsApp Cloud sends it as a reaction; a
+    # channel without reactions sends `text` (the emoji) as a message of its own.
+    reaction: Reaction | None = None
 
     def template_to_send(self) -> TemplateMessage | None:
         """The template to send outside the window: the one with parameters, else the bare

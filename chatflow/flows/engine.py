@@ -126,6 +126,10 @@ class Port(Protocol):
         """Send `text` by SMS from `number` (a WhatsApp number's fallback); raises
         PermanentSendError on a permanent error."""
 
+    async def react(self, emoji: str) -> None:
+        """Put `emoji` on the customer's last message (none yet: said in the trace, nothing sent);
+        raises PermanentSendError on a permanent error."""
+
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
         """Call an HTTP API; raises HttpCallFailed when it does not answer 2xx after retries."""
 
@@ -240,6 +244,13 @@ class Convo:
         if self._runner.port.cancelled():
             return  # ended while it waited: the code step's later lines still run, nothing is sent
         await self._runner.send(text, media=media)
+
+    async def react(self, emoji: str) -> None:
+        """Put `emoji` on the customer's last message: a WhatsApp Cloud reaction; a channel
+        without reactions (SMS, Twilio's WhatsApp) gets the emoji as a message of its own."""
+        if not emoji.strip():
+            raise FlowError("convo.react() needs an emoji")
+        await self._runner.port.react(emoji.strip())
 
     async def sleep(self, duration: timedelta) -> None:
         await self._runner.port.sleep_until(self.now() + duration)
@@ -524,6 +535,10 @@ class FlowRunner:
                 self.port.log("restarted by the customer (%s): back to step %s", item.text, self.flow.first_step())
                 return RESTART
             label = self._match(step, item)
+            if label is None and item.reaction is not None:
+                # A reaction is not an answer unless the step asks for one: no attempt spent.
+                self.port.log("%s: not an answer to %s", item.reaction.describe(), step.name)
+                continue
             if label is not None:
                 self.port.log("reply to %s matched %s", step.name, label)
             elif step.branches or step.choices.choices:

@@ -229,6 +229,37 @@ def location() -> Shared:
 
 
 @dataclass(frozen=True)
+class Reacted:
+    """Matches a reaction the customer put on one of our messages (of `emoji` only, when given);
+    saves {emoji, message_id}. A reaction taken away (no emoji) matches only `removed=True`."""
+
+    emoji: str = ""
+    removed: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.removed:
+            return "reaction removed"
+        return f"reaction:{self.emoji}" if self.emoji else "reaction"
+
+    def match(self, message: InboundMessage) -> Any | None:
+        found = message.reaction
+        if found is None or bool(found.emoji) == self.removed:
+            return None
+        if self.emoji and found.emoji != self.emoji:
+            return None
+        return {"emoji": found.emoji, "message_id": found.message_id}
+
+
+def reaction(emoji: str = "", *, removed: bool = False) -> Reacted:
+    """An emoji the customer put on one of our messages (`reaction("👍")`); `removed=True`: one
+    they took away. Reactions are never anyone's answer but this matcher's."""
+    if emoji and removed:
+        raise ValueError("reaction(): a removed reaction has no emoji to match")
+    return Reacted(emoji, removed)
+
+
+@dataclass(frozen=True)
 class Choice:
     """One entry of a choice list: shown as a button/list row on WhatsApp, a numbered line on SMS."""
 

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Notification,
         Option,
         OutboundMessage,
+        Reaction,
         SendResult,
         TemplateMessage,
         status_moves_forward,
@@ -80,6 +81,9 @@ class ConversationWorkflow:
         self.signals = params.signals
         self.cancel_reason = ""
         self.last_inbound_at = next((t.at for t in reversed(self.transcript) if t.direction == "in"), "")
+        # The customer's last message that is not a reaction (after a continue-as-new, the last in
+        # the transcript: a reaction is rarely the last thing before one).
+        self.last_message_id = next((t.message_id for t in reversed(self.transcript) if t.direction == "in"), "")
         # True after a send made as a local activity in the current workflow task (see _close_task).
         self.sent_locally = False
         self.held_for = timedelta(0)  # time spent taken over, for sleeps that span a takeover
@@ -171,7 +175,13 @@ class ConversationWorkflow:
         else:  # for the person who has the conversation: the transcript shows it to them
             self.unanswered.append(message)
         self.last_inbound_at = self._now()
-        self._record(Turn("in", message.text or message.payload, self.last_inbound_at, message.id))
+        said = message.text or message.payload
+        if message.reaction is not None:
+            said = said or message.reaction.describe()
+            self.log("the customer %s", message.reaction.describe())
+        else:
+            self.last_message_id = message.id  # what `convo.react` reacts to: never a reaction
+        self._record(Turn("in", said, self.last_inbound_at, message.id))
 
     @workflow.signal
     def event(self, event: BusinessEvent) -> None:
@@ -418,6 +428,18 @@ class ConversationWorkflow:
                 last_inbound_at=self.last_inbound_at,
             )
         )
+
+    async def react(self, emoji: str) -> None:
+        """A reaction to the customer's last message, through the same send path as a message."""
+        if self._taken_over():
+            await self._held()
+        last = self.last_message_id
+        if not last:
+            self.log("no message of the customer's to react %s to: nothing sent", emoji)
+            return
+        message = self._outbound(emoji, [], [], None)
+        message.reaction = Reaction(last, emoji)
+        await self._deliver(message)
 
     def _outbound(
         self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None

@@ -1,5 +1,5 @@
 """A customer's message in Meta's webhook as an InboundMessage: text, a tapped choice, a WhatsApp
-Flow's answers, media."""
+Flow's answers, media, a reaction."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chatflow.domain.config import NumberBinding
-from chatflow.domain.messages import InboundMessage, Location, Media
+from chatflow.domain.messages import InboundMessage, Location, Media, Reaction
 from providers._messages import (
     clean_data,
     location,
@@ -24,9 +24,9 @@ from providers._messages import (
 from providers.whatsapp_cloud.payload import customer_for, object_at
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
-# Not something a customer said to the flow: reactions, number changes and other system notices,
-# "chat opened" events, and messages the customer deleted (revoked) after sending them.
-IGNORED_TYPES = frozenset({"reaction", "system", "request_welcome", "ephemeral", "revoke", "deleted"})
+# Not something a customer said to the flow: number changes and other system notices, "chat
+# opened" events, and messages the customer deleted (revoked) after sending them.
+IGNORED_TYPES = frozenset({"system", "request_welcome", "ephemeral", "revoke", "deleted"})
 # Unsupported messages (error 131051) that act on another message instead of saying something:
 # the flow never hears of a reaction, a pin or a "keep in chat" whatever the type Meta gives it.
 IGNORED_UNSUPPORTED = frozenset({"reaction", "pin", "keep_in_chat", "revoke"})
@@ -62,6 +62,7 @@ def parse_message(
     place = None
     if kind == "location":
         place, content = _location(object_at(raw, kind), where)
+    reaction = _reaction(object_at(raw, kind), where) if kind == "reaction" else None
     return InboundMessage(
         id=wamid,
         channel="whatsapp",
@@ -75,6 +76,7 @@ def parse_message(
         received_at=received_now(),
         data=data,
         location=place,
+        reaction=reaction,
     )
 
 
@@ -123,6 +125,12 @@ def _location(body: dict[str, Any], where: str) -> tuple[Location | None, str]:
         log.warning("whatsapp_cloud kept %s without its place: %s", where, one_line(str(error)))
         return None, f"Location: {text(body.get('latitude'))}, {text(body.get('longitude'))}"
     return place, location_text(place)
+
+
+def _reaction(body: dict[str, Any], where: str) -> Reaction:
+    """The emoji and the message it is on; Meta leaves the emoji out (or empty) when the
+    customer took their reaction away."""
+    return Reaction(message_id(body.get("message_id"), f"{where}.reaction.message_id"), text(body.get("emoji")))
 
 
 def _flow_answers(reply: dict[str, Any], where: str) -> dict[str, Any]:

@@ -63,6 +63,13 @@ def _list(text: str, message: OutboundMessage) -> dict[str, Any]:
 
 def render(message: OutboundMessage) -> list[dict[str, Any]]:
     """The Cloud API message objects (without addressing) that say `message`, in order."""
+    if message.reaction is not None:  # an emoji on the customer's message, "" to take it away
+        return [
+            {
+                "type": "reaction",
+                "reaction": {"message_id": message.reaction.message_id, "emoji": message.reaction.emoji},
+            }
+        ]
     parts: list[dict[str, Any]] = []
     text, options = message.text, message.options
     if message.location is not None:

@@ -1,6 +1,6 @@
 import pytest
 
-from chatflow.domain.messages import InboundMessage, Location, Media
+from chatflow.domain.messages import InboundMessage, Location, Media, Reaction
 from chatflow.flows.matching import (
     Choice,
     Choices,
@@ -11,6 +11,7 @@ from chatflow.flows.matching import (
     no,
     normalise,
     number,
+    reaction,
     regex,
     yes,
 )
@@ -129,3 +130,22 @@ def test_media_and_location_matchers_save_what_the_customer_sent() -> None:
     assert media().match(place) is None
     assert location().match(place) == {"latitude": 48.85, "longitude": 2.35, "name": "Shop", "address": "1 Rue X"}
     assert location().match(photo) is None
+
+
+def test_a_reaction_matches_only_reaction_and_no_text_matcher() -> None:
+    thumbs = InboundMessage(
+        "wamid.3", "whatsapp", "whatsapp_cloud", "+14155550100", "+15550001111", reaction=Reaction("wamid.OUT1", "👍")
+    )
+    taken_away = InboundMessage(
+        "wamid.4", "whatsapp", "whatsapp_cloud", "+14155550100", "+15550001111", reaction=Reaction("wamid.OUT1")
+    )
+    # 👍 as text is a yes; as a reaction it is no one's answer but reaction()'s.
+    assert [m.match(thumbs) for m in (anything, yes, keyword("👍"), number(), media(), location())] == [None] * 6
+    assert reaction().match(thumbs) == {"emoji": "👍", "message_id": "wamid.OUT1"}
+    assert reaction("👍").match(thumbs) is not None and reaction("❤️").match(thumbs) is None
+    assert reaction().match(taken_away) is None
+    assert reaction(removed=True).match(taken_away) == {"emoji": "", "message_id": "wamid.OUT1"}
+    assert reaction(removed=True).match(thumbs) is None
+    assert (reaction().label, reaction("👍").label) == ("reaction", "reaction:👍")
+    with pytest.raises(ValueError, match="no emoji"):
+        reaction("👍", removed=True)
