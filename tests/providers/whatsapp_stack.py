@@ -26,7 +26,6 @@ from chatflow.domain.config import Config, parse_config
 from chatflow.flows.flow import Flow
 from tests.helpers import running_app, running_worker, started_services
 from tests.providers.conftest import (
-    GRAPH_API,
     GRAPH_MESSAGES_URL,
     MESSAGES_URL,
     PHONE_NUMBER_ID,

@@ -16,7 +16,7 @@ from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.config import Config
 from chatflow.domain.errors import Forbidden
-from chatflow.domain.messages import Location, Media
+from chatflow.domain.messages import Location, Media, Reaction
 from chatflow.edge.optout import HELP_TEXT, OPTED_OUT_TEXT
 from providers.whatsapp_cloud.webhooks import WhatsAppCloudWebhooks
 from tests.providers.conftest import (
@@ -170,14 +170,19 @@ async def test_media_arrive_as_graph_references_with_caption(
     assert delivered.text == "look"
 
 
-async def test_reactions_and_system_messages_are_not_delivered(client: httpx.AsyncClient, recorder: Recorder) -> None:
+async def test_system_messages_are_not_delivered_and_reactions_are_as_data(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
     payload = meta_messages(
         message("wamid.R", "reaction", {"message_id": "wamid.OUT1", "emoji": "👍"}),
         message("wamid.S", "system", {"body": "changed number", "type": "user_changed_number"}),
         meta_text("wamid.T", "still here"),
     )
     assert (await post(client, payload)).status_code == 200
-    assert [m.id for m in recorder.messages] == ["wamid.T"]
+    assert [(m.id, m.text, m.reaction) for m in recorder.messages] == [
+        ("wamid.R", "", Reaction("wamid.OUT1", "👍")),
+        ("wamid.T", "still here", None),
+    ]
 
 
 async def test_one_post_with_several_entries_changes_and_messages_delivers_each_once_in_order(
