@@ -1,4 +1,5 @@
-"""The `chatflow` command: dev, web, worker, chat, flows, check, graph, record, codec-server, dead-letters.
+"""The `chatflow` command: dev, web, worker, chat, flows, check, graph, record, codec-server, dead-letters,
+templates.
 
 Mistakes a user can fix (config, ports, an unreachable server) end with `error: ...` on stderr
 and exit status 2, never a traceback.
@@ -508,6 +509,52 @@ def dead_letters_retry(
         return 1 if kept else 0
 
     _on_redis(config, redis_url, data_dir, work)
+
+
+templates_app = typer.Typer(
+    help="WhatsApp templates: the flows' declared ones checked against the providers' approved ones.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(templates_app, name="templates")
+
+
+@templates_app.command("sync")
+def templates_sync(
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the Twilio contents that show choices as WhatsApp buttons.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Read the approved templates (the WhatsApp Business Account's, the Twilio account's content
+    templates) and check every template the flows declare against them: name, language,
+    parameters, approval. One line per problem; exit status 1 when there are any."""
+    import httpx
+
+    from chatflow.runtime.templates import sync
+
+    loaded, _ = _config(config, check_secrets=False)
+    found = list(_registry(config))
+
+    async def main() -> Any:
+        async with httpx.AsyncClient() as http:
+            return await sync(loaded, found, http, create=create)
+
+    try:
+        report = asyncio.run(main())
+    except USER_ERRORS as error:
+        raise fail(str(error)) from None
+    for problem in report.problems:
+        say(problem)
+    for note in report.notes:
+        typer.echo(note, err=True)
+    if report.problems:
+        typer.echo(f"{len(report.problems)} problem(s) with the flows' WhatsApp templates", err=True)
+        raise typer.Exit(1)
+    if not report.checked:
+        say("no template to check: no WhatsApp number in the config, or no flow declares a template")
+    else:
+        say("every template the flows declare is approved as declared")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from chatflow.domain.channel import Received, WebhookAnswer, WebhookRoute, read_
 from chatflow.domain.config import Config
 from chatflow.domain.messages import InboundMessage, OutboundMessage, SendResult
 from providers.twilio.client import HttpxTwilioClient
+from providers.twilio.content import ContentApi, Contents
 from providers.twilio.send import send as send_message
 from providers.twilio.settings import TwilioSettings
 from providers.twilio.twiml import twiml
@@ -29,6 +30,7 @@ class TwilioChannel:
         self.http_client = HttpxTwilioClient(http, settings.api_url.rstrip("/"))
         # The SDK refuses to be built without credentials: `spec.build` is only called with them.
         self.client = Client(settings.account_sid, settings.auth_token, http_client=self.http_client)
+        self.contents = Contents(ContentApi(settings, http))
         self.webhooks = TwilioWebhooks(config)
 
     @property
@@ -44,7 +46,7 @@ class TwilioChannel:
         ]
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        return await send_message(self.client, message, status_callback=self.status_callback)
+        return await send_message(self.client, message, status_callback=self.status_callback, contents=self.contents)
 
     async def answer(self, received: Received, replies: Sequence[tuple[InboundMessage, str]]) -> WebhookAnswer:
         # One inbound webhook carries one message, so its replies all go to that message's sender.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from twilio.rest import Client
 from chatflow.domain.errors import PermanentSendError
 from chatflow.domain.messages import OutboundMessage, SendResult, TemplateMessage, numbered_menu
 from providers._whatsapp import within_window
+from providers.twilio.content import Contents, content_variables, shape_for
 from providers.twilio.segments import segments
 
 MAX_BODY = 1600  # characters Twilio accepts in one message body, SMS or WhatsApp
@@ -25,20 +26,41 @@ def address(channel: str, number: str) -> str:
     return f"whatsapp:{number}" if channel == "whatsapp" else number
 
 
-def content_template(message: OutboundMessage) -> TemplateMessage | None:
-    """The Content template that goes instead of free text on WhatsApp, when one is declared."""
+async def content_template(message: OutboundMessage, contents: Contents | None) -> TemplateMessage | None:
+    """The Content template that goes instead of free text on WhatsApp: the declared SID, else
+    the account's content WhatsApp approved under the template's name and language."""
     declared = message.template_to_send() if message.channel == "whatsapp" else None
-    return declared if declared is not None and declared.content_sid else None
+    if declared is None or declared.content_sid or contents is None:
+        return declared if declared is not None and declared.content_sid else None
+    sid = await contents.template_sid(declared)
+    return replace(declared, content_sid=sid) if sid else None
 
 
-async def send(client: Client, message: OutboundMessage, *, status_callback: str = "") -> SendResult:
+async def _interactive(message: OutboundMessage, contents: Contents | None) -> dict[str, Any]:
+    """ContentSid and ContentVariables that show the choices as WhatsApp quick replies or a list
+    picker; nothing when they go as a numbered menu (SMS, media, no such content)."""
+    if message.channel != "whatsapp" or message.media or contents is None:
+        return {}
+    shape = shape_for(message.text, message.options)
+    if shape is None:
+        return {}
+    sid = await contents.shape_sid(shape)
+    if not sid:
+        return {}
+    values = shape.variables(message.text or "Please choose:", message.options)
+    return {"content_sid": sid, "content_variables": content_variables(values)}
+
+
+async def send(
+    client: Client, message: OutboundMessage, *, status_callback: str = "", contents: Contents | None = None
+) -> SendResult:
     """Hand `message` to Twilio; `status_callback` is where Twilio reports its delivery ("": nowhere).
 
-    On WhatsApp, outside the 24-hour window (or when Twilio refuses free text as outside it:
-    63016) the message's Content template goes instead, when it has one.
+    On WhatsApp, choices go as quick replies or a list picker when the account has the content
+    for them (`contents`), else as a numbered menu; outside the 24-hour window (or when Twilio
+    refuses free text as outside it: 63016) the message's Content template goes instead, when
+    it has one.
     """
-    # Twilio WhatsApp could show buttons only through pre-approved content templates
-    # (ContentSid), which need an account set up for them: choices go as a numbered menu.
     body = numbered_menu(message.text, message.options)
     if len(body) > MAX_BODY:
         raise PermanentSendError(
@@ -51,10 +73,11 @@ async def send(client: Client, message: OutboundMessage, *, status_callback: str
     }
     if status_callback:
         params["status_callback"] = status_callback
-    content = content_template(message)
-    if content is not None and not within_window(message.last_inbound_at, datetime.now(UTC)):
-        return await _create(client, message, _with_content(params, content), body)
-    free: dict[str, Any] = {**params, "body": body}
+    if not within_window(message.last_inbound_at, datetime.now(UTC)):
+        content = await content_template(message, contents)
+        if content is not None:
+            return await _create(client, message, _with_content(params, content), body)
+    free: dict[str, Any] = {**params, **(await _interactive(message, contents) or {"body": body})}
     if message.media:
         free["media_url"] = [media.url for media in message.media]
     if message.location is not None and message.channel == "whatsapp":
@@ -64,14 +87,20 @@ async def send(client: Client, message: OutboundMessage, *, status_callback: str
     try:
         return await _create(client, message, free, body)
     except PermanentSendError as error:
-        if error.code != OUTSIDE_WINDOW or content is None:
+        if error.code != OUTSIDE_WINDOW:
+            raise
+        content = await content_template(message, contents)
+        if content is None:
             raise
         return await _create(client, message, _with_content(params, content), body)
 
 
 def _with_content(params: dict[str, Any], content: TemplateMessage) -> dict[str, Any]:
-    variables = json.dumps(content.content_variables, ensure_ascii=False, separators=(",", ":"))
-    return {**params, "content_sid": content.content_sid, "content_variables": variables}
+    return {
+        **params,
+        "content_sid": content.content_sid,
+        "content_variables": content_variables(content.content_variables),
+    }
 
 
 async def _create(client: Client, message: OutboundMessage, params: dict[str, Any], body: str) -> SendResult:

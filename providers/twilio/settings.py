@@ -13,3 +13,5 @@ class TwilioSettings:
     auth_token: str = setting("TWILIO_AUTH_TOKEN", required=True)
     # Another API host: a test double, or a regional edge.
     api_url: str = setting("CHATFLOW_TWILIO_API_URL", "https://api.twilio.com")
+    # Another host for the Content API (content templates, their WhatsApp approvals).
+    content_url: str = setting("CHATFLOW_TWILIO_CONTENT_URL", "https://content.twilio.com")

@@ -83,7 +83,9 @@ def parse_inbound(form: dict[str, str]) -> InboundMessage:
         count = int(form.get("NumMedia") or 0)
     except ValueError:
         raise ValueError(f"NumMedia {shown(form['NumMedia'])} is not a number") from None
-    text = form.get("Body") or form.get("ButtonText", "")
+    # A tapped quick reply says its title in ButtonText and its id in ButtonPayload; a list
+    # picker's row, in ListTitle and ListId.
+    text = form.get("Body") or form.get("ButtonText") or form.get("ListTitle", "")
     media = [
         Media(
             url=form[f"MediaUrl{i}"],
@@ -107,7 +109,7 @@ def parse_inbound(form: dict[str, str]) -> InboundMessage:
         number=_number(form, "To"),
         text=text,
         media=media,
-        payload=form.get("ButtonPayload", ""),
+        payload=form.get("ButtonPayload") or form.get("ListId", ""),
         profile_name=form.get("ProfileName", ""),
         received_at=received_now(),
         location=place,

@@ -17,6 +17,9 @@ class CloudSettings:
     # Another Graph API host (a test double) or version.
     api_url: str = setting("CHATFLOW_WHATSAPP_API_URL", "https://graph.facebook.com")
     api_version: str = setting("CHATFLOW_WHATSAPP_API_VERSION", "21.0")
+    # The WhatsApp Business Account whose templates `chatflow templates sync` reads: only it
+    # needs one, sending does not.
+    business_account_id: str = setting("WHATSAPP_BUSINESS_ACCOUNT_ID")
 
 
 PHONE_NUMBER_ID = "phone_number_id"
