@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.errors import WINDOW_REFUSALS
 from chatflow.domain.secrets import Secret
 
 Channel = Literal["sms", "whatsapp", "console"]
@@ -186,6 +187,9 @@ class OutboundMessage:
     # An emoji put on a message of the customer's: WhatsApp Cloud sends it as a reaction; a
     # channel without reactions sends `text` (the emoji) as a message of its own.
     reaction: Reaction | None = None
+    # The provider refused its free text after taking it (WhatsApp's window, reported later):
+    # only its template may go now, whatever the window looks like from here.
+    template_only: bool = False
 
     def template_to_send(self) -> TemplateMessage | None:
         """The template to send outside the window: the one with parameters, else the bare
@@ -218,6 +222,18 @@ class DeliveryUpdate:
     status: str
     error_code: str = ""
     at: str = ""
+    # For a refusal reported after the provider took the message (WhatsApp's window: a failed
+    # status with a `WINDOW_REFUSALS` code), what the edge found of the number's SMS fallback: the
+    # SMS number and provider the conversation may say it by (the edge took the message off the
+    # fallback's sweeper for it), or `fallen_back` when the sweeper has said it already.
+    fallback_number: str = ""
+    fallback_provider: str = ""
+    fallen_back: bool = False
+
+    @property
+    def refused_for_window(self) -> bool:
+        """WhatsApp took the message and then refused it as outside its window (or undeliverable)."""
+        return self.status in ("failed", "undelivered") and self.error_code in WINDOW_REFUSALS
 
 
 def numbered_menu(text: str, options: list[Option]) -> str:

@@ -6,6 +6,12 @@ sweeper sends by SMS, from the number's `fallback_number`, whatever was neither 
 read by its deadline (a failure makes it due at once), inside the flow's quiet hours only once
 they end (`OutboundMessage.quiet_hours`). Claiming a due message is a ZREM, so
 two sweepers never send the same fallback twice.
+
+A refusal WhatsApp reports after it took the message (131047, 131026, 63016 in a status) goes to
+the conversation instead, which says the message as its template, takes its step's failure
+branch or sends the SMS itself, in its transcript: the status router `take`s the message off the
+sweeper first (the same ZREM: the sweeper and the conversation never both send it), and `give_back`s
+it, due at once, when that conversation is no longer running.
 """
 
 from __future__ import annotations
@@ -100,6 +106,32 @@ class ChannelFallback:
         elif update.status in LOST:
             # Due now, if still watched (xx: a message already delivered or swept stays gone).
             await self._redis.zadd(keys.fallback_due(), {update.message_id: 0}, xx=True)
+
+    async def take(self, message_id: str) -> OutboundMessage | None:
+        """Take a watched message off the sweeper (a ZREM, as the sweeper claims one): the
+        conversation that sent it says it by SMS instead. None when it is not watched (any more:
+        the sweeper has it, or its number has no fallback)."""
+        if not await self._redis.zrem(keys.fallback_due(), message_id):
+            return None
+        raw = await self._redis.getdel(keys.fallback_watch(message_id))
+        return loads_outbound(raw) if raw is not None else None
+
+    async def give_back(self, message_id: str, message: OutboundMessage) -> None:
+        """A message taken for a conversation that is no longer running: the sweeper says it now."""
+        keep = int((self._after + timedelta(days=1)).total_seconds())
+        await self._redis.set(keys.fallback_watch(message_id), dumps(message), ex=keep)
+        await self._redis.zadd(keys.fallback_due(), {message_id: 0})
+
+    def route(self, message: OutboundMessage) -> tuple[str, str] | None:
+        """The SMS number and provider that may say `message`: its number's fallback_number, for
+        a customer with a phone number (one known by a WhatsApp user id only has none to text)."""
+        binding = self._config.binding(message.number, message.provider)
+        sms = self._config.binding(binding.fallback_number) if binding and binding.fallback_number else None
+        return (sms.number, sms.provider) if sms is not None and message.customer.startswith("+") else None
+
+    def watches(self, number: str) -> bool:
+        """Whether sends from `number` are watched (a WhatsApp number with a fallback_number)."""
+        return any(b.number == number and b.channel == "whatsapp" and b.fallback_number for b in self._config.numbers)
 
     async def due(self, now: datetime) -> list[OutboundMessage]:
         """Claim the WhatsApp messages whose fallback is due, as their SMS versions."""

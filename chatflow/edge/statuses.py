@@ -6,6 +6,11 @@ provider's message id (`SentMessages`); the one the webhook's fields name is onl
 messages the ledger does not know (sent before it kept ids, or longer ago than it keeps them).
 A status may name no conversation at all ("" for `conversation_id`): Twilio's status callbacks
 without To or From, a Meta status whose recipient cannot be read.
+
+A refusal reported after the provider took the message (WhatsApp's window: Meta 131047/131026,
+Twilio 63016) is the sending conversation's to act on, as a refusal at send time is (its
+template, its step's failure branch, the SMS fallback, in its transcript): the fallback's sweeper
+gives the message up to it, and has it back (due at once) when the conversation has ended.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from redis.exceptions import RedisError
 from temporalio.client import Client
 
 from chatflow.domain.addresses import ConversationRef
-from chatflow.domain.messages import DeliveryUpdate
+from chatflow.domain.messages import DeliveryUpdate, OutboundMessage
 from chatflow.edge.delivery_reports import DeliveryReports
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.ledger import SentMessages
@@ -76,9 +82,22 @@ class StatusRouter:
             return ""
 
     async def _report(self, conversation_id: str, update: DeliveryUpdate) -> bool:
-        known = await send_delivery(self._client, conversation_id, update)
-        if self._fallback is not None:  # a WhatsApp message delivered needs no SMS; a failed one now
-            await self._fallback.on_status(update)
+        taken = None
+        if update.refused_for_window and self._fallback is not None:
+            taken, update = await self._for_conversation(conversation_id, update)
+        try:
+            known = await send_delivery(self._client, conversation_id, update)
+        except BaseException:
+            if taken is not None:  # nobody has it now: the sweeper says it
+                await self._fallback_of().give_back(update.message_id, taken)
+            raise
+        if self._fallback is not None:
+            if taken is not None and not known:
+                # The conversation has ended: its refusal is the sweeper's to say by SMS, now.
+                await self._fallback.give_back(update.message_id, taken)
+            elif not update.refused_for_window:
+                # A WhatsApp message delivered needs no SMS; one failed otherwise, now.
+                await self._fallback.on_status(update)
         if self._reports is not None:
             address = ConversationRef.parse(conversation_id)
             await self._reports.status_changed(
@@ -93,3 +112,31 @@ class StatusRouter:
                 )
             )
         return known
+
+    async def _for_conversation(
+        self, conversation_id: str, update: DeliveryUpdate
+    ) -> tuple[OutboundMessage | None, DeliveryUpdate]:
+        """A refusal WhatsApp reported after it took the message is the conversation's to act
+        on: the message is taken off the fallback's sweeper, and the update says by which SMS
+        number the conversation may say it, or that the sweeper has said it already."""
+        fallback = self._fallback_of()
+        taken = await fallback.take(update.message_id)
+        if taken is not None:
+            number, provider = fallback.route(taken) or ("", "")
+            return taken, replace(update, fallback_number=number, fallback_provider=provider)
+        if fallback.watches(_number_of(conversation_id)):
+            # Watched, and no longer: the sweeper has claimed it (its deadline passed first).
+            return None, replace(update, fallen_back=True)
+        return None, update
+
+    def _fallback_of(self) -> ChannelFallback:
+        assert self._fallback is not None
+        return self._fallback
+
+
+def _number_of(conversation_id: str) -> str:
+    """Our number in a conversation's id ("" when it is none we can read)."""
+    try:
+        return ConversationRef.parse(conversation_id).number
+    except ValueError:
+        return ""

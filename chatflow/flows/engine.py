@@ -64,6 +64,17 @@ CANCEL = "cancel"
 RESTART = "restart"  # the customer wrote the flow's `restart_keyword`
 
 
+class RefusedLater(Exception):
+    """The provider took a message and refused it later (WhatsApp outside its window), when no
+    template or SMS could say it: the flow leaves where it is for the failure branch of the step
+    that sent it, as that step would have taken at send time."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.reason = reason
+
+
 @dataclass
 class WaitState:
     """Progress of the step being waited on, so a new run resumes rather than restarts it."""
@@ -312,6 +323,12 @@ class FlowRunner:
             try:
                 label = await self._execute(step)
                 reason = ""
+            except RefusedLater as refused:
+                # Raised at a wait, after the step that sent the message: its branch, not this one's.
+                sender = self.flow.steps.get(refused.step, step)
+                self.port.log("step %s: its message was refused later; its failure branch", sender.name)
+                self._move(sender, ERROR, refused.reason)
+                continue
             except PermanentSendError as error:
                 label, reason = ERROR, f"send failed: {error}"
             except HttpCallFailed as error:

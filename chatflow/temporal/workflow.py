@@ -10,7 +10,7 @@ transcript, so a conversation can last months and thousands of messages.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -36,15 +36,17 @@ with workflow.unsafe.imports_passed_through():
         Reaction,
         SendResult,
         TemplateMessage,
+        numbered_menu,
         status_moves_forward,
     )
-    from chatflow.flows.engine import FlowRunner
+    from chatflow.flows.engine import FlowRunner, RefusedLater
     from chatflow.flows.flow import Flow
     from chatflow.flows.quiet_hours import SendWindow
     from chatflow.flows.registry import registry
     from chatflow.flows.split import DATA_PREFIX as SPLIT_DATA
     from chatflow.flows.split import Split
-    from chatflow.flows.steps import Ask
+    from chatflow.flows.steps import Ask, End
+    from chatflow.flows.window_check import WINDOW as SERVICE_WINDOW
     from chatflow.temporal import constants, lifecycle, search_attributes
     from chatflow.temporal.records import (
         TRACE_LIMIT,
@@ -61,6 +63,20 @@ with workflow.unsafe.imports_passed_through():
     )
 
 EARLY_STATUS_LIMIT = 100
+SENT_KEPT = 20  # the bot's latest WhatsApp sends kept for a refusal reported later
+
+
+@dataclass
+class Sent:
+    """A WhatsApp message the bot sent, as a refusal reported later needs it: to send it again
+    as its template, or by SMS, or to take the failure branch of the step that sent it."""
+
+    step: str
+    text: str
+    options: list[Option]
+    media: list[Media]
+    template: TemplateMessage | None
+    retried: bool = False  # sent again as its template already: a second refusal goes on
 
 
 @workflow.defn(name=constants.CONVERSATION_WORKFLOW)
@@ -92,6 +108,10 @@ class ConversationWorkflow:
         self.runner: FlowRunner | None = None
         # Delivery reports can overtake the send activity's result; keep them until it lands.
         self.early_statuses: dict[str, DeliveryUpdate] = {}
+        # WhatsApp refusals reported after the provider took the message, for the flow's next wait;
+        # and the bot's latest WhatsApp sends they may be about (not carried by continue-as-new).
+        self.refusals: list[DeliveryUpdate] = []
+        self.sent: dict[str, Sent] = {}
         # Lifecycle events of this run so far, replays included: each one's place, for its id.
         self.lifecycle_events = 0
         self.reported_keys: tuple[str, ...] = ()  # the journey data sinks get (the flow's choice)
@@ -131,6 +151,7 @@ class ConversationWorkflow:
         )
         self.runner = runner
         state = await runner.run()
+        await self._take_refusals(ending=True)  # reported as it ended: its SMS still goes
         self._index(outcome=state.outcome)
         self.log(
             "ended: %s%s", state.outcome, f" ({state.reason})" if state.reason and state.outcome != "completed" else ""
@@ -478,6 +499,8 @@ class ConversationWorkflow:
             self.log("send refused%s: %s", f" ({code})" if code else "", _reason(error))
             raise PermanentSendError(_reason(error), code, fallback) from error
         turn.message_id, turn.status = result.message_id, result.status
+        if not by:
+            self._keep_sent(result.message_id, message)
         early = self.early_statuses.pop(result.message_id, None)
         if early is not None:
             self._apply_status(turn, early)
@@ -578,6 +601,9 @@ class ConversationWorkflow:
         if self._taken_over():
             await self._held()
             return None  # the flow looks at its (moved) deadline again
+        if self.refusals:
+            await self._take_refusals()
+            return None  # the flow looks at its deadline again
         if not self.inbox:
             timeout = (deadline - workflow.now()).total_seconds() if deadline else None
             if timeout is not None and timeout <= 0:
@@ -587,7 +613,9 @@ class ConversationWorkflow:
             try:
                 await workflow.wait_condition(
                     lambda: (
-                        bool(self.inbox or self.cancel_reason) or self._should_continue_as_new() or self._taken_over()
+                        bool(self.inbox or self.cancel_reason or self.refusals)
+                        or self._should_continue_as_new()
+                        or self._taken_over()
                     ),
                     timeout=timeout,
                 )
@@ -597,6 +625,9 @@ class ConversationWorkflow:
                 self.idle = False
             if self._taken_over():
                 await self._held()
+                return None
+            if self.refusals:
+                await self._take_refusals()
                 return None
         if not self.inbox or self.cancelled():
             return None
@@ -640,7 +671,9 @@ class ConversationWorkflow:
         try:
             # Wake early to continue as new if signals pile up during a long sleep.
             await workflow.wait_condition(
-                lambda: bool(self.cancel_reason) or self._should_continue_as_new() or self._taken_over(),
+                lambda: (
+                    bool(self.cancel_reason or self.refusals) or self._should_continue_as_new() or self._taken_over()
+                ),
                 timeout=remaining,
             )
         except TimeoutError:
@@ -652,6 +685,8 @@ class ConversationWorkflow:
         held_before = self.held_for
         if self._taken_over():
             await self._held()
+        if self.refusals:
+            await self._take_refusals()
         await self.checkpoint()
         # A sleep that spanned a takeover ends that much later: the flow's time stood still.
         await self.sleep_until(when + (self.held_for - held_before))
@@ -797,11 +832,82 @@ class ConversationWorkflow:
         if len(self.transcript) > TRANSCRIPT_LIMIT:
             del self.transcript[: len(self.transcript) - TRANSCRIPT_LIMIT]
 
-    @staticmethod
-    def _apply_status(turn: Turn, update: DeliveryUpdate) -> None:
+    def _apply_status(self, turn: Turn, update: DeliveryUpdate) -> None:
         if status_moves_forward(turn.status, update.status):
             turn.status = update.status
             turn.error_code = update.error_code or turn.error_code
+            if update.refused_for_window and not turn.to:  # to the customer, not a notification
+                self.refusals.append(update)
+
+    # -- refusals reported later ---------------------------------------------------------------
+
+    def _keep_sent(self, message_id: str, message: OutboundMessage, retried: bool = False) -> None:
+        if message.channel != "whatsapp" or message.reaction is not None or self.state is None or not message_id:
+            return
+        template = message.template_to_send()
+        if template is not None and not retried:
+            # Outside the window as this conversation knows it, the provider sent the template.
+            last = message.last_inbound_at
+            retried = not last or workflow.now() - datetime.fromisoformat(last) > SERVICE_WINDOW
+        self.sent[message_id] = Sent(self.state.step, message.text, message.options, message.media, template, retried)
+        while len(self.sent) > SENT_KEPT:
+            del self.sent[next(iter(self.sent))]
+
+    async def _take_refusals(self, *, ending: bool = False) -> None:
+        """What a refusal at send time gets, for each reported later: the message as its template
+        (once), else the failure branch of the step that sent it when it has its own, else the SMS
+        the edge handed over, else the flow's failure branch (`RefusedLater`, to the engine)."""
+        while self.refusals:
+            update = self.refusals.pop(0)
+            code, sent = update.error_code, self.sent.pop(update.message_id, None)
+            self.log("WhatsApp refused %s after taking it (%s)", update.message_id, code)
+            if update.fallen_back:
+                self.log("the SMS fallback has said %s already", update.message_id)
+                continue
+            route = (update.fallback_number, update.fallback_provider) if update.fallback_number else None
+            if sent is None:
+                await self._unknown_refused(update, route)
+                continue
+            if sent.template is not None and not sent.retried:
+                self.log("sending it again as its template %s", sent.template.label)
+                again = self._outbound(sent.text, sent.options, sent.media, sent.template)
+                again.template_only = True  # the provider says the window is closed, whatever we saw
+                try:
+                    self._keep_sent(await self._deliver(again), again, retried=True)
+                    continue
+                except PermanentSendError as error:
+                    route = route or error.fallback
+            step = self.flow_class.steps.get(sent.step) if self.flow_class is not None else None
+            if route is not None and not getattr(step, "on_error", None):
+                number, provider = route
+                self.log("WhatsApp refused the message (%s): sending it by SMS from %s", code, number)
+                try:
+                    await self.send_by_sms(numbered_menu(sent.text, sent.options), sent.media, *route)
+                    continue
+                except PermanentSendError:
+                    pass
+            self._refused_branch(sent.step, f"send refused after the provider took it ({code})", ending)
+
+    async def _unknown_refused(self, update: DeliveryUpdate, route: tuple[str, str] | None) -> None:
+        """A refusal of a message this run did not send (before a continue-as-new): the SMS the
+        edge handed over says its line of the transcript, or nothing can."""
+        turn = next((t for t in self.transcript if t.message_id == update.message_id and t.direction == "out"), None)
+        if route is None or turn is None:
+            self.log("nothing to say %s again with: not one of this run's sends", update.message_id)
+            return
+        self.log("WhatsApp refused the message (%s): sending it by SMS from %s", update.error_code, route[0])
+        options = [Option(str(index), title) for index, title in enumerate(turn.options, start=1)]
+        try:
+            await self.send_by_sms(numbered_menu(turn.text, options), [], *route)
+        except PermanentSendError:
+            self.log("the SMS of %s was refused too", update.message_id)
+
+    def _refused_branch(self, step: str, reason: str, ending: bool) -> None:
+        current = self.flow_class.steps.get(self.state.step) if self.flow_class and self.state else None
+        if ending or isinstance(current, End):
+            self.log("the conversation is ending: no failure branch to take (%s)", reason)
+            return
+        raise RefusedLater(step, reason)
 
 
 def _cause(error: ActivityError | ApplicationError) -> BaseException | None:

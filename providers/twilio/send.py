@@ -73,7 +73,7 @@ async def send(
     }
     if status_callback:
         params["status_callback"] = status_callback
-    if not within_window(message.last_inbound_at, datetime.now(UTC)):
+    if message.template_only or not within_window(message.last_inbound_at, datetime.now(UTC)):
         content = await content_template(message, contents)
         if content is not None:
             return await _create(client, message, _with_content(params, content), body)

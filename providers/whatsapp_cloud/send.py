@@ -58,7 +58,7 @@ class CloudApi:
             raise PermanentSendError(f"{message.number} is not bound to whatsapp_cloud in the config")
         declared = message.template_to_send()
         phone_number_id = binding.options[PHONE_NUMBER_ID]
-        if within_window(message.last_inbound_at, datetime.now(UTC)):
+        if within_window(message.last_inbound_at, datetime.now(UTC)) and not message.template_only:
             parts = render(message)
         elif declared is not None:
             parts = [template(declared)]
