@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from redis.asyncio import Redis
@@ -37,6 +37,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.keywords import Language
 from chatflow.domain.messages import InboundMessage
+from chatflow.domain.sink import OPTED_OUT, LifecycleEvent
 from chatflow.edge import keys
 from chatflow.edge.buffer import BufferedDelivery
 from chatflow.edge.consent import ConsentLedger
@@ -53,6 +54,7 @@ Action = Literal["delivered", "duplicate", "opted_out", "opted_in", "help", "ign
 
 
 Receive = Callable[[NumberBinding, InboundMessage], Awaitable["Verdict"]]
+Announce = Callable[[LifecycleEvent], Awaitable[None]]
 
 
 @dataclass
@@ -98,17 +100,38 @@ class PendingOptOuts:
         *,
         every: timedelta = timedelta(seconds=5),
         ledger: ConsentLedger | None = None,
+        announce: Announce | None = None,
     ) -> None:
         self._client = client
+        self._announce = announce  # the sinks' `customer.opted_out`, when there are sinks
         self._redis = redis
         self._ledger = ledger or ConsentLedger(redis)
         self._every = every.total_seconds()
         self._recorded = asyncio.Event()  # this process recorded one: look again soon
 
-    async def record(self, number: str, customer: str, change: Change, word: str = "") -> bool:
+    async def record(
+        self,
+        number: str,
+        customer: str,
+        change: Change,
+        word: str = "",
+        *,
+        conversation: str = "",
+        announce: bool = False,
+    ) -> bool:
         """Keep the change in Temporal; False when the same change is already pending (a repeat).
-        Raises when Temporal is away too."""
-        record = {"number": number, "customer": customer, "change": change, "at": _now_ms(), "word": word}
+        Raises when Temporal is away too. An opt-out is announced to the sinks (for `conversation`)
+        as it is written to Redis: when it is new there, or when `announce` (one written to Redis
+        already whose announcement could not be)."""
+        record = {
+            "number": number,
+            "customer": customer,
+            "change": change,
+            "at": _now_ms(),
+            "word": word,
+            "conversation": conversation,
+            "announce": announce,
+        }
         workflow_id = f"chatflow-opt-out:{number}:{customer}"
         try:
             await self._start(workflow_id, record, WorkflowIDConflictPolicy.FAIL)
@@ -144,6 +167,12 @@ class PendingOptOuts:
             number, customer = str(record["number"]), str(record["customer"])
             change: Change = "out" if record["change"] == "out" else "in"
             word = str(record.get("word", ""))
+            announce = record.get("announce") or not await self._ledger.is_opted_out(number, customer)
+            if change == "out" and self._announce is not None and announce:
+                # Before the change: announced again (same id) if it fails, never lost; sinks drop repeats.
+                at = datetime.fromtimestamp(int(record["at"]) / 1000, UTC).isoformat()
+                conversation = str(record.get("conversation") or f"{number}:{customer}")
+                await self._announce(LifecycleEvent(f"opt-out-{execution.run_id}", OPTED_OUT, at, conversation))
             await self._ledger.change(number, customer, change, "keyword", word=word, at_ms=int(record["at"]))
             try:
                 await self._client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate(
@@ -286,7 +315,9 @@ class InboundEdge:
             if self._pending is None:
                 raise ConnectionError("Redis is away and opt-outs cannot be kept elsewhere")
             # Raises if Temporal is away too: 503.
-            newly = await self._pending.record(number, customer, "out", message.text.strip())
+            newly = await self._pending.record(
+                number, customer, "out", message.text.strip(), conversation=message.conversation.id
+            )
             await self._end_conversation(message.conversation.id)
             return Verdict("opted_out", reply=keyword[1].opted_out_text if newly else "")
         if keyword is not None and keyword[0] == "opt_in" and self._pending is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -46,7 +47,7 @@ from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.renamed_keys import moved_first
 from chatflow.edge.send_guard import SendGuard, Watcher
-from chatflow.edge.sinks import SinkRelay, StreamEmitter, announcing_opt_outs
+from chatflow.edge.sinks import SinkRelay, StreamEmitter, announcing_opt_outs, emit
 from chatflow.edge.statuses import StatusRouter
 from chatflow.edge.windows import ServiceWindows
 from chatflow.flows.flow import Flow
@@ -244,7 +245,9 @@ class Services:
         # When Redis is away, messages go straight to Temporal and STOP / START are kept there.
         direct = direct_delivery(client, task_queue=self.task_queue, history_limit=self.history_limit)
         optouts = OptOuts(redis, Scopes(self.config.numbers))  # one per brand, or per number
-        pending = PendingOptOuts(client, redis, ledger=optouts)
+        # With sinks, an opt-out kept in Temporal is announced to them as it reaches Redis.
+        announce = functools.partial(emit, redis) if self.sinks else None
+        pending = PendingOptOuts(client, redis, ledger=optouts, announce=announce)
         edge = InboundEdge(
             BufferedDelivery(redis),
             optouts,
@@ -272,7 +275,7 @@ class Services:
             client=client,
             redis=redis,
             channels=self.channels,
-            receive=announcing_opt_outs(edge.receive, redis) if self.sinks else edge.receive,
+            receive=announcing_opt_outs(edge.receive, redis, pending) if self.sinks else edge.receive,
             # A status is routed by the message id the send ledger recorded, whatever it names.
             report=StatusRouter(client, reports, fallback, sent=SentMessages(redis)).report,
             journeys=journeys,

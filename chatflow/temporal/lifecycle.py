@@ -8,8 +8,8 @@ Temporal nothing: no activity, no marker, no timer; the history is the same with
 
 A workflow task that runs again live (its worker died before Temporal recorded it) emits its
 events again with the same ids (the run id and the event's place in the run), which destinations
-drop. Replays emit nothing. An event the emitter cannot store (Redis unreachable) is logged and
-counted, not retried.
+drop. Replays emit nothing. The emitter never makes the workflow wait: it holds what Redis cannot
+take (away) and appends it, in order, once it is back (`chatflow.edge.sinks.StreamEmitter`).
 
 This module is passed through Temporal's sandbox (chatflow is), so the emitter the worker sets is
 the one the workflows see.

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from chatflow.domain.errors import HttpCallFailed, PermanentSendError
     from chatflow.domain.messages import (
         REPLY_WINDOW,
+        STATUS_RANK,
         BusinessEvent,
         DeliveryUpdate,
         HttpRequest,
@@ -498,12 +499,7 @@ class ConversationWorkflow:
             turn.status, turn.error_code = "failed", code
             self.log("send refused%s: %s", f" ({code})" if code else "", _reason(error))
             raise PermanentSendError(_reason(error), code, fallback) from error
-        turn.message_id, turn.status = result.message_id, result.status
-        if not by:
-            self._keep_sent(result.message_id, message)
-        early = self.early_statuses.pop(result.message_id, None)
-        if early is not None:
-            self._apply_status(turn, early)
+        self._sent(turn, result, kept=None if by else message)
         return result.message_id
 
     async def _send(self, message: OutboundMessage) -> SendResult:
@@ -737,10 +733,7 @@ class ConversationWorkflow:
                 _reason(error),
             )
             raise PermanentSendError(_reason(error), code) from error
-        turn.message_id, turn.status = result.message_id, result.status
-        early = self.early_statuses.pop(result.message_id, None)
-        if early is not None:
-            self._apply_status(turn, early)
+        self._sent(turn, result)
         self.log("notified %s by %s", notification.to, notification.channel)
 
     async def quiet_until_for(self, window: SendWindow, timezone: str | None, recipient: str) -> datetime | None:
@@ -831,6 +824,19 @@ class ConversationWorkflow:
         self.transcript.append(turn)
         if len(self.transcript) > TRANSCRIPT_LIMIT:
             del self.transcript[: len(self.transcript) - TRANSCRIPT_LIMIT]
+
+    def _sent(self, turn: Turn, result: SendResult, *, kept: OutboundMessage | None = None) -> None:
+        """The provider took the message (`kept`, when a later refusal may need it): its id and
+        status, and any report that overtook it."""
+        turn.message_id, turn.status = result.message_id, result.status
+        if STATUS_RANK.get(result.status, 0) >= STATUS_RANK["delivered"]:
+            # Delivered as it was sent (the console): no report will follow, so this is the status.
+            self._lifecycle(lifecycle.MESSAGE_STATUS, lifecycle.status_detail(result.message_id, result.status, ""))
+        if kept is not None:
+            self._keep_sent(result.message_id, kept)
+        early = self.early_statuses.pop(result.message_id, None)
+        if early is not None:
+            self._apply_status(turn, early)
 
     def _apply_status(self, turn: Turn, update: DeliveryUpdate) -> None:
         if status_moves_forward(turn.status, update.status):

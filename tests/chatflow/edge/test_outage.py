@@ -3,7 +3,6 @@ it, is confirmed, and reaches Redis once it is back; and a burst is never refuse
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -83,21 +82,6 @@ async def test_webhooks_reach_their_conversation_while_redis_is_away(dev_env: Wo
     description = await dev_env.client.get_workflow_handle(workflow_id).describe()
     assert description.status == WorkflowExecutionStatus.RUNNING
     assert await inbound_ids(dev_env.client, workflow_id) == [sid, sid]
-
-
-@pytest.fixture
-async def stoppable() -> AsyncIterator[tuple[ValkeyServer, Redis]]:
-    """A Valkey of the test's own (the session's is shared), which it may stop and start again
-    on the same port with its data (AOF), and a client of it."""
-    server = ValkeyServer(port=free_port(), appendonly="yes")
-    server.start()
-    redis = connect_redis(server.connection_url)
-    try:
-        yield server, redis
-    finally:
-        await redis.aclose()
-        if server.is_running():
-            server.stop()
 
 
 async def test_stop_while_redis_is_away_ends_the_conversation_is_confirmed_and_reaches_redis_when_it_is_back(
@@ -230,9 +214,9 @@ async def test_a_message_buffered_before_redis_went_away_is_answered_before_thos
             server.start()
             async with running_app(services):  # its forwarder hands "first" on
                 said = await bot.wait_for(customer, 2)
-            snapshot = await dev_env.client.get_workflow_handle(ConversationRef("sms", TWILIO_NUMBER, customer).id).query(
-                "snapshot"
-            )
+            snapshot = await dev_env.client.get_workflow_handle(
+                ConversationRef("sms", TWILIO_NUMBER, customer).id
+            ).query("snapshot")
     assert said == ["got first", "got second"]
     trace = [line["text"] for line in snapshot["trace"]]
     assert any("holding 1 message(s) received while Redis was away" in line for line in trace)
@@ -258,7 +242,7 @@ async def test_a_buffer_that_does_not_drain_holds_the_conversation_no_longer_tha
                 assert await bot.wait_for(customer, 1) == ["got second"]
             async with running_app(services):
                 assert await bot.wait_for(customer, 2) == ["got second", "got first"]
-            snapshot = await dev_env.client.get_workflow_handle(ConversationRef("sms", TWILIO_NUMBER, customer).id).query(
-                "snapshot"
-            )
+            snapshot = await dev_env.client.get_workflow_handle(
+                ConversationRef("sms", TWILIO_NUMBER, customer).id
+            ).query("snapshot")
     assert any("going on after 3 s without the buffer" in line["text"] for line in snapshot["trace"])

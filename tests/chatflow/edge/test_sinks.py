@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import httpx
@@ -18,12 +19,16 @@ from temporalio.testing import WorkflowEnvironment
 from chatflow import Ask, End, Flow, keyword
 from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
-from chatflow.domain.messages import DeliveryUpdate
+from chatflow.domain.messages import DeliveryUpdate, InboundMessage
 from chatflow.domain.sink import LifecycleEvent, SinkBinding, SinkFailed
 from chatflow.edge import sinks
+from chatflow.edge.delivery import direct_delivery
+from chatflow.edge.optout import OptOuts
 from chatflow.edge.sinks import SinkRelay, dead_letters, emit
 from chatflow.runtime.services import Services
+from conversations.demo import Demo
 from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
+from tests.providers.conftest import PUBLIC_URL, TWILIO_NUMBER, make_config, twilio_inbound, twilio_post
 
 NUMBER = "+15005550006"
 # The dashboard sets its session cookie without Secure only for plain http to a loopback address.
@@ -62,6 +67,14 @@ async def services(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[
         yield services
 
 
+async def start_delivery(web: httpx.AsyncClient, customer: str, data: dict[str, str]) -> None:
+    web.headers["Authorization"] = "Bearer key"
+    started = await web.post(
+        "/api/conversations", json={"flow": "delivery", "to": customer, "from": NUMBER, "data": data}
+    )
+    assert started.status_code == 202
+
+
 async def received(route: respx.Route, last: str) -> list[dict]:
     """What the webhook got, once an event of type `last` is among it."""
     for _ in range(400):
@@ -76,12 +89,7 @@ async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_orde
     route = hook.post(HOOK).respond(204)
     customer, channel = new_customer(), services.channels["console"]
     async with running_worker(services), running_app(services, base_url=LOOPBACK) as web:
-        web.headers["Authorization"] = "Bearer key"
-        data = {"order_id": "A-7", "tier": "power", "email": "private@example.com"}
-        started = await web.post(
-            "/api/conversations", json={"flow": "delivery", "to": customer, "from": NUMBER, "data": data}
-        )
-        assert started.status_code == 202
+        await start_delivery(web, customer, {"order_id": "A-7", "tier": "power", "email": "private@example.com"})
         await channel.wait_for(customer, 1)
         # The provider reports the first message delivered: its status goes out too.
         conversation = ConversationRef("sms", NUMBER, customer).id
@@ -139,27 +147,19 @@ def event(n: int, conversation: str = "chat:sms:+1:+2") -> LifecycleEvent:
     return LifecycleEvent(f"run.{n}", "step.reached", "2026-12-07T10:00:00+00:00", conversation, "f", {"step": f"s{n}"})
 
 
-async def test_a_retryable_failure_is_retried_before_anything_behind_it(redis, monkeypatch):
-    monkeypatch.setattr(sinks, "FIRST_BACKOFF", sinks.FIRST_BACKOFF / 100)
-    sink = Flaky([SinkFailed("503", retryable=True), SinkFailed("timeout", retryable=True)])
+async def relay_four_events(redis: Redis, sink: "Flaky") -> None:
+    """Four events emitted, then relayed to `sink` two at a time until none is left."""
     relay = SinkRelay(redis, SinkBinding("flaky", "webhook"), sink, batch=2)
     await relay.ensure_group()
     for n in range(1, 5):
         await emit(redis, event(n))
     while await relay.relay_once():
         pass
-    assert sink.took == ["run.1", "run.2", "run.3", "run.4"]
-    assert await dead_letters(redis, "flaky") == []
 
 
 async def test_a_permanent_failure_is_put_aside_with_its_reason_and_the_rest_goes_on(redis):
     sink = Flaky([SinkFailed("webhook shop answered 410: gone", retryable=False)])
-    relay = SinkRelay(redis, SinkBinding("flaky", "webhook"), sink, batch=2)
-    await relay.ensure_group()
-    for n in range(1, 5):
-        await emit(redis, event(n))
-    while await relay.relay_once():
-        pass
+    await relay_four_events(redis, sink)
     assert sink.took == ["run.3", "run.4"]
     (letter,) = await dead_letters(redis, "flaky")
     assert letter["reason"] == "webhook shop answered 410: gone" and letter["attempts"] == 1
@@ -236,12 +236,169 @@ async def test_segment_and_mixpanel_get_their_own_formats():
     assert failing.called and not failed.value.retryable
 
 
-def test_the_emitter_leaves_an_unreachable_redis_alone_for_a_while(redis):
+async def test_the_emitter_holds_what_redis_cannot_take_and_appends_it_in_order_once_it_is_back(stoppable):
+    server, redis = stoppable
     emitter = sinks.StreamEmitter(redis)
-    emitter(event(1))  # reachable: stored
-    emitter._redis = type(emitter._redis)(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens
-    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises
-        emitter(event(2))
-    with pytest.raises(ConnectionError, match="a moment ago"):
-        emitter(event(3))  # not tried: no wait on the workflow's thread
-    emitter.close()
+    try:
+        emitter(event(1))  # reachable: appended
+        await all_appended(emitter)
+        server.stop()
+        for n in range(2, 6):
+            emitter(event(n))  # held, never raised into the workflow
+        await asyncio.sleep(0.5)
+        assert emitter.held == 4
+        server.start()  # same port, same data
+        emitter(event(6))  # behind those held
+        await all_appended(emitter)
+    finally:
+        emitter.close()
+    sink = Flaky([])
+    relay = SinkRelay(redis, SinkBinding("flaky", "webhook"), sink)
+    await relay.ensure_group()
+    while await relay.relay_once():
+        pass
+    assert sink.took == [f"run.{n}" for n in range(1, 7)]
+
+
+async def all_appended(emitter: sinks.StreamEmitter) -> None:
+    for _ in range(200):
+        if not emitter.held:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{emitter.held} events still held")
+
+
+async def test_the_relay_does_not_deliver_again_a_batch_whose_acknowledgement_redis_lost(stoppable):
+    server, redis = stoppable
+    for n in (1, 2):
+        await emit(redis, event(n))
+    sink = Flaky([])
+    relay = SinkRelay(redis, SinkBinding("flaky", "webhook"), sink)
+    await relay.ensure_group()
+    real_ack = redis.xack
+
+    async def ack_after_redis_went_away(*args):
+        server.stop()
+        return await real_ack(*args)
+
+    redis.xack = ack_after_redis_went_away
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises with Redis away
+        await relay.relay_once()
+    del redis.xack
+    server.start()
+    await emit_when_back(redis, event(3))
+    while await relay.relay_once():
+        pass
+    assert sink.took == ["run.1", "run.2", "run.3"]
+
+
+async def emit_when_back(redis: Redis, found: LifecycleEvent) -> None:
+    for _ in range(100):
+        try:
+            await emit(redis, found)
+            return
+        except Exception:  # noqa: BLE001 - still loading its data
+            await asyncio.sleep(0.1)
+    raise AssertionError("Redis did not come back")
+
+
+async def test_a_sink_that_is_down_is_retried_before_anything_behind_it_and_loses_nothing(redis, monkeypatch):
+    monkeypatch.setattr(sinks, "FIRST_BACKOFF", sinks.FIRST_BACKOFF / 1000)
+    monkeypatch.setattr(sinks, "MAX_BACKOFF", sinks.FIRST_BACKOFF)
+    # Down for 30 attempts, longer than any fixed number of tries would wait.
+    sink = Flaky([SinkFailed("webhook shop answered 503", retryable=True) for _ in range(30)])
+    await relay_four_events(redis, sink)
+    assert sink.took == ["run.1", "run.2", "run.3", "run.4"]
+    assert await dead_letters(redis, "flaky") == []
+
+
+# -- through Redis going away and coming back, with the worker and the web app running ----------
+
+
+async def test_events_of_a_conversation_that_goes_on_while_redis_is_away_reach_the_webhook_once_in_order(
+    dev_env: WorkflowEnvironment, stoppable, hook
+):
+    server, redis = stoppable
+    route = hook.post(HOOK).respond(204)
+    customer = new_customer()
+    conversation = ConversationRef("sms", NUMBER, customer).id
+    async with started_services(config(), [Delivery], client=dev_env.client, redis=redis) as services:
+        channel = services.channels["console"] = RecordingChannel(services.channels["console"])
+        async with running_worker(services), running_app(services, base_url=LOOPBACK) as web:
+            await start_delivery(web, customer, {"order_id": "A-8", "tier": "regular"})
+            await channel.wait_for(customer, 1)
+            await received(route, "step.reached")
+
+            server.stop()
+            # The reply goes around Redis, as the edge sends it then (the console itself needs
+            # Redis for its answers): straight to the conversation, which goes on and ends. (Not
+            # marked unbuffered: the conversation would wait for the buffer, which is in Redis.)
+            reply = InboundMessage("m-ok", "sms", "console", customer, NUMBER, "ok")
+            await direct_delivery(services.client, task_queue=services.task_queue)(reply, "delivery")
+            handle = services.client.get_workflow_handle(conversation)
+
+            async def matched() -> bool:
+                trace = (await handle.query("snapshot"))["trace"]
+                return any(line["text"].startswith("reply to ask matched") for line in trace)
+
+            for _ in range(200):  # its sends wait for Redis (opt-outs, rates); its events are held
+                if await matched():
+                    break
+                await asyncio.sleep(0.05)
+            assert await matched()
+            assert not any(json.loads(call.request.content)["type"] == "reply.matched" for call in route.calls)
+
+            server.start()
+            await channel.wait_for(customer, 2)
+            bodies = await received(route, "conversation.ended")
+    mine = [body for body in bodies if body["data"]["conversation"] == conversation]
+    assert [(body["type"], body["data"]["detail"].get("step")) for body in mine] == [
+        ("conversation.started", None),
+        ("step.reached", "ask"),
+        ("reply.matched", "ask"),
+        ("step.reached", "done"),
+        ("conversation.ended", None),
+    ]
+    ids = [call.request.headers["webhook-id"] for call in route.calls]
+    assert len(ids) == len(set(ids))  # each event once
+
+
+async def test_a_stop_taken_while_redis_is_away_reaches_the_webhook_once_it_is_back(
+    dev_env: WorkflowEnvironment, stoppable, hook
+):
+    server, redis = stoppable
+    route = hook.post(HOOK).respond(204)
+    customer = new_customer()
+    twilio = make_config(SHOP_SINK_SECRET=SECRET)  # Twilio's webhook, signed as Twilio signs it
+    twilio.sinks = [SinkBinding("shop", "webhook", HOOK)]
+    url = f"{PUBLIC_URL}/webhooks/twilio"
+    async with started_services(twilio, [Demo], client=dev_env.client, redis=redis) as services:
+        async with running_app(services) as web:
+            server.stop()
+            stop = await web.post(
+                url, **twilio_post(url, twilio_inbound("SM" + uuid.uuid4().hex, "STOP", From=customer))
+            )
+            assert stop.status_code == 200 and "unsubscribed" in stop.text  # confirmed, around Redis
+            await asyncio.sleep(1.0)
+            assert route.call_count == 0
+            server.start()
+            bodies = await received(route, "customer.opted_out")
+    (opted_out,) = [body for body in bodies if body["type"] == "customer.opted_out"]
+    assert opted_out["data"]["conversation"] == ConversationRef("sms", TWILIO_NUMBER, customer).id
+    assert await OptOuts(redis).is_opted_out(Address("tel", TWILIO_NUMBER), Address("tel", customer))
+
+
+async def test_the_console_s_delivery_statuses_reach_the_webhook(services, hook):
+    route = hook.post(HOOK).respond(204)
+    customer = new_customer()
+    services.channels["console"] = services.channels["console"].inner  # the console itself, not a recording
+    async with running_worker(services), running_app(services, base_url=LOOPBACK) as web:
+        await start_delivery(web, customer, {"order_id": "A-9", "tier": "regular"})
+        bodies = await received(route, "message.status")
+    conversation = ConversationRef("sms", NUMBER, customer).id
+    (status,) = [
+        body["data"]["detail"]
+        for body in bodies
+        if body["type"] == "message.status" and body["data"]["conversation"] == conversation
+    ]
+    assert status["status"] == "delivered" and status["message_id"].startswith("console-")
