@@ -101,10 +101,11 @@ class Resources:
 S = TypeVar("S")
 
 
-def setting(env: str, default: str = "", *, required: bool = False) -> str:
+def setting(env: str, default: str = "", *, required: bool = False, doc: str = "") -> str:
     """A field of a channel's settings dataclass, read from the environment variable `env`
-    (`default` when it is unset or empty); a `required` one must be set for the channel to run."""
-    return field(default=default, metadata={"env": env, "required": required})
+    (`default` when it is unset or empty); a `required` one must be set for the channel to run.
+    `doc` says what it is, for the settings reference (`chatflow.runtime.config.SETTINGS`)."""
+    return field(default=default, metadata={"env": env, "required": required, "doc": doc})
 
 
 def read_settings(cls: type[S], environment: Mapping[str, str]) -> S:

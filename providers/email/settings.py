@@ -63,13 +63,28 @@ class SmtpServer:
 
 @dataclass(frozen=True)
 class EmailSettings:
-    smtp_url: str = setting("CHATFLOW_SMTP_URL")
-    email_from: str = setting("CHATFLOW_EMAIL_FROM")
-    secret: str = setting("CHATFLOW_EMAIL_SECRET")
-    mailgun_api_key: str = setting("MAILGUN_API_KEY")
-    mailgun_domain: str = setting("MAILGUN_DOMAIN")
-    mailgun_signing_key: str = setting("MAILGUN_WEBHOOK_SIGNING_KEY")
-    mailgun_api_url: str = setting("CHATFLOW_MAILGUN_API_URL", MAILGUN_API_URL)
+    smtp_url: str = setting(
+        "CHATFLOW_SMTP_URL",
+        doc="`smtp://user:pass@smtp.example.com:587` (STARTTLS; required off this machine when there is a "
+        "password) or `smtps://...:465` (TLS); this or `MAILGUN_API_KEY` is required",
+    )
+    email_from: str = setting(
+        "CHATFLOW_EMAIL_FROM", doc="the sender when no binding names one: `Shop <support@shop.example>`"
+    )
+    secret: str = setting(
+        "CHATFLOW_EMAIL_SECRET",
+        doc="any long random string: signs the one-click unsubscribe links (without it: a mailto only)",
+    )
+    mailgun_api_key: str = setting("MAILGUN_API_KEY", doc="send through Mailgun's API instead of SMTP")
+    mailgun_domain: str = setting(
+        "MAILGUN_DOMAIN", doc="the Mailgun sending domain (`mg.shop.example`), with `MAILGUN_API_KEY`"
+    )
+    mailgun_signing_key: str = setting(
+        "MAILGUN_WEBHOOK_SIGNING_KEY", doc="verifies Mailgun's inbound routes and event webhooks (Sending > Webhooks)"
+    )
+    mailgun_api_url: str = setting(
+        "CHATFLOW_MAILGUN_API_URL", MAILGUN_API_URL, doc="Mailgun's API base (`https://api.eu.mailgun.net` in the EU)"
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EmailSettings:

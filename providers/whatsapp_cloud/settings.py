@@ -11,15 +11,22 @@ from chatflow.domain.channel import setting
 
 @dataclass(frozen=True)
 class CloudSettings:
-    access_token: str = setting("WHATSAPP_ACCESS_TOKEN", required=True)
-    app_secret: str = setting("WHATSAPP_APP_SECRET", required=True)
-    verify_token: str = setting("WHATSAPP_VERIFY_TOKEN", required=True)
+    access_token: str = setting(
+        "WHATSAPP_ACCESS_TOKEN", required=True, doc="the Meta app's access token (a system user's in production)"
+    )
+    app_secret: str = setting("WHATSAPP_APP_SECRET", required=True, doc="the secret the app's webhooks are signed with")
+    verify_token: str = setting(
+        "WHATSAPP_VERIFY_TOKEN", required=True, doc="any string you choose: the token of the subscription handshake"
+    )
     # Another Graph API host (a test double) or version.
-    api_url: str = setting("CHATFLOW_WHATSAPP_API_URL", "https://graph.facebook.com")
-    api_version: str = setting("CHATFLOW_WHATSAPP_API_VERSION", "21.0")
+    api_url: str = setting("CHATFLOW_WHATSAPP_API_URL", "https://graph.facebook.com", doc="Graph API base")
+    api_version: str = setting("CHATFLOW_WHATSAPP_API_VERSION", "21.0", doc="Graph API version")
     # The WhatsApp Business Account whose templates `chatflow templates sync` reads: only it
     # needs one, sending does not.
-    business_account_id: str = setting("WHATSAPP_BUSINESS_ACCOUNT_ID")
+    business_account_id: str = setting(
+        "WHATSAPP_BUSINESS_ACCOUNT_ID",
+        doc="the WhatsApp Business Account whose templates `chatflow templates sync` reads (sending needs none)",
+    )
 
 
 PHONE_NUMBER_ID = "phone_number_id"

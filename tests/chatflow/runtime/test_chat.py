@@ -2,7 +2,6 @@
 
 import contextlib
 import json
-import re
 import subprocess
 import sys
 import time
@@ -338,15 +337,12 @@ def test_chat_refuses_an_app_that_is_not_chatflow(tmp_path: Path) -> None:
     assert "start `chatflow dev` in the folder whose chatflow.toml lists flow 'demo'" in done.stderr
 
 
-def test_the_readme_curl_snippet_shows_the_answer_to_its_own_message(tmp_path: Path) -> None:
-    """The quick start's curl lines, run as written against a `chatflow dev` (its URL put in):
+def test_the_console_pages_curl_snippet_shows_the_answer_to_its_own_message(tmp_path: Path) -> None:
+    """The console page's curl lines, run as written against a `chatflow dev` (its URL put in):
     the answer to their "hi", not what the bot said to the same customer earlier."""
-    from tests.test_readme import README
+    from tests.test_docs import snippet as docs_snippet
 
-    start = README.index("or with curl:")
-    (snippet,) = re.findall(
-        r"```bash\n(.*?)```", README[start : README.index("```", README.index("```bash", start) + 7) + 3], re.S
-    )
+    snippet = docs_snippet("console-curl")
     stack = start_dev(tmp_path / "data", tmp_path / "logs")
     try:
         stack.say("hi")  # an earlier conversation of the same customer, ended
