@@ -80,14 +80,17 @@ async def ours(client: Client, redis_url: str, shop_url: str) -> dict[str, Any]:
     config = Config(
         numbers=[NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="payment_recovery")],
         flow_modules=[],
-        settings=Settings(),
+        settings=Settings(http_allow=("127.0.0.1",)),  # the shop's stand-in, on loopback
     )
+    # An Http step's host comes from the flow's defaults only, never from the journey's data:
+    # the shipped flow pointed at the stand-in, as SHOP_API_URL would point it at a real shop.
+    flow = type("PaymentRecovery", (PaymentRecovery,), {"name": PaymentRecovery.name, "defaults": {"api": shop_url}})
     redis = connect_redis(redis_url)
-    services = await Services.start(config, [PaymentRecovery], client=client, redis=redis, task_queue=task_queue)
+    services = await Services.start(config, [flow], client=client, redis=redis, task_queue=task_queue)
     services.channels["console"] = ConsoleChannel(Outbox())
     worker, _ = services.worker()
     ref = ConversationRef("sms", NUMBER, "+14155550123", "console")
-    data = {"api": shop_url, "customer_id": "c-1", "order_id": "A-1001", "payment_link": "https://pay.example/A-1001"}
+    data = {"customer_id": "c-1", "order_id": "A-1001", "payment_link": "https://pay.example/A-1001"}
     try:
         async with worker:
             await start_journey(client, ref, "payment_recovery", data, task_queue=task_queue)

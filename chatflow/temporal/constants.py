@@ -34,7 +34,19 @@ QUIET_HOURS_EVERY_SEND = "chatflow-quiet-hours-every-send"
 # Hand-back gives the flow what the customer wrote to the person since their last reply.
 HAND_ON_UNANSWERED = "chatflow-hand-on-unanswered"
 # The shortest timer: it ends a workflow task, so local sends are committed before the run ends.
+# Revision 0 runs only: from revision 1 the send ledger answers a local send run again.
 COMMIT_LOCAL_SENDS = timedelta(milliseconds=1)
+# The workflow code's revision, recorded in each run's pin marker (`pin_marker`). A run of
+# revision 1 or later takes every change patched above without asking (no marker each) and
+# ends without the commit timer; a run recorded before revisions (0) replays as it was written.
+# A Temporal Cloud bill counts a workflow task's markers as one action, a timer as one.
+REVISION = 1
+
+
+def pin_marker(flow: str, version: int, revision: int) -> str:
+    """The patch marker that pins a run to `flow`'s `version`, written by code of `revision`."""
+    return f"chatflow-flow-{flow}-v{version}" + (f"-r{revision}" if revision else "")
+
 
 # Error types (ApplicationError.type) that Temporal must not retry.
 PERMANENT_SEND_ERROR = PermanentSendError.__name__

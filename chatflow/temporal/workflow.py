@@ -94,6 +94,7 @@ class ConversationWorkflow:
         self.trace: list[TraceLine] = list(params.trace)
         self.state = params.resume
         self.version = params.version or 0
+        self.revision = 0  # of the workflow code the run started on (constants.REVISION), once pinned
         self.idle = False
         self.signals = params.signals
         self.cancel_reason = ""
@@ -122,9 +123,8 @@ class ConversationWorkflow:
 
     @workflow.run
     async def run(self, params: ConversationInput) -> ConversationResult:
-        flow_class = registry.on(workflow.info().task_queue).get(
-            params.flow, params.version or self._pin_version(params.flow)
-        )
+        version, self.revision = self._pin(params.flow, params.version)
+        flow_class = registry.on(workflow.info().task_queue).get(params.flow, version)
         self.flow_class = flow_class
         self.version = flow_class.version
         self.quiet_hours_window = flow_class.quiet_hours
@@ -133,9 +133,7 @@ class ConversationWorkflow:
         self.reported_keys = (*flow_class.keys, *flow_class.sink_keys, *splits)
         # Asked once as the run starts: asked at the send itself, right after a send's local
         # activity in the same workflow task, its replay failed (a code step's second say).
-        self.quiet_every_send = flow_class.quiet_hours is not None and workflow.patched(
-            constants.QUIET_HOURS_EVERY_SEND
-        )
+        self.quiet_every_send = flow_class.quiet_hours is not None and self._patched(constants.QUIET_HOURS_EVERY_SEND)
         if params.resume is None:
             by = "a message" if params.started_by == "message" else "a journey"
             self.log("started: flow %s v%d, by %s", params.flow, self.version, by)
@@ -290,7 +288,7 @@ class ConversationWorkflow:
         state.operator, state.taken_over_at = "", ""
         state.handbacks += 1
         self.log("handed back by %s after %s", operator, held)
-        if self.unanswered and workflow.patched(constants.HAND_ON_UNANSWERED):
+        if self.unanswered and self._patched(constants.HAND_ON_UNANSWERED):
             self._hand_on_unanswered()
         self._index()
 
@@ -513,8 +511,8 @@ class ConversationWorkflow:
         Both carry one activity id, the send's key in the send ledger: the activity finds what
         the local try left there (sent, or maybe sent) instead of sending blindly again."""
         send_id: str | None = None
-        if workflow.patched(constants.SEND_AS_LOCAL_ACTIVITY):
-            if workflow.patched(constants.SEND_ID):
+        if self._patched(constants.SEND_AS_LOCAL_ACTIVITY):
+            if self._patched(constants.SEND_ID):
                 send_id = f"send-{workflow.uuid4()}"
             try:
                 result: SendResult = await workflow.execute_local_activity(
@@ -548,11 +546,14 @@ class ConversationWorkflow:
         return result
 
     async def _close_task(self) -> None:
-        """Before the run ends (completes or continues as new): let signal handlers finish, and
-        first commit the local sends of this workflow task in a task of their own. A task that
-        ends the run is refused by the server when a signal arrives meanwhile, and a refused
-        task loses its local activities' results: they would run, and send, again."""
-        if self.sent_locally:
+        """Before the run ends (completes or continues as new): let signal handlers finish.
+
+        A task that ends the run is refused by the server when a signal arrives meanwhile, and a
+        refused task loses its local activities' results: they run again. Runs of revision 0
+        committed their local sends first, in a task of their own (a timer: one more action per
+        run); from revision 1 a send run again finds its first run in the send ledger (same
+        activity id, `workflow.uuid4` replays alike) and returns its result without sending."""
+        if self.sent_locally and self.revision < 1:
             await workflow.sleep(constants.COMMIT_LOCAL_SENDS)
             self.sent_locally = False
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -764,20 +765,31 @@ class ConversationWorkflow:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _pin_version(flow: str) -> int:
-        """The newest deployed version, recorded in history so a replay picks the same one.
+    def _pin(self, flow: str, given: int | None) -> tuple[int, int]:
+        """The flow version the run runs, and the workflow code's revision it started on: both
+        recorded by one patch marker (`constants.pin_marker`), so a replay picks the same.
 
-        A patch marker per version: on the first run the newest version's marker is written;
-        on a replay after a newer version was deployed, that newer marker is absent from the
-        history, so the search falls through to the version the conversation started on.
+        A fresh run writes the marker of the newest deployed version (a continued run, of the
+        version it was given); on a replay after a newer version was deployed, that newer
+        marker is absent from the history, so the search falls through to the one written.
+        Histories of revision 0 have a marker without a revision (a fresh run) or none (a run
+        continued as new); none at all, before version pinning: the oldest version.
         """
-        versions = registry.on(workflow.info().task_queue).versions(flow)
+        versions = [given] if given else registry.on(workflow.info().task_queue).versions(flow)
+        for revision in range(constants.REVISION, 0, -1):
+            for version in versions:
+                if workflow.patched(constants.pin_marker(flow, version, revision)):
+                    return version, revision
+        if given:
+            return given, 0
         for version in versions:
-            if workflow.patched(f"chatflow-flow-{flow}-v{version}"):
-                return version
-        # No marker in a replayed history: it predates version pinning, so the oldest.
-        return versions[-1] if versions else 0
+            if workflow.patched(constants.pin_marker(flow, version, 0)):
+                return version, 0
+        return (versions[-1] if versions else 0), 0
+
+    def _patched(self, change: str) -> bool:
+        """Whether the run takes `change`: always from revision 1 (no marker), else as recorded."""
+        return self.revision >= 1 or workflow.patched(change)
 
     def _index(self, *, outcome: str = "") -> None:
         """Keep the conversation's search attributes current, as it waits and when it ends: one

@@ -1,0 +1,46 @@
+"""What a demo conversation costs in Temporal Cloud actions, chatflow against the hand-written
+baseline, counted from both paths' histories on the bench's stack (`python -m bench --scenarios
+cost`): a count of history events, the same on any machine, so these ceilings are exact.
+
+Grouped: a workflow task's markers (local activities, patches) as one action, as Temporal Cloud
+bills them (docs/benchmarks.md, "Cost"). Ungrouped: every marker one action, an upper bound.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+# chatflow's figures (docs/benchmarks.md, "Cost"): a regression above any of them fails.
+CEILING_GROUPED = {"conversation": 7, "first_message": 4, "per_message": 3.0}
+CEILING = {"conversation": 9, "first_message": 6, "per_message": 4.0}
+
+
+def measured(tmp_path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--scenarios", "cost", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,  # a hang guard; a busy machine is slow
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    cost: dict[str, Any] = json.loads((tmp_path / "latest.json").read_text())["cost"]
+    return cost
+
+
+def test_a_conversation_costs_no_more_actions_than_its_ceiling_and_each_message_no_more_than_the_baseline(
+    tmp_path: Path,
+) -> None:
+    cost = measured(tmp_path)
+    ours, baseline = cost["ours"], cost["baseline"]
+    for part in ("conversation", "first_message", "per_message"):
+        assert ours[part]["actions_grouped"] <= CEILING_GROUPED[part], (part, ours[part]["actions_by_kind"])
+        assert ours[part]["actions"] <= CEILING[part], (part, ours[part]["actions_by_kind"])
+    for rule in ("actions", "actions_grouped"):
+        assert ours["per_message"][rule] <= baseline["per_message"][rule]
+    # The hand-written baseline is what it was when these ceilings were set.
+    assert baseline["conversation"]["actions"] == baseline["conversation"]["actions_grouped"] == 6
+    # A run that ends commits its local sends without a timer of its own: the only timer is the wait's.
+    assert ours["conversation"]["actions_by_kind"]["timer started"] == 1
