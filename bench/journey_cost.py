@@ -44,8 +44,12 @@ from providers.console import ConsoleChannel, Outbox
 NUMBER = "+15005550006"
 TIMEOUT = 60.0
 # A history ending on one of these has nothing in flight.
-IDLE = {EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_TIMER_STARTED,
-        EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, EventType.EVENT_TYPE_MARKER_RECORDED}
+IDLE = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+    EventType.EVENT_TYPE_MARKER_RECORDED,
+}
 
 
 def shop() -> Starlette:
@@ -78,7 +82,9 @@ async def _closed(client: Client, workflow_id: str) -> dict[str, Any]:
 async def ours(client: Client, redis_url: str, shop_url: str) -> dict[str, Any]:
     task_queue = f"bench-journey-{uuid.uuid4().hex[:8]}"
     config = Config(
-        numbers=[NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="payment_recovery")],
+        numbers=[
+            NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="payment_recovery")
+        ],
         flow_modules=[],
         settings=Settings(http_allow=("127.0.0.1",)),  # the shop's stand-in, on loopback
     )
@@ -105,10 +111,18 @@ async def baseline(client: Client) -> dict[str, Any]:
     task_queue = f"bench-journey-baseline-{uuid.uuid4().hex[:8]}"
     workflow_id = f"baseline-payment-{uuid.uuid4().hex[:8]}"
     activities = ShopAndSms()
-    job = {"customer": "+14155550123", "customer_id": "c-1", "order_id": "A-1001",
-           "payment_link": "https://pay.example/A-1001"}
-    async with Worker(client, task_queue=task_queue, workflows=[BaselinePaymentRecovery],
-                      activities=[activities.get_customer, activities.cash_on_delivery, activities.send]):
+    job = {
+        "customer": "+14155550123",
+        "customer_id": "c-1",
+        "order_id": "A-1001",
+        "payment_link": "https://pay.example/A-1001",
+    }
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BaselinePaymentRecovery],
+        activities=[activities.get_customer, activities.cash_on_delivery, activities.send],
+    ):
         handle = await client.start_workflow(WORKFLOW, job, id=workflow_id, task_queue=task_queue)
         await _waiting(client, workflow_id)
         await handle.signal("payment_succeeded")
@@ -125,8 +139,10 @@ async def run() -> dict[str, Any]:
         while not server.started:
             await asyncio.sleep(0.01)
         async with dev_server() as env:
-            return {"ours": await ours(env.client, valkey.connection_url, f"http://127.0.0.1:{port}"),
-                    "baseline": await baseline(env.client)}
+            return {
+                "ours": await ours(env.client, valkey.connection_url, f"http://127.0.0.1:{port}"),
+                "baseline": await baseline(env.client),
+            }
     finally:
         server.should_exit = True
         await serving
@@ -139,8 +155,10 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     for path, counted in result.items():
-        print(f"{path:>8}: {counted['events']} events, {counted['workflow_tasks']} workflow tasks, "
-              f"{counted['actions']} actions ({counted['actions_grouped']} grouped): {counted['actions_by_kind']}")
+        print(
+            f"{path:>8}: {counted['events']} events, {counted['workflow_tasks']} workflow tasks, "
+            f"{counted['actions']} actions ({counted['actions_grouped']} grouped): {counted['actions_by_kind']}"
+        )
 
 
 if __name__ == "__main__":
