@@ -179,6 +179,21 @@ class Journeys:
         return await self._start(ref, binding, request)
 
     async def _start(self, ref: ConversationRef, binding: NumberBinding, request: JourneyRequest) -> Started:
+        flow = self.flows.get(request.flow)
+        data = {**flow.defaults, **request.data}
+        # Marked before its workflow starts: an event by key meanwhile waits for this conversation.
+        await self.business_keys.starting(ref.id, flow, data)
+        started: Started | None = None
+        try:
+            started = await self._start_workflow(ref, binding, request)
+        finally:
+            if started is None or started.status != "started":
+                await self.business_keys.not_started(ref.id, flow, data)
+        if started.status == "started":
+            await self.business_keys.started(ref.id, flow, data)
+        return started
+
+    async def _start_workflow(self, ref: ConversationRef, binding: NumberBinding, request: JourneyRequest) -> Started:
         policy = when_busy(self.flows, request.flow)
         interrupted = False
         for _ in range(3):  # an inbound message may start the conversation between our steps
@@ -197,8 +212,6 @@ class Journeys:
                 )
             except WorkflowAlreadyStartedError:
                 continue
-            flow = self.flows.get(request.flow)
-            await self.business_keys.started(ref.id, flow, {**flow.defaults, **request.data})
             return Started(ref.id, "started", request.flow, handle.result_run_id or "", interrupted)
         raise Conflict(f"conversation {ref.id} keeps being started by someone else; try again")
 
@@ -520,17 +533,17 @@ class Journeys:
         start) and the conversations it went to."""
         if not key or not value:
             raise Invalid("an event by key needs a key and its value (order_id=A-1001)")
-        delivered = await self.business_keys.report(key, value, event, keep=otherwise is None)
-        if delivered:
-            return "delivered", tuple(delivered)
-        if otherwise is not None:
+        reported = await self.business_keys.report(key, value, event, keep=otherwise is None)
+        if reported.delivered:
+            return "delivered", tuple(reported.delivered)
+        if otherwise is not None and not reported.kept:
             started = await self.start(otherwise)
             if started.status != "skipped":
                 return "started", (started.id,)
             # The customer is busy: perhaps with the very conversation this key is about to find.
-            delivered = await self.business_keys.report(key, value, event)
-            if delivered:
-                return "delivered", tuple(delivered)
+            reported = await self.business_keys.report(key, value, event)
+            if reported.delivered:
+                return "delivered", tuple(reported.delivered)
         return "kept", ()
 
     # -- a person takes over -------------------------------------------------------------------

@@ -8,8 +8,9 @@ import base64
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from chatflow import hours
 from chatflow.domain.config import Settings
+from chatflow.journeys import service
+from chatflow.journeys.business_keys import BusinessKeys
 from chatflow.runtime.config import load_config
 from chatflow.runtime.services import Services, load_flows
 from chatflow.testing import FlowTest
@@ -152,6 +155,58 @@ async def test_a_regular_user_gets_the_link_and_paying_later_confirms_that_conve
     assert email.subject == f"Order {metadata['order_id']}: payment received"
     await asyncio.sleep(0.5)
     assert len(sms(services).to(metadata["phone"])) == 2
+
+
+class HeldBack:
+    """Holds the start of the first payment_recovery journey at one point until released."""
+
+    def __init__(self, real: Callable[..., Awaitable[Any]]) -> None:
+        self.real = real
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The flow: by name (start_journey) or as its class (BusinessKeys.started).
+        flows = {
+            arg if isinstance(arg, str) else getattr(arg, "name", "") for arg in args if isinstance(arg, str | type)
+        }
+        if "payment_recovery" in flows and not self.reached.is_set():
+            self.reached.set()
+            await self.release.wait()
+        return await self.real(*args, **kwargs)
+
+
+@pytest.mark.parametrize("held", ["before its workflow starts", "before it is indexed by order"])
+async def test_a_payment_that_succeeds_while_the_recovery_is_starting_confirms_it_once(
+    example, catcher, shop, monkeypatch, held
+):
+    """Stripe's payment_intent.succeeded arrives while the failure's recovery journey is starting:
+    it reaches that conversation, once; no confirmation journey of its own starts beside it."""
+    web, services = example
+    if held == "before its workflow starts":
+        hold = HeldBack(service.start_journey)
+        monkeypatch.setattr(service, "start_journey", hold)
+    else:
+        hold = HeldBack(BusinessKeys.started)
+        monkeypatch.setattr(BusinessKeys, "started", lambda self, *args: hold(self, *args))
+    metadata = order()
+    failed = asyncio.create_task(post(web, payment_intent_event("payment_intent.payment_failed", metadata)))
+    await asyncio.wait_for(hold.reached.wait(), 30)
+    succeeded = await post(web, payment_intent_event("payment_intent.succeeded", metadata))
+    assert succeeded.status_code == 200, succeeded.text
+    hold.release.set()
+    assert (await failed).status_code == 200
+
+    link = f"Your payment for order {metadata['order_id']} failed. You can pay again here: {metadata['payment_link']}"
+    paid = PAID.format(metadata["order_id"])
+    assert await sms(services).wait_for(metadata["phone"], 2) == [link, paid]
+    (email,) = await catcher.wait_for(metadata["email"])
+    assert email.subject == f"Order {metadata['order_id']}: payment received"
+    steps = await sink_events(shop, metadata["order_id"], "conversation.ended")
+    assert {event["flow"] for event in steps} == {"payment_recovery"}  # no payment_confirmed beside it
+    assert [event["detail"]["outcome"] for event in steps if event["type"] == "conversation.ended"] == ["completed"]
+    await asyncio.sleep(0.5)
+    assert sms(services).to(metadata["phone"]) == [link, paid] and len(catcher.to(metadata["email"])) == 1
 
 
 async def test_a_payment_that_succeeds_at_once_is_confirmed_by_sms_and_email(example, catcher):
