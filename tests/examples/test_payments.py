@@ -109,6 +109,11 @@ async def sink_events(shop: respx.MockRouter, order_id: str, last: str) -> list[
     raise AssertionError(f"no {last} for order {order_id} at the shop's webhook")
 
 
+def steps(events: list[dict]) -> list[tuple[str, str | None]]:
+    """Each event's type, with the step it reached or the outcome it ended with."""
+    return [(event["type"], event["detail"].get("step", event["detail"].get("outcome"))) for event in events]
+
+
 def sms(services: Services) -> RecordingChannel:
     channel = services.channels["console"]
     assert isinstance(channel, RecordingChannel)
@@ -126,8 +131,7 @@ async def test_a_power_user_s_failed_payment_is_switched_to_cash_on_delivery(exa
     assert email.subject == f"Order {metadata['order_id']}: cash on delivery" and email.text == text
     assert [call.request.url.path for call in shop.routes["cod"].calls] == [f"/api/orders/{metadata['order_id']}"]
     # The shop's webhook hears each step of that conversation, signed, in order.
-    steps = await sink_events(shop, metadata["order_id"], "conversation.ended")
-    assert [(event["type"], event["detail"].get("step", event["detail"].get("outcome"))) for event in steps] == [
+    assert steps(await sink_events(shop, metadata["order_id"], "conversation.ended")) == [
         ("conversation.started", None),
         ("step.reached", "look_up_customer"),
         ("step.reached", "is_power_user"),
@@ -138,7 +142,7 @@ async def test_a_power_user_s_failed_payment_is_switched_to_cash_on_delivery(exa
     ]
 
 
-async def test_a_regular_user_gets_the_link_and_paying_later_confirms_that_conversation(example, catcher):
+async def test_a_regular_user_gets_the_link_and_paying_later_confirms_that_conversation(example, catcher, shop):
     web, services = example
     metadata = order()
     failed = payment_intent_event("payment_intent.payment_failed", metadata)
@@ -153,6 +157,17 @@ async def test_a_regular_user_gets_the_link_and_paying_later_confirms_that_conve
     assert await sms(services).wait_for(metadata["phone"], 2) == [link, PAID.format(metadata["order_id"])]
     (email,) = await catcher.wait_for(metadata["email"])
     assert email.subject == f"Order {metadata['order_id']}: payment received"
+    # The shop's webhook hears that one conversation's steps, signed, in order.
+    assert steps(await sink_events(shop, metadata["order_id"], "conversation.ended")) == [
+        ("conversation.started", None),
+        ("step.reached", "look_up_customer"),
+        ("step.reached", "is_power_user"),
+        ("step.reached", "send_link"),
+        ("step.reached", "wait_for_payment"),
+        ("step.reached", "paid"),
+        ("step.reached", "confirm_paid"),
+        ("conversation.ended", "completed"),
+    ]
     await asyncio.sleep(0.5)
     assert len(sms(services).to(metadata["phone"])) == 2
 
@@ -202,21 +217,32 @@ async def test_a_payment_that_succeeds_while_the_recovery_is_starting_confirms_i
     assert await sms(services).wait_for(metadata["phone"], 2) == [link, paid]
     (email,) = await catcher.wait_for(metadata["email"])
     assert email.subject == f"Order {metadata['order_id']}: payment received"
-    steps = await sink_events(shop, metadata["order_id"], "conversation.ended")
-    assert {event["flow"] for event in steps} == {"payment_recovery"}  # no payment_confirmed beside it
-    assert [event["detail"]["outcome"] for event in steps if event["type"] == "conversation.ended"] == ["completed"]
+    heard = await sink_events(shop, metadata["order_id"], "conversation.ended")
+    assert {event["flow"] for event in heard} == {"payment_recovery"}  # no payment_confirmed beside it
+    assert [event["detail"]["outcome"] for event in heard if event["type"] == "conversation.ended"] == ["completed"]
     await asyncio.sleep(0.5)
     assert sms(services).to(metadata["phone"]) == [link, paid] and len(catcher.to(metadata["email"])) == 1
 
 
-async def test_a_payment_that_succeeds_at_once_is_confirmed_by_sms_and_email(example, catcher):
+async def test_a_payment_that_succeeds_at_once_is_confirmed_by_sms_and_email(example, catcher, shop):
     web, services = example
     metadata = order()
-    answer = await post(web, payment_intent_event("payment_intent.succeeded", metadata))
+    succeeded = payment_intent_event("payment_intent.succeeded", metadata)
+    answer = await post(web, succeeded)
     assert answer.json()["events"][0]["results"][0].startswith("started ")
+    # Stripe delivers it again: it acts once.
+    assert (await post(web, succeeded)).json()["events"][0]["results"] == ["duplicate"]
     assert await sms(services).wait_for(metadata["phone"], 1) == [PAID.format(metadata["order_id"])]
     (email,) = await catcher.wait_for(metadata["email"])
     assert email.text == PAID.format(metadata["order_id"])
+    assert steps(await sink_events(shop, metadata["order_id"], "conversation.ended")) == [
+        ("conversation.started", None),
+        ("step.reached", "email_confirmation"),
+        ("step.reached", "confirm"),
+        ("conversation.ended", "completed"),
+    ]
+    await asyncio.sleep(0.5)
+    assert len(sms(services).to(metadata["phone"])) == 1 and len(catcher.to(metadata["email"])) == 1
 
 
 async def test_a_bad_signature_or_a_stale_timestamp_gets_403_and_sends_nothing(example, catcher):
