@@ -149,7 +149,12 @@ def check_twilio(declared: Sequence[Declared], contents: Sequence[ApprovedTempla
         else:
             # A send looks it up by the name WhatsApp approved it under (providers/twilio/content.py).
             found = next(
-                (c for c in contents if c.name == template.name and same_language(template.language, c.language)),
+                (
+                    c
+                    for c in contents
+                    if c.name == template.name
+                    and ("{" in template.language or same_language(template.language, c.language))
+                ),
                 None,
             )
             if found is None:

@@ -302,6 +302,13 @@ class Booking(Flow):
             content_sid="HX" + "9" * 32,
         ),
     )
+    # Its language chosen from the data: any approved language of that name will do.
+    remind = Say(
+        "Code {code}",
+        template=Template(
+            "coupon_expiration_reminder_number_vars", language="{lang}", header=["{name}"], body=["{code}", "{days}"]
+        ),
+    )
     done = End("completed")
 '''
 
@@ -324,6 +331,8 @@ def test_named_parameters_media_headers_buttons_and_content_variables_are_compar
         "name and language in the Twilio account",
         f"booking.coupon: twilio template coupon_expiration_reminder_number_vars:en: content {'HX' + '9' * 32} takes "
         "variables {{1}}, {{2}}, {{3}}, the step gives {{1}}, {{2}}",
+        f"booking.remind: twilio template coupon_expiration_reminder_number_vars:{{lang}}: content {'HX' + '9' * 32} "
+        "takes variables {{1}}, {{2}}, {{3}}, the step gives {{1}}, {{2}}",
     ]
 
 
