@@ -38,9 +38,8 @@ from tests.providers.conftest import (
     meta_post,
     meta_text,
 )
-from tests.providers.whatsapp_stack import TWILIO_WHATSAPP, Stack, whatsapp_stack
+from tests.providers.whatsapp_stack import CONTENTS_URL, TWILIO_WHATSAPP, Stack, whatsapp_stack
 
-CONTENTS_URL = "https://content.twilio.com/v1/ContentAndApprovals"
 DATA = {"customer_id": "c-7", "order_id": "A-1042", "payment_link": "https://pay.example.com/A-1042"}
 
 
@@ -106,7 +105,7 @@ async def payment_stack(client: Client, redis: Redis, *approved: str) -> AsyncIt
     async with whatsapp_stack(client, redis, [Demo, PaymentRecovery], "demo") as stack:
         # The shop does not know the customer: the flow sends the payment link.
         stack.router.get(url__startswith=SHOP_API).mock(return_value=httpx.Response(404, json={"error": "unknown"}))
-        stack.router.get(CONTENTS_URL).mock(return_value=approved_contents(*approved))
+        stack.contents.mock(return_value=approved_contents(*approved))
         yield stack
 
 

@@ -38,6 +38,7 @@ from tests.providers.conftest import (
 KEY = "whatsapp-stack-key"
 TWILIO_WHATSAPP = "+15005550009"
 STATUS_URL = f"{PUBLIC_URL}/webhooks/twilio/status"
+CONTENTS_URL = "https://content.twilio.com/v1/ContentAndApprovals"
 
 
 def config(flow: str, **settings: str) -> Config:
@@ -75,6 +76,7 @@ class Stack:
     router: respx.MockRouter
     graph: respx.Route
     twilio: respx.Route
+    contents: respx.Route  # Twilio's Content API: by default, an account without content templates
 
     def graph_sent(self, customer: str) -> list[dict[str, Any]]:
         bodies = [json.loads(call.request.content) for call in self.graph.calls]
@@ -146,10 +148,12 @@ async def whatsapp_stack(
     with respx.mock(assert_all_called=False) as router:
         graph = router.post(GRAPH_MESSAGES_URL).mock(side_effect=graph_accepting())
         twilio = router.post(MESSAGES_URL).mock(side_effect=twilio_creating())
+        empty = {"contents": [], "meta": {"page": 0, "page_size": 500, "next_page_url": None, "key": "contents"}}
+        contents = router.get(CONTENTS_URL).mock(return_value=httpx.Response(200, json=empty))
         async with (
             started_services(config(flow, **settings), flows, client=client, redis=redis) as services,
             running_worker(services),
             running_app(services) as web,
         ):
             web.headers.update({"Authorization": f"Bearer {KEY}"})
-            yield Stack(client, redis, web, router, graph, twilio)
+            yield Stack(client, redis, web, router, graph, twilio, contents)
