@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chatflow.domain.addresses import AddressKind, register_kind
 from chatflow.domain.config import Config, NumberBinding, Settings
-from chatflow.domain.messages import DeliveryUpdate, InboundMessage, OutboundMessage, SendResult
+from chatflow.domain.messages import DeliveryUpdate, InboundMessage, MediaContent, OutboundMessage, SendResult
 
 if TYPE_CHECKING:
     import httpx
@@ -87,6 +87,15 @@ class Channel(Protocol):
         """The webhook's answer once the edge has taken every message. `replies` are answers
         outside any flow (opt-out confirmation, help), each to the sender of its message, which
         must reach the customer even when the send path refuses them (they opted out)."""
+        ...
+
+
+class MediaSource(Protocol):
+    """A channel whose customers' media are fetched by id with its credentials (the Cloud API)."""
+
+    async def fetch_media(self, media_id: str, max_bytes: int) -> MediaContent:
+        """The media's bytes and type; MediaUnavailable when it cannot be had (over `max_bytes`,
+        gone, not what the provider said it is)."""
         ...
 
 

@@ -76,6 +76,8 @@ class Settings:
     # Hosts ("host" or "host:port") `Http` steps may call although they are on a loopback,
     # private or link-local address: CHATFLOW_HTTP_ALLOW, plus chatflow.toml's [http] allow.
     http_allow: tuple[str, ...] = ()
+    # Where customers' media a flow fetches (`convo.fetch_media`) are written: CHATFLOW_MEDIA_DIR.
+    media_dir: str = ""
     # The whole environment it was read from: each channel reads its own settings in it.
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -91,6 +93,7 @@ class Settings:
             callback_url=env.get("CHATFLOW_CALLBACK_URL", ""),
             callback_secret=env.get("CHATFLOW_CALLBACK_SECRET", ""),
             http_allow=tuple(host.strip() for host in env.get("CHATFLOW_HTTP_ALLOW", "").split(",") if host.strip()),
+            media_dir=env.get("CHATFLOW_MEDIA_DIR", ""),
             environment=dict(env),
         )
 

@@ -8,7 +8,8 @@
     ├── FlowError                   a flow failed while running a conversation
     │   ├── TemplateError           a template names a key the data lacks
     │   ├── LoopDetected            the loop guard stopped a flow repeating itself
-    │   └── HttpCallFailed          a flow's HTTP call did not answer 2xx after its retries
+    │   ├── HttpCallFailed          a flow's HTTP call did not answer 2xx after its retries
+    │   └── MediaUnavailable        a customer's media could not be fetched (gone, too large...)
     ├── SendError                   a provider did not take a message
     │   ├── PermanentSendError      retrying cannot help (invalid number, opted out, window closed)
     │   └── RetryableSendError      try again later (429, 5xx, network, rate limited)
@@ -72,6 +73,15 @@ class HttpCallFailed(FlowError):
     def __init__(self, reason: str, status: int = 0) -> None:
         super().__init__(reason)
         self.status = status
+
+
+class MediaUnavailable(FlowError):
+    """A customer's media could not be fetched; `retryable` when asking again may help (the
+    provider's 429 or 5xx, the network), not for one gone, too large or not what it claimed."""
+
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
 
 
 class SendError(ChatflowError):

@@ -48,6 +48,34 @@ class Media:
 
 
 @dataclass
+class MediaRequest:
+    """A flow's ask for a customer's media by the provider's id, fetched by an activity: the
+    bytes go to the worker's media folder, never into the conversation's history."""
+
+    provider: str
+    media_id: str
+    max_bytes: int
+
+
+@dataclass
+class MediaContent:
+    """A provider's media as fetched (in the activity only: it holds the bytes)."""
+
+    content: bytes
+    content_type: str = ""
+
+
+@dataclass
+class StoredMedia:
+    """Where a fetched media is, for the flow: a path in the worker's media folder."""
+
+    path: str
+    content_type: str
+    sha256: str
+    size: int
+
+
+@dataclass
 class Location:
     """A place on the map: one a customer shared, or one a flow sends."""
 

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from chatflow.domain.errors import FlowDefinitionError, FlowError, HttpCallFailed, LoopDetected, PermanentSendError
+from chatflow.domain.errors import (
+    FlowDefinitionError,
+    FlowError,
+    HttpCallFailed,
+    LoopDetected,
+    MediaUnavailable,
+    PermanentSendError,
+)
 from chatflow.domain.keywords import command
 from chatflow.domain.messages import (
     BusinessEvent,
@@ -24,8 +31,10 @@ from chatflow.domain.messages import (
     InboundMessage,
     Location,
     Media,
+    MediaRequest,
     Notification,
     Option,
+    StoredMedia,
     TemplateMessage,
     numbered_menu,
 )
@@ -62,6 +71,8 @@ from chatflow.flows.templating import render, render_json, render_url
 EXPIRE = "expire"
 CANCEL = "cancel"
 RESTART = "restart"  # the customer wrote the flow's `restart_keyword`
+# The largest media `convo.fetch_media` takes by default: WhatsApp's own limit for video and audio.
+MEDIA_MAX_BYTES = 16 * 1024 * 1024
 
 
 class RefusedLater(Exception):
@@ -140,6 +151,10 @@ class Port(Protocol):
     async def react(self, emoji: str) -> None:
         """Put `emoji` on the customer's last message (none yet: said in the trace, nothing sent);
         raises PermanentSendError on a permanent error."""
+
+    async def fetch_media(self, request: MediaRequest) -> StoredMedia:
+        """Fetch a customer's media into the worker's media folder; raises MediaUnavailable."""
+        ...
 
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
         """Call an HTTP API; raises HttpCallFailed when it does not answer 2xx after retries."""
@@ -262,6 +277,18 @@ class Convo:
         if not emoji.strip():
             raise FlowError("convo.react() needs an emoji")
         await self._runner.port.react(emoji.strip())
+
+    async def fetch_media(self, media: Mapping[str, Any] | str, *, max_bytes: int = MEDIA_MAX_BYTES) -> dict[str, Any]:
+        """A customer's media (what `media()` saved, or a provider's media id) fetched now into
+        the worker's media folder: {path, content_type, sha256, size}. Only providers that give
+        media ids (the Cloud API) need it; over `max_bytes`, gone or unfetchable, it raises
+        MediaUnavailable (the step's failure branch unless the code catches it)."""
+        media_id = media if isinstance(media, str) else str(media.get("id") or "")
+        if not media_id:
+            raise MediaUnavailable("no media id to fetch (Twilio's media come as URLs: use the url)")
+        # The provider is the conversation's, filled in by the host.
+        stored = await self._runner.port.fetch_media(MediaRequest("", media_id, max_bytes))
+        return {"path": stored.path, "content_type": stored.content_type, "sha256": stored.sha256, "size": stored.size}
 
     async def sleep(self, duration: timedelta) -> None:
         await self._runner.port.sleep_until(self.now() + duration)

@@ -131,6 +131,10 @@ OWN_SETTINGS = (
         "`host[:port],...`: hosts `Http` steps may call although they are on a loopback, private or link-local "
         "address (added to chatflow.toml's `[http] allow`)",
     ),
+    EnvironmentSetting(
+        "CHATFLOW_MEDIA_DIR",
+        "the worker's folder for customers' media a flow fetches (`convo.fetch_media`); unset, fetching fails",
+    ),
     EnvironmentSetting("CHATFLOW_CALLBACK_URL", "where every delivery status change is POSTed (delivery reports)"),
     EnvironmentSetting(
         "CHATFLOW_CALLBACK_SECRET", "the secret the delivery reports are signed with (`X-Chatflow-Signature`)"

@@ -383,6 +383,7 @@ class Services:
             interceptors=[conversation_outcomes()],  # chatflow_conversations_ended_total
             # Our address on each channel, for notifications (`Notify`); a test's own when given.
             senders=senders if senders is not None else our_senders(self.config, self.channels),
+            media_dir=settings.media_dir,  # where `convo.fetch_media` writes customers' media
         )
         return worker, fallback
 

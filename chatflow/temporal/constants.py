@@ -24,6 +24,11 @@ REPORT_DELIVERY = "report_delivery"
 AWAIT_BUFFER = "await_buffer"
 # A flow's message to someone on another channel (`Notify`): the sender is resolved by the worker.
 NOTIFY = "notify"
+# A customer's media, fetched by id into the worker's media folder (`convo.fetch_media`).
+FETCH_MEDIA = "fetch_media"
+MEDIA_UNAVAILABLE = "MediaUnavailable"
+FETCH_MEDIA_TIMEOUT = timedelta(minutes=2)
+FETCH_MEDIA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 # Patch markers: workflow code changes that old histories must replay around.
 SEND_AS_LOCAL_ACTIVITY = "chatflow-send-local-activity"

@@ -17,6 +17,7 @@ from chatflow.flows.registry import registry
 from chatflow.temporal.activities import Barrier, ChatflowActivities, Guard, Ledger, OnSend, Sender, ignore_sends
 from chatflow.temporal.constants import TASK_QUEUE, WORKER_SHUTDOWN_GRACE
 from chatflow.temporal.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
+from chatflow.temporal.media import MediaFetcher
 from chatflow.temporal.search_attributes import ensure_registered
 from chatflow.temporal.workflow import ConversationWorkflow
 
@@ -68,6 +69,7 @@ def build_worker(
     http_allow: Iterable[str] = (),
     fallbacks: Mapping[str, tuple[str, str]] | None = None,
     senders: Mapping[str, Sender] | None = None,
+    media_dir: str = "",
 ) -> Worker:
     """The worker; `ledger` keeps a send from being made twice when its result is lost (a worker
     killed mid-send), `barrier` keeps a conversation's messages in order across a Redis outage
@@ -94,6 +96,7 @@ def build_worker(
         activities.next_allowed_send,
         activities.await_buffer,
         activities.notify,
+        MediaFetcher(channels, media_dir).fetch_media,  # `convo.fetch_media`: into `media_dir`
     ]
     if reporter is not None:  # delivery reports to the business's callback URL
         workflows.append(DeliveryReportWorkflow)

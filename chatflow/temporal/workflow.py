@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 # Activities are called by name, so nothing they import (HTTP clients, Redis, providers) loads here.
 with workflow.unsafe.imports_passed_through():
     from chatflow.domain.durations import in_words
-    from chatflow.domain.errors import HttpCallFailed, PermanentSendError
+    from chatflow.domain.errors import HttpCallFailed, MediaUnavailable, PermanentSendError
     from chatflow.domain.messages import (
         REPLY_WINDOW,
         STATUS_RANK,
@@ -31,11 +31,13 @@ with workflow.unsafe.imports_passed_through():
         InboundMessage,
         Location,
         Media,
+        MediaRequest,
         Notification,
         Option,
         OutboundMessage,
         Reaction,
         SendResult,
+        StoredMedia,
         TemplateMessage,
         numbered_menu,
         status_moves_forward,
@@ -565,6 +567,24 @@ class ConversationWorkflow:
             await workflow.sleep(duration)
         finally:
             self.idle = False
+
+    async def fetch_media(self, request: MediaRequest) -> StoredMedia:
+        """The customer's media into the worker's media folder: the history holds its path, never
+        its bytes, nor the provider's token (the channel has it) or the download url."""
+        request = replace(request, provider=self.params.conversation.provider)
+        try:
+            stored: StoredMedia = await workflow.execute_activity(
+                constants.FETCH_MEDIA,
+                request,
+                result_type=StoredMedia,
+                start_to_close_timeout=constants.FETCH_MEDIA_TIMEOUT,
+                retry_policy=constants.FETCH_MEDIA_RETRY,
+            )
+        except ActivityError as error:
+            self.log("media %s not fetched: %s", request.media_id, _reason(error))
+            raise MediaUnavailable(_reason(error)) from error
+        self.log("media %s fetched: %s, %d bytes, %s", request.media_id, stored.content_type, stored.size, stored.path)
+        return stored
 
     async def http(self, request: HttpRequest, retries: int) -> HttpResponse:
         started = workflow.now()
