@@ -1,8 +1,9 @@
 """Lifecycle events, kept in order in Redis and relayed to each sink.
 
 Workflows emit (`chatflow.temporal.lifecycle`) into one stream, `chatflow:sinks:events`, through
-the worker's `StreamEmitter`, which holds what Redis cannot take while it is away and appends it,
-in order, once it is back: an outage delays events, it does not lose them. Each sink reads the
+the worker's `StreamEmitter`, which keeps what Redis cannot take while it is away in Temporal
+(`KeptInTemporal`) and appends it, in order, once it is back: an outage delays events, it does
+not lose them. Each sink reads the
 stream through a consumer group of its own (`SinkRelay`): a batch at a time, delivered in order;
 a batch that fails retryably (the destination is down) is tried again, with backoff, before
 anything behind it (in order per conversation means no overtaking), for up to `GIVE_UP_AFTER`;
@@ -23,11 +24,13 @@ import itertools
 import json
 import logging
 import threading
+import time
+import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis as sync_redis
 from redis.asyncio import Redis
@@ -35,6 +38,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 from redis.retry import Retry
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.messages import InboundMessage
@@ -43,6 +48,8 @@ from chatflow.edge import keys
 from chatflow.edge.inbound import PendingOptOuts, Receive, Verdict
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 STREAM_LENGTH = 100_000  # events kept in the stream (roughly): older ones are trimmed
 GIVE_UP_AFTER = timedelta(hours=24)  # a batch failing retryably this long is put aside
@@ -62,27 +69,45 @@ class StreamEmitter:
     `redis` talks to. A workflow thread only hands the event over: it never waits for Redis (a
     workflow task held up for seconds is taken for a deadlock).
 
-    While Redis is away the events are held, not lost: they wait in this process in the order
-    they came, each behind those before it (so none of a conversation's events overtakes another),
-    and are appended, in order, once Redis answers again. At most `hold_limit` are held; beyond
-    that the oldest are dropped, and said so in the log (an outage that long would outgrow the
-    process's memory first).
+    While Redis is away the events are held, not lost: each batch Redis does not take is kept in
+    Temporal (`keeper`, when the worker gives one), which outlives this process, and appended once
+    Redis answers again, in order, before anything emitted after it (so none of a conversation's
+    events overtakes another). Batches a process kept and did not append (it stopped or died
+    during the outage) are appended by the next emitter that starts, or that sees Redis come back.
+    Without a keeper (or with Temporal away too) they wait in this process, at most `hold_limit`
+    of them; beyond that the oldest are dropped, and said so in the log.
     """
 
-    def __init__(self, redis: Redis, *, timeout: float = 0.5, hold_limit: int = HOLD_LIMIT) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        keeper: KeptInTemporal | None = None,
+        timeout: float = 0.5,
+        hold_limit: int = HOLD_LIMIT,
+    ) -> None:
         self._redis = _sync_client(redis, timeout)
         self._append = self._redis.register_script(_APPEND)
+        self._keeper = keeper
         self._held: deque[LifecycleEvent] = deque()
+        self._kept: deque[tuple[str, list[LifecycleEvent]]] = deque()  # in Temporal, in order
         self._hold_limit = hold_limit
         self._changed = threading.Condition()
         self._closing = False
         self._flusher: threading.Thread | None = None
         self.dropped = 0  # events held past `hold_limit`, dropped
+        if keeper is not None:
+            self._start_flusher()  # to append what emitters before this one kept
 
     @property
     def held(self) -> int:
-        """Events handed over and not yet appended."""
+        """Events handed over and not yet appended, nor kept in Temporal."""
         return len(self._held)
+
+    @property
+    def kept(self) -> int:
+        """Batches this emitter kept in Temporal and has not appended yet."""
+        return len(self._kept)
 
     def __call__(self, event: LifecycleEvent) -> None:
         with self._changed:
@@ -92,45 +117,112 @@ class StreamEmitter:
                 log.error("%d lifecycle events held past the limit of %d dropped", self.dropped, self._hold_limit)
             self._held.append(event)
             if self._flusher is None:
-                self._flusher = threading.Thread(target=self._flush, name="chatflow-sink-events", daemon=True)
-                self._flusher.start()
+                self._start_flusher()
             self._changed.notify()
 
+    def _start_flusher(self) -> None:
+        self._flusher = threading.Thread(target=self._flush, name="chatflow-sink-events", daemon=True)
+        self._flusher.start()
+
     def _flush(self) -> None:
-        """Append what is held, oldest first, a batch at a time, for as long as the emitter is open."""
+        """Append what is kept and held, oldest first, a batch at a time, while the emitter is open."""
         pause, away = FLUSH_PAUSE, False
+        others = self._keeper is not None  # batches other emitters kept, to look for
         while True:
             with self._changed:
-                while not self._held and not self._closing:
+                while not (self._held or self._kept or others) and not self._closing:
                     self._changed.wait()
-                if not self._held:
+                if not (self._held or self._kept) and (self._closing or not others):
                     return
                 batch = list(itertools.islice(self._held, FLUSH_BATCH))
             try:
-                self._add(batch)
-            except Exception as error:  # noqa: BLE001 - Redis away: held, tried again a little later
+                if others or self._kept:
+                    self._redis.ping()  # before Temporal is asked anything: Redis must be back
+                if others:
+                    self._append_others()
+                    others = False
+                while self._kept:
+                    record, events = self._kept[0]
+                    self._add(events, record)
+                    self._done(record)
+                    self._kept.popleft()
+                if batch:
+                    self._add(batch)
+                    with self._changed:
+                        for _ in batch:
+                            self._held.popleft()
+            except Exception as error:  # noqa: BLE001 - Redis away: kept, tried again a little later
                 if not away:
-                    log.warning("Redis away (%r): lifecycle events held until it is back", error)
+                    log.warning("Redis away (%r): lifecycle events kept until it is back", error)
                 away = True
+                if batch:
+                    self._keep(batch)
                 with self._changed:
                     if self._closing:
                         return
                     self._changed.wait(pause.total_seconds())
                 pause = min(pause * 2, AWAY_PAUSE)
                 continue
-            with self._changed:
-                for _ in batch:
-                    self._held.popleft()
             if away:
-                log.info("Redis back: lifecycle events held while it was away going out (%d left)", self.held)
+                log.info("Redis back: lifecycle events kept while it was away appended")
+                others = self._keeper is not None  # another worker may have kept some and stopped
             pause, away = FLUSH_PAUSE, False
 
-    def _add(self, events: Sequence[LifecycleEvent]) -> None:
-        # One script: the batch is appended whole or not at all, so a retry repeats none of it.
-        self._append(keys=[keys.sink_events()], args=[STREAM_LENGTH, *(_encoded(event) for event in events)])
+    def _keep(self, batch: list[LifecycleEvent]) -> None:
+        """Move `batch` from this process's memory into Temporal (else it stays held)."""
+        if self._keeper is None:
+            return
+        try:
+            record = self._keeper.keep(batch)
+        except Exception as error:  # noqa: BLE001 - Temporal away too: held in memory meanwhile
+            log.warning("lifecycle events: Temporal away too (%r): %d held in memory", error, self.held)
+            return
+        with self._changed:
+            self._kept.append((record, batch))
+            for _ in batch:
+                self._held.popleft()
+
+    def _append_others(self) -> None:
+        """Append the batches other emitters kept in Temporal and did not append, oldest first."""
+        keeper = self._keeper
+        if keeper is None:
+            return
+        mine = {record for record, _ in self._kept}
+        try:
+            records = [record for record in keeper.records() if record not in mine]
+        except Exception as error:  # noqa: BLE001 - Temporal away: looked for after the next outage
+            log.warning("lifecycle events kept in Temporal: not looked for (%r)", error)
+            return
+        for record in records:
+            try:
+                events = keeper.events(record)
+            except Exception as error:  # noqa: BLE001 - appended by another emitter meanwhile, say
+                log.info("lifecycle events kept as %s: not read (%r)", record, error)
+                continue
+            self._add(events, record)
+            self._done(record)
+        if records:
+            log.info("lifecycle events: %d batches other workers kept in Temporal appended", len(records))
+
+    def _done(self, record: str) -> None:
+        if self._keeper is None:
+            return
+        try:
+            self._keeper.done(record)
+        except Exception as error:  # noqa: BLE001 - appended once anyway (the record is noted in Redis)
+            log.info("lifecycle events kept as %s: appended, record not ended (%r)", record, error)
+
+    def _add(self, events: Sequence[LifecycleEvent], record: str = "") -> None:
+        # One script: the batch is appended whole or not at all, so a retry repeats none of it; a
+        # batch kept in Temporal is appended once, whoever appends it and however often.
+        self._append(
+            keys=[keys.sink_events(), _appended_records()],
+            args=[STREAM_LENGTH, record, int(time.time() * 1000), *(_encoded(event) for event in events)],
+        )
 
     def close(self, *, wait: timedelta = timedelta(seconds=2)) -> None:
-        """Stop; what is still held gets `wait` to reach Redis, else it is said lost in the log."""
+        """Stop. What Redis has not taken stays kept in Temporal for the next emitter; what is
+        held in memory (Temporal away too) gets `wait` to go, else it is said lost in the log."""
         with self._changed:
             self._closing = True
             self._changed.notify()
@@ -141,13 +233,82 @@ class StreamEmitter:
         self._redis.close()
 
 
-# KEYS the stream; ARGV its length (roughly), then the events, in order.
+class KeptInTemporal:
+    """Batches of lifecycle events kept in Temporal while Redis is away, as STOPs are
+    (`PendingOptOuts`): each a workflow execution that no worker runs (its task queue has no
+    poller), the batch its input, its id in the order it was kept, under `scope` (the task queue:
+    the workers that share one share a Redis). Called from the emitter's thread; the client's
+    calls run on the worker's event loop, `loop`."""
+
+    WORKFLOW = "chatflow-kept-sink-events"
+    TASK_QUEUE = "chatflow-kept-sink-events"  # polled by nobody: the executions are records, not work
+
+    def __init__(self, client: Client, loop: asyncio.AbstractEventLoop, *, scope: str, timeout: float = 10.0) -> None:
+        self._client = client
+        self._loop = loop
+        self._prefix = f"chatflow-sink-events:{scope}:"
+        self._timeout = timeout
+
+    def keep(self, events: Sequence[LifecycleEvent]) -> str:
+        record = f"{self._prefix}{time.time_ns():020d}:{uuid.uuid4().hex[:8]}"
+        self._run(
+            self._client.start_workflow(
+                self.WORKFLOW, [asdict(event) for event in events], id=record, task_queue=self.TASK_QUEUE
+            )
+        )
+        return record
+
+    def records(self) -> list[str]:
+        """The batches kept and not appended, oldest first."""
+        return sorted(self._run(self._records()))
+
+    def events(self, record: str) -> list[LifecycleEvent]:
+        return self._run(self._events(record))
+
+    def done(self, record: str) -> None:
+        self._run(self._done(record))
+
+    async def _records(self) -> list[str]:
+        query = f"WorkflowType = '{self.WORKFLOW}' AND ExecutionStatus = 'Running'"
+        found = [execution.id async for execution in self._client.list_workflows(query)]
+        return [record for record in found if record.startswith(self._prefix)]
+
+    async def _events(self, record: str) -> list[LifecycleEvent]:
+        async for event in self._client.get_workflow_handle(record).fetch_history_events():
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            [batch] = await self._client.data_converter.decode(payloads, [list])
+            return [LifecycleEvent(**fields) for fields in batch]
+        return []
+
+    async def _done(self, record: str) -> None:
+        try:
+            await self._client.get_workflow_handle(record).terminate(reason="appended to Redis")
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:  # ended by another emitter: fine
+                raise
+
+    def _run(self, call: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result(self._timeout)
+
+
+# KEYS the stream, the batches kept in Temporal that were appended (a sorted set, in the stream's
+# hash slot); ARGV the stream's length (roughly), the batch's record ("" for none), now (ms), then
+# the events, in order. A record appended before is not appended again (kept for a week).
 _APPEND = """
-for i = 2, #ARGV do
+if ARGV[2] ~= '' then
+  if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[3]) - 604800000)
+end
+for i = 4, #ARGV do
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
 end
-return #ARGV - 1
+return #ARGV - 3
 """
+
+
+def _appended_records() -> str:
+    return f"{{{keys.sink_events()}}}:appended"
 
 
 def _sync_client(redis: Redis, timeout: float) -> sync_redis.Redis | sync_redis.RedisCluster:

@@ -47,7 +47,7 @@ from chatflow.edge.optout import OptOuts
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
 from chatflow.edge.renamed_keys import moved_first
 from chatflow.edge.send_guard import SendGuard, Watcher
-from chatflow.edge.sinks import SinkRelay, StreamEmitter, announcing_opt_outs, emit
+from chatflow.edge.sinks import KeptInTemporal, SinkRelay, StreamEmitter, announcing_opt_outs, emit
 from chatflow.edge.statuses import StatusRouter
 from chatflow.edge.windows import ServiceWindows
 from chatflow.flows.flow import Flow
@@ -396,7 +396,9 @@ class Services:
         """
         self.warn_outside_window()
         worker, fallback = self.worker()
-        emitter = StreamEmitter(self.redis) if self.sinks else None
+        # Lifecycle events Redis cannot take (away) are kept in Temporal until it is back.
+        keeper = KeptInTemporal(self.client, asyncio.get_running_loop(), scope=self.task_queue)
+        emitter = StreamEmitter(self.redis, keeper=keeper) if self.sinks else None
         lifecycle.emit_to(emitter)  # the conversations' lifecycle events, for the sinks' relays
         sweeper = (
             asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
@@ -407,7 +409,7 @@ class Services:
         finally:
             if emitter is not None:
                 lifecycle.emit_to(None)
-                emitter.close()
+                await asyncio.to_thread(emitter.close)  # its thread may need this loop for Temporal
             if sweeper is not None:
                 await stop_tasks([sweeper])
 

@@ -260,9 +260,50 @@ async def test_the_emitter_holds_what_redis_cannot_take_and_appends_it_in_order_
     assert sink.took == [f"run.{n}" for n in range(1, 7)]
 
 
+async def test_what_a_worker_kept_in_temporal_and_did_not_append_is_appended_by_the_next_in_order(
+    dev_env: WorkflowEnvironment, stoppable
+):
+    """The worker stops (or dies) while Redis is still away: the events it kept in Temporal are
+    appended, once and in order, by the next worker's emitter, before anything it emits."""
+    server, redis = stoppable
+    loop, scope = asyncio.get_running_loop(), f"test-{uuid.uuid4().hex}"
+    first = sinks.StreamEmitter(redis, keeper=sinks.KeptInTemporal(dev_env.client, loop, scope=scope))
+    first(event(1))
+    await all_appended(first)
+    server.stop()
+    for n in range(2, 5):
+        first(event(n))
+    await all_appended(first)  # none held in memory: kept in Temporal
+    assert first.kept >= 1
+    await asyncio.to_thread(first.close)  # gone before Redis is back, as a killed worker is
+    keeper = sinks.KeptInTemporal(dev_env.client, loop, scope=scope)
+    for _ in range(100):  # Temporal's visibility lists what was kept a moment later
+        if await asyncio.to_thread(keeper.records):
+            break
+        await asyncio.sleep(0.1)
+    server.start()
+    second = sinks.StreamEmitter(redis, keeper=keeper)
+    try:
+        second(event(5))
+        await all_appended(second)
+        for _ in range(100):
+            if not await asyncio.to_thread(keeper.records):
+                break
+            await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(keeper.records) == []  # each record ended once appended
+    finally:
+        await asyncio.to_thread(second.close)
+    sink = Flaky([])
+    relay = SinkRelay(redis, SinkBinding("flaky", "webhook"), sink)
+    await relay.ensure_group()
+    while await relay.relay_once():
+        pass
+    assert sink.took == [f"run.{n}" for n in range(1, 6)]
+
+
 async def all_appended(emitter: sinks.StreamEmitter) -> None:
     for _ in range(200):
-        if not emitter.held:
+        if not emitter.held:  # each batch leaves the queue once appended, or kept in Temporal
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{emitter.held} events still held")
