@@ -42,6 +42,7 @@ from tests.providers.conftest import (
     twilio_inbound,
     twilio_post,
 )
+from tests.providers.whatsapp_stack import CONTENTS_URL
 
 GREETING = "Hi! I'm the chatflow demo bot."
 MENU = "What can I do for you?\n\n1. Opening hours\n2. Track my order\n3. Talk to a person"
@@ -100,7 +101,9 @@ def _created(ids: itertools.count[int]) -> Any:
 
 def _accepted(ids: itertools.count[int]) -> Any:
     def respond(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"messaging_product": "whatsapp", "messages": [{"id": f"wamid.OUT{next(ids)}"}]})
+        return httpx.Response(
+            200, json={"messaging_product": "whatsapp", "messages": [{"id": f"wamid.OUT{next(ids)}"}]}
+        )
 
     return respond
 
@@ -118,9 +121,16 @@ async def stack(dev_env: WorkflowEnvironment, valkey: ValkeyServer) -> AsyncIter
         router.route(host="127.0.0.1").pass_through()  # our own calls to the app under test
         twilio = router.post(MESSAGES_URL).mock(side_effect=_created(itertools.count(1)))
         graph = router.post(GRAPH_MESSAGES_URL).mock(side_effect=_accepted(itertools.count(1)))
+        # An account without content templates: Twilio WhatsApp choices go as the numbered menu.
+        empty = {"contents": [], "meta": {"page": 0, "page_size": 500, "next_page_url": None, "key": "contents"}}
+        router.get(CONTENTS_URL).mock(return_value=httpx.Response(200, json=empty))
         async with httpx.AsyncClient() as http:
             services = await Services.start(
-                config, [Demo], client=dev_env.client, redis=redis, http=http,
+                config,
+                [Demo],
+                client=dev_env.client,
+                redis=redis,
+                http=http,
                 task_queue=f"providers-e2e-{uuid.uuid4().hex}",
             )
             worker, _ = services.worker()
@@ -148,20 +158,29 @@ async def web(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield web
 
 
-async def test_an_sms_reaches_the_demo_flow_and_its_replies_leave_through_twilio(stack: Stack, web: httpx.AsyncClient) -> None:
+async def test_an_sms_reaches_the_demo_flow_and_its_replies_leave_through_twilio(
+    stack: Stack, web: httpx.AsyncClient
+) -> None:
     customer = new_customer()
     url = f"{stack.url}/webhooks/twilio"
-    response = await web.post("/webhooks/twilio", **twilio_post(url, twilio_inbound("SM" + uuid.uuid4().hex, "hello", From=customer)))
+    response = await web.post(
+        "/webhooks/twilio", **twilio_post(url, twilio_inbound("SM" + uuid.uuid4().hex, "hello", From=customer))
+    )
 
     assert response.status_code == 200
     assert response.text.endswith("<Response/>")
     await stack.settled(ConversationRef("sms", TWILIO_NUMBER, customer).id, signals=1)
     sent = stack.twilio_sent(customer)
-    assert [(m["From"], m["To"], m["Body"]) for m in sent[:2]] == [(TWILIO_NUMBER, customer, GREETING), (TWILIO_NUMBER, customer, MENU)]
+    assert [(m["From"], m["To"], m["Body"]) for m in sent[:2]] == [
+        (TWILIO_NUMBER, customer, GREETING),
+        (TWILIO_NUMBER, customer, MENU),
+    ]
     assert sent[0]["StatusCallback"] == f"{stack.url}/webhooks/twilio/status"
 
 
-async def test_the_same_message_sid_posted_five_times_at_once_is_processed_once(stack: Stack, web: httpx.AsyncClient) -> None:
+async def test_the_same_message_sid_posted_five_times_at_once_is_processed_once(
+    stack: Stack, web: httpx.AsyncClient
+) -> None:
     url = f"{stack.url}/webhooks/twilio"
     once, five_times = new_customer(), new_customer()
     await web.post("/webhooks/twilio", **twilio_post(url, twilio_inbound("SM" + uuid.uuid4().hex, "hello", From=once)))
@@ -197,15 +216,27 @@ async def test_twilio_whatsapp_replies_use_whatsapp_addresses_and_statuses_move_
     menu_sid = [turn.message_id for turn in snapshot.transcript if turn.text == "What can I do for you?"][0]
     status_url = f"{stack.url}/webhooks/twilio/status"
     for status in ("delivered", "sent"):  # the late "sent" must not undo "delivered"
-        callback = {"MessageSid": menu_sid, "MessageStatus": status, "From": f"whatsapp:{TWILIO_NUMBER}", "To": f"whatsapp:{customer}"}
+        callback = {
+            "MessageSid": menu_sid,
+            "MessageStatus": status,
+            "From": f"whatsapp:{TWILIO_NUMBER}",
+            "To": f"whatsapp:{customer}",
+        }
         assert (await web.post("/webhooks/twilio/status", **twilio_post(status_url, callback))).status_code == 200
     snapshot = await stack.settled(conversation, signals=1)
     assert [turn.status for turn in snapshot.transcript if turn.message_id == menu_sid] == ["delivered"]
 
 
-async def test_a_status_for_a_conversation_that_does_not_exist_is_acknowledged(stack: Stack, web: httpx.AsyncClient) -> None:
+async def test_a_status_for_a_conversation_that_does_not_exist_is_acknowledged(
+    stack: Stack, web: httpx.AsyncClient
+) -> None:
     status_url = f"{stack.url}/webhooks/twilio/status"
-    callback = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered", "From": TWILIO_NUMBER, "To": new_customer()}
+    callback = {
+        "MessageSid": "SM" + "0" * 32,
+        "MessageStatus": "delivered",
+        "From": TWILIO_NUMBER,
+        "To": new_customer(),
+    }
     assert (await web.post("/webhooks/twilio/status", **twilio_post(status_url, callback))).status_code == 200
 
 
@@ -219,12 +250,16 @@ async def test_a_forged_webhook_changes_nothing(stack: Stack, web: httpx.AsyncCl
     assert stack.twilio_sent(customer) == []
 
 
-async def test_whatsapp_cloud_messages_are_processed_once_and_answered_with_buttons(stack: Stack, web: httpx.AsyncClient) -> None:
+async def test_whatsapp_cloud_messages_are_processed_once_and_answered_with_buttons(
+    stack: Stack, web: httpx.AsyncClient
+) -> None:
     customer = new_customer()
     conversation = ConversationRef("whatsapp", WHATSAPP_NUMBER, customer).id
     wamid = f"wamid.{uuid.uuid4().hex}"
     # The same wamid twice in one POST, and that POST three times at once (Meta retries).
-    post = meta_post(meta_messages(meta_text(wamid, "hello", sender=customer[1:]), meta_text(wamid, "hello", sender=customer[1:])))
+    post = meta_post(
+        meta_messages(meta_text(wamid, "hello", sender=customer[1:]), meta_text(wamid, "hello", sender=customer[1:]))
+    )
 
     responses = await asyncio.gather(*(web.post("/webhooks/whatsapp", **post) for _ in range(3)))
 
@@ -245,8 +280,13 @@ async def test_whatsapp_cloud_messages_are_processed_once_and_answered_with_butt
     assert [turn.status for turn in snapshot.transcript if turn.message_id == menu_wamid] == ["read"]
 
     # Tapping a button answers by its id: "opening_hours" is the step the choice leads to.
-    tap = {"from": customer[1:], "id": f"wamid.{uuid.uuid4().hex}", "timestamp": "1760000001", "type": "interactive",
-           "interactive": {"type": "button_reply", "button_reply": buttons[0]["reply"]}}
+    tap = {
+        "from": customer[1:],
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": "1760000001",
+        "type": "interactive",
+        "interactive": {"type": "button_reply", "button_reply": buttons[0]["reply"]},
+    }
     before = len(stack.graph_sent(customer))
     assert (await web.post("/webhooks/whatsapp", **meta_post(meta_messages(tap)))).status_code == 200
     await stack.settled(conversation, signals=2)
