@@ -14,14 +14,20 @@ its Temporal workflow, so the API, the logs and Temporal's own UI all name it th
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import functools
+import hashlib
+import hmac
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import phonenumbers
 
+from chatflow.domain.errors import ConfigError
 from chatflow.domain.masking import mask, mask_phone, mask_text
 
 CONVERSATION_PREFIX = "chat"
@@ -181,12 +187,12 @@ PHONE_RATES: Mapping[str, float] = {"long_code": 1.0, "toll_free": 3.0, "short_c
 # query string) and written with spaces, dashes, dots or brackets (`+1 (415) 555-0100`); a bare
 # run of 10 to 15 digits, as Meta writes a number with its country code (`14155550100`; an order
 # or a millisecond timestamp that long is masked too: better than a number left whole); a
-# national number with its area code in brackets (`(415) 555-0100`). The same number on
+# national number written in groups (`(415) 555-0100`, `415.555.0100`, `1-415-555-0100`). The same number on
 # WhatsApp (`whatsapp:+1...`) or the console is found, and masked, the same way.
 PHONE_PATTERN = (
     r"(?:\+|%2[Bb])(?=(?:[ .\-()]{0,2}\d){7})\d(?:[ .\-]?\(?\d{1,4}\)?){2,7}(?<=\d)(?!\d)"
     r"|(?<![\w.+%-])[1-9]\d{9,14}(?![\w])"
-    r"|\(\d{3}\)[ .\-]?\d{3}[ .\-]\d{4}(?!\d)"
+    r"|(?<![\w.+%\-])(?:1[ .\-])?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}(?![\w\-]|\.\d)"
 )
 
 TEL = register_kind(AddressKind("tel", _tel, mask_phone, phone_rate_class, PHONE_RATES, PHONE_PATTERN))
@@ -242,6 +248,65 @@ EMAIL_PATTERN = r"[A-Za-z0-9._+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
 MAILTO = register_kind(AddressKind("mailto", email_address, mask_email, _email_rate_class, EMAIL_RATES, EMAIL_PATTERN))
 
 
+# -- keyed customer tokens (CHATFLOW_ID_KEY) -------------------------------------------------------
+#
+# Without CHATFLOW_ID_KEY a conversation id ends with the customer's address, as it always has
+# (`chat:sms:+15005550006:+14155550100`). With it, every name chatflow gives to something of a
+# customer's that others can list (conversation ids, which are Temporal workflow ids; Redis key
+# names) carries a token instead: `~` and the first 128 bits of HMAC-SHA256(key, address value) in
+# lower-case base32, 27 characters (`chat:sms:+15005550006:~k3j...`). The same customer always gets
+# the same token, so their messages still reach one conversation and a caller who knows the number
+# finds it by computing the token; the token tells nothing about the number without the key. The
+# number itself travels only in payloads (the workflow's input, its memo), which CHATFLOW_PAYLOAD_KEY
+# encrypts.
+
+ID_KEY = "CHATFLOW_ID_KEY"
+TOKEN_MARK = "~"  # no address value starts with it
+TOKEN_BYTES = 16
+MIN_ID_KEY_BYTES = 16
+_TOKEN = re.compile(rf"{re.escape(TOKEN_MARK)}[a-z2-7]{{{-(-TOKEN_BYTES * 8 // 5)}}}")
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+def id_key(env: Mapping[str, str] | None = None) -> bytes | None:
+    """The key CHATFLOW_ID_KEY holds (base64 of at least 16 random bytes), None when it is unset;
+    ConfigError when it is not one."""
+    value = (os.environ if env is None else env).get(ID_KEY, "").strip()
+    return _decoded_id_key(value) if value else None
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded_id_key(value: str) -> bytes:
+    text = value.translate(_URLSAFE)
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{ID_KEY} is not base64 (make one: openssl rand -base64 32)") from None
+    if len(key) < MIN_ID_KEY_BYTES:
+        raise ConfigError(f"{ID_KEY} holds {len(key)} bytes; it takes at least {MIN_ID_KEY_BYTES} (32 advised)")
+    return key
+
+
+def customer_token(customer: str, env: Mapping[str, str] | None = None) -> str:
+    """What names the customer `customer` (an address value) in ids and key names: the value
+    itself, or with CHATFLOW_ID_KEY its keyed token. A token is its own token."""
+    key = id_key(env)
+    if key is None or is_token(customer):
+        return customer
+    digest = hmac.new(key, customer.encode(), hashlib.sha256).digest()[:TOKEN_BYTES]
+    return TOKEN_MARK + base64.b32encode(digest).decode().rstrip("=").lower()
+
+
+def is_token(value: str) -> bool:
+    """Whether `value` is a customer's keyed token rather than their address."""
+    return _TOKEN.fullmatch(value) is not None
+
+
+def is_hashed_id(conversation_id: str) -> bool:
+    """Whether a conversation id names its customer by a keyed token (never raises)."""
+    return is_token(conversation_id.rpartition(":")[2])
+
+
 # -- conversations ---------------------------------------------------------------------------------
 
 
@@ -261,7 +326,14 @@ class ConversationRef:
 
     @property
     def id(self) -> str:
-        return f"{self.prefix(self.channel, self.number)}{self.customer}"
+        """`chat:{channel}:{number}:{customer}`, the customer as `customer_token` names them."""
+        return f"{self.prefix(self.channel, self.number)}{customer_token(self.customer)}"
+
+    @property
+    def hashed(self) -> bool:
+        """Whether this conversation's customer is a keyed token (read from a hashed id): their
+        address is then in the conversation's memo and input, not here."""
+        return is_token(self.customer)
 
     @staticmethod
     def prefix(channel: str, number: str) -> str:
@@ -270,7 +342,8 @@ class ConversationRef:
 
     @classmethod
     def parse(cls, conversation_id: str) -> ConversationRef:
-        """The conversation an id names; ValueError when it is not one."""
+        """The conversation an id names; ValueError when it is not one. From a hashed id (see
+        CHATFLOW_ID_KEY) its `customer` is the token (`hashed`)."""
         parts = conversation_id.split(":", 3)
         if len(parts) != 4 or parts[0] != CONVERSATION_PREFIX or not all(parts[1:]):
             raise ValueError(

@@ -21,6 +21,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from chatflow.domain.addresses import customer_token
 from chatflow.edge import keys
 
 # KEYS: the window's list, the due set. ARGV: event, due time (ms), member, how long the list is
@@ -35,13 +36,17 @@ return n
 KEEP = timedelta(days=7)
 
 # KEYS: the due set. ARGV: now (ms), the windows' key prefix. Pops one closed window: its
-# member, then its events. (The list key is built here, so this script needs a single node.)
+# member, then its events. (The list key is built here, so this script needs a single node.) A
+# member [name, customer, number] names its window's list; with CHATFLOW_ID_KEY the list's name
+# has the customer's token instead, and the member says it as a fourth item.
 _POP = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
 if #due == 0 then return nil end
 local member = due[1]
 redis.call('ZREM', KEYS[1], member)
 local list = ARGV[2] .. member
+local ok, parts = pcall(cjson.decode, member)
+if ok and type(parts) == 'table' and type(parts[4]) == 'string' then list = ARGV[2] .. parts[4] end
 local events = redis.call('LRANGE', list, 0, -1)
 redis.call('DEL', list)
 table.insert(events, 1, member)
@@ -71,9 +76,12 @@ class Digest:
     async def add(self, name: str, customer: str, number: str, event: dict[str, Any], now: datetime) -> int:
         """Add an event to the customer's open window (opening one); the count so far."""
         member = json.dumps([name, customer, number])
+        window = json.dumps([name, customer_token(customer), number])
+        if window != member:  # the list's name holds no address: the member says which list it is
+            member = json.dumps([name, customer, number, window])
         return int(
             await self._add(
-                keys=[keys.digest_window(member), keys.digest_due()],
+                keys=[keys.digest_window(window), keys.digest_due()],
                 args=[
                     json.dumps(event),
                     _ms(now + self._window),
@@ -90,7 +98,7 @@ class Digest:
             popped = await self._pop(keys=[keys.digest_due()], args=[_ms(now), keys.digest_window()])
             if not popped:
                 return batches
-            name, customer, number = json.loads(popped[0])
+            name, customer, number, *_ = json.loads(popped[0])
             batches.append(DigestBatch(name, customer, number, [json.loads(e) for e in popped[1:]]))
 
     async def put_back(self, batch: DigestBatch, now: datetime) -> None:

@@ -34,6 +34,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from chatflow.domain.addresses import customer_token
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.keywords import Language
 from chatflow.domain.messages import InboundMessage
@@ -132,7 +133,7 @@ class PendingOptOuts:
             "conversation": conversation,
             "announce": announce,
         }
-        workflow_id = f"chatflow-opt-out:{number}:{customer}"
+        workflow_id = f"chatflow-opt-out:{number}:{customer_token(customer)}"
         try:
             await self._start(workflow_id, record, WorkflowIDConflictPolicy.FAIL)
         except WorkflowAlreadyStartedError:
@@ -147,7 +148,9 @@ class PendingOptOuts:
     async def opted_out(self, number: str, customer: str) -> bool:
         """Whether a STOP of theirs waits here (received while Redis was away, not yet written)."""
         try:
-            record = await self._client.get_workflow_handle(f"chatflow-opt-out:{number}:{customer}").describe()
+            record = await self._client.get_workflow_handle(
+                f"chatflow-opt-out:{number}:{customer_token(customer)}"
+            ).describe()
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return False

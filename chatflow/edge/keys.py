@@ -3,12 +3,18 @@
 Keys that a Lua script or a MULTI/EXEC transaction touches together share a `{hash tag}`, so
 they land in one slot of a Redis/Valkey Cluster (tests/chatflow/edge/test_key_slots.py checks every
 script and transaction in chatflow for it). Build every key here, never inline.
+
+A key name never holds a customer's address when CHATFLOW_ID_KEY is set: it holds their keyed
+token (`chatflow.domain.addresses.customer_token`), or a conversation id, which holds it too.
+Values may hold addresses (Redis is not listed by Temporal's UI; protect it as the data store it is).
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+
+from chatflow.domain.addresses import customer_token
 
 PREFIX = "chatflow"
 
@@ -44,8 +50,9 @@ def consent(scope: str) -> str:
 
 
 def service_window(number: str, customer: str) -> str:
-    """When the customer last wrote to `number` on WhatsApp (`chatflow.edge.windows`)."""
-    return f"{PREFIX}:window:{number}:{customer}"
+    """When the customer last wrote to `number` on WhatsApp (`chatflow.edge.windows`); the
+    customer by their keyed token with CHATFLOW_ID_KEY, as every key name here names them."""
+    return f"{PREFIX}:window:{number}:{customer_token(customer)}"
 
 
 def rate(sender: str) -> str:
@@ -100,7 +107,8 @@ def broadcast(broadcast_id: str) -> str:
 
 def digest_window(member: str = "") -> str:
     """A digest window's events; with no member, the prefix (the pop script builds the key, so
-    every window shares the due set's slot)."""
+    every window shares the due set's slot). `member` names the customer by `customer_token`
+    (`chatflow.edge.digest`)."""
     return f"{PREFIX}:{{digest}}:window:{member}"
 
 

@@ -28,7 +28,7 @@ from chatflow.domain.messages import DeliveryUpdate, OutboundMessage
 from chatflow.edge.delivery_reports import DeliveryReports
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.ledger import SentMessages
-from chatflow.temporal.client import send_delivery
+from chatflow.temporal.client import memo_customer, send_delivery
 from chatflow.temporal.delivery_reports import DeliveryReport
 
 # Report a delivery status to a conversation ("" when the webhook names none); False when that
@@ -100,12 +100,14 @@ class StatusRouter:
                 await self._fallback.on_status(update)
         if self._reports is not None:
             address = ConversationRef.parse(conversation_id)
+            # A hashed id (CHATFLOW_ID_KEY) names no customer: the report says who from the memo.
+            customer = await memo_customer(self._client, conversation_id) if address.hashed else address.customer
             await self._reports.status_changed(
                 DeliveryReport(
                     conversation_id=conversation_id,
                     message_id=update.message_id,
                     status=update.status,
-                    customer=address.customer,
+                    customer=customer,
                     number=address.number,
                     error_code=update.error_code,
                     at=update.at,

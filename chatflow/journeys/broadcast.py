@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
+from chatflow.domain.addresses import customer_token
 from chatflow.domain.errors import Invalid, Refused
 from chatflow.edge import keys
 from chatflow.edge.rate_limit import RateLimiter, SenderRates
@@ -74,9 +75,9 @@ class Broadcasts:
         binding = self.journeys.config.binding(broadcast.from_)
         rate = self.rates.rate(binding.address if binding else self.rates.sender("", "", broadcast.from_))
         for customer, data in broadcast.to:
-            request = JourneyRequest(
-                broadcast.flow, customer, broadcast.from_, {**broadcast.data, **data}, f"{broadcast.id}:{customer}"
-            )
+            # The key is a Redis key name: it names the customer as every key name does (keys.py).
+            once = f"{broadcast.id}:{customer_token(customer)}"
+            request = JourneyRequest(broadcast.flow, customer, broadcast.from_, {**broadcast.data, **data}, once)
             try:
                 await self.limiter.acquire(f"starts:{broadcast.from_}", rate, "bulk")
                 started = await self.journeys.start(request)

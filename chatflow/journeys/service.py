@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
@@ -27,7 +27,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import ConversationRef, e164
+from chatflow.domain.addresses import ConversationRef, e164, is_hashed_id
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import Conflict, Invalid, NotFound, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
@@ -38,7 +38,16 @@ from chatflow.edge.optout import OptOuts
 from chatflow.flows.needs import missing_keys
 from chatflow.flows.registry import FlowRegistry
 from chatflow.journeys.business_keys import BusinessKeys
-from chatflow.temporal.client import end, hand_back, operator_reply, send_event, start_journey, started_flow, take_over
+from chatflow.temporal.client import (
+    end,
+    hand_back,
+    memo_customer,
+    operator_reply,
+    send_event,
+    start_journey,
+    started_flow,
+    take_over,
+)
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW, TASK_QUEUE
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -316,9 +325,11 @@ class Journeys:
     async def resolve(self, conversation: str) -> str:
         """The conversation an id names. Logs mask the customer's number in ids
         (`chat:sms:+15005550006:+1415*****00`); such an id names the one conversation on that
-        number whose customer matches it (NotFound for none, Conflict for several)."""
+        number whose customer matches it (NotFound for none, Conflict for several). With
+        CHATFLOW_ID_KEY an id that names the customer by their number names the conversation whose
+        id carries the number's keyed token: callers who know the number find it."""
         if "*" not in conversation:
-            return conversation
+            return self._hashed(conversation)
         try:
             address = ConversationRef.parse(conversation)
             number = e164(address.number)
@@ -339,6 +350,27 @@ class Journeys:
         if len(found) > 1:
             raise Conflict(f"{conversation} matches {len(found)} conversations; use the whole id")
         return found.pop()
+
+    @staticmethod
+    def _hashed(conversation: str) -> str:
+        try:
+            ref = ConversationRef.parse(conversation)
+        except ValueError:
+            return conversation
+        if ref.hashed:
+            return conversation
+        with contextlib.suppress(ValueError):  # a number in any form names the one conversation
+            ref = replace(ref, customer=e164(ref.customer))
+        return ref.id if is_hashed_id(ref.id) else conversation
+
+    async def customer(self, conversation: str) -> str:
+        """The customer of a conversation: the end of its id, or for an id that names them by a
+        keyed token (CHATFLOW_ID_KEY) its memo ("" when that cannot be read here)."""
+        try:
+            ref = ConversationRef.parse(conversation)
+        except ValueError:
+            return ""
+        return await memo_customer(self.client, conversation) if ref.hashed else ref.customer
 
     async def get(self, conversation: str, run_id: str = "") -> dict[str, Any]:
         """The conversation's newest run, or the run `run_id` of it."""

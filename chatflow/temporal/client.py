@@ -17,7 +17,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.addresses import ConversationRef, id_key, is_hashed_id
 from chatflow.domain.errors import Conflict, NotFound, StartupError
 from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
 from chatflow.temporal.constants import TASK_QUEUE
@@ -45,6 +45,7 @@ async def connect(
     here, so all of them (worker, web, dashboard, `chatflow record`) encrypt and decrypt payloads
     alike when CHATFLOW_PAYLOAD_KEY is set (`env`, default the environment)."""
     converter = data_converter(env)
+    id_key()  # every process names conversations alike: a bad CHATFLOW_ID_KEY stops each at its start
     options: dict[str, Any] = dict(ClientConfig.load_client_connect_config(profile, override_env_vars=env))
     if address:
         options["target_host"] = address
@@ -52,9 +53,7 @@ async def connect(
     if namespace:
         options["namespace"] = namespace
     try:
-        return await Client.connect(
-            **options, interceptors=interceptors, lazy=lazy, data_converter=converter
-        )
+        return await Client.connect(**options, interceptors=interceptors, lazy=lazy, data_converter=converter)
     except RuntimeError as error:
         raise StartupError(
             f"cannot reach Temporal at {options['target_host']} "
@@ -84,7 +83,7 @@ async def deliver(
         ),
         id=ref.id,
         task_queue=task_queue,
-        memo={"flow": flow},  # for listing conversations by flow (chatflow.journeys)
+        memo=memo(ref, flow),
         start_signal="inbound",
         start_signal_args=[message],
     )
@@ -108,8 +107,47 @@ async def start_journey(
         ),
         id=ref.id,
         task_queue=task_queue,
-        memo={"flow": flow},
+        memo=memo(ref, flow),
     )
+
+
+def memo(ref: ConversationRef, flow: str) -> dict[str, str]:
+    """A new conversation's memo: its flow, for listing conversations by flow (chatflow.journeys),
+    and when its id names the customer by a keyed token (CHATFLOW_ID_KEY) their address, for
+    whoever reads it back (the dashboard, delivery reports); a payload, so encrypted with
+    CHATFLOW_PAYLOAD_KEY."""
+    found = {"flow": flow}
+    if is_hashed_id(ref.id) and not ref.hashed:
+        found["customer"] = ref.customer
+    return found
+
+
+async def memo_customer(client: Client, conversation_id: str) -> str:
+    """The customer of a conversation whose id names them by a keyed token, from its memo; ""
+    when it has none (no such conversation, a memo this process cannot decode)."""
+    try:
+        found = await (await client.get_workflow_handle(conversation_id).describe()).memo()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return ""
+        raise
+    except (KeyError, RuntimeError, ValueError):  # as in `started_flow`: a key this process lacks
+        return ""
+    return str(found.get("customer", ""))
+
+
+async def execution_customer(execution: WorkflowExecution) -> str:
+    """The customer a listed run's id names, or (a hashed id) its memo holds; "" when neither."""
+    try:
+        ref = ConversationRef.parse(execution.id)
+    except ValueError:
+        return ""
+    if not ref.hashed:
+        return ref.customer
+    try:
+        return str((await execution.memo()).get("customer", ""))
+    except (KeyError, RuntimeError, ValueError):
+        return ""
 
 
 async def end(client: Client, conversation_id: str, reason: str) -> None:
@@ -122,7 +160,9 @@ async def send_event(client: Client, conversation_id: str, event: BusinessEvent)
 
 async def take_over(client: Client, conversation_id: str, operator: str) -> None:
     """A person takes the conversation over: the bot stops talking until it is handed back."""
-    await _operator_action(client.get_workflow_handle(conversation_id).execute_update(ConversationWorkflow.take_over, operator))
+    await _operator_action(
+        client.get_workflow_handle(conversation_id).execute_update(ConversationWorkflow.take_over, operator)
+    )
 
 
 async def operator_reply(client: Client, conversation_id: str, operator: str, text: str) -> str:
@@ -133,7 +173,9 @@ async def operator_reply(client: Client, conversation_id: str, operator: str, te
 
 async def hand_back(client: Client, conversation_id: str, operator: str) -> None:
     """The operator gives the conversation back to the bot, which goes on where it was."""
-    await _operator_action(client.get_workflow_handle(conversation_id).execute_update(ConversationWorkflow.hand_back, operator))
+    await _operator_action(
+        client.get_workflow_handle(conversation_id).execute_update(ConversationWorkflow.hand_back, operator)
+    )
 
 
 async def _operator_action(action: Awaitable[T]) -> T:
@@ -142,7 +184,9 @@ async def _operator_action(action: Awaitable[T]) -> T:
     try:
         return await action
     except WorkflowUpdateFailedError as failed:
-        raise Conflict(str(failed.cause.message if isinstance(failed.cause, ApplicationError) else failed.cause)) from None
+        raise Conflict(
+            str(failed.cause.message if isinstance(failed.cause, ApplicationError) else failed.cause)
+        ) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise NotFound("the conversation is not running") from None
@@ -170,6 +214,9 @@ async def started_flow(execution: WorkflowExecution) -> str:
     """
     try:
         return str((await execution.memo()).get("flow", ""))
-    except (KeyError, RuntimeError, ValueError):  # the converter's "unknown payload encoding", the codec's "no such key"
+    except (
+        KeyError,
+        RuntimeError,
+        ValueError,
+    ):  # the converter's "unknown payload encoding", the codec's "no such key"
         return execution.typed_search_attributes.get(FLOW) or ""
-

@@ -22,6 +22,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
@@ -158,7 +159,13 @@ class EncryptionCodec(PayloadCodec):
             if decryptor is None:
                 raise ValueError(f"a payload is encrypted with key {kid!r}, which {PAYLOAD_KEY} does not have")
             data = payload.data
-            decoded.append(Payload.FromString(decryptor.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)))
+            try:
+                plain = decryptor.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
+            except InvalidTag:  # another deployment's key of the same id: as unreadable as a missing one
+                raise ValueError(
+                    f"a payload encrypted with key {kid!r} does not decrypt with {PAYLOAD_KEY}'s"
+                ) from None
+            decoded.append(Payload.FromString(plain))
         return decoded
 
     def _encrypt(self, data: bytes) -> bytes:

@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.service import RPCError, RPCStatusCode
 
+from chatflow.domain.addresses import mask_addresses
 from chatflow.domain.errors import StartupError
 
 FLOW = SearchAttributeKey.for_keyword("ChatflowFlow")
@@ -48,13 +49,17 @@ DATA_KEYS_LIMIT = 20  # the journey's top-level values indexed, at most
 DATA_VALUE_LIMIT = 100  # characters; longer values are not indexed (nobody types them in a filter)
 
 
-def data_entries(data: Mapping[str, Any]) -> list[str]:
+def data_entries(data: Mapping[str, Any], *, addresses: bool = True) -> list[str]:
     """The journey data a filter can find: `key=value` for each top-level text, number or boolean,
-    in key order (so an unchanged journey never looks changed)."""
+    in key order (so an unchanged journey never looks changed). Without `addresses`, a value that
+    holds a phone number or an email address (any form the logs mask) is left out: Temporal keeps
+    search attributes unencrypted, so with CHATFLOW_ID_KEY no customer's address is indexed."""
     entries = []
     for key, value in sorted(data.items()):
         if isinstance(value, bool):
             value = "true" if value else "false"
+        if not addresses and isinstance(value, (str, int)) and mask_addresses(str(value)) != str(value):
+            continue
         if isinstance(value, (str, int, float)) and len(text := f"{key}={value}") <= DATA_VALUE_LIMIT:
             entries.append(text)
         if len(entries) == DATA_KEYS_LIMIT:
@@ -70,18 +75,21 @@ def progress(
     outcome: str = "",
     operator: str = "",
     branches: Mapping[str, Any] | None = None,
+    *,
+    addresses: bool = True,
 ) -> list[SearchAttributeUpdate[Any]]:
     """The attributes that follow the conversation: its flow and the journey's data (a run that
     continued as new keeps those of the run before), version, step, who has it, how it ended.
     `branches`: the experiments' branches it was sent down (`split:<step>` data), indexed first
-    so the journey's own data never crowds them out."""
+    so the journey's own data never crowds them out. `addresses`: see `data_entries`."""
     updates: list[SearchAttributeUpdate[Any]] = [
         FLOW.value_set(flow),
         VERSION.value_set(str(version)),
         STEP.value_set(step),
         OPERATOR.value_set(operator) if operator else OPERATOR.value_unset(),
     ]
-    if entries := list(dict.fromkeys([*data_entries(branches or {}), *data_entries(data)]))[:DATA_KEYS_LIMIT]:
+    indexed = [*data_entries(branches or {}), *data_entries(data, addresses=addresses)]
+    if entries := list(dict.fromkeys(indexed))[:DATA_KEYS_LIMIT]:
         updates.append(DATA.value_set(entries))
     if outcome:
         updates.append(OUTCOME.value_set(outcome))

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 # Passed through the sandbox: plain dataclasses and deterministic code, imported once per worker.
 # Activities are called by name, so nothing they import (HTTP clients, Redis, providers) loads here.
 with workflow.unsafe.imports_passed_through():
+    from chatflow.domain.addresses import is_hashed_id
     from chatflow.domain.durations import in_words
     from chatflow.domain.errors import HttpCallFailed, MediaUnavailable, PermanentSendError
     from chatflow.domain.messages import (
@@ -368,7 +369,7 @@ class ConversationWorkflow:
         del self.trace[:-TRACE_LIMIT]
         if (found := lifecycle.from_trace(message, args)) is not None:
             self._lifecycle(*found)
-        prefix = f"conversation {self.params.conversation.id}: "
+        prefix = f"conversation {workflow.info().workflow_id}: "
         if bug is None:
             workflow.logger.info(prefix + message, *args)
         else:
@@ -446,7 +447,7 @@ class ConversationWorkflow:
                 customer=ref.customer,
                 text=text,
                 media=media,
-                conversation_id=ref.id,
+                conversation_id=workflow.info().workflow_id,
                 last_inbound_at=self.last_inbound_at,
             )
         )
@@ -476,7 +477,7 @@ class ConversationWorkflow:
             options=options,
             media=media,
             template=template.label if template is not None else "",
-            conversation_id=ref.id,
+            conversation_id=workflow.info().workflow_id,
             last_inbound_at=self.last_inbound_at,
             template_message=template,
         )
@@ -663,7 +664,7 @@ class ConversationWorkflow:
         try:
             await workflow.execute_activity(
                 constants.AWAIT_BUFFER,
-                self.params.conversation.id,
+                workflow.info().workflow_id,
                 schedule_to_close_timeout=constants.ORDER_HOLD,
                 heartbeat_timeout=constants.ORDER_HOLD_HEARTBEAT,
                 retry_policy=constants.ORDER_HOLD_RETRY,
@@ -730,7 +731,7 @@ class ConversationWorkflow:
             customer=notification.to,
             text=notification.text,
             subject=notification.subject,
-            conversation_id=self.params.conversation.id,
+            conversation_id=workflow.info().workflow_id,
         )
         try:
             result: SendResult = await workflow.execute_activity(
@@ -819,7 +820,15 @@ class ConversationWorkflow:
         indexed = workflow.info().typed_search_attributes
         branches = {key: value for key, value in self.state.data.items() if key.startswith(SPLIT_DATA)}
         wanted = search_attributes.progress(
-            self.params.flow, self.params.data, self.version, self.state.step, outcome, self.state.operator, branches
+            self.params.flow,
+            self.params.data,
+            self.version,
+            self.state.step,
+            outcome,
+            self.state.operator,
+            branches,
+            # An id that names the customer by a keyed token (CHATFLOW_ID_KEY): no address indexed.
+            addresses=not is_hashed_id(workflow.info().workflow_id),
         )
         changed = [update for update in wanted if indexed.get(update.key) != update.value]
         if changed:
@@ -836,7 +845,7 @@ class ConversationWorkflow:
             id=f"{workflow.info().run_id}.{self.lifecycle_events}",
             kind=kind,
             at=self._now(),
-            conversation=self.params.conversation.id,
+            conversation=workflow.info().workflow_id,
             flow=self.params.flow,
             detail=detail,
             data={key: data[key] for key in self.reported_keys if key in data},

@@ -3,8 +3,9 @@
 The base query (conversation workflows, running or ended, the WorkflowId prefix of one of our
 numbers) is the journeys service's own (`Journeys.list_query`). Every other filter is a clause on
 a search attribute the workflow keeps current (`chatflow.temporal.search_attributes`) or on the
-workflow id (the customer), so a page costs one visibility call however many conversations there
-are, and each row is read from the listing itself.
+workflow id (the customer, or their keyed token with CHATFLOW_ID_KEY), so a page costs one
+visibility call however many conversations there are, and each row is read from the listing
+itself (a hashed id's customer from the run's memo, which the listing carries).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from chatflow.domain.addresses import ConversationRef, e164
 from chatflow.domain.errors import Invalid
 from chatflow.journeys.service import CLOSED_OUTCOMES, OUTCOMES, STATES, Journeys
+from chatflow.temporal.client import execution_customer
 from chatflow.temporal.search_attributes import DATA, FLOW, OUTCOME, STEP, VERSION
 
 PAGE_SIZES = (25, 50, 100)
@@ -120,7 +122,7 @@ class ConversationList:
             raise
         next_token = listing.next_page_token
         return Page(
-            rows=[row(execution) for execution in listing.current_page or []],
+            rows=[row(execution, await execution_customer(execution)) for execution in listing.current_page or []],
             next=encode_cursor(next_token) if next_token else "",
         )
 
@@ -143,13 +145,14 @@ def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def row(execution: WorkflowExecution) -> dict[str, Any]:
-    """One run as the service's `list` describes it, the parts of its id, and where it is."""
+def row(execution: WorkflowExecution, customer: str) -> dict[str, Any]:
+    """One run as the service's `list` describes it, the parts of its id, and where it is;
+    `customer` as the id or, for a hashed one (CHATFLOW_ID_KEY), the run's memo names them."""
     try:
         address = ConversationRef.parse(execution.id)
-        channel, number, customer = address.channel, address.number, address.customer
+        channel, number = address.channel, address.number
     except ValueError:
-        channel = number = customer = ""
+        channel = number = ""
     attributes = execution.typed_search_attributes
     running = execution.status == WorkflowExecutionStatus.RUNNING
     outcome = ""

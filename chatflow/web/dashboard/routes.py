@@ -301,7 +301,7 @@ class Dashboard:
             view=view,
             channel=address.channel,
             number=address.number,
-            customer=views.shown(address.customer, show),
+            customer=views.shown(await self.journeys.customer(view["id"]), show),
             diagram=diagram,
             done=DONE.get(request.query_params.get("done", ""), ""),
             error=error,

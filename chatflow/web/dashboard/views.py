@@ -24,10 +24,13 @@ def shown(number: str, show: bool) -> str:
 
 
 def title_of(conversation: str, show: bool) -> str:
-    """The conversation id, its customer masked unless `show`."""
+    """The conversation id, its customer masked unless `show` (a keyed token, CHATFLOW_ID_KEY,
+    names nobody: shown as it is)."""
     try:
         address = ConversationRef.parse(conversation)
     except ValueError:
+        return conversation
+    if address.hashed:
         return conversation
     return conversation.removesuffix(address.customer) + shown(address.customer, show)
 

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 import pytest
 
-from chatflow.domain.addresses import MAILTO, TEL, Address, AddressKind, address_kind, e164, mask_value, register_kind
+from chatflow.domain.addresses import (
+    ID_KEY,
+    MAILTO,
+    TEL,
+    Address,
+    AddressKind,
+    ConversationRef,
+    address_kind,
+    customer_token,
+    e164,
+    id_key,
+    is_hashed_id,
+    mask_value,
+    register_kind,
+)
+from chatflow.domain.errors import ConfigError
 from chatflow.domain.masking import mask
 
 
@@ -112,3 +130,32 @@ def test_e164_still_reads_every_form_a_provider_reports() -> None:
 )
 def test_a_customer_whose_kind_is_not_known_is_masked_by_the_kind_it_looks_like(value: str, masked: str) -> None:
     assert mask_value(value) == masked
+
+
+# -- CHATFLOW_ID_KEY: customers named by a keyed token ---------------------------------------------
+
+
+def test_without_an_id_key_a_conversation_id_is_as_it_always_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ID_KEY, raising=False)
+    ref = ConversationRef("sms", "+15005550006", "+14155550100")
+    assert ref.id == "chat:sms:+15005550006:+14155550100"
+    assert ConversationRef.parse(ref.id) == ref and not ConversationRef.parse(ref.id).hashed
+
+
+def test_with_an_id_key_the_id_carries_a_keyed_token_the_same_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ID_KEY, base64.b64encode(b"k" * 32).decode())
+    ref = ConversationRef("sms", "+15005550006", "+14155550100")
+    token = customer_token("+14155550100")
+    assert ref.id == f"chat:sms:+15005550006:{token}" == ConversationRef("sms", "+15005550006", "+14155550100").id
+    assert re.fullmatch(r"~[a-z2-7]{26}", token) and "4155550100" not in ref.id
+    assert customer_token("+14155550101") != token  # one customer, one token
+    parsed = ConversationRef.parse(ref.id)
+    assert parsed.hashed and parsed.id == ref.id and is_hashed_id(ref.id)  # a token is its own token
+    monkeypatch.setenv(ID_KEY, base64.b64encode(b"j" * 32).decode())
+    assert customer_token("+14155550100") != token  # another key: another token (rotation)
+
+
+@pytest.mark.parametrize(("value", "says"), [("not base64!", "is not base64"), ("c2hvcnQ=", "holds 5 bytes")])
+def test_a_bad_id_key_is_a_config_error_naming_it(value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=f"CHATFLOW_ID_KEY.*{says}|{says}"):
+        id_key({ID_KEY: value})
