@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from chatflow.domain import codec
+from chatflow.domain.addresses import customer_token
 from chatflow.domain.messages import OutboundMessage, numbered_menu
 
 START = "0"
@@ -158,7 +159,8 @@ class RedisOutbox:
 
     @staticmethod
     def key(customer: str) -> str:
-        return f"{STREAM_PREFIX}{customer}"
+        # A key name: the customer as chatflow's key names give them (a token with CHATFLOW_ID_KEY).
+        return f"{STREAM_PREFIX}{customer_token(customer)}"
 
     def waiting(self) -> int:
         """Readers of this process waiting for a message."""
