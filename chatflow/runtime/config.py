@@ -127,6 +127,11 @@ OWN_SETTINGS = (
         "`kid:base64key,...`: encrypt every Temporal payload with AES-GCM, the first key encrypting, all decrypting",
     ),
     EnvironmentSetting(
+        "CHATFLOW_ID_KEY",
+        "base64 of 16 or more random bytes: conversation ids, search attributes and Redis key names name "
+        "customers by a keyed hash, not their number (see Security: customer numbers in ids)",
+    ),
+    EnvironmentSetting(
         "CHATFLOW_HTTP_ALLOW",
         "`host[:port],...`: hosts `Http` steps may call although they are on a loopback, private or link-local "
         "address (added to chatflow.toml's `[http] allow`)",
