@@ -50,6 +50,7 @@ from chatflow.temporal.client import (
 )
 from chatflow.temporal.constants import CONVERSATION_WORKFLOW, TASK_QUEUE
 from chatflow.temporal.records import ConversationResult, ConversationSnapshot
+from chatflow.temporal.search_attributes import OUTCOME
 from chatflow.temporal.workflow import ConversationWorkflow
 
 WhenBusy = Literal["interrupt", "skip", "queue"]
@@ -496,8 +497,8 @@ class Journeys:
             return CLOSED_OUTCOMES[status]
         try:
             result = await self._result(execution.id, execution.run_id)
-        except Exception:  # noqa: BLE001 - a result this code cannot read: say nothing rather than fail the list
-            return ""
+        except Exception:  # noqa: BLE001 - a result this code cannot read (another payload key): as indexed
+            return execution.typed_search_attributes.get(OUTCOME) or ""
         return result.outcome
 
     async def _result(self, conversation: str, run_id: str | None) -> ConversationResult:
