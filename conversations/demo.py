@@ -1,4 +1,9 @@
-"""The quick-start flow: any first message gets a greeting and a numbered menu."""
+"""The quick-start flow: any first message gets a greeting and a numbered menu.
+
+It speaks Spanish too: its catalogue is locales/es/LC_MESSAGES/demo.po (compiled to demo.mo), so a
+journey with data {"locale": "es"}, or a customer whose number is Spanish-speaking (+34, +52...),
+gets every text in Spanish.
+"""
 
 from chatflow import Ask, Choice, End, Flow, Handover, Say, Template, anything, hours, keyword
 
@@ -17,14 +22,14 @@ class Demo(Flow):
         ],
         # QUIT, STOP, CANCEL... unsubscribe the customer from the number before any flow sees
         # them (chatflow refuses a branch on them), so the flow's own way out is "bye".
-        branches={keyword("bye", "goodbye", whole=True): "goodbye"},
+        branches={keyword("bye", "goodbye", "adios", "chao", whole=True): "goodbye"},
         reprompt="Sorry, I didn't get that. Reply with 1, 2 or 3.",
         attempts=3,
         on_no_match="goodbye",
         timeout=hours(24),
         on_timeout="goodbye",
         # After a person hands back, maybe a day later: on WhatsApp the approved menu goes then.
-        template=Template("demo_menu", language="en"),
+        template=Template("demo_menu", language="en", languages=["es"]),
     )
 
     opening_hours = Say("We're open 9:00-18:00, Monday to Saturday.", then="menu")
@@ -45,8 +50,10 @@ class Demo(Flow):
     )
     # A person may hand back any time later: on WhatsApp only a template may go then.
     back_from_person = Say(
-        "You're back with the demo bot.", then="menu", template=Template("back_with_the_bot", language="en")
+        "You're back with the demo bot.",
+        then="menu",
+        template=Template("back_with_the_bot", language="en", languages=["es"]),
     )
     nobody_free = End("completed", "Sorry, nobody is free right now. A person will text you back shortly.")
     # Also reached when the menu waited 24 hours: on WhatsApp only a template may go then.
-    goodbye = End("completed", "Bye! Text us any time.", template=Template("goodbye", language="en"))
+    goodbye = End("completed", "Bye! Text us any time.", template=Template("goodbye", language="en", languages=["es"]))

@@ -39,7 +39,9 @@ from chatflow.domain.messages import (
     numbered_menu,
 )
 from chatflow.domain.secrets import Secret
+from chatflow.flows import i18n
 from chatflow.flows.flow import Flow
+from chatflow.flows.matching import Choice, normalise
 from chatflow.flows.quiet_hours import SendWindow
 from chatflow.flows.split import Split, choose_branch
 from chatflow.flows.steps import (
@@ -61,6 +63,7 @@ from chatflow.flows.steps import (
     Notify,
     Say,
     Step,
+    Text,
     WaitUntil,
     target_name,
 )
@@ -258,6 +261,11 @@ class Convo:
         """The customer's last reply that a step consumed."""
         return self._runner.state.reply
 
+    @property
+    def locale(self) -> str:
+        """The customer's locale (`es`, `pt_BR`): the one the flow's texts are sent in."""
+        return self._runner.locale
+
     def now(self) -> datetime:
         """The workflow's deterministic clock; never use `datetime.now()` in a flow."""
         return self._runner.port.now()
@@ -319,6 +327,50 @@ class FlowRunner:
         self.port = port
         self.convo = Convo(self, customer, number, channel)
         self.sending_urgent = False
+        self.catalogues = i18n.catalogues(type(flow))
+        self.localized = i18n.localized(type(flow))
+
+    @property
+    def locale(self) -> str:
+        """The customer's locale; for a flow without catalogues, its own language."""
+        if self.localized:
+            given = self.state.data.get(i18n.LOCALE_KEY)
+            if isinstance(given, str) and given.strip():
+                return i18n.normal(given)
+        return i18n.normal(self.flow.language)
+
+    @property
+    def speaks(self) -> str:
+        """The language the flow speaks to this customer: their locale when its catalogues
+        translate it, else the flow's own. Dates and amounts are written its way (an English
+        text never gets French numbers), with Babel's data the worker loaded for it."""
+        if self.catalogues:
+            found = self.catalogues.best(self.locale)
+            if found is not None:
+                return found
+        return i18n.normal(self.flow.language)
+
+    def text(self, text: Text) -> str:
+        """A step's text as this customer gets it: translated into their locale (when the
+        flow's catalogues have it), then filled in from the data, formatted for the locale."""
+        if isinstance(text, str) and self.catalogues:
+            text = self.catalogues.gettext(text, self.locale)
+        return render(text, self.state.data, self.speaks)
+
+    def options(self, step: Ask) -> list[Option]:
+        """The step's choices, their titles in the customer's locale."""
+        options = step.choices.options()
+        if not self.catalogues:
+            return options
+        locale = self.locale
+        return [
+            Option(
+                id=option.id,
+                title=self.catalogues.gettext(option.title, locale),
+                description=self.catalogues.gettext(option.description, locale) if option.description else "",
+            )
+            for option in options
+        ]
 
     @classmethod
     def initial_state(cls, flow: type[Flow], data: dict[str, Any], now: datetime) -> FlowState:
@@ -331,6 +383,10 @@ class FlowRunner:
     async def run(self) -> FlowState:
         """Run steps until an End; return the final state (its `outcome` is set)."""
         state = self.state
+        if self.localized and not state.data.get(i18n.LOCALE_KEY):
+            # Decided once and kept in the data, so a replay (or a later phonenumbers) speaks
+            # the language this conversation started in.
+            state.data[i18n.LOCALE_KEY] = i18n.customer_locale(type(self.flow), state.data, self.convo.customer)
         while True:
             await self.port.checkpoint()
             step = self.flow.steps[state.step]
@@ -405,7 +461,7 @@ class FlowRunner:
                 # A last word after a night-time timeout waits for the morning like any other.
                 await self.respect_quiet_hours(step.urgent, every_send=True)
                 if not self.port.cancelled():
-                    await self.send(render(step.text, state.data), template=step.template)
+                    await self.send(self.text(step.text), template=step.template)
             except (PermanentSendError, FlowError) as error:
                 state.reason = state.reason or f"last message not sent: {error}"
         state.outcome = step.outcome
@@ -429,7 +485,11 @@ class FlowRunner:
                 f"loop guard: the same message was about to be sent {state.repeats} times without a reply"
             )
         media_list = [Media(url=media)] if media else []
-        rendered = template.render(state.data) if template is not None else None
+        rendered = (
+            template.render(state.data, self.locale if self.localized else None, formats=self.speaks)
+            if template is not None
+            else None
+        )
         try:
             await self.port.send(text, options or [], media_list, rendered, location)
         except PermanentSendError as error:
@@ -451,9 +511,7 @@ class FlowRunner:
             if self.port.cancelled():
                 return CANCEL
             place = step.location(self.state.data) if callable(step.location) else step.location
-            await self.send(
-                render(step.text, self.state.data), media=step.media, template=step.template, location=place
-            )
+            await self.send(self.text(step.text), media=step.media, template=step.template, location=place)
             return NEXT
         if isinstance(step, Ask):
             return await self._ask(step)
@@ -529,11 +587,7 @@ class FlowRunner:
         return NEXT
 
     async def _prompt(self, step: Ask, text: Any) -> None:
-        await self.send(
-            render(text, self.state.data),
-            options=step.choices.options(),
-            template=step.template,
-        )
+        await self.send(self.text(text), options=self.options(step), template=step.template)
         # The timeout counts from now: the send activity has returned, the prompt is out.
         deadline = self.port.now() + step.timeout if step.timeout else None
         assert self.state.wait is not None
@@ -614,7 +668,7 @@ class FlowRunner:
             # `attempts` keeps the hand-backs counted when the wait began: the next one ends it.
             state.wait = WaitState(attempts=state.handbacks)
             if step.text is not None:
-                await self.send(render(step.text, state.data))
+                await self.send(self.text(step.text))
             if step.timeout:
                 state.wait.deadline = (self.port.now() + step.timeout).isoformat()
             self.port.log("step %s: waiting for a person to take over", step.name)
@@ -633,7 +687,7 @@ class FlowRunner:
         return NEXT
 
     def _match(self, step: Ask, message: InboundMessage) -> str | None:
-        choice = step.choices.pick(message)
+        choice = step.choices.pick(message) or self._pick_translated(step, message)
         if choice is not None:
             for label, candidate in step.choice_labels():
                 if candidate is choice:
@@ -644,6 +698,16 @@ class FlowRunner:
             if value is not None:
                 self._save(step, value)
                 return label
+        return None
+
+    def _pick_translated(self, step: Ask, message: InboundMessage) -> Choice | None:
+        """The choice whose title, as this customer was shown it, is the reply."""
+        if not self.catalogues or not message.text:
+            return None
+        text = normalise(message.text)
+        for choice, option in zip(step.choices.choices, self.options(step), strict=True):
+            if text and text == normalise(option.title):
+                return choice
         return None
 
     def _save(self, step: Ask, value: Any) -> None:

@@ -74,6 +74,11 @@ class Flow:
     # A word that, as the customer's whole reply to any question, starts the conversation again
     # from its first step ("restart"); "" for none.
     restart_keyword: ClassVar[str] = ""
+    # The language its texts are written in: a customer whose locale its catalogues do not
+    # translate gets them as written (see chatflow.flows.i18n).
+    language: ClassVar[str] = "en"
+    # The folder of its gettext catalogues, relative to its module; "" for `locales` beside it.
+    locales: ClassVar[str] = ""
 
     steps: ClassVar[dict[str, Step]] = {}
     table: ClassVar[Machine]

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from chatflow.domain.errors import FlowDefinitionError, UnknownFlow
+from chatflow.flows import i18n
 from chatflow.flows.flow import Flow
 
 
@@ -30,6 +31,8 @@ class FlowRegistry:
 
     def add(self, flow: type[Flow]) -> None:
         self._flows.setdefault(flow.name, {})[flow.version] = flow
+        # Its catalogues are read here, as the worker deploys it, never inside a workflow.
+        i18n.load(flow)
 
     def get(self, name: str, version: int | None = None) -> type[Flow]:
         versions = self._flows.get(name)

@@ -12,6 +12,10 @@ Inside the window the step's text goes; outside it the template, its parameters 
 the conversation's data the way a step's text is. The Cloud API takes the name, language and
 parameters (positional `{{1}}` from a list, named `{{order_id}}` from a mapping); Twilio takes the
 Content SID and its variables (by default the body's parameters, numbered from "1" or named).
+
+A template approved in several languages lists the others in `languages`
+(`Template("goodbye", language="en", languages=["es", "pt_BR"])`): a customer whose locale is one
+of them (or its language: `es` for `es_MX`) gets it in that one, anyone else in `language`.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class Template:
     buttons: tuple[Button, ...]
     content_sid: str
     variables: tuple[tuple[str, str], ...] = field(default=())
+    languages: tuple[str, ...] = field(default=())
 
     def __init__(
         self,
@@ -79,8 +84,10 @@ class Template:
         buttons: Sequence[Button | str] = (),
         content_sid: str = "",
         variables: Mapping[str, str] | None = None,
+        languages: Sequence[str] = (),
     ) -> None:
-        """`header_media`: image, video or document when the header is one (its link, from the
+        """`languages`: the other languages it was approved in, for customers whose locale is one.
+        `header_media`: image, video or document when the header is one (its link, from the
         data, is then the header's one parameter). `buttons`: a string is the URL suffix of the
         button at its position. `variables`: Twilio's Content variables when they are not the
         body's parameters."""
@@ -106,6 +113,9 @@ class Template:
         )
         set_(self, "content_sid", content_sid)
         set_(self, "variables", tuple((variables or {}).items()))
+        if isinstance(languages, str):
+            raise TypeError("template languages are a list, such as ['es', 'pt_BR']")
+        set_(self, "languages", tuple(languages))
 
     @property
     def texts(self) -> list[str]:
@@ -117,25 +127,47 @@ class Template:
     def parameter_count(self) -> int:
         return len(self.header) + len(self.body) + len(self.buttons)
 
-    def render(self, data: dict[str, Any]) -> TemplateMessage:
+    def language_for(self, locale: str | None) -> str | None:
+        """The one of `languages` a customer of `locale` gets (`es` or `es_MX` for `es_MX`,
+        `es` for `es`); None: the template's `language`."""
+        if not locale or not self.languages:
+            return None
+        wanted = locale.replace("-", "_").lower()
+        for language in self.languages:
+            if language.replace("-", "_").lower() == wanted:
+                return language
+        base = wanted.partition("_")[0]
+        for language in self.languages:
+            if language.replace("-", "_").lower().partition("_")[0] == base:
+                return language
+        return None
+
+    def render(self, data: dict[str, Any], locale: str | None = None, *, formats: str | None = None) -> TemplateMessage:
         """The template as sent: every parameter filled in from `data` (TemplateError when a key
-        is missing, as for a step's text)."""
+        is missing, as for a step's text), in the customer's `locale` when it was approved in it;
+        dates and amounts among the parameters written `formats`' way (else `locale`'s)."""
         kind = self.header_media or "text"
-        body = [TemplateParameter(render(value, data), name) for name, value in self.body]
+        language = self.language_for(locale)
+        locale = formats or locale
+        body = [TemplateParameter(render(value, data, locale), name) for name, value in self.body]
         if self.variables:
-            variables = {key: render(value, data) for key, value in self.variables}
+            variables = {key: render(value, data, locale) for key, value in self.variables}
         else:
             variables = {p.name or str(i): p.text for i, p in enumerate(body, start=1)}
         return TemplateMessage(
             name=self.name,
-            language=render(self.language, data),
-            header=[TemplateParameter(render(value, data), name, kind) for name, value in self.header],
+            language=language or render(self.language, data),
+            header=[TemplateParameter(render(value, data, locale), name, kind) for name, value in self.header],
             body=body,
             buttons=[
                 TemplateButton(
                     b.index,
                     b.kind,
-                    [TemplateParameter(render(b.value, data), kind="payload" if b.kind == "quick_reply" else "text")],
+                    [
+                        TemplateParameter(
+                            render(b.value, data, locale), kind="payload" if b.kind == "quick_reply" else "text"
+                        )
+                    ],
                 )
                 for b in self.buttons
             ],

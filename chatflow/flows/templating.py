@@ -3,19 +3,118 @@
 `str.format` syntax with dotted paths into nested data: "Hi {customer.name}, order {order_id}".
 A missing key is a bug in the flow, so it raises `TemplateError` naming the key rather than
 sending a customer a message with a hole in it.
+
+Dates, numbers and amounts are written the customer's way (their locale, through Babel) with
+these format specs; anything else is `str.format`'s own:
+
+    {due:date}  {due:date:long}  {due:date:d MMMM}     a date (ISO 8601 text, date or datetime)
+    {at:time}  {at:datetime}  {at:datetime:full}      a time, in data["timezone"] when given
+    {n:number}  {n:number:#,##0.00}  {n:percent}      a number (text, int, float or Decimal)
+    {amount:currency:EUR}  {amount:currency:{cur}}    an amount in a currency (ISO 4217)
+
+`short`, `medium` (the default), `long` and `full` are CLDR's widths; any other text after the
+kind is a CLDR pattern. "Pay {amount:currency:EUR} by {due:date:long}" is "Pay €12.50 by March
+4, 2026" in English and "Pay 12,50 € by 4 de marzo de 2026" in Spanish.
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import dates, numbers
 
 from chatflow.domain.errors import TemplateError
 
+DEFAULT_LOCALE = "en"
+LOCALE_KINDS = ("date", "time", "datetime", "number", "percent", "currency")
+WIDTHS = ("short", "medium", "long", "full")
+
+
+def _moment(value: Any, field_name: str) -> datetime | date | time:
+    if isinstance(value, datetime | date | time):
+        return value
+    if isinstance(value, str):
+        for parse in (datetime.fromisoformat, date.fromisoformat, time.fromisoformat):
+            try:
+                return parse(value)
+            except ValueError:
+                continue
+    raise TemplateError(f"template shows {field_name!r} as a date or time, but it is {type(value).__name__} {value!r}")
+
+
+def _number(value: Any, field_name: str) -> Decimal | int | float:
+    if isinstance(value, bool):
+        raise TemplateError(f"template shows {field_name!r} as a number, but it is {value!r}")
+    if isinstance(value, Decimal | int | float):
+        return value
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        raise TemplateError(f"template shows {field_name!r} as a number, but it is {value!r}") from None
+
 
 class _DataFormatter(string.Formatter):
+    def __init__(self, locale: str = DEFAULT_LOCALE, timezone: str | None = None) -> None:
+        self.locale = locale
+        self.timezone = timezone
+        self.field = ""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        kind, _, rest = format_spec.partition(":")
+        if kind not in LOCALE_KINDS:
+            return super().format_field(value, format_spec)
+        try:
+            return self._localized(kind, rest, value)
+        except TemplateError:
+            raise
+        except (ValueError, TypeError, LookupError) as error:
+            raise TemplateError(f"template cannot show {self.field!r} as {format_spec!r}: {error}") from None
+
+    def _zone(self, moment: datetime) -> Any:
+        if self.timezone:
+            try:
+                return ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+        # Never the machine's own zone (Babel's default): a replay elsewhere would differ.
+        return moment.tzinfo or UTC
+
+    def _localized(self, kind: str, rest: str, value: Any) -> str:
+        locale = self.locale or DEFAULT_LOCALE
+        if kind in ("number", "percent", "currency"):
+            amount = _number(value, self.field)
+            if kind == "currency":
+                currency, _, pattern = rest.partition(":")
+                if not currency:
+                    raise TemplateError(
+                        f"template shows {self.field!r} as currency but names none ({{x:currency:EUR}})"
+                    )
+                return numbers.format_currency(amount, currency.upper(), pattern or None, locale=locale)
+            if kind == "percent":
+                return numbers.format_percent(amount, rest or None, locale=locale)
+            return numbers.format_decimal(amount, rest or None, locale=locale)
+        moment = _moment(value, self.field)
+        width = rest or ("short" if kind == "time" else "medium")
+        if kind == "date":
+            return dates.format_date(moment if not isinstance(moment, time) else None, width, locale=locale)
+        if isinstance(moment, date) and not isinstance(moment, datetime):
+            moment = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+        if isinstance(moment, datetime):
+            zone = self._zone(moment)
+            moment = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+            if kind == "time":
+                return dates.format_time(moment, width, tzinfo=zone, locale=locale)
+            return dates.format_datetime(moment, width, tzinfo=zone, locale=locale)
+        if kind == "time":
+            return dates.format_time(moment, width, locale=locale)
+        raise TemplateError(f"template shows {self.field!r} as a date and time, but it is a time of day only")
+
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
         value: Any = kwargs
         for part in field_name.split("."):
@@ -25,16 +124,22 @@ class _DataFormatter(string.Formatter):
                 value = value[int(part)]
             else:
                 raise TemplateError(f"template needs {field_name!r}, which the data does not have")
+        self.field = field_name
         return value, field_name
 
 
 _formatter = _DataFormatter()
 
 
-def render(template: str | Callable[[dict[str, Any]], str], data: dict[str, Any]) -> str:
+def render(template: str | Callable[[dict[str, Any]], str], data: dict[str, Any], locale: str | None = None) -> str:
+    """`template` filled in from `data`; dates, numbers and amounts written for `locale` (the
+    customer's; English when None), times in `data["timezone"]` when it has one."""
     if callable(template):
         return str(template(data))
-    return _formatter.vformat(template, (), data)
+    zone = data.get("timezone")
+    # A formatter per message: it remembers the field it formats (for errors), and workflows
+    # render on several threads.
+    return _DataFormatter(locale or DEFAULT_LOCALE, zone if isinstance(zone, str) else None).vformat(template, (), data)
 
 
 def render_json(value: Any, data: dict[str, Any]) -> Any:

@@ -1,5 +1,5 @@
 """The `chatflow` command: dev, web, worker, chat, flows, check, graph, record, codec-server, dead-letters,
-templates.
+templates, i18n.
 
 Mistakes a user can fix (config, ports, an unreachable server) end with `error: ...` on stderr
 and exit status 2, never a traceback.
@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from chatflow.domain.config import Config
 from chatflow.domain.errors import ChatflowError, ConfigError, Refused
+from chatflow.flows import i18n
 from chatflow.flows.flow import Flow
 from chatflow.flows.graph import FORMATS, render
 from chatflow.flows.registry import FlowRegistry
@@ -263,16 +264,25 @@ def flows(config: ConfigOption = None) -> None:
 @app.command()
 def check(config: ConfigOption = None) -> None:
     """List the steps that may send free text on WhatsApp outside its 24-hour window (in a
-    conversation the business starts, or after a long wait) without a template=; exit status 1
-    when there are any."""
+    conversation the business starts, or after a long wait) without a template=, and the texts
+    a flow's catalogue does not translate (per locale, with flow and step); exit status 1 when
+    there are any."""
     loaded, _ = _config(config, check_secrets=False)
-    findings = window_findings(_registry(config), loaded.numbers)
+    registry = _registry(config)
+    findings = window_findings(registry, loaded.numbers)
     for finding in findings:
         typer.echo(str(finding))
     if findings:
         typer.echo(f"{len(findings)} step(s) need a template= to be sent on WhatsApp outside the window", err=True)
+    else:
+        typer.echo("every step that may run outside WhatsApp's 24-hour window has a template")
+    missing = i18n.untranslated(registry)
+    for text in missing:
+        typer.echo(str(text))
+    if missing:
+        typer.echo(f"{len(missing)} text(s) untranslated: they go in the flow's language", err=True)
+    if findings or missing:
         raise typer.Exit(1)
-    typer.echo("every step that may run outside WhatsApp's 24-hour window has a template")
 
 
 def _summary(flow: type[Flow]) -> str:
@@ -410,6 +420,47 @@ dead_letters_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(dead_letters_app, name="dead-letters")
+
+i18n_app = typer.Typer(
+    help="The flows' message catalogues (gettext, through Babel): locales/<flow>.pot and "
+    "locales/<locale>/LC_MESSAGES/<flow>.po beside each flow's module.",
+    no_args_is_help=True,
+)
+app.add_typer(i18n_app, name="i18n")
+
+
+def _written(paths: list[Path], what: str) -> None:
+    for path in paths:
+        typer.echo(f"wrote {path}")
+    if not paths:
+        typer.echo(f"no {what}", err=True)
+
+
+@i18n_app.command("extract")
+def i18n_extract(config: ConfigOption = None) -> None:
+    """Write each flow's texts (Say, Ask, Handover and End texts, reprompts, choice titles) to
+    its template, locales/<flow>.pot, each with the flow steps that send it."""
+    _written(i18n.extract(_registry(config)), "flows")
+
+
+@i18n_app.command("update")
+def i18n_update(
+    locale: Annotated[
+        list[str] | None, typer.Option("--locale", "-l", help="Start this locale's catalogue too (repeatable).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Merge each flow's texts into its catalogues (locales/<locale>/LC_MESSAGES/<flow>.po): new
+    texts untranslated, changed ones fuzzy, gone ones obsolete; translations kept."""
+    _written(i18n.update(_registry(config), locale or ()), "catalogues: start one with --locale")
+
+
+@i18n_app.command("compile")
+def i18n_compile(config: ConfigOption = None) -> None:
+    """Compile every catalogue (.po) into the .mo a worker reads when it starts (fuzzy entries
+    left out)."""
+    _written(i18n.compile_catalogues(_registry(config)), "catalogues")
+
 
 RedisUrlOption = Annotated[
     str | None,

@@ -23,10 +23,11 @@ from chatflow.temporal.workflow import ConversationWorkflow
 
 # Flows run inside Temporal's sandbox. chatflow, the flows and `transitions` (whose core is
 # deterministic) are passed through: imported once per worker, not once per run, and the flow
-# registry the workflow reads is the one the worker filled. redis and opentelemetry are never
+# registry the workflow reads is the one the worker filled. Babel (the locale's dates and numbers)
+# too: its locale data, read once, is the same on every run. redis and opentelemetry are never
 # imported by a workflow, but load lazily from objects the garbage collector may finalise on a
 # workflow thread; passing them through keeps the sandbox from warning about it.
-PASSTHROUGH = ("chatflow", "transitions", "six", "phonenumbers", "redis", "opentelemetry")
+PASSTHROUGH = ("chatflow", "transitions", "six", "phonenumbers", "babel", "redis", "opentelemetry")
 # A conversation's next workflow task goes first to the worker that ran the last one (its sticky
 # queue), which has the run cached. A worker that died without telling the server (killed, crashed)
 # leaves its conversations' next tasks waiting there this long before any other worker may take

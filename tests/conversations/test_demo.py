@@ -45,3 +45,54 @@ async def test_when_nobody_takes_over_within_an_hour_the_customer_is_told(skippi
         await chat.skip(hours(1))
         assert chat.said[-1] == "Sorry, nobody is free right now. A person will text you back shortly."
         assert (await chat.result()).outcome == "completed"
+
+
+async def test_a_journey_with_locale_es_speaks_spanish_through_the_app_and_the_console(dev_env, redis) -> None:
+    """As shipped: the journeys API starts the demo with data {"locale": "es"}, the worker runs it
+    on its Spanish catalogue, and the console channel's transcript (what the customer reads) is
+    in Spanish; the customer's reply by the Spanish title picks the choice."""
+    import httpx
+
+    from chatflow.domain.addresses import Address
+    from chatflow.domain.config import Config, NumberBinding, Settings
+    from tests.helpers import new_customer, running_app, running_worker, started_services
+
+    number = "+15005550006"
+    config = Config(
+        numbers=[NumberBinding(address=Address("tel", number), provider="console", channel="console", flow="demo")],
+        flow_modules=["conversations.demo"],
+        settings=Settings(api_key="k"),
+    )
+    customer = new_customer()
+    texts: list[str] = []
+    cursor = "0"
+
+    async def read_until(http: httpx.AsyncClient, last: str) -> list[str]:
+        nonlocal cursor
+        while not texts or last not in texts[-1]:
+            page = (
+                await http.get("/console/messages", params={"customer": customer, "after": cursor, "wait": 20})
+            ).json()
+            assert page["messages"], f"no reply; so far {texts}"
+            texts.extend(m["text"] for m in page["messages"])
+            cursor = page["next"]
+        return texts
+
+    async with started_services(config, [Demo], client=dev_env.client, redis=redis) as services:
+        async with running_worker(services), running_app(services) as http:
+            http.headers["authorization"] = "Bearer k"
+            started = await http.post(
+                "/api/conversations", json={"flow": "demo", "to": customer, "from": number, "data": {"locale": "es"}}
+            )
+            assert started.status_code == 202, started.text
+            said = await read_until(http, "¿En qué puedo ayudarte?")
+            assert said[0] == "¡Hola! Soy el bot de demostración de chatflow."
+            sent = await http.post("/console/messages", json={"from": customer, "to": number, "text": "Horario"})
+            assert sent.status_code == 202, sent.text
+            said = await read_until(http, "Abrimos de 9:00 a 18:00, de lunes a sábado.")
+    menu = "¿En qué puedo ayudarte?\n\n1. Horario\n2. Seguir mi pedido\n3. Hablar con una persona"
+    assert said[:3] == [
+        "¡Hola! Soy el bot de demostración de chatflow.",
+        menu,
+        "Abrimos de 9:00 a 18:00, de lunes a sábado.",
+    ]

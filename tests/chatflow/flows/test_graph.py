@@ -32,7 +32,7 @@ def test_mermaid() -> None:
     lines = text.splitlines()
     assert lines[:2] == ["stateDiagram-v2", "    [*] --> greet"]
     assert "    menu --> opening_hours: choice:Opening hours" in lines
-    assert "    menu --> goodbye: reply:bye/goodbye | no_match | timeout" in lines
+    assert "    menu --> goodbye: reply:bye/goodbye/adios/chao | no_match | timeout" in lines
     assert "    goodbye --> [*]" in lines
 
 

@@ -333,3 +333,57 @@ def test_secrets_are_checked_by_the_commands_that_run_conversations_only(tmp_pat
     assert listed.returncode == 0 and listed.stdout.splitlines()[1].startswith("demo"), listed.stderr
     drawn = run(tmp_path, "graph", "demo", config=unset)
     assert drawn.returncode == 0 and drawn.stdout.startswith("stateDiagram-v2"), drawn.stderr
+
+
+SHOP_FLOW = '''
+from chatflow import Ask, Choice, End, Flow, Say
+
+
+class Shop(Flow):
+    """Greets and asks."""
+
+    hello = Say("Hello {name}!", template="hello")
+    menu = Ask("Pick one", choices=[Choice("Shoes", "done"), Choice("Hats", "done")], template="pick")
+    done = End("completed", "Bye")
+'''
+
+
+def test_i18n_extract_update_compile_and_check_lists_the_untranslated_text(tmp_path: Path) -> None:
+    from babel.messages import pofile
+
+    (tmp_path / "shop_flows.py").write_text(SHOP_FLOW)
+    config = '[flows]\nmodules = ["shop_flows"]\n'
+    extracted = run(tmp_path, "i18n", "extract", config=config)
+    assert extracted.returncode == 0, extracted.stderr
+    assert extracted.stdout == f"wrote {tmp_path / 'locales' / 'shop.pot'}\n"
+    po = tmp_path / "locales" / "es" / "LC_MESSAGES" / "shop.po"
+    nothing = run(tmp_path, "i18n", "update", config=config)
+    assert nothing.returncode == 0 and "start one with --locale" in nothing.stderr
+    started = run(tmp_path, "i18n", "update", "--locale", "es", config=config)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout == f"wrote {po}\n"
+    with po.open("rb") as file:
+        catalog = pofile.read_po(file)
+    assert catalog.get("Hello {name}!").locations == [("shop.hello", None)]  # type: ignore[union-attr]
+    # A translator translates all but one.
+    for message in catalog:
+        message.string = {
+            "Hello {name}!": "¡Hola {name}!",
+            "Pick one": "Elige uno",
+            "Shoes": "Zapatos",
+            "Bye": "Adiós",
+        }.get(str(message.id), message.string)
+    with po.open("wb") as file:
+        pofile.write_po(file, catalog)
+    stale = run(tmp_path, "check", config=config)
+    assert "es: shop.* (catalogue) not compiled since it changed: 'shop.po'" in stale.stdout.splitlines()
+    compiled = run(tmp_path, "i18n", "compile", config=config)
+    assert compiled.returncode == 0, compiled.stderr
+    assert compiled.stdout == f"wrote {po.with_suffix('.mo')}\n"
+    checked = run(tmp_path, "check", config=config)
+    assert checked.returncode == 1
+    assert checked.stdout.splitlines() == [
+        "every step that may run outside WhatsApp's 24-hour window has a template",
+        "es: shop.menu (Choice title) untranslated: 'Hats'",
+    ]
+    assert "1 text(s) untranslated: they go in the flow's language" in checked.stderr
