@@ -305,3 +305,42 @@ def test_ask_language_offers_each_language_in_its_own_name() -> None:
     ]
     with pytest.raises(ValueError, match="at least two"):
         AskLanguage(languages=["en"])
+
+
+async def test_the_documented_flow_asks_the_language_and_writes_the_amount_and_date_its_way(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    from tests.test_docs import snippet
+
+    namespace: dict[str, object] = {"__name__": "invoice_flows"}
+    exec(snippet("i18n-flow"), namespace)
+    invoice = namespace["Invoice"]
+    assert isinstance(invoice, type) and issubclass(invoice, Flow)
+    invoice.locales = str(tmp_path)
+    translate(
+        invoice,
+        "es",
+        {
+            "Which language do you prefer?": "¿Qué idioma prefieres?",
+            "Invoice {invoice} for {amount:currency:EUR} is due on {due:date:long}.": (
+                "La factura {invoice} de {amount:currency:EUR} vence el {due:date:long}."
+            ),
+            "Did that help?": "¿Te ha servido?",
+            "Thank you!": "¡Gracias!",
+        },
+    )
+    data = {"invoice": "F-1", "amount": "12.5", "due": "2026-03-04"}
+    async with FlowTest(skipping_env, invoice) as chat:
+        assert (await chat.start(data))[0].splitlines() == [
+            "Which language do you prefer?",
+            "",
+            "1. English",
+            "2. Español",
+            "3. Français",
+        ]
+        assert await chat.send("2") == ["La factura F-1 de 12,50\xa0€ vence el 4 de marzo de 2026.", "¿Te ha servido?"]
+        assert await chat.send("sí") == ["¡Gracias!"]
+    async with FlowTest(skipping_env, invoice) as chat:
+        await chat.start(data)
+        # French has no catalogue: the flow's language, its way of writing amounts and dates.
+        assert await chat.send("Français") == ["Invoice F-1 for €12.50 is due on March 4, 2026.", "Did that help?"]
