@@ -17,7 +17,7 @@ import respx
 from chatflow.domain.messages import Media, Option, OutboundMessage
 from conversations.demo import Demo
 from providers.twilio import TwilioChannel
-from providers.twilio.content import Shape
+from providers.twilio.content import STALE_AFTER, Shape
 from tests.providers.conftest import (
     ACCOUNT_SID,
     CUSTOMER,
@@ -213,3 +213,17 @@ async def test_a_tap_comes_back_signed_and_picks_its_choice(
     assert message.payload == tap.get("ButtonPayload", tap.get("ListId"))
     picked = Demo.steps["menu"].choices.pick(message)  # type: ignore[attr-defined]
     assert picked is not None and picked.goto == chosen
+
+
+async def test_content_created_meanwhile_is_found_once_the_look_up_is_stale(
+    provider: TwilioChannel, twilio_api: respx.MockRouter
+) -> None:
+    contents = twilio_api.get(CONTENTS_URL).mock(return_value=page())
+    await provider.send(whatsapp("What can I do for you?", MENU))
+    assert "Body" in sent(twilio_api)
+    # `chatflow templates sync --create` made it since; the look-up is older than STALE_AFTER.
+    contents.mock(return_value=ACCOUNT)
+    assert provider.contents.fetched_at is not None
+    provider.contents.fetched_at -= STALE_AFTER + 1
+    await provider.send(whatsapp("What can I do for you?", MENU))
+    assert sent(twilio_api)["ContentSid"] == [QUICK_REPLY_3] and contents.call_count == 2
