@@ -9,6 +9,7 @@ from chatflow.domain.secrets import secret
 from chatflow.domain.source import Report, SourceEvent, SourceMapping, Start
 from chatflow.flows.engine import Convo
 from chatflow.flows.flow import Flow
+from chatflow.flows.i18n import AskLanguage
 from chatflow.flows.matching import (
     Choice,
     anything,
@@ -45,6 +46,7 @@ from chatflow.flows.templates import Button, Template
 
 __all__ = [
     "Ask",
+    "AskLanguage",
     "Button",
     "Choice",
     "Convo",

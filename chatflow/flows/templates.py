@@ -15,7 +15,9 @@ Content SID and its variables (by default the body's parameters, numbered from "
 
 A template approved in several languages lists the others in `languages`
 (`Template("goodbye", language="en", languages=["es", "pt_BR"])`): a customer whose locale is one
-of them (or its language: `es` for `es_MX`) gets it in that one, anyone else in `language`.
+of them (or its language: `es` for `es_MX`) gets it in that one, anyone else in `language`. A
+`content_sid` is Twilio's content in `language`; in another one Twilio's content is looked up by
+the template's name and that language.
 """
 
 from __future__ import annotations
@@ -142,12 +144,27 @@ class Template:
                 return language
         return None
 
+    def in_language(self, language: str) -> Template:
+        """This template as approved in `language` (one of `languages`): Twilio's content for it
+        is found by name and language, the Content SID being `language`'s."""
+        if language == self.language:
+            return self
+        copy = object.__new__(Template)
+        for name in self.__dataclass_fields__:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "language", language)
+        object.__setattr__(copy, "languages", ())
+        object.__setattr__(copy, "content_sid", "")
+        return copy
+
     def render(self, data: dict[str, Any], locale: str | None = None, *, formats: str | None = None) -> TemplateMessage:
         """The template as sent: every parameter filled in from `data` (TemplateError when a key
         is missing, as for a step's text), in the customer's `locale` when it was approved in it;
         dates and amounts among the parameters written `formats`' way (else `locale`'s)."""
-        kind = self.header_media or "text"
         language = self.language_for(locale)
+        if language is not None and language != self.language:
+            return self.in_language(language).render(data, formats=formats or locale)
+        kind = self.header_media or "text"
         locale = formats or locale
         body = [TemplateParameter(render(value, data, locale), name) for name, value in self.body]
         if self.variables:
@@ -156,7 +173,7 @@ class Template:
             variables = {p.name or str(i): p.text for i, p in enumerate(body, start=1)}
         return TemplateMessage(
             name=self.name,
-            language=language or render(self.language, data),
+            language=render(self.language, data),
             header=[TemplateParameter(render(value, data, locale), name, kind) for name, value in self.header],
             body=body,
             buttons=[

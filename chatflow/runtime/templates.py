@@ -50,10 +50,12 @@ class Report:
 def declared_templates(flows: Iterable[type[Flow]]) -> list[Declared]:
     """Every (flow, step, template) of `flows`, in declaration order."""
     found = [
-        Declared(flow.name, name, template)
+        Declared(flow.name, name, version)
         for flow in flows
         for name, step in flow.steps.items()
         if isinstance(template := getattr(step, "template", None), Template)
+        # Each language it was approved in (`languages`) is checked as a template of its own.
+        for version in (template, *(template.in_language(language) for language in template.languages))
     ]
     # A flow's versions mostly declare the same templates: each is checked once.
     return list(dict.fromkeys(found))

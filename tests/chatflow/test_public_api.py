@@ -7,9 +7,9 @@ import chatflow
 import chatflow.testing
 
 AUTHORING_API = [
-    "Ask", "Button", "Choice", "Convo", "Delay", "End", "Flow", "FlowDefinitionError", "Handover", "Http", "If", "Location", "Say",
+    "Ask", "AskLanguage", "Button", "Choice", "Convo", "Delay", "End", "Flow", "FlowDefinitionError", "Handover", "Http", "If", "Location", "Say",
     "SendWindow", "Notify", "Report", "SourceEvent", "SourceMapping", "Split", "Start", "Wait", "WaitUntil", "anything", "days", "hours", "keyword", "location", "media", "minutes", "no",
-    "normalise", "number", "regex", "seconds", "secret", "submitted", "Template", "yes",
+    "normalise", "number", "reaction", "regex", "seconds", "secret", "submitted", "Template", "yes",
 ]  # fmt: skip
 TESTING_API = ["FlowTest", "dev_server", "time_skipping"]
 

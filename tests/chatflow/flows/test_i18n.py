@@ -9,10 +9,9 @@ import pytest
 from babel.messages import pofile
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow import Ask, Choice, End, Flow, Say, Template, anything
+from chatflow import Ask, AskLanguage, Choice, End, Flow, Say, Template, anything
 from chatflow.domain.errors import TemplateError
 from chatflow.flows import i18n
-from chatflow.flows.i18n import AskLanguage
 from chatflow.flows.templating import render
 from chatflow.testing import FlowTest
 from conversations.demo import Demo
@@ -126,6 +125,14 @@ def test_templates_go_in_the_customers_language_when_approved_in_it() -> None:
     assert template.render({"amount": "3"}, "fr").language == "en_US"
     assert template.render({"amount": "3"}).language == "en_US"
     assert template.render({"amount": "3"}, "es").body[0].text == "3,00\xa0€"
+
+
+def test_a_twilio_content_sid_is_the_templates_language_only() -> None:
+    template = Template("pay_now", language="en", languages=["es"], content_sid="HX" + "1" * 32)
+    assert template.render({}, "en").content_sid == "HX" + "1" * 32
+    spanish = template.render({}, "es")
+    # Twilio finds the Spanish content by name and language.
+    assert (spanish.language, spanish.content_sid) == ("es", "")
 
 
 # -- flows through Temporal -----------------------------------------------------------------

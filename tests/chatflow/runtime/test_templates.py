@@ -336,6 +336,31 @@ def test_named_parameters_media_headers_buttons_and_content_variables_are_compar
     ]
 
 
+POLYGLOT_FLOW = '''
+from chatflow import End, Flow, Say, Template
+
+
+class Polyglot(Flow):
+    """Reminds in English, or in Spanish to Spanish-speaking customers."""
+
+    remind = Say("Pay {order}", template=Template("pay_now", language="en", languages=["es"], body=["{order}"]))
+    done = End("completed")
+'''
+
+
+def test_each_language_a_template_declares_is_checked(tmp_path: Path, api: respx.MockRouter) -> None:
+    (tmp_path / "polyglot_flows.py").write_text(POLYGLOT_FLOW)
+    api.get(TEMPLATES_URL).mock(side_effect=meta_pages([meta_template("pay_now", "Pay {{1}}")]))
+    api.get(CONTENT_URL).mock(side_effect=twilio_pages([content(sid(1), "pay_now", "Pay {{1}}")]))
+    done = sync(tmp_path, modules='"polyglot_flows"', flow="polyglot")
+    assert done.exit_code == 1, done.output
+    assert done.stdout.splitlines() == [
+        "polyglot.remind: whatsapp_cloud template pay_now:es: no es version (the account has en)",
+        "polyglot.remind: twilio template pay_now:es: no content_sid, and no content of that name and language in "
+        "the Twilio account",
+    ]
+
+
 @pytest.mark.parametrize(
     ("unset", "says"),
     [
