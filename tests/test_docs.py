@@ -362,3 +362,28 @@ def test_the_pages_commands_against_chatflow_dev(tmp_path: Path):
     finally:
         code = stop_dev(process)
     assert code == 0, stack.output()
+
+
+def test_the_language_pages_commands_make_a_catalogue_and_check_it(tmp_path: Path):
+    """docs/languages.md's i18n commands, as written, in a project with one flow: the template,
+    the Spanish catalogue, its compiled form, and `chatflow check` naming what is untranslated."""
+    from tests.chatflow.runtime.devstack import chatflow_env
+    from tests.chatflow.runtime.test_cli import SHOP_FLOW
+
+    (tmp_path / "shop_flows.py").write_text(SHOP_FLOW)
+    (tmp_path / "chatflow.toml").write_text('[flows]\nmodules = ["shop_flows"]\n')
+    env = chatflow_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        ["bash", "-c", snippet("i18n-commands")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    catalogue = tmp_path / "locales" / "es" / "LC_MESSAGES" / "shop.po"
+    assert (tmp_path / "locales" / "shop.pot").is_file(), done.stderr
+    assert catalogue.is_file() and catalogue.with_suffix(".mo").is_file(), done.stderr
+    assert done.returncode == 1  # the last command's: chatflow check found untranslated texts
+    assert "es: shop.menu (Choice title) untranslated: 'Hats'" in done.stdout.splitlines()
