@@ -8,13 +8,19 @@ Each number answers the words of the languages its binding names (`keyword_langu
 "es"]` on a [[numbers]] entry; English alone by default), and answers in the language of the word
 the customer used: `BAJA` on a number configured for Spanish unsubscribes and is confirmed in
 Spanish. Accents and case do not count (`arrêt` is `ARRET`).
+
+The answers are written in English here and translated in gettext catalogues beside this module,
+`locales/<language>/LC_MESSAGES/keywords.po` (compiled to `.mo`, read with the standard library's
+gettext when this module is imported): the same catalogues and tools as the flows' texts.
 """
 
 from __future__ import annotations
 
+import gettext
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 Meaning = Literal["opt_out", "opt_in", "help"]
@@ -45,32 +51,44 @@ class Language:
         return {"opt_out": self.opted_out_text, "opt_in": self.opted_in_text, "help": self.help_text}[meaning]
 
 
+# The answers as written (the catalogues' message ids), and where their translations are.
+OPTED_OUT = "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."
+OPTED_IN = "You have been resubscribed. Reply STOP to unsubscribe."
+HELP = "Reply STOP to unsubscribe, START to resubscribe."
+ANSWERS = (OPTED_OUT, OPTED_IN, HELP)
+LOCALES = Path(__file__).resolve().parent / "locales"
+DOMAIN = "keywords"
+
+
+def answers(code: str) -> dict[str, str]:
+    """The three answers in language `code`, from its catalogue (English where it has none)."""
+    translation = gettext.translation(DOMAIN, LOCALES, languages=[code], fallback=True)
+    opted_out, opted_in, help_ = (translation.gettext(text) for text in ANSWERS)
+    return {"opted_out_text": opted_out, "opted_in_text": opted_in, "help_text": help_}
+
+
 ENGLISH = Language(
     "en",
     opt_out=frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "REVOKE"}),
     opt_in=frozenset({"START", "UNSTOP"}),
     help=frozenset({"HELP", "INFO"}),
-    opted_out_text="You have been unsubscribed and will receive no more messages. Reply START to resubscribe.",
-    opted_in_text="You have been resubscribed. Reply STOP to unsubscribe.",
-    help_text="Reply STOP to unsubscribe, START to resubscribe.",
+    opted_out_text=OPTED_OUT,
+    opted_in_text=OPTED_IN,
+    help_text=HELP,
 )
 SPANISH = Language(
     "es",
     opt_out=frozenset({"BAJA", "PARAR", "DETENER", "CANCELAR", "DESUSCRIBIR", "ALTO"}),
     opt_in=frozenset({"ALTA", "REANUDAR", "COMENZAR"}),
     help=frozenset({"AYUDA"}),
-    opted_out_text="Te has dado de baja y no recibirás más mensajes. Responde ALTA para volver a suscribirte.",
-    opted_in_text="Te has vuelto a suscribir. Responde BAJA para darte de baja.",
-    help_text="Responde BAJA para darte de baja, ALTA para volver a suscribirte.",
+    **answers("es"),
 )
 PORTUGUESE = Language(
     "pt",
     opt_out=frozenset({"SAIR", "PARAR", "CANCELAR", "DESCADASTRAR", "REMOVER"}),
     opt_in=frozenset({"VOLTAR", "RETOMAR"}),
     help=frozenset({"AJUDA"}),
-    opted_out_text="Você foi descadastrado e não receberá mais mensagens. Responda VOLTAR para se cadastrar de novo.",
-    opted_in_text="Você foi cadastrado de novo. Responda SAIR para se descadastrar.",
-    help_text="Responda SAIR para se descadastrar, VOLTAR para se cadastrar de novo.",
+    **answers("pt"),
 )
 FRENCH = Language(
     "fr",
@@ -78,9 +96,7 @@ FRENCH = Language(
     opt_out=frozenset({"STOP", "ARRET", "DESABONNER", "DESINSCRIRE"}),
     opt_in=frozenset({"REPRENDRE", "ABONNER"}),
     help=frozenset({"AIDE"}),
-    opted_out_text="Vous êtes désabonné et ne recevrez plus de messages. Répondez REPRENDRE pour vous réabonner.",
-    opted_in_text="Vous êtes réabonné. Répondez STOP pour vous désabonner.",
-    help_text="Répondez STOP pour vous désabonner, REPRENDRE pour vous réabonner.",
+    **answers("fr"),
 )
 
 LANGUAGES: dict[str, Language] = {language.code: language for language in (ENGLISH, SPANISH, PORTUGUESE, FRENCH)}
