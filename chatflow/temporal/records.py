@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatflow.domain.addresses import ConversationRef
-from chatflow.domain.messages import BusinessEvent, InboundMessage
+from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
 from chatflow.flows.engine import FlowState
 
 SEEN_IDS_LIMIT = 2000
@@ -64,6 +64,9 @@ class ConversationInput:
     # Keeps its search attributes current (chatflow.temporal.search_attributes). False in the
     # input of runs started before they existed, whose histories replay without those commands.
     indexed: bool = False
+    # WhatsApp refusals reported later that the run before had not acted on yet (with the SMS
+    # route the edge took for them): this run acts on them at its first wait.
+    refusals: list[DeliveryUpdate] = field(default_factory=list)
 
 
 @dataclass

@@ -115,7 +115,7 @@ class ConversationWorkflow:
         self.early_statuses: dict[str, DeliveryUpdate] = {}
         # WhatsApp refusals reported after the provider took the message, for the flow's next wait;
         # and the bot's latest WhatsApp sends they may be about (not carried by continue-as-new).
-        self.refusals: list[DeliveryUpdate] = []
+        self.refusals: list[DeliveryUpdate] = list(params.refusals)
         self.sent: dict[str, Sent] = {}
         # Lifecycle events of this run so far, replays included: each one's place, for its id.
         self.lifecycle_events = 0
@@ -159,6 +159,9 @@ class ConversationWorkflow:
             "ended: %s%s", state.outcome, f" ({state.reason})" if state.reason and state.outcome != "completed" else ""
         )
         await self._close_task()
+        while self.refusals:  # reported as the run was closing: the server let it finish first
+            await self._take_refusals(ending=True)
+            await self._close_task()
         left = [item.message for item in self.inbox if item.message is not None]
         # A reply that arrives as the flow ends starts the number's own flow, as its trigger.
         # Each such run consumes at least that message, so hand-overs cannot loop.
@@ -397,6 +400,7 @@ class ConversationWorkflow:
                 trace=self.trace,
                 history_limit=params.history_limit,
                 indexed=params.indexed,
+                refusals=self.refusals,
             )
         )
 

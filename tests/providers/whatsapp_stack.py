@@ -143,7 +143,7 @@ def twilio_creating() -> Callable[[httpx.Request], httpx.Response]:
 
 @contextlib.asynccontextmanager
 async def whatsapp_stack(
-    client: Client, redis: Redis, flows: Sequence[type[Flow]], flow: str, **settings: str
+    client: Client, redis: Redis, flows: Sequence[type[Flow]], flow: str, history_limit: int = 0, **settings: str
 ) -> AsyncIterator[Stack]:
     with respx.mock(assert_all_called=False) as router:
         graph = router.post(GRAPH_MESSAGES_URL).mock(side_effect=graph_accepting())
@@ -151,7 +151,9 @@ async def whatsapp_stack(
         empty = {"contents": [], "meta": {"page": 0, "page_size": 500, "next_page_url": None, "key": "contents"}}
         contents = router.get(CONTENTS_URL).mock(return_value=httpx.Response(200, json=empty))
         async with (
-            started_services(config(flow, **settings), flows, client=client, redis=redis) as services,
+            started_services(
+                config(flow, **settings), flows, client=client, redis=redis, history_limit=history_limit
+            ) as services,
             running_worker(services),
             running_app(services) as web,
         ):

@@ -139,6 +139,17 @@ async def refused_later(stack: Stack, customer: str, error: dict[str, Any]) -> t
     return ref, notice["message_id"]
 
 
+async def continued_as_new(stack: Stack, ref: ConversationRef) -> bool:
+    """Whether the conversation's current run is one continued as new (waited for a while)."""
+    handle = stack.client.get_workflow_handle(ref.id)
+    for _ in range(200):
+        started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+        if started.continued_execution_run_id:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 async def not_swept(stack: Stack, message_id: str) -> bool:
     """The fallback's sweeper has nothing of `message_id` (neither due nor watched)."""
     due = await stack.redis.zscore(keys.fallback_due(), message_id)
@@ -251,3 +262,26 @@ async def test_a_refusal_of_a_conversation_that_has_ended_is_the_sweepers_sms(
         sent = await stack.until(lambda: stack.twilio_sent(customer), lambda sent: len(sent) >= 1)
         assert [(form["From"], form["Body"]) for form in sent] == [(TWILIO_NUMBER, "Your order is on its way.")]
         assert await not_swept(stack, bye["message_id"])
+
+
+async def test_a_refusal_after_the_conversation_continued_as_new_still_goes_by_sms(
+    dev_env: WorkflowEnvironment, redis: Redis
+) -> None:
+    customer = new_customer()
+    # A history limit this low makes the conversation continue as new when it next wakes: the new
+    # run has the transcript, not the sends it could send again as their template.
+    async with whatsapp_stack(dev_env.client, redis, [Reminder], Reminder.name, history_limit=8) as stack:
+        ref = await meta_hello(stack, customer)
+        notice, prompt = await sent_out(stack, ref, 2)
+        delivered = {"id": prompt["message_id"], "status": "delivered", "timestamp": "1763807400"}
+        delivered["recipient_id"] = customer[1:]
+        answer = await stack.web.post("/webhooks/whatsapp", **meta_post(meta_messages(statuses=[delivered])))
+        assert answer.status_code == 200 and await continued_as_new(stack, ref)
+
+        failed = meta_failed(notice["message_id"], customer, RE_ENGAGEMENT)
+        assert (await stack.web.post("/webhooks/whatsapp", **meta_post(failed))).status_code == 200
+        [sms] = await stack.until(lambda: stack.twilio_sent(customer), lambda sent: len(sent) >= 1)
+        assert (sms["From"], sms["Body"]) == (TWILIO_NUMBER, "Your order A-7 is ready.")
+        view = await stack.view_until(ref, lambda v: len(v["transcript"]) >= 4)
+        assert (view["transcript"][1]["status"], view["step"]) == ("failed", "ask")
+        assert len(stack.graph_sent(customer)) == 2 and await not_swept(stack, notice["message_id"])
