@@ -1,8 +1,8 @@
 """`chatflow dev --reload`: edit a flow, save, and the next answer comes from the new code.
 
-The flow modules (and the packages they are in) and the config file are watched (watchfiles).
-On a change the new code is loaded first, in this process: a mistake in it is one `error:` line
-and the running code stays. Then the conversations still running on a changed flow are replayed
+The flow modules (and the packages they are in), their compiled catalogues and the config file are
+watched (watchfiles). On a change the new code is loaded first, in this process: a mistake in it
+is one `error:` line and the running code stays. Then the conversations still running on a changed flow are replayed
 against the new code (the replay check, `chatflow.temporal.replay`), and those the change would
 break are named in a warning: their next step would fail on any worker. Then the web app and
 the worker are restarted on the new code; Temporal and Valkey, and so the conversations and the
@@ -62,6 +62,9 @@ class Watched:
                 self.folders.add(path.parent)
             else:
                 self.files.add(path)
+                # Its flows' compiled catalogues (`chatflow i18n compile`), read as a worker starts.
+                if (path.parent / "locales").is_dir():
+                    self.folders.add(path.parent / "locales")
 
     def roots(self) -> list[Path]:
         return sorted({*self.folders, *(f.parent for f in self.files)})
@@ -78,7 +81,7 @@ class Watched:
 
     def wanted(self, _: Change, path: str) -> bool:
         resolved = Path(path).resolve()
-        return resolved.suffix in (".py", ".toml") and resolved in self
+        return resolved.suffix in (".py", ".toml", ".mo") and resolved in self
 
     async def changes(self, stop: asyncio.Event, queue: asyncio.Queue[list[Path]]) -> None:
         """Put each batch of changed files in `queue` until `stop`. A file is watched through its

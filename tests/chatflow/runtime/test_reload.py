@@ -83,3 +83,38 @@ def test_an_edited_flow_answers_the_next_message_after_naming_what_it_breaks(tmp
     finally:
         assert stack.stop() == 0, stack.output()
     assert "Traceback" not in stack.output()
+
+
+async def test_a_compiled_catalogue_beside_a_flow_module_is_a_change_to_reload(tmp_path: Path, monkeypatch) -> None:
+    """`chatflow i18n compile` while `chatflow dev --reload` runs: the new .mo is a change, as a
+    saved flow is (the next worker reads it); a .po being edited is not yet."""
+    import asyncio
+    import importlib
+
+    from chatflow.runtime.reload import Watched
+
+    (tmp_path / "shop_flows.py").write_text("SHOP = 1\n")
+    messages = tmp_path / "locales" / "es" / "LC_MESSAGES"
+    messages.mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("shop_flows")
+    watched = Watched(str(tmp_path / "chatflow.toml"), ["shop_flows"])
+    stop = asyncio.Event()
+    queue: asyncio.Queue[list[Path]] = asyncio.Queue()
+    watcher = asyncio.create_task(watched.changes(stop, queue))
+    try:
+        # The watch starts in the background: save until it reports (each save is a change).
+        for attempt in range(100):
+            (messages / "shop.po").write_text(f"# edit {attempt}\n")
+            (messages / "shop.mo").write_bytes(b"compiled %d" % attempt)
+            try:
+                changed = await asyncio.wait_for(queue.get(), 0.2)
+                break
+            except TimeoutError:
+                continue
+        else:
+            raise AssertionError("the compiled catalogue's change was never reported")
+        assert changed == [(messages / "shop.mo").resolve()]
+    finally:
+        stop.set()
+        watcher.cancel()
