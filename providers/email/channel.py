@@ -253,11 +253,14 @@ class EmailChannel:
                 binding = self._opt_out_binding(address.number)
             if binding is None:
                 continue
+            # A hashed id (CHATFLOW_ID_KEY) names the customer by a token, which still reaches the
+            # conversation; on email they are the person we wrote to, by their address.
+            customer = sent.to if address.hashed and address.channel == NAME else address.customer
             message = InboundMessage(
                 id=email.id,
                 channel=address.channel,
                 provider=binding.provider,
-                customer=address.customer,
+                customer=customer,
                 number=address.number,
                 text=text,
                 received_at=email.received_at,

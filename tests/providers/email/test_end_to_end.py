@@ -6,15 +6,18 @@ and `chatflow worker` run it: the Redis edge, the send guard, Temporal."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import uuid
 from urllib.parse import urlencode, urlsplit
 
+import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 import providers
 from chatflow import Ask, End, Flow, Notify, Wait, hours, number, yes
-from chatflow.domain.addresses import Address, ConversationRef
+from chatflow.domain.addresses import ID_KEY, Address, ConversationRef
 from chatflow.domain.config import parse_config
 from chatflow.edge.optout import OptOuts
 from chatflow.temporal.client import start_journey
@@ -41,7 +44,12 @@ class ConfirmByEmail(Flow):
     no_email = End("failed", "We could not email you about order {order}.")
 
 
-async def test_a_reply_by_email_continues_the_flow(dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher):
+@pytest.mark.parametrize("hashed", [False, True], ids=["plain-ids", "with-id-key"])
+async def test_a_reply_by_email_continues_the_flow(
+    dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher, hashed: bool, monkeypatch: pytest.MonkeyPatch
+):
+    if hashed:  # the conversation's id names the SMS customer by a token: the reply still finds it
+        monkeypatch.setenv(ID_KEY, base64.b64encode(os.urandom(32)).decode())
     customer, email = new_customer(), f"ana-{uuid.uuid4().hex[:8]}@example.com"
     config = make_config()
     async with started_services(config, [ConfirmByEmail], client=dev_env.client, redis=redis) as services:
@@ -120,9 +128,12 @@ class OrderHelp(Flow):
     thanks = End("completed", "Thanks, we are on order {order}.")
 
 
+@pytest.mark.parametrize("hashed", [False, True], ids=["plain-ids", "with-id-key"])
 async def test_an_email_address_bound_to_a_flow_talks_by_email(
-    dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher
+    dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher, hashed: bool, monkeypatch: pytest.MonkeyPatch
 ):
+    if hashed:  # the id names the customer by a token: their reply in the thread still finds it
+        monkeypatch.setenv(ID_KEY, base64.b64encode(os.urandom(32)).decode())
     email = f"cleo-{uuid.uuid4().hex[:8]}@example.com"
     settings = make_settings(
         CHATFLOW_SMTP_URL=catcher.url,
@@ -154,7 +165,9 @@ async def test_an_email_address_bound_to_a_flow_talks_by_email(
             )  # fmt: skip
             assert (await web.post(INBOUND_PATH, **post(answer))).status_code == 200
             [_, thanks] = await catcher.wait_for(email, 2)
-            handle = dev_env.client.get_workflow_handle_for(ConversationWorkflow.run, f"chat:email:{SENDER}:{email}")
+            conversation = ConversationRef("email", SENDER, email).id
+            assert (email not in conversation) is hashed
+            handle = dev_env.client.get_workflow_handle_for(ConversationWorkflow.run, conversation)
             result = await asyncio.wait_for(handle.result(), 60)
     assert thanks.text == "Thanks, we are on order 1234."
     # Our answer is in the thread of the customer's reply: mail clients show one conversation.
