@@ -94,6 +94,8 @@ class ChannelFallback:
         binding = self._config.binding(message.number, message.provider)
         if message.channel != "whatsapp" or binding is None or not binding.fallback_number:
             return
+        if message.reaction is not None:  # never reported delivered (Meta sends only `sent`), nothing to text
+            return
         now = datetime.now(UTC)
         keep = int((self._after + timedelta(days=1)).total_seconds())
         await self._redis.set(keys.fallback_watch(result.message_id), dumps(message), ex=keep)

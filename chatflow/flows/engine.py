@@ -152,8 +152,7 @@ class Port(Protocol):
         PermanentSendError on a permanent error."""
 
     async def react(self, emoji: str) -> None:
-        """Put `emoji` on the customer's last message (none yet: said in the trace, nothing sent);
-        raises PermanentSendError on a permanent error."""
+        """Put `emoji` on the customer's last message (none yet, or refused: said in the trace)."""
 
     async def fetch_media(self, request: MediaRequest) -> StoredMedia:
         """Fetch a customer's media into the worker's media folder; raises MediaUnavailable."""

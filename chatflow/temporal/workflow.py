@@ -81,6 +81,7 @@ class Sent:
     media: list[Media]
     template: TemplateMessage | None
     retried: bool = False  # sent again as its template already: a second refusal goes on
+    reaction: bool = False  # an emoji on the customer's message: nothing to say again
 
 
 @workflow.defn(name=constants.CONVERSATION_WORKFLOW)
@@ -466,7 +467,10 @@ class ConversationWorkflow:
             return
         message = self._outbound(emoji, [], [], None)
         message.reaction = Reaction(last, emoji)
-        await self._deliver(message)
+        try:
+            await self._deliver(message)
+        except PermanentSendError:
+            pass  # a reaction is no message the flow depends on: the trace says it was refused
 
     def _outbound(
         self, text: str, options: list[Option], media: list[Media], template: TemplateMessage | None
@@ -893,14 +897,22 @@ class ConversationWorkflow:
     # -- refusals reported later ---------------------------------------------------------------
 
     def _keep_sent(self, message_id: str, message: OutboundMessage, retried: bool = False) -> None:
-        if message.channel != "whatsapp" or message.reaction is not None or self.state is None or not message_id:
+        if message.channel != "whatsapp" or self.state is None or not message_id:
             return
         template = message.template_to_send()
         if template is not None and not retried:
             # Outside the window as this conversation knows it, the provider sent the template.
             last = message.last_inbound_at
             retried = not last or workflow.now() - datetime.fromisoformat(last) > SERVICE_WINDOW
-        self.sent[message_id] = Sent(self.state.step, message.text, message.options, message.media, template, retried)
+        self.sent[message_id] = Sent(
+            self.state.step,
+            message.text,
+            message.options,
+            message.media,
+            template,
+            retried,
+            message.reaction is not None,
+        )
         while len(self.sent) > SENT_KEPT:
             del self.sent[next(iter(self.sent))]
 
@@ -912,6 +924,9 @@ class ConversationWorkflow:
             update = self.refusals.pop(0)
             code, sent = update.error_code, self.sent.pop(update.message_id, None)
             self.log("WhatsApp refused %s after taking it (%s)", update.message_id, code)
+            if sent is not None and sent.reaction:
+                self.log("a reaction: nothing to say again")
+                continue
             if update.fallen_back:
                 self.log("the SMS fallback has said %s already", update.message_id)
                 continue

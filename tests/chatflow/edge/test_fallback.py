@@ -5,7 +5,7 @@ from redis.asyncio import Redis
 
 from chatflow.domain.addresses import Address
 from chatflow.domain.config import Config, NumberBinding, Settings
-from chatflow.domain.messages import DeliveryUpdate, Option, OutboundMessage, SendResult
+from chatflow.domain.messages import DeliveryUpdate, Option, OutboundMessage, Reaction, SendResult
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.send_guard import SendGuard
@@ -83,9 +83,13 @@ async def test_no_fallback_to_a_customer_opted_out_of_the_sms_number(redis: Redi
     assert sms.outbox.sent[CUSTOMER] == []
 
 
-async def test_sms_sends_and_numbers_without_fallback_are_not_watched(redis: Redis):
+async def test_sms_sends_reactions_and_numbers_without_fallback_are_not_watched(redis: Redis):
     fallback, sms, guard = setup(redis)
     await guard.after_send(OutboundMessage("sms", "twilio", SMS, CUSTOMER, "hi"), SendResult("SM1"))
+    # Meta reports a reaction `sent`, never delivered: it must not go by SMS after the deadline.
+    await guard.after_send(
+        replace(whatsapp("🙏"), options=[], reaction=Reaction("wamid.IN1", "🙏")), SendResult("wamid.2")
+    )
     assert await fallback.sweep(datetime.now(UTC) + timedelta(hours=1)) == []
 
 

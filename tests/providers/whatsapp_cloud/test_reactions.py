@@ -14,7 +14,10 @@ from temporalio.testing import WorkflowEnvironment
 from chatflow import Ask, Convo, End, Flow, anything, reaction
 from chatflow.domain.addresses import ConversationRef
 from chatflow.domain.config import NumberBinding
-from chatflow.domain.messages import Reaction
+from chatflow.domain.errors import PermanentSendError
+from chatflow.domain.messages import OutboundMessage, Reaction, SendResult
+from chatflow.testing import FlowTest
+from providers.console import ConsoleChannel
 from providers.whatsapp_cloud.inbound import parse_message
 from tests.helpers import new_customer
 from tests.providers.conftest import WHATSAPP_NUMBER, make_config, meta_messages, meta_post, meta_text
@@ -109,3 +112,33 @@ async def test_a_reaction_is_recorded_and_only_the_asked_for_one_answers(
         ]
         view = await stack.view_until(ref, lambda v: v.get("outcome") == "completed")
         assert view["data"]["rating"] == {"emoji": "👍", "message_id": prompt_id}
+
+
+class RefusesReactions(ConsoleChannel):
+    """Takes messages; refuses reactions as Meta does one to a message over 30 days old."""
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        if message.reaction is not None:
+            raise PermanentSendError("refused (131009): Parameter value is not valid", code="131009")
+        return await super().send(message)
+
+
+class Acknowledge(Flow):
+    name = "reaction_refused"
+
+    async def thumbs_up(self, convo: Convo) -> Any:
+        await convo.react("👍")
+        return self.done
+
+    done = End("completed", "Noted.")
+
+
+async def test_a_refused_reaction_is_in_the_trace_and_the_flow_goes_on(skipping_env: WorkflowEnvironment) -> None:
+    async with FlowTest(
+        skipping_env, Acknowledge, channel="whatsapp", number=WHATSAPP_NUMBER, provider=RefusesReactions()
+    ) as chat:
+        await chat.send("hi")
+        result = await chat.result()
+        snapshot = await chat.snapshot()
+        assert result.outcome == "completed" and chat.said == ["Noted."]
+        assert snapshot is not None and any("send refused (131009)" in line.text for line in snapshot.trace)
