@@ -9,12 +9,16 @@ started through the API and a signed Twilio webhook from the customer, as in pro
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+import respx
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -32,6 +36,7 @@ KEY = "the-api-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 INBOUND = f"{PUBLIC_URL}/webhooks/twilio"
 STATUS = f"{PUBLIC_URL}/webhooks/twilio/status"
+CALLBACK = "https://business.example/chatflow/status"
 LOOPBACK = "http://127.0.0.1:8000"  # the dashboard's cookie is not Secure on loopback
 
 
@@ -94,9 +99,14 @@ async def test_with_an_id_key_no_listed_name_holds_the_customers_number(
     customer = new_customer()
     plain_id = f"chat:sms:{TWILIO_NUMBER}:{customer}"
     since = datetime.now(UTC)
-    config = make_config(api_key=KEY)
-    async with started_services(config, [Demo, PiiPayment], client=encrypting_client, redis=redis) as services:
-        bot = services.channels["twilio"] = RecordingChannel(services.channels["twilio"])
+    config = make_config(api_key=KEY, callback_url=CALLBACK, callback_secret="whsec-pii")
+    async with (
+        started_services(config, [Demo, PiiPayment], client=encrypting_client, redis=redis) as services,
+        respx.mock(assert_all_called=False) as business,
+    ):
+        reports = business.post(CALLBACK).mock(return_value=httpx.Response(204))
+        sends = f"SM{uuid.uuid4().hex}"  # message ids of this test's own: report workflows are named by them
+        bot = services.channels["twilio"] = RecordingChannel(services.channels["twilio"], ids=sends)
         async with running_worker(services), running_app(services, LOOPBACK) as web:
             journey = {"flow": "pii_payment", "to": customer, "from": TWILIO_NUMBER, "data": {"phone": customer}}
             started = await web.post("/api/conversations", json=journey, headers=AUTH)
@@ -112,8 +122,24 @@ async def test_with_an_id_key_no_listed_name_holds_the_customers_number(
             assert (await bot.wait_for(customer, 2))[1] == "Thanks, all settled."
             # Its delivery status reaches the conversation too.
             status = {"AccountSid": config.settings.environment["TWILIO_ACCOUNT_SID"], "From": TWILIO_NUMBER}
-            status |= {"To": customer, "MessageSid": "twilio-1", "MessageStatus": "delivered", "SmsStatus": "delivered"}
+            status |= {
+                "To": customer,
+                "MessageSid": f"{sends}-1",
+                "MessageStatus": "delivered",
+                "SmsStatus": "delivered",
+            }
             assert (await web.post(STATUS, **twilio_post(STATUS, status))).status_code in (200, 204)
+            # ...and the business's delivery report names the customer by their number (the memo).
+            for _ in range(600):
+                if reports.calls:
+                    break
+                await asyncio.sleep(0.05)
+            [report] = [json.loads(call.request.content) for call in reports.calls]
+            assert (report["conversation_id"], report["customer"], report["status"]) == (
+                conversation,
+                customer,
+                "delivered",
+            )
 
             # A caller who knows the number finds the conversation by it (the id is computed).
             await encrypting_client.get_workflow_handle(conversation).result()
