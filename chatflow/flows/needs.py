@@ -98,9 +98,11 @@ def _template_fields(value: Any) -> Iterator[str]:
             parsed = list(string.Formatter().parse(value))
         except ValueError:
             return  # not a template the engine could render either; it says so when it runs
-        for _, field, _, _ in parsed:
+        for _, field, spec, _ in parsed:
             if field and not field.isdigit():
                 yield field
+            if spec and "{" in spec:  # a field inside a format spec: `{amount:currency:{currency}}`
+                yield from _template_fields(spec)
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from _template_fields(item)

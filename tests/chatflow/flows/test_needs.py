@@ -66,3 +66,10 @@ def test_a_steps_template_parameters_are_needed_too() -> None:
         done = End("completed")
 
     assert needed_keys(Notice) == ["order_id", "link"]
+
+
+def test_a_field_inside_a_format_spec_is_needed_too() -> None:
+    class Invoice(Flow):
+        remind = Say("Pay {amount:currency:{currency}} by {due:date:long}.")
+
+    assert needed_keys(Invoice) == ["amount", "currency", "due"]
