@@ -51,7 +51,7 @@ from chatflow.edge.sinks import KeptInTemporal, SinkRelay, StreamEmitter, announ
 from chatflow.edge.statuses import StatusRouter
 from chatflow.edge.windows import ServiceWindows
 from chatflow.flows.flow import Flow
-from chatflow.flows.registry import FlowRegistry, flows_in
+from chatflow.flows.registry import FlowRegistry, flows_in, registry
 from chatflow.flows.window_check import window_findings
 from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
@@ -195,6 +195,8 @@ class Services:
 
     def __post_init__(self) -> None:
         self.registry = FlowRegistry(self.flows)
+        for flow in self.flows:  # the process's flows: a starter reads what it can index at the start there
+            registry.add(flow)
 
     @classmethod
     async def start(

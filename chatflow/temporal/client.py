@@ -18,8 +18,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.addresses import ConversationRef, id_key, is_hashed_id
-from chatflow.domain.errors import Conflict, NotFound, StartupError
+from chatflow.domain.errors import Conflict, NotFound, StartupError, UnknownFlow
 from chatflow.domain.messages import BusinessEvent, DeliveryUpdate, InboundMessage
+from chatflow.flows.registry import registry
+from chatflow.temporal import search_attributes
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.converter import data_converter
 from chatflow.temporal.records import ConversationInput, OperatorReply
@@ -71,8 +73,8 @@ async def deliver(
 ) -> WorkflowHandle[Any, Any]:
     """Signal the customer's conversation with `message`, starting `flow` when none runs."""
     ref = message.conversation
-    return await client.start_workflow(
-        ConversationWorkflow.run,
+    return await _start(
+        client,
         ConversationInput(
             flow=flow,
             conversation=ref,
@@ -100,8 +102,8 @@ async def start_journey(
     history_limit: int = 0,
 ) -> WorkflowHandle[Any, Any]:
     """Start `flow` for a customer on the business's initiative (an event in its backend)."""
-    return await client.start_workflow(
-        ConversationWorkflow.run,
+    return await _start(
+        client,
         ConversationInput(
             flow=flow, conversation=ref, data=data, home_flow=home_flow, history_limit=history_limit, indexed=True
         ),
@@ -109,6 +111,21 @@ async def start_journey(
         task_queue=task_queue,
         memo=memo(ref, flow),
     )
+
+
+async def _start(client: Client, params: ConversationInput, **options: Any) -> WorkflowHandle[Any, Any]:
+    """Start (or signal-with-start) a conversation with the search attributes its starter can
+    know (`search_attributes.at_start`): free at the start, where each upsert later is a billable
+    action. Without them on a namespace that lacks them yet: starting a conversation never needs
+    them (its first upsert sets them, once a worker has registered them)."""
+    if not await search_attributes.registered(client):
+        return await client.start_workflow(ConversationWorkflow.run, params, **options)
+    try:
+        deployed = registry.on(options["task_queue"]).get(params.flow)
+    except UnknownFlow:
+        deployed = None  # this process does not deploy it (a web app given other flows)
+    known = search_attributes.at_start(params.flow, deployed)
+    return await client.start_workflow(ConversationWorkflow.run, params, search_attributes=known, **options)
 
 
 def memo(ref: ConversationRef, flow: str) -> dict[str, str]:

@@ -7,24 +7,30 @@ so every worker registers them before it takes a task (`ensure_registered`), and
 when it cannot: on Temporal Cloud the namespace's admin registers them once, with the command the
 error gives.
 
-What they cost: the flow and the journey's data are set when the run starts (no extra event);
-the version, the step the conversation waits at, the operator who took it over and the outcome
-are one upsert command each time they change, which is one history event and, on Temporal Cloud, one billable action.
+What they cost: set when the run starts, nothing (Temporal Cloud counts no action for them). The
+starter sets what it can know (`at_start`): the flow and, when its process deploys the flow, the
+version a worker of the same deploy pins and the step the flow first waits at. Afterwards the
+version, the step the conversation waits at, the operator who took it over, the journey's data
+and the outcome are one upsert command whenever they differ from what is set, which is one
+history event and, on Temporal Cloud, one billable action.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.addresses import mask_addresses
 from chatflow.domain.errors import StartupError
+from chatflow.flows.flow import Flow
+from chatflow.flows.steps import NEXT, Say
 
 FLOW = SearchAttributeKey.for_keyword("ChatflowFlow")
 VERSION = SearchAttributeKey.for_keyword("ChatflowVersion")
@@ -96,8 +102,79 @@ def progress(
     return updates
 
 
+def at_start(flow: str, deployed: type[Flow] | None) -> TypedSearchAttributes:
+    """The attributes a conversation can carry from its start: its flow, and when
+    the starter's process deploys the flow (`deployed`, its newest version), that version and the
+    step the flow first waits at. The workflow's first wait then upserts nothing when they hold;
+    when they do not (a worker of another deploy pins another version, the flow goes elsewhere
+    first) it upserts what differs, as it would have without them.
+
+    Not the journey's data: a recorded history has it redacted (`chatflow.temporal.redact`), and
+    the workflow compares what it wants with what the history says was set, so a replay would
+    see a difference the run never saw, and upsert where the run did not."""
+    step = first_wait(deployed) if deployed is not None else ""
+    if deployed is not None and step:
+        pairs = [SearchAttributePair(FLOW, flow), SearchAttributePair(VERSION, str(deployed.version))]
+        return TypedSearchAttributes([*pairs, SearchAttributePair(STEP, step)])
+    return TypedSearchAttributes([SearchAttributePair(FLOW, flow)])
+
+
+def first_wait(flow: type[Flow]) -> str:
+    """The step a new conversation of `flow` first waits at, when only `Say` steps (each goes on
+    to a step its definition names) lead there from its first step; "" when something else
+    (a call, a condition, code) decides the way. Worked out once per flow class."""
+    if flow not in _FIRST_WAITS:
+        _FIRST_WAITS[flow] = _first_wait(flow)
+    return _FIRST_WAITS[flow]
+
+
+_FIRST_WAITS: dict[type[Flow], str] = {}
+
+
+def _first_wait(flow: type[Flow]) -> str:
+    name = flow.first_step()
+    for _ in range(len(flow.steps)):
+        step = flow.steps[name]
+        if step.waits:
+            return name
+        if not isinstance(step, Say):
+            return ""
+        name = flow.next_step(name, NEXT)
+    return ""
+
+
+# Namespaces (address, name) known to have chatflow's attributes, or when they last did not.
+_REGISTERED: dict[tuple[str, str], bool | float] = {}
+ASK_AGAIN_AFTER = 60.0  # seconds after a namespace lacked them
+
+
+async def registered(client: Client) -> bool:
+    """Whether the client's namespace has chatflow's attributes, so a start may set them (a start
+    setting one it lacks is refused). Asked once, and a minute after a no: before the first worker
+    registers them, conversations start without (their first upsert sets them)."""
+    where = (client.service_client.config.target_host, client.namespace)
+    known = _REGISTERED.get(where)
+    if known is True or (known is not None and time.monotonic() - known < ASK_AGAIN_AFTER):
+        return known is True
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        have = {**listed.system_attributes, **listed.custom_attributes}
+        found = all(name in have for name in REGISTERED)
+    except RPCError:  # the time-skipping test server lists nothing; a key may not be allowed to
+        found = False
+    _REGISTERED[where] = True if found else time.monotonic()
+    return found
+
+
 async def ensure_registered(client: Client) -> None:
     """Register chatflow's search attributes on the client's namespace, once; a no-op after."""
+    await _register(client)
+    _REGISTERED[(client.service_client.config.target_host, client.namespace)] = True
+
+
+async def _register(client: Client) -> None:
     missing = dict(REGISTERED)
     try:
         listed = await client.operator_service.list_search_attributes(

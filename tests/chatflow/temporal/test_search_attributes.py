@@ -1,13 +1,32 @@
 """Each conversation carries search attributes an operator can filter on: its flow and journey
 data from the start, then its version, the step it waits at, and how it ended."""
 
+import uuid
+from pathlib import Path
 from typing import Any
 
+from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.common import TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.temporal.search_attributes import DATA, FLOW, OUTCOME, STEP, VERSION, data_entries, ensure_registered
-from chatflow.testing import FlowTest
+from chatflow.domain.messages import InboundMessage
+from chatflow.flows.registry import registry
+from chatflow.temporal.client import deliver
+from chatflow.temporal.replay import record, replay
+from chatflow.temporal.search_attributes import (
+    DATA,
+    FLOW,
+    OUTCOME,
+    STEP,
+    VERSION,
+    at_start,
+    data_entries,
+    ensure_registered,
+    first_wait,
+)
+from chatflow.testing import FlowTest, dev_server
+from conversations.demo import Demo
+from conversations.payment_recovery import PaymentRecovery
 from tests.flows import Confirm, PaymentLink, SurveyV2
 
 
@@ -72,11 +91,59 @@ async def test_waiting_again_at_the_same_step_costs_no_event(skipping_env: Workf
         await chat.send("hi")
         await chat.send("maybe")  # no match: asked again, waits at the same step
         await chat.send("perhaps")
-        history = await chat.handle.fetch_history()
+        # Temporal's own (TemporalChangeVersion, with the patch markers) aside: none of ours, the
+        # starter having set them as they are (`at_start`).
+        assert ours(await chat.handle.fetch_history()) == []
+
+
+def ours(history: WorkflowHistory) -> list[set[str]]:
+    """The upserts of chatflow's attributes in `history` (Temporal's TemporalChangeVersion aside)."""
     upserts = [
         set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
         for e in history.events
         if e.HasField("upsert_workflow_search_attributes_event_attributes")
     ]
-    # Temporal's own (TemporalChangeVersion, with the patch markers) aside, one upsert of ours.
-    assert len([fields for fields in upserts if any(name.startswith("Chatflow") for name in fields)]) == 1
+    return [fields for fields in upserts if any(name.startswith("Chatflow") for name in fields)]
+
+
+async def test_the_starter_sets_what_it_can_know_and_the_first_wait_upserts_nothing(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    async with FlowTest(skipping_env, Demo) as chat:
+        assert len(await chat.send("hi")) == 2  # the greeting, the menu
+        await chat.settle()
+        assert indexed(await attributes(chat)) == {FLOW.name: "demo", VERSION.name: "1", STEP.name: "menu"}
+        assert ours(await chat.handle.fetch_history()) == []  # each would be a billable action
+        await chat.send("bye")
+        await chat.result()
+        found = await attributes(chat)
+        assert (found.get(STEP), found.get(OUTCOME)) == ("goodbye", "completed")
+        assert ours(await chat.handle.fetch_history()) == [{STEP.name, OUTCOME.name}]
+        await record(chat.handle, tmp_path / "demo.json")
+    assert await replay([tmp_path / "demo.json"], [Demo]) == []  # recorded (redacted) as `chatflow record` does
+
+
+def test_a_starter_foresees_the_first_wait_only_through_says() -> None:
+    assert first_wait(Demo) == "menu"  # greet (a Say), then the menu
+    assert first_wait(Confirm) == "ask"
+    assert first_wait(PaymentRecovery) == ""  # an Http call decides the way
+    assert indexed(at_start("demo", Demo)) == {FLOW.name: "demo", VERSION.name: "1", STEP.name: "menu"}
+    assert indexed(at_start("payment_recovery", PaymentRecovery)) == {FLOW.name: "payment_recovery"}
+    assert indexed(at_start("demo", None)) == {FLOW.name: "demo"}  # a flow this process lacks
+
+
+async def test_a_namespace_without_the_attributes_still_starts_conversations() -> None:
+    # A fresh server, where no worker has registered chatflow's attributes: the start with them
+    # is refused, so the message starts its conversation without them.
+    queue = f"unregistered-{uuid.uuid4().hex}"
+    registry.deploy([Demo], queue)
+    message = InboundMessage(id="SM1", channel="sms", provider="console", customer="+14155550100",
+                             number="+15005550006", text="hi")  # fmt: skip
+    try:
+        async with dev_server() as env:
+            handle = await deliver(env.client, message, "demo", task_queue=queue)
+            description = await handle.describe()
+            assert description.status == WorkflowExecutionStatus.RUNNING
+            assert indexed(description.typed_search_attributes) == {}
+    finally:
+        registry.withdraw(queue)
