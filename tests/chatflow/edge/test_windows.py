@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +15,7 @@ import respx
 from redis.asyncio import Redis
 
 from chatflow import Template
-from chatflow.domain.addresses import Address
+from chatflow.domain.addresses import ID_KEY, Address
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.messages import InboundMessage, OutboundMessage
 from chatflow.edge import keys
@@ -118,3 +120,15 @@ async def test_a_conversations_own_later_message_is_kept_and_sms_has_no_window(r
     message.last_inbound_at = own = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     await windows.widen(message)
     assert message.last_inbound_at == own
+
+
+async def test_with_an_id_key_the_window_is_kept_under_the_customers_token(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ID_KEY, base64.b64encode(os.urandom(32)).decode())
+    windows = ServiceWindows(redis)
+    at = datetime.now(UTC) - timedelta(hours=1)
+    await windows.record(inbound(WROTE, at))
+    assert await windows.last_inbound(WHATSAPP_NUMBER, WROTE) == at.isoformat()
+    names = [name async for name in redis.scan_iter("*")]
+    assert names and not [name for name in names if WROTE[1:] in str(name)]
