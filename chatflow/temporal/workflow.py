@@ -160,7 +160,7 @@ class ConversationWorkflow:
             "ended: %s%s", state.outcome, f" ({state.reason})" if state.reason and state.outcome != "completed" else ""
         )
         await self._close_task()
-        while self.refusals:  # reported as the run was closing: the server let it finish first
+        while self._refusals_due():  # reported as the run was closing: the server let it finish first
             await self._take_refusals(ending=True)
             await self._close_task()
         left = [item.message for item in self.inbox if item.message is not None]
@@ -627,7 +627,7 @@ class ConversationWorkflow:
         if self._taken_over():
             await self._held()
             return None  # the flow looks at its (moved) deadline again
-        if self.refusals:
+        if self._refusals_due():
             await self._take_refusals()
             return None  # the flow looks at its deadline again
         if not self.inbox:
@@ -639,7 +639,8 @@ class ConversationWorkflow:
             try:
                 await workflow.wait_condition(
                     lambda: (
-                        bool(self.inbox or self.cancel_reason or self.refusals)
+                        bool(self.inbox or self.cancel_reason)
+                        or self._refusals_due()
                         or self._should_continue_as_new()
                         or self._taken_over()
                     ),
@@ -652,7 +653,7 @@ class ConversationWorkflow:
             if self._taken_over():
                 await self._held()
                 return None
-            if self.refusals:
+            if self._refusals_due():
                 await self._take_refusals()
                 return None
         if not self.inbox or self.cancelled():
@@ -698,7 +699,10 @@ class ConversationWorkflow:
             # Wake early to continue as new if signals pile up during a long sleep.
             await workflow.wait_condition(
                 lambda: (
-                    bool(self.cancel_reason or self.refusals) or self._should_continue_as_new() or self._taken_over()
+                    bool(self.cancel_reason)
+                    or self._refusals_due()
+                    or self._should_continue_as_new()
+                    or self._taken_over()
                 ),
                 timeout=remaining,
             )
@@ -711,7 +715,7 @@ class ConversationWorkflow:
         held_before = self.held_for
         if self._taken_over():
             await self._held()
-        if self.refusals:
+        if self._refusals_due():
             await self._take_refusals()
         await self.checkpoint()
         # A sleep that spanned a takeover ends that much later: the flow's time stood still.
@@ -896,6 +900,11 @@ class ConversationWorkflow:
 
     # -- refusals reported later ---------------------------------------------------------------
 
+    def _refusals_due(self) -> bool:
+        """Refusals to act on: in runs of revision 1 on only (those of revision 0 replay as they
+        ran, when a refusal reported later was only the transcript's)."""
+        return bool(self.refusals) and self.revision >= 1
+
     def _keep_sent(self, message_id: str, message: OutboundMessage, retried: bool = False) -> None:
         if message.channel != "whatsapp" or self.state is None or not message_id:
             return
@@ -920,7 +929,7 @@ class ConversationWorkflow:
         """What a refusal at send time gets, for each reported later: the message as its template
         (once), else the failure branch of the step that sent it when it has its own, else the SMS
         the edge handed over, else the flow's failure branch (`RefusedLater`, to the engine)."""
-        while self.refusals:
+        while self._refusals_due():
             update = self.refusals.pop(0)
             code, sent = update.error_code, self.sent.pop(update.message_id, None)
             self.log("WhatsApp refused %s after taking it (%s)", update.message_id, code)
