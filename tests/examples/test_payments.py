@@ -245,7 +245,7 @@ async def test_a_payment_that_succeeds_at_once_is_confirmed_by_sms_and_email(exa
     assert len(sms(services).to(metadata["phone"])) == 1 and len(catcher.to(metadata["email"])) == 1
 
 
-async def test_a_bad_signature_or_a_stale_timestamp_gets_403_and_sends_nothing(example, catcher):
+async def test_a_bad_signature_or_a_stale_timestamp_gets_403_and_sends_nothing(example, catcher, shop):
     web, services = example
     metadata = order()
     event = payment_intent_event("payment_intent.succeeded", metadata)
@@ -253,6 +253,9 @@ async def test_a_bad_signature_or_a_stale_timestamp_gets_403_and_sends_nothing(e
     assert (await post(web, event, timestamp=int(time.time()) - 301)).status_code == 403
     await asyncio.sleep(1)
     assert sms(services).to(metadata["phone"]) == [] and catcher.to(metadata["email"]) == []
+    assert not [call for call in shop.routes["sink"].calls if metadata["order_id"].encode() in call.request.content]
+    # Nothing claimed either: the same event, signed right, is acted on.
+    assert (await post(web, event)).json()["events"][0]["results"][0].startswith("started ")
 
 
 async def test_without_payment_the_link_is_reminded_then_the_order_expires(skipping_env, shop):
