@@ -37,6 +37,9 @@ from chatflow.temporal.activities import (
     send_key,
 )
 from chatflow.temporal.client import start_journey
+from chatflow.testing import FlowTest
+from providers.console import ConsoleChannel, Outbox
+from tests.flows import Echo
 from tests.helpers import RecordingChannel, new_customer, running_worker, started_services
 from tests.providers.conftest import TWILIO_NUMBER, make_config
 
@@ -250,7 +253,9 @@ def sends(status: str) -> float:
 
 
 @contextlib.asynccontextmanager
-async def services_with(dev_env: WorkflowEnvironment, redis: Redis, *steps: str) -> AsyncIterator[tuple[Services, Provider]]:
+async def services_with(
+    dev_env: WorkflowEnvironment, redis: Redis, *steps: str
+) -> AsyncIterator[tuple[Services, Provider]]:
     async with started_services(make_config(), [Notice], client=dev_env.client, redis=redis) as services:
         provider = Provider(services.channels["twilio"], *steps)
         services.channels["twilio"] = provider
@@ -363,3 +368,39 @@ async def test_a_stopping_worker_ends_in_bounded_time_though_a_send_never_answer
             await asyncio.wait_for(handle.result(), 40)
     assert provider.to(customer) == [TEXT, TEXT]
     assert sends(POSSIBLE_DUPLICATE) == duplicates + 1
+
+
+# -- a run that ends while a message arrives ------------------------------------------------------
+
+
+class HoldsTheGoodbye(ConsoleChannel):
+    """The console, holding the send of "bye" (the text that ends Echo) until released."""
+
+    def __init__(self) -> None:
+        super().__init__(Outbox())
+        self.holding, self.release = asyncio.Event(), asyncio.Event()
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        if message.text == "bye":
+            self.holding.set()
+            await self.release.wait()
+        return await super().send(message)
+
+
+async def test_a_message_arriving_while_the_run_ends_does_not_send_its_last_message_twice(dev_env: WorkflowEnvironment):
+    # "after" arrives while the workflow task that sends "bye" and ends the run is running: the
+    # server refuses that task (a signal came meanwhile), so its local send runs again, and finds
+    # its first run in the send ledger (revision 1 has no commit timer to keep it out of that task).
+    console = HoldsTheGoodbye()
+    already = REGISTRY.get_sample_value("chatflow_sends_total", {"provider": "console", "status": ALREADY_SENT}) or 0.0
+    async with FlowTest(dev_env, Echo, provider=console) as chat:
+        await chat.start()
+        await chat.deliver("bye")
+        await asyncio.wait_for(console.holding.wait(), 30)
+        await chat.deliver("after")
+        console.release.set()
+        snapshot = await chat.settle()
+        assert [m.text for m in console.outbox.sent[chat.ref.customer]] == ["bye"]
+        assert snapshot.step == "listen" and snapshot.outcome == ""  # "after" started Echo again, as its trigger
+    again = REGISTRY.get_sample_value("chatflow_sends_total", {"provider": "console", "status": ALREADY_SENT})
+    assert again == already + 1  # the refused task's send ran again and was not sent
