@@ -3,7 +3,7 @@
 The public authoring API; everything a flow needs is importable from here.
 """
 
-from chatflow.domain.errors import FlowDefinitionError
+from chatflow.domain.errors import FlowDefinitionError, MediaUnavailable
 from chatflow.domain.messages import Location
 from chatflow.domain.secrets import secret
 from chatflow.domain.source import Report, SourceEvent, SourceMapping, Start
@@ -58,6 +58,7 @@ __all__ = [
     "Http",
     "If",
     "Location",
+    "MediaUnavailable",
     "Notify",
     "Report",
     "Say",

@@ -7,7 +7,7 @@ import chatflow
 import chatflow.testing
 
 AUTHORING_API = [
-    "Ask", "AskLanguage", "Button", "Choice", "Convo", "Delay", "End", "Flow", "FlowDefinitionError", "Handover", "Http", "If", "Location", "Say",
+    "Ask", "AskLanguage", "Button", "Choice", "Convo", "Delay", "End", "Flow", "FlowDefinitionError", "Handover", "Http", "If", "Location", "MediaUnavailable", "Say",
     "SendWindow", "Notify", "Report", "SourceEvent", "SourceMapping", "Split", "Start", "Wait", "WaitUntil", "anything", "days", "hours", "keyword", "location", "media", "minutes", "no",
     "normalise", "number", "reaction", "regex", "seconds", "secret", "submitted", "Template", "yes",
 ]  # fmt: skip
