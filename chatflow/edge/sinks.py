@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -42,6 +43,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.config import NumberBinding
+from chatflow.domain.errors import Invalid, NotFound
 from chatflow.domain.messages import InboundMessage
 from chatflow.domain.sink import OPTED_OUT, LifecycleEvent, Sink, SinkBinding, SinkFailed
 from chatflow.edge import keys
@@ -406,7 +408,13 @@ class SinkRelay:
             await self.relay_once(block=READ_BLOCK)
 
     async def relay_once(self, *, block: timedelta | None = None) -> int:
-        """Deliver the next batch (what an earlier relay left pending first); how many entries."""
+        """Deliver the next batch (a dead letter sent again first, then what an earlier relay left
+        pending); how many entries."""
+        again = await self.redis.lindex(_again(self.binding.name), 0)
+        if again is not None:
+            await self._deliver([LifecycleEvent(**fields) for fields in json.loads(again)])
+            await self.redis.lpop(_again(self.binding.name))
+            return 1
         entries = await self._read("0") or await self._read(">", block)
         if not entries:
             return 0
@@ -482,6 +490,34 @@ async def dead_letters(redis: Redis, sink: str, *, limit: int = 100) -> list[dic
         }
         for entry_id, fields in entries
     ]
+
+
+# KEYS the sink's dead letters, the batches to deliver again; ARGV the letter's id. 1 when moved.
+_AGAIN = """
+local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #found == 0 then return 0 end
+local fields = found[1][2]
+for i = 1, #fields, 2 do
+  if fields[i] == 'events' then redis.call('RPUSH', KEYS[2], fields[i + 1]) end
+end
+redis.call('XDEL', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+async def redeliver(redis: Redis, sink: str, letter: str) -> None:
+    """Send a dead letter again: its batch goes to the sink's relay, delivered before what waits
+    in the stream (and put aside again, with the new reason, if it fails again)."""
+    if not re.fullmatch(r"\d{1,20}-\d{1,20}", letter):
+        raise Invalid(f"{letter!r} is not a dead letter's id (as GET /api/sinks/{sink}/dead-letters lists them)")
+    moved = await redis.eval(_AGAIN, 2, keys.sink_dead(sink), _again(sink), letter)
+    if not int(moved):
+        raise NotFound(f"sink {sink!r} has no dead letter {letter}")
+
+
+def _again(sink: str) -> str:
+    """The dead letters to deliver again, in the hash slot of the sink's dead letters."""
+    return f"{{{keys.sink_dead(sink)}}}:again"
 
 
 async def source_counts(redis: Redis, source: str) -> dict[str, int]:

@@ -3,6 +3,8 @@
 
     GET  /api/dead-letters               messages the forwarder put aside, with reason and time
     POST /api/dead-letters/{id}/retry    one back into the buffer, to be forwarded again
+    GET  /api/sinks/{name}/dead-letters             lifecycle events a sink could not take, with why
+    POST /api/sinks/{name}/dead-letters/{id}/retry  one batch delivered to the sink again
 
 and the `chatflow_dead_letters_total` counter (by kind: too_large, unreadable, refused), which
 the forwarder increments through `record_dead_letter`.
@@ -21,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from chatflow.domain.errors import Invalid, Refused
 from chatflow.edge.dead_letters import count_dead_letters, list_dead_letters, retry_dead_letter
 from chatflow.edge.sinks import dead_letters as list_sink_dead_letters
+from chatflow.edge.sinks import redeliver as redeliver_to_sink
 from chatflow.web.access import ApiKey
 from chatflow.web.errors import refused_response
 
@@ -68,9 +71,15 @@ def operations_routes(api_key: ApiKey, redis: Redis) -> list[BaseRoute]:
         sink = request.path_params["name"]
         return JSONResponse({"sink": sink, "dead_letters": await list_sink_dead_letters(redis, sink)})
 
+    async def sink_retry(request: Request) -> Response:
+        sink, id = request.path_params["name"], request.path_params["id"]
+        await redeliver_to_sink(redis, sink, id)
+        return JSONResponse({"sink": sink, "id": id, "status": "retried"}, status_code=202)
+
     return [
         Route("/api/dead-letters", guarded(dead_letters), methods=["GET"]),
         # Lifecycle events a sink could not take (chatflow.edge.sinks), with why.
         Route("/api/sinks/{name:str}/dead-letters", guarded(sink_dead_letters), methods=["GET"]),
+        Route("/api/sinks/{name:str}/dead-letters/{id:str}/retry", guarded(sink_retry), methods=["POST"]),
         Route("/api/dead-letters/{id:str}/retry", guarded(retry), methods=["POST"]),
     ]

@@ -128,6 +128,23 @@ async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_orde
     assert len({call.request.headers["webhook-id"] for call in route.calls}) == route.call_count
 
 
+async def test_a_dead_letter_sent_again_reaches_the_sink_once_and_leaves_the_dead_letters(services, hook):
+    route = hook.post(HOOK).respond(204)
+    async with running_app(services, base_url=LOOPBACK) as web:  # with the relay of sink "shop"
+        web.headers["Authorization"] = "Bearer key"
+        relay = SinkRelay(services.redis, SinkBinding("shop", "webhook", HOOK), Flaky([]))
+        await relay._put_aside([event(1)], "webhook shop answered 410: gone", 1)
+        (letter,) = (await web.get("/api/sinks/shop/dead-letters")).json()["dead_letters"]
+        assert (await web.post("/api/sinks/shop/dead-letters/not-an-id/retry")).status_code == 422
+        assert (await web.post("/api/sinks/shop/dead-letters/1-1/retry")).status_code == 404
+        again = await web.post(f"/api/sinks/shop/dead-letters/{letter['id']}/retry")
+        assert again.status_code == 202 and again.json()["status"] == "retried"
+        bodies = await received(route, "step.reached")
+        assert (await web.get("/api/sinks/shop/dead-letters")).json()["dead_letters"] == []
+        assert (await web.post(f"/api/sinks/shop/dead-letters/{letter['id']}/retry")).status_code == 404
+    assert [body["data"]["id"] for body in bodies] == ["run.1"]
+
+
 class Flaky:
     """A sink failing as told, then taking everything; what it took, in order."""
 
