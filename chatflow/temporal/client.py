@@ -125,7 +125,12 @@ async def _start(client: Client, params: ConversationInput, **options: Any) -> W
     except UnknownFlow:
         deployed = None  # this process does not deploy it (a web app given other flows)
     known = search_attributes.at_start(params.flow, deployed)
-    return await client.start_workflow(ConversationWorkflow.run, params, search_attributes=known, **options)
+    try:
+        return await client.start_workflow(ConversationWorkflow.run, params, search_attributes=known, **options)
+    except RPCError as error:
+        if not search_attributes.refused(client, error):
+            raise
+    return await client.start_workflow(ConversationWorkflow.run, params, **options)
 
 
 def memo(ref: ConversationRef, flow: str) -> dict[str, str]:

@@ -168,6 +168,15 @@ async def registered(client: Client) -> bool:
     return found
 
 
+def refused(client: Client, error: RPCError) -> bool:
+    """Whether Temporal refused a start for a search attribute its namespace lacks (a server
+    replaced since they were found, or the attributes removed): then they are unknown again."""
+    if error.status != RPCStatusCode.INVALID_ARGUMENT or "search attribute" not in error.message.lower():
+        return False
+    _REGISTERED[(client.service_client.config.target_host, client.namespace)] = time.monotonic()
+    return True
+
+
 async def ensure_registered(client: Client) -> None:
     """Register chatflow's search attributes on the client's namespace, once; a no-op after."""
     await _register(client)

@@ -2,6 +2,7 @@
 data from the start, then its version, the step it waits at, and how it ended."""
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from chatflow.domain.messages import InboundMessage
 from chatflow.flows.registry import registry
+from chatflow.temporal import search_attributes
 from chatflow.temporal.client import deliver
 from chatflow.temporal.replay import record, replay
 from chatflow.temporal.search_attributes import (
@@ -145,5 +147,11 @@ async def test_a_namespace_without_the_attributes_still_starts_conversations() -
             description = await handle.describe()
             assert description.status == WorkflowExecutionStatus.RUNNING
             assert indexed(description.typed_search_attributes) == {}
+            # Believed registered (a server replaced at the same address): refused, then started without.
+            search_attributes._REGISTERED[(env.client.service_client.config.target_host, env.client.namespace)] = True
+            other = replace(message, id="SM2", customer="+14155550101")
+            handle = await deliver(env.client, other, "demo", task_queue=queue)
+            assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+            assert not await search_attributes.registered(env.client)  # asked again a minute later
     finally:
         registry.withdraw(queue)
