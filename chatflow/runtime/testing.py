@@ -447,7 +447,8 @@ class Recorded:
 
 def flow_version(history: WorkflowHistory, flow: str) -> int | None:
     """The version of `flow` a conversation's history ran on (the patch marker it recorded)."""
-    pattern = re.compile(rf"chatflow-flow-{re.escape(flow)}-v(\d+)")
+    # `-r<revision>` after it since revision 1 of the workflow code (`pin_marker`).
+    pattern = re.compile(rf"chatflow-flow-{re.escape(flow)}-v(\d+)(?:-r\d+)?")
     for event in history.events:
         if not event.HasField("marker_recorded_event_attributes"):
             continue

@@ -155,6 +155,8 @@ async def test_journeys_recorded_within_a_minute_get_a_file_each(dev_env: Workfl
         await asyncio.sleep(0.1)
     assert [entry.new for entry in recorded] == [True, True]
     assert len(list(tmp_path.glob("*.json"))) == 2
+    # Named <flow>-v<version>-<run>-<events>.json, as the docs say: the version read off the run's pin.
+    assert all(entry.path.name.startswith(f"{Hello.name}-v1-") for entry in recorded), recorded
 
 
 class Checkin(Flow):
