@@ -162,9 +162,20 @@ def sink_events() -> str:
     return f"{PREFIX}:sinks:events"
 
 
+def sink_appended() -> str:
+    """The batches of lifecycle events kept in Temporal while Redis was away that were appended
+    to `sink_events` (in its hash slot: one script does both)."""
+    return f"{{{sink_events()}}}:appended"
+
+
 def sink_dead(sink: str) -> str:
     """A sink's batches that could not be delivered, put aside."""
     return f"{PREFIX}:sinks:{sink}:dead"
+
+
+def sink_again(sink: str) -> str:
+    """A sink's dead letters sent again, for its relay (in `sink_dead`'s hash slot)."""
+    return f"{{{sink_dead(sink)}}}:again"
 
 
 def auth_failures(client: str = "") -> str:

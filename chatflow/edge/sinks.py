@@ -218,7 +218,7 @@ class StreamEmitter:
         # One script: the batch is appended whole or not at all, so a retry repeats none of it; a
         # batch kept in Temporal is appended once, whoever appends it and however often.
         self._append(
-            keys=[keys.sink_events(), _appended_records()],
+            keys=[keys.sink_events(), keys.sink_appended()],
             args=[STREAM_LENGTH, record, int(time.time() * 1000), *(_encoded(event) for event in events)],
         )
 
@@ -307,10 +307,6 @@ for i = 4, #ARGV do
 end
 return #ARGV - 3
 """
-
-
-def _appended_records() -> str:
-    return f"{{{keys.sink_events()}}}:appended"
 
 
 def _sync_client(redis: Redis, timeout: float) -> sync_redis.Redis | sync_redis.RedisCluster:
@@ -410,10 +406,10 @@ class SinkRelay:
     async def relay_once(self, *, block: timedelta | None = None) -> int:
         """Deliver the next batch (a dead letter sent again first, then what an earlier relay left
         pending); how many entries."""
-        again = await self.redis.lindex(_again(self.binding.name), 0)
+        again = await self.redis.lindex(keys.sink_again(self.binding.name), 0)
         if again is not None:
             await self._deliver([LifecycleEvent(**fields) for fields in json.loads(again)])
-            await self.redis.lpop(_again(self.binding.name))
+            await self.redis.lpop(keys.sink_again(self.binding.name))
             return 1
         entries = await self._read("0") or await self._read(">", block)
         if not entries:
@@ -510,14 +506,9 @@ async def redeliver(redis: Redis, sink: str, letter: str) -> None:
     in the stream (and put aside again, with the new reason, if it fails again)."""
     if not re.fullmatch(r"\d{1,20}-\d{1,20}", letter):
         raise Invalid(f"{letter!r} is not a dead letter's id (as GET /api/sinks/{sink}/dead-letters lists them)")
-    moved = await redis.eval(_AGAIN, 2, keys.sink_dead(sink), _again(sink), letter)
+    moved = await redis.register_script(_AGAIN)(keys=[keys.sink_dead(sink), keys.sink_again(sink)], args=[letter])
     if not int(moved):
         raise NotFound(f"sink {sink!r} has no dead letter {letter}")
-
-
-def _again(sink: str) -> str:
-    """The dead letters to deliver again, in the hash slot of the sink's dead letters."""
-    return f"{{{keys.sink_dead(sink)}}}:again"
 
 
 async def source_counts(redis: Redis, source: str) -> dict[str, int]:
