@@ -17,6 +17,7 @@ from chatflow.temporal.delivery_reports import (
     DeliveryReporter,
     DeliveryReportWorkflow,
 )
+from chatflow.temporal.worker import sandbox_runner
 
 URL = "https://business.example/chatflow/status"
 SECRET = "whsec-1"
@@ -41,7 +42,13 @@ async def test_every_forward_status_is_posted_signed_and_retried_until_2xx(dev_e
         reporter = DeliveryReporter(URL, SECRET, httpx.AsyncClient())
         reports = DeliveryReports(dev_env.client, redis, task_queue=task_queue)
         async with Worker(
-            dev_env.client, task_queue=task_queue, workflows=[DeliveryReportWorkflow], activities=[reporter.report_delivery]
+            dev_env.client,
+            task_queue=task_queue,
+            workflows=[DeliveryReportWorkflow],
+            activities=[reporter.report_delivery],
+            # The sandbox as the project's worker sets it up (chatflow passed through, its
+            # catalogues read once outside any workflow).
+            workflow_runner=sandbox_runner(),
         ):
             assert await reports.status_changed(report("sent", message_id))
             assert await reports.status_changed(report("read", message_id))
