@@ -23,7 +23,7 @@ import hmac
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import phonenumbers
 
@@ -304,10 +304,21 @@ def is_token(value: str) -> bool:
 
 def is_hashed_id(conversation_id: str) -> bool:
     """Whether a conversation id names its customer by a keyed token (never raises)."""
-    return is_token(conversation_id.rpartition(":")[2])
+    customer = conversation_id.rpartition(":")[2]
+    head, mark, beside = customer.rpartition(BESIDE_MARK)
+    return is_token(head if head and mark and _BESIDE.fullmatch(beside) else customer)
 
 
 # -- conversations ---------------------------------------------------------------------------------
+
+# A conversation beside the customer's main one on a number (a journey with when_busy "beside")
+# is named by the main one's id, this mark and a short name of its own:
+# `chat:sms:+15005550006:+14155550100~k2x9q4`. The mark is the keyed token's (URL-safe: ids go in
+# paths), which only ever starts a customer; no address value ends with it and a run of lower-case
+# letters and digits (an email address ends with its domain), so the main id, which every key and
+# listing by customer uses, is always the part before it.
+BESIDE_MARK = TOKEN_MARK
+_BESIDE = re.compile(r"[a-z0-9]{1,32}")
 
 
 @dataclass(frozen=True)
@@ -323,11 +334,26 @@ class ConversationRef:
     number: str  # the value of our address (a virtual number, an email sender)
     customer: str  # the value of the customer's address, of the same kind
     provider: str = ""  # the plug-in that carries it; not part of the id ("" when read from one)
+    # "" for the customer's main conversation on the number; else the name of one beside it.
+    beside: str = ""
 
     @property
     def id(self) -> str:
-        """`chat:{channel}:{number}:{customer}`, the customer as `customer_token` names them."""
-        return f"{self.prefix(self.channel, self.number)}{customer_token(self.customer)}"
+        """`chat:{channel}:{number}:{customer}`, the customer as `customer_token` names them;
+        a conversation beside the main one adds `~{beside}`."""
+        main = f"{self.prefix(self.channel, self.number)}{customer_token(self.customer)}"
+        return f"{main}{BESIDE_MARK}{self.beside}" if self.beside else main
+
+    @property
+    def main(self) -> ConversationRef:
+        """The customer's main conversation on this number (itself when it is the main one)."""
+        return replace(self, beside="") if self.beside else self
+
+    def beside_main(self, name: str) -> ConversationRef:
+        """A conversation named `name` beside this one's main one; ValueError for a bad name."""
+        if not _BESIDE.fullmatch(name):
+            raise ValueError(f"{name!r} is not a name for a conversation beside another (a-z, 0-9, 1 to 32)")
+        return replace(self, beside=name)
 
     @property
     def hashed(self) -> bool:
@@ -349,6 +375,9 @@ class ConversationRef:
             raise ValueError(
                 f"{conversation_id!r} is not a conversation id ({CONVERSATION_PREFIX}:channel:number:customer)"
             )
+        customer, mark, beside = parts[3].rpartition(BESIDE_MARK)
+        if mark and customer and _BESIDE.fullmatch(beside):
+            return cls(parts[1], parts[2], customer, beside=beside)
         return cls(parts[1], parts[2], parts[3])
 
 

@@ -43,11 +43,12 @@ from chatflow.domain.codec import inbound_from
 from chatflow.domain.messages import InboundMessage
 from chatflow.domain.tasks import stop_tasks
 from chatflow.edge import keys
+from chatflow.edge.beside import ReplyRouter
 from chatflow.edge.dedupe import SEEN_TTL
 from chatflow.edge.delivery import MAX_MESSAGE_BYTES, REDIS_AWAY, Race, deliver_again, encoded_size
 from chatflow.edge.keys import PARTITIONS as PARTITIONS
 from chatflow.edge.keys import partition_of as partition_of
-from chatflow.temporal.client import deliver
+from chatflow.temporal.client import deliver, signal_inbound
 from chatflow.temporal.constants import TASK_QUEUE
 
 log = logging.getLogger(__name__)
@@ -295,6 +296,7 @@ class Forwarder:
         self._begin = redis.register_script(_BEGIN)
         self._done = redis.register_script(_DONE)
         self._done_then_begin = redis.register_script(_DONE_THEN_BEGIN)
+        self._router = ReplyRouter(redis, client)
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._keep_leases())]
@@ -376,10 +378,11 @@ class Forwarder:
                 # still at the head, marked: whoever reads it next hands it on with deliver_again,
                 # as after a crash, and the conversation drops the repeat.
                 taken = ""
+                beside = await self._with_beside(found)
                 try:
                     for _, entries in found:
                         for entry_id, fields in entries:
-                            outcome = await self._forward(partition, entry_id, fields, taken)
+                            outcome = await self._forward(partition, entry_id, fields, taken, beside)
                             taken = entry_id if outcome == "taken" else ""
                             if outcome == "lost":
                                 self._held.discard(partition)  # the new owner carries on from this entry
@@ -396,10 +399,25 @@ class Forwarder:
                 log.exception("forwarder: partition %d", partition)
                 await asyncio.sleep(self._max_backoff)
 
-    async def _forward(self, partition: int, entry_id: str, fields: dict[str, str], taken: str = "") -> Forwarded:
+    async def _with_beside(self, found: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> set[str]:
+        """Of the conversations the entries are for, those with conversations beside them (whose
+        replies are routed, `chatflow.edge.beside`): one round trip for the whole batch."""
+        mains: list[str] = []
+        for _, entries in found:
+            for _, fields in entries:
+                try:
+                    mains.append(decode(fields.get("m", ""))[0].conversation.id)
+                except (ValueError, TypeError, KeyError):
+                    continue  # put aside by `_forward`
+        return await self._router.beside.which_have(mains)
+
+    async def _forward(
+        self, partition: int, entry_id: str, fields: dict[str, str], taken: str = "", beside: set[str] | None = None
+    ) -> Forwarded:
         """Hand one entry on (or put it aside): "taken" when Temporal took it (it is still to be
         deleted), "lost" when the lease was lost first. `taken`: the entry Temporal took before
-        this one, deleted here."""
+        this one, deleted here. `beside`: conversations with others beside them, whose
+        messages go to the one that waits for them."""
         raw = fields.get("m", "")
         try:
             message, flow = decode(raw)
@@ -434,6 +452,10 @@ class Forwarder:
                 return "lost"
             again = again or began == 1
             try:
+                if beside and message.conversation.id in beside:
+                    target = await self._router.target(message)
+                    if target != message.conversation.id and await signal_inbound(self._client, target, message):
+                        break
                 if again:
                     await deliver_again(
                         self._client, message, flow, since=since,
@@ -486,6 +508,8 @@ class Forwarder:
 def _temporal_away(error: Exception) -> bool:
     if isinstance(error, RPCError):
         return error.status in _TEMPORAL_AWAY
+    if isinstance(error, REDIS_AWAY):
+        return True  # routing a reply reads Redis: waited out alike
     # A lazy client that cannot connect raises RuntimeError; sockets OSError; a conversation
     # ending and starting under `deliver_again` Race.
     return isinstance(error, RuntimeError | OSError | Race)

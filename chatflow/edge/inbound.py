@@ -34,12 +34,13 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import customer_token
+from chatflow.domain.addresses import BESIDE_MARK, customer_token
 from chatflow.domain.config import NumberBinding
 from chatflow.domain.keywords import Language
 from chatflow.domain.messages import InboundMessage
 from chatflow.domain.sink import OPTED_OUT, LifecycleEvent
 from chatflow.edge import keys
+from chatflow.edge.beside import BesideConversations
 from chatflow.edge.buffer import BufferedDelivery
 from chatflow.edge.consent import ConsentLedger
 from chatflow.edge.dedupe import Dedupe
@@ -232,6 +233,7 @@ class InboundEdge:
         direct: Deliver | None = None,
         pending: PendingOptOuts | None = None,
         windows: ServiceWindows | None = None,
+        beside: BesideConversations | None = None,
     ) -> None:
         # `deliver` must dedupe itself: `deduped(direct_delivery(client), dedupe)` or a
         # BufferedDelivery, which claims the id atomically with buffering it.
@@ -244,6 +246,7 @@ class InboundEdge:
         self._direct = direct
         self._pending = pending
         self._windows = windows  # WhatsApp's 24-hour window, per customer and number
+        self._beside = beside  # the customer's conversations beside the main one: STOP ends them too
 
     async def receive(self, binding: NumberBinding, message: InboundMessage) -> Verdict:
         check_size(message)  # before anything acknowledges it
@@ -281,6 +284,9 @@ class InboundEdge:
             # all the same: the opt-out is new only the first time.
             newly = await optouts.opt_out(ours, theirs, word=message.text.strip())
             await self._end_conversation(message.conversation.id)
+            if self._beside is not None:
+                for conversation in await self._beside.of(message.conversation.id):
+                    await self._end_conversation(conversation)
             if not await dedupe.claim(message):
                 return Verdict("duplicate")
             return Verdict("opted_out", reply=keyword[1].opted_out_text if newly else "")
@@ -322,6 +328,7 @@ class InboundEdge:
                 number, customer, "out", message.text.strip(), conversation=message.conversation.id
             )
             await self._end_conversation(message.conversation.id)
+            await self._end_listed_beside(message.conversation.id)
             return Verdict("opted_out", reply=keyword[1].opted_out_text if newly else "")
         if keyword is not None and keyword[0] == "opt_in" and self._pending is not None:
             # Whether they had opted out is in Redis: keep the START (a no-op for one who had
@@ -336,6 +343,19 @@ class InboundEdge:
 
     def _help(self, binding: NumberBinding, language: Language) -> str:
         return binding.help_text or self._help_text or language.help_text
+
+    async def _end_listed_beside(self, main: str) -> None:
+        """Without Redis, the conversations beside the main one are found as Temporal lists them."""
+        if self._client is None or self._beside is None or "'" in main:
+            return
+        query = f"WorkflowId STARTS_WITH '{main}{BESIDE_MARK}' AND ExecutionStatus = 'Running'"
+        try:
+            found = [execution.id async for execution in self._client.list_workflows(query)]
+        except RPCError as error:
+            log.info("opt-out: could not list the conversations beside %s: %s", main, error)
+            return
+        for conversation in found:
+            await self._end_conversation(conversation)
 
     async def _end_conversation(self, conversation: str) -> None:
         if self._client is None:

@@ -82,6 +82,17 @@ def inbox_dead() -> str:
     return f"{PREFIX}:inbox:dead"
 
 
+def beside(conversation_id: str) -> str:
+    """The conversations a customer has beside their main one on a number (journeys with
+    when_busy "beside"), by the main one's id (`chatflow.edge.beside`)."""
+    return f"{PREFIX}:beside:{conversation_id}"
+
+
+def reply_route(message_id: str) -> str:
+    """Which of a customer's conversations a message went to, decided once for its retries."""
+    return f"{PREFIX}:reply-route:{message_id}"
+
+
 def idempotency(key: str) -> str:
     return f"{PREFIX}:idempotency:{key}"
 

@@ -685,6 +685,18 @@ class FlowRunner:
             # A customer's message is in the transcript for the person who takes over.
         return NEXT
 
+    def fits(self, message: InboundMessage) -> bool:
+        """Whether the question the flow waits at would take `message` as an answer (one of its
+        choices or branches accepts it); False when it waits at none. Changes nothing: the
+        router asks it of each conversation a customer has on a number."""
+        state = self.state
+        step = self.flow.steps.get(state.step)
+        if not isinstance(step, Ask) or state.wait is None or state.outcome:
+            return False
+        if step.choices.pick(message) or self._pick_translated(step, message):
+            return True
+        return any(matcher.match(message) is not None for _, matcher, _ in step.branch_labels())
+
     def _match(self, step: Ask, message: InboundMessage) -> str | None:
         choice = step.choices.pick(message) or self._pick_translated(step, message)
         if choice is not None:

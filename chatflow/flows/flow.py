@@ -57,8 +57,16 @@ class Flow:
     # customer's time zone (`data["timezone"]`, else the number's). None: send at any hour.
     quiet_hours: ClassVar[SendWindow | None] = None
     # A journey for a customer who is already in a conversation on the number: "skip" it (409),
-    # "interrupt" the running one, or "queue" it until that one ends.
+    # "interrupt" the running one, "queue" it until that one ends, or run it "beside" it (a
+    # conversation of its own; the customer's replies go to the one waiting for an answer).
     when_busy: ClassVar[str] = "skip"
+    # Which of a customer's conversations on a number gets a reply when several wait for one:
+    # those whose question takes it as an answer, of them the highest `reply_priority`, then
+    # the one that asked last. Raise it for a flow whose questions come first (a security check).
+    reply_priority: ClassVar[int] = 0
+    # How the customer is told this conversation apart from another one when asked which of
+    # them a reply is for ("" for the flow's name, its underscores as spaces).
+    title: ClassVar[str] = ""
     # Set to collect events posted to /api/digests for this flow: one run per customer and
     # window, started with every event of the window in `data["events"]` (Fyno's digest).
     digest_window: ClassVar[timedelta | None] = None

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import re
+import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
@@ -27,11 +28,12 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import ConversationRef, e164, is_hashed_id
+from chatflow.domain.addresses import BESIDE_MARK, ConversationRef, e164, is_hashed_id
 from chatflow.domain.config import Config, NumberBinding
 from chatflow.domain.errors import Conflict, Invalid, NotFound, UnknownFlow
 from chatflow.domain.messages import BusinessEvent
 from chatflow.edge import keys
+from chatflow.edge.beside import BesideConversations
 from chatflow.edge.consent import Scopes
 from chatflow.edge.digest import Digest, DigestBatch, flush_forever
 from chatflow.edge.optout import OptOuts
@@ -53,8 +55,8 @@ from chatflow.temporal.records import ConversationResult, ConversationSnapshot
 from chatflow.temporal.search_attributes import OUTCOME
 from chatflow.temporal.workflow import ConversationWorkflow
 
-WhenBusy = Literal["interrupt", "skip", "queue"]
-WHEN_BUSY: tuple[WhenBusy, ...] = ("interrupt", "skip", "queue")
+WhenBusy = Literal["interrupt", "skip", "queue", "beside"]
+WHEN_BUSY: tuple[WhenBusy, ...] = ("interrupt", "skip", "queue", "beside")
 # A journey for a customer already in a conversation is not started unless its flow says so.
 DEFAULT_WHEN_BUSY: WhenBusy = "skip"
 IDEMPOTENCY_TTL = timedelta(days=1)
@@ -72,6 +74,7 @@ class JourneyRequest:
     from_: str
     data: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str = ""
+    when_busy: str = ""  # the journey's own busy policy, over its flow's ("" for the flow's)
 
 
 @dataclass
@@ -84,9 +87,14 @@ class Started:
     interrupted: bool = False  # a running conversation was ended to make way for this one
 
 
-def when_busy(flows: FlowRegistry, flow: str) -> WhenBusy:
-    policy = getattr(flows.get(flow), "when_busy", DEFAULT_WHEN_BUSY)
-    return policy if policy in WHEN_BUSY else DEFAULT_WHEN_BUSY
+def when_busy(flows: FlowRegistry, flow: str, given: str = "") -> WhenBusy:
+    """The busy policy of a journey: its own (`given`), else its flow's."""
+    policy = given or getattr(flows.get(flow), "when_busy", DEFAULT_WHEN_BUSY)
+    return cast(WhenBusy, policy) if policy in WHEN_BUSY else DEFAULT_WHEN_BUSY
+
+
+class _StartedMeanwhile(Exception):
+    """The customer's main conversation started while a beside journey was starting it: beside it."""
 
 
 # One vocabulary for every answer about a conversation (the API, the dashboard, `chatflow chat`):
@@ -135,6 +143,7 @@ class Journeys:
         self.task_queue = task_queue
         self.business_keys = BusinessKeys(client, redis, flows)
         self.consent = OptOuts(redis, Scopes(config.numbers))
+        self.beside = BesideConversations(redis)
 
     # -- starting --------------------------------------------------------------------------------
 
@@ -148,6 +157,8 @@ class Journeys:
             self.flows.get(request.flow)
         except UnknownFlow as error:
             raise Invalid(str(error)) from None
+        if request.when_busy and request.when_busy not in WHEN_BUSY:
+            raise Invalid(f"when_busy must be one of {', '.join(WHEN_BUSY)} (or left out for the flow's own)")
         binding = self.config.binding(number)
         if binding is None:
             raise Invalid(f"from {number} is not one of our numbers (see chatflow.toml)")
@@ -191,25 +202,42 @@ class Journeys:
     async def _start(self, ref: ConversationRef, binding: NumberBinding, request: JourneyRequest) -> Started:
         flow = self.flows.get(request.flow)
         data = {**flow.defaults, **request.data}
+        beside = when_busy(self.flows, request.flow, request.when_busy) == "beside"
+        if beside and await self._running(ref.id) is not None:
+            ref = await self._beside(ref, flow.expires_after)
         # Marked before its workflow starts: an event by key meanwhile waits for this conversation.
         await self.business_keys.starting(ref.id, flow, data)
         started: Started | None = None
+        meanwhile = False
         try:
             started = await self._start_workflow(ref, binding, request)
+        except _StartedMeanwhile:
+            meanwhile = True
         finally:
             if started is None or started.status != "started":
                 await self.business_keys.not_started(ref.id, flow, data)
+        if meanwhile or started is None:
+            return await self._start(await self._beside(ref, flow.expires_after), binding, request)
         if started.status == "started":
             await self.business_keys.started(ref.id, flow, data)
         return started
 
+    async def _beside(self, ref: ConversationRef, lasts: timedelta) -> ConversationRef:
+        """A new conversation beside the customer's main one, noted (before it starts, so that a
+        reply at once finds it) where the reply router looks."""
+        beside = ref.beside_main(uuid.uuid4().hex[:12])
+        await self.beside.add(ref.id, beside.id, lasts)
+        return beside
+
     async def _start_workflow(self, ref: ConversationRef, binding: NumberBinding, request: JourneyRequest) -> Started:
-        policy = when_busy(self.flows, request.flow)
+        policy = when_busy(self.flows, request.flow, request.when_busy)
         interrupted = False
         for _ in range(3):  # an inbound message may start the conversation between our steps
             running = await self._running(ref.id)
             if running is not None:
-                if policy == "skip":
+                if policy == "beside" and not ref.beside:
+                    raise _StartedMeanwhile
+                if policy == "skip" or ref.beside:
                     return Started(ref.id, "skipped", request.flow)
                 if policy == "queue":
                     await self.enqueue(ref.id, request)
@@ -266,7 +294,15 @@ class Journeys:
     # -- the queue (when_busy = "queue") -----------------------------------------------------------
 
     async def enqueue(self, conversation: str, request: JourneyRequest) -> None:
-        entry = json.dumps({"flow": request.flow, "to": request.to, "from": request.from_, "data": request.data})
+        entry = json.dumps(
+            {
+                "flow": request.flow,
+                "to": request.to,
+                "from": request.from_,
+                "data": request.data,
+                "when_busy": request.when_busy,
+            }
+        )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(keys.queued_journeys(conversation), entry)
             pipe.expire(keys.queued_journeys(conversation), QUEUED_TTL)
@@ -286,7 +322,9 @@ class Journeys:
                 await self.redis.srem(keys.queued_index(), conversation)
                 continue
             entry = json.loads(raw)
-            request = JourneyRequest(entry["flow"], entry["to"], entry["from"], entry["data"])
+            request = JourneyRequest(
+                entry["flow"], entry["to"], entry["from"], entry["data"], when_busy=entry.get("when_busy", "")
+            )
             try:
                 started.append(await self.start(request))
             except BaseException:
@@ -341,7 +379,8 @@ class Journeys:
             raise NotFound(f"no conversation {conversation}")
         start, hidden, end = masked.groups()
         prefix = ConversationRef.prefix(address.channel, number)
-        pattern = re.compile(re.escape(prefix + start) + rf"\d{{{len(hidden)}}}" + re.escape(end))
+        suffix = re.escape(BESIDE_MARK + address.beside) if address.beside else ""
+        pattern = re.compile(re.escape(prefix + start) + rf"\d{{{len(hidden)}}}" + re.escape(end) + suffix)
         query = f"WorkflowType = '{CONVERSATION_WORKFLOW}' AND WorkflowId STARTS_WITH '{prefix}{start}'"
         found = {
             execution.id async for execution in self.client.list_workflows(query) if pattern.fullmatch(execution.id)

@@ -35,6 +35,7 @@ from chatflow.domain.config import Config, check_flows
 from chatflow.domain.errors import ConfigError, FlowDefinitionError, StartupError
 from chatflow.domain.sink import Sink, SinkBinding, SinkSpec
 from chatflow.domain.tasks import stop_tasks
+from chatflow.edge.beside import BesideConversations
 from chatflow.edge.buffer import BufferBarrier, BufferedDelivery, Forwarder
 from chatflow.edge.consent import Scopes
 from chatflow.edge.dedupe import Dedupe
@@ -258,6 +259,7 @@ class Services:
             direct=direct,
             pending=pending,
             windows=ServiceWindows(redis),
+            beside=BesideConversations(redis),
         )
         reports = (
             DeliveryReports(client, redis, task_queue=self.task_queue) if self.config.settings.callback_url else None

@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from temporalio.client import Client, Interceptor, WorkflowExecution, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    Interceptor,
+    WorkflowExecution,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import QueryRejectCondition
 from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -24,7 +33,7 @@ from chatflow.flows.registry import registry
 from chatflow.temporal import search_attributes
 from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.converter import data_converter
-from chatflow.temporal.records import ConversationInput, OperatorReply
+from chatflow.temporal.records import ConversationInput, OperatorReply, ReplyFit
 from chatflow.temporal.search_attributes import FLOW
 from chatflow.temporal.workflow import ConversationWorkflow
 
@@ -213,6 +222,33 @@ async def _operator_action(action: Awaitable[T]) -> T:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise NotFound("the conversation is not running") from None
         raise
+
+
+async def reply_fit(client: Client, conversation_id: str, message: InboundMessage) -> ReplyFit | None:
+    """How the running conversation would take `message` (`ConversationWorkflow.reply_fit`); None
+    when it does not run, or cannot say (a worker of a chatflow from before the query)."""
+    try:
+        return await client.get_workflow_handle(conversation_id).query(
+            ConversationWorkflow.reply_fit, message, reject_condition=QueryRejectCondition.NOT_OPEN
+        )
+    except (WorkflowQueryRejectedError, WorkflowQueryFailedError):
+        return None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def signal_inbound(client: Client, conversation_id: str, message: InboundMessage) -> bool:
+    """Hand `message` to a running conversation without ever starting one (its seen-set drops a
+    repeat); False when it does not run."""
+    try:
+        await client.get_workflow_handle(conversation_id).signal(ConversationWorkflow.inbound, message)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def send_delivery(client: Client, conversation_id: str, update: DeliveryUpdate) -> bool:

@@ -112,6 +112,18 @@ class ConversationSnapshot:
     unanswered: list[str] = field(default_factory=list)
 
 
+@dataclass
+class ReplyFit:
+    """How a running conversation would take a customer's message: what the reply router asks
+    each of the conversations a customer has on a number (`ConversationWorkflow.reply_fit`)."""
+
+    waiting: bool  # at a question of its flow (an Ask with branches or choices), the bot has it
+    fits: bool  # that question's choices or branches take the message as an answer
+    asked_at: str = ""  # when it last said something to the customer (ISO 8601; "" never)
+    priority: int = 0  # its flow's `reply_priority`
+    title: str = ""  # its flow's `title`, for asking the customer which conversation a reply is for
+
+
 class SeenIds:
     """A bounded, insertion-ordered set of provider message ids: the workflow's own dedupe."""
 

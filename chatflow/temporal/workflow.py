@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         InboxItem,
         OperatorReply,
         QuietHoursRequest,
+        ReplyFit,
         SeenIds,
         TraceLine,
         Turn,
@@ -359,6 +360,26 @@ class ConversationWorkflow:
             unanswered=[m.text or m.payload for m in self.unanswered],
             trace=self.trace,
         )
+
+    @workflow.query
+    def reply_fit(self, message: InboundMessage) -> ReplyFit:
+        """Whether this conversation waits for an answer and would take `message` as one: asked
+        only of a customer's several conversations on a number, to route their reply."""
+        state, runner, flow = self.state, self.runner, self.flow_class
+        if state is None or runner is None or flow is None:
+            return ReplyFit(False, False)
+        step = flow.steps.get(state.step)
+        waiting = (
+            isinstance(step, Ask)
+            and bool(step.branches or step.choices.choices)
+            and state.wait is not None
+            and not state.outcome
+            and not self.cancel_reason
+            and not state.operator
+        )
+        asked_at = next((t.at for t in reversed(self.transcript) if t.direction == "out" and not t.to), "")
+        title = flow.title or flow.name.replace("_", " ")
+        return ReplyFit(waiting, waiting and runner.fits(message), asked_at, flow.reply_priority, title)
 
     # -- the engine's Port ---------------------------------------------------------------------
 

@@ -118,6 +118,7 @@ class JourneysApi:
             from_=field(body, "from", str),
             data=field(body, "data", dict, required=False, default={}),
             idempotency_key=field(body, "idempotency_key", str, required=False, default=""),
+            when_busy=field(body, "when_busy", str, required=False, default=""),
         )
         started = await self.journeys.start(journey)
         answer = {

@@ -24,6 +24,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 _ERROR = _json(_ref("Error"), "refused; `error` says why")
 STATES = ["running", "ended"]
+WHEN_BUSY = ["interrupt", "skip", "queue", "beside"]  # chatflow.journeys.service.WHEN_BUSY
 OUTCOMES = ["completed", "cancelled", "expired", "failed", "terminated"]
 _ID = {
     "name": "id",
@@ -61,7 +62,9 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Start a flow for a customer (a journey)",
                 "description": "With `idempotency_key`, repeating the request never starts a second "
                 "conversation. When the customer is already in a conversation on that number the "
-                "flow's `when_busy` decides: interrupt it, skip (409) or queue behind it.",
+                "flow's `when_busy` (or the request's) decides: interrupt it, skip (409), queue behind it, or "
+                "start beside it (a conversation of its own, with its own id; replies go to the one waiting "
+                "for them).",
                 "requestBody": {"required": True, **_json(_ref("JourneyRequest"), "the journey")},
                 "responses": {"202": _json(_ref("Started"), "started, queued, or a duplicate"), **_ERRORS},
             },
@@ -353,6 +356,11 @@ OPENAPI: dict[str, Any] = {
                     "from": {"type": "string", "description": "one of our numbers, E.164"},
                     "data": {"type": "object"},
                     "idempotency_key": {"type": "string"},
+                    "when_busy": {
+                        "enum": list(WHEN_BUSY),
+                        "description": "when the customer is already in a conversation on that number: "
+                        "this journey's own policy, over its flow's `when_busy`",
+                    },
                 },
             },
             "DigestEvent": {

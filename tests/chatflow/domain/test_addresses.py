@@ -155,6 +155,24 @@ def test_with_an_id_key_the_id_carries_a_keyed_token_the_same_every_time(monkeyp
     assert customer_token("+14155550100") != token  # another key: another token (rotation)
 
 
+def test_a_conversation_beside_the_main_one_is_named_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ID_KEY, raising=False)
+    main = ConversationRef("sms", "+15005550006", "+14155550100")
+    beside = main.beside_main("k2x9q4")
+    assert beside.id == "chat:sms:+15005550006:+14155550100~k2x9q4"
+    assert ConversationRef.parse(beside.id) == beside and beside.main == main and main.main == main
+    assert beside.id.startswith(ConversationRef.prefix("sms", "+15005550006"))  # listed by number
+    # An email address with the mark in it is a customer, not a conversation beside another.
+    email = ConversationRef.parse("chat:email:help@shop.test:ana~x@example.com")
+    assert (email.customer, email.beside) == ("ana~x@example.com", "")
+    with pytest.raises(ValueError, match="not a name"):
+        main.beside_main("Not OK")
+    monkeypatch.setenv(ID_KEY, base64.b64encode(b"k" * 32).decode())
+    hashed = main.beside_main("k2x9q4")
+    assert hashed.id == f"{main.id}~k2x9q4" and is_hashed_id(hashed.id)
+    assert ConversationRef.parse(hashed.id).main.id == main.id
+
+
 @pytest.mark.parametrize(("value", "says"), [("not base64!", "is not base64"), ("c2hvcnQ=", "holds 5 bytes")])
 def test_a_bad_id_key_is_a_config_error_naming_it(value: str, says: str) -> None:
     with pytest.raises(ConfigError, match=f"CHATFLOW_ID_KEY.*{says}|{says}"):

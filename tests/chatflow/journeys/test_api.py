@@ -150,6 +150,12 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient):
             422,
             "data must be",
         ),
+        (
+            b'{"flow": "payment", "to": "+14155550100", "from": "+15005550006", "when_busy": "later"}',
+            {"content-type": "application/json"},
+            422,
+            "when_busy must be one of interrupt, skip, queue, beside",
+        ),
     ],
 )
 async def test_bad_requests_get_a_clear_4xx(api: httpx.AsyncClient, body: bytes, headers: dict, status: int, says: str):
@@ -241,6 +247,22 @@ async def test_a_busy_customer_is_skipped_interrupted_or_queued_as_the_flow_says
     assert view["data"] == {"n": 2}
     assert await flows_of_runs(dev_env, id, 3) == ["payment", "payment_interrupting", "payment_queued"]
     assert await redis.llen(keys.queued_journeys(id)) == 0  # nothing left to start
+
+
+async def test_a_journeys_own_when_busy_wins_over_its_flows(api: httpx.AsyncClient):
+    customer = new_customer()
+    id = (await start(api, customer)).json()["id"]
+    await until(api, id, step="ask")
+    # payment_queued's flow says "queue"; this journey says "skip", then "beside".
+    skipped = await start(api, customer, flow="payment_queued", when_busy="skip")
+    assert skipped.status_code == 409 and skipped.json()["status"] == "skipped"
+    beside = await start(api, customer, flow="payment_queued", when_busy="beside")
+    assert beside.status_code == 202 and beside.json()["status"] == "started"
+    other = beside.json()["id"]
+    assert other.startswith(f"{id}~") and ConversationRef.parse(other).main.id == id
+    for conversation in (id, other):
+        assert (await until(api, conversation, step="ask"))["state"] == "running"
+        await api.delete(f"/api/conversations/{conversation}")
 
 
 async def test_conversations_are_listed_by_flow_state_and_number(api: httpx.AsyncClient):

@@ -1,0 +1,204 @@
+"""Several conversations per customer and number, through the web app, its forwarder, a worker,
+Temporal and Valkey: a journey started beside a running one, replies routed to the conversation
+waiting for them, STOP ending every one, and a customer with one conversation as before."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from temporalio.testing import WorkflowEnvironment
+
+from chatflow import Ask, Delay, End, Flow, hours, keyword, number
+from chatflow.domain.addresses import Address, ConversationRef
+from chatflow.domain.config import Config, NumberBinding, Settings
+from chatflow.edge import keys
+from chatflow.edge.beside import chosen
+from chatflow.temporal.records import ReplyFit
+from tests.flows import FLOWS
+from tests.helpers import new_customer, running_app, running_worker, started_services
+
+NUMBER = "+15005550006"
+KEY = "s3cret"
+
+CONFIG = Config(
+    numbers=[
+        NumberBinding(address=Address("tel", NUMBER), provider="console", channel="sms", flow="parrot", rate=50.0)
+    ],
+    flow_modules=[],
+    settings=Settings(api_key=KEY),
+)
+
+
+class Rating(Flow):
+    """A survey sent the same afternoon as a payment reminder: it waits for a number."""
+
+    title = "our survey"
+    ask = Ask("Rate your delivery 1-5", branches={number(1, 5): "thanks"}, save_as="score", attempts=5)
+    thanks = End("completed", "Thanks for rating us!")
+
+
+class Pause(Flow):
+    """Sleeps: it waits for no answer."""
+
+    rest = Delay(hours(1))
+    done = End("completed")
+
+
+class Urgent(Flow):
+    """A question whose flow claims replies before others (`reply_priority`)."""
+
+    reply_priority = 1
+    ask = Ask("Was it you who logged in? Reply YES or NO.", branches={keyword("yes"): "done", keyword("no"): "done"})
+    done = End("completed", "Noted.")
+
+
+@pytest.fixture
+async def api(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+    async with started_services(
+        CONFIG, [*FLOWS, Rating, Pause, Urgent], client=dev_env.client, redis=redis
+    ) as services:
+        async with running_worker(services), running_app(services) as http:
+            http.headers.update({"Authorization": f"Bearer {KEY}"})
+            yield http
+
+
+async def start(api: httpx.AsyncClient, customer: str, flow: str, **extra) -> httpx.Response:
+    return await api.post("/api/conversations", json={"flow": flow, "to": customer, "from": NUMBER, **extra})
+
+
+async def say(api: httpx.AsyncClient, customer: str, text: str) -> str:
+    """The customer writes to our number through the console's webhook; the message's id."""
+    answer = await api.post("/console/messages", json={"from": customer, "to": NUMBER, "text": text})
+    assert answer.status_code == 202, answer.text
+    return answer.json()["id"]
+
+
+async def until(api: httpx.AsyncClient, id: str, check=lambda view: True, **expected) -> dict:
+    view: dict = {}
+    for _ in range(400):
+        view = (await api.get(f"/api/conversations/{id}")).json()
+        if all(view.get(k) == v for k, v in expected.items()) and check(view):
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{id} never reached {expected}: {view}")
+
+
+def said_by_customer(view: dict) -> list[str]:
+    return [turn["text"] for turn in view["transcript"] if turn["direction"] == "in"]
+
+
+async def test_a_journey_beside_a_running_one_runs_and_each_gets_the_replies_it_waits_for(
+    api: httpx.AsyncClient, redis: Redis
+):
+    customer = new_customer()
+    payment = (await start(api, customer, "payment")).json()["id"]
+    assert payment == ConversationRef("sms", NUMBER, customer).id  # the main conversation's id, as always
+    await until(api, payment, step="ask")
+
+    beside = await start(api, customer, "rating", when_busy="beside")
+    assert beside.status_code == 202 and beside.json()["status"] == "started", beside.text
+    rating = beside.json()["id"]
+    assert rating != payment and ConversationRef.parse(rating).main.id == payment
+    await until(api, rating, step="ask")
+
+    # A reply only the survey's question takes goes to the survey, though both wait.
+    await say(api, customer, "4")
+    done = await until(api, rating, state="ended", outcome="completed")
+    assert done["data"]["score"] == 4
+    # The reminder's question takes PAY: the reminder gets it, the one that asked last or not.
+    await say(api, customer, "pay")
+    await until(api, payment, state="ended", outcome="completed")
+    assert said_by_customer(await until(api, payment)) == ["pay"]
+    assert said_by_customer(done) == ["4"]
+
+
+async def test_a_reply_no_question_takes_goes_to_the_one_that_asked_last(api: httpx.AsyncClient):
+    customer = new_customer()
+    payment = (await start(api, customer, "payment")).json()["id"]
+    await until(api, payment, step="ask")
+    rating = (await start(api, customer, "rating", when_busy="beside")).json()["id"]
+    await until(api, rating, step="ask")
+
+    await say(api, customer, "hello?")
+    view = await until(api, rating, check=lambda view: said_by_customer(view) == ["hello?"])
+    assert view["state"] == "running"  # its reprompt: not an answer
+    assert said_by_customer(await until(api, payment)) == []
+
+
+async def test_a_conversation_that_waits_for_no_answer_does_not_get_the_reply(api: httpx.AsyncClient):
+    customer = new_customer()
+    asleep = (await start(api, customer, "pause")).json()["id"]
+    await until(api, asleep, step="rest")
+    payment = (await start(api, customer, "payment", when_busy="beside")).json()["id"]
+    await until(api, payment, step="ask")
+
+    await say(api, customer, "pay")
+    await until(api, payment, state="ended", outcome="completed")
+    view = await until(api, asleep)
+    assert view["state"] == "running" and said_by_customer(view) == []
+
+
+async def test_a_flow_with_a_higher_reply_priority_gets_a_reply_both_take(api: httpx.AsyncClient):
+    customer = new_customer()
+    urgent = (await start(api, customer, "urgent")).json()["id"]
+    await until(api, urgent, step="ask")
+    payment = (await start(api, customer, "payment", when_busy="beside")).json()["id"]
+    await until(api, payment, step="ask")  # asked last, but ranks below
+
+    await say(api, customer, "yes")
+    await until(api, urgent, state="ended", outcome="completed")
+    assert said_by_customer(await until(api, payment)) == []
+
+
+async def test_stop_ends_every_conversation_of_the_customer_on_the_number(api: httpx.AsyncClient):
+    customer = new_customer()
+    payment = (await start(api, customer, "payment")).json()["id"]
+    await until(api, payment, step="ask")
+    rating = (await start(api, customer, "rating", when_busy="beside")).json()["id"]
+    await until(api, rating, step="ask")
+
+    await say(api, customer, "STOP")
+    for id in (payment, rating):
+        view = await until(api, id, state="ended")
+        assert view["outcome"] == "cancelled" and view["reason"] == "the customer opted out"
+
+
+async def test_the_api_lists_conversations_beside_each_other_separately(api: httpx.AsyncClient):
+    customer = new_customer()
+    payment = (await start(api, customer, "payment")).json()["id"]
+    rating = (await start(api, customer, "rating", when_busy="beside")).json()["id"]
+    listed: dict[str, str] = {}
+    for _ in range(200):
+        found = (await api.get("/api/conversations", params={"number": NUMBER, "state": "running"})).json()
+        listed = {c["id"]: c["flow"] for c in found["conversations"] if c["id"] in (payment, rating)}
+        if len(listed) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert listed == {payment: "payment", rating: "rating"}
+    assert (await api.get(f"/api/conversations/{rating}")).json()["flow"] == "rating"
+    for id in (payment, rating):
+        assert (await api.delete(f"/api/conversations/{id}")).json()["ending"] is True
+
+
+async def test_a_customer_with_one_conversation_is_never_routed(api: httpx.AsyncClient, redis: Redis):
+    customer = new_customer()
+    payment = (await start(api, customer, "payment")).json()["id"]
+    await until(api, payment, step="ask")
+    message = await say(api, customer, "pay")
+    await until(api, payment, state="ended", outcome="completed")
+    # No conversation beside it: the forwarder asked no workflow anything and decided nothing.
+    assert not await redis.exists(keys.beside(payment))
+    assert not await redis.exists(keys.reply_route(message))
+
+
+def test_the_reply_goes_to_a_waiting_conversation_that_takes_it_then_by_priority_then_the_latest_question():
+    def fit(waiting: bool, fits: bool, at: str, priority: int = 0) -> ReplyFit:
+        return ReplyFit(waiting, fits, f"2026-12-07T10:00:{at}", priority)
+
+    assert chosen({"a": None, "b": fit(False, False, "09")}) is None  # none waits: the main one's
+    assert chosen({"a": fit(True, False, "05"), "b": fit(True, False, "09")}) == "b"
+    assert chosen({"a": fit(True, True, "05"), "b": fit(True, False, "09")}) == "a"
+    assert chosen({"a": fit(True, True, "05", priority=1), "b": fit(True, True, "09")}) == "a"
+    assert chosen({"a": fit(True, True, "05"), "b": fit(False, False, "09")}) == "a"
