@@ -56,6 +56,10 @@ OPTED_OUT = "You have been unsubscribed and will receive no more messages. Reply
 OPTED_IN = "You have been resubscribed. Reply STOP to unsubscribe."
 HELP = "Reply STOP to unsubscribe, START to resubscribe."
 ANSWERS = (OPTED_OUT, OPTED_IN, HELP)
+# What the customer is asked when a reply of theirs fits several of their conversations on a
+# number (`chatflow.edge.beside`), the conversations numbered after it.
+WHICH = "Which conversation is your reply for? Reply with its number:"
+TEXTS = (*ANSWERS, WHICH)
 LOCALES = Path(__file__).resolve().parent / "locales"
 DOMAIN = "keywords"
 
@@ -65,6 +69,15 @@ def answers(code: str) -> dict[str, str]:
     translation = gettext.translation(DOMAIN, LOCALES, languages=[code], fallback=True)
     opted_out, opted_in, help_ = (translation.gettext(text) for text in ANSWERS)
     return {"opted_out_text": opted_out, "opted_in_text": opted_in, "help_text": help_}
+
+
+def which_question(locale: str, titles: list[str]) -> str:
+    """The question which conversation a reply is for, in `locale`'s language where the
+    catalogues translate it (English otherwise), each conversation's title numbered from 1."""
+    code = locale.replace("-", "_").split("_")[0].lower()
+    translation = gettext.translation(DOMAIN, LOCALES, languages=[code], fallback=True)
+    lines = [translation.gettext(WHICH), *(f"{number}. {title}" for number, title in enumerate(titles, start=1))]
+    return "\n".join(lines)
 
 
 ENGLISH = Language(

@@ -296,7 +296,7 @@ class Forwarder:
         self._begin = redis.register_script(_BEGIN)
         self._done = redis.register_script(_DONE)
         self._done_then_begin = redis.register_script(_DONE_THEN_BEGIN)
-        self._router = ReplyRouter(redis, client)
+        self._router = ReplyRouter(redis, client, task_queue=task_queue)
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._keep_leases())]
@@ -454,6 +454,8 @@ class Forwarder:
             try:
                 if beside and message.conversation.id in beside:
                     target = await self._router.target(message)
+                    if target is None:  # held while the customer is asked which conversation, or an answer
+                        break
                     if target != message.conversation.id and await signal_inbound(self._client, target, message):
                         break
                 if again:

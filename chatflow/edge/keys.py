@@ -88,6 +88,12 @@ def beside(conversation_id: str) -> str:
     return f"{PREFIX}:beside:{conversation_id}"
 
 
+def asking(conversation_id: str) -> str:
+    """Set while the customer is asked which of their conversations beside the main one a reply
+    is for (`chatflow.temporal.which`), by the main one's id."""
+    return f"{PREFIX}:asking:{conversation_id}"
+
+
 def reply_route(message_id: str) -> str:
     """Which of a customer's conversations a message went to, decided once for its retries."""
     return f"{PREFIX}:reply-route:{message_id}"

@@ -23,7 +23,7 @@ from temporalio.client import (
 )
 from temporalio.common import QueryRejectCondition
 from temporalio.envconfig import ClientConfig
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from chatflow.domain.addresses import ConversationRef, id_key, is_hashed_id
@@ -35,6 +35,7 @@ from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.converter import data_converter
 from chatflow.temporal.records import ConversationInput, OperatorReply, ReplyFit
 from chatflow.temporal.search_attributes import FLOW
+from chatflow.temporal.which import WhichConversation, WhichInput, which_id
 from chatflow.temporal.workflow import ConversationWorkflow
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -235,6 +236,30 @@ async def reply_fit(client: Client, conversation_id: str, message: InboundMessag
         return None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def ask_which(client: Client, params: WhichInput, *, task_queue: str = TASK_QUEUE) -> None:
+    """Hold a reply and ask the customer which conversation it is for (`chatflow.temporal.which`);
+    one question per main conversation at a time (a repeat of this start is a no-op)."""
+    try:
+        await client.start_workflow(
+            WhichConversation.run, params, id=which_id(params.conversation.id), task_queue=task_queue
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+
+
+async def answer_which(client: Client, workflow_id: str, message: InboundMessage) -> str | None:
+    """Offer the customer's message to the question which conversation a reply is for: CHOSEN (it
+    answered), NOT_AN_ANSWER, or None when no question is open."""
+    try:
+        return str(await client.get_workflow_handle(workflow_id).execute_update(WhichConversation.answer, message))
+    except WorkflowUpdateFailedError:
+        return None
+    except RPCError as error:
+        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             return None
         raise
 

@@ -121,7 +121,8 @@ class ReplyFit:
     fits: bool  # that question's choices or branches take the message as an answer
     asked_at: str = ""  # when it last said something to the customer (ISO 8601; "" never)
     priority: int = 0  # its flow's `reply_priority`
-    title: str = ""  # its flow's `title`, for asking the customer which conversation a reply is for
+    title: str = ""  # its flow's `title` in the customer's language, for asking which conversation
+    locale: str = ""  # the customer's locale, as the conversation has it
 
 
 class SeenIds:

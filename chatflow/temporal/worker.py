@@ -19,6 +19,7 @@ from chatflow.temporal.constants import TASK_QUEUE, WORKER_SHUTDOWN_GRACE
 from chatflow.temporal.delivery_reports import DeliveryReporter, DeliveryReportWorkflow
 from chatflow.temporal.media import MediaFetcher
 from chatflow.temporal.search_attributes import ensure_registered
+from chatflow.temporal.which import WhichConversation
 from chatflow.temporal.workflow import ConversationWorkflow
 
 # Flows run inside Temporal's sandbox. chatflow, the flows and `transitions` (whose core is
@@ -90,7 +91,7 @@ def build_worker(
     activities = ChatflowActivities(
         channels, http, guard, on_send, ledger, barrier, http_allow, fallbacks, senders=senders
     )
-    workflows: list[type] = [ConversationWorkflow]
+    workflows: list[type] = [ConversationWorkflow, WhichConversation]
     functions: list[Callable[..., Any]] = [
         activities.send_message,
         activities.http_request,

@@ -379,7 +379,10 @@ class ConversationWorkflow:
         )
         asked_at = next((t.at for t in reversed(self.transcript) if t.direction == "out" and not t.to), "")
         title = flow.title or flow.name.replace("_", " ")
-        return ReplyFit(waiting, waiting and runner.fits(message), asked_at, flow.reply_priority, title)
+        if runner.catalogues:
+            title = runner.catalogues.gettext(title, runner.locale)
+        fits = waiting and runner.fits(message)
+        return ReplyFit(waiting, fits, asked_at, flow.reply_priority, title, runner.locale)
 
     # -- the engine's Port ---------------------------------------------------------------------
 

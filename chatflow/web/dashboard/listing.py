@@ -20,7 +20,7 @@ from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.addresses import ConversationRef, e164
+from chatflow.domain.addresses import BESIDE_MARK, ConversationRef, e164
 from chatflow.domain.errors import Invalid
 from chatflow.journeys.service import CLOSED_OUTCOMES, OUTCOMES, STATES, Journeys
 from chatflow.temporal.client import execution_customer
@@ -99,7 +99,8 @@ class ConversationList:
         return " AND ".join(clauses)
 
     def _customer_clause(self, customer: str) -> str:
-        """A customer's conversations: one id per channel and number of ours."""
+        """A customer's conversations: one main id per channel and number of ours, and the
+        conversations beside each (named after it)."""
         try:
             customer = e164(customer, what="customer")
         except ValueError as error:
@@ -107,7 +108,8 @@ class ConversationList:
         ids = sorted({ConversationRef(b.channel, b.number, customer).id for b in self.journeys.config.numbers})
         if not ids:
             raise Invalid("no numbers in the config: there are no conversations to list")
-        return f"WorkflowId IN ({', '.join(quoted(i) for i in ids)})"
+        beside = [f"WorkflowId STARTS_WITH {quoted(i + BESIDE_MARK)}" for i in ids]
+        return f"(WorkflowId IN ({', '.join(quoted(i) for i in ids)}) OR {' OR '.join(beside)})"
 
     async def page(self, filters: Filters, *, size: int = PAGE_SIZES[0], cursor: str = "") -> Page:
         if not 0 < size <= max(PAGE_SIZES):

@@ -4,17 +4,18 @@ waiting for them, STOP ending every one, and a customer with one conversation as
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow import Ask, Delay, End, Flow, hours, keyword, number
+from chatflow import Ask, Delay, End, Flow, hours, keyword, no, number, yes
 from chatflow.domain.addresses import Address, ConversationRef
 from chatflow.domain.config import Config, NumberBinding, Settings
-from chatflow.edge import keys
-from chatflow.edge.beside import chosen
+from chatflow.edge import beside, keys
+from chatflow.edge.beside import chosen, undecided
 from chatflow.temporal.records import ReplyFit
 from tests.flows import FLOWS
 from tests.helpers import new_customer, running_app, running_worker, started_services
@@ -54,10 +55,21 @@ class Urgent(Flow):
     done = End("completed", "Noted.")
 
 
+class Renewal(Flow):
+    ask = Ask("Renew your plan for another year? YES or NO", branches={yes: "done", no: "done"}, save_as="renew")
+    done = End("completed", "Noted, thanks.")
+
+
+class Delivered(Flow):
+    title = "your delivery"
+    ask = Ask("Did your parcel arrive? YES or NO", branches={yes: "done", no: "done"}, save_as="arrived", attempts=5)
+    done = End("completed", "Thanks for telling us.")
+
+
 @pytest.fixture
 async def api(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
     async with started_services(
-        CONFIG, [*FLOWS, Rating, Pause, Urgent], client=dev_env.client, redis=redis
+        CONFIG, [*FLOWS, Rating, Pause, Urgent, Renewal, Delivered], client=dev_env.client, redis=redis
     ) as services:
         async with running_worker(services), running_app(services) as http:
             http.headers.update({"Authorization": f"Bearer {KEY}"})
@@ -83,6 +95,27 @@ async def until(api: httpx.AsyncClient, id: str, check=lambda view: True, **expe
             return view
         await asyncio.sleep(0.05)
     raise AssertionError(f"{id} never reached {expected}: {view}")
+
+
+async def texts_to(api: httpx.AsyncClient, customer: str, containing: str) -> list[str]:
+    """What the console has sent the customer so far, once one message holds `containing`."""
+    texts: list[str] = []
+    for _ in range(200):
+        page = (await api.get("/console/messages", params={"customer": customer})).json()
+        texts = [message["text"] for message in page["messages"]]
+        if any(containing in text for text in texts):
+            return texts
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never sent {containing!r}: {texts}")
+
+
+async def both_waiting(api: httpx.AsyncClient, customer: str) -> tuple[str, str]:
+    """A delivery question, then a renewal question beside it: both take YES."""
+    delivered = (await start(api, customer, "delivered")).json()["id"]
+    await until(api, delivered, step="ask")
+    renewal = (await start(api, customer, "renewal", when_busy="beside")).json()["id"]
+    await until(api, renewal, step="ask")
+    return delivered, renewal
 
 
 def said_by_customer(view: dict) -> list[str]:
@@ -202,3 +235,58 @@ def test_the_reply_goes_to_a_waiting_conversation_that_takes_it_then_by_priority
     assert chosen({"a": fit(True, True, "05"), "b": fit(True, False, "09")}) == "a"
     assert chosen({"a": fit(True, True, "05", priority=1), "b": fit(True, True, "09")}) == "a"
     assert chosen({"a": fit(True, True, "05"), "b": fit(False, False, "09")}) == "a"
+    # Two questions take it at the same priority: ask, the latest question first.
+    assert undecided({"a": fit(True, True, "05"), "b": fit(True, True, "09"), "c": fit(True, False, "10")}) == [
+        "b",
+        "a",
+    ]
+    assert undecided({"a": fit(True, True, "05", priority=1), "b": fit(True, True, "09")}) == []
+
+
+async def test_a_reply_that_fits_two_waiting_conversations_makes_the_bot_ask_which_and_the_answer_routes_it(
+    api: httpx.AsyncClient,
+):
+    customer = new_customer()
+    delivered, renewal = await both_waiting(api, customer)
+
+    await say(api, customer, "yes")
+    texts = await texts_to(api, customer, "Which conversation")
+    # The one that asked last first, each by its flow's title (or its name).
+    assert texts[-1] == "Which conversation is your reply for? Reply with its number:\n1. renewal\n2. your delivery"
+    assert said_by_customer(await until(api, delivered)) == [] == said_by_customer(await until(api, renewal))
+
+    await say(api, customer, "2")  # the answer is spent: no conversation gets "2"
+    done = await until(api, delivered, state="ended", outcome="completed")
+    assert said_by_customer(done) == ["yes"] and done["data"]["arrived"] is True
+    view = await until(api, renewal)
+    assert view["state"] == "running" and said_by_customer(view) == []
+
+
+async def test_anything_but_a_number_after_the_question_is_a_new_reply_and_the_held_one_goes_to_the_last_question(
+    api: httpx.AsyncClient,
+):
+    customer = new_customer()
+    delivered, renewal = await both_waiting(api, customer)
+    await say(api, customer, "yes")
+    await texts_to(api, customer, "Which conversation")
+
+    await say(api, customer, "hmm")
+    done = await until(api, renewal, state="ended", outcome="completed")  # it asked last: the held YES
+    assert said_by_customer(done) == ["yes"]
+    # "hmm" is a reply of its own: to the one still waiting, whose question asks again.
+    view = await until(api, delivered, check=lambda view: said_by_customer(view) == ["hmm"])
+    assert view["state"] == "running"
+
+
+async def test_a_held_reply_goes_to_the_last_question_when_the_customer_never_answers(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(beside, "WHICH_TIMEOUT", timedelta(seconds=1))
+    customer = new_customer()
+    delivered, renewal = await both_waiting(api, customer)
+    await say(api, customer, "no")
+    await texts_to(api, customer, "Which conversation")
+
+    done = await until(api, renewal, state="ended", outcome="completed")
+    assert said_by_customer(done) == ["no"] and done["data"]["renew"] is False
+    assert said_by_customer(await until(api, delivered)) == []  # once, to one conversation

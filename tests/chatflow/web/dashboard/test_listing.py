@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from chatflow.journeys.service import Journeys
+from chatflow.journeys.service import JourneyRequest, Journeys
 from chatflow.web.dashboard.listing import ConversationList, Filters, Page
 from tests.chatflow.web.dashboard.stack import JOURNEY_NUMBER, Served
 from tests.helpers import new_customer
@@ -81,3 +81,18 @@ async def test_filters_on_what_the_workflow_keeps_current(served: Served) -> Non
         Filters(number=JOURNEY_NUMBER, customer=paid, outcome="failed"),
     ):
         assert (await listed.page(nothing)).rows == []
+
+
+async def test_a_customers_conversations_beside_each_other_are_listed_each_on_its_own(served: Served) -> None:
+    customer = new_customer()
+    main = await served.start_payment(customer)
+    await served.until(main, step="ask")
+    services = served.services
+    journeys = Journeys(services.config, services.client, services.redis, services.registry)
+    beside = (await journeys.start(JourneyRequest("payment", customer, JOURNEY_NUMBER, when_busy="beside"))).id
+    assert beside != main
+    listed = conversations(served)
+    mine = Filters(number=JOURNEY_NUMBER, customer=customer)
+    assert await listed_ids(listed, mine, {main, beside}) == {main, beside}
+    for conversation in (main, beside):
+        await journeys.end(conversation, "test over")
