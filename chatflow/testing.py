@@ -1,6 +1,7 @@
 """`chatflow.testing`: test a flow as a customer would experience it, on a real Temporal server.
 
-The public face of `chatflow.runtime.testing`; see there.
+The public face of `chatflow.runtime.testing`; see there. `MemoryFlowTest` drives a flow the
+same way on the engine alone, in memory (`chatflow.flows.memory`): its logic in milliseconds.
 
 It is also a pytest plugin, registered by the package (the `pytest11` entry point), so a project
 needs no conftest.py and no pytest settings to test its flows:
@@ -28,9 +29,10 @@ from typing import Any
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow.flows.flow import Flow
+from chatflow.flows.memory import MemoryFlowTest
 from chatflow.runtime.testing import FlowTest, dev_server, time_skipping
 
-__all__ = ["FlowTest", "dev_server", "time_skipping"]
+__all__ = ["FlowTest", "MemoryFlowTest", "dev_server", "time_skipping"]
 
 OpenFlowTest = Callable[..., Awaitable[FlowTest]]
 

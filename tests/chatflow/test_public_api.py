@@ -11,7 +11,7 @@ AUTHORING_API = [
     "SendWindow", "Notify", "Report", "SourceEvent", "SourceMapping", "Split", "Start", "Wait", "WaitUntil", "anything", "days", "hours", "keyword", "location", "media", "minutes", "no",
     "normalise", "number", "reaction", "regex", "seconds", "secret", "submitted", "Template", "yes",
 ]  # fmt: skip
-TESTING_API = ["FlowTest", "dev_server", "time_skipping"]
+TESTING_API = ["FlowTest", "MemoryFlowTest", "dev_server", "time_skipping"]
 
 
 def test_the_authoring_api_is_what_the_readme_documents() -> None:

@@ -1,9 +1,7 @@
 """A bug in a flow ends that conversation with a reason and its failure branch; it never wedges it."""
 
-from temporalio.testing import WorkflowEnvironment
-
 from chatflow import Ask, End, Flow, Say, anything
-from chatflow.testing import FlowTest
+from chatflow.testing import MemoryFlowTest
 
 
 class MissingKey(Flow):
@@ -26,8 +24,8 @@ class SaysSorry(Flow):
     sorry = End("failed", "Sorry, something went wrong on our side.")
 
 
-async def test_a_missing_template_key_ends_the_conversation_failed_with_the_key(skipping_env: WorkflowEnvironment):
-    async with FlowTest(skipping_env, MissingKey) as chat:
+async def test_a_missing_template_key_ends_the_conversation_failed_with_the_key():
+    async with MemoryFlowTest(MissingKey) as chat:
         said = await chat.send("hello")
         result = await chat.result()
     assert said == []
@@ -35,16 +33,16 @@ async def test_a_missing_template_key_ends_the_conversation_failed_with_the_key(
     assert "'name'" in result.reason
 
 
-async def test_an_exception_in_a_code_step_ends_the_conversation_failed(skipping_env: WorkflowEnvironment):
-    async with FlowTest(skipping_env, BrokenCode) as chat:
+async def test_an_exception_in_a_code_step_ends_the_conversation_failed():
+    async with MemoryFlowTest(BrokenCode) as chat:
         await chat.start()
         result = await chat.result()
     assert result.outcome == "failed"
     assert "KeyError" in result.reason and "lookup" in result.reason
 
 
-async def test_the_step_s_own_error_branch_runs_first(skipping_env: WorkflowEnvironment):
-    async with FlowTest(skipping_env, SaysSorry) as chat:
+async def test_the_step_s_own_error_branch_runs_first():
+    async with MemoryFlowTest(SaysSorry) as chat:
         said = await chat.start()
         result = await chat.result()
     assert said == ["Sorry, something went wrong on our side."]

@@ -13,7 +13,7 @@ from chatflow import Ask, AskLanguage, Choice, End, Flow, Say, Template, anythin
 from chatflow.domain.errors import TemplateError
 from chatflow.flows import i18n
 from chatflow.flows.templating import render
-from chatflow.testing import FlowTest
+from chatflow.testing import FlowTest, MemoryFlowTest
 from conversations.demo import Demo
 
 
@@ -135,11 +135,11 @@ def test_a_twilio_content_sid_is_the_templates_language_only() -> None:
     assert (spanish.language, spanish.content_sid) == ("es", "")
 
 
-# -- flows through Temporal -----------------------------------------------------------------
+# -- flows in conversations: the engine in memory, and the worker on Temporal --------------------
 
 
-async def test_the_demo_speaks_spanish_to_a_journey_with_locale_es(skipping_env: WorkflowEnvironment) -> None:
-    async with FlowTest(skipping_env, Demo) as chat:
+async def test_the_demo_speaks_spanish_to_a_journey_with_locale_es() -> None:
+    async with MemoryFlowTest(Demo) as chat:
         said = await chat.start({"locale": "es"})
         assert said[0] == "¡Hola! Soy el bot de demostración de chatflow."
         assert said[1].splitlines() == [
@@ -160,28 +160,24 @@ async def test_the_demo_speaks_spanish_to_a_journey_with_locale_es(skipping_env:
     assert result.data["locale"] == "es"
 
 
-async def test_a_spanish_number_gets_spanish_and_a_locale_without_catalogue_the_flows_language(
-    skipping_env: WorkflowEnvironment,
-) -> None:
-    async with FlowTest(skipping_env, Demo, customer="+34911234567") as chat:
+async def test_a_spanish_number_gets_spanish_and_a_locale_without_catalogue_the_flows_language() -> None:
+    async with MemoryFlowTest(Demo, customer="+34911234567") as chat:
         assert (await chat.send("hola"))[0] == "¡Hola! Soy el bot de demostración de chatflow."
-    async with FlowTest(skipping_env, Demo) as chat:
+    async with MemoryFlowTest(Demo) as chat:
         assert (await chat.start({"locale": "fr"}))[0] == "Hi! I'm the chatflow demo bot."
 
 
-async def test_a_flow_without_catalogues_records_no_locale(skipping_env: WorkflowEnvironment) -> None:
+async def test_a_flow_without_catalogues_records_no_locale() -> None:
     class Plain(Flow):
         hi = Say("Hi, {due:date:long}")
 
-    async with FlowTest(skipping_env, Plain, customer="+34911234567") as chat:
+    async with MemoryFlowTest(Plain, customer="+34911234567") as chat:
         assert await chat.start({"due": "2026-03-04"}) == ["Hi, March 4, 2026"]
         result = await chat.result()
     assert "locale" not in result.data
 
 
-async def test_asking_the_language_switches_the_conversation_to_it(
-    skipping_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
+async def test_asking_the_language_switches_the_conversation_to_it(tmp_path: Path) -> None:
     class Polyglot(Flow):
         language_question = AskLanguage("Which language? / ¿Qué idioma?", languages=["en", "es"])
         menu = Ask("Anything else?", branches={anything: "done"}, template=Template("more", languages=["es"]))
@@ -189,7 +185,7 @@ async def test_asking_the_language_switches_the_conversation_to_it(
 
     Polyglot.locales = str(tmp_path)
     translate(Polyglot, "es", SPANISH)
-    async with FlowTest(skipping_env, Polyglot) as chat:
+    async with MemoryFlowTest(Polyglot) as chat:
         assert (await chat.start())[0].splitlines() == [
             "Which language? / ¿Qué idioma?",
             "",
@@ -202,12 +198,10 @@ async def test_asking_the_language_switches_the_conversation_to_it(
     assert result.data["locale"] == "es"
 
 
-async def test_choices_reprompts_and_formats_follow_the_catalogue(
-    skipping_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
+async def test_choices_reprompts_and_formats_follow_the_catalogue(tmp_path: Path) -> None:
     flow = order_flow(tmp_path)
     translate(flow, "es", SPANISH)
-    async with FlowTest(skipping_env, flow) as chat:
+    async with MemoryFlowTest(flow) as chat:
         said = await chat.start({**DATA, "locale": "es"})
         assert said[0] == "Tu pedido A-7 cuesta 12,50\xa0€, vence el 4 de marzo de 2026."
         assert said[1].splitlines() == ["¿Algo más?", "", "1. Sí, por favor", "2. No, gracias"]
@@ -314,9 +308,7 @@ def test_ask_language_offers_each_language_in_its_own_name() -> None:
         AskLanguage(languages=["en"])
 
 
-async def test_the_documented_flow_asks_the_language_and_writes_the_amount_and_date_its_way(
-    skipping_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
+async def test_the_documented_flow_asks_the_language_and_writes_the_amount_and_date_its_way(tmp_path: Path) -> None:
     from tests.test_docs import snippet
 
     namespace: dict[str, object] = {"__name__": "invoice_flows"}
@@ -337,7 +329,7 @@ async def test_the_documented_flow_asks_the_language_and_writes_the_amount_and_d
         },
     )
     data = {"invoice": "F-1", "amount": "12.5", "due": "2026-03-04"}
-    async with FlowTest(skipping_env, invoice) as chat:
+    async with MemoryFlowTest(invoice) as chat:
         assert (await chat.start(data))[0].splitlines() == [
             "Which language do you prefer?",
             "",
@@ -347,7 +339,7 @@ async def test_the_documented_flow_asks_the_language_and_writes_the_amount_and_d
         ]
         assert await chat.send("2") == ["La factura F-1 de 12,50\xa0€ vence el 4 de marzo de 2026.", "¿Te ha servido?"]
         assert await chat.send("sí") == ["¡Gracias!"]
-    async with FlowTest(skipping_env, invoice) as chat:
+    async with MemoryFlowTest(invoice) as chat:
         await chat.start(data)
         # French has no catalogue: the flow's language, its way of writing amounts and dates.
         assert await chat.send("Français") == ["Invoice F-1 for €12.50 is due on March 4, 2026.", "Did that help?"]

@@ -1,10 +1,10 @@
 """`Notify`: a flow sends to someone on another channel (the customer by email, a staff member)
 and goes on where it was; quiet hours count on the recipient's clock."""
 
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from chatflow import Ask, Convo, End, Flow, Notify, Say, SendWindow, anything, yes
-from chatflow.testing import FlowTest
+from chatflow.testing import FlowTest, MemoryFlowTest
 
 STAFF = "ops@shop.example"
 
@@ -60,8 +60,8 @@ async def test_a_channel_with_no_address_of_ours_fails_with_the_reason(skipping_
     assert "no address of ours is bound to channel 'fax'" in result.reason
 
 
-async def test_quiet_hours_hold_a_notification_on_the_recipients_clock(skipping_env):
-    now = await skipping_env.get_current_time()
+async def test_quiet_hours_hold_a_notification_on_the_recipients_clock():
+    now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
     start = (now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
 
     class Callback(Flow):
@@ -71,7 +71,7 @@ async def test_quiet_hours_hold_a_notification_on_the_recipients_clock(skipping_
         book = Notify("Call {customer} back.", to=STAFF, channel="email", timezone="UTC")
         done = End("completed")
 
-    async with FlowTest(skipping_env, Callback) as chat:
+    async with MemoryFlowTest(Callback, now=now) as chat:
         await chat.start({"customer": "Ana"})
         # The customer just wrote: their answer goes now. The staff member's email waits for the window.
         assert await chat.send("at 10") == ["We'll call you back."]
@@ -83,14 +83,14 @@ async def test_quiet_hours_hold_a_notification_on_the_recipients_clock(skipping_
         assert (await chat.result()).outcome == "completed"
 
 
-async def test_a_code_step_notifies_too(skipping_env):
+async def test_a_code_step_notifies_too():
     class Escalate(Flow):
         async def escalate(self, convo: Convo) -> None:
             await convo.notify(STAFF, f"{convo.customer} needs help", channel="email", subject="Escalation")
 
         done = End("completed", "A person will call you.")
 
-    async with FlowTest(skipping_env, Escalate) as chat:
+    async with MemoryFlowTest(Escalate) as chat:
         assert await chat.start() == ["A person will call you."]
         [sent] = chat.sent_to(STAFF)
         assert (sent.subject, sent.text) == ("Escalation", f"{chat.ref.customer} needs help")

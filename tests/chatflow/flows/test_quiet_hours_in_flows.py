@@ -1,20 +1,21 @@
 """A flow's quiet hours hold back non-urgent messages, never answers to a customer who just wrote."""
 
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from chatflow import Ask, End, Flow, Say, SendWindow, yes
-from chatflow.testing import FlowTest
+from chatflow.testing import FlowTest, MemoryFlowTest
+
+NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 
 
-async def window_opening_soon(env) -> SendWindow:
-    """A two-hour window opening between one and two hours from the server's now (UTC)."""
-    now = await env.get_current_time()
+def window_opening_soon(now: datetime) -> SendWindow:
+    """A two-hour window opening between one and two hours from `now` (UTC)."""
     start = (now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     return SendWindow(time(start.hour), time((start.hour + 2) % 24))
 
 
 async def test_non_urgent_messages_wait_for_the_window(skipping_env):
-    window = await window_opening_soon(skipping_env)
+    window = window_opening_soon(await skipping_env.get_current_time())
 
     class Promo(Flow):
         quiet_hours = window
@@ -38,21 +39,21 @@ async def test_non_urgent_messages_wait_for_the_window(skipping_env):
         assert chat.messages[-1].last_inbound_at
 
 
-async def test_an_answer_to_a_customer_is_not_held_back(skipping_env):
-    window = await window_opening_soon(skipping_env)
+async def test_an_answer_to_a_customer_is_not_held_back():
+    window = window_opening_soon(NOON)
 
     class Helpdesk(Flow):
         quiet_hours = window
         menu = Ask("How can we help? Reply YES for a callback.", branches={yes: "callback"})
         callback = End("completed", "We'll call you.")
 
-    async with FlowTest(skipping_env, Helpdesk) as chat:
+    async with MemoryFlowTest(Helpdesk, now=NOON) as chat:
         assert await chat.send("hi") == ["How can we help? Reply YES for a callback."]
         assert await chat.send("yes") == ["We'll call you."]
 
 
-async def test_an_end_text_after_a_night_time_timeout_waits_for_the_window(skipping_env):
-    window = await window_opening_soon(skipping_env)
+async def test_an_end_text_after_a_night_time_timeout_waits_for_the_window():
+    window = window_opening_soon(NOON)
 
     class Reminder(Flow):
         quiet_hours = window
@@ -60,7 +61,7 @@ async def test_an_end_text_after_a_night_time_timeout_waits_for_the_window(skipp
         kept = End("completed", "Great.")
         gave_up = End("expired", "We cancelled your order.")
 
-    async with FlowTest(skipping_env, Reminder) as chat:
+    async with MemoryFlowTest(Reminder, now=NOON) as chat:
         assert await chat.start({"timezone": "UTC"}) == []  # held until the window opens
         assert await chat.skip(timedelta(hours=2, minutes=5)) == ["Still want your order?"]
         # The timeout fires after the window has closed: the last word waits for the next one.
@@ -68,8 +69,8 @@ async def test_an_end_text_after_a_night_time_timeout_waits_for_the_window(skipp
         assert await chat.skip(timedelta(hours=21)) == ["We cancelled your order."]
 
 
-async def test_a_code_steps_say_waits_for_the_window_unless_urgent(skipping_env):
-    window = await window_opening_soon(skipping_env)
+async def test_a_code_steps_say_waits_for_the_window_unless_urgent():
+    window = window_opening_soon(NOON)
 
     class FromCode(Flow):
         quiet_hours = window
@@ -80,14 +81,14 @@ async def test_a_code_steps_say_waits_for_the_window_unless_urgent(skipping_env)
 
         done = End("completed")
 
-    async with FlowTest(skipping_env, FromCode) as chat:
+    async with MemoryFlowTest(FromCode, now=NOON) as chat:
         assert await chat.start({"timezone": "UTC", "name": "Ana"}) == ["Your parcel is at the door."]
         assert await chat.skip(timedelta(minutes=55)) == []
         assert await chat.skip(timedelta(hours=1, minutes=10)) == ["Rate us, Ana!"]
 
 
 async def test_an_operator_reply_inside_quiet_hours_goes_and_the_trace_says_so(skipping_env):
-    window = await window_opening_soon(skipping_env)
+    window = window_opening_soon(await skipping_env.get_current_time())
 
     class Support(Flow):
         quiet_hours = window

@@ -12,7 +12,7 @@ from chatflow.flows.graph import graph_of, mermaid
 from chatflow.flows.split import choose_branch
 from chatflow.temporal import lifecycle
 from chatflow.temporal.search_attributes import DATA
-from chatflow.testing import FlowTest
+from chatflow.testing import FlowTest, MemoryFlowTest
 
 
 class Wording(Flow):
@@ -116,6 +116,6 @@ async def test_customers_go_down_their_branch_and_the_conversation_says_which(
     assert sorted(by_branch) == ["long", "short"]
 
 
-async def test_a_journey_may_choose_the_branch(skipping_env: WorkflowEnvironment) -> None:
-    async with FlowTest(skipping_env, Wording) as chat:
+async def test_a_journey_may_choose_the_branch() -> None:
+    async with MemoryFlowTest(Wording) as chat:
         assert await chat.start({"order_id": "A-1", "split:wording": "long"}) == [Wording.long.text]  # type: ignore[attr-defined]
