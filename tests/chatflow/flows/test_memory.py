@@ -1,6 +1,9 @@
 """`MemoryFlowTest` and its port: a virtual clock, recorded sends, the test's answers; and what
 it says when the flow or the test goes wrong."""
 
+import inspect
+import sys
+import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +11,7 @@ import pytest
 from chatflow import Ask, Convo, End, Flow, Say, anything
 from chatflow.domain.messages import MediaRequest, StoredMedia
 from chatflow.testing import MemoryFlowTest
+from tests.test_docs import snippet
 
 NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 
@@ -92,3 +96,18 @@ async def test_a_flow_waiting_for_nothing_but_a_reply_cannot_be_run_to_its_end()
     async with MemoryFlowTest(Forever) as chat:
         with pytest.raises(RuntimeError, match="has not started"):
             await chat.result()
+
+
+async def test_the_documented_memory_test_of_the_readmes_first_flow_passes() -> None:
+    reminders = types.ModuleType("reminders")
+    sys.modules["reminders"] = reminders
+    try:
+        exec(snippet("first-flow"), reminders.__dict__)
+        tests = types.ModuleType("test_reminders_in_memory")
+        exec(snippet("memory-test"), tests.__dict__)
+        found = [f for name, f in vars(tests).items() if name.startswith("test_") and inspect.iscoroutinefunction(f)]
+        assert found
+        for test in found:
+            await test()
+    finally:
+        del sys.modules["reminders"]

@@ -153,7 +153,8 @@ async def test_a_customer_known_only_by_user_id_is_addressed_as_recipient(
     assert "to" not in body
 
 
-@pytest.mark.parametrize("last_inbound_at", ["", ago(hours=24, minutes=1)], ids=["never", "24h01_ago"])  # ids fixed: xdist workers collect at different times
+# Ids of their own: a time in an id differs between pytest-xdist's processes, which must collect alike.
+@pytest.mark.parametrize("last_inbound_at", ["", ago(hours=24, minutes=1)], ids=["never", "24h01_ago"])
 async def test_outside_the_24_hour_window_a_template_is_sent(
     provider: WhatsAppCloudChannel, sent: respx.Route, last_inbound_at: str
 ) -> None:
