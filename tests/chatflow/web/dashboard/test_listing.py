@@ -88,7 +88,9 @@ async def test_a_customers_conversations_beside_each_other_are_listed_each_on_it
     main = await served.start_payment(customer)
     await served.until(main, step="ask")
     services = served.services
-    journeys = Journeys(services.config, services.client, services.redis, services.registry)
+    journeys = Journeys(
+        services.config, services.client, services.redis, services.registry, task_queue=services.task_queue
+    )
     beside = (await journeys.start(JourneyRequest("payment", customer, JOURNEY_NUMBER, when_busy="beside"))).id
     assert beside != main
     listed = conversations(served)
