@@ -9,7 +9,10 @@ Cloud namespace works as it does for the `temporal` CLI.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import (
@@ -35,10 +38,11 @@ from chatflow.temporal.constants import TASK_QUEUE
 from chatflow.temporal.converter import data_converter
 from chatflow.temporal.records import ConversationInput, OperatorReply, ReplyFit
 from chatflow.temporal.search_attributes import FLOW
-from chatflow.temporal.which import WhichConversation, WhichInput, which_id
+from chatflow.temporal.which import NOT_AN_ANSWER, WhichConversation, WhichInput, which_id
 from chatflow.temporal.workflow import ConversationWorkflow
 
 DEFAULT_ADDRESS = "localhost:7233"
+HAND_ON_WAIT = timedelta(seconds=10)  # for the reply held by a question which conversation to be handed on
 T = TypeVar("T")
 
 
@@ -254,8 +258,14 @@ async def ask_which(client: Client, params: WhichInput, *, task_queue: str = TAS
 async def answer_which(client: Client, workflow_id: str, message: InboundMessage) -> str | None:
     """Offer the customer's message to the question which conversation a reply is for: CHOSEN (it
     answered), NOT_AN_ANSWER, or None when no question is open."""
+    handle = client.get_workflow_handle(workflow_id)
     try:
-        return str(await client.get_workflow_handle(workflow_id).execute_update(WhichConversation.answer, message))
+        answered = str(await handle.execute_update(WhichConversation.answer, message))
+        if answered == NOT_AN_ANSWER:
+            # The held reply goes to its conversation first, so that this one is routed after it.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handle.result(), HAND_ON_WAIT.total_seconds())
+        return answered
     except WorkflowUpdateFailedError:
         return None
     except RPCError as error:

@@ -376,6 +376,7 @@ class ConversationWorkflow:
             and not state.outcome
             and not self.cancel_reason
             and not state.operator
+            and not self.inbox  # a message of the customer's not yet taken: it moves on with that first
         )
         asked_at = next((t.at for t in reversed(self.transcript) if t.direction == "out" and not t.to), "")
         title = flow.title or flow.name.replace("_", " ")
