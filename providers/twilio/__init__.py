@@ -17,6 +17,7 @@ from chatflow.domain.config import Config
 from providers._whatsapp import WHATSAPP
 from providers.twilio.channel import TwilioChannel
 from providers.twilio.settings import TwilioSettings
+from providers.twilio.template_sync import sync_templates
 
 
 def build(config: Config, resources: Resources) -> TwilioChannel:
@@ -30,6 +31,7 @@ spec = ChannelSpec(
     settings=TwilioSettings,
     build=build,
     signs_url=True,
+    sync_templates=sync_templates,
 )
 
 __all__ = ["TwilioChannel", "TwilioSettings", "spec"]

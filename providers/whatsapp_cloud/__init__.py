@@ -18,6 +18,7 @@ from chatflow.domain.config import Config
 from providers._whatsapp import WHATSAPP
 from providers.whatsapp_cloud.channel import WhatsAppCloudChannel
 from providers.whatsapp_cloud.settings import PHONE_NUMBER_ID, CloudSettings, binding_options
+from providers.whatsapp_cloud.templates import sync_templates
 
 
 def build(config: Config, resources: Resources) -> WhatsAppCloudChannel:
@@ -31,6 +32,7 @@ spec = ChannelSpec(
     build=build,
     option_keys=(PHONE_NUMBER_ID,),
     options=binding_options,
+    sync_templates=sync_templates,
 )
 
 __all__ = ["CloudSettings", "WhatsAppCloudChannel", "spec"]

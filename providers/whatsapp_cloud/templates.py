@@ -6,12 +6,15 @@ left, `paging.next`: the URL of the next page, to be followed as is.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
+from chatflow.domain.channel import read_settings
 from chatflow.domain.errors import ChatflowError, ConfigError
-from chatflow.domain.templates import ApprovedTemplate, placeholders
+from chatflow.domain.messages import Option
+from chatflow.domain.templates import ApprovedTemplate, DeclaredTemplate, TemplateCheck, placeholders, shown
 from providers._http import call_json
 from providers.whatsapp_cloud.graph import graph_url
 from providers.whatsapp_cloud.send import TIMEOUT
@@ -101,3 +104,79 @@ def _dynamic_buttons(buttons: list[Any]) -> dict[int, str]:
         if kind is not None:
             dynamic[index] = kind
     return dynamic
+
+
+PROVIDER = "whatsapp_cloud"
+
+
+def _count(n: int) -> str:
+    return f"{n} parameter{'' if n == 1 else 's'}"
+
+
+def _parameters(part: str, ours: Sequence[str], theirs: Sequence[str], named: bool) -> Iterator[str]:
+    if len(ours) != len(theirs):
+        yield f"{part} takes {_count(len(theirs))} ({shown(theirs)}), the step gives {len(ours)}"
+    elif named and any(not name for name in ours):
+        yield f"{part} takes named parameters ({shown(theirs)}), the step gives them by position"
+    elif not named and any(ours):
+        yield f"{part} takes positional parameters ({shown(theirs)}), the step names them ({shown(ours)})"
+    elif named and set(ours) != set(theirs):
+        yield f"{part} takes {shown(theirs)}, the step gives {shown(ours)}"
+
+
+def differences(template: DeclaredTemplate, found: ApprovedTemplate) -> list[str]:
+    """What differs between a declared template and the account's one of its name and language."""
+    found_differences = []
+    if not found.approved:
+        reason = f" ({found.rejection_reason})" if found.rejection_reason not in ("", "NONE") else ""
+        found_differences.append(f"status is {found.status or 'unknown'}{reason}, not APPROVED")
+    if found.header == ("media",):
+        if not template.header_media or len(template.header) != 1:
+            found_differences.append(
+                "header is an image, video or document: the step must give its link (header_media=)"
+            )
+    else:
+        found_differences += _parameters("header", template.header, found.header, found.named)
+    found_differences += _parameters("body", template.body, found.body, found.named)
+    ours = dict(template.buttons)
+    for index, kind in sorted(found.buttons.items()):
+        if index not in ours and kind != "quick_reply":  # a quick reply's payload may be left out
+            found_differences.append(f"button {index} ({kind}) takes a parameter the step does not give")
+    for index, kind in sorted(ours.items()):
+        if found.buttons.get(index) != kind:
+            found_differences.append(f"button {index} is not a {kind} button that takes a parameter")
+    return found_differences
+
+
+def check(declared: Sequence[DeclaredTemplate], approved: Sequence[ApprovedTemplate], account: str) -> list[str]:
+    problems = []
+    for template in declared:
+        named = [t for t in approved if t.name == template.name]
+        if not named:
+            problems.append(
+                template.problem(PROVIDER, f"no template of that name in WhatsApp Business Account {account}")
+            )
+            continue
+        # A language chosen from the data at send time may be any of the template's.
+        found = named if template.language_from_data else [t for t in named if t.language == template.language]
+        if not found:
+            languages = ", ".join(sorted({t.language for t in named}))
+            problems.append(template.problem(PROVIDER, f"no {template.language} version (the account has {languages})"))
+            continue
+        for version in found:
+            problems += [template.problem(PROVIDER, what) for what in differences(template, version)]
+    return problems
+
+
+async def sync_templates(
+    environment: Mapping[str, str],
+    declared: Sequence[DeclaredTemplate],
+    choices: Mapping[str, Sequence[Option]],
+    http: httpx.AsyncClient,
+    create: bool,
+) -> TemplateCheck:
+    """The declared templates checked against the WhatsApp Business Account's (choices need no
+    template of their own on the Cloud API: they go as interactive messages)."""
+    settings = read_settings(CloudSettings, environment)
+    approved = await fetch_templates(settings, http)
+    return TemplateCheck(problems=check(declared, approved, settings.business_account_id))
