@@ -28,7 +28,7 @@ from chatflow.domain.messages import DeliveryUpdate, OutboundMessage
 from chatflow.edge.delivery_reports import DeliveryReports
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.ledger import SentMessages
-from chatflow.temporal.client import memo_customer, send_delivery
+from chatflow.temporal.client import acts_on_refusals, memo_customer, send_delivery
 from chatflow.temporal.delivery_reports import DeliveryReport
 
 # Report a delivery status to a conversation ("" when the webhook names none); False when that
@@ -83,7 +83,13 @@ class StatusRouter:
 
     async def _report(self, conversation_id: str, update: DeliveryUpdate) -> bool:
         taken = None
-        if update.refused_for_window and self._fallback is not None:
+        for_conversation = update.refused_for_window and self._fallback is not None
+        if for_conversation and not await acts_on_refusals(self._client, conversation_id):
+            # A run started before refusals reported later were the conversation's (or one that
+            # cannot say): the sweeper says it by SMS, now, as it did before; the conversation
+            # only notes it, even in a run it continues as new.
+            for_conversation, update = False, replace(update, fallen_back=True)
+        if for_conversation:
             taken, update = await self._for_conversation(conversation_id, update)
         try:
             known = await send_delivery(self._client, conversation_id, update)
@@ -95,7 +101,7 @@ class StatusRouter:
             if taken is not None and not known:
                 # The conversation has ended: its refusal is the sweeper's to say by SMS, now.
                 await self._fallback.give_back(update.message_id, taken)
-            elif not update.refused_for_window:
+            elif not for_conversation:
                 # A WhatsApp message delivered needs no SMS; one failed otherwise, now.
                 await self._fallback.on_status(update)
         if self._reports is not None:

@@ -229,6 +229,10 @@ async def _operator_action(action: Awaitable[T]) -> T:
         raise
 
 
+# How long a status waits for its conversation to say whether it acts on a refusal itself.
+REFUSAL_QUERY_TIMEOUT = timedelta(seconds=5)
+
+
 async def reply_fit(client: Client, conversation_id: str, message: InboundMessage) -> ReplyFit | None:
     """How the running conversation would take `message` (`ConversationWorkflow.reply_fit`); None
     when it does not run, or cannot say (a worker of a chatflow from before the query)."""
@@ -242,6 +246,20 @@ async def reply_fit(client: Client, conversation_id: str, message: InboundMessag
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+async def acts_on_refusals(client: Client, conversation_id: str) -> bool:
+    """Whether the conversation acts on a WhatsApp refusal reported later itself
+    (`ConversationWorkflow.acts_on_refusals`); False when it cannot say in time (a run of a
+    chatflow from before the query, no worker answering): the fallback's sweeper then says it."""
+    try:
+        return bool(
+            await client.get_workflow_handle(conversation_id).query(
+                ConversationWorkflow.acts_on_refusals, rpc_timeout=REFUSAL_QUERY_TIMEOUT
+            )
+        )
+    except (WorkflowQueryRejectedError, WorkflowQueryFailedError, RPCError):
+        return False
 
 
 async def ask_which(client: Client, params: WhichInput, *, task_queue: str = TASK_QUEUE) -> None:

@@ -362,6 +362,13 @@ class ConversationWorkflow:
         )
 
     @workflow.query
+    def acts_on_refusals(self) -> bool:
+        """Whether this run acts on a refusal reported later (see `_refusals_due`): the status
+        router asks before it takes the message off the fallback's sweeper, which otherwise says
+        it by SMS, so a run of revision 0 (started before a deploy) never loses its fallback."""
+        return self.revision >= 1
+
+    @workflow.query
     def reply_fit(self, message: InboundMessage) -> ReplyFit:
         """Whether this conversation waits for an answer and would take `message` as one: asked
         only of a customer's several conversations on a number, to route their reply."""

@@ -12,12 +12,14 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import Ask, End, Flow, Say, Template, anything
 from chatflow.domain.addresses import ConversationRef
 from chatflow.edge import keys
+from chatflow.temporal import constants
 from tests.helpers import new_customer
 from tests.providers.conftest import (
     ACCOUNT_SID,
@@ -285,3 +287,24 @@ async def test_a_refusal_after_the_conversation_continued_as_new_still_goes_by_s
         view = await stack.view_until(ref, lambda v: len(v["transcript"]) >= 4)
         assert (view["transcript"][1]["status"], view["step"]) == ("failed", "ask")
         assert len(stack.graph_sent(customer)) == 2 and await not_swept(stack, notice["message_id"])
+
+
+async def test_a_conversation_started_before_refusals_were_its_own_leaves_them_to_the_sweeper(
+    dev_env: WorkflowEnvironment, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run of revision 0 (started by the code before this deploy) does not act on a refusal
+    # reported later until it continues as new: had the message been taken off the sweeper, a
+    # conversation that ends first would never say it.
+    monkeypatch.setattr(constants, "REVISION", 0)
+    customer = new_customer()
+    async with whatsapp_stack(dev_env.client, redis, [Notice], Notice.name) as stack:
+        ref, notice = await refused_later(stack, customer, UNDELIVERABLE)
+        answer = meta_messages(meta_text("wamid.IN" + uuid.uuid4().hex, "ok", sender=customer[1:]))
+        assert (await stack.web.post("/webhooks/whatsapp", **meta_post(answer))).status_code == 200
+        await stack.view_until(ref, lambda v: v.get("state") == "ended")
+        # The worker's sweeper (every 5 s) says it by SMS, once; the conversation noted it only.
+        [sms] = await stack.until(lambda: stack.twilio_sent(customer), lambda sent: len(sent) >= 1)
+        assert (sms["From"], sms["To"], sms["Body"]) == (TWILIO_NUMBER, customer, "Your order is ready.")
+        assert await not_swept(stack, notice)
+        await asyncio.sleep(0.5)
+        assert len(stack.twilio_sent(customer)) == 1
