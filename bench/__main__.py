@@ -27,8 +27,17 @@ from bench.scenarios import (
 from bench.sizes import FULL, HISTORY_LIMIT, QUICK, TINY, Sizes
 from bench.stack import PATHS, running_stack
 
-SCENARIOS = ("throughput", "answer", "long_conversation", "waiting", "cost", "sustained", "burst", "startup",
-             "dev_burst")
+SCENARIOS = (
+    "throughput",
+    "answer",
+    "long_conversation",
+    "waiting",
+    "cost",
+    "sustained",
+    "burst",
+    "startup",
+    "dev_burst",
+)
 # Asked for and measured elsewhere, not in this run: said in every run's results.
 NOT_DONE = [
     "cost of a payment-recovery conversation: measured by `python -m bench.journey_cost` (its own servers: "
@@ -42,17 +51,26 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 async def run(
-    sizes: Sizes, out: Path, scenarios: tuple[str, ...] = SCENARIOS, *, profile: bool = False,
+    sizes: Sizes,
+    out: Path,
+    scenarios: tuple[str, ...] = SCENARIOS,
+    *,
+    profile: bool = False,
     paths: tuple[str, ...] = PATHS,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     results: dict[str, Any] = {
-        "run": {"sizes": sizes.as_dict(), "started": datetime.now(UTC).isoformat(timespec="seconds"),
-                "history_limit": HISTORY_LIMIT},
+        "run": {
+            "sizes": sizes.as_dict(),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "history_limit": HISTORY_LIMIT,
+        },
         "machine": machine.describe(),
     }
-    print(f"chatflow bench ({sizes.name}) on {results['machine']['cores']} cores, "
-          f"{results['machine']['temporal_cli']}", flush=True)
+    print(
+        f"chatflow bench ({sizes.name}) on {results['machine']['cores']} cores, {results['machine']['temporal_cli']}",
+        flush=True,
+    )
     async with running_stack(out / "logs", HISTORY_LIMIT, profile=profile) as stack:
         stack.paths = paths
         if "throughput" in scenarios:
@@ -108,11 +126,17 @@ def main(argv: list[str] | None = None) -> None:
     size.add_argument("--quick", action="store_true", help="smoke run, a few minutes")
     size.add_argument("--tiny", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.json, latest.md and the plots go")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of " + ", ".join(SCENARIOS))
-    parser.add_argument("--profile", action="store_true",
-                        help="run the app under pyinstrument (pip install pyinstrument); profile in OUT/logs")
-    parser.add_argument("--paths", default=",".join(PATHS),
-                        help="the paths the burst compares (ours alone: a quicker look at a change)")
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of " + ", ".join(SCENARIOS)
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the app under pyinstrument (pip install pyinstrument); profile in OUT/logs",
+    )
+    parser.add_argument(
+        "--paths", default=",".join(PATHS), help="the paths the burst compares (ours alone: a quicker look at a change)"
+    )
     args = parser.parse_args(argv)
     chosen = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
     unknown = [s for s in chosen if s not in SCENARIOS]

@@ -25,8 +25,10 @@ async def fire(job: dict[str, Any]) -> list[list[Any]]:
     url: str = job["url"]
     customers: list[str] = job["customers"]
     rate: float = job["rate"]
-    prepared = [twilio_webhook(url, customer, job.get("text", "hi"), token=job["token"], number=job["number"])
-                for customer in customers]
+    prepared = [
+        twilio_webhook(url, customer, job.get("text", "hi"), token=job["token"], number=job["number"])
+        for customer in customers
+    ]
     pool = HttpPool.for_url(url, limit=job.get("connections", 1000), timeout=job.get("timeout", 60.0))
     await pool.warm(job.get("warm", 16))
     rows: list[list[Any]] = [[]] * len(customers)

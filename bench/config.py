@@ -29,7 +29,9 @@ rate = {RATE}
 """
 
 
-def bench_config(twilio_api_url: str, *, public_url: str = "", temporal_address: str = "", redis_url: str = "") -> Config:
+def bench_config(
+    twilio_api_url: str, *, public_url: str = "", temporal_address: str = "", redis_url: str = ""
+) -> Config:
     settings = Settings(
         temporal_address=temporal_address,
         redis_url=redis_url,

@@ -21,8 +21,11 @@ READY_TIMEOUT = 120.0
 
 
 @asynccontextmanager
-async def chatflow_dev(config: str, env: dict[str, str] | None = None, log: Path | None = None,
-                       ) -> AsyncIterator[tuple[str, float]]:
+async def chatflow_dev(
+    config: str,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> AsyncIterator[tuple[str, float]]:
     """`chatflow dev` on `config` (chatflow.toml's text), until it answers /readyz: its web URL and
     the seconds it took; stopped with Ctrl-C (SIGINT) afterwards, as a developer stops it."""
     with tempfile.TemporaryDirectory(prefix="chatflow-bench-dev-") as folder:
@@ -37,11 +40,27 @@ async def chatflow_dev(config: str, env: dict[str, str] | None = None, log: Path
         try:
             began = time.perf_counter()
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "chatflow", "dev", "--config", "chatflow.toml", "--port", str(port),
-                "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
-                "--redis-port", str(free_port()), "--data-dir", str(Path(folder) / "data"),
-                cwd=folder, env=environment, stdin=asyncio.subprocess.DEVNULL,
-                stdout=output or asyncio.subprocess.DEVNULL, stderr=output or asyncio.subprocess.DEVNULL,
+                sys.executable,
+                "-m",
+                "chatflow",
+                "dev",
+                "--config",
+                "chatflow.toml",
+                "--port",
+                str(port),
+                "--temporal-port",
+                str(free_port()),
+                "--ui-port",
+                str(free_port()),
+                "--redis-port",
+                str(free_port()),
+                "--data-dir",
+                str(Path(folder) / "data"),
+                cwd=folder,
+                env=environment,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=output or asyncio.subprocess.DEVNULL,
+                stderr=output or asyncio.subprocess.DEVNULL,
             )
             try:
                 ready = await _ready(proc, url)

@@ -47,8 +47,9 @@ class FakeTwilio:
         self._waiters: dict[str, list[tuple[int, asyncio.Future[float]]]] = defaultdict(list)
         self._sids = itertools.count(1)
 
-    async def app(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
-                  send: Callable[[Message], Awaitable[None]]) -> None:
+    async def app(
+        self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
+    ) -> None:
         if scope["type"] != "http":
             return
         chunks = []
@@ -68,12 +69,23 @@ class FakeTwilio:
         sid = f"SM{next(self._sids):032x}"
         account = path.split("/")[3] if path.count("/") >= 4 else ""
         now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
-        await _respond(send, 201, {
-            "sid": sid, "account_sid": account, "to": form.get("To", ""), "from": form.get("From", ""),
-            "body": form.get("Body", ""), "status": "queued", "num_segments": "1", "direction": "outbound-api",
-            "date_created": now, "date_updated": now,
-            "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json",
-        })
+        await _respond(
+            send,
+            201,
+            {
+                "sid": sid,
+                "account_sid": account,
+                "to": form.get("To", ""),
+                "from": form.get("From", ""),
+                "body": form.get("Body", ""),
+                "status": "queued",
+                "num_segments": "1",
+                "direction": "outbound-api",
+                "date_created": now,
+                "date_updated": now,
+                "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json",
+            },
+        )
 
     def _record(self, customer: str, body: str, at: float) -> None:
         sends = self.sent[customer]
@@ -144,8 +156,13 @@ class FakeTwilio:
 
 async def _respond(send: Callable[[Message], Awaitable[None]], status: int, payload: dict[str, Any]) -> None:
     body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -154,8 +171,17 @@ async def serving(fake: FakeTwilio) -> AsyncIterator[str]:
     """Serve `fake` on a free port of this machine, in this process; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                       lifespan="off", backlog=4096, interface="asgi3", timeout_graceful_shutdown=5)
+        uvicorn.Config(
+            fake.app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            backlog=4096,
+            interface="asgi3",
+            timeout_graceful_shutdown=5,
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -75,8 +75,10 @@ def tally(runs: list[list[HistoryEvent]]) -> dict[str, Any]:
             by_type[name.removeprefix("EVENT_TYPE_")] += 1
             if name in ONE_ACTION:
                 actions[ONE_ACTION[name]] += 1
-            if name == "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED" and event.event_id == 2 and not (
-                events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+            if (
+                name == "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED"
+                and event.event_id == 2
+                and not (events[0].workflow_execution_started_event_attributes.continued_execution_run_id)
             ):
                 actions["signal"] -= 1  # the signal of the signal-with-start that started the run
             elif name == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
@@ -112,6 +114,7 @@ def tally(runs: list[list[HistoryEvent]]) -> dict[str, Any]:
 
 def minus(after: dict[str, Any], before: dict[str, Any], per: int) -> dict[str, Any]:
     """What happened between two tallies of one conversation, per message (`per` of them)."""
+
     def each(a: float, b: float) -> float:
         return round((a - b) / per, 2)
 
@@ -122,8 +125,14 @@ def minus(after: dict[str, Any], before: dict[str, Any], per: int) -> dict[str, 
         "workflow_tasks": each(after["workflow_tasks"], before["workflow_tasks"]),
         "actions": each(after["actions"], before["actions"]),
         "actions_grouped": each(after["actions_grouped"], before["actions_grouped"]),
-        "actions_by_kind": {k: v for k in sorted(kinds)
-                            if (v := each(after["actions_by_kind"].get(k, 0), before["actions_by_kind"].get(k, 0)))},
-        "events_by_type": {t: v for t in sorted(types)
-                           if (v := each(after["events_by_type"].get(t, 0), before["events_by_type"].get(t, 0)))},
+        "actions_by_kind": {
+            k: v
+            for k in sorted(kinds)
+            if (v := each(after["actions_by_kind"].get(k, 0), before["actions_by_kind"].get(k, 0)))
+        },
+        "events_by_type": {
+            t: v
+            for t in sorted(types)
+            if (v := each(after["events_by_type"].get(t, 0), before["events_by_type"].get(t, 0)))
+        },
     }

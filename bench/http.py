@@ -35,8 +35,13 @@ def twilio_webhook(url: str, customer: str, text: str, *, token: str = AUTH_TOKE
     """A customer's SMS as Twilio delivers it: form-encoded, signed over the URL and the fields."""
     sid = "SM" + uuid4().hex
     fields = {
-        "AccountSid": ACCOUNT_SID, "MessageSid": sid, "SmsMessageSid": sid, "From": customer,
-        "To": number, "Body": text, "NumMedia": "0",
+        "AccountSid": ACCOUNT_SID,
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "From": customer,
+        "To": number,
+        "Body": text,
+        "NumMedia": "0",
     }
     signature = RequestValidator(token).compute_signature(url, fields)
     body = urlencode(fields).encode()

@@ -67,8 +67,15 @@ async def start_process(role: str, args: list[str], log: Path, profile: Path | N
         # Under pyinstrument the process writes its profile when it exits (on SIGTERM).
         profiler = ["-m", "pyinstrument", "-o", str(profile), "-r", "text", "--no-color"] if profile else []
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, *profiler, "-m", "bench.serve", role, *args,
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+            sys.executable,
+            *profiler,
+            "-m",
+            "bench.serve",
+            role,
+            *args,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
         )
     assert proc.stdout is not None
     try:
@@ -118,8 +125,16 @@ class Stack:
             await self.worker.stop()
         self.worker = await start_process(
             "worker",
-            ["--address", self.address, "--redis-url", self.redis_url, "--api-url", self.api_url,
-             "--max-cached", str(max_cached)],
+            [
+                "--address",
+                self.address,
+                "--redis-url",
+                self.redis_url,
+                "--api-url",
+                self.api_url,
+                "--max-cached",
+                str(max_cached),
+            ],
             self.logs / "worker.log",
         )
         return self.worker
@@ -127,8 +142,18 @@ class Stack:
     async def start_app(self, port: int) -> Process:
         self.app = await start_process(
             "app",
-            ["--address", self.address, "--redis-url", self.redis_url, "--api-url", self.api_url,
-             "--port", str(port), "--history-limit", str(self.history_limit)],
+            [
+                "--address",
+                self.address,
+                "--redis-url",
+                self.redis_url,
+                "--api-url",
+                self.api_url,
+                "--port",
+                str(port),
+                "--history-limit",
+                str(self.history_limit),
+            ],
             self.logs / "app.log",
             self.logs / "app-profile.txt" if self.profile else None,
         )
@@ -136,18 +161,25 @@ class Stack:
 
     async def start_baseline(self, port: int, max_cached: int = 10_000) -> None:
         self.baseline_worker, self.baseline_app = await asyncio.gather(
-            start_process("baseline-worker", ["--address", self.address, "--api-url", self.api_url,
-                                              "--max-cached", str(max_cached)], self.logs / "baseline-worker.log"),
-            start_process("baseline-app", ["--address", self.address, "--port", str(port),
-                                           "--history-limit", str(self.history_limit)], self.logs / "baseline-app.log"),
+            start_process(
+                "baseline-worker",
+                ["--address", self.address, "--api-url", self.api_url, "--max-cached", str(max_cached)],
+                self.logs / "baseline-worker.log",
+            ),
+            start_process(
+                "baseline-app",
+                ["--address", self.address, "--port", str(port), "--history-limit", str(self.history_limit)],
+                self.logs / "baseline-app.log",
+            ),
         )
 
     async def start_floor(self) -> str:
         """The bare webhook (`bench.floor`), started once; its URL."""
         if self.floor is None:
             port = free_port()
-            self.floor = await start_process("floor", ["--redis-url", self.redis_url, "--port", str(port)],
-                                             self.logs / "floor.log")
+            self.floor = await start_process(
+                "floor", ["--redis-url", self.redis_url, "--port", str(port)], self.logs / "floor.log"
+            )
             self.floor_url = f"http://127.0.0.1:{port}"
         return self.floor_url + WEBHOOK_PATH
 
@@ -155,8 +187,11 @@ class Stack:
         """CPU seconds used so far by `path`'s web process and worker, and by the Temporal server."""
         web, worker = (self.app, self.worker) if path == "ours" else (self.baseline_app, self.baseline_worker)
         server = temporal_server_pid(int(self.address.rpartition(":")[2]))
-        return {"web": cpu_seconds(web.pid) if web else 0.0, "worker": cpu_seconds(worker.pid) if worker else 0.0,
-                "server": cpu_seconds(server) if server else 0.0}
+        return {
+            "web": cpu_seconds(web.pid) if web else 0.0,
+            "worker": cpu_seconds(worker.pid) if worker else 0.0,
+            "server": cpu_seconds(server) if server else 0.0,
+        }
 
     def cpu_ms_per(self, path: str, before: dict[str, float], count: int) -> dict[str, float]:
         """CPU milliseconds per message of each process since `before` (`cpu`)."""
@@ -251,8 +286,17 @@ async def running_stack(
         fake = FakeTwilio()
         api_url = await stack.enter_async_context(serving(fake))
         app_port, baseline_port = free_port(), free_port()
-        bench = Stack(env, valkey.url, fake, api_url, f"http://127.0.0.1:{app_port}",
-                      f"http://127.0.0.1:{baseline_port}", logs, history_limit, profile)
+        bench = Stack(
+            env,
+            valkey.url,
+            fake,
+            api_url,
+            f"http://127.0.0.1:{app_port}",
+            f"http://127.0.0.1:{baseline_port}",
+            logs,
+            history_limit,
+            profile,
+        )
         try:
             await bench.start_worker(max_cached)
             await bench.start_app(app_port)

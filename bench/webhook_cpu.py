@@ -34,11 +34,25 @@ URL = "http://bench"
 
 def _scope(request: Prepared, app: Any) -> dict[str, Any]:
     lines = request.head.decode().split("\r\n")[1:]
-    headers = [(name.lower().encode(), value.encode()) for name, _, value in
-               (line.partition(": ") for line in lines if ": " in line)]
-    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-            "path": WEBHOOK_PATH, "raw_path": WEBHOOK_PATH.encode(), "query_string": b"", "root_path": "",
-            "headers": headers, "server": ("bench", 80), "client": ("127.0.0.1", 1), "app": app}
+    headers = [
+        (name.lower().encode(), value.encode())
+        for name, _, value in (line.partition(": ") for line in lines if ": " in line)
+    ]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": WEBHOOK_PATH,
+        "raw_path": WEBHOOK_PATH.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "server": ("bench", 80),
+        "client": ("127.0.0.1", 1),
+        "app": app,
+    }
 
 
 async def _call(app: Any, request: Prepared) -> int:
@@ -65,8 +79,9 @@ async def measure(count: int) -> dict[str, float]:
         valkey = await start_valkey(Path(folder), "127.0.0.1", free_port())
         try:
             # Temporal is never called: the buffer answers the webhook.
-            config = bench_config("http://127.0.0.1:9", public_url=URL, temporal_address="127.0.0.1:9",
-                                  redis_url=valkey.url)
+            config = bench_config(
+                "http://127.0.0.1:9", public_url=URL, temporal_address="127.0.0.1:9", redis_url=valkey.url
+            )
             services = await Services.start(config, [Demo], task_queue=TASK_QUEUE, lazy=True)
             try:
                 app = services.web_app()
@@ -115,8 +130,10 @@ def main() -> None:
     count = next((int(arg) for arg in sys.argv[1:] if arg.isdigit()), 3000)
     result = asyncio.run(measure(count)) if "--asyncio" in sys.argv else run(measure(count))
     loop = "asyncio" if "--asyncio" in sys.argv else "uvloop"
-    print(f"{result['webhooks']} webhooks ({loop}): CPU {result['cpu_ms']} ms each, "
-          f"wall {result['wall_ms']} ms each (one at a time)")
+    print(
+        f"{result['webhooks']} webhooks ({loop}): CPU {result['cpu_ms']} ms each, "
+        f"wall {result['wall_ms']} ms each (one at a time)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ LINK = "Your payment for order {order_id} failed. You can pay again here: {payme
 REMINDER = "Reminder: order {order_id} is waiting for payment. Pay here: {payment_link}"
 PAID = "Payment received, thank you! Order {order_id} is confirmed."
 EXPIRED = "We didn't receive payment, so order {order_id} has been cancelled."
-COD = ("Your card payment for order {order_id} didn't go through, so we've switched it to cash on delivery. "
-       "No action needed: your order is confirmed.")
+COD = (
+    "Your card payment for order {order_id} didn't go through, so we've switched it to cash on delivery. "
+    "No action needed: your order is confirmed."
+)
 
 
 class ShopAndSms:
@@ -69,7 +71,10 @@ class BaselinePaymentRecovery:
         if customer.get("tier") == "power":
             try:
                 await workflow.execute_activity(
-                    "baseline_cash_on_delivery", job["order_id"], start_to_close_timeout=CALL_TIMEOUT, retry_policy=RETRY
+                    "baseline_cash_on_delivery",
+                    job["order_id"],
+                    start_to_close_timeout=CALL_TIMEOUT,
+                    retry_policy=RETRY,
                 )
                 await self.send(to, COD.format(**job))
                 return "completed"

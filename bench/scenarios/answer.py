@@ -64,8 +64,9 @@ async def run(stack: Stack, sizes: Sizes, baseline_saturation: float = 0.0) -> d
         quiet = await stack.fake.quiet(timeout=sizes.burst_drain)
         result[f"{mode}_started_quiet"] = result.get(f"{mode}_started_quiet", True) and quiet
         if not quiet:
-            print(f"  {mode}: the worker was still busy with an earlier backlog: its answers wait behind it",
-                  flush=True)
+            print(
+                f"  {mode}: the worker was still busy with an earlier backlog: its answers wait behind it", flush=True
+            )
         outcomes[mode] += await _measure(stack, paths[mode], rate, sizes.answer_seconds / 2)
     for mode in paths:
         result[mode] = figures = _figures(rate, outcomes[mode])

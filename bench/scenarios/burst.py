@@ -30,14 +30,28 @@ REQUEST_TIMEOUT = 15.0  # Twilio gives up on a webhook after 15 s (error 11205):
 CONNECTIONS = 4000  # requests the generator keeps in flight at most (beyond, they wait: counted in the ack)
 
 
-async def generate(url: str, customers: list[str], rate: float, *, token: str = AUTH_TOKEN,
-                   number: str = NUMBER) -> list[list[Any]]:
+async def generate(
+    url: str, customers: list[str], rate: float, *, token: str = AUTH_TOKEN, number: str = NUMBER
+) -> list[list[Any]]:
     """Run the load generator; one row per request: customer, due, went, answered, status, error."""
-    job = {"url": url, "customers": customers, "rate": rate, "text": "hi", "token": token, "number": number,
-           "timeout": REQUEST_TIMEOUT, "connections": CONNECTIONS}
+    job = {
+        "url": url,
+        "customers": customers,
+        "rate": rate,
+        "text": "hi",
+        "token": token,
+        "number": number,
+        "timeout": REQUEST_TIMEOUT,
+        "connections": CONNECTIONS,
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.burst_load", cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bench.burst_load",
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate(json.dumps(job).encode())
     if proc.returncode != 0:
@@ -45,8 +59,9 @@ async def generate(url: str, customers: list[str], rate: float, *, token: str = 
     return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
 
 
-async def measure(fake: FakeTwilio, url: str, customers: list[str], rate: float, drain_seconds: float,
-                  **generator: str) -> dict[str, Any]:
+async def measure(
+    fake: FakeTwilio, url: str, customers: list[str], rate: float, drain_seconds: float, **generator: str
+) -> dict[str, Any]:
     """One burst at `rate` for len(customers)/rate seconds, and how it was answered."""
     rows = await generate(url, customers, rate, **generator)
     accepted = [row for row in rows if 200 <= row[4] < 300]
@@ -102,13 +117,19 @@ async def acknowledged(url: str, customers: list[str], rate: float) -> dict[str,
     """A burst whose answers nobody waits for: refused and acknowledgement times only."""
     rows = await generate(url, customers, rate)
     accepted = [row for row in rows if 200 <= row[4] < 300]
-    return {"offered_per_second": rate, "sent": len(rows), "refused": len(rows) - len(accepted),
-            "ack": summary_ms([row[3] - row[1] for row in accepted])}
+    return {
+        "offered_per_second": rate,
+        "sent": len(rows),
+        "refused": len(rows) - len(accepted),
+        "ack": summary_ms([row[3] - row[1] for row in accepted]),
+    }
 
 
 def floor_line(path: str, figures: dict[str, Any]) -> str:
-    return (f"  {path:>8} {figures['offered_per_second']:>6g}/s: sent {figures['sent']}, refused {figures['refused']}, "
-            f"ack p50 {figures['ack']['p50_ms']:.1f} p99 {figures['ack']['p99_ms']:.1f} ms")
+    return (
+        f"  {path:>8} {figures['offered_per_second']:>6g}/s: sent {figures['sent']}, refused {figures['refused']}, "
+        f"ack p50 {figures['ack']['p50_ms']:.1f} p99 {figures['ack']['p99_ms']:.1f} ms"
+    )
 
 
 async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
@@ -116,10 +137,18 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
     otherwise quiet, and right after chatflow's burst, while the worker and the server still
     answer its customers (what the rest of the stack takes from the web tier's cores)."""
     rates = sizes.burst_rates
-    print(f"\n== 5. burst: {', '.join(f'{r:g}' for r in rates)} new customers/s for {sizes.burst_seconds:g} s ==",
-          flush=True)
-    result: dict[str, Any] = {"seconds": sizes.burst_seconds, "rates": list(rates), "baseline": [], "ours": [],
-                              "floor": [], "floor_busy": []}
+    print(
+        f"\n== 5. burst: {', '.join(f'{r:g}' for r in rates)} new customers/s for {sizes.burst_seconds:g} s ==",
+        flush=True,
+    )
+    result: dict[str, Any] = {
+        "seconds": sizes.burst_seconds,
+        "rates": list(rates),
+        "baseline": [],
+        "ours": [],
+        "floor": [],
+        "floor_busy": [],
+    }
     floor = await stack.start_floor()
     began = time.perf_counter()
     for index, rate in enumerate(rates):
@@ -140,8 +169,12 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
             # From the burst's start until every customer was answered: CPU per new customer.
             figures["cpu_ms_per_customer"] = stack.cpu_ms_per(path, cpu, count)
             result[path].append(figures)
-            print(line(path, figures) + "; CPU ms per customer " + ", ".join(
-                f"{role} {ms:g}" for role, ms in figures["cpu_ms_per_customer"].items()), flush=True)
+            print(
+                line(path, figures)
+                + "; CPU ms per customer "
+                + ", ".join(f"{role} {ms:g}" for role, ms in figures["cpu_ms_per_customer"].items()),
+                flush=True,
+            )
             if path == "ours":
                 result["floor_busy"].append(busy)
                 print(floor_line("floor, busy", busy), flush=True)

@@ -23,16 +23,22 @@ from bench.sizes import Sizes
 
 async def run(sizes: Sizes, logs: Path) -> dict[str, Any]:
     rates = sizes.dev_burst_rates
-    print(f"\n== 9. burst against chatflow dev: {', '.join(f'{r:g}' for r in rates)} new customers/s for "
-          f"{sizes.burst_seconds:g} s ==", flush=True)
+    print(
+        f"\n== 9. burst against chatflow dev: {', '.join(f'{r:g}' for r in rates)} new customers/s for "
+        f"{sizes.burst_seconds:g} s ==",
+        flush=True,
+    )
     fake = FakeTwilio()
     customers = (f"+1628{n:07d}" for n in itertools.count(1))
     async with serving(fake) as api_url:
         env = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "CHATFLOW_TWILIO_API_URL": api_url}
         logs.mkdir(parents=True, exist_ok=True)
         async with chatflow_dev(TOML, env, logs / "chatflow-dev.log") as (url, ready_seconds):
-            result: dict[str, Any] = {"seconds": sizes.burst_seconds, "ready_seconds": round(ready_seconds, 2),
-                                      "ours": []}
+            result: dict[str, Any] = {
+                "seconds": sizes.burst_seconds,
+                "ready_seconds": round(ready_seconds, 2),
+                "ours": [],
+            }
             for rate in rates:
                 await fake.quiet(1.0)
                 batch = [next(customers) for _ in range(max(1, round(rate * sizes.burst_seconds)))]

@@ -44,7 +44,10 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
         samples[number] = answered - began
         if number in marks:
             window = [samples[n] for n in range(max(2, number - WINDOW + 1), number + 1)]
-            print(f"  message {number:>5}: median of last {len(window)} {statistics.median(window) * 1000:7.1f} ms", flush=True)
+            print(
+                f"  message {number:>5}: median of last {len(window)} {statistics.median(window) * 1000:7.1f} ms",
+                flush=True,
+            )
     at: dict[str, float] = {}
     for mark in marks:
         window = [samples[n] for n in range(max(2, mark - WINDOW + 1), mark + 1)]
@@ -58,5 +61,8 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
         "runs": runs,
         "last_vs_first_ratio": round(at[str(marks[-1])] / at[str(marks[0])], 3) if at[str(marks[0])] else 0.0,
     }
-    print(f"  runs (continue-as-new + 1): {runs}; message {marks[-1]} / message {marks[0]}: {result['last_vs_first_ratio']:.2f}", flush=True)
+    print(
+        f"  runs (continue-as-new + 1): {runs}; message {marks[-1]} / message {marks[0]}: {result['last_vs_first_ratio']:.2f}",
+        flush=True,
+    )
     return result

@@ -38,8 +38,18 @@ async def _temporal_alone() -> float:
     port = free_port()
     began = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        temporal_cli(), "server", "start-dev", "--headless", "--port", str(port), "--ip", "127.0.0.1",
-        "--log-level", "error", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--headless",
+        "--port",
+        str(port),
+        "--ip",
+        "127.0.0.1",
+        "--log-level",
+        "error",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         while time.perf_counter() - began < READY_TIMEOUT:

@@ -66,8 +66,11 @@ async def search(stack: Stack, path: str, sizes: Sizes) -> dict[str, Any]:
         figures = await step(stack, path, rate, sizes.sustained_seconds, waiting)
         steps.append(figures)
         a = figures["answer"]
-        print(f"  {path:>8} {rate:>7.1f} msg/s: answer p50 {a['p50_ms']:>7.1f}  p99 {a['p99_ms']:>8.1f} ms, "
-              f"errors {figures['errors']}  {'pass' if figures['passed'] else 'FAIL'}", flush=True)
+        print(
+            f"  {path:>8} {rate:>7.1f} msg/s: answer p50 {a['p50_ms']:>7.1f}  p99 {a['p99_ms']:>8.1f} ms, "
+            f"errors {figures['errors']}  {'pass' if figures['passed'] else 'FAIL'}",
+            flush=True,
+        )
         return bool(figures["passed"])
 
     best, failed_at = 0.0, 0.0
@@ -94,8 +97,11 @@ async def search(stack: Stack, path: str, sizes: Sizes) -> dict[str, Any]:
 
 
 async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
-    print(f"\n== 7. sustained: highest rate with answer p99 < {P99_LIMIT:g} s ({sizes.sustained_seconds:g} s steps, "
-          f"from {sizes.sustained_start:g} msg/s, doubling) ==", flush=True)
+    print(
+        f"\n== 7. sustained: highest rate with answer p99 < {P99_LIMIT:g} s ({sizes.sustained_seconds:g} s steps, "
+        f"from {sizes.sustained_start:g} msg/s, doubling) ==",
+        flush=True,
+    )
     result: dict[str, Any] = {"p99_limit_ms": P99_LIMIT * 1000, "step_seconds": sizes.sustained_seconds}
     for path in PATHS:
         result[path] = await search(stack, path, sizes)

@@ -88,7 +88,9 @@ async def retry_dead_letter(redis: Redis, id: str, *, partitions: int | None = N
         raise Invalid(f"dead letter {id} cannot be read, so it cannot be retried: {error!r}") from None
     size = encoded_size(message)
     if size > MAX_MESSAGE_BYTES:
-        raise Invalid(f"dead letter {id} is {size} bytes, over the {MAX_MESSAGE_BYTES}-byte limit: it cannot be retried")
+        raise Invalid(
+            f"dead letter {id} is {size} bytes, over the {MAX_MESSAGE_BYTES}-byte limit: it cannot be retried"
+        )
     partition = partition_of(message.conversation.id, partitions or PARTITIONS)
     # Into the buffer first, then out of the dead letters: a crash between the two leaves it in
     # both, and a retried entry is handed on as one that may have been handed on already.

@@ -50,6 +50,7 @@ def conversation_of(key: str) -> str:
     """The conversation (workflow id) of a send's idempotency key, `<workflow id>/<run id>/<send>`."""
     return key.rsplit("/", 2)[0]
 
+
 # The state before the claim; a send already recorded stays as it is.
 _CLAIM = """
 local before = redis.call('GET', KEYS[1])

@@ -52,7 +52,10 @@ def check_tally(tally: dict[str, Any]) -> None:
 def test_tiny_bench_writes_every_scenario(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--tiny", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,  # a hang guard; a busy machine is slow
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,  # a hang guard; a busy machine is slow
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "latest.json").read_text())
@@ -106,8 +109,9 @@ def test_tiny_bench_writes_every_scenario(tmp_path: Path) -> None:
         assert all(step["rate"] <= sizes["sustained_max"] for step in steps)
         for step in steps:
             assert step["messages"] == step["first_messages"] + step["replies"] + step["errors"]
-            assert step["passed"] == (step["errors"] == 0 and step["answer"]["n"] > 0
-                                      and step["answer"]["p99_ms"] < sustained["p99_limit_ms"])
+            assert step["passed"] == (
+                step["errors"] == 0 and step["answer"]["n"] > 0 and step["answer"]["p99_ms"] < sustained["p99_limit_ms"]
+            )
         assert sustained[mode]["best_per_second"] == max((s["rate"] for s in steps if s["passed"]), default=0.0)
         assert sustained[mode]["capped"] == all(step["passed"] for step in steps)
     if sustained["baseline"]["best_per_second"]:
@@ -135,8 +139,18 @@ def test_tiny_bench_writes_every_scenario(tmp_path: Path) -> None:
     assert all(t["met"] is not None for t in results["targets"])
 
     # The report and the printed summary show those same figures.
-    for heading in ("Inbound throughput", "Time to answer", "long conversation", "waiting conversations",
-                    "## 5. Burst", "## 6. Start-up", "## 7. Sustained", "## 8. Cost", "## 9. Burst against", "Targets"):
+    for heading in (
+        "Inbound throughput",
+        "Time to answer",
+        "long conversation",
+        "waiting conversations",
+        "## 5. Burst",
+        "## 6. Start-up",
+        "## 7. Sustained",
+        "## 8. Cost",
+        "## 9. Burst against",
+        "Targets",
+    ):
         assert heading in markdown
     assert report.cost_table(cost) in markdown and report.cost_table(cost) in done.stdout
     for t in results["targets"]:

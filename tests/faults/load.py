@@ -105,8 +105,15 @@ class Driver:
             await asyncio.sleep(self.load.gap)  # the pace of the load, not a wait for anything
 
     async def _post(self, http: httpx.AsyncClient, web: int, customer: str, text: str, sid: str) -> int:
-        fields = {"AccountSid": ACCOUNT_SID, "MessageSid": sid, "SmsMessageSid": sid, "From": customer,
-                  "To": NUMBER, "Body": text, "NumMedia": "0"}
+        fields = {
+            "AccountSid": ACCOUNT_SID,
+            "MessageSid": sid,
+            "SmsMessageSid": sid,
+            "From": customer,
+            "To": NUMBER,
+            "Body": text,
+            "NumMedia": "0",
+        }
         loop = asyncio.get_running_loop()
         deadline = loop.time() + REROUTE_FOR
         while True:
@@ -144,14 +151,23 @@ class Driver:
         ids = [ConversationRef("sms", NUMBER, customer).id for customer in self.customers]
         while loop.time() < deadline:
             described = await asyncio.gather(*(client.get_workflow_handle(i).describe() for i in ids))
-            if not any(d.raw_description.pending_activities or d.raw_description.HasField("pending_workflow_task")
-                       for d in described):
+            if not any(
+                d.raw_description.pending_activities or d.raw_description.HasField("pending_workflow_task")
+                for d in described
+            ):
                 return
             await asyncio.sleep(0.2)
 
     def tally(self, scenario: str, kills: int, possible_duplicates: int) -> Tally:
-        tally = Tally(scenario, kills, webhooks=self.posts, refused=len(self.refused), rerouted=self.rerouted,
-                      possible_duplicates=possible_duplicates, first_refusal=next(iter(self.refused), ""))
+        tally = Tally(
+            scenario,
+            kills,
+            webhooks=self.posts,
+            refused=len(self.refused),
+            rerouted=self.rerouted,
+            possible_duplicates=possible_duplicates,
+            first_refusal=next(iter(self.refused), ""),
+        )
         for customer in self.customers:
             bodies = self.stack.fake.bodies.get(customer, [])
             tally.acknowledged += len(self.acked[customer])

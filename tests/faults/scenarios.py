@@ -120,12 +120,35 @@ async def run(stack: FaultStack, scenario: Scenario) -> Tally:
 
 
 def table(tallies: list[Tally]) -> str:
-    head = ("scenario", "kills", "webhooks", "acked", "lost", "twice", "reordered", "refused",
-            "dup sends", "per crash", "counted", "rerouted")
+    head = (
+        "scenario",
+        "kills",
+        "webhooks",
+        "acked",
+        "lost",
+        "twice",
+        "reordered",
+        "refused",
+        "dup sends",
+        "per crash",
+        "counted",
+        "rerouted",
+    )
     rows = [head] + [
-        (t.scenario, str(t.kills), str(t.webhooks), str(t.acknowledged), str(t.lost), str(t.twice),
-         str(t.reordered), str(t.refused), str(t.duplicate_sends), f"{t.per_crash:.1f}",
-         str(t.possible_duplicates), str(t.rerouted))
+        (
+            t.scenario,
+            str(t.kills),
+            str(t.webhooks),
+            str(t.acknowledged),
+            str(t.lost),
+            str(t.twice),
+            str(t.reordered),
+            str(t.refused),
+            str(t.duplicate_sends),
+            f"{t.per_crash:.1f}",
+            str(t.possible_duplicates),
+            str(t.rerouted),
+        )
         for t in tallies
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]

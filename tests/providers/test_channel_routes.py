@@ -80,14 +80,23 @@ async def test_the_channel_sees_the_public_url_lower_case_headers_query_and_body
     config: Config, recorder: Recorder, echo: Echo
 ) -> None:
     async with webhook_client(config, recorder, "http://10.0.0.5:8000", channels=channels(echo)) as client:
-        await client.post("/webhooks/echo?tenant=7", content=b"hi", headers={"X-Signature": "ok", "Content-Type": "text/plain"})
+        await client.post(
+            "/webhooks/echo?tenant=7", content=b"hi", headers={"X-Signature": "ok", "Content-Type": "text/plain"}
+        )
     [request] = echo.requests
-    assert (request.method, request.url, request.query, request.body) == ("POST", f"{PUBLIC_URL}/webhooks/echo?tenant=7", {"tenant": "7"}, b"hi")
+    assert (request.method, request.url, request.query, request.body) == (
+        "POST",
+        f"{PUBLIC_URL}/webhooks/echo?tenant=7",
+        {"tenant": "7"},
+        b"hi",
+    )
     assert request.headers["x-signature"] == "ok"
 
 
 async def test_without_a_public_url_the_channel_sees_the_url_called(recorder: Recorder, echo: Echo) -> None:
-    async with webhook_client(make_config(public_url=""), recorder, "http://10.0.0.5:8000", channels=channels(echo)) as client:
+    async with webhook_client(
+        make_config(public_url=""), recorder, "http://10.0.0.5:8000", channels=channels(echo)
+    ) as client:
         await client.post("/webhooks/echo", content=b"hi", headers=SIGNED)
     assert echo.requests[0].url == "http://10.0.0.5:8000/webhooks/echo"
 
@@ -174,7 +183,9 @@ async def test_a_status_that_cannot_be_reported_asks_the_provider_to_retry(
     assert "OUT1" in response.json()["error"]
 
 
-async def test_inbound_webhooks_are_counted_by_channel_and_outcome(config: Config, recorder: Recorder, echo: Echo) -> None:
+async def test_inbound_webhooks_are_counted_by_channel_and_outcome(
+    config: Config, recorder: Recorder, echo: Echo
+) -> None:
     before = {outcome: counted(outcome) for outcome in ("accepted", "rejected")}
     async with webhook_client(config, recorder, channels=channels(echo)) as client:
         await client.post("/webhooks/echo", content=b"hi", headers=SIGNED)

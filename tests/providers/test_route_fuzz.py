@@ -47,9 +47,13 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXTS, inner, max_size=4),
     max_leaves=12,
 )
-CONSOLE_MESSAGE = st.fixed_dictionaries({}, optional={"from": JSON | NUMBERS, "to": JSON | NUMBERS, "text": JSON | TEXTS,
-                                                      "payload": JSON, "id": JSON | TEXTS})
-QUERY_KEYS = st.sampled_from(["customer", "after", "wait", "hub.mode", "hub.verify_token", "hub.challenge"]) | st.text(max_size=8)
+CONSOLE_MESSAGE = st.fixed_dictionaries(
+    {},
+    optional={"from": JSON | NUMBERS, "to": JSON | NUMBERS, "text": JSON | TEXTS, "payload": JSON, "id": JSON | TEXTS},
+)
+QUERY_KEYS = st.sampled_from(["customer", "after", "wait", "hub.mode", "hub.verify_token", "hub.challenge"]) | st.text(
+    max_size=8
+)
 QUERY_VALUES = TEXTS | st.sampled_from(["subscribe", VERIFY_TOKEN, "0", "0-0", "$", "inf", "-inf", "1e400"])
 STATUS_KEYS = st.sampled_from(
     ["MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "To", "From", "ErrorCode", "ChannelToAddress", "AccountSid"]
@@ -97,16 +101,20 @@ def no_long_poll(query: dict[str, str]) -> dict[str, str]:
 
 
 @FUZZ
-@given(body=st.one_of(CONSOLE_MESSAGE, JSON).map(lambda v: json.dumps(v).encode()) | st.binary(max_size=200),
-       content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", ""]))
+@given(
+    body=st.one_of(CONSOLE_MESSAGE, JSON).map(lambda v: json.dumps(v).encode()) | st.binary(max_size=200),
+    content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", ""]),
+)
 def test_no_console_message_gets_a_5xx(web: Web, body: bytes, content_type: str) -> None:
     answer = web.post("/console/messages", content=body, headers={"content-type": content_type} if content_type else {})
     assert answer.status_code < 500, (body, answer.text)
 
 
 @FUZZ
-@given(path=st.sampled_from(["/console/messages", "/console/numbers", "/webhooks/whatsapp"]),
-       query=st.dictionaries(QUERY_KEYS, QUERY_VALUES, max_size=4))
+@given(
+    path=st.sampled_from(["/console/messages", "/console/numbers", "/webhooks/whatsapp"]),
+    query=st.dictionaries(QUERY_KEYS, QUERY_VALUES, max_size=4),
+)
 def test_no_read_or_handshake_gets_a_5xx(web: Web, path: str, query: dict[str, str]) -> None:
     answer = web.get(path, params=no_long_poll(query))
     assert answer.status_code < 500, (path, query, answer.text)
@@ -115,7 +123,9 @@ def test_no_read_or_handshake_gets_a_5xx(web: Web, path: str, query: dict[str, s
 @FUZZ
 @given(fields=st.dictionaries(STATUS_KEYS, STATUS_VALUES, max_size=8), base=st.booleans())
 def test_no_signed_twilio_status_callback_gets_a_5xx(web: Web, fields: dict[str, str], base: bool) -> None:
-    form: dict[str, Any] = {"AccountSid": ACCOUNT_SID, "MessageSid": "SM" + "b" * 32, "MessageStatus": "delivered"} if base else {}
+    form: dict[str, Any] = (
+        {"AccountSid": ACCOUNT_SID, "MessageSid": "SM" + "b" * 32, "MessageStatus": "delivered"} if base else {}
+    )
     form.update(fields)
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(TWILIO_STATUS, form)
     answer = web.post("/webhooks/twilio/status", data=form, headers={"X-Twilio-Signature": signature})

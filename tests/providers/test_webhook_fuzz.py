@@ -62,13 +62,57 @@ class StoringRecorder(Recorder):
 # -- what a field can be --------------------------------------------------------------------------
 
 STRINGS = [
-    "", " ", "hi", "STOP", "wamid.A1", "wamid.\n", "SM\x00", "\ud800", "caf\udcff", "\x1b[31mred", "\u202e", "👍",
-    "5215512345678", "525512345678", "5491123456789", "549111523456789", "14155550100", "12", "+14155550100",
-    "whatsapp:+5215512345678", "whatsapp:+14155550100", BSUID, "US.ENT.11815799212886844830", "BR." + "a" * 129,
-    "@ana", "ana.lopez_22", PHONE_NUMBER_ID, "999", WHATSAPP_NUMBER, "text", "interactive", "nfm_reply", "image",
-    "contacts", "revoke", "unsupported", "group", "delivered", "read", "failed", "sent", "1760000000", "-1",
-    "99999999999999999999999", "NaN", '{"flow_token": "T", "a": [1, {"b": null}]}', "{not json", "[1, 2]",
-    "../../me", "%00", "x" * 1500,
+    "",
+    " ",
+    "hi",
+    "STOP",
+    "wamid.A1",
+    "wamid.\n",
+    "SM\x00",
+    "\ud800",
+    "caf\udcff",
+    "\x1b[31mred",
+    "\u202e",
+    "👍",
+    "5215512345678",
+    "525512345678",
+    "5491123456789",
+    "549111523456789",
+    "14155550100",
+    "12",
+    "+14155550100",
+    "whatsapp:+5215512345678",
+    "whatsapp:+14155550100",
+    BSUID,
+    "US.ENT.11815799212886844830",
+    "BR." + "a" * 129,
+    "@ana",
+    "ana.lopez_22",
+    PHONE_NUMBER_ID,
+    "999",
+    WHATSAPP_NUMBER,
+    "text",
+    "interactive",
+    "nfm_reply",
+    "image",
+    "contacts",
+    "revoke",
+    "unsupported",
+    "group",
+    "delivered",
+    "read",
+    "failed",
+    "sent",
+    "1760000000",
+    "-1",
+    "99999999999999999999999",
+    "NaN",
+    '{"flow_token": "T", "a": [1, {"b": null}]}',
+    "{not json",
+    "[1, 2]",
+    "../../me",
+    "%00",
+    "x" * 1500,
 ]
 
 
@@ -76,14 +120,20 @@ def value(rng: random.Random, depth: int = 0) -> Any:
     """Anything a JSON field could hold."""
     roll = rng.random()
     if roll < 0.45 or depth > 4:
-        return rng.choice(STRINGS) if rng.random() < 0.8 else "".join(chr(rng.randrange(0x110000)) for _ in range(rng.randrange(8)))
+        return (
+            rng.choice(STRINGS)
+            if rng.random() < 0.8
+            else "".join(chr(rng.randrange(0x110000)) for _ in range(rng.randrange(8)))
+        )
     if roll < 0.6:
         return rng.choice([None, True, False, 0, -1, 7, 2**64, 1.5, -0.0, 1e308, float("nan"), float("inf")])
     if roll < 0.8:
         return [value(rng, depth + 1) for _ in range(rng.randrange(4))]
     if roll < 0.95:
-        return {rng.choice(["id", "type", "from", "body", "name", "phones", "phone", "x"]): value(rng, depth + 1)
-                for _ in range(rng.randrange(4))}
+        return {
+            rng.choice(["id", "type", "from", "body", "name", "phones", "phone", "x"]): value(rng, depth + 1)
+            for _ in range(rng.randrange(4))
+        }
     nested: Any = rng.choice(STRINGS)
     for _ in range(rng.randrange(20, 60)):  # deep, though not deeper than JSON parsers go
         nested = [nested] if rng.random() < 0.5 else {"x": nested}
@@ -98,30 +148,60 @@ def meta_templates() -> list[dict[str, Any]]:
     sender = CUSTOMER[1:]
 
     def msg(kind: str, body: Any, **extra: Any) -> dict[str, Any]:
-        return {"from": sender, "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=",
-                "timestamp": "1760000000", "type": kind, kind: body, **extra}
+        return {
+            "from": sender,
+            "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=",
+            "timestamp": "1760000000",
+            "type": kind,
+            kind: body,
+            **extra,
+        }
 
     messages = [
         msg("text", {"body": "Hello"}),
         msg("button", {"payload": "ask_order", "text": "Track my order"}, context={"from": sender, "id": "wamid.OUT"}),
         msg("interactive", {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}}),
         msg("interactive", {"type": "list_reply", "list_reply": {"id": "row7", "title": "Row 7", "description": "x"}}),
-        msg("interactive", {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
-                                                                "response_json": '{"flow_token": "T1", "a": "b"}'}}),
+        msg(
+            "interactive",
+            {
+                "type": "nfm_reply",
+                "nfm_reply": {"name": "flow", "body": "Sent", "response_json": '{"flow_token": "T1", "a": "b"}'},
+            },
+        ),
         msg("image", {"id": "1234567890", "mime_type": "image/jpeg", "sha256": "abc", "caption": "look"}),
         msg("location", {"latitude": 48.85, "longitude": 2.35, "name": "Shop", "address": "1 Rue X"}),
-        msg("contacts", {}, contacts=[{"name": {"formatted_name": "Bob", "first_name": "Bob"},
-                                       "phones": [{"phone": "+1 555 0101", "wa_id": "15550101", "type": "CELL"}]}]),
+        msg(
+            "contacts",
+            {},
+            contacts=[
+                {
+                    "name": {"formatted_name": "Bob", "first_name": "Bob"},
+                    "phones": [{"phone": "+1 555 0101", "wa_id": "15550101", "type": "CELL"}],
+                }
+            ],
+        ),
         msg("reaction", {"message_id": "wamid.OUT", "emoji": "👍"}),
         msg("unsupported", {"type": "poll_creation"}, errors=[{"code": 131051, "title": "Message type unknown"}]),
         {**msg("text", {"body": "in a group"}), "group_id": "120363025246125486"},
         {"from_user_id": BSUID, "id": "wamid.U", "timestamp": "1760000000", "type": "text", "text": {"body": "hi"}},
     ]
     statuses: list[dict[str, Any]] = [
-        {"id": "wamid.OUT1", "status": "delivered", "timestamp": "1760000000", "recipient_id": sender,
-         "conversation": {"id": "c1", "origin": {"type": "service"}}, "pricing": {"billable": True}},
-        {"id": "wamid.OUT2", "status": "failed", "timestamp": "1760000000", "recipient_id": sender,
-         "errors": [{"code": 131026, "title": "Message undeliverable"}]},
+        {
+            "id": "wamid.OUT1",
+            "status": "delivered",
+            "timestamp": "1760000000",
+            "recipient_id": sender,
+            "conversation": {"id": "c1", "origin": {"type": "service"}},
+            "pricing": {"billable": True},
+        },
+        {
+            "id": "wamid.OUT2",
+            "status": "failed",
+            "timestamp": "1760000000",
+            "recipient_id": sender,
+            "errors": [{"code": 131026, "title": "Message undeliverable"}],
+        },
         {"id": "wamid.OUT3", "status": "read", "recipient_user_id": BSUID},
     ]
     contacts = [{"profile": {"name": "Ada", "username": "@ada"}, "wa_id": sender, "user_id": BSUID}]
@@ -129,8 +209,24 @@ def meta_templates() -> list[dict[str, Any]]:
 
 
 # What a field Meta sends may hold instead: text no encoder takes, control characters, no text at all.
-TRICKY = ["\ud800", "caf\udcff", "wamid.\n", "\x00", "\x1b[31mred", "\u202e", "", "12", 7, 7.5, True, None, [], {},
-          [[1]], {"x": 1}]
+TRICKY = [
+    "\ud800",
+    "caf\udcff",
+    "wamid.\n",
+    "\x00",
+    "\x1b[31mred",
+    "\u202e",
+    "",
+    "12",
+    7,
+    7.5,
+    True,
+    None,
+    [],
+    {},
+    [[1]],
+    {"x": 1},
+]
 
 
 def paths(node: Any) -> list[tuple[Any, ...]]:
@@ -202,16 +298,71 @@ async def test_no_signed_meta_webhook_gets_a_5xx_and_every_object_gets_200(confi
 # -- Twilio -----------------------------------------------------------------------------------------
 
 FORM_VALUES = [
-    "", "hi", "STOP", CUSTOMER, TWILIO_NUMBER, f"whatsapp:{CUSTOMER}", f"whatsapp:{TWILIO_NUMBER}",
-    "whatsapp:+5215512345678", "+5215512345678", "whatsapp:+549111523456789", f"whatsapp:{BSUID}", BSUID,
-    "whatsapp:US.ENT.11815799212886844830", "whatsapp:ana.lopez_22", "whatsapp:", "whatsapp:@ana", "not-a-number",
-    "+1 (415) 555-0100", "SM" + "1" * 32, "SM1\n", "SM\x00", "é", "👍", "\x1b[31m", "\u202e", "0", "-3", "10",
-    "999999999999999999999", "lots", "https://api.twilio.com/media/ME1", "image/jpeg", "whatsapp", "48.85",
-    "delivered", "read", "failed", "undelivered", "canceled", "30003", "x" * 3000,
+    "",
+    "hi",
+    "STOP",
+    CUSTOMER,
+    TWILIO_NUMBER,
+    f"whatsapp:{CUSTOMER}",
+    f"whatsapp:{TWILIO_NUMBER}",
+    "whatsapp:+5215512345678",
+    "+5215512345678",
+    "whatsapp:+549111523456789",
+    f"whatsapp:{BSUID}",
+    BSUID,
+    "whatsapp:US.ENT.11815799212886844830",
+    "whatsapp:ana.lopez_22",
+    "whatsapp:",
+    "whatsapp:@ana",
+    "not-a-number",
+    "+1 (415) 555-0100",
+    "SM" + "1" * 32,
+    "SM1\n",
+    "SM\x00",
+    "é",
+    "👍",
+    "\x1b[31m",
+    "\u202e",
+    "0",
+    "-3",
+    "10",
+    "999999999999999999999",
+    "lots",
+    "https://api.twilio.com/media/ME1",
+    "image/jpeg",
+    "whatsapp",
+    "48.85",
+    "delivered",
+    "read",
+    "failed",
+    "undelivered",
+    "canceled",
+    "30003",
+    "x" * 3000,
 ]
-FIELDS = ["From", "To", "Body", "MessageSid", "SmsMessageSid", "SmsSid", "NumMedia", "MediaUrl0", "MediaContentType0",
-          "ButtonPayload", "ProfileName", "WaId", "Latitude", "Longitude", "Label", "ExternalUserId", "MessageStatus",
-          "SmsStatus", "ErrorCode", "ChannelPrefix", "ChannelToAddress"]
+FIELDS = [
+    "From",
+    "To",
+    "Body",
+    "MessageSid",
+    "SmsMessageSid",
+    "SmsSid",
+    "NumMedia",
+    "MediaUrl0",
+    "MediaContentType0",
+    "ButtonPayload",
+    "ProfileName",
+    "WaId",
+    "Latitude",
+    "Longitude",
+    "Label",
+    "ExternalUserId",
+    "MessageStatus",
+    "SmsStatus",
+    "ErrorCode",
+    "ChannelPrefix",
+    "ChannelToAddress",
+]
 
 
 def twilio_form(rng: random.Random, template: dict[str, str]) -> dict[str, str]:
@@ -223,15 +374,30 @@ def twilio_form(rng: random.Random, template: dict[str, str]) -> dict[str, str]:
         elif rng.random() < 0.8:
             form[name] = rng.choice(FORM_VALUES)
         else:
-            form[name] = "".join(chr(rng.choice([rng.randrange(0x20), rng.randrange(0xD800)])) for _ in range(rng.randrange(12)))
+            form[name] = "".join(
+                chr(rng.choice([rng.randrange(0x20), rng.randrange(0xD800)])) for _ in range(rng.randrange(12))
+            )
     return form
 
 
 async def test_no_signed_twilio_webhook_gets_a_5xx(config: Config) -> None:
     rng = random.Random(SEED)
-    inbound = [twilio_inbound(), twilio_inbound(From=f"whatsapp:{CUSTOMER}", To=f"whatsapp:{TWILIO_NUMBER}", WaId=CUSTOMER[1:])]
-    status = [{"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "From": TWILIO_NUMBER, "MessageSid": "SM" + "9" * 32,
-               "MessageStatus": "delivered", "SmsSid": "SM" + "9" * 32, "SmsStatus": "delivered", "To": CUSTOMER}]
+    inbound = [
+        twilio_inbound(),
+        twilio_inbound(From=f"whatsapp:{CUSTOMER}", To=f"whatsapp:{TWILIO_NUMBER}", WaId=CUSTOMER[1:]),
+    ]
+    status = [
+        {
+            "AccountSid": ACCOUNT_SID,
+            "ApiVersion": "2010-04-01",
+            "From": TWILIO_NUMBER,
+            "MessageSid": "SM" + "9" * 32,
+            "MessageStatus": "delivered",
+            "SmsSid": "SM" + "9" * 32,
+            "SmsStatus": "delivered",
+            "To": CUSTOMER,
+        }
+    ]
     recorder = StoringRecorder()
     wrong: list[tuple[str, int, str, dict[str, str]]] = []
     async with webhook_client(config, recorder) as client:

@@ -41,13 +41,16 @@ NUMBERS = [
 ]
 
 
-@pytest.mark.parametrize(("written", "customer"), [
-    *[(f"+{digits}", customer) for digits, customer in NUMBERS],
-    ("whatsapp:+5215512345678", "+525512345678"),
-    ("+52 1 55 1234 5678", "+525512345678"),
-    ("+54 9 11 15 2345-6789", "+5491123456789"),
-    ("+54 11 15 2345-6789", "+5491123456789"),  # national mobile form, read by phonenumbers
-])
+@pytest.mark.parametrize(
+    ("written", "customer"),
+    [
+        *[(f"+{digits}", customer) for digits, customer in NUMBERS],
+        ("whatsapp:+5215512345678", "+525512345678"),
+        ("+52 1 55 1234 5678", "+525512345678"),
+        ("+54 9 11 15 2345-6789", "+5491123456789"),
+        ("+54 11 15 2345-6789", "+5491123456789"),  # national mobile form, read by phonenumbers
+    ],
+)
 def test_e164_reads_every_form_of_a_mexican_or_argentine_mobile_as_one(written: str, customer: str) -> None:
     assert e164(written) == customer
 
@@ -102,8 +105,12 @@ async def test_statuses_in_either_form_reach_the_one_conversation(
     on_twilio = ConversationRef("whatsapp", TWILIO_NUMBER, "+525512345678").id
     on_meta = ConversationRef("whatsapp", WHATSAPP_NUMBER, "+525512345678").id
     recorder.running.update({on_twilio, on_meta})
-    fields = {"MessageSid": "SM" + "9" * 32, "MessageStatus": "delivered", "From": f"whatsapp:{TWILIO_NUMBER}",
-              "To": f"whatsapp:+{digits}"}
+    fields = {
+        "MessageSid": "SM" + "9" * 32,
+        "MessageStatus": "delivered",
+        "From": f"whatsapp:{TWILIO_NUMBER}",
+        "To": f"whatsapp:+{digits}",
+    }
     assert (await client.post(TWILIO_STATUS, **twilio_post(TWILIO_STATUS, fields))).status_code == 200
     status: dict[str, Any] = {"id": "wamid.OUT1", "status": "read", "timestamp": "1760000000", "recipient_id": digits}
     assert (await client.post(META, **meta_post(meta_messages(statuses=[status])))).status_code == 200

@@ -40,14 +40,17 @@ def test_bad_edge_settings_are_config_errors(line: str, says: str):
 
 
 def test_hosts_http_steps_may_call_inside_the_network_come_from_the_file_and_the_environment():
-    config = parse_config('[http]\nallow = ["127.0.0.1:8080", "shop.internal"]\n', Settings.from_env({"CHATFLOW_HTTP_ALLOW": "10.0.0.5:443, [::1]"}))
+    config = parse_config(
+        '[http]\nallow = ["127.0.0.1:8080", "shop.internal"]\n',
+        Settings.from_env({"CHATFLOW_HTTP_ALLOW": "10.0.0.5:443, [::1]"}),
+    )
     assert config.settings.http_allow == ("10.0.0.5:443", "[::1]", "127.0.0.1:8080", "shop.internal")
 
 
 @pytest.mark.parametrize(
     ("text", "env", "says"),
     [
-        ('[http]\nallow = ["http://127.0.0.1/"]\n', "", "is not \"host\" or \"host:port\""),
+        ('[http]\nallow = ["http://127.0.0.1/"]\n', "", 'is not "host" or "host:port"'),
         ('[http]\nallowed = ["x"]\n', "", "did you mean 'allow'"),
         ("", "https://x", "CHATFLOW_HTTP_ALLOW: 'https://x'"),
     ],

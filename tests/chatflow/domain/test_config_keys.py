@@ -37,7 +37,10 @@ def test_a_flow_module_beside_the_config_is_found_without_pythonpath(tmp_path: P
     elsewhere.mkdir()
     done = subprocess.run(
         [sys.executable, "-m", "chatflow", "flows", "--config", str(tmp_path / "chatflow.toml")],
-        cwd=elsewhere, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr
     assert "hello" in done.stdout

@@ -38,7 +38,9 @@ class RecordingInRedis(RecordingChannel):
 
 
 async def main(address: str, redis_url: str, task_queue: str, number: str, rate: str) -> None:
-    binding = NumberBinding(address=Address("tel", number), provider="console", channel="sms", flow="burst", rate=float(rate))
+    binding = NumberBinding(
+        address=Address("tel", number), provider="console", channel="sms", flow="burst", rate=float(rate)
+    )
     config = Config(
         numbers=[binding], flow_modules=[], settings=Settings(temporal_address=address, redis_url=redis_url)
     )

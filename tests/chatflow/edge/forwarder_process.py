@@ -1,6 +1,6 @@
 """A forwarder in a process of its own, for the test that kills one (SIGKILL: no clean-up runs).
 
-    python -m tests.chatflow.edge.forwarder_process TEMPORAL_ADDRESS REDIS_URL TASK_QUEUE PARTITIONS
+python -m tests.chatflow.edge.forwarder_process TEMPORAL_ADDRESS REDIS_URL TASK_QUEUE PARTITIONS
 """
 
 from __future__ import annotations

@@ -44,7 +44,9 @@ def test_a_number_overrides_its_default_and_defaults_can_be_changed_by_rate_clas
 
 
 def test_a_sender_is_its_bindings_address_else_of_the_kind_its_channel_carries():
-    binding = NumberBinding(address=Address("whatsapp", NUMBER), provider="whatsapp_cloud", channel="whatsapp", flow="demo")
+    binding = NumberBinding(
+        address=Address("whatsapp", NUMBER), provider="whatsapp_cloud", channel="whatsapp", flow="demo"
+    )
     rates = SenderRates([binding], kinds={("twilio", "sms"): "tel"})
     assert rates.sender("whatsapp_cloud", "whatsapp", NUMBER) == Address("whatsapp", NUMBER)
     assert rates.sender("whatsapp_cloud", "whatsapp", "+15005550007") == Address("whatsapp", "+15005550007")
@@ -72,7 +74,16 @@ async def test_two_worker_processes_sharing_a_sender_never_exceed_its_rate(
     address = dev_env.client.service_client.config.target_host
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.chatflow.edge.edge_worker", address, valkey.connection_url, task_queue, NUMBER, "5"],
+            [
+                sys.executable,
+                "-m",
+                "tests.chatflow.edge.edge_worker",
+                address,
+                valkey.connection_url,
+                task_queue,
+                NUMBER,
+                "5",
+            ],
             cwd=ROOT,
         )
         for _ in range(2)

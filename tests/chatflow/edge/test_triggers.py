@@ -13,7 +13,9 @@ BINDING = NumberBinding(
 
 
 def message(text: str) -> InboundMessage:
-    return InboundMessage(id="SM1", channel="sms", provider="twilio", customer="+14155550100", number=BINDING.number, text=text)
+    return InboundMessage(
+        id="SM1", channel="sms", provider="twilio", customer="+14155550100", number=BINDING.number, text=text
+    )
 
 
 def test_the_first_word_starts_its_flow_in_any_case():

@@ -5,9 +5,7 @@ from chatflow.flows.templating import TemplateError, render, render_json, render
 
 def test_dotted_paths_into_nested_data():
     data = {"customer": {"name": "Ana", "orders": [{"id": "A-1"}]}, "total": 12.5}
-    assert render("Hi {customer.name}, order {customer.orders.0.id}: {total:.2f}", data) == (
-        "Hi Ana, order A-1: 12.50"
-    )
+    assert render("Hi {customer.name}, order {customer.orders.0.id}: {total:.2f}", data) == ("Hi Ana, order A-1: 12.50")
 
 
 def test_a_missing_key_is_named():

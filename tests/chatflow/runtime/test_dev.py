@@ -151,8 +151,12 @@ def test_dev_refuses_a_taken_server_port_and_a_data_folder_in_use(tmp_path: Path
 
     def dev(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            chatflow_command("dev", "--port", "0", *args), capture_output=True, text=True,
-            env=chatflow_env(), cwd=tmp_path, timeout=60,
+            chatflow_command("dev", "--port", "0", *args),
+            capture_output=True,
+            text=True,
+            env=chatflow_env(),
+            cwd=tmp_path,
+            timeout=60,
         )
 
     with socket.socket() as taken:

@@ -77,7 +77,10 @@ def test_web_and_worker_run_this_image_with_the_documented_settings() -> None:
 def test_the_dockerfile_installs_this_package_and_runs_chatflow() -> None:
     assert instructions("FROM") == ["python:3.11-slim"]
     assert "pip install ." in instructions("RUN")
-    assert shlex.split(instructions("CMD")[0].replace("[", "").replace("]", "").replace(",", ""))[:2] == ["chatflow", "web"]
+    assert shlex.split(instructions("CMD")[0].replace("[", "").replace("]", "").replace(",", ""))[:2] == [
+        "chatflow",
+        "web",
+    ]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["chatflow"] == "chatflow.runtime.cli:main"
 
@@ -97,14 +100,20 @@ def test_what_the_dockerfile_copies_installs_a_working_chatflow(tmp_path: Path) 
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), "."],
-        cwd=context, check=True, capture_output=True, timeout=300,
+        cwd=context,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     entry_points = next(site.glob("chatflow-*.dist-info")).joinpath("entry_points.txt").read_text()
     assert "chatflow = chatflow.runtime.cli:main" in entry_points
     (tmp_path / "chatflow.toml").write_text(DEMO_CONFIG)
     done = subprocess.run(
         [sys.executable, "-c", "from chatflow.runtime.cli import main; main()", "flows"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr

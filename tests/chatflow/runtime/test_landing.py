@@ -16,7 +16,9 @@ from tests.flows import FLOWS
 from tests.helpers import running_app, started_services, web_client
 
 CONFIG = Config(
-    numbers=[NumberBinding(address=Address("console", "+15005550006"), provider="console", channel="console", flow="parrot")],
+    numbers=[
+        NumberBinding(address=Address("console", "+15005550006"), provider="console", channel="console", flow="parrot")
+    ],
     flow_modules=[],
     settings=Settings(api_key="k"),
 )
@@ -44,7 +46,9 @@ async def test_the_dashboard_is_linked_only_when_served():
     assert links(page.text) == ["/openapi.json", "/healthz", "/readyz", "/metrics"]
     assert "<code>chatflow chat parrot</code>" in page.text  # the default URL needs no --url
 
-    served = Starlette(routes=[*landing_routes(CONFIG, dashboard="/ops"), Route("/ops", lambda r: PlainTextResponse(""))])
+    served = Starlette(
+        routes=[*landing_routes(CONFIG, dashboard="/ops"), Route("/ops", lambda r: PlainTextResponse(""))]
+    )
     async with web_client(served) as web:
         assert links((await web.get("/")).text)[0] == "/ops"
 

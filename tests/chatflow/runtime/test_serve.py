@@ -27,7 +27,9 @@ async def wait_until_ok(url: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"{url} never answered")
 
 
-async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env, valkey_url, redis, tmp_path: Path) -> None:
+async def test_web_and_worker_processes_talk_through_temporal_and_redis(
+    dev_env, valkey_url, redis, tmp_path: Path
+) -> None:
     # `redis`: an emptied database, no other test's buffer or forwarder leases in it.
     (tmp_path / "chatflow.toml").write_text(DEMO_CONFIG)
     env = chatflow_env(
@@ -41,11 +43,17 @@ async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env,
     logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("web", "worker")}
     web = subprocess.Popen(
         chatflow_command("web", "--host", "127.0.0.1", "--port", str(web_port)),
-        cwd=tmp_path, env=env, stdout=logs["web"], stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        env=env,
+        stdout=logs["web"],
+        stderr=subprocess.STDOUT,
     )
     worker = subprocess.Popen(
         chatflow_command("worker", "--metrics-port", str(metrics_port)),
-        cwd=tmp_path, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        env=env,
+        stdout=logs["worker"],
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{web_port}"
     customer = "+14155550142"
@@ -61,7 +69,9 @@ async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env,
             texts: list[str] = []
             cursor = "0"
             while not any("1. Opening hours" in t for t in texts):
-                page = (await http.get("/console/messages", params={"customer": customer, "after": cursor, "wait": 20})).json()
+                page = (
+                    await http.get("/console/messages", params={"customer": customer, "after": cursor, "wait": 20})
+                ).json()
                 assert page["messages"], f"no reply; so far {texts}"
                 texts += [m["text"] for m in page["messages"]]
                 cursor = page["next"]
@@ -76,8 +86,10 @@ async def test_web_and_worker_processes_talk_through_temporal_and_redis(dev_env,
             metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
         sends = {
             tuple(sorted(s.labels.items())): s.value
-            for f in text_string_to_metric_families(metrics) if f.name == "chatflow_sends"
-            for s in f.samples if s.name == "chatflow_sends_total"
+            for f in text_string_to_metric_families(metrics)
+            if f.name == "chatflow_sends"
+            for s in f.samples
+            if s.name == "chatflow_sends_total"
         }
         assert sends[(("provider", "console"), ("status", "delivered"))] >= 2
     finally:

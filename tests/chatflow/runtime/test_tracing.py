@@ -25,7 +25,10 @@ except ConfigError as error:
 def probe(prelude: str = "", **env: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(prelude=prelude)],
-        capture_output=True, text=True, env=chatflow_env(**env), check=True,
+        capture_output=True,
+        text=True,
+        env=chatflow_env(**env),
+        check=True,
     )
     return done.stdout.strip()
 

@@ -15,9 +15,7 @@ REPLIES = 2000
 @pytest.fixture(scope="module")
 async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
     # Temporal suggests continue-as-new at 4,096 events; suggest it at 100 so it happens often.
-    async with dev_server(
-        ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=100"]
-    ) as env:
+    async with dev_server(["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=100"]) as env:
         yield env
 
 
@@ -30,10 +28,7 @@ async def test_2000_replies_cross_continue_as_new_with_state_intact(small_histor
         await chat.deliver("1000", id="SM1000")  # a provider retry, long after the first
         await chat.replies()
         snapshot = await chat.settle()
-        runs = [
-            execution
-            async for execution in env.client.list_workflows(f"WorkflowId = '{chat.ref.id}'")
-        ]
+        runs = [execution async for execution in env.client.list_workflows(f"WorkflowId = '{chat.ref.id}'")]
 
     assert snapshot.data == {"count": REPLIES, "gaps": 0, "last": REPLIES}
     assert chat.said == [f"{n} received" for n in range(100, REPLIES + 1, 100)]

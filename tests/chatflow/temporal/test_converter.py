@@ -40,32 +40,65 @@ MESSAGE = InboundMessage(
 
 RECORDS: list[tuple[str, Any]] = [
     ("a message", MESSAGE),
-    ("a send", OutboundMessage(
-        channel="sms", provider="twilio", number="+15005550006", customer="+14155550100", text="Pick one",
-        options=[Option(id="1", title="Hours")], conversation_id=REF.id,
-    )),
+    (
+        "a send",
+        OutboundMessage(
+            channel="sms",
+            provider="twilio",
+            number="+15005550006",
+            customer="+14155550100",
+            text="Pick one",
+            options=[Option(id="1", title="Hours")],
+            conversation_id=REF.id,
+        ),
+    ),
     ("a send's result", SendResult(message_id="SM1", status="queued")),
-    ("a conversation's first input", ConversationInput(flow="demo", conversation=REF, inbox=[InboxItem(message=MESSAGE)])),
-    ("a run continued as new", ConversationInput(
-        flow="payment_recovery",
-        conversation=REF,
-        data={"order_id": "A-1", "amount": 12.5, "items": [1, 2]},
-        version=3,
-        started_by="message",
-        resume=FlowState(step="ask", data={"x": 1}, wait=WaitState(attempts=1, deadline="2026-11-23T00:00:00+00:00")),
-        inbox=[InboxItem(event=BusinessEvent(name="paid", data={"amount": 3}, id="e1")), InboxItem(message=MESSAGE)],
-        seen=["a", "b"],
-        transcript=[Turn("out", "hello", "2026-11-22T10:00:00+00:00", "SM1", "delivered", options=["Yes"], by="ana")],
-        signals=7,
-        trace=[TraceLine("2026-11-22T10:00:00+00:00", "step ask (Ask)")],
-        history_limit=500,
-        indexed=True,
-    )),
+    (
+        "a conversation's first input",
+        ConversationInput(flow="demo", conversation=REF, inbox=[InboxItem(message=MESSAGE)]),
+    ),
+    (
+        "a run continued as new",
+        ConversationInput(
+            flow="payment_recovery",
+            conversation=REF,
+            data={"order_id": "A-1", "amount": 12.5, "items": [1, 2]},
+            version=3,
+            started_by="message",
+            resume=FlowState(
+                step="ask", data={"x": 1}, wait=WaitState(attempts=1, deadline="2026-11-23T00:00:00+00:00")
+            ),
+            inbox=[
+                InboxItem(event=BusinessEvent(name="paid", data={"amount": 3}, id="e1")),
+                InboxItem(message=MESSAGE),
+            ],
+            seen=["a", "b"],
+            transcript=[
+                Turn("out", "hello", "2026-11-22T10:00:00+00:00", "SM1", "delivered", options=["Yes"], by="ana")
+            ],
+            signals=7,
+            trace=[TraceLine("2026-11-22T10:00:00+00:00", "step ask (Ask)")],
+            history_limit=500,
+            indexed=True,
+        ),
+    ),
     ("a result", ConversationResult(flow="demo", outcome="failed", reason="bug", unhandled=[MESSAGE])),
-    ("a snapshot", ConversationSnapshot(
-        id=REF.id, flow="demo", version=1, step="menu", outcome="", reason="", data={}, transcript=[],
-        idle=True, signals=1, pending=0,
-    )),
+    (
+        "a snapshot",
+        ConversationSnapshot(
+            id=REF.id,
+            flow="demo",
+            version=1,
+            step="menu",
+            outcome="",
+            reason="",
+            data={},
+            transcript=[],
+            idle=True,
+            signals=1,
+            pending=0,
+        ),
+    ),
 ]
 
 
@@ -106,7 +139,9 @@ async def outcome(converter: DataConverter, raw: dict[str, Any]) -> Any:
         ({"name": "n", "tags": 3}, TypeError),  # a field of the wrong type
     ],
 )
-async def test_records_of_other_releases_are_read_or_refused_as_the_sdk_does(raw: dict[str, Any], expected: Any) -> None:
+async def test_records_of_other_releases_are_read_or_refused_as_the_sdk_does(
+    raw: dict[str, Any], expected: Any
+) -> None:
     assert await outcome(DATA_CONVERTER, raw) == expected
     assert await outcome(DataConverter.default, raw) == expected
 

@@ -11,7 +11,9 @@ from chatflow.testing import FlowTest
 from conversations.demo import Demo
 
 
-async def test_a_conversation_logs_its_life_one_line_each(skipping_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture):
+async def test_a_conversation_logs_its_life_one_line_each(
+    skipping_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.INFO, logger="temporalio.workflow")
     async with FlowTest(skipping_env, Demo) as chat:
         await chat.send("hi")

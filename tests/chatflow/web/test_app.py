@@ -113,7 +113,11 @@ def test_the_apps_loops_stop_when_it_stops_right_after_starting(dev_env: Workflo
     address = dev_env.client.service_client.config.target_host
     done = subprocess.run(
         [sys.executable, "-c", STOPS, address, f"{valkey_url}/9"],  # a database no other test uses
-        cwd=ROOT, env=chatflow_env(), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=chatflow_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert done.stdout.strip() == "stopped"

@@ -50,7 +50,12 @@ async def test_webhooks_are_counted_by_provider_and_outcome_and_metrics_parse(
         labels = {"provider": "twilio", "outcome": outcome}
         assert sample(WEBHOOKS, labels, after) == sample(WEBHOOKS, labels, before) + 1
     families = {f.name for f in text_string_to_metric_families(after)}
-    assert {"chatflow_webhooks", "chatflow_webhook_duration_seconds", "chatflow_sends", "chatflow_active_conversations"} <= families
+    assert {
+        "chatflow_webhooks",
+        "chatflow_webhook_duration_seconds",
+        "chatflow_sends",
+        "chatflow_active_conversations",
+    } <= families
 
 
 async def test_only_inbound_posts_count_as_webhooks(dev_env: WorkflowEnvironment, redis: Redis) -> None:

@@ -84,7 +84,9 @@ def api_schema(web_url: str) -> BaseSchema:
 # attribute), so each operation is a test of its own, driven by the operation's strategy.
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda mode: mode.value)
 @pytest.mark.parametrize(("path", "method"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m in OPERATIONS])
-def test_every_operation_answers_as_documented(api_schema: BaseSchema, path: str, method: str, mode: GenerationMode) -> None:
+def test_every_operation_answers_as_documented(
+    api_schema: BaseSchema, path: str, method: str, mode: GenerationMode
+) -> None:
     operation = api_schema[path][method]
 
     @given(case=operation.as_strategy(mode))
@@ -99,5 +101,7 @@ def test_every_operation_answers_as_documented(api_schema: BaseSchema, path: str
 @pytest.mark.parametrize("limit", ["²", "٣", "0", "1001", "-1", "ten"])
 async def test_a_limit_that_is_not_1_to_1000_in_ascii_digits_is_refused(web_url: str, path: str, limit: str) -> None:
     async with httpx.AsyncClient() as http:
-        answer = await http.get(f"{web_url}{path}", params={"limit": limit}, headers={"Authorization": f"Bearer {API_KEY}"})
+        answer = await http.get(
+            f"{web_url}{path}", params={"limit": limit}, headers={"Authorization": f"Bearer {API_KEY}"}
+        )
     assert answer.status_code == 422 and "limit" in answer.json()["error"]

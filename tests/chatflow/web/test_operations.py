@@ -21,7 +21,12 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 def message(text: str) -> InboundMessage:
     return InboundMessage(
-        id=f"SM{uuid.uuid4().hex}", channel="sms", provider="twilio", customer=new_customer(), number=TWILIO_NUMBER, text=text
+        id=f"SM{uuid.uuid4().hex}",
+        channel="sms",
+        provider="twilio",
+        customer=new_customer(),
+        number=TWILIO_NUMBER,
+        text=text,
     )
 
 

@@ -32,14 +32,20 @@ async def http(config: Config, recorder: Recorder, console: ConsoleChannel) -> A
         yield client
 
 
-async def test_a_console_message_is_routed_by_the_number_it_was_sent_to(http: httpx.AsyncClient, recorder: Recorder) -> None:
+async def test_a_console_message_is_routed_by_the_number_it_was_sent_to(
+    http: httpx.AsyncClient, recorder: Recorder
+) -> None:
     answer = await http.post(MESSAGES, json={"from": "+1 415 555 0100", "to": CONSOLE_NUMBER, "text": "hi"})
     assert answer.status_code == 202
     assert answer.json()["conversation"] == f"chat:console:{CONSOLE_NUMBER}:{CUSTOMER}"
     message, flow = recorder.delivered[0]
     assert answer.json()["id"] == message.id
     assert (message.provider, message.channel, message.customer, message.text, flow) == (
-        "console", "console", CUSTOMER, "hi", "demo",
+        "console",
+        "console",
+        CUSTOMER,
+        "hi",
+        "demo",
     )
     await http.post(MESSAGES, json={"from": CUSTOMER, "to": CONSOLE_NUMBER, "text": "join now"})
     assert recorder.delivered[1][1] == "signup"
@@ -94,7 +100,10 @@ async def test_what_the_bot_sends_is_read_from_a_cursor(http: httpx.AsyncClient,
     assert start == {"messages": [], "next": "0"}
     await console.send(OutboundMessage("console", "console", CONSOLE_NUMBER, CUSTOMER, "Hello!"))
     read = (await http.get(MESSAGES, params={"customer": CUSTOMER, "after": start["next"]})).json()
-    assert read == {"messages": [{"cursor": "1", "text": "Hello!", "options": [], "number": CONSOLE_NUMBER}], "next": "1"}
+    assert read == {
+        "messages": [{"cursor": "1", "text": "Hello!", "options": [], "number": CONSOLE_NUMBER}],
+        "next": "1",
+    }
 
 
 async def test_a_long_poll_answers_when_the_bot_speaks(http: httpx.AsyncClient, console: ConsoleChannel) -> None:

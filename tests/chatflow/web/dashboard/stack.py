@@ -46,8 +46,12 @@ CHROMIUM_ARGS = [
 def dashboard_config(api_key: str = KEY) -> Config:
     return Config(
         numbers=[
-            NumberBinding(address=Address("tel", DEMO_NUMBER), provider="console", channel="sms", flow="demo", rate=50.0),
-            NumberBinding(address=Address("tel", JOURNEY_NUMBER), provider="console", channel="sms", flow="payment", rate=50.0),
+            NumberBinding(
+                address=Address("tel", DEMO_NUMBER), provider="console", channel="sms", flow="demo", rate=50.0
+            ),
+            NumberBinding(
+                address=Address("tel", JOURNEY_NUMBER), provider="console", channel="sms", flow="payment", rate=50.0
+            ),
         ],
         flow_modules=[],
         settings=Settings(api_key=api_key),
@@ -109,7 +113,12 @@ async def served_dashboard(client: Client, redis: Redis, config: Config | None =
     config = config or dashboard_config()
     async with httpx.AsyncClient() as resources:
         services = await Services.start(
-            config, [Demo, Payment], client=client, redis=redis, http=resources, task_queue=f"dashboard-{uuid.uuid4().hex}"
+            config,
+            [Demo, Payment],
+            client=client,
+            redis=redis,
+            http=resources,
+            task_queue=f"dashboard-{uuid.uuid4().hex}",
         )
         port = free_port()
         url = f"http://127.0.0.1:{port}"

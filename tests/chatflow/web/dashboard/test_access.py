@@ -147,7 +147,11 @@ async def test_the_list_json_masks_customers_unless_asked(served: Served, operat
     await served.until(conversation, step="ask")
     masked = (await operator.get("/dashboard/api/conversations", params={"customer": customer})).json()
     [row] = masked["rows"]
-    assert (row["customer"], row["flow"], row["state"]) == (customer[:5] + "*****" + customer[-2:], "payment", "running")
+    assert (row["customer"], row["flow"], row["state"]) == (
+        customer[:5] + "*****" + customer[-2:],
+        "payment",
+        "running",
+    )
     assert row["title"] == conversation.removesuffix(customer) + row["customer"]
     shown = (await operator.get("/dashboard/api/conversations", params={"customer": customer, "show": "1"})).json()
     assert shown["rows"][0]["customer"] == customer
@@ -159,7 +163,11 @@ async def test_without_a_key_there_is_no_dashboard(served: Served, dev_env: Work
     conversation = await served.start_payment(new_customer())
     await served.until(conversation, step="ask")
     services = await Services.start(
-        dashboard_config(api_key=""), [Demo, Payment], client=dev_env.client, redis=served.services.redis, http=served.http
+        dashboard_config(api_key=""),
+        [Demo, Payment],
+        client=dev_env.client,
+        redis=served.services.redis,
+        http=served.http,
     )
     async with web_client(services.web_app()) as http:
         for path in ("/dashboard", page_of(conversation), "/dashboard/login", "/dashboard/api/conversations"):
