@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -131,11 +132,32 @@ def start_dev(
     data_dir: Path, logs: Path, *extra: str, config_text: str = DEMO_CONFIG, env: dict[str, str] | None = None
 ) -> DevStack:
     """`chatflow dev` with `config_text` as chatflow.toml, in the folder above `data_dir` (flow
-    modules there are found), with `env` added to its environment."""
+    modules there are found), with `env` added to its environment. A start refused because a
+    port picked free was taken meanwhile (another test process, or the Temporal server's own
+    ports beside the one given) is tried again on new ports."""
     config = data_dir.parent / "chatflow.toml"
     config.write_text(config_text)
-    port, temporal_port = free_port(), free_port()
     logs.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 4):
+        stack = _started(data_dir, logs, config, extra, env)
+        try:
+            stack.wait_ready()
+        except BaseException:
+            children = descendants(stack.process.pid)
+            stack.process.kill()
+            stack.process.wait()
+            for child in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+            if attempt < 3 and stack.process.returncode == 2 and "in use" in stack.output():
+                continue
+            raise
+        return stack
+    raise AssertionError("unreachable")
+
+
+def _started(data_dir: Path, logs: Path, config: Path, extra: tuple[str, ...], env: dict[str, str] | None) -> DevStack:
+    port, temporal_port = free_port(), free_port()
     stdout, stderr = logs / f"dev-{port}.out", logs / f"dev-{port}.err"
     process = subprocess.Popen(
         chatflow_command(
@@ -159,14 +181,4 @@ def start_dev(
         env=chatflow_env(**(env or {})),
         cwd=data_dir.parent,
     )
-    stack = DevStack(process, f"http://127.0.0.1:{port}", f"127.0.0.1:{temporal_port}", stdout, stderr)
-    try:
-        stack.wait_ready()
-    except BaseException:
-        children = descendants(process.pid)
-        process.kill()
-        process.wait()
-        for child in children:
-            os.kill(child, signal.SIGKILL)
-        raise
-    return stack
+    return DevStack(process, f"http://127.0.0.1:{port}", f"127.0.0.1:{temporal_port}", stdout, stderr)
