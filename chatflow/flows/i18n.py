@@ -363,19 +363,24 @@ def compile_catalogues(flows: Iterable[type[Flow]]) -> list[Path]:
     """Compile every `.po` of the flows into the `.mo` the workers read (fuzzy entries left
     out: gettext's rule); the paths written."""
     written = []
+    for _group, _locale, path, catalog in _catalogues(flows):
+        compiled = path.with_suffix(".mo")
+        with compiled.open("wb") as out:
+            mofile.write_mo(out, catalog, use_fuzzy=False)
+        written.append(compiled)
+    return written
+
+
+def _catalogues(flows: Iterable[type[Flow]]) -> Iterator[tuple[list[type[Flow]], str, Path, Catalog]]:
+    """Each `.po` the flows have, read: the versions of its flow (the newest last), its locale and
+    its path."""
     for group in by_domain(flows):
         flow = group[-1]
         for locale in catalogue_locales(flow):
             path = po_path(flow, locale)
-            if not path.is_file():
-                continue
-            with path.open("rb") as file:
-                catalog = pofile.read_po(file, locale=locale, domain=flow.name)
-            compiled = path.with_suffix(".mo")
-            with compiled.open("wb") as out:
-                mofile.write_mo(out, catalog, use_fuzzy=False)
-            written.append(compiled)
-    return written
+            if path.is_file():
+                with path.open("rb") as file:
+                    yield group, locale, path, pofile.read_po(file, locale=locale, domain=flow.name)
 
 
 # -- what `chatflow check` reports ----------------------------------------------------------
@@ -402,37 +407,29 @@ def untranslated(flows: Iterable[type[Flow]]) -> list[Untranslated]:
     translation reads a field the text does not, and a `.mo` older than its `.po` (not compiled
     since the last change: workers would not see it)."""
     found: list[Untranslated] = []
-    for group in by_domain(flows):
+    for group, locale, path, catalog in _catalogues(flows):
         flow = group[-1]
-        for locale in catalogue_locales(flow):
-            path = po_path(flow, locale)
-            if not path.is_file():
-                continue
-            with path.open("rb") as file:
-                catalog = pofile.read_po(file, locale=locale, domain=flow.name)
-            if _translations(catalog) != _compiled(path.with_suffix(".mo")):
-                found.append(
-                    Untranslated(locale, flow.name, "*", "catalogue", path.name, "not compiled since it changed")
-                )
-            seen: set[tuple[str, str]] = set()
-            for member in group:
-                for text in texts(member):
-                    if (text.msgid, text.step) in seen:
-                        continue
-                    seen.add((text.msgid, text.step))
-                    message = catalog.get(text.msgid)
-                    string_ = message.string if message is not None else ""
-                    if not string_ or not isinstance(string_, str) or (message is not None and message.fuzzy):
-                        found.append(Untranslated(locale, member.name, text.step, text.what, text.msgid))
-                    elif extra := fields(string_) - fields(text.msgid):
-                        found.append(
-                            Untranslated(
-                                locale,
-                                member.name,
-                                text.step,
-                                text.what,
-                                text.msgid,
-                                f"translated with {', '.join(sorted(extra))}, which the text does not read",
-                            )
+        if _translations(catalog) != _compiled(path.with_suffix(".mo")):
+            found.append(Untranslated(locale, flow.name, "*", "catalogue", path.name, "not compiled since it changed"))
+        seen: set[tuple[str, str]] = set()
+        for member in group:
+            for text in texts(member):
+                if (text.msgid, text.step) in seen:
+                    continue
+                seen.add((text.msgid, text.step))
+                message = catalog.get(text.msgid)
+                string_ = message.string if message is not None else ""
+                if not string_ or not isinstance(string_, str) or (message is not None and message.fuzzy):
+                    found.append(Untranslated(locale, member.name, text.step, text.what, text.msgid))
+                elif extra := fields(string_) - fields(text.msgid):
+                    found.append(
+                        Untranslated(
+                            locale,
+                            member.name,
+                            text.step,
+                            text.what,
+                            text.msgid,
+                            f"translated with {', '.join(sorted(extra))}, which the text does not read",
                         )
+                    )
     return found
