@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
@@ -91,14 +92,14 @@ def unrun(blocks: list[Block], tests: str) -> list[str]:
     return wrong
 
 
-def test_every_code_block_is_run_by_a_test_or_says_why_not():
+def test_every_code_block_is_run_by_a_test_or_says_why_not() -> None:
     tests = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "tests").rglob("*.py"))
     blocks = all_blocks()
     assert len(blocks) > 20
     assert unrun(blocks, tests) == []
 
 
-def test_an_unmarked_or_unrun_block_is_reported():
+def test_an_unmarked_or_unrun_block_is_reported() -> None:
     text = "Intro\n\n```bash\nchatflow flows\n```\n\n1. A step:\n   <!-- run: nobody-runs-me -->\n   ```toml\n   a = 1\n   ```\n"
     assert unrun(blocks_of(text, "x.md"), tests="") == [
         "x.md:3: no <!-- run: NAME --> or <!-- not run: REASON --> before this block",
@@ -108,7 +109,7 @@ def test_an_unmarked_or_unrun_block_is_reported():
     assert unrun(blocks_of(text, "x.md"), tests='snippet("nobody-runs-me")')[1:] == []
 
 
-def test_every_page_is_in_the_sites_nav():
+def test_every_page_is_in_the_sites_nav() -> None:
     import yaml
 
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
@@ -124,7 +125,7 @@ def test_every_page_is_in_the_sites_nav():
     assert config["theme"]["font"] is False  # nothing fetched from Google at build or read time
 
 
-def test_the_site_builds_strict_with_the_readme_as_its_home_page(tmp_path: Path):
+def test_the_site_builds_strict_with_the_readme_as_its_home_page(tmp_path: Path) -> None:
     site = tmp_path / "site"
     built = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
@@ -150,7 +151,7 @@ def settings_reference() -> str:
     return text.split("<!-- settings-reference: start -->\n", 1)[1].split("\n<!-- settings-reference: end -->", 1)[0]
 
 
-def test_the_settings_reference_is_the_codes_list_of_settings():
+def test_the_settings_reference_is_the_codes_list_of_settings() -> None:
     from chatflow.runtime.config import settings_markdown
 
     assert settings_reference() == settings_markdown(), (
@@ -160,7 +161,7 @@ def test_the_settings_reference_is_the_codes_list_of_settings():
     )
 
 
-def test_the_settings_reference_names_every_setting_the_code_reads():
+def test_the_settings_reference_names_every_setting_the_code_reads() -> None:
     import providers
 
     read = {
@@ -178,13 +179,13 @@ def test_the_settings_reference_names_every_setting_the_code_reads():
     assert sorted(own - read) == []
 
 
-def test_every_setting_says_what_it_is():
+def test_every_setting_says_what_it_is() -> None:
     from chatflow.runtime.config import settings_reference
 
     assert [setting.name for setting in settings_reference() if not setting.doc.strip()] == []
 
 
-def test_each_channels_rows_name_exactly_the_settings_it_reads():
+def test_each_channels_rows_name_exactly_the_settings_it_reads() -> None:
     import providers
 
     rows = re.findall(r"^\| `(\w+)` \| (.*?) \|", settings_reference(), re.M)
@@ -201,7 +202,7 @@ def test_each_channels_rows_name_exactly_the_settings_it_reads():
 # The snippets of the site's pages, run.
 
 
-def test_the_channel_pages_configs_bind_their_numbers():
+def test_the_channel_pages_configs_bind_their_numbers() -> None:
     from chatflow.domain.config import Settings
     from chatflow.runtime.config import parse_config
 
@@ -226,7 +227,7 @@ def test_the_channel_pages_configs_bind_their_numbers():
     assert cloud.options == {"phone_number_id": "106540352242922"}
 
 
-def test_the_source_and_sink_pages_configs_and_mapping_load(tmp_path: Path, monkeypatch):
+def test_the_source_and_sink_pages_configs_and_mapping_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import base64
 
     import providers
@@ -264,7 +265,7 @@ def test_the_source_and_sink_pages_configs_and_mapping_load(tmp_path: Path, monk
     assert list(sinks) == ["shop"] and sinks["shop"][1].kind == "webhook"
 
 
-def test_the_whatsapp_template_step_and_the_http_flow_are_defined_as_written():
+def test_the_whatsapp_template_step_and_the_http_flow_are_defined_as_written() -> None:
     from chatflow import Flow, Http, Say
 
     template: dict[str, object] = {}
@@ -281,7 +282,7 @@ def test_the_whatsapp_template_step_and_the_http_flow_are_defined_as_written():
     assert isinstance(flow.look_up, Http)
 
 
-def test_the_pages_commands_against_chatflow_dev(tmp_path: Path):
+def test_the_pages_commands_against_chatflow_dev(tmp_path: Path) -> None:
     """The quick start's `chatflow dev` (with the WhatsApp Cloud page's number bound too), then,
     as written (on the test's ports): the console page's chat, the journeys page's curl, the
     dashboard page's takeover, reply and hand-back, and the WhatsApp Cloud page's verify call."""
@@ -364,7 +365,7 @@ def test_the_pages_commands_against_chatflow_dev(tmp_path: Path):
     assert code == 0, stack.output()
 
 
-def test_the_language_pages_commands_make_a_catalogue_and_check_it(tmp_path: Path):
+def test_the_language_pages_commands_make_a_catalogue_and_check_it(tmp_path: Path) -> None:
     """docs/languages.md's i18n commands, as written, in a project with one flow: the template,
     the Spanish catalogue, its compiled form, and `chatflow check` naming what is untranslated."""
     from tests.chatflow.runtime.devstack import chatflow_env

@@ -6,12 +6,13 @@ import sys
 import types
 from pathlib import Path
 
+from chatflow.testing import OpenFlowTest
 from tests.test_docs import page, snippet
 
 README = page("README.md")
 
 
-async def test_readme_first_flow_and_its_test_pass(flow_test):
+async def test_readme_first_flow_and_its_test_pass(flow_test: OpenFlowTest) -> None:
     # The test imports the flow from `reminders`, as the README's layout has it.
     reminders = types.ModuleType("reminders")
     sys.modules["reminders"] = reminders
@@ -28,11 +29,11 @@ async def test_readme_first_flow_and_its_test_pass(flow_test):
         del sys.modules["reminders"]
 
 
-def test_the_first_flows_config_names_its_module():
+def test_the_first_flows_config_names_its_module() -> None:
     assert snippet("first-flow-config") == '[flows]\nmodules = ["reminders"]\n'
 
 
-def test_the_quick_starts_test_command_is_what_ci_runs():
+def test_the_quick_starts_test_command_is_what_ci_runs() -> None:
     # .ci/run ends with the command, as written: CI runs it on every change.
     ci = (Path(__file__).parents[1] / ".ci" / "run").read_text(encoding="utf-8")
     command = [line for line in snippet("quick-start-test").splitlines() if not line.startswith("#")]
@@ -40,7 +41,7 @@ def test_the_quick_starts_test_command_is_what_ci_runs():
     assert ci.rstrip("\n").splitlines()[-1] == command[0]
 
 
-async def test_the_handover_flow_waits_for_a_person(flow_test):
+async def test_the_handover_flow_waits_for_a_person(flow_test: OpenFlowTest) -> None:
     support = types.ModuleType("support")
     exec(snippet("handover-flow"), support.__dict__)
     chat = await flow_test(support.Support)

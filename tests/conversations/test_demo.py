@@ -1,9 +1,12 @@
+from redis.asyncio import Redis
+from temporalio.testing import WorkflowEnvironment
+
 from chatflow import hours
 from chatflow.testing import FlowTest
 from conversations.demo import Demo
 
 
-async def test_any_first_message_gets_greeting_and_menu(skipping_env):
+async def test_any_first_message_gets_greeting_and_menu(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Demo) as chat:
         replies = await chat.send("hello")
         assert len(replies) == 2  # the first message starts the flow; it answers nothing
@@ -27,7 +30,9 @@ async def test_any_first_message_gets_greeting_and_menu(skipping_env):
         assert result.data["order"] == "A-1234"
 
 
-async def test_talk_to_a_person_hands_the_conversation_to_an_operator_and_back(skipping_env):
+async def test_talk_to_a_person_hands_the_conversation_to_an_operator_and_back(
+    skipping_env: WorkflowEnvironment,
+) -> None:
     async with FlowTest(skipping_env, Demo) as chat:
         menu = (await chat.send("hi"))[1]
         assert await chat.send("3") == ["Connecting you with a person..."]
@@ -38,7 +43,7 @@ async def test_talk_to_a_person_hands_the_conversation_to_an_operator_and_back(s
         assert (await chat.result()).outcome == "completed"
 
 
-async def test_when_nobody_takes_over_within_an_hour_the_customer_is_told(skipping_env):
+async def test_when_nobody_takes_over_within_an_hour_the_customer_is_told(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Demo) as chat:
         await chat.send("hi")
         assert await chat.send("3") == ["Connecting you with a person..."]
@@ -47,7 +52,9 @@ async def test_when_nobody_takes_over_within_an_hour_the_customer_is_told(skippi
         assert (await chat.result()).outcome == "completed"
 
 
-async def test_a_journey_with_locale_es_speaks_spanish_through_the_app_and_the_console(dev_env, redis) -> None:
+async def test_a_journey_with_locale_es_speaks_spanish_through_the_app_and_the_console(
+    dev_env: WorkflowEnvironment, redis: Redis
+) -> None:
     """As shipped: the journeys API starts the demo with data {"locale": "es"}, the worker runs it
     on its Spanish catalogue, and the console channel's transcript (what the customer reads) is
     in Spanish; the customer's reply by the Spanish title picks the choice."""

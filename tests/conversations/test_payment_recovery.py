@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 import respx
+from temporalio.testing import WorkflowEnvironment
 
 from chatflow import hours
 from chatflow.testing import FlowTest
@@ -22,7 +23,9 @@ def shop():
         yield mock
 
 
-async def test_power_user_is_switched_to_cash_on_delivery(skipping_env, shop):
+async def test_power_user_is_switched_to_cash_on_delivery(
+    skipping_env: WorkflowEnvironment, shop: respx.MockRouter
+) -> None:
     shop.get("/customers/c-42").respond(json={"id": "c-42", "tier": "power"})
     switch = shop.put("/orders/A-1001").respond(json={"id": "A-1001", "payment_method": "cod"})
     async with FlowTest(skipping_env, PaymentRecovery) as chat:
@@ -43,7 +46,9 @@ async def test_power_user_is_switched_to_cash_on_delivery(skipping_env, shop):
     assert switch.calls.last.request.content == b'{"payment_method":"cod"}'
 
 
-async def test_other_customers_get_link_reminder_then_expiry(skipping_env, shop):
+async def test_other_customers_get_link_reminder_then_expiry(
+    skipping_env: WorkflowEnvironment, shop: respx.MockRouter
+) -> None:
     shop.get("/customers/c-42").respond(json={"id": "c-42", "tier": "regular"})
     async with FlowTest(skipping_env, PaymentRecovery) as chat:
         assert await chat.start(JOURNEY) == [
@@ -59,7 +64,9 @@ async def test_other_customers_get_link_reminder_then_expiry(skipping_env, shop)
         assert emails(chat) == []  # nothing was confirmed
 
 
-async def test_payment_succeeded_event_ends_the_flow_early(skipping_env, shop):
+async def test_payment_succeeded_event_ends_the_flow_early(
+    skipping_env: WorkflowEnvironment, shop: respx.MockRouter
+) -> None:
     shop.get("/customers/c-42").respond(json={"id": "c-42", "tier": "regular"})
     async with FlowTest(skipping_env, PaymentRecovery) as chat:
         await chat.start(JOURNEY)
@@ -75,7 +82,9 @@ async def test_payment_succeeded_event_ends_the_flow_early(skipping_env, shop):
     assert result.data["events"]["payment_succeeded"] == {"amount": 42}
 
 
-async def test_without_an_email_the_confirmation_goes_by_sms_alone(skipping_env, shop):
+async def test_without_an_email_the_confirmation_goes_by_sms_alone(
+    skipping_env: WorkflowEnvironment, shop: respx.MockRouter
+) -> None:
     shop.get("/customers/c-42").respond(json={"id": "c-42", "tier": "regular"})
     journey = {key: value for key, value in JOURNEY.items() if key != "email"}
     async with FlowTest(skipping_env, PaymentRecovery) as chat:
@@ -85,7 +94,7 @@ async def test_without_an_email_the_confirmation_goes_by_sms_alone(skipping_env,
         assert emails(chat) == []
 
 
-async def test_shop_api_down_falls_back_to_the_link(skipping_env, shop):
+async def test_shop_api_down_falls_back_to_the_link(skipping_env: WorkflowEnvironment, shop: respx.MockRouter) -> None:
     lookup = shop.get("/customers/c-42").respond(503)
     async with FlowTest(skipping_env, PaymentRecovery) as chat:
         assert await chat.start(JOURNEY) == []  # the lookup is being retried

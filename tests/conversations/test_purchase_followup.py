@@ -1,3 +1,5 @@
+from temporalio.testing import WorkflowEnvironment
+
 from chatflow import hours
 from chatflow.testing import FlowTest
 from conversations.purchase_followup import PurchaseFollowup
@@ -5,7 +7,7 @@ from conversations.purchase_followup import PurchaseFollowup
 PURCHASE = {"name": "Ana", "product": "the blue kettle", "opted_in": True}
 
 
-async def test_waits_then_thanks_and_asks_for_a_rating(skipping_env):
+async def test_waits_then_thanks_and_asks_for_a_rating(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, PurchaseFollowup) as chat:
         assert await chat.start(PURCHASE) == []  # nothing before the delay
         assert await chat.skip(hours(2.1)) == [
@@ -19,7 +21,7 @@ async def test_waits_then_thanks_and_asks_for_a_rating(skipping_env):
     assert result.data["rating"] == 5
 
 
-async def test_low_rating_asks_what_went_wrong(skipping_env):
+async def test_low_rating_asks_what_went_wrong(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, PurchaseFollowup) as chat:
         await chat.start(PURCHASE)
         await chat.skip(hours(3))
@@ -32,7 +34,7 @@ async def test_low_rating_asks_what_went_wrong(skipping_env):
     assert result.data == {**PURCHASE, "rating": 2, "feedback": "It arrived dented"}
 
 
-async def test_customers_who_did_not_opt_in_get_nothing(skipping_env):
+async def test_customers_who_did_not_opt_in_get_nothing(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, PurchaseFollowup) as chat:
         await chat.start({**PURCHASE, "opted_in": False})
         assert await chat.skip(hours(3)) == []

@@ -120,7 +120,9 @@ def sms(services: Services) -> RecordingChannel:
     return channel
 
 
-async def test_a_power_user_s_failed_payment_is_switched_to_cash_on_delivery(example, catcher, shop):
+async def test_a_power_user_s_failed_payment_is_switched_to_cash_on_delivery(
+    example: tuple[httpx.AsyncClient, Services], catcher: MailCatcher, shop: respx.MockRouter
+) -> None:
     web, services = example
     metadata = order(customer_id=f"power-{uuid.uuid4().hex[:6]}")
     answer = await post(web, payment_intent_event("payment_intent.payment_failed", metadata))
@@ -142,7 +144,9 @@ async def test_a_power_user_s_failed_payment_is_switched_to_cash_on_delivery(exa
     ]
 
 
-async def test_a_regular_user_gets_the_link_and_paying_later_confirms_that_conversation(example, catcher, shop):
+async def test_a_regular_user_gets_the_link_and_paying_later_confirms_that_conversation(
+    example: tuple[httpx.AsyncClient, Services], catcher: MailCatcher, shop: respx.MockRouter
+) -> None:
     web, services = example
     metadata = order()
     failed = payment_intent_event("payment_intent.payment_failed", metadata)
@@ -193,8 +197,12 @@ class HeldBack:
 
 @pytest.mark.parametrize("held", ["before its workflow starts", "before it is indexed by order"])
 async def test_a_payment_that_succeeds_while_the_recovery_is_starting_confirms_it_once(
-    example, catcher, shop, monkeypatch, held
-):
+    example: tuple[httpx.AsyncClient, Services],
+    catcher: MailCatcher,
+    shop: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    held,
+) -> None:
     """Stripe's payment_intent.succeeded arrives while the failure's recovery journey is starting:
     it reaches that conversation, once; no confirmation journey of its own starts beside it."""
     web, services = example
@@ -224,7 +232,9 @@ async def test_a_payment_that_succeeds_while_the_recovery_is_starting_confirms_i
     assert sms(services).to(metadata["phone"]) == [link, paid] and len(catcher.to(metadata["email"])) == 1
 
 
-async def test_a_payment_that_succeeds_at_once_is_confirmed_by_sms_and_email(example, catcher, shop):
+async def test_a_payment_that_succeeds_at_once_is_confirmed_by_sms_and_email(
+    example: tuple[httpx.AsyncClient, Services], catcher: MailCatcher, shop: respx.MockRouter
+) -> None:
     web, services = example
     metadata = order()
     succeeded = payment_intent_event("payment_intent.succeeded", metadata)
@@ -245,7 +255,9 @@ async def test_a_payment_that_succeeds_at_once_is_confirmed_by_sms_and_email(exa
     assert len(sms(services).to(metadata["phone"])) == 1 and len(catcher.to(metadata["email"])) == 1
 
 
-async def test_a_bad_signature_or_a_stale_timestamp_gets_403_and_sends_nothing(example, catcher, shop):
+async def test_a_bad_signature_or_a_stale_timestamp_gets_403_and_sends_nothing(
+    example: tuple[httpx.AsyncClient, Services], catcher: MailCatcher, shop: respx.MockRouter
+) -> None:
     web, services = example
     metadata = order()
     event = payment_intent_event("payment_intent.succeeded", metadata)
@@ -258,7 +270,9 @@ async def test_a_bad_signature_or_a_stale_timestamp_gets_403_and_sends_nothing(e
     assert (await post(web, event)).json()["events"][0]["results"][0].startswith("started ")
 
 
-async def test_without_payment_the_link_is_reminded_then_the_order_expires(skipping_env, shop):
+async def test_without_payment_the_link_is_reminded_then_the_order_expires(
+    skipping_env: WorkflowEnvironment, shop: respx.MockRouter
+) -> None:
     if str(EXAMPLE) not in sys.path:  # beside the example's chatflow.toml, as chatflow dev finds it
         sys.path.insert(0, str(EXAMPLE))
     import payment_flows
@@ -275,6 +289,6 @@ async def test_without_payment_the_link_is_reminded_then_the_order_expires(skipp
         assert (await chat.result()).outcome == "expired"
 
 
-def test_the_user_s_own_code_stays_under_120_lines():
+def test_the_user_s_own_code_stays_under_120_lines() -> None:
     lines = sum(len((EXAMPLE / name).read_text().splitlines()) for name in ("payment_flows.py", "stripe_mapping.py"))
     assert lines < 120

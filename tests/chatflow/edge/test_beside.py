@@ -132,7 +132,7 @@ def said_by_customer(view: dict) -> list[str]:
 
 async def test_a_journey_beside_a_running_one_runs_and_each_gets_the_replies_it_waits_for(
     api: httpx.AsyncClient, redis: Redis
-):
+) -> None:
     customer = new_customer()
     payment = (await start(api, customer, "payment")).json()["id"]
     assert payment == ConversationRef("sms", NUMBER, customer).id  # the main conversation's id, as always
@@ -155,7 +155,7 @@ async def test_a_journey_beside_a_running_one_runs_and_each_gets_the_replies_it_
     assert said_by_customer(done) == ["4"]
 
 
-async def test_a_reply_no_question_takes_goes_to_the_one_that_asked_last(api: httpx.AsyncClient):
+async def test_a_reply_no_question_takes_goes_to_the_one_that_asked_last(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     payment = (await start(api, customer, "payment")).json()["id"]
     await until(api, payment, step="ask")
@@ -168,7 +168,7 @@ async def test_a_reply_no_question_takes_goes_to_the_one_that_asked_last(api: ht
     assert said_by_customer(await until(api, payment)) == []
 
 
-async def test_a_conversation_that_waits_for_no_answer_does_not_get_the_reply(api: httpx.AsyncClient):
+async def test_a_conversation_that_waits_for_no_answer_does_not_get_the_reply(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     asleep = (await start(api, customer, "pause")).json()["id"]
     await until(api, asleep, step="rest")
@@ -181,7 +181,7 @@ async def test_a_conversation_that_waits_for_no_answer_does_not_get_the_reply(ap
     assert view["state"] == "running" and said_by_customer(view) == []
 
 
-async def test_a_flow_with_a_higher_reply_priority_gets_a_reply_both_take(api: httpx.AsyncClient):
+async def test_a_flow_with_a_higher_reply_priority_gets_a_reply_both_take(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     urgent = (await start(api, customer, "urgent")).json()["id"]
     await until(api, urgent, step="ask")
@@ -193,7 +193,7 @@ async def test_a_flow_with_a_higher_reply_priority_gets_a_reply_both_take(api: h
     assert said_by_customer(await until(api, payment)) == []
 
 
-async def test_stop_ends_every_conversation_of_the_customer_on_the_number(api: httpx.AsyncClient):
+async def test_stop_ends_every_conversation_of_the_customer_on_the_number(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     payment = (await start(api, customer, "payment")).json()["id"]
     await until(api, payment, step="ask")
@@ -206,7 +206,7 @@ async def test_stop_ends_every_conversation_of_the_customer_on_the_number(api: h
         assert view["outcome"] == "cancelled" and view["reason"] == "the customer opted out"
 
 
-async def test_the_api_lists_conversations_beside_each_other_separately(api: httpx.AsyncClient):
+async def test_the_api_lists_conversations_beside_each_other_separately(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     payment = (await start(api, customer, "payment")).json()["id"]
     rating = (await start(api, customer, "rating", when_busy="beside")).json()["id"]
@@ -225,7 +225,7 @@ async def test_the_api_lists_conversations_beside_each_other_separately(api: htt
         assert (await api.delete(f"/api/conversations/{id}")).json()["ending"] is True
 
 
-async def test_a_customer_with_one_conversation_is_never_routed(api: httpx.AsyncClient, redis: Redis):
+async def test_a_customer_with_one_conversation_is_never_routed(api: httpx.AsyncClient, redis: Redis) -> None:
     customer = new_customer()
     payment = (await start(api, customer, "payment")).json()["id"]
     await until(api, payment, step="ask")
@@ -236,7 +236,7 @@ async def test_a_customer_with_one_conversation_is_never_routed(api: httpx.Async
     assert not await redis.exists(keys.reply_route(message))
 
 
-def test_the_reply_goes_to_a_waiting_conversation_that_takes_it_then_by_priority_then_the_latest_question():
+def test_the_reply_goes_to_a_waiting_conversation_that_takes_it_then_by_priority_then_the_latest_question() -> None:
     def fit(waiting: bool, fits: bool, at: str, priority: int = 0) -> ReplyFit:
         return ReplyFit(waiting, fits, f"2026-12-07T10:00:{at}", priority)
 
@@ -255,7 +255,7 @@ def test_the_reply_goes_to_a_waiting_conversation_that_takes_it_then_by_priority
 
 async def test_a_reply_that_fits_two_waiting_conversations_makes_the_bot_ask_which_and_the_answer_routes_it(
     api: httpx.AsyncClient,
-):
+) -> None:
     customer = new_customer()
     delivered, renewal = await both_waiting(api, customer)
 
@@ -274,7 +274,7 @@ async def test_a_reply_that_fits_two_waiting_conversations_makes_the_bot_ask_whi
 
 async def test_anything_but_a_number_after_the_question_is_a_new_reply_and_the_held_one_goes_to_the_last_question(
     api: httpx.AsyncClient,
-):
+) -> None:
     customer = new_customer()
     delivered, renewal = await both_waiting(api, customer)
     await say(api, customer, "yes")
@@ -290,7 +290,7 @@ async def test_anything_but_a_number_after_the_question_is_a_new_reply_and_the_h
 
 async def test_a_held_reply_goes_to_the_last_question_when_the_customer_never_answers(
     api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     monkeypatch.setattr(beside, "WHICH_TIMEOUT", timedelta(seconds=1))
     customer = new_customer()
     delivered, renewal = await both_waiting(api, customer)
@@ -304,7 +304,7 @@ async def test_a_held_reply_goes_to_the_last_question_when_the_customer_never_an
 
 async def test_stop_while_redis_is_away_ends_the_conversations_beside_the_main_one_too(
     dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis]
-):
+) -> None:
     server, redis = stoppable
     customer = new_customer()
     async with started_services(make_config(), [Demo, *FLOWS, Rating], client=dev_env.client, redis=redis) as services:

@@ -35,7 +35,7 @@ def message(customer: str, text: str, id: str) -> InboundMessage:
     return InboundMessage(id=id, channel="sms", provider="console", customer=customer, number=NUMBER, text=text)
 
 
-def test_a_buffered_message_comes_back_as_it_went_in():
+def test_a_buffered_message_comes_back_as_it_went_in() -> None:
     original = InboundMessage(
         id="wamid.1",
         channel="whatsapp",
@@ -49,7 +49,7 @@ def test_a_buffered_message_comes_back_as_it_went_in():
     assert decode(encode(original, "demo")) == (original, "demo")
 
 
-async def test_a_repeated_message_is_buffered_once(redis: Redis):
+async def test_a_repeated_message_is_buffered_once(redis: Redis) -> None:
     buffer = BufferedDelivery(redis, partitions=1)
     await buffer(message("+14155550100", "hi", "SM-a"), "parrot")
     await buffer(message("+14155550100", "hi", "SM-a"), "parrot")
@@ -64,7 +64,7 @@ async def wait_for(predicate, timeout: float = 120.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_messages_sent_while_temporal_is_down_are_all_handled_once_in_order(redis: Redis, tmp_path: Path):
+async def test_messages_sent_while_temporal_is_down_are_all_handled_once_in_order(redis: Redis, tmp_path: Path) -> None:
     port, db = free_port(), tmp_path / "temporal.db"
     task_queue = f"buffer-{uuid.uuid4().hex}"
     outbox = Outbox()
@@ -138,7 +138,7 @@ class DiesAfterTemporalTakesIt:
 
 async def test_a_message_taken_before_its_forwarder_died_does_not_start_a_new_conversation(
     dev_env: WorkflowEnvironment, redis: Redis
-):
+) -> None:
     client, task_queue, customer = dev_env.client, f"once-{uuid.uuid4().hex}", new_customer()
     outbox = Outbox()
     hello = message(customer, "hello", f"SM-{uuid.uuid4().hex}")
@@ -183,7 +183,9 @@ async def wait_for_async(read, expected, timeout: float) -> float:
     return loop.time() - started
 
 
-async def test_a_stopped_forwarder_hands_its_partitions_over_at_once(dev_env: WorkflowEnvironment, redis: Redis):
+async def test_a_stopped_forwarder_hands_its_partitions_over_at_once(
+    dev_env: WorkflowEnvironment, redis: Redis
+) -> None:
     task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
     before = asyncio.all_tasks()
     first = asyncio.create_task(Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue).run())
@@ -214,7 +216,7 @@ async def test_a_stopped_forwarder_hands_its_partitions_over_at_once(dev_env: Wo
 
 async def test_a_live_forwarder_keeps_its_partitions_from_another_past_its_lease(
     dev_env: WorkflowEnvironment, redis: Redis
-):
+) -> None:
     task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
     short = {
         "lease": timedelta(seconds=0.6),
@@ -239,7 +241,7 @@ async def test_a_live_forwarder_keeps_its_partitions_from_another_past_its_lease
 
 async def test_the_partitions_of_a_killed_forwarder_move_on_within_two_seconds(
     dev_env: WorkflowEnvironment, redis: Redis, redis_url: str
-):
+) -> None:
     task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
     address = dev_env.client.service_client.config.target_host
     process = subprocess.Popen(
@@ -279,7 +281,7 @@ async def test_the_partitions_of_a_killed_forwarder_move_on_within_two_seconds(
 # -- the barrier a conversation waits at after a Redis outage -------------------------------------
 
 
-async def test_the_barrier_waits_for_what_the_buffer_held_of_the_conversation_and_no_longer(redis: Redis):
+async def test_the_barrier_waits_for_what_the_buffer_held_of_the_conversation_and_no_longer(redis: Redis) -> None:
     customer = new_customer()
     conversation = message(customer, "x", "SM-x").conversation.id
     barrier = BufferBarrier(redis, partitions=PARTITIONS)

@@ -57,7 +57,7 @@ async def until_ended(api: httpx.AsyncClient, conversation: str) -> dict:
 
 async def test_a_stop_to_the_brands_sms_number_keeps_its_whatsapp_number_from_messaging_them(
     dev_env: WorkflowEnvironment, redis: Redis
-):
+) -> None:
     customer = new_customer()
     config = parse_config(BRAND_TOML, make_settings(api_key=KEY), channels=providers.CHANNELS)
     async with started_services(config, FLOWS, client=dev_env.client, redis=redis) as services:
@@ -81,7 +81,7 @@ async def test_a_stop_to_the_brands_sms_number_keeps_its_whatsapp_number_from_me
     assert [(e.how, e.number, e.word) for e in record.history] == [("keyword", TWILIO_NUMBER, "STOP")]
 
 
-async def test_spanish_words_opt_out_and_in_and_are_answered_in_spanish(redis: Redis):
+async def test_spanish_words_opt_out_and_in_and_are_answered_in_spanish(redis: Redis) -> None:
     delivered: list[str] = []
 
     async def deliver(message: InboundMessage, flow: str) -> None:
@@ -114,7 +114,7 @@ async def test_spanish_words_opt_out_and_in_and_are_answered_in_spanish(redis: R
     assert (await edge.receive(english, sms("BAJA", 6))).action == "delivered"
 
 
-async def test_the_ledger_keeps_how_and_when_consent_changed_and_the_newest_wins(redis: Redis):
+async def test_the_ledger_keeps_how_and_when_consent_changed_and_the_newest_wins(redis: Redis) -> None:
     ledger = ConsentLedger(redis)
     customer = new_customer()
     assert (await ledger.lookup(TWILIO_NUMBER, customer)).state == "unknown"

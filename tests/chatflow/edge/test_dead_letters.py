@@ -45,7 +45,7 @@ class Noted(Flow):
 
 async def test_messages_temporal_cannot_take_are_put_aside_and_the_next_one_moves(
     dev_env: WorkflowEnvironment, redis: Redis
-):
+) -> None:
     client, task_queue = dev_env.client, f"dead-{uuid.uuid4().hex}"
     # Buffered by an older version, or by a channel with a bigger body limit: Temporal answers
     # RESOURCE_EXHAUSTED for 5 MB (gRPC's limit), which looks like "try later" and was retried for ever.
@@ -84,7 +84,9 @@ async def test_messages_temporal_cannot_take_are_put_aside_and_the_next_one_move
         await retry_dead_letter(redis, letters[0].id)  # too large: retrying cannot help
 
 
-async def test_a_dead_letter_retried_twice_reaches_its_conversation_once(dev_env: WorkflowEnvironment, redis: Redis):
+async def test_a_dead_letter_retried_twice_reaches_its_conversation_once(
+    dev_env: WorkflowEnvironment, redis: Redis
+) -> None:
     client, task_queue, customer = dev_env.client, f"dead-{uuid.uuid4().hex}", new_customer()
     hello = message(customer, "hello")
     # The same dead letter twice: a retry that crashed between re-buffering and deleting it, or
@@ -128,6 +130,6 @@ async def test_a_dead_letter_retried_twice_reaches_its_conversation_once(dev_env
 
 
 @pytest.mark.parametrize("id", ["²", "1-²", "99999999999999999999999-0", "1-", "-1", "x"])
-async def test_an_id_redis_would_not_take_is_no_dead_letter(redis: Redis, id: str):
+async def test_an_id_redis_would_not_take_is_no_dead_letter(redis: Redis, id: str) -> None:
     with pytest.raises(NotFound, match="no dead letter"):
         await retry_dead_letter(redis, id)

@@ -27,7 +27,9 @@ def report(status: str, message_id: str = "SM1") -> DeliveryReport:
     return DeliveryReport("chat:sms:+15005550006:+14155550100", message_id, status, "+14155550100", "+15005550006")
 
 
-async def test_every_forward_status_is_posted_signed_and_retried_until_2xx(dev_env: WorkflowEnvironment, redis: Redis):
+async def test_every_forward_status_is_posted_signed_and_retried_until_2xx(
+    dev_env: WorkflowEnvironment, redis: Redis
+) -> None:
     task_queue = f"reports-{uuid.uuid4().hex}"
     message_id = f"SM{uuid.uuid4().hex}"
     answered: list[str] = []

@@ -12,7 +12,7 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NUMBER = "+15005550006"
 
 
-async def test_events_within_a_window_become_one_batch(redis: Redis):
+async def test_events_within_a_window_become_one_batch(redis: Redis) -> None:
     digest = Digest(redis, timedelta(minutes=10))
     assert await digest.add("order_updates", "+14155550100", NUMBER, {"item": "socks"}, T0) == 1
     await digest.add("order_updates", "+14155550100", NUMBER, {"item": "hat"}, T0 + timedelta(minutes=4))
@@ -27,7 +27,7 @@ async def test_events_within_a_window_become_one_batch(redis: Redis):
     assert sorted((b.customer, len(b.events)) for b in later) == [("+14155550100", 1), ("+14155550101", 1)]
 
 
-async def test_a_failed_flush_puts_the_events_back(redis: Redis):
+async def test_a_failed_flush_puts_the_events_back(redis: Redis) -> None:
     digest = Digest(redis, timedelta(minutes=10))
     await digest.add("d", "+14155550100", NUMBER, {"n": 1}, T0)
     [batch] = await digest.closed(T0 + timedelta(minutes=10))
@@ -37,7 +37,7 @@ async def test_a_failed_flush_puts_the_events_back(redis: Redis):
 
 async def test_with_an_id_key_no_key_name_holds_the_customer_and_the_batch_still_does(
     redis: Redis, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     monkeypatch.setenv(ID_KEY, base64.b64encode(os.urandom(32)).decode())
     digest = Digest(redis, timedelta(minutes=10))
     await digest.add("order_updates", "+14155550100", NUMBER, {"item": "socks"}, T0)

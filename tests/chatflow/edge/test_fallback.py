@@ -50,7 +50,7 @@ def setup(redis: Redis) -> tuple[ChannelFallback, ConsoleChannel, SendGuard]:
     return fallback, sms, SendGuard(watchers=[fallback.watch])
 
 
-async def test_a_whatsapp_message_not_delivered_in_time_goes_by_sms(redis: Redis):
+async def test_a_whatsapp_message_not_delivered_in_time_goes_by_sms(redis: Redis) -> None:
     fallback, sms, guard = setup(redis)
     await guard.after_send(whatsapp(), SendResult("wamid.1"))
     now = datetime.now(UTC)
@@ -62,7 +62,7 @@ async def test_a_whatsapp_message_not_delivered_in_time_goes_by_sms(redis: Redis
     assert await fallback.sweep(now + timedelta(minutes=60)) == []  # once
 
 
-async def test_a_delivered_message_needs_no_fallback_and_a_failed_one_goes_at_once(redis: Redis):
+async def test_a_delivered_message_needs_no_fallback_and_a_failed_one_goes_at_once(redis: Redis) -> None:
     fallback, sms, guard = setup(redis)
     await guard.after_send(whatsapp("one"), SendResult("wamid.1"))
     await guard.after_send(whatsapp("two"), SendResult("wamid.2"))
@@ -74,7 +74,7 @@ async def test_a_delivered_message_needs_no_fallback_and_a_failed_one_goes_at_on
     assert len(sms.outbox.sent[CUSTOMER]) == 1
 
 
-async def test_no_fallback_to_a_customer_opted_out_of_the_sms_number(redis: Redis):
+async def test_no_fallback_to_a_customer_opted_out_of_the_sms_number(redis: Redis) -> None:
     fallback, sms, guard = setup(redis)
     await OptOuts(redis).opt_out(Address("tel", SMS), Address("tel", CUSTOMER))
     await guard.after_send(whatsapp(), SendResult("wamid.1"))
@@ -83,7 +83,7 @@ async def test_no_fallback_to_a_customer_opted_out_of_the_sms_number(redis: Redi
     assert sms.outbox.sent[CUSTOMER] == []
 
 
-async def test_sms_sends_reactions_and_numbers_without_fallback_are_not_watched(redis: Redis):
+async def test_sms_sends_reactions_and_numbers_without_fallback_are_not_watched(redis: Redis) -> None:
     fallback, sms, guard = setup(redis)
     await guard.after_send(OutboundMessage("sms", "twilio", SMS, CUSTOMER, "hi"), SendResult("SM1"))
     # Meta reports a reaction `sent`, never delivered: it must not go by SMS after the deadline.
@@ -93,7 +93,7 @@ async def test_sms_sends_reactions_and_numbers_without_fallback_are_not_watched(
     assert await fallback.sweep(datetime.now(UTC) + timedelta(hours=1)) == []
 
 
-async def test_an_sms_fallback_inside_the_flows_quiet_hours_waits_for_them_to_end(redis: Redis):
+async def test_an_sms_fallback_inside_the_flows_quiet_hours_waits_for_them_to_end(redis: Redis) -> None:
     fallback, sms, guard = setup(redis)
     night = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)  # a Monday, 21:00 in London
     held = replace(whatsapp("Your invoice is ready"), quiet_hours="09:00-20:00@Europe/London")

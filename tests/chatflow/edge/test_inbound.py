@@ -56,7 +56,7 @@ def edge_for(redis: Redis, recorder: Recorder) -> InboundEdge:
 
 
 @pytest.mark.parametrize("word", sorted(OPT_OUT_WORDS) + ["stop", " Stop. ", "unsubscribe"])
-async def test_every_opt_out_word_opts_out_with_one_confirmation(redis: Redis, word: str):
+async def test_every_opt_out_word_opts_out_with_one_confirmation(redis: Redis, word: str) -> None:
     recorder = Recorder()
     edge = edge_for(redis, recorder)
     first = await edge.receive(BINDING, message(word))
@@ -67,14 +67,14 @@ async def test_every_opt_out_word_opts_out_with_one_confirmation(redis: Redis, w
     assert recorder.delivered == []
 
 
-async def test_stop_inside_a_sentence_is_a_message_for_the_flow(redis: Redis):
+async def test_stop_inside_a_sentence_is_a_message_for_the_flow(redis: Redis) -> None:
     recorder = Recorder()
     verdict = await edge_for(redis, recorder).receive(BINDING, message("please stop the delivery"))
     assert verdict.action == "delivered"
     assert not await OptOuts(redis).is_opted_out(Address("tel", NUMBER), Address("tel", CUSTOMER))
 
 
-async def test_start_opts_back_in_and_messages_flow_again(redis: Redis):
+async def test_start_opts_back_in_and_messages_flow_again(redis: Redis) -> None:
     recorder = Recorder()
     edge = edge_for(redis, recorder)
     await edge.receive(BINDING, message("STOP"))
@@ -85,12 +85,12 @@ async def test_start_opts_back_in_and_messages_flow_again(redis: Redis):
     assert recorder.delivered == [("SM-hello", "echo")]
 
 
-async def test_help_answers_with_the_numbers_text(redis: Redis):
+async def test_help_answers_with_the_numbers_text(redis: Redis) -> None:
     verdict = await edge_for(redis, Recorder()).receive(BINDING, message("help"))
     assert (verdict.action, verdict.reply) == ("help", "Acme: reply STOP to stop.")
 
 
-async def test_keywords_pick_the_flow_and_duplicates_are_dropped(redis: Redis):
+async def test_keywords_pick_the_flow_and_duplicates_are_dropped(redis: Redis) -> None:
     recorder = Recorder()
     edge = edge_for(redis, recorder)
     await edge.receive(BINDING, message("JOIN now", id="SM-1"))
@@ -99,7 +99,7 @@ async def test_keywords_pick_the_flow_and_duplicates_are_dropped(redis: Redis):
     assert recorder.delivered == [("SM-1", "burst"), ("SM-2", "echo")]
 
 
-async def test_a_failed_hand_on_does_not_mark_the_message_seen(redis: Redis):
+async def test_a_failed_hand_on_does_not_mark_the_message_seen(redis: Redis) -> None:
     with pytest.raises(ConnectionError):
         await edge_for(redis, Recorder(fail=True)).receive(BINDING, message("hi", id="SM-9"))
     recorder = Recorder()
@@ -107,7 +107,7 @@ async def test_a_failed_hand_on_does_not_mark_the_message_seen(redis: Redis):
     assert recorder.delivered == [("SM-9", "echo")]
 
 
-async def test_stop_blocks_a_journey_started_right_after_it(dev_env: WorkflowEnvironment, redis: Redis):
+async def test_stop_blocks_a_journey_started_right_after_it(dev_env: WorkflowEnvironment, redis: Redis) -> None:
     task_queue = f"optout-{uuid.uuid4().hex}"
     outbox = Outbox()
     guard = SendGuard(OptOuts(redis), RateLimiter(redis))
@@ -125,7 +125,7 @@ async def test_stop_blocks_a_journey_started_right_after_it(dev_env: WorkflowEnv
     assert outbox.sent[customer] == []
 
 
-async def test_a_message_over_the_size_limit_is_refused_before_it_is_acknowledged(redis: Redis):
+async def test_a_message_over_the_size_limit_is_refused_before_it_is_acknowledged(redis: Redis) -> None:
     recorder = Recorder()
     huge = message("a" * 300 * 1024, id="SM-huge")  # over the 256 KiB a conversation takes
     with pytest.raises(TooLarge) as refused:
@@ -151,7 +151,7 @@ class FailingOnce(OptOuts):
         return await super().opt_out(number, customer, **how)
 
 
-async def test_a_stop_that_failed_half_way_is_not_taken_for_a_duplicate_when_the_provider_retries(redis: Redis):
+async def test_a_stop_that_failed_half_way_is_not_taken_for_a_duplicate_when_the_provider_retries(redis: Redis) -> None:
     recorder = Recorder()
     dedupe = Dedupe(redis)
     edge = InboundEdge(deduped(recorder, dedupe), FailingOnce(redis), dedupe)
@@ -163,7 +163,9 @@ async def test_a_stop_that_failed_half_way_is_not_taken_for_a_duplicate_when_the
     assert await OptOuts(redis).is_opted_out(Address("tel", NUMBER), Address("tel", CUSTOMER))
 
 
-async def test_through_the_buffer_an_opted_out_customer_is_ignored_until_start_and_repeats_are_dropped(redis: Redis):
+async def test_through_the_buffer_an_opted_out_customer_is_ignored_until_start_and_repeats_are_dropped(
+    redis: Redis,
+) -> None:
     buffer = BufferedDelivery(redis, partitions=1)
     edge = InboundEdge(buffer, OptOuts(redis), Dedupe(redis, partitions=1))
     await edge.receive(BINDING, message("STOP"))

@@ -41,7 +41,7 @@ BOUNDED = {
 }
 
 
-async def test_every_key_chatflow_writes_expires_or_is_bounded(dev_env: WorkflowEnvironment, redis: Redis):
+async def test_every_key_chatflow_writes_expires_or_is_bounded(dev_env: WorkflowEnvironment, redis: Redis) -> None:
     config = parse_config(TOML, make_settings(api_key=KEY), channels=providers.CHANNELS)
     texter, journey_customer, busy = new_customer(), new_customer(), new_customer()
     url = f"{PUBLIC_URL}/webhooks/twilio"

@@ -66,7 +66,7 @@ async def eventually(predicate, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_webhooks_reach_their_conversation_while_redis_is_away(dev_env: WorkflowEnvironment):
+async def test_webhooks_reach_their_conversation_while_redis_is_away(dev_env: WorkflowEnvironment) -> None:
     customer = new_customer()
     redis = connect_redis(f"redis://127.0.0.1:{free_port()}")  # nothing listens there
     sid, hello = webhook(customer, "hello")
@@ -86,7 +86,7 @@ async def test_webhooks_reach_their_conversation_while_redis_is_away(dev_env: Wo
 
 async def test_stop_while_redis_is_away_ends_the_conversation_is_confirmed_and_reaches_redis_when_it_is_back(
     dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis]
-):
+) -> None:
     server, redis = stoppable
     customer = new_customer()
     workflow_id = ConversationRef("sms", TWILIO_NUMBER, customer).id
@@ -126,7 +126,7 @@ async def test_stop_while_redis_is_away_ends_the_conversation_is_confirmed_and_r
 
 async def test_a_start_after_redis_is_back_is_not_undone_by_the_stop_kept_while_it_was_away(
     dev_env: WorkflowEnvironment, redis: Redis
-):
+) -> None:
     number, customer = "+15005550006", new_customer()
     pending = PendingOptOuts(dev_env.client, redis)
     assert await pending.record(number, customer, "out") is True
@@ -152,7 +152,7 @@ async def test_a_start_after_redis_is_back_is_not_undone_by_the_stop_kept_while_
 
 async def test_a_burst_of_webhooks_is_never_refused_and_each_message_is_buffered_once(
     dev_env: WorkflowEnvironment, redis: Redis
-):
+) -> None:
     customers = [new_customer() for _ in range(300)]
     hooks = [webhook(customer, "hello") for customer in customers]
     async with started_services(make_config(), [Demo], client=dev_env.client, redis=redis) as services:
@@ -171,7 +171,7 @@ async def test_a_burst_of_webhooks_is_never_refused_and_each_message_is_buffered
     assert await redis.exists(*seen) == len(customers)
 
 
-async def test_a_web_replica_stays_ready_while_redis_is_away(dev_env: WorkflowEnvironment):
+async def test_a_web_replica_stays_ready_while_redis_is_away(dev_env: WorkflowEnvironment) -> None:
     """Taken out of the load balancer, a replica could take no webhook at all: it stays ready
     while it can still take them (Redis away: straight to Temporal)."""
     redis = connect_redis(f"redis://127.0.0.1:{free_port()}")
@@ -197,7 +197,7 @@ def parrot_config() -> Config:
 
 async def test_a_message_buffered_before_redis_went_away_is_answered_before_those_sent_during_it(
     dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis]
-):
+) -> None:
     """The first message waits in the buffer (its forwarder has not run yet) when Redis goes away;
     the next goes straight to Temporal. The customer still gets the answers in the order they wrote."""
     server, redis = stoppable
@@ -225,7 +225,7 @@ async def test_a_message_buffered_before_redis_went_away_is_answered_before_thos
 
 async def test_a_buffer_that_does_not_drain_holds_the_conversation_no_longer_than_the_hold(
     dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis], monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     """Redis is back but nothing forwards what the buffer held (every web process down, say):
     past ORDER_HOLD the customer is answered all the same, and the older message comes after."""
     monkeypatch.setattr(constants, "ORDER_HOLD", timedelta(seconds=3))

@@ -29,13 +29,13 @@ NUMBER = "+15005550006"
         (Address("console", "+15005550006"), 0.0),  # unlimited
     ],
 )
-def test_a_senders_default_rate_is_its_address_kinds(sender: Address, rate: float):
+def test_a_senders_default_rate_is_its_address_kinds(sender: Address, rate: float) -> None:
     import providers  # noqa: F401 - registers the kinds its channels carry
 
     assert SenderRates().rate(sender) == rate
 
 
-def test_a_number_overrides_its_default_and_defaults_can_be_changed_by_rate_class():
+def test_a_number_overrides_its_default_and_defaults_can_be_changed_by_rate_class() -> None:
     binding = NumberBinding(address=Address("tel", NUMBER), provider="twilio", channel="sms", flow="demo", rate=5.0)
     rates = SenderRates([binding], {"toll_free": 2.0})
     assert rates.rate(Address("tel", NUMBER)) == 5.0
@@ -43,7 +43,7 @@ def test_a_number_overrides_its_default_and_defaults_can_be_changed_by_rate_clas
     assert rates.rate(Address("whatsapp", NUMBER)) == 80.0  # another sender: the override is the binding's
 
 
-def test_a_sender_is_its_bindings_address_else_of_the_kind_its_channel_carries():
+def test_a_sender_is_its_bindings_address_else_of_the_kind_its_channel_carries() -> None:
     binding = NumberBinding(
         address=Address("whatsapp", NUMBER), provider="whatsapp_cloud", channel="whatsapp", flow="demo"
     )
@@ -54,7 +54,7 @@ def test_a_sender_is_its_bindings_address_else_of_the_kind_its_channel_carries()
     assert rates.sender("gone", "sms", NUMBER) == Address("tel", NUMBER)  # the strictest default
 
 
-async def test_a_waiting_reply_takes_the_next_slot_before_bulk(redis: Redis):
+async def test_a_waiting_reply_takes_the_next_slot_before_bulk(redis: Redis) -> None:
     # One send a second: the waiting reply keeps its claim for a second after its slot opens,
     # slack enough for a test process that wakes late on a busy machine (at 5/s it had 0.19 s).
     limiter = RateLimiter(redis)
@@ -69,7 +69,7 @@ async def test_a_waiting_reply_takes_the_next_slot_before_bulk(redis: Redis):
 
 async def test_two_worker_processes_sharing_a_sender_never_exceed_its_rate(
     dev_env: WorkflowEnvironment, valkey: ValkeyServer, redis: Redis
-):
+) -> None:
     task_queue = f"rate-{uuid.uuid4().hex}"
     address = dev_env.client.service_client.config.target_host
     workers = [

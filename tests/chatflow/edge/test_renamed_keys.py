@@ -15,7 +15,7 @@ CONVERSATION = "chat:sms:+15005550006:+14155550100"
 JOURNEY = json.dumps({"flow": "payment_recovery", "to": "+14155550100", "from": "", "data": {}})
 
 
-async def test_journeys_queued_and_digests_open_before_the_upgrade_are_under_todays_names(redis: Redis):
+async def test_journeys_queued_and_digests_open_before_the_upgrade_are_under_todays_names(redis: Redis) -> None:
     now = datetime.now(UTC)
     member = json.dumps(["digest_flow", "+14155550100", "+15005550006"])
     # As the earlier version wrote them.
@@ -34,7 +34,7 @@ async def test_journeys_queued_and_digests_open_before_the_upgrade_are_under_tod
     assert await move_renamed_keys(redis) == 0  # every start looks again; nothing left to move
 
 
-async def test_an_old_name_written_beside_the_new_one_is_merged_in_order(redis: Redis):
+async def test_an_old_name_written_beside_the_new_one_is_merged_in_order(redis: Redis) -> None:
     # A web process of the earlier version still running during a rolling deploy.
     later = json.dumps({"flow": "survey", "to": "+14155550100", "from": "", "data": {}})
     await redis.rpush(keys.queued_journeys(CONVERSATION), JOURNEY)

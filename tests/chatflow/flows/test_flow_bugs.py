@@ -24,7 +24,7 @@ class SaysSorry(Flow):
     sorry = End("failed", "Sorry, something went wrong on our side.")
 
 
-async def test_a_missing_template_key_ends_the_conversation_failed_with_the_key():
+async def test_a_missing_template_key_ends_the_conversation_failed_with_the_key() -> None:
     async with MemoryFlowTest(MissingKey) as chat:
         said = await chat.send("hello")
         result = await chat.result()
@@ -33,7 +33,7 @@ async def test_a_missing_template_key_ends_the_conversation_failed_with_the_key(
     assert "'name'" in result.reason
 
 
-async def test_an_exception_in_a_code_step_ends_the_conversation_failed():
+async def test_an_exception_in_a_code_step_ends_the_conversation_failed() -> None:
     async with MemoryFlowTest(BrokenCode) as chat:
         await chat.start()
         result = await chat.result()
@@ -41,7 +41,7 @@ async def test_an_exception_in_a_code_step_ends_the_conversation_failed():
     assert "KeyError" in result.reason and "lookup" in result.reason
 
 
-async def test_the_step_s_own_error_branch_runs_first():
+async def test_the_step_s_own_error_branch_runs_first() -> None:
     async with MemoryFlowTest(SaysSorry) as chat:
         said = await chat.start()
         result = await chat.result()

@@ -29,7 +29,7 @@ def test_normalise_ignores_case_accents_punctuation_and_spacing(raw, expected):
     assert normalise(raw) == expected
 
 
-def test_keyword_matches_first_word_or_whole_message():
+def test_keyword_matches_first_word_or_whole_message() -> None:
     menu = keyword("menu", "start over")
     assert menu.match(msg("MENU please")) == "menu"
     assert menu.match(msg("Start over!")) == "start over"
@@ -50,7 +50,7 @@ def test_no_in_several_languages(text):
     assert yes.match(msg(text)) is None
 
 
-def test_numbers_and_ranges():
+def test_numbers_and_ranges() -> None:
     assert number().match(msg("42")) == 42
     assert number(1, 5).match(msg("4 stars")) == 4
     assert number(1, 5).match(msg("6")) is None
@@ -59,20 +59,20 @@ def test_numbers_and_ranges():
     assert number().match(msg("3.5")) is None
 
 
-def test_regex_saves_the_first_group():
+def test_regex_saves_the_first_group() -> None:
     order = regex(r"\b([A-Z]-\d{4})\b")
     assert order.match(msg("my order is A-1234 thanks")) == "A-1234"
     assert order.match(msg("no idea")) is None
 
 
-def test_anything_matches_text_buttons_and_media():
+def test_anything_matches_text_buttons_and_media() -> None:
     assert anything.match(msg("  hi ")) == "hi"
     assert anything.match(msg(payload="BTN_1")) == "BTN_1"
     assert anything.match(msg(media=[Media("https://m.example/1.jpg", "image/jpeg")])) == "https://m.example/1.jpg"
     assert anything.match(msg("   ")) is None
 
 
-def test_choices_by_number_title_or_button_id():
+def test_choices_by_number_title_or_button_id() -> None:
     choices = Choices((Choice("Track my order", "track"), Choice("Talk to a person", "human", id="HUMAN")))
     assert [o.id for o in choices.options()] == ["1", "HUMAN"]
     assert choices.pick(msg("2")).goto == "human"

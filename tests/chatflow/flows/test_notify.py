@@ -3,6 +3,8 @@ and goes on where it was; quiet hours count on the recipient's clock."""
 
 from datetime import UTC, datetime, time, timedelta
 
+from temporalio.testing import WorkflowEnvironment
+
 from chatflow import Ask, Convo, End, Flow, Notify, Say, SendWindow, anything, yes
 from chatflow.testing import FlowTest, MemoryFlowTest
 
@@ -18,7 +20,9 @@ class Refund(Flow):
     done = End("completed", "Done: your refund is on its way.")
 
 
-async def test_notifications_go_to_their_recipients_and_the_conversation_stays(skipping_env):
+async def test_notifications_go_to_their_recipients_and_the_conversation_stays(
+    skipping_env: WorkflowEnvironment,
+) -> None:
     async with FlowTest(skipping_env, Refund) as chat:
         await chat.start({"order": "A-1", "customer_name": "Ana", "email": "ana@example.com"})
         assert await chat.send("yes") == ["Done: your refund is on its way."]
@@ -38,7 +42,9 @@ async def test_notifications_go_to_their_recipients_and_the_conversation_stays(s
     assert f"notified {STAFF} by email" in [line.text for line in snapshot.trace]
 
 
-async def test_without_the_recipients_address_the_flow_takes_its_error_branch(skipping_env):
+async def test_without_the_recipients_address_the_flow_takes_its_error_branch(
+    skipping_env: WorkflowEnvironment,
+) -> None:
     class Confirm(Flow):
         email_it = Notify("Confirmed.", to="{email}", channel="email", on_error="by_sms_only")
         done = End("completed", "Confirmed, and emailed.")
@@ -48,7 +54,7 @@ async def test_without_the_recipients_address_the_flow_takes_its_error_branch(sk
         assert await chat.start({}) == ["Confirmed."]
 
 
-async def test_a_channel_with_no_address_of_ours_fails_with_the_reason(skipping_env):
+async def test_a_channel_with_no_address_of_ours_fails_with_the_reason(skipping_env: WorkflowEnvironment) -> None:
     class Fax(Flow):
         fax = Notify("Hello", to="+14155550100", channel="fax")
         done = End()
@@ -60,7 +66,7 @@ async def test_a_channel_with_no_address_of_ours_fails_with_the_reason(skipping_
     assert "no address of ours is bound to channel 'fax'" in result.reason
 
 
-async def test_quiet_hours_hold_a_notification_on_the_recipients_clock():
+async def test_quiet_hours_hold_a_notification_on_the_recipients_clock() -> None:
     now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
     start = (now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
 
@@ -83,7 +89,7 @@ async def test_quiet_hours_hold_a_notification_on_the_recipients_clock():
         assert (await chat.result()).outcome == "completed"
 
 
-async def test_a_code_step_notifies_too():
+async def test_a_code_step_notifies_too() -> None:
     class Escalate(Flow):
         async def escalate(self, convo: Convo) -> None:
             await convo.notify(STAFF, f"{convo.customer} needs help", channel="email", subject="Escalation")

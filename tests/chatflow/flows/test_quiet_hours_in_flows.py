@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, time, timedelta
 
+from temporalio.testing import WorkflowEnvironment
+
 from chatflow import Ask, End, Flow, Say, SendWindow, yes
 from chatflow.testing import FlowTest, MemoryFlowTest
 
@@ -14,7 +16,7 @@ def window_opening_soon(now: datetime) -> SendWindow:
     return SendWindow(time(start.hour), time((start.hour + 2) % 24))
 
 
-async def test_non_urgent_messages_wait_for_the_window(skipping_env):
+async def test_non_urgent_messages_wait_for_the_window(skipping_env: WorkflowEnvironment) -> None:
     window = window_opening_soon(await skipping_env.get_current_time())
 
     class Promo(Flow):
@@ -39,7 +41,7 @@ async def test_non_urgent_messages_wait_for_the_window(skipping_env):
         assert chat.messages[-1].last_inbound_at
 
 
-async def test_an_answer_to_a_customer_is_not_held_back():
+async def test_an_answer_to_a_customer_is_not_held_back() -> None:
     window = window_opening_soon(NOON)
 
     class Helpdesk(Flow):
@@ -52,7 +54,7 @@ async def test_an_answer_to_a_customer_is_not_held_back():
         assert await chat.send("yes") == ["We'll call you."]
 
 
-async def test_an_end_text_after_a_night_time_timeout_waits_for_the_window():
+async def test_an_end_text_after_a_night_time_timeout_waits_for_the_window() -> None:
     window = window_opening_soon(NOON)
 
     class Reminder(Flow):
@@ -69,7 +71,7 @@ async def test_an_end_text_after_a_night_time_timeout_waits_for_the_window():
         assert await chat.skip(timedelta(hours=21)) == ["We cancelled your order."]
 
 
-async def test_a_code_steps_say_waits_for_the_window_unless_urgent():
+async def test_a_code_steps_say_waits_for_the_window_unless_urgent() -> None:
     window = window_opening_soon(NOON)
 
     class FromCode(Flow):
@@ -87,7 +89,9 @@ async def test_a_code_steps_say_waits_for_the_window_unless_urgent():
         assert await chat.skip(timedelta(hours=1, minutes=10)) == ["Rate us, Ana!"]
 
 
-async def test_an_operator_reply_inside_quiet_hours_goes_and_the_trace_says_so(skipping_env):
+async def test_an_operator_reply_inside_quiet_hours_goes_and_the_trace_says_so(
+    skipping_env: WorkflowEnvironment,
+) -> None:
     window = window_opening_soon(await skipping_env.get_current_time())
 
     class Support(Flow):

@@ -1,11 +1,12 @@
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from chatflow.flows.registry import FlowRegistry, UnknownFlow
 from chatflow.testing import FlowTest
 from tests.flows import SurveyV1, SurveyV2
 
 
-def test_latest_version_by_default_and_a_clear_error_for_missing_ones():
+def test_latest_version_by_default_and_a_clear_error_for_missing_ones() -> None:
     flows = FlowRegistry([SurveyV1, SurveyV2])
     assert flows.get("survey") is SurveyV2
     assert flows.get("survey", 1) is SurveyV1
@@ -15,7 +16,7 @@ def test_latest_version_by_default_and_a_clear_error_for_missing_ones():
         flows.get("nps")
 
 
-async def test_running_conversations_stay_on_their_version(skipping_env):
+async def test_running_conversations_stay_on_their_version(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, SurveyV1) as old:
         assert await old.start() == ["Rate us 1-5"]
         # Version 2 is deployed while the first conversation waits for its answer.

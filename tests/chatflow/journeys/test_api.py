@@ -86,13 +86,13 @@ async def runs_of(env: WorkflowEnvironment, id: str) -> list:
     return []
 
 
-async def test_the_api_needs_the_key(api: httpx.AsyncClient):
+async def test_the_api_needs_the_key(api: httpx.AsyncClient) -> None:
     answer = await api.get("/api/conversations", headers={"Authorization": "Bearer wrong"})
     assert answer.status_code == 401 and "Bearer" in answer.json()["error"]
     assert (await api.post("/api/conversations", headers={"Authorization": ""}, json={})).status_code == 401
 
 
-async def test_openapi_describes_every_route(api: httpx.AsyncClient):
+async def test_openapi_describes_every_route(api: httpx.AsyncClient) -> None:
     spec = (await api.get("/openapi.json", headers={})).json()
     assert set(spec["paths"]) == {
         "/api/conversations",
@@ -158,13 +158,15 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient):
         ),
     ],
 )
-async def test_bad_requests_get_a_clear_4xx(api: httpx.AsyncClient, body: bytes, headers: dict, status: int, says: str):
+async def test_bad_requests_get_a_clear_4xx(
+    api: httpx.AsyncClient, body: bytes, headers: dict, status: int, says: str
+) -> None:
     answer = await api.post("/api/conversations", content=body, headers=headers)
     assert answer.status_code == status
     assert says in answer.json()["error"]
 
 
-async def test_a_journey_runs_and_can_be_read_and_told_of_events(api: httpx.AsyncClient):
+async def test_a_journey_runs_and_can_be_read_and_told_of_events(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     answer = await start(api, customer, data={"order": "A-1"})
     assert answer.status_code == 202
@@ -181,7 +183,7 @@ async def test_a_journey_runs_and_can_be_read_and_told_of_events(api: httpx.Asyn
     assert (await api.post(f"/api/conversations/{id}/events", json={"name": "x"})).status_code == 409
 
 
-async def test_a_journey_without_the_data_its_messages_need_is_refused_before_it_starts(api: httpx.AsyncClient):
+async def test_a_journey_without_the_data_its_messages_need_is_refused_before_it_starts(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     refused = await start(api, customer, flow="shipped", data={"order": {"number": 7}})
     assert refused.status_code == 422
@@ -194,7 +196,9 @@ async def test_a_journey_without_the_data_its_messages_need_is_refused_before_it
     assert view["transcript"][0]["text"] == "Hi Ana, order 7 has shipped."
 
 
-async def test_the_same_idempotency_key_never_starts_a_second_run(api: httpx.AsyncClient, dev_env: WorkflowEnvironment):
+async def test_the_same_idempotency_key_never_starts_a_second_run(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
     customer = new_customer()
     first = await start(api, customer, idempotency_key="order-77-failed")
     await until(api, first.json()["id"], step="ask")
@@ -207,13 +211,13 @@ async def test_the_same_idempotency_key_never_starts_a_second_run(api: httpx.Asy
     assert len(await runs_of(dev_env, first.json()["id"])) == 1
 
 
-async def test_unknown_conversations_are_404(api: httpx.AsyncClient):
+async def test_unknown_conversations_are_404(api: httpx.AsyncClient) -> None:
     assert (await api.get("/api/conversations/chat:sms:+1:+2")).status_code == 404
     assert (await api.post("/api/conversations/chat:sms:+1:+2/events", json={"name": "x"})).status_code == 404
     assert (await api.delete("/api/conversations/chat:sms:+1:+2")).status_code == 404
 
 
-async def test_delete_ends_the_conversation(api: httpx.AsyncClient):
+async def test_delete_ends_the_conversation(api: httpx.AsyncClient) -> None:
     id = (await start(api, new_customer())).json()["id"]
     await until(api, id, step="ask")
     assert (await api.delete(f"/api/conversations/{id}?reason=customer%20called%20in")).status_code == 202
@@ -224,7 +228,7 @@ async def test_delete_ends_the_conversation(api: httpx.AsyncClient):
 
 async def test_a_busy_customer_is_skipped_interrupted_or_queued_as_the_flow_says(
     api: httpx.AsyncClient, dev_env: WorkflowEnvironment, redis: Redis
-):
+) -> None:
     customer = new_customer()
     id = (await start(api, customer)).json()["id"]
     await until(api, id, step="ask")
@@ -249,7 +253,7 @@ async def test_a_busy_customer_is_skipped_interrupted_or_queued_as_the_flow_says
     assert await redis.llen(keys.queued_journeys(id)) == 0  # nothing left to start
 
 
-async def test_a_journeys_own_when_busy_wins_over_its_flows(api: httpx.AsyncClient):
+async def test_a_journeys_own_when_busy_wins_over_its_flows(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     id = (await start(api, customer)).json()["id"]
     await until(api, id, step="ask")
@@ -265,7 +269,7 @@ async def test_a_journeys_own_when_busy_wins_over_its_flows(api: httpx.AsyncClie
         await api.delete(f"/api/conversations/{conversation}")
 
 
-async def test_conversations_are_listed_by_flow_state_and_number(api: httpx.AsyncClient):
+async def test_conversations_are_listed_by_flow_state_and_number(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     id = (await start(api, customer, flow="payment_queued")).json()["id"]
     for _ in range(200):
@@ -285,7 +289,9 @@ async def test_conversations_are_listed_by_flow_state_and_number(api: httpx.Asyn
     await api.delete(f"/api/conversations/{id}")
 
 
-async def test_a_broadcast_starts_one_journey_per_customer(api: httpx.AsyncClient, dev_env: WorkflowEnvironment):
+async def test_a_broadcast_starts_one_journey_per_customer(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
     customers = [new_customer() for _ in range(3)]
     body = {
         "flow": "burst",
@@ -314,7 +320,7 @@ async def test_a_broadcast_starts_one_journey_per_customer(api: httpx.AsyncClien
     assert (await api.get("/api/broadcasts/unknown")).status_code == 404
 
 
-async def test_an_event_with_data_reaches_the_flow(api: httpx.AsyncClient):
+async def test_an_event_with_data_reaches_the_flow(api: httpx.AsyncClient) -> None:
     id = (await start(api, new_customer())).json()["id"]
     await until(api, id, step="ask")
     await api.post(f"/api/conversations/{id}/events", json={"name": "payment_succeeded", "data": {"amount": 5}})
@@ -322,7 +328,7 @@ async def test_an_event_with_data_reaches_the_flow(api: httpx.AsyncClient):
     assert view["data"]["events"] == {"payment_succeeded": {"amount": 5}}
 
 
-async def test_events_within_a_digest_window_become_one_message(api: httpx.AsyncClient):
+async def test_events_within_a_digest_window_become_one_message(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     body = {"flow": "order_digest", "to": customer, "from": NUMBER}
     pending = []
@@ -339,7 +345,7 @@ async def test_events_within_a_digest_window_become_one_message(api: httpx.Async
     assert said == ["3 updates: order A packed; order B shipped; order A shipped"]
 
 
-async def test_delete_ends_a_conversation_that_cannot_end_itself(dev_env: WorkflowEnvironment, redis: Redis):
+async def test_delete_ends_a_conversation_that_cannot_end_itself(dev_env: WorkflowEnvironment, redis: Redis) -> None:
     """No worker runs its flow (a deploy gone wrong, a flow version missing): after the grace
     period the conversation is terminated, so ending through the API always works."""
     ref = ConversationRef("sms", NUMBER, new_customer(), "console")
@@ -355,7 +361,7 @@ async def test_delete_ends_a_conversation_that_cannot_end_itself(dev_env: Workfl
     assert view["reason"].startswith("ended by the business")
 
 
-async def test_the_reason_is_only_for_the_outcome_it_explains(api: httpx.AsyncClient):
+async def test_the_reason_is_only_for_the_outcome_it_explains(api: httpx.AsyncClient) -> None:
     """The flow's HTTP call fails, it takes its error branch and completes: completed, no reason."""
     answer = await start(api, new_customer(), flow="recovers")
     view = await until(api, answer.json()["id"], state="ended")
@@ -364,7 +370,7 @@ async def test_the_reason_is_only_for_the_outcome_it_explains(api: httpx.AsyncCl
     assert said == ["Our systems are slow today.", "All done anyway."]
 
 
-async def test_an_event_the_flow_never_waits_for_is_refused_with_those_it_does(api: httpx.AsyncClient):
+async def test_an_event_the_flow_never_waits_for_is_refused_with_those_it_does(api: httpx.AsyncClient) -> None:
     id = (await start(api, new_customer())).json()["id"]
     await until(api, id, step="ask")
     answer = await api.post(f"/api/conversations/{id}/events", json={"name": "payment_suceeded"})
@@ -378,7 +384,7 @@ async def test_an_event_the_flow_never_waits_for_is_refused_with_those_it_does(a
     await api.delete(f"/api/conversations/{id}")
 
 
-async def test_listed_runs_have_their_run_id_and_outcome(api: httpx.AsyncClient):
+async def test_listed_runs_have_their_run_id_and_outcome(api: httpx.AsyncClient) -> None:
     customer = new_customer()
     first = (await start(api, customer)).json()
     await until(api, first["id"], step="ask")
@@ -405,7 +411,7 @@ async def test_listed_runs_have_their_run_id_and_outcome(api: httpx.AsyncClient)
     await api.delete(f"/api/conversations/{second['id']}")
 
 
-async def test_an_id_masked_in_a_log_line_finds_its_conversation(api: httpx.AsyncClient):
+async def test_an_id_masked_in_a_log_line_finds_its_conversation(api: httpx.AsyncClient) -> None:
     # Not new_customer(): after a hundred of those on this number, some mask alike (the last two
     # digits show), and the masked id would rightly be a conflict. No other test uses +1630.
     customer = f"+1630{random.randrange(10**7):07d}"
@@ -423,7 +429,7 @@ async def test_an_id_masked_in_a_log_line_finds_its_conversation(api: httpx.Asyn
     assert (await api.get(f"/api/conversations/chat:sms:{NUMBER}:+1999*****00")).status_code == 404
 
 
-async def test_a_masked_id_that_matches_several_conversations_is_a_conflict(api: httpx.AsyncClient):
+async def test_a_masked_id_that_matches_several_conversations_is_a_conflict(api: httpx.AsyncClient) -> None:
     # Two customers whose numbers mask alike: +1629 5550 1 77 and +1629 5550 2 77.
     ids = [(await start(api, customer)).json()["id"] for customer in ("+16295550177", "+16295550277")]
     masked = mask_addresses(ids[0])
@@ -438,7 +444,7 @@ async def test_a_masked_id_that_matches_several_conversations_is_a_conflict(api:
         await api.delete(f"/api/conversations/{id}")
 
 
-async def test_the_console_tells_how_a_conversation_ended_without_a_key(api: httpx.AsyncClient):
+async def test_the_console_tells_how_a_conversation_ended_without_a_key(api: httpx.AsyncClient) -> None:
     id = (await start(api, new_customer())).json()["id"]
     await until(api, id, step="ask")
     await api.delete(f"/api/conversations/{id}?reason=closed%20by%20support")
@@ -459,7 +465,7 @@ async def test_the_console_tells_how_a_conversation_ended_without_a_key(api: htt
     assert not_console.status_code == 404
 
 
-async def test_a_helpdesk_takes_over_replies_and_hands_back_through_the_api(api: httpx.AsyncClient):
+async def test_a_helpdesk_takes_over_replies_and_hands_back_through_the_api(api: httpx.AsyncClient) -> None:
     id = (await start(api, new_customer())).json()["id"]
     await until(api, id, step="ask")
     base = f"/api/conversations/{id}"

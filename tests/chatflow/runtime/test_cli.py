@@ -222,7 +222,9 @@ def dead_letter(text: str, reason: str = "Temporal refused it 5 times") -> dict[
     return {"m": encode(message, "demo"), "reason": reason, "kind": "refused", "partition": "0"}
 
 
-async def test_dead_letters_are_listed_and_retried_from_the_command_line(tmp_path: Path, redis: Redis, valkey_url: str):
+async def test_dead_letters_are_listed_and_retried_from_the_command_line(
+    tmp_path: Path, redis: Redis, valkey_url: str
+) -> None:
     fine = dead_letter("hello")
     first = await redis.xadd(keys.inbox_dead(), fine)
     broken = await redis.xadd(

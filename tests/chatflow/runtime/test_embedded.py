@@ -9,7 +9,7 @@ from chatflow.runtime.processes import free_port
 from tests.faults.stack import HOST
 
 
-async def test_chatflow_devs_valkey_is_bounded_and_refuses_writes_rather_than_evict(tmp_path: Path):
+async def test_chatflow_devs_valkey_is_bounded_and_refuses_writes_rather_than_evict(tmp_path: Path) -> None:
     valkey = await start_valkey(tmp_path, HOST, free_port(), maxmemory="2mb")
     client = Redis.from_url(valkey.url)
     try:

@@ -28,7 +28,7 @@ def links(html: str) -> list[str]:
     return re.findall(r'<a href="([^"]+)"', html)
 
 
-async def test_the_app_links_its_api_health_metrics_and_dashboard(dev_env: WorkflowEnvironment, redis: Redis):
+async def test_the_app_links_its_api_health_metrics_and_dashboard(dev_env: WorkflowEnvironment, redis: Redis) -> None:
     async with started_services(CONFIG, FLOWS, client=dev_env.client, redis=redis) as services:
         async with running_app(services) as web:
             page = await web.get("/")
@@ -39,7 +39,7 @@ async def test_the_app_links_its_api_health_metrics_and_dashboard(dev_env: Workf
             assert "chatflow chat parrot --url http://test" in page.text
 
 
-async def test_the_dashboard_is_linked_only_when_served():
+async def test_the_dashboard_is_linked_only_when_served() -> None:
     bare = Starlette(routes=landing_routes(CONFIG))
     async with web_client(bare, "http://127.0.0.1:8000") as web:
         page = await web.get("/")
@@ -53,7 +53,7 @@ async def test_the_dashboard_is_linked_only_when_served():
         assert links((await web.get("/")).text)[0] == "/ops"
 
 
-async def test_no_console_number_no_chat_section():
+async def test_no_console_number_no_chat_section() -> None:
     bare = Starlette(routes=landing_routes(Config(numbers=[], flow_modules=[], settings=Settings())))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://x") as web:
         assert "Talk to a flow" not in (await web.get("/")).text

@@ -4,6 +4,8 @@ the conversations the edit would break are named first, and a mistake keeps the 
 import time
 from pathlib import Path
 
+import pytest
+
 from chatflow.domain.addresses import ConversationRef, mask_addresses
 from tests.chatflow.runtime.devstack import DevStack, start_dev
 
@@ -85,7 +87,9 @@ def test_an_edited_flow_answers_the_next_message_after_naming_what_it_breaks(tmp
     assert "Traceback" not in stack.output()
 
 
-async def test_a_compiled_catalogue_beside_a_flow_module_is_a_change_to_reload(tmp_path: Path, monkeypatch) -> None:
+async def test_a_compiled_catalogue_beside_a_flow_module_is_a_change_to_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`chatflow i18n compile` while `chatflow dev --reload` runs: the new .mo is a change, as a
     saved flow is (the next worker reads it); a .po being edited is not yet."""
     import asyncio

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
+from temporalio.testing import WorkflowEnvironment
 
 from chatflow.runtime.processes import free_port
 from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
@@ -28,7 +30,7 @@ async def wait_until_ok(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 async def test_web_and_worker_processes_talk_through_temporal_and_redis(
-    dev_env, valkey_url, redis, tmp_path: Path
+    dev_env: WorkflowEnvironment, valkey_url, redis: Redis, tmp_path: Path
 ) -> None:
     # `redis`: an emptied database, no other test's buffer or forwarder leases in it.
     (tmp_path / "chatflow.toml").write_text(DEMO_CONFIG)
@@ -102,7 +104,7 @@ async def test_web_and_worker_processes_talk_through_temporal_and_redis(
     assert customer not in (tmp_path / "web.log").read_text()
 
 
-def test_processes_run_on_uvloop_and_get_their_result():
+def test_processes_run_on_uvloop_and_get_their_result() -> None:
     import uvloop
 
     from chatflow.runtime.serve import run

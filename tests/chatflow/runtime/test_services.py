@@ -52,7 +52,7 @@ async def ever_buffered(redis: Redis) -> int:
 
 async def test_a_webhook_in_the_test_app_takes_the_redis_edge_path_of_chatflow_web(
     dev_env: WorkflowEnvironment, redis: Redis
-):
+) -> None:
     customer = new_customer()
     sid = "SM" + uuid.uuid4().hex
     hello = twilio_post(URL, twilio_inbound(sid, "hello", From=customer))
@@ -91,7 +91,7 @@ class ShippingNotice(Flow):
     done = End()
 
 
-async def test_a_failed_whatsapp_message_goes_again_by_sms(dev_env: WorkflowEnvironment, redis: Redis):
+async def test_a_failed_whatsapp_message_goes_again_by_sms(dev_env: WorkflowEnvironment, redis: Redis) -> None:
     config = make_config()
     config.numbers = [
         replace(b, fallback_number=TWILIO_NUMBER) if b.provider == "whatsapp_cloud" else b for b in config.numbers

@@ -26,7 +26,7 @@ def sources(entry: str, environment: dict[str, str] | None = None):
     return load_sources(config, reserved_paths=["/webhooks/twilio"])
 
 
-def test_a_source_is_built_with_its_mapping_and_its_kind_s_redelivery():
+def test_a_source_is_built_with_its_mapping_and_its_kind_s_redelivery() -> None:
     (stripe,) = sources(f'name = "stripe"\nkind = "stripe"\nmapping = "{__name__}"\nfrom = "+15005550006"')
     assert stripe.mapping is mapping
     assert stripe.redelivery.days == 3

@@ -35,7 +35,7 @@ async def trace_of(chat: FlowTest) -> list[str]:
     return [line.text for line in snapshot.trace]
 
 
-async def test_a_reply_reaches_the_business_api_as_one_encoded_path_segment(skipping_env: WorkflowEnvironment):
+async def test_a_reply_reaches_the_business_api_as_one_encoded_path_segment(skipping_env: WorkflowEnvironment) -> None:
     async with business_api() as api:
         async with FlowTest(skipping_env, order_lookup(api.url), http_allow=[api.host]) as chat:
             await chat.start()
@@ -45,7 +45,7 @@ async def test_a_reply_reaches_the_business_api_as_one_encoded_path_segment(skip
     assert seen.query == ""
 
 
-async def test_a_reply_of_dots_does_not_walk_up_the_path(skipping_env: WorkflowEnvironment):
+async def test_a_reply_of_dots_does_not_walk_up_the_path(skipping_env: WorkflowEnvironment) -> None:
     async with business_api() as api:
         async with FlowTest(skipping_env, order_lookup(api.url), http_allow=[api.host]) as chat:
             await chat.start()
@@ -55,7 +55,7 @@ async def test_a_reply_of_dots_does_not_walk_up_the_path(skipping_env: WorkflowE
 
 async def test_journey_data_naming_another_host_for_the_api_default_never_sends_the_worker_there(
     skipping_env: WorkflowEnvironment,
-):
+) -> None:
     async with business_api() as shop, business_api() as internal:
         # Both allowed: what keeps the worker away from `internal` is where the URL's host comes from.
         allowed = [shop.host, internal.host]
@@ -66,7 +66,7 @@ async def test_journey_data_naming_another_host_for_the_api_default_never_sends_
     assert [seen.raw_path for seen in shop.requests] == ["/orders/A-1"]
 
 
-def test_a_url_whose_host_would_come_from_the_data_is_refused_when_the_flow_is_defined():
+def test_a_url_whose_host_would_come_from_the_data_is_refused_when_the_flow_is_defined() -> None:
     with pytest.raises(FlowDefinitionError, match=r"Http 'look_up'.*\{host\} gives the URL's scheme or host"):
 
         class Tenant(Flow):
@@ -77,7 +77,7 @@ def test_a_url_whose_host_would_come_from_the_data_is_refused_when_the_flow_is_d
 
 async def test_a_call_to_a_loopback_address_not_allowed_takes_the_failure_branch_with_the_reason(
     skipping_env: WorkflowEnvironment,
-):
+) -> None:
     async with business_api() as api:
         async with FlowTest(skipping_env, order_lookup(api.url)) as chat:
             await chat.start()
@@ -91,7 +91,7 @@ async def test_a_call_to_a_loopback_address_not_allowed_takes_the_failure_branch
     assert "refused" in data["found"]["error"]
 
 
-async def test_a_redirect_is_not_followed(skipping_env: WorkflowEnvironment):
+async def test_a_redirect_is_not_followed(skipping_env: WorkflowEnvironment) -> None:
     async with business_api() as api, business_api() as inside:
         api.redirect_to = f"{inside.url}/secret-place"
         async with FlowTest(skipping_env, order_lookup(api.url), http_allow=[api.host, inside.host]) as chat:
@@ -104,7 +104,7 @@ async def test_a_redirect_is_not_followed(skipping_env: WorkflowEnvironment):
 
 async def test_a_secret_header_and_parameter_reach_the_api_and_appear_nowhere_in_the_history(
     skipping_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     token, key = "tok-5f1e2d3c4b5a", "key-0a9b8c7d6e5f"
     monkeypatch.setenv("SHOP_TOKEN", token)
     monkeypatch.setenv("SHOP_KEY", key)
@@ -133,7 +133,7 @@ async def test_a_secret_header_and_parameter_reach_the_api_and_appear_nowhere_in
 
 async def test_a_secret_the_worker_lacks_takes_the_failure_branch_naming_it(
     skipping_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     monkeypatch.delenv("SHOP_TOKEN", raising=False)
     async with business_api() as api:
         flow = order_lookup(api.url, headers={"Authorization": secret("SHOP_TOKEN")})
@@ -147,7 +147,7 @@ async def test_a_secret_the_worker_lacks_takes_the_failure_branch_naming_it(
 
 async def test_code_steps_pass_secrets_and_data_as_parameters(
     skipping_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     monkeypatch.setenv("SHOP_KEY", "key-1234567890")
     async with business_api() as api:
 

@@ -19,7 +19,7 @@ async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-async def test_2000_replies_cross_continue_as_new_with_state_intact(small_history_env):
+async def test_2000_replies_cross_continue_as_new_with_state_intact(small_history_env: WorkflowEnvironment) -> None:
     env = small_history_env
     async with FlowTest(env, Counter) as chat:
         await chat.start()

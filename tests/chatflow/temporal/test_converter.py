@@ -153,7 +153,7 @@ def new_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-async def test_with_a_payload_key_payloads_are_encrypted_and_read_back():
+async def test_with_a_payload_key_payloads_are_encrypted_and_read_back() -> None:
     converter = data_converter({"CHATFLOW_PAYLOAD_KEY": f"k1:{new_key()}"})
     [payload] = await converter.encode([MESSAGE])
     assert payload.metadata["encoding"] == b"binary/encrypted" and payload.metadata["encryption-key-id"] == b"k1"
@@ -164,7 +164,7 @@ async def test_with_a_payload_key_payloads_are_encrypted_and_read_back():
     assert await converter.decode(plain, [InboundMessage]) == [MESSAGE]
 
 
-async def test_keys_rotate_the_first_encrypts_every_one_decrypts():
+async def test_keys_rotate_the_first_encrypts_every_one_decrypts() -> None:
     old, new = new_key(), new_key()
     before = await data_converter({"CHATFLOW_PAYLOAD_KEY": f"k1:{old}"}).encode([MESSAGE])
     rotated = data_converter({"CHATFLOW_PAYLOAD_KEY": f"k2:{new}, k1:{old}"})
@@ -187,12 +187,12 @@ async def test_keys_rotate_the_first_encrypts_every_one_decrypts():
         (" , ", "holds no key"),
     ],
 )
-def test_a_bad_payload_key_is_a_config_error_naming_it(value: str, says: str):
+def test_a_bad_payload_key_is_a_config_error_naming_it(value: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         payload_keys(value)
 
 
-def test_keys_may_be_base64url_without_padding():
+def test_keys_may_be_base64url_without_padding() -> None:
     key = os.urandom(32)
     [(kid, decoded)] = payload_keys("main:" + base64.urlsafe_b64encode(key).decode().rstrip("="))
     assert (kid, decoded) == ("main", key)

@@ -13,7 +13,7 @@ from conversations.demo import Demo
 
 async def test_a_conversation_logs_its_life_one_line_each(
     skipping_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
-):
+) -> None:
     caplog.set_level(logging.INFO, logger="temporalio.workflow")
     async with FlowTest(skipping_env, Demo) as chat:
         await chat.send("hi")
@@ -30,7 +30,7 @@ async def test_a_conversation_logs_its_life_one_line_each(
     assert len([line for line in mine if "started:" in line]) == 1  # once, not again on replay
 
 
-async def test_the_decision_trace_keeps_the_same_lines_and_names_http_calls(skipping_env: WorkflowEnvironment):
+async def test_the_decision_trace_keeps_the_same_lines_and_names_http_calls(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Demo) as chat:
         await chat.send("hi")
         await chat.send("what?")
@@ -42,7 +42,7 @@ async def test_the_decision_trace_keeps_the_same_lines_and_names_http_calls(skip
     assert all(line.at for line in lines)
 
 
-async def test_the_trace_says_how_an_http_call_went_without_its_query_string(skipping_env: WorkflowEnvironment):
+async def test_the_trace_says_how_an_http_call_went_without_its_query_string(skipping_env: WorkflowEnvironment) -> None:
     class Lookup(Flow):
         fetch = Http("GET", "http://127.0.0.1:9/orders?key=secret", retries=1, on_error="sorry")
         sorry = Ask("Sorry, our systems are down. Anything else?", branches={anything: "done"})

@@ -13,16 +13,16 @@ from chatflow.temporal.outbound import AllowedHost, refusal
         "64:ff9b::a9fe:a9fe", "2002:7f00:1::",
     ],
 )  # fmt: skip
-def test_addresses_inside_the_network_are_refused(address: str):
+def test_addresses_inside_the_network_are_refused(address: str) -> None:
     assert refusal(address) is not None
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700:4700::1111", "8.8.8.8"])
-def test_public_addresses_are_not(address: str):
+def test_public_addresses_are_not(address: str) -> None:
     assert refusal(address) is None
 
 
-def test_an_allowed_host_names_a_port_or_any():
+def test_an_allowed_host_names_a_port_or_any() -> None:
     assert AllowedHost.parse("127.0.0.1:8080").allows("127.0.0.1", 8080)
     assert not AllowedHost.parse("127.0.0.1:8080").allows("127.0.0.1", 8081)
     assert AllowedHost.parse("Shop.Internal").allows("shop.internal", 443)

@@ -36,7 +36,7 @@ def lookup(api: str) -> type[Flow]:
 
 async def test_a_recorded_history_holds_no_number_data_or_header_and_still_replays(
     skipping_env: WorkflowEnvironment, tmp_path: Path
-):
+) -> None:
     async with business_api() as api:
         flow = lookup(api.url)
         async with FlowTest(skipping_env, flow, http_allow=[api.host]) as chat:
@@ -61,7 +61,7 @@ class Tiers(Flow):
 
 async def test_a_history_whose_decisions_depend_on_redacted_data_is_not_written_redacted(
     skipping_env: WorkflowEnvironment,
-):
+) -> None:
     async with FlowTest(skipping_env, Tiers) as chat:
         await chat.start({"tier": "gold"})
         assert await chat.skip(hours(2)) == ["Welcome."]
@@ -74,7 +74,7 @@ async def test_a_history_whose_decisions_depend_on_redacted_data_is_not_written_
 
 async def test_chatflow_record_writes_encrypted_histories_decrypted_and_redacted(
     dev_env: WorkflowEnvironment, tmp_path: Path
-):
+) -> None:
     env = {"CHATFLOW_PAYLOAD_KEY": f"k1:{base64.b64encode(os.urandom(32)).decode()}"}
     target = dev_env.client.service_client.config.target_host
     client = await connect(address=target, namespace=dev_env.client.namespace, env=env)

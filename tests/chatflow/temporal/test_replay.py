@@ -21,7 +21,7 @@ def demo_like(greeting: str, *, pause_after_greeting: bool) -> type[Flow]:
     return EditedDemo
 
 
-async def test_recorded_conversations_replay_on_the_current_flows():
+async def test_recorded_conversations_replay_on_the_current_flows() -> None:
     histories = list(HISTORIES.glob("*.json"))
     # Before local sends; the code just before revisions (local sends, a marker per change, the
     # commit timer, a takeover); and the current revision.
@@ -32,12 +32,12 @@ async def test_recorded_conversations_replay_on_the_current_flows():
     assert await replay(histories, [Demo, PaymentRecovery, PaymentRecoveryV1]) == []
 
 
-async def test_a_reworded_message_is_a_safe_change():
+async def test_a_reworded_message_is_a_safe_change() -> None:
     edited = demo_like("Hello! This is the chatflow demo bot.", pause_after_greeting=False)
     assert await replay([HISTORIES / "demo-v1.json"], [edited]) == []
 
 
-async def test_a_step_inserted_before_running_conversations_is_caught():
+async def test_a_step_inserted_before_running_conversations_is_caught() -> None:
     edited = demo_like("Hi! I'm the chatflow demo bot.", pause_after_greeting=True)
     failures = await replay([HISTORIES / "demo-v1.json"], [edited])
     assert [f.history for f in failures] == ["demo-v1.json"]

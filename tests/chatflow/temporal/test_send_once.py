@@ -106,7 +106,7 @@ def environment(start_to_close: float = 10.0) -> ActivityEnvironment:
 # -- the activity and the ledger ---------------------------------------------------------------
 
 
-async def test_a_retry_of_a_send_the_provider_took_returns_its_result_without_sending_again(redis: Redis):
+async def test_a_retry_of_a_send_the_provider_took_returns_its_result_without_sending_again(redis: Redis) -> None:
     provider, statuses = Provider(), Statuses()
 
     def crash_once(name: str, status: str) -> None:  # the worker dies once the provider took it
@@ -126,7 +126,7 @@ async def test_a_retry_of_a_send_the_provider_took_returns_its_result_without_se
     assert statuses == [("twilio", "sent"), ("twilio", ALREADY_SENT)]
 
 
-async def test_without_the_ledger_that_retry_sends_the_message_twice():
+async def test_without_the_ledger_that_retry_sends_the_message_twice() -> None:
     """What the ledger prevents (the duplicates of a killed worker)."""
     provider = Provider()
 
@@ -143,7 +143,7 @@ async def test_without_the_ledger_that_retry_sends_the_message_twice():
     assert provider.to(MESSAGE.customer) == [TEXT, TEXT]
 
 
-async def test_a_send_whose_outcome_is_unknown_is_sent_again_and_counted(redis: Redis):
+async def test_a_send_whose_outcome_is_unknown_is_sent_again_and_counted(redis: Redis) -> None:
     """What remains: the answer was lost, the provider may have the message; neither provider
     takes an idempotency key, so it is sent again rather than maybe lost, and counted."""
     provider, statuses = Provider(None, "lost"), Statuses()
@@ -168,7 +168,9 @@ async def test_a_send_whose_outcome_is_unknown_is_sent_again_and_counted(redis: 
     ],
     ids=["5xx", "429", "connect error"],
 )
-async def test_a_send_the_provider_did_not_take_is_retried_as_a_plain_send(redis: Redis, refusal: RetryableSendError):
+async def test_a_send_the_provider_did_not_take_is_retried_as_a_plain_send(
+    redis: Redis, refusal: RetryableSendError
+) -> None:
     if refusal.code == "":
         refusal.__cause__ = httpx.ConnectError("connection refused")  # the request never left
 
@@ -190,7 +192,7 @@ async def test_a_send_the_provider_did_not_take_is_retried_as_a_plain_send(redis
     assert statuses == [("twilio", "retry"), ("twilio", "sent")]  # no possible duplicate
 
 
-async def test_a_send_held_back_by_the_rate_limit_is_retried_as_a_plain_send(redis: Redis):
+async def test_a_send_held_back_by_the_rate_limit_is_retried_as_a_plain_send(redis: Redis) -> None:
     class Limited(SendGuard):
         async def before_send(self, message: OutboundMessage) -> None:
             if activity.info().attempt == 1:
@@ -206,7 +208,7 @@ async def test_a_send_held_back_by_the_rate_limit_is_retried_as_a_plain_send(red
     assert statuses == [("twilio", "retry"), ("twilio", "sent")]
 
 
-async def test_an_attempt_gives_up_on_a_silent_provider_before_temporal_times_it_out(redis: Redis):
+async def test_an_attempt_gives_up_on_a_silent_provider_before_temporal_times_it_out(redis: Redis) -> None:
     """So two attempts of one send never run at once; the next one counts a possible duplicate."""
     provider, statuses = Provider(None, "hang"), Statuses()
     activities = ChatflowActivities({"twilio": provider}, on_send=statuses, ledger=SendLedger(redis))
@@ -222,7 +224,7 @@ async def test_an_attempt_gives_up_on_a_silent_provider_before_temporal_times_it
     assert statuses == [("twilio", "retry"), ("twilio", POSSIBLE_DUPLICATE), ("twilio", "sent")]
 
 
-def test_every_send_has_a_key_of_its_own_and_keeps_it_across_attempts():
+def test_every_send_has_a_key_of_its_own_and_keeps_it_across_attempts() -> None:
     info = environment().info
     key = send_key(info)
     assert send_key(replace(info, attempt=3)) == key
@@ -234,7 +236,7 @@ def test_every_send_has_a_key_of_its_own_and_keeps_it_across_attempts():
     assert send_key(replace(chosen, is_local=True)) == send_key(chosen)
 
 
-def test_an_attempt_leaves_the_provider_most_of_its_time():
+def test_an_attempt_leaves_the_provider_most_of_its_time() -> None:
     """The rate limit's inline wait and the margin leave the provider call at least 6 s."""
     assert constants.SEND_TIMEOUT.total_seconds() - DEADLINE_MARGIN - MAX_INLINE_WAIT >= 6
     assert constants.WORKER_SHUTDOWN_GRACE > constants.SEND_TIMEOUT  # a whole attempt finishes on a stop
@@ -297,7 +299,7 @@ ATTEMPTS = pytest.mark.parametrize("steps", [(), ("refuse",)], ids=["first try",
 @ATTEMPTS
 async def test_a_send_whose_result_never_reached_temporal_reaches_the_customer_once(
     dev_env: WorkflowEnvironment, redis: Redis, monkeypatch: pytest.MonkeyPatch, steps: tuple[str, ...]
-):
+) -> None:
     customer = new_customer()
     async with services_with(dev_env, redis, *steps) as (services, provider), running_worker(services):
         with dying_after_the_provider_took_it(monkeypatch, "crash"):
@@ -311,7 +313,7 @@ async def test_a_send_whose_result_never_reached_temporal_reaches_the_customer_o
 @ATTEMPTS
 async def test_a_send_stuck_on_a_dead_worker_is_tried_again_within_seconds_and_not_sent_twice(
     dev_env: WorkflowEnvironment, redis: Redis, monkeypatch: pytest.MonkeyPatch, steps: tuple[str, ...]
-):
+) -> None:
     customer = new_customer()
     async with services_with(dev_env, redis, *steps) as (services, provider), running_worker(services):
         with dying_after_the_provider_took_it(monkeypatch, "hang"):
@@ -327,7 +329,7 @@ async def test_a_send_stuck_on_a_dead_worker_is_tried_again_within_seconds_and_n
 @ATTEMPTS
 async def test_a_stopping_worker_lets_a_send_in_flight_finish(
     dev_env: WorkflowEnvironment, redis: Redis, steps: tuple[str, ...]
-):
+) -> None:
     customer = new_customer()
     async with services_with(dev_env, redis, *steps, "slow") as (services, provider):
         duplicates = sends(POSSIBLE_DUPLICATE)
@@ -348,7 +350,7 @@ async def test_a_stopping_worker_lets_a_send_in_flight_finish(
 @ATTEMPTS
 async def test_a_stopping_worker_ends_in_bounded_time_though_a_send_never_answers(
     dev_env: WorkflowEnvironment, redis: Redis, steps: tuple[str, ...]
-):
+) -> None:
     """A send gives up at its deadline, before the grace period ends (other activities are
     cancelled at its end). What remains: the provider may have taken it; the next worker sends
     it again, counted as a possible duplicate."""
@@ -387,7 +389,9 @@ class HoldsTheGoodbye(ConsoleChannel):
         return await super().send(message)
 
 
-async def test_a_message_arriving_while_the_run_ends_does_not_send_its_last_message_twice(dev_env: WorkflowEnvironment):
+async def test_a_message_arriving_while_the_run_ends_does_not_send_its_last_message_twice(
+    dev_env: WorkflowEnvironment,
+) -> None:
     # "after" arrives while the workflow task that sends "bye" and ends the run is running: the
     # server refuses that task (a signal came meanwhile), so its local send runs again, and finds
     # its first run in the send ledger (revision 1 has no commit timer to keep it out of that task).

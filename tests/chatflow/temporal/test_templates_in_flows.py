@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from temporalio.testing import WorkflowEnvironment
+
 from chatflow import End, Flow, Location, Say, Template, Wait, days
 from chatflow.domain.messages import TemplateMessage, TemplateParameter
 from chatflow.testing import FlowTest
@@ -19,7 +21,7 @@ class PaymentNotice(Flow):
     done = End("completed")
 
 
-async def test_the_template_goes_with_its_parameters_from_the_journeys_data(skipping_env) -> None:
+async def test_the_template_goes_with_its_parameters_from_the_journeys_data(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, PaymentNotice, channel="whatsapp") as chat:
         await chat.start({"order_id": "A-1", "payment_link": "https://pay.example.com/A-1"})
         await chat.event("paid")
@@ -37,7 +39,9 @@ async def test_the_template_goes_with_its_parameters_from_the_journeys_data(skip
         assert last.template_message.body == [TemplateParameter("A-1", "order")]
 
 
-async def test_a_template_naming_a_key_the_data_lacks_takes_the_failure_branch(skipping_env) -> None:
+async def test_a_template_naming_a_key_the_data_lacks_takes_the_failure_branch(
+    skipping_env: WorkflowEnvironment,
+) -> None:
     async with FlowTest(skipping_env, PaymentNotice, channel="whatsapp") as chat:
         await chat.start({"order_id": "A-1"})  # no payment_link: neither the text nor the template can be made
         result = await chat.result()
@@ -52,7 +56,7 @@ class ShopLocation(Flow):
     done = End("completed")
 
 
-async def test_a_say_sends_its_location(skipping_env) -> None:
+async def test_a_say_sends_its_location(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, ShopLocation, channel="whatsapp") as chat:
         await chat.start()
         [message] = chat.messages

@@ -5,6 +5,7 @@ and the conversation goes on; a step with its own failure branch takes that inst
 from __future__ import annotations
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from chatflow import Ask, End, Flow, Say, anything
 from chatflow.domain.addresses import Address
@@ -57,7 +58,9 @@ class OwnBranch(Flow):
 
 
 @pytest.mark.parametrize("code", ["131047", "131026", "63016"])
-async def test_the_sms_fallback_says_it_in_the_conversation_which_goes_on(skipping_env, code: str) -> None:
+async def test_the_sms_fallback_says_it_in_the_conversation_which_goes_on(
+    skipping_env: WorkflowEnvironment, code: str
+) -> None:
     async with FlowTest(
         skipping_env,
         Notice,
@@ -85,7 +88,7 @@ async def test_the_sms_fallback_says_it_in_the_conversation_which_goes_on(skippi
         assert (await chat.result()).outcome == "completed"
 
 
-async def test_a_steps_own_failure_branch_wins_over_the_sms_fallback(skipping_env) -> None:
+async def test_a_steps_own_failure_branch_wins_over_the_sms_fallback(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(
         skipping_env,
         OwnBranch,
@@ -99,7 +102,9 @@ async def test_a_steps_own_failure_branch_wins_over_the_sms_fallback(skipping_en
         assert chat.messages == []
 
 
-async def test_without_a_fallback_number_the_refusal_takes_the_failure_branch(skipping_env) -> None:
+async def test_without_a_fallback_number_the_refusal_takes_the_failure_branch(
+    skipping_env: WorkflowEnvironment,
+) -> None:
     async with FlowTest(
         skipping_env, Notice, channel="whatsapp", number=WHATSAPP, provider=WhatsAppRefuses("131047")
     ) as chat:

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from temporalio.testing import WorkflowEnvironment
+
 from chatflow import hours
 from chatflow.domain.errors import RetryableSendError
 from chatflow.domain.messages import DeliveryUpdate, OutboundMessage, SendResult
@@ -11,14 +13,14 @@ from providers.console import ConsoleChannel
 from tests.flows import Confirm, Echo, Later, Loops, Menu, Notify, PaymentLink, ShortLived
 
 
-async def test_yes_in_another_language_takes_the_yes_branch(skipping_env):
+async def test_yes_in_another_language_takes_the_yes_branch(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Confirm) as chat:
         assert await chat.send("hi") == ["Confirm your appointment tomorrow? Reply YES or NO."]
         assert await chat.send(" Sí! ") == ["Great, see you tomorrow!"]
         assert (await chat.result()).outcome == "completed"
 
 
-async def test_24_hour_timeout_reminds_then_expires(skipping_env):
+async def test_24_hour_timeout_reminds_then_expires(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Confirm) as chat:
         await chat.start()
         assert await chat.skip(hours(23.9)) == []
@@ -28,7 +30,7 @@ async def test_24_hour_timeout_reminds_then_expires(skipping_env):
         assert (await chat.result()).outcome == "expired"
 
 
-async def test_reprompt_limit_takes_its_own_branch(skipping_env):
+async def test_reprompt_limit_takes_its_own_branch(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Confirm) as chat:
         await chat.start()
         assert await chat.send("maybe") == ["Please reply YES or NO."]
@@ -37,7 +39,7 @@ async def test_reprompt_limit_takes_its_own_branch(skipping_env):
         assert (await chat.result()).outcome == "failed"
 
 
-async def test_timeout_counts_from_when_the_prompt_was_actually_sent(skipping_env):
+async def test_timeout_counts_from_when_the_prompt_was_actually_sent(skipping_env: WorkflowEnvironment) -> None:
     class SlowChannel(ConsoleChannel):
         """The provider is overloaded for half an hour before it accepts the prompt."""
 
@@ -59,7 +61,7 @@ async def test_timeout_counts_from_when_the_prompt_was_actually_sent(skipping_en
         assert await chat.skip(hours(0.2)) == ["Reminder: please confirm your appointment with YES or NO."]
 
 
-async def test_the_same_inbound_id_twice_is_handled_once(skipping_env):
+async def test_the_same_inbound_id_twice_is_handled_once(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Echo) as chat:
         await chat.start()
         await chat.deliver("hello", id="SM-dup")
@@ -69,7 +71,7 @@ async def test_the_same_inbound_id_twice_is_handled_once(skipping_env):
         assert [t.text for t in snapshot.transcript if t.direction == "in"] == ["hello"]
 
 
-async def test_three_quick_messages_are_handled_in_order(skipping_env):
+async def test_three_quick_messages_are_handled_in_order(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Echo) as chat:
         await chat.start()
         for text in ("one", "two", "three"):
@@ -77,7 +79,7 @@ async def test_three_quick_messages_are_handled_in_order(skipping_env):
         assert await chat.replies() == ["echo: one", "echo: two", "echo: three"]
 
 
-async def test_a_reply_arriving_as_the_flow_ends_is_not_lost(skipping_env):
+async def test_a_reply_arriving_as_the_flow_ends_is_not_lost(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Echo) as chat:
         # "after" is queued behind "bye": the Echo run ends on "bye" with it unread, and the
         # number's flow (Echo again) takes it over in the same conversation, as its trigger.
@@ -91,7 +93,7 @@ async def test_a_reply_arriving_as_the_flow_ends_is_not_lost(skipping_env):
         assert await chat.send("still here") == ["echo: still here"]
 
 
-async def test_a_message_to_an_ended_conversation_starts_a_new_one(skipping_env):
+async def test_a_message_to_an_ended_conversation_starts_a_new_one(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Echo) as chat:
         await chat.start()
         assert await chat.send("bye") == ["bye"]
@@ -100,7 +102,7 @@ async def test_a_message_to_an_ended_conversation_starts_a_new_one(skipping_env)
         assert await chat.send("and again") == ["echo: and again"]
 
 
-async def test_permanent_send_error_takes_the_failure_branch(skipping_env):
+async def test_permanent_send_error_takes_the_failure_branch(skipping_env: WorkflowEnvironment) -> None:
     provider = ConsoleChannel()
     async with FlowTest(skipping_env, Notify, provider=provider) as chat:
         provider.blocked.add(chat.ref.customer)
@@ -114,7 +116,7 @@ async def test_permanent_send_error_takes_the_failure_branch(skipping_env):
     ]
 
 
-async def test_retryable_send_error_is_retried_and_sent_once(skipping_env):
+async def test_retryable_send_error_is_retried_and_sent_once(skipping_env: WorkflowEnvironment) -> None:
     class FlakyChannel(ConsoleChannel):
         failures = 2
 
@@ -131,7 +133,7 @@ async def test_retryable_send_error_is_retried_and_sent_once(skipping_env):
         assert chat.said == ["Your parcel arrives today."]
 
 
-async def test_loop_guard_stops_a_flow_that_keeps_sending_the_same_text(skipping_env):
+async def test_loop_guard_stops_a_flow_that_keeps_sending_the_same_text(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Loops) as chat:
         await chat.start()
         result = await chat.result()
@@ -140,7 +142,7 @@ async def test_loop_guard_stops_a_flow_that_keeps_sending_the_same_text(skipping
     assert chat.said == ["ping"] * Loops.loop_limit
 
 
-async def test_choices_answered_by_number_text_or_button(skipping_env):
+async def test_choices_answered_by_number_text_or_button(skipping_env: WorkflowEnvironment) -> None:
     for reply, payload, expected in (("2", "", "Person"), ("track my order", "", "Tracking"), ("", "HUMAN", "Person")):
         async with FlowTest(skipping_env, Menu) as chat:
             said = await chat.start()
@@ -149,7 +151,7 @@ async def test_choices_answered_by_number_text_or_button(skipping_env):
             assert await chat.send(reply, payload=payload) == [expected]
 
 
-async def test_delay_and_wait_until_survive_as_durable_timers(skipping_env):
+async def test_delay_and_wait_until_survive_as_durable_timers(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Later) as chat:
         call_at = await skipping_env.get_current_time() + timedelta(days=3)
         await chat.start({"call_at": call_at.isoformat()})
@@ -159,7 +161,7 @@ async def test_delay_and_wait_until_survive_as_durable_timers(skipping_env):
         assert await chat.skip(timedelta(hours=2)) == ["at the agreed time"]
 
 
-async def test_every_flow_expires_so_no_conversation_stays_stuck(skipping_env):
+async def test_every_flow_expires_so_no_conversation_stays_stuck(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, ShortLived) as chat:
         await chat.start()
         await chat.skip(hours(2.1))
@@ -167,14 +169,14 @@ async def test_every_flow_expires_so_no_conversation_stays_stuck(skipping_env):
     assert result.outcome == "expired"
 
 
-async def test_business_event_or_reply_while_waiting(skipping_env):
+async def test_business_event_or_reply_while_waiting(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, PaymentLink) as chat:
         await chat.start()
         assert await chat.send("how do I pay?") == ["Open the link to pay.", "Pay here: https://pay.example/1"]
         assert await chat.event("payment_succeeded", {"amount": 10}) == ["Paid, thanks!"]
 
 
-async def test_ending_a_conversation_from_the_business_side(skipping_env):
+async def test_ending_a_conversation_from_the_business_side(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, PaymentLink) as chat:
         await chat.start()
         await chat.end("customer called in")
@@ -182,7 +184,7 @@ async def test_ending_a_conversation_from_the_business_side(skipping_env):
     assert result.outcome == "cancelled"
 
 
-async def test_delivery_statuses_only_move_forward(skipping_env):
+async def test_delivery_statuses_only_move_forward(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, PaymentLink) as chat:
         await chat.start()
         sent = (await chat.settle()).transcript[0]
@@ -193,7 +195,7 @@ async def test_delivery_statuses_only_move_forward(skipping_env):
     assert snapshot.transcript[0].status == "read"
 
 
-async def test_snapshot_exposes_state_data_and_transcript(skipping_env):
+async def test_snapshot_exposes_state_data_and_transcript(skipping_env: WorkflowEnvironment) -> None:
     async with FlowTest(skipping_env, Echo) as chat:
         await chat.start()
         await chat.send("hello")

@@ -8,6 +8,7 @@ import sys
 
 import httpx
 import respx
+from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow.domain.addresses import Address, ConversationRef
@@ -23,7 +24,9 @@ URL = f"{PUBLIC_URL}/webhooks/twilio"
 CALLBACK = "https://hooks.example.com/chatflow"
 
 
-async def test_stop_by_sms_is_confirmed_in_twiml_and_silences_the_customer(dev_env: WorkflowEnvironment, redis):
+async def test_stop_by_sms_is_confirmed_in_twiml_and_silences_the_customer(
+    dev_env: WorkflowEnvironment, redis: Redis
+) -> None:
     customer = new_customer()
 
     def sms(sid: str, text: str) -> dict:
@@ -55,7 +58,7 @@ async def test_stop_by_sms_is_confirmed_in_twiml_and_silences_the_customer(dev_e
     assert await OptOuts(redis).is_opted_out(Address("tel", TWILIO_NUMBER), Address("tel", customer))
 
 
-async def test_delivery_statuses_reach_the_business_callback_signed(dev_env: WorkflowEnvironment, redis):
+async def test_delivery_statuses_reach_the_business_callback_signed(dev_env: WorkflowEnvironment, redis: Redis) -> None:
     config = make_config(callback_url=CALLBACK, callback_secret="hook-secret")
     status_url = f"{PUBLIC_URL}/webhooks/twilio/status"
     customer = new_customer()
@@ -108,7 +111,7 @@ asyncio.run(main(*sys.argv[1:3]))
 """
 
 
-def test_the_apps_loops_stop_when_it_stops_right_after_starting(dev_env: WorkflowEnvironment, valkey_url: str):
+def test_the_apps_loops_stop_when_it_stops_right_after_starting(dev_env: WorkflowEnvironment, valkey_url: str) -> None:
     """`chatflow web` stopped (SIGTERM) just after it started, on the Redis client it runs on."""
     address = dev_env.client.service_client.config.target_host
     done = subprocess.run(

@@ -66,7 +66,7 @@ def payloads_to_decode(history: WorkflowHistory) -> list[Payload]:
 
 async def test_a_run_encrypted_under_a_key_this_process_lacks_is_listed_with_its_flow(
     recorded: Recorded, dev_env: WorkflowEnvironment
-):
+) -> None:
     # The dashboard and the journeys API list every run of the namespace: one whose memo they
     # cannot decode (a retired key, another deployment's runs) names its flow all the same.
     query = f"WorkflowId = '{recorded.history.workflow_id}'"
@@ -77,7 +77,7 @@ async def test_a_run_encrypted_under_a_key_this_process_lacks_is_listed_with_its
     assert [await started_flow(run) for run in runs] == [Nickname.name]
 
 
-async def test_a_history_holds_every_payload_encrypted_and_no_customers_words(recorded: Recorded):
+async def test_a_history_holds_every_payload_encrypted_and_no_customers_words(recorded: Recorded) -> None:
     found = payloads_to_decode(recorded.history)
     assert found and all(payload.metadata["encoding"] == b"binary/encrypted" for payload in found)
     assert NICKNAME not in history_text(recorded.history)
@@ -98,7 +98,7 @@ def body(found: list[Payload]) -> str:
 
 async def test_the_codec_server_decodes_them_for_the_ui_and_the_cli(
     recorded: Recorded, codec_server: httpx.AsyncClient
-):
+) -> None:
     found = payloads_to_decode(recorded.history)
     answer = await codec_server.post(
         "/decode",
@@ -123,7 +123,7 @@ async def test_the_codec_server_decodes_them_for_the_ui_and_the_cli(
 
 async def test_the_codec_server_asks_for_the_key_and_answers_only_the_uis_origin(
     recorded: Recorded, codec_server: httpx.AsyncClient
-):
+) -> None:
     content = body(payloads_to_decode(recorded.history)[:1])
     for authorization in ("", "Bearer wrong"):
         refused = await codec_server.post(

@@ -31,7 +31,7 @@ require_opt_in = true
 
 async def test_a_whatsapp_journey_needs_an_opt_in_on_record_which_the_api_records_and_exports(
     dev_env: WorkflowEnvironment, redis: Redis
-):
+) -> None:
     customer, imported = new_customer(), new_customer()
     config = parse_config(TOML, make_settings(api_key=KEY), channels=providers.CHANNELS)
     journey = {"flow": "payment", "to": customer, "from": WHATSAPP_NUMBER}

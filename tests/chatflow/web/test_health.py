@@ -1,5 +1,6 @@
 from redis.asyncio import Redis
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from chatflow.domain.config import Config, Settings
 from chatflow.runtime.processes import free_port
@@ -8,7 +9,7 @@ from tests.helpers import running_app, started_services
 CONFIG = Config(numbers=[], flow_modules=[], settings=Settings())
 
 
-async def test_ready_when_temporal_and_redis_answer(dev_env, redis: Redis) -> None:
+async def test_ready_when_temporal_and_redis_answer(dev_env: WorkflowEnvironment, redis: Redis) -> None:
     async with started_services(CONFIG, [], client=dev_env.client, redis=redis) as services:
         async with running_app(services) as http:
             assert (await http.get("/healthz")).json() == {"status": "ok"}

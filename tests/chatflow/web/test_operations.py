@@ -34,7 +34,7 @@ def too_large() -> float:
     return REGISTRY.get_sample_value("chatflow_dead_letters_total", {"kind": "too_large"}) or 0.0
 
 
-async def test_dead_letters_are_counted_listed_and_retried(dev_env: WorkflowEnvironment, redis: Redis):
+async def test_dead_letters_are_counted_listed_and_retried(dev_env: WorkflowEnvironment, redis: Redis) -> None:
     huge, fine = message("a" * 300 * 1024), message("hello")
     # Buffered as an older version (or a channel with a bigger body limit) would have: over the limit.
     await redis.xadd(keys.inbox(partition_of(huge.conversation.id)), {"m": encode(huge, "demo")})

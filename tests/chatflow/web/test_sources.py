@@ -100,7 +100,9 @@ def order() -> str:
     return f"A-{uuid.uuid4().hex[:8]}"
 
 
-async def test_a_failed_payment_starts_a_journey_and_its_success_reaches_that_conversation(web, services):
+async def test_a_failed_payment_starts_a_journey_and_its_success_reaches_that_conversation(
+    web: httpx.AsyncClient, services: Services
+) -> None:
     customer, order_id = new_customer(), order()
     failed = stripe_event("payment_intent.payment_failed", order_id, customer)
     answer = await post(web, failed)
@@ -120,14 +122,18 @@ async def test_a_failed_payment_starts_a_journey_and_its_success_reaches_that_co
     ]
 
 
-async def test_a_success_with_no_conversation_for_its_order_starts_the_otherwise_journey(web, services):
+async def test_a_success_with_no_conversation_for_its_order_starts_the_otherwise_journey(
+    web: httpx.AsyncClient, services: Services
+) -> None:
     customer, order_id = new_customer(), order()
     answer = await post(web, stripe_event("payment_intent.succeeded", order_id, customer))
     assert answer.json()["events"][0]["results"][0].startswith("started chat:sms:")
     assert await sent(services).wait_for(customer, 1) == [f"Order {order_id} confirmed."]
 
 
-async def test_a_bad_signature_or_a_stale_timestamp_is_refused_and_changes_nothing(web, services, redis):
+async def test_a_bad_signature_or_a_stale_timestamp_is_refused_and_changes_nothing(
+    web: httpx.AsyncClient, services: Services, redis: Redis
+) -> None:
     customer = new_customer()
     event = stripe_event("payment_intent.payment_failed", order(), customer)
     forged = await post(web, event, secret="whsec_guessed")
@@ -151,13 +157,15 @@ async def test_a_bad_signature_or_a_stale_timestamp_is_refused_and_changes_nothi
     assert int(row.group(2)) == int(counts["refused"])
 
 
-async def test_an_unmapped_type_is_acknowledged_and_counted(web, redis):
+async def test_an_unmapped_type_is_acknowledged_and_counted(web: httpx.AsyncClient, redis: Redis) -> None:
     answer = await post(web, stripe_event("charge.refunded", order(), new_customer()))
     assert answer.status_code == 200 and answer.json()["events"][0]["results"] == ["ignored"]
     assert int((await redis.hgetall("chatflow:source:stripe:counts"))["received:charge.refunded"]) >= 1
 
 
-async def test_an_event_by_key_before_its_conversation_waits_for_it_and_is_applied_once(web, services):
+async def test_an_event_by_key_before_its_conversation_waits_for_it_and_is_applied_once(
+    web: httpx.AsyncClient, services: Services
+) -> None:
     customer, order_id = new_customer(), order()
     event = {"name": "payment_succeeded", "key": {"order_id": order_id}, "id": "pay-1"}
     kept = await web.post("/api/events", json=event)
@@ -190,6 +198,6 @@ async def test_an_event_by_key_before_its_conversation_waits_for_it_and_is_appli
     await sent(services).wait_for(other, 2)
 
 
-async def test_an_event_by_key_must_name_one_key(web):
+async def test_an_event_by_key_must_name_one_key(web: httpx.AsyncClient) -> None:
     answer = await web.post("/api/events", json={"name": "x", "key": {"a": "1", "b": "2"}})
     assert answer.status_code == 422 and "one business key" in answer.json()["error"]

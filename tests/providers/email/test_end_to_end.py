@@ -47,7 +47,7 @@ class ConfirmByEmail(Flow):
 @pytest.mark.parametrize("hashed", [False, True], ids=["plain-ids", "with-id-key"])
 async def test_a_reply_by_email_continues_the_flow(
     dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher, hashed: bool, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     if hashed:  # the conversation's id names the SMS customer by a token: the reply still finds it
         monkeypatch.setenv(ID_KEY, base64.b64encode(os.urandom(32)).decode())
     customer, email = new_customer(), f"ana-{uuid.uuid4().hex[:8]}@example.com"
@@ -95,7 +95,7 @@ async def test_a_reply_by_email_continues_the_flow(
 
 async def test_a_recipient_who_opted_out_gets_no_email(
     dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher
-):
+) -> None:
     customer, email = new_customer(), f"bob-{uuid.uuid4().hex[:8]}@example.com"
     await OptOuts(redis).opt_out(Address("mailto", SENDER), Address("mailto", email))  # they clicked List-Unsubscribe
     config = make_config()
@@ -131,7 +131,7 @@ class OrderHelp(Flow):
 @pytest.mark.parametrize("hashed", [False, True], ids=["plain-ids", "with-id-key"])
 async def test_an_email_address_bound_to_a_flow_talks_by_email(
     dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher, hashed: bool, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     if hashed:  # the id names the customer by a token: their reply in the thread still finds it
         monkeypatch.setenv(ID_KEY, base64.b64encode(os.urandom(32)).decode())
     email = f"cleo-{uuid.uuid4().hex[:8]}@example.com"
@@ -178,7 +178,7 @@ async def test_an_email_address_bound_to_a_flow_talks_by_email(
 
 async def test_the_one_click_unsubscribe_link_stops_the_next_email(
     dev_env: WorkflowEnvironment, redis: Redis, catcher: MailCatcher
-):
+) -> None:
     email = f"dana-{uuid.uuid4().hex[:8]}@example.com"
     config = make_config()
     async with started_services(config, [ConfirmByEmail], client=dev_env.client, redis=redis) as services:

@@ -38,19 +38,19 @@ def request(body: bytes, *, timestamp: int | None = None, secret: str = SECRET) 
     return WebhookRequest("POST", "http://test/webhooks/shop", headers, {}, body)
 
 
-def test_an_event_signed_as_configured_is_read_by_its_fields():
+def test_an_event_signed_as_configured_is_read_by_its_fields() -> None:
     (event,) = source(**OPTIONS).verify(request(BODY))
     assert (event.id, event.type) == ("42", "order.paid")
 
 
-def test_a_stale_timestamp_or_another_secret_is_refused():
+def test_a_stale_timestamp_or_another_secret_is_refused() -> None:
     with pytest.raises(Forbidden, match="seconds"):
         source(**OPTIONS).verify(request(BODY, timestamp=int(time.time()) - 301))
     with pytest.raises(Forbidden):
         source(**OPTIONS).verify(request(BODY, secret="guess"))
 
 
-def test_the_defaults_are_a_hex_sha256_of_the_body_in_x_signature():
+def test_the_defaults_are_a_hex_sha256_of_the_body_in_x_signature() -> None:
     body = b'{"id": "e1", "type": "ping"}'
     signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     good = WebhookRequest("POST", "http://test/webhooks/shop", {"x-signature": signature}, {}, body)
@@ -60,7 +60,7 @@ def test_the_defaults_are_a_hex_sha256_of_the_body_in_x_signature():
         source().verify(WebhookRequest("POST", "u", {"x-signature": signature}, {}, b"[]"))
 
 
-def test_options_are_checked():
+def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="algorithm"):
         source(algorithm="md5")
     with pytest.raises(ValueError, match="headr"):

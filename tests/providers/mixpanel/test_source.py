@@ -26,7 +26,7 @@ def request(body: bytes, credentials: str = "mixpanel:p4ss") -> WebhookRequest:
     return WebhookRequest("POST", "http://test/webhooks/mixpanel", {"authorization": auth}, {}, body)
 
 
-def test_a_sync_is_typed_by_its_action_and_the_same_page_has_the_same_id():
+def test_a_sync_is_typed_by_its_action_and_the_same_page_has_the_same_id() -> None:
     source = spec.build(SourceBinding("mixpanel", "mixpanel", "m"), ENVIRONMENT)
     body = json.dumps(SYNC).encode()
     (event,) = source.verify(request(body))
@@ -35,7 +35,7 @@ def test_a_sync_is_typed_by_its_action_and_the_same_page_has_the_same_id():
     assert source.verify(request(body))[0].id == event.id
 
 
-def test_wrong_or_missing_credentials_are_refused():
+def test_wrong_or_missing_credentials_are_refused() -> None:
     source = spec.build(SourceBinding("mixpanel", "mixpanel", "m"), ENVIRONMENT)
     body = json.dumps(SYNC).encode()
     with pytest.raises(Forbidden):

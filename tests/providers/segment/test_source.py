@@ -24,7 +24,7 @@ def request(body: bytes, secret: str = SECRET) -> WebhookRequest:
     return WebhookRequest("POST", "http://test/webhooks/segment", {"x-signature": signature}, {}, body)
 
 
-def test_a_track_call_is_typed_by_its_event_name_and_identified_by_its_message_id():
+def test_a_track_call_is_typed_by_its_event_name_and_identified_by_its_message_id() -> None:
     (event,) = source().verify(request(json.dumps(TRACK).encode()))
     assert (event.id, event.type) == ("ajs-1", "Cart Abandoned")
     identify = {"type": "identify", "messageId": "ajs-2", "userId": "u1", "traits": {}}
@@ -32,7 +32,7 @@ def test_a_track_call_is_typed_by_its_event_name_and_identified_by_its_message_i
     assert (event.id, event.type) == ("ajs-2", "identify")
 
 
-def test_another_secret_is_refused_and_a_message_without_id_is_a_bad_request():
+def test_another_secret_is_refused_and_a_message_without_id_is_a_bad_request() -> None:
     with pytest.raises(Forbidden):
         source().verify(request(json.dumps(TRACK).encode(), secret="guess"))
     with pytest.raises(BadRequest):

@@ -30,12 +30,12 @@ def signed(body: bytes, *, secret: str = SECRET, at: datetime | None = None, msg
     return WebhookRequest("POST", "http://test/webhooks/clerk", headers, {}, body)
 
 
-def test_a_signed_message_is_read_with_its_webhook_id_and_type():
+def test_a_signed_message_is_read_with_its_webhook_id_and_type() -> None:
     (event,) = source().verify(signed(BODY))
     assert (event.id, event.type, event.payload["data"]) == ("msg_1", "user.created", {"id": "user_1"})
 
 
-def test_another_secret_an_old_timestamp_or_a_changed_body_is_refused():
+def test_another_secret_an_old_timestamp_or_a_changed_body_is_refused() -> None:
     other = "whsec_" + base64.b64encode(b"another secret of 32 bytes......").decode()
     with pytest.raises(Forbidden):
         source().verify(signed(BODY, secret=other))
@@ -46,6 +46,6 @@ def test_another_secret_an_old_timestamp_or_a_changed_body_is_refused():
         source().verify(WebhookRequest("POST", forged.url, forged.headers, {}, BODY + b" "))
 
 
-def test_a_secret_that_is_no_whsec_secret_is_a_config_error():
+def test_a_secret_that_is_no_whsec_secret_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="CLERK_WEBHOOK_SECRET"):
         spec.build(SourceBinding("clerk", "standard_webhooks", "m"), {"CLERK_WEBHOOK_SECRET": "whsec_%%%"})

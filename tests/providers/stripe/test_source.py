@@ -32,14 +32,14 @@ def signed(body: bytes, *, secret: str = SECRET, timestamp: int | None = None) -
     return stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp)
 
 
-def test_a_signed_event_is_read_with_its_id_type_and_object():
+def test_a_signed_event_is_read_with_its_id_type_and_object() -> None:
     body = json.dumps(EVENT).encode()
     (event,) = source().verify(request(body, signed(body)))
     assert (event.id, event.type) == ("evt_1", "payment_intent.succeeded")
     assert event.object["metadata"] == {"order_id": "A-1001"}
 
 
-def test_another_secret_or_a_changed_body_is_refused():
+def test_another_secret_or_a_changed_body_is_refused() -> None:
     body = json.dumps(EVENT).encode()
     with pytest.raises(Forbidden):
         source().verify(request(body, signed(body, secret="whsec_other")))
@@ -49,7 +49,7 @@ def test_another_secret_or_a_changed_body_is_refused():
         source().verify(request(body, ""))
 
 
-def test_a_timestamp_older_than_the_tolerance_is_refused():
+def test_a_timestamp_older_than_the_tolerance_is_refused() -> None:
     body = json.dumps(EVENT).encode()
     with pytest.raises(Forbidden, match="tolerance"):
         source().verify(request(body, signed(body, timestamp=int(time.time()) - 301)))
@@ -57,13 +57,13 @@ def test_a_timestamp_older_than_the_tolerance_is_refused():
     assert event.id == "evt_1"
 
 
-def test_a_signed_body_that_is_no_event_is_a_bad_request():
+def test_a_signed_body_that_is_no_event_is_a_bad_request() -> None:
     body = b'{"object": "event"}'
     with pytest.raises(BadRequest):
         source().verify(request(body, signed(body)))
 
 
-def test_the_secret_is_read_from_the_source_name():
+def test_the_secret_is_read_from_the_source_name() -> None:
     assert spec.environment("stripe") == ("STRIPE_WEBHOOK_SECRET",)
     assert spec.environment("stripe-eu") == ("STRIPE_EU_WEBHOOK_SECRET",)
     with pytest.raises(ValueError, match="tolerence"):
