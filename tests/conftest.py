@@ -42,7 +42,8 @@ def valkey() -> Iterator[ValkeyServer]:
 
 @pytest.fixture(scope="session")
 def valkey_url(valkey: ValkeyServer) -> str:
-    return valkey.connection_url
+    url: str = valkey.connection_url
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from datetime import timedelta
 from chatflow import (
     Ask,
     Choice,
+    Convo,
     Delay,
     End,
     Flow,
@@ -22,6 +23,7 @@ from chatflow import (
     number,
     yes,
 )
+from chatflow.flows.steps import Step
 
 # -- one engine capability each ----------------------------------------------------------------
 
@@ -59,7 +61,7 @@ class Counter(Flow):
     defaults = {"count": 0, "gaps": 0}
     listen = Ask(None, branches={number(): "count"}, save_as="last")
 
-    async def count(self, convo):
+    async def count(self, convo: Convo) -> Ask:
         convo.data["count"] += 1
         if convo.data["last"] != convo.data["count"]:
             convo.data["gaps"] += 1
@@ -156,7 +158,7 @@ class Parrot(Flow):
     """Answers every message with its text, the one that started it too, so order and count show
     in what it says."""
 
-    async def trigger(self, convo):
+    async def trigger(self, convo: Convo) -> Step:
         # The message that started the conversation is its trigger: answer it too.
         convo.data["last"] = convo.reply
         return self.echo if convo.reply else self.listen
@@ -193,7 +195,7 @@ class OrderDigest(Flow):
     digest_window = timedelta(milliseconds=300)
     when_busy = "queue"
 
-    async def summarise(self, convo):
+    async def summarise(self, convo: Convo) -> None:
         updates = "; ".join(event["update"] for event in convo.data["events"])
         await convo.say(f"{len(convo.data['events'])} updates: {updates}")
 

@@ -14,10 +14,12 @@ import contextlib
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import cast
 
 import httpx
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 from starlette.applications import Starlette
 from temporalio.client import Client
 
@@ -26,11 +28,31 @@ from chatflow.domain.config import Config
 from chatflow.domain.messages import InboundMessage, OutboundMessage, SendResult, numbered_menu
 from chatflow.flows.flow import Flow
 from chatflow.runtime.services import Services
+from chatflow.runtime.testing import FlowTest
+from chatflow.temporal.records import ConversationSnapshot
 
 BASE_URL = "http://test"
 WAIT = 60.0  # seconds a test waits for what the worker sends
 
 _customers = itertools.count(random.randrange(10_000))
+
+
+async def stream_add(redis: Redis, stream: str, fields: Mapping[str, str]) -> str:
+    """XADD; the entry's id as a str, as chatflow's client (decode_responses) reads it."""
+    entry: dict[FieldT, EncodableT] = {name: value for name, value in fields.items()}
+    return cast(str, await redis.xadd(stream, entry))
+
+
+async def stream_entries(redis: Redis, stream: str) -> list[tuple[str, dict[str, str]]]:
+    """XRANGE over the whole stream, typed as chatflow's client (decode_responses) reads it."""
+    return cast(list[tuple[str, dict[str, str]]], await redis.xrange(stream))
+
+
+async def started_snapshot(chat: FlowTest) -> ConversationSnapshot:
+    """The snapshot of a conversation the test has started (`chat.snapshot()` is None before)."""
+    snapshot = await chat.snapshot()
+    assert snapshot is not None, "the conversation has not started"
+    return snapshot
 
 
 def new_customer() -> str:

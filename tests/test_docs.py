@@ -279,7 +279,7 @@ def test_the_whatsapp_template_step_and_the_http_flow_are_defined_as_written() -
     exec(snippet("http-secret-flow"), lookup)  # a URL whose host came from the data would raise here
     flow = lookup["Lookup"]
     assert isinstance(flow, type) and issubclass(flow, Flow)
-    assert isinstance(flow.look_up, Http)
+    assert isinstance(flow.steps["look_up"], Http)
 
 
 def test_the_pages_commands_against_chatflow_dev(tmp_path: Path) -> None:

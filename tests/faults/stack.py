@@ -288,15 +288,17 @@ async def fault_stack(folder: Path, *, cluster: bool = False) -> AsyncIterator[F
         temporal_port, ui_port, redis_port = free_port(), free_port(), free_port()
         # Each cluster node's bus on a port picked free too (by default: its port + 10000).
         buses = [free_port() for _ in range(3 if cluster else 0)]
-        extras = [(*CLUSTER_NODE, "--cluster-port", str(bus)) for bus in buses] or [()]
+        extras: list[tuple[str, ...]] = [(*CLUSTER_NODE, "--cluster-port", str(bus)) for bus in buses] or [()]
         others = [(folder / f"valkey-{n}", free_port()) for n in range(2 if cluster else 0)]
-        temporal, valkey, *rest = await asyncio.gather(
+        temporal, valkey, rest = await asyncio.gather(
             start_temporal(folder, HOST, temporal_port, ui_port),
             start_valkey(folder, HOST, redis_port, extra=extras[0]),
-            *[
-                start_valkey(where, HOST, port, extra=extra)
-                for (where, port), extra in zip(others, extras[1:], strict=True)
-            ],
+            asyncio.gather(
+                *[
+                    start_valkey(where, HOST, port, extra=extra)
+                    for (where, port), extra in zip(others, extras[1:], strict=True)
+                ]
+            ),
         )
         stack = FaultStack(
             folder,

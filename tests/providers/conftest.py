@@ -77,7 +77,9 @@ def make_settings(**overrides: str) -> Settings:
         "CHATFLOW_WHATSAPP_API_URL": GRAPH_API,
     }
     environment.update({name: value for name, value in overrides.items() if name.isupper()})
-    values = {"public_url": PUBLIC_URL, **{name: value for name, value in overrides.items() if not name.isupper()}}
+    # Any: which of Settings' fields (each a str) the overrides name is known only when it runs.
+    values: dict[str, Any] = {"public_url": PUBLIC_URL}
+    values.update((name, value) for name, value in overrides.items() if not name.isupper())
     return Settings(**values, environment=environment)
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from chatflow.domain.config import ConfigError, Settings
+from chatflow.domain.config import Settings
+from chatflow.domain.errors import ConfigError
 from chatflow.runtime.config import parse_config
 
 TOML = """

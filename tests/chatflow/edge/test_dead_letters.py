@@ -3,6 +3,7 @@ and can be retried, without blocking the messages behind it or reaching a conver
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +20,7 @@ from chatflow.edge.dead_letters import list_dead_letters, retry_dead_letter
 from chatflow.edge.delivery import MAX_MESSAGE_BYTES
 from chatflow.temporal.worker import build_worker
 from providers.console import ConsoleChannel, Outbox
-from tests.helpers import new_customer
+from tests.helpers import new_customer, stream_add
 
 NUMBER = "+15005550006"
 
@@ -30,7 +31,7 @@ def message(customer: str, text: str) -> InboundMessage:
     )
 
 
-async def wait_until(predicate, timeout: float = 30.0) -> None:
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await predicate():
@@ -92,8 +93,8 @@ async def test_a_dead_letter_retried_twice_reaches_its_conversation_once(
     # The same dead letter twice: a retry that crashed between re-buffering and deleting it, or
     # two operators pressing retry. Either copy may reach Temporal; the conversation ends at once.
     fields = {"m": encode(hello, "noted"), "reason": "Temporal refused it", "kind": "refused", "partition": "0"}
-    first = await redis.xadd(keys.inbox_dead(), fields)
-    second = await redis.xadd(keys.inbox_dead(), fields)
+    first = await stream_add(redis, keys.inbox_dead(), fields)
+    second = await stream_add(redis, keys.inbox_dead(), fields)
     assert [d.id for d in await list_dead_letters(redis)] == [first, second]
 
     outbox = Outbox()

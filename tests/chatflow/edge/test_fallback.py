@@ -9,7 +9,7 @@ from chatflow.domain.messages import DeliveryUpdate, Option, OutboundMessage, Re
 from chatflow.edge.fallback import ChannelFallback
 from chatflow.edge.optout import OptOuts
 from chatflow.edge.send_guard import SendGuard
-from providers.console import ConsoleChannel
+from providers.console import ConsoleChannel, Outbox
 
 WHATSAPP, SMS = "+15005550007", "+15005550006"
 CUSTOMER = "+14155550100"
@@ -42,10 +42,11 @@ def whatsapp(text: str = "Pick one") -> OutboundMessage:
     )
 
 
-def setup(redis: Redis) -> tuple[ChannelFallback, ConsoleChannel, SendGuard]:
-    sms = ConsoleChannel()
+def setup(redis: Redis) -> tuple[ChannelFallback, Outbox, SendGuard]:
+    """The fallback, the outbox of the SMS channel it falls back to, and the guard it watches."""
+    sms = Outbox()
     fallback = ChannelFallback(
-        redis, CONFIG, {"twilio": sms}, after=timedelta(minutes=5), guard=SendGuard(OptOuts(redis))
+        redis, CONFIG, {"twilio": ConsoleChannel(sms)}, after=timedelta(minutes=5), guard=SendGuard(OptOuts(redis))
     )
     return fallback, sms, SendGuard(watchers=[fallback.watch])
 
@@ -56,7 +57,7 @@ async def test_a_whatsapp_message_not_delivered_in_time_goes_by_sms(redis: Redis
     now = datetime.now(UTC)
     assert await fallback.sweep(now) == []
     assert len(await fallback.sweep(now + timedelta(minutes=6))) == 1
-    [sent] = sms.outbox.sent[CUSTOMER]
+    [sent] = sms.sent[CUSTOMER]
     assert (sent.channel, sent.provider, sent.number) == ("sms", "twilio", SMS)
     assert sent.text == "Pick one\n\n1. Yes\n2. No"
     assert await fallback.sweep(now + timedelta(minutes=60)) == []  # once
@@ -69,9 +70,9 @@ async def test_a_delivered_message_needs_no_fallback_and_a_failed_one_goes_at_on
     await fallback.on_status(DeliveryUpdate("wamid.1", "read"))
     await fallback.on_status(DeliveryUpdate("wamid.2", "failed"))
     await fallback.sweep(datetime.now(UTC))
-    assert [m.text for m in sms.outbox.sent[CUSTOMER]] == ["two\n\n1. Yes\n2. No"]
+    assert [m.text for m in sms.sent[CUSTOMER]] == ["two\n\n1. Yes\n2. No"]
     await fallback.sweep(datetime.now(UTC) + timedelta(hours=1))
-    assert len(sms.outbox.sent[CUSTOMER]) == 1
+    assert len(sms.sent[CUSTOMER]) == 1
 
 
 async def test_no_fallback_to_a_customer_opted_out_of_the_sms_number(redis: Redis) -> None:
@@ -80,7 +81,7 @@ async def test_no_fallback_to_a_customer_opted_out_of_the_sms_number(redis: Redi
     await guard.after_send(whatsapp(), SendResult("wamid.1"))
     await fallback.on_status(DeliveryUpdate("wamid.1", "undelivered"))
     assert await fallback.sweep(datetime.now(UTC)) == []
-    assert sms.outbox.sent[CUSTOMER] == []
+    assert sms.sent[CUSTOMER] == []
 
 
 async def test_sms_sends_reactions_and_numbers_without_fallback_are_not_watched(redis: Redis) -> None:
@@ -105,13 +106,11 @@ async def test_an_sms_fallback_inside_the_flows_quiet_hours_waits_for_them_to_en
 
     at_night = await fallback.sweep(night)
     before_nine = await fallback.sweep(datetime(2026, 3, 3, 8, 59, tzinfo=UTC))
-    held_until_nine = list(sms.outbox.sent.get(CUSTOMER, []))
+    held_until_nine = list(sms.sent.get(CUSTOMER, []))
     at_nine = await fallback.sweep(datetime(2026, 3, 3, 9, 0, tzinfo=UTC))
 
     # A message sent without quiet hours (urgent, an answer) falls back at once.
     assert len(at_night) == 1
-    assert [m.text for m in sms.outbox.sent["+14155550101"]] == ["Your code is 1234\n\n1. Yes\n2. No"]
+    assert [m.text for m in sms.sent["+14155550101"]] == ["Your code is 1234\n\n1. Yes\n2. No"]
     assert before_nine == [] and held_until_nine == []
-    assert len(at_nine) == 1 and [m.text for m in sms.outbox.sent[CUSTOMER]] == [
-        "Your invoice is ready\n\n1. Yes\n2. No"
-    ]
+    assert len(at_nine) == 1 and [m.text for m in sms.sent[CUSTOMER]] == ["Your invoice is ready\n\n1. Yes\n2. No"]

@@ -11,6 +11,7 @@ from chatflow.domain.keywords import OPT_OUT_WORDS
 from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import BufferedDelivery, decode
+from chatflow.edge.consent import How
 from chatflow.edge.dedupe import Dedupe, deduped
 from chatflow.edge.inbound import InboundEdge
 from chatflow.edge.optout import OptOuts
@@ -20,6 +21,7 @@ from chatflow.temporal.client import start_journey
 from chatflow.temporal.worker import build_worker
 from providers.console import ConsoleChannel, Outbox
 from tests.flows import FLOWS
+from tests.helpers import stream_entries
 
 NUMBER = "+15005550006"
 CUSTOMER = "+14155550100"
@@ -144,11 +146,11 @@ class FailingOnce(OptOuts):
         super().__init__(redis)
         self.failed = False
 
-    async def opt_out(self, number: Address, customer: Address, **how: str) -> bool:
+    async def opt_out(self, ours: Address, customer: Address, *, how: How = "keyword", word: str = "") -> bool:
         if not self.failed:
             self.failed = True
             raise ConnectionError("connection reset")
-        return await super().opt_out(number, customer, **how)
+        return await super().opt_out(ours, customer, how=how, word=word)
 
 
 async def test_a_stop_that_failed_half_way_is_not_taken_for_a_duplicate_when_the_provider_retries(redis: Redis) -> None:
@@ -174,5 +176,5 @@ async def test_through_the_buffer_an_opted_out_customer_is_ignored_until_start_a
     # Ignored while opted out, so not taken for a repeat once they are back.
     assert (await edge.receive(BINDING, message("hello", id="SM-while-out"))).action == "delivered"
     assert (await edge.receive(BINDING, message("hello", id="SM-while-out"))).action == "duplicate"
-    buffered = await redis.xrange(keys.inbox(0))
+    buffered = await stream_entries(redis, keys.inbox(0))
     assert [decode(fields["m"]) for _, fields in buffered] == [(message("hello", id="SM-while-out"), "echo")]

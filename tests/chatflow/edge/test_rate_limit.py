@@ -3,6 +3,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
@@ -101,7 +102,7 @@ async def test_two_worker_processes_sharing_a_sender_never_exceed_its_rate(
             if await redis.llen("sent") >= expected:
                 break
             await asyncio.sleep(0.05)
-        records = [r.split("|") for r in await redis.lrange("sent", 0, -1)]
+        records = [r.split("|") for r in cast(list[str], await redis.lrange("sent", 0, -1))]
     finally:
         for worker in workers:
             worker.terminate()

@@ -38,7 +38,8 @@ async def test_a_sender_over_its_rate_asks_temporal_to_retry_later(redis: Redis)
     await guard.before_send(outbound())
     with pytest.raises(RetryableSendError) as limited:
         await guard.before_send(outbound())
-    assert limited.value.code == "rate_limited" and limited.value.retry_after > 1
+    retry_after = limited.value.retry_after
+    assert limited.value.code == "rate_limited" and retry_after is not None and retry_after > 1
 
 
 async def test_a_failing_watcher_does_not_fail_a_send_the_provider_accepted() -> None:

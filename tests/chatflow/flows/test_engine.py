@@ -139,7 +139,7 @@ async def test_http_steps_and_code_steps_call_the_business_api_through_the_port(
         lookup = Http("GET", "https://api.shop.example/orders/{order}", save_as="order_info")
         tell = Say("Your order is {order_info.status}.")
 
-        async def ping(self, convo: Convo) -> str:
+        async def ping(self, convo: Convo) -> End:
             try:
                 await convo.http.post("https://api.shop.example/ping")
             except HttpCallFailed as error:  # the step decides what a failed call means

@@ -1,6 +1,7 @@
 import pytest
 
-from chatflow import Ask, End, Flow, FlowDefinitionError, Http, If, Say, hours, secret, yes
+from chatflow import Ask, Convo, End, Flow, FlowDefinitionError, Http, If, Say, hours, secret, yes
+from chatflow.flows.steps import Code, Step
 
 
 def test_steps_run_in_declaration_order_and_end_states_exist() -> None:
@@ -39,13 +40,15 @@ def test_the_transition_table_is_a_transitions_machine() -> None:
 
 def test_code_steps_may_go_to_the_steps_their_source_names() -> None:
     class Route(Flow):
-        async def decide(self, convo):
+        async def decide(self, convo: Convo) -> Step | str:
             return self.power if convo.data.get("tier") == "power" else "regular"
 
         power = End()
         regular = End()
 
-    assert Route.steps["decide"].targets == ["power", "regular"]
+    decide = Route.steps["decide"]
+    assert isinstance(decide, Code)
+    assert decide.targets == ["power", "regular"]
     assert Route.next_step("decide", "goto:regular") == "regular"
 
 
@@ -58,7 +61,7 @@ def test_code_steps_may_go_to_the_steps_their_source_names() -> None:
         ({"on_failure": "oops", "a": End()}, "on_failure='oops' is not a step"),
     ],
 )
-def test_mistakes_are_reported_when_the_flow_is_defined(body, message):
+def test_mistakes_are_reported_when_the_flow_is_defined(body: dict[str, object], message: str) -> None:
     with pytest.raises(FlowDefinitionError, match=message.replace("(", r"\(").replace("=", "=")):
         type("Broken", (Flow,), body)
 

@@ -52,5 +52,7 @@ def test_a_number_keyword_that_is_a_reserved_word_is_refused() -> None:
 
 
 def test_the_demo_ends_on_bye_and_leaves_quit_to_the_opt_out() -> None:
-    words = {word for matcher in Demo.steps["menu"].branches for word in getattr(matcher, "words", ())}
+    menu = Demo.steps["menu"]
+    assert isinstance(menu, Ask)
+    words = {word for matcher in menu.branches for word in getattr(matcher, "words", ())}
     assert "bye" in words and "quit" not in words

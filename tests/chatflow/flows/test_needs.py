@@ -1,13 +1,13 @@
 """The keys a journey's data must hold, read from the flow before it starts."""
 
-from chatflow import Ask, Delay, End, Flow, Http, If, Say, WaitUntil, anything, hours, minutes
+from chatflow import Ask, Convo, Delay, End, Flow, Http, If, Say, WaitUntil, anything, hours, minutes
 from chatflow.flows.needs import missing_keys, needed_keys
 from conversations.demo import Demo
 
 
 class Reminder(Flow):
     ask = Ask("Hi {name}, confirm {appointment.time}?", branches={anything: "check"}, save_as="answer")
-    check = If(lambda data: data["tier"] == "gold" and data.get("coupon"), then="gold", otherwise="fetch")
+    check = If(lambda data: data["tier"] == "gold" and bool(data.get("coupon")), then="gold", otherwise="fetch")
     gold = Say("Thanks {name}, gold member: {answer}.", then="done")
     fetch = Http("GET", "{api}/slots/{slot_id}", save_as="slots")
     later = WaitUntil("due_at")
@@ -25,7 +25,7 @@ class WithOptional(Flow):
     done = End("completed")
 
 
-async def code_flow_step(self, convo):
+async def code_flow_step(self: Flow, convo: Convo) -> None:
     convo.data["name"] = "set by code"
 
 

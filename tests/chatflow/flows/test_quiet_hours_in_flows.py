@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow import Ask, End, Flow, Say, SendWindow, yes
+from chatflow import Ask, Convo, End, Flow, Say, SendWindow, yes
 from chatflow.testing import FlowTest, MemoryFlowTest
 
 NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -77,7 +77,7 @@ async def test_a_code_steps_say_waits_for_the_window_unless_urgent() -> None:
     class FromCode(Flow):
         quiet_hours = window
 
-        async def hello(self, convo):
+        async def hello(self, convo: Convo) -> None:
             await convo.say("Your parcel is at the door.", urgent=True)
             await convo.say(f"Rate us, {convo.data['name']}!")
 

@@ -1,7 +1,8 @@
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from chatflow.flows.registry import FlowRegistry, UnknownFlow
+from chatflow.domain.errors import UnknownFlow
+from chatflow.flows.registry import FlowRegistry
 from chatflow.testing import FlowTest
 from tests.flows import SurveyV1, SurveyV2
 

@@ -118,4 +118,4 @@ async def test_customers_go_down_their_branch_and_the_conversation_says_which(
 
 async def test_a_journey_may_choose_the_branch() -> None:
     async with MemoryFlowTest(Wording) as chat:
-        assert await chat.start({"order_id": "A-1", "split:wording": "long"}) == [Wording.long.text]  # type: ignore[attr-defined]
+        assert await chat.start({"order_id": "A-1", "split:wording": "long"}) == [Wording.long.text]

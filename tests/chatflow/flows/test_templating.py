@@ -1,6 +1,7 @@
 import pytest
 
-from chatflow.flows.templating import TemplateError, render, render_json, render_url
+from chatflow.domain.errors import TemplateError
+from chatflow.flows.templating import render, render_json, render_url
 
 
 def test_dotted_paths_into_nested_data() -> None:

@@ -3,6 +3,7 @@
 import subprocess
 import uuid
 from pathlib import Path
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
@@ -13,6 +14,7 @@ from chatflow.edge.buffer import encode
 from chatflow.edge.dead_letters import list_dead_letters
 from chatflow.runtime.processes import free_port, port_is_free
 from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatflow_env
+from tests.helpers import stream_add, stream_entries
 
 
 def run(tmp_path: Path, *args: str, config: str = DEMO_CONFIG, **env: str) -> subprocess.CompletedProcess[str]:
@@ -226,11 +228,11 @@ async def test_dead_letters_are_listed_and_retried_from_the_command_line(
     tmp_path: Path, redis: Redis, valkey_url: str
 ) -> None:
     fine = dead_letter("hello")
-    first = await redis.xadd(keys.inbox_dead(), fine)
-    broken = await redis.xadd(
-        keys.inbox_dead(), {"m": "not a message", "reason": "cannot be read", "kind": "unreadable"}
+    first = await stream_add(redis, keys.inbox_dead(), fine)
+    broken = await stream_add(
+        redis, keys.inbox_dead(), {"m": "not a message", "reason": "cannot be read", "kind": "unreadable"}
     )
-    again = await redis.xadd(keys.inbox_dead(), dead_letter("and again"))
+    again = await stream_add(redis, keys.inbox_dead(), dead_letter("and again"))
 
     def dead_letters(*args: str) -> subprocess.CompletedProcess[str]:
         return run(tmp_path, "dead-letters", *args, CHATFLOW_REDIS_URL=valkey_url)
@@ -249,9 +251,9 @@ async def test_dead_letters_are_listed_and_retried_from_the_command_line(
     assert retried.stdout.startswith(f"retried {first} (back in the buffer as ")
     buffered = [
         fields
-        for stream in await redis.keys("chatflow:inbox:*")
+        for stream in cast(list[str], await redis.keys("chatflow:inbox:*"))
         if stream != keys.inbox_dead()
-        for _, fields in await redis.xrange(stream)
+        for _, fields in await stream_entries(redis, stream)
     ]
     assert buffered == [{"m": fine["m"], "retried": "1", "first": first}]
 

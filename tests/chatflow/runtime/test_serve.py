@@ -19,7 +19,7 @@ from tests.chatflow.runtime.devstack import DEMO_CONFIG, chatflow_command, chatf
 async def wait_until_ok(url: str, process: subprocess.Popen[bytes]) -> None:
     async with httpx.AsyncClient() as http:
         for _ in range(600):
-            assert process.poll() is None, f"{process.args} exited with {process.returncode}"
+            assert process.poll() is None, f"{process.args!r} exited with {process.returncode}"
             try:
                 if (await http.get(url, timeout=2)).status_code == 200:
                     return
@@ -30,7 +30,7 @@ async def wait_until_ok(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 async def test_web_and_worker_processes_talk_through_temporal_and_redis(
-    dev_env: WorkflowEnvironment, valkey_url, redis: Redis, tmp_path: Path
+    dev_env: WorkflowEnvironment, valkey_url: str, redis: Redis, tmp_path: Path
 ) -> None:
     # `redis`: an emptied database, no other test's buffer or forwarder leases in it.
     (tmp_path / "chatflow.toml").write_text(DEMO_CONFIG)

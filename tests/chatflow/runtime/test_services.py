@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from chatflow import Delay, End, Flow, Say, days
 from chatflow.domain.addresses import ConversationRef
+from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import PARTITIONS, decode
 from chatflow.temporal.client import start_journey
@@ -22,6 +23,7 @@ from tests.helpers import (
     running_app,
     running_worker,
     started_services,
+    stream_entries,
     web_client,
 )
 from tests.providers.conftest import (
@@ -39,9 +41,9 @@ URL = f"{PUBLIC_URL}/webhooks/twilio"
 MENU = "What can I do for you?\n\n1. Opening hours\n2. Track my order\n3. Talk to a person"
 
 
-async def buffered(redis: Redis) -> list:
+async def buffered(redis: Redis) -> list[tuple[InboundMessage, str]]:
     """What waits in the Redis buffer, every partition, in order."""
-    return [decode(fields["m"]) for p in range(PARTITIONS) for _, fields in await redis.xrange(keys.inbox(p))]
+    return [decode(fields["m"]) for p in range(PARTITIONS) for _, fields in await stream_entries(redis, keys.inbox(p))]
 
 
 async def ever_buffered(redis: Redis) -> int:

@@ -5,6 +5,7 @@ import pytest
 from chatflow.domain.config import Settings
 from chatflow.domain.errors import ConfigError
 from chatflow.domain.source import SourceMapping
+from chatflow.journeys.sources import ConfiguredSource
 from chatflow.runtime.config import parse_config
 from chatflow.runtime.sources import load_sources
 
@@ -20,7 +21,7 @@ flow = "demo"
 """
 
 
-def sources(entry: str, environment: dict[str, str] | None = None):
+def sources(entry: str, environment: dict[str, str] | None = None) -> list[ConfiguredSource]:
     settings = Settings.from_env(environment if environment is not None else {"STRIPE_WEBHOOK_SECRET": "whsec_x"})
     config = parse_config(NUMBERS + "[[sources]]\n" + entry, settings)
     return load_sources(config, reserved_paths=["/webhooks/twilio"])
@@ -53,6 +54,6 @@ def test_a_source_is_built_with_its_mapping_and_its_kind_s_redelivery() -> None:
         ('name = "twilio"\nkind = "hmac"\nmapping = "{m}"', {"TWILIO_WEBHOOK_SECRET": "s"}, "is a channel's route"),
     ],
 )
-def test_a_mistake_is_one_config_error_naming_it(entry, environment, reason):
+def test_a_mistake_is_one_config_error_naming_it(entry: str, environment: dict[str, str] | None, reason: str) -> None:
     with pytest.raises(ConfigError, match=reason.replace("(", r"\(").replace("[", r"\[")):
         sources(entry.replace("{m}", __name__), environment)

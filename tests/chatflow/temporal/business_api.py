@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from starlette.requests import Request
@@ -37,7 +38,7 @@ class BusinessApi:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    async def __call__(self, scope: dict, receive: object, send: object) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: object, send: object) -> None:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 from chatflow import Ask, End, Flow, Http, anything
 from chatflow.testing import FlowTest
 from conversations.demo import Demo
+from tests.helpers import started_snapshot
 
 
 async def test_a_conversation_logs_its_life_one_line_each(
@@ -34,7 +35,7 @@ async def test_the_decision_trace_keeps_the_same_lines_and_names_http_calls(skip
     async with FlowTest(skipping_env, Demo) as chat:
         await chat.send("hi")
         await chat.send("what?")
-        lines = (await chat.snapshot()).trace
+        lines = (await started_snapshot(chat)).trace
     trace = [line.text for line in lines]
     assert trace[0] == "started: flow demo v1, by a message"
     assert "step menu (Ask)" in trace
@@ -51,7 +52,7 @@ async def test_the_trace_says_how_an_http_call_went_without_its_query_string(ski
     async with FlowTest(skipping_env, Lookup, http_allow=["127.0.0.1:9"]) as chat:  # nothing listens there
         await chat.start()
         assert await chat.skip(timedelta(minutes=5)) == ["Sorry, our systems are down. Anything else?"]
-        trace = [line.text for line in (await chat.snapshot()).trace]
+        trace = [line.text for line in (await started_snapshot(chat)).trace]
     [call] = [line for line in trace if line.startswith("HTTP GET")]
     assert call.startswith("HTTP GET http://127.0.0.1:9/orders failed after ")
     assert "secret" not in " ".join(trace)

@@ -273,7 +273,8 @@ async def notify(dev_env: WorkflowEnvironment, services: Services, customer: str
 def dying_after_the_provider_took_it(monkeypatch: pytest.MonkeyPatch, how: str) -> Iterator[asyncio.Event]:
     """The first send the provider takes dies before Temporal has its result: the attempt fails
     ("crash") or never ends ("hang", a worker that stopped answering) once the ledger recorded it."""
-    release, died = asyncio.Event(), []
+    release = asyncio.Event()
+    died: list[SendResult] = []  # the result the first taken send had
     after_send = SendGuard.after_send
 
     async def dying(self: SendGuard, message: OutboundMessage, result: SendResult) -> None:
@@ -379,7 +380,8 @@ class HoldsTheGoodbye(ConsoleChannel):
     """The console, holding the send of "bye" (the text that ends Echo) until released."""
 
     def __init__(self) -> None:
-        super().__init__(Outbox())
+        self.memory = Outbox()
+        super().__init__(self.memory)
         self.holding, self.release = asyncio.Event(), asyncio.Event()
 
     async def send(self, message: OutboundMessage) -> SendResult:
@@ -404,7 +406,7 @@ async def test_a_message_arriving_while_the_run_ends_does_not_send_its_last_mess
         await chat.deliver("after")
         console.release.set()
         snapshot = await chat.settle()
-        assert [m.text for m in console.outbox.sent[chat.ref.customer]] == ["bye"]
+        assert [m.text for m in console.memory.sent[chat.ref.customer]] == ["bye"]
         assert snapshot.step == "listen" and snapshot.outcome == ""  # "after" started Echo again, as its trigger
     again = REGISTRY.get_sample_value("chatflow_sends_total", {"provider": "console", "status": ALREADY_SENT})
     assert again == already + 1  # the refused task's send ran again and was not sent

@@ -10,6 +10,7 @@ from chatflow.domain.errors import Conflict, NotFound
 from chatflow.temporal.search_attributes import OPERATOR
 from chatflow.testing import FlowTest
 from tests.flows import Confirm
+from tests.helpers import started_snapshot
 
 PROMPT = "Confirm your appointment tomorrow? Reply YES or NO."
 REMINDER = "Reminder: please confirm your appointment with YES or NO."
@@ -28,16 +29,16 @@ async def test_the_bot_stays_quiet_while_a_person_has_the_conversation(skipping_
     async with FlowTest(skipping_env, Confirm) as chat:
         assert await chat.send("hi") == [PROMPT]
         await chat.take_over("ana")
-        assert (await chat.snapshot()).operator == "ana"
+        assert (await started_snapshot(chat)).operator == "ana"
         assert (await chat.handle.describe()).typed_search_attributes.get(OPERATOR) == "ana"
         assert await chat.send("yes, but can I come at 5?") == []  # the bot does not answer for ana
         await chat.operator_says("5 is fine, see you then", operator="ana")
         assert await chat.skip(hours(30)) == ["5 is fine, see you then"]  # no reminder meanwhile
-        assert (await chat.snapshot()).step == "ask"
+        assert (await started_snapshot(chat)).step == "ask"
         assert await chat.hand_back("ana") == []
         assert (await chat.handle.describe()).typed_search_attributes.get(OPERATOR) is None
         assert await chat.send("yes") == ["Great, see you tomorrow!"]
-        transcript = (await chat.snapshot()).transcript
+        transcript = (await started_snapshot(chat)).transcript
         assert [(t.direction, t.by, t.text) for t in transcript if t.by] == [("out", "ana", "5 is fine, see you then")]
 
 

@@ -3,6 +3,7 @@ retried, counted in /metrics, behind the API key."""
 
 import asyncio
 import uuid
+from typing import Any
 
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
@@ -12,7 +13,7 @@ from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import encode, partition_of
 from conversations.demo import Demo
-from tests.helpers import new_customer, running_app, started_services
+from tests.helpers import new_customer, running_app, started_services, stream_add
 from tests.providers.conftest import TWILIO_NUMBER, make_config
 
 API_KEY = "ops-key"
@@ -37,10 +38,10 @@ def too_large() -> float:
 async def test_dead_letters_are_counted_listed_and_retried(dev_env: WorkflowEnvironment, redis: Redis) -> None:
     huge, fine = message("a" * 300 * 1024), message("hello")
     # Buffered as an older version (or a channel with a bigger body limit) would have: over the limit.
-    await redis.xadd(keys.inbox(partition_of(huge.conversation.id)), {"m": encode(huge, "demo")})
+    await stream_add(redis, keys.inbox(partition_of(huge.conversation.id)), {"m": encode(huge, "demo")})
     # Put aside earlier (Temporal refused it then), to be retried now.
     fields = {"m": encode(fine, "demo"), "reason": "Temporal refused it 5 times", "kind": "refused", "partition": "0"}
-    refused = await redis.xadd(keys.inbox_dead(), fields)
+    refused = await stream_add(redis, keys.inbox_dead(), fields)
     counted_before = too_large()
 
     async with started_services(make_config(api_key=API_KEY), [Demo], client=dev_env.client, redis=redis) as services:
@@ -48,10 +49,11 @@ async def test_dead_letters_are_counted_listed_and_retried(dev_env: WorkflowEnvi
             assert (await web.get("/api/dead-letters")).status_code == 401
             assert (await web.get("/api/dead-letters", headers={"Authorization": "Bearer nope"})).status_code == 401
 
-            async def listed() -> list[dict]:
+            async def listed() -> list[dict[str, Any]]:
                 answer = await web.get("/api/dead-letters", headers=AUTH)
                 assert answer.status_code == 200
-                return answer.json()["dead_letters"]
+                letters: list[dict[str, Any]] = answer.json()["dead_letters"]
+                return letters
 
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 30

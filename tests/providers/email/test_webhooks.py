@@ -4,6 +4,7 @@ for anything forged or malformed."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -122,9 +123,8 @@ async def test_unsubscribe_by_email_is_an_opt_out_of_that_sender(channel: EmailC
 
 async def test_a_permanent_failure_is_undelivered_and_names_the_conversation(channel: EmailChannel) -> None:
     sent = await sent_from_sms_conversation(channel)
-    body = event_body(
-        "failed", sent, severity="permanent", reason="bounce", **{"delivery-status": {"code": 550, "message": "no"}}
-    )
+    status: dict[str, Any] = {"delivery-status": {"code": 550, "message": "no"}}
+    body = event_body("failed", sent, severity="permanent", reason="bounce", **status)
     received = await channel.events(json_request(EVENTS_PATH, body))
     [report] = received.statuses
     assert (report.update.message_id, report.update.status, report.update.error_code) == (sent, "undelivered", "550")

@@ -6,12 +6,13 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import pytest
 
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.errors import BadRequest, Forbidden
-from chatflow.domain.source import SourceBinding
+from chatflow.domain.source import Source, SourceBinding
 from providers.hmac import spec
 
 SECRET = "shop secret"
@@ -27,7 +28,7 @@ OPTIONS = {
 }
 
 
-def source(**options):
+def source(**options: Any) -> Source:
     return spec.build(SourceBinding("shop", "hmac", "m", options=options), {"SHOP_WEBHOOK_SECRET": SECRET})
 
 

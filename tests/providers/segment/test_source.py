@@ -8,14 +8,14 @@ import pytest
 
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.errors import BadRequest, Forbidden
-from chatflow.domain.source import SourceBinding
+from chatflow.domain.source import Source, SourceBinding
 from providers.segment import spec
 
 SECRET = "segment shared secret"
 TRACK = {"type": "track", "event": "Cart Abandoned", "messageId": "ajs-1", "userId": "u1", "properties": {}}
 
 
-def source():
+def source() -> Source:
     return spec.build(SourceBinding("segment", "segment", "m"), {"SEGMENT_WEBHOOK_SECRET": SECRET})
 
 

@@ -9,14 +9,14 @@ from standardwebhooks import Webhook
 
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.errors import Forbidden
-from chatflow.domain.source import SourceBinding
+from chatflow.domain.source import Source, SourceBinding
 from providers.standard_webhooks import spec
 
 SECRET = "whsec_" + base64.b64encode(b"a secret of thirty two bytes!!!!").decode()
 BODY = json.dumps({"type": "user.created", "data": {"id": "user_1"}}).encode()
 
 
-def source():
+def source() -> Source:
     return spec.build(SourceBinding("clerk", "standard_webhooks", "m"), {"CLERK_WEBHOOK_SECRET": SECRET})
 
 

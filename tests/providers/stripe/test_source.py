@@ -2,13 +2,14 @@
 
 import json
 import time
+from typing import Any
 
 import pytest
 import stripe
 
 from chatflow.domain.channel import WebhookRequest
 from chatflow.domain.errors import BadRequest, Forbidden
-from chatflow.domain.source import SourceBinding
+from chatflow.domain.source import Source, SourceBinding
 from providers.stripe import spec
 
 SECRET = "whsec_test_secret"
@@ -24,7 +25,7 @@ def request(body: bytes, header: str) -> WebhookRequest:
     return WebhookRequest("POST", "http://test/webhooks/stripe", {"stripe-signature": header}, {}, body)
 
 
-def source(**options):
+def source(**options: Any) -> Source:
     return spec.build(SourceBinding("stripe", "stripe", "m", options=options), {"STRIPE_WEBHOOK_SECRET": SECRET})
 
 

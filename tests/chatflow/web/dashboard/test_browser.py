@@ -14,7 +14,7 @@ from chatflow.domain.messages import InboundMessage
 from chatflow.edge import keys
 from chatflow.edge.buffer import encode
 from tests.chatflow.web.dashboard.stack import DEMO_NUMBER, JOURNEY_NUMBER, KEY, Served
-from tests.helpers import new_customer
+from tests.helpers import new_customer, stream_add
 
 GREETING = "Hi! I'm the chatflow demo bot."
 WAIT = 20_000  # ms a page may take to show what the worker did
@@ -356,7 +356,7 @@ async def test_the_operations_page_retries_dead_letters_and_looks_up_opt_outs(pa
         "kind": "refused",
         "partition": "0",
     }
-    await redis.xadd(keys.inbox_dead(), fields)
+    await stream_add(redis, keys.inbox_dead(), fields)
     opted_out = new_customer()
     await redis.sadd(keys.opted_out(JOURNEY_NUMBER), opted_out)
 
