@@ -1,5 +1,7 @@
-"""`python -m bench.webhook_cpu [N] [--asyncio] [--idle-forwarder]`: CPU per webhook in chatflow's
-app, nothing else; with --idle-forwarder, the CPU a second of the forwarder with nothing to forward.
+"""`python -m bench.webhook_cpu [N] [--asyncio] [--idle-forwarder] [--replica]`: CPU per webhook in
+chatflow's app, nothing else; with --idle-forwarder, the CPU a second of the forwarder with nothing
+to forward; with --replica, Valkey has a replica and each message waits for it to have it
+(CHATFLOW_REDIS_REPLICA_ACKS=1).
 
 N signed Twilio webhooks (new customers' "hi") called one after another straight into the ASGI
 app that `Services.web_app()` builds (signature, parsing, the Redis edge, the buffer), against a
@@ -21,7 +23,7 @@ from bench.config import TASK_QUEUE, bench_config
 from bench.http import WEBHOOK_PATH, Prepared, twilio_webhook
 from chatflow.domain.tasks import stop_tasks
 from chatflow.edge.buffer import Forwarder
-from chatflow.runtime.embedded import start_valkey
+from chatflow.runtime.embedded import EmbeddedValkey, start_valkey
 from chatflow.runtime.processes import free_port
 from chatflow.runtime.serve import run
 from chatflow.runtime.services import Services, connect_redis
@@ -74,14 +76,29 @@ async def _call(app: Any, request: Prepared) -> int:
     return status[0]
 
 
-async def measure(count: int) -> dict[str, float]:
+async def _replica_of(valkey: EmbeddedValkey, folder: Path) -> EmbeddedValkey:
+    """A replica of `valkey`, once it has its data and follows it."""
+    master = valkey.url.rsplit(":", 1)[1].split("/")[0]
+    replica = await start_valkey(folder, "127.0.0.1", free_port(), extra=("--replicaof", "127.0.0.1", master))
+    client = connect_redis(replica.url)
+    try:
+        while (await client.info("replication")).get("master_link_status") != "up":
+            await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()
+    return replica
+
+
+async def measure(count: int, *, replica: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="chatflow-bench-cpu-") as folder:
         valkey = await start_valkey(Path(folder), "127.0.0.1", free_port())
+        follower = await _replica_of(valkey, Path(folder) / "replica") if replica else None
         try:
             # Temporal is never called: the buffer answers the webhook.
             config = bench_config(
                 "http://127.0.0.1:9", public_url=URL, temporal_address="127.0.0.1:9", redis_url=valkey.url
             )
+            config.settings.redis_replica_acks = 1 if replica else 0
             services = await Services.start(config, [Demo], task_queue=TASK_QUEUE, lazy=True)
             try:
                 app = services.web_app()
@@ -98,6 +115,8 @@ async def measure(count: int) -> dict[str, float]:
                 await services.aclose()
         finally:
             await asyncio.to_thread(valkey.process.stop)
+            if follower is not None:
+                await asyncio.to_thread(follower.process.stop)
     return {"webhooks": count, "cpu_ms": round(cpu * 1000 / count, 3), "wall_ms": round(wall * 1000 / count, 3)}
 
 
@@ -128,10 +147,12 @@ def main() -> None:
         print(f"idle forwarder: {run(idle_forwarder(20.0))} ms of CPU a second")
         return
     count = next((int(arg) for arg in sys.argv[1:] if arg.isdigit()), 3000)
-    result = asyncio.run(measure(count)) if "--asyncio" in sys.argv else run(measure(count))
+    measured = measure(count, replica="--replica" in sys.argv)
+    result = asyncio.run(measured) if "--asyncio" in sys.argv else run(measured)
     loop = "asyncio" if "--asyncio" in sys.argv else "uvloop"
     print(
-        f"{result['webhooks']} webhooks ({loop}): CPU {result['cpu_ms']} ms each, "
+        f"{result['webhooks']} webhooks ({loop}{', a replica acknowledging each' if '--replica' in sys.argv else ''}): "
+        f"CPU {result['cpu_ms']} ms each, "
         f"wall {result['wall_ms']} ms each (one at a time)"
     )
 

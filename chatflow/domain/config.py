@@ -68,6 +68,8 @@ class Settings:
     temporal_address: str = ""
     temporal_namespace: str = ""  # "": TEMPORAL_NAMESPACE, a Temporal profile, else "default"
     redis_url: str = ""
+    # Replicas of its Redis master that must have a webhook's message before it is acknowledged.
+    redis_replica_acks: int = 0
     public_url: str = ""
     api_key: str = ""
     # Delivery reports: every status change is POSTed here, signed with the secret.
@@ -88,6 +90,7 @@ class Settings:
             temporal_address=env.get("CHATFLOW_TEMPORAL_ADDRESS", ""),
             temporal_namespace=env.get("CHATFLOW_TEMPORAL_NAMESPACE", ""),
             redis_url=env.get("CHATFLOW_REDIS_URL", ""),
+            redis_replica_acks=_count(env, "CHATFLOW_REDIS_REPLICA_ACKS"),
             public_url=env.get("CHATFLOW_PUBLIC_URL", "").rstrip("/"),
             api_key=env.get("CHATFLOW_API_KEY", ""),
             callback_url=env.get("CHATFLOW_CALLBACK_URL", ""),
@@ -96,6 +99,16 @@ class Settings:
             media_dir=env.get("CHATFLOW_MEDIA_DIR", ""),
             environment=dict(env),
         )
+
+
+def _count(env: Mapping[str, str], name: str) -> int:
+    """A whole number setting, 0 when unset."""
+    text = env.get(name, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise ConfigError(f"{name}={text!r}: expected a whole number (0 or more)")
+    return int(text)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import PipelineCommand, RedisCluster
 from redis.exceptions import NoScriptError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -45,7 +45,14 @@ from chatflow.domain.tasks import stop_tasks
 from chatflow.edge import keys
 from chatflow.edge.beside import ReplyRouter
 from chatflow.edge.dedupe import SEEN_TTL
-from chatflow.edge.delivery import MAX_MESSAGE_BYTES, REDIS_AWAY, Race, deliver_again, encoded_size
+from chatflow.edge.delivery import (
+    MAX_MESSAGE_BYTES,
+    REDIS_AWAY,
+    NotReplicated,
+    Race,
+    deliver_again,
+    encoded_size,
+)
 from chatflow.edge.keys import PARTITIONS as PARTITIONS
 from chatflow.edge.keys import partition_of as partition_of
 from chatflow.temporal.client import deliver, signal_inbound
@@ -66,6 +73,12 @@ REFUSED_FOR = timedelta(seconds=15)
 # Dead letters kept, the oldest dropped past it (approximately: Redis trims whole nodes); the
 # counter chatflow_dead_letters_total counts every one.
 DEAD_LETTERS_KEPT = 10_000
+
+# Redis replicates asynchronously: a master that dies before its replica has a message it took
+# takes the message with it when the replica is promoted. With `replica_acks`, a message is
+# acknowledged only once that many of its master's replicas have it (WAIT), within this long;
+# else it goes straight to Temporal (`NotReplicated`, handled as Redis away).
+REPLICA_ACK_WAIT = timedelta(milliseconds=500)
 
 # Claim the message id and buffer the message in one step, so a repeat is never buffered and a
 # buffered message is always marked seen (two steps could lose it if Redis failed in between).
@@ -184,9 +197,20 @@ def entry_time(entry_id: str) -> datetime:
 class BufferedDelivery:
     """A `Deliver` that buffers the message (deduplicated) and returns at once."""
 
-    def __init__(self, redis: Redis, *, partitions: int = PARTITIONS, seen_ttl: timedelta = SEEN_TTL) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        partitions: int = PARTITIONS,
+        seen_ttl: timedelta = SEEN_TTL,
+        replica_acks: int = 0,
+        replica_ack_wait: timedelta = REPLICA_ACK_WAIT,
+    ) -> None:
+        """`replica_acks`: replicas that must have a message before it counts as taken."""
         self._partitions = partitions
         self._seen_ttl = int(seen_ttl.total_seconds())
+        self._replica_acks = replica_acks
+        self._replica_ack_ms = int(replica_ack_wait.total_seconds() * 1000)
         self._redis = redis
         self._cluster = isinstance(redis, RedisCluster)
         self._enqueue = redis.register_script(_ENQUEUE)
@@ -198,6 +222,7 @@ class BufferedDelivery:
             keys=[keys.seen(message.id, partition), keys.inbox(partition)],
             args=[self._seen_ttl, encode(message, flow)],
         )
+        await self._replicated(message.id, partition)
 
     async def admit(self, message: InboundMessage, flow: str, scope: str = "") -> Admitted:
         """Buffer the message unless its customer opted out of the number's consent `scope` (its
@@ -224,7 +249,45 @@ class BufferedDelivery:
                     args=[self._seen_ttl, encode(message, flow), message.customer],
                 )
             )
-        return "opted_out" if outcome < 0 else "buffered" if outcome else "duplicate"
+        if outcome < 0:
+            return "opted_out"
+        # A repeat too: the first try may have been answered NotReplicated and be retried now.
+        await self._replicated(message.id, partition)
+        return "buffered" if outcome else "duplicate"
+
+    async def _replicated(self, message_id: str, partition: int) -> None:
+        """NotReplicated unless `replica_acks` replicas of the master holding the message have it.
+
+        WAIT counts the replicas that have the writes of the connection it is sent on, so it
+        follows a write of the message's own on that connection: the claim's TTL set again,
+        which also says the claim (written with the message, in one script) is still there. A
+        claim gone means a failover since lost the message: not taken, and the provider's retry
+        of it is not a repeat. Replication is in order, so a replica with this write has every
+        earlier one, the message's included, however long ago it was buffered."""
+        if not self._replica_acks:
+            return
+        seen = keys.seen(message_id, partition)
+        commands = [("EXPIRE", seen, self._seen_ttl), ("WAIT", self._replica_acks, self._replica_ack_ms)]
+        if isinstance(self._redis, RedisCluster):
+            # Both on one connection of the node holding the key (a cluster pipeline may send a
+            # command again on another after an error, where WAIT would count nothing of ours).
+            node = self._redis.get_node_from_key(seen)
+            sent = [PipelineCommand(i, *command) for i, command in enumerate(commands)]
+            await node.execute_pipeline(sent)
+            answers = [command.result for command in sent]
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                answers = await pipe.execute(raise_on_error=False)
+        still, replicas = answers
+        if still is not True and still != 1:
+            raise NotReplicated(f"message {message_id}: its claim is gone from Redis ({still!r}), a failover lost it")
+        if not isinstance(replicas, int) or replicas < self._replica_acks:
+            raise NotReplicated(
+                f"message {message_id}: {replicas!r} of the {self._replica_acks} replicas required "
+                f"confirmed it within {self._replica_ack_ms} ms"
+            )
 
 
 class BufferBarrier:

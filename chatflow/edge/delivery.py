@@ -47,9 +47,16 @@ Deliver = Callable[[InboundMessage, str], Awaitable[None]]
 # the warning limit per message leaves room for all of that.
 MAX_MESSAGE_BYTES = 256 * 1024
 
+
+class NotReplicated(Exception):
+    """Redis took the message, but fewer of its master's replicas than required
+    (CHATFLOW_REDIS_REPLICA_ACKS) confirmed having it in time: a failover now would lose it."""
+
+
 # Redis errors that mean "Redis is away" (down, restarting, failing over, pool exhausted), not a
 # bug in the command: the edge then hands messages straight to Temporal.
 REDIS_AWAY: tuple[type[Exception], ...] = (
+    NotReplicated,  # as good as away for this message: Temporal has it once the direct path returns
     redis_errors.ConnectionError,  # refused, reset, "No connection available", still loading its data
     redis_errors.TimeoutError,
     redis_errors.ReadOnlyError,  # a replica being promoted

@@ -120,6 +120,11 @@ OWN_SETTINGS = (
         "CHATFLOW_REDIS_URL",
         "Redis URL, `redis://host:6379/0`; a cluster: `redis://node:6379?cluster=true` (`dev` embeds Valkey when unset)",
     ),
+    EnvironmentSetting(
+        "CHATFLOW_REDIS_REPLICA_ACKS",
+        "replicas of its Redis master that must have a webhook's message before it is acknowledged (`WAIT`, "
+        "up to 0.5 s; else it goes straight to Temporal); default `0`. See Deploying: Redis with replicas",
+    ),
     EnvironmentSetting("CHATFLOW_PUBLIC_URL", "the URL providers see, for webhook signature checks behind a proxy"),
     EnvironmentSetting("CHATFLOW_API_KEY", "the key the journeys API (`POST /api/...`) and the dashboard require"),
     EnvironmentSetting(

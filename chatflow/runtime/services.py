@@ -252,7 +252,7 @@ class Services:
         announce = functools.partial(emit, redis) if self.sinks else None
         pending = PendingOptOuts(client, redis, ledger=optouts, announce=announce)
         edge = InboundEdge(
-            BufferedDelivery(redis),
+            BufferedDelivery(redis, replica_acks=self.config.settings.redis_replica_acks),
             optouts,
             dedupe,
             client=client,

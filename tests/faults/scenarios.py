@@ -64,7 +64,7 @@ async def kill_temporal(stack: FaultStack, _: int) -> int:
 
 
 async def kill_valkey(stack: FaultStack, _: int) -> int:
-    stack.kill_valkey()
+    await stack.kill_valkey()
     await asyncio.sleep(DOWN)
     await stack.start_valkey()
     return 0
@@ -75,6 +75,16 @@ async def kill_web(stack: FaultStack, i: int) -> int:
     await asyncio.sleep(DOWN)
     await stack.start_web(i % 2)
     return 0
+
+
+def fail_over(behind: float = 0.0) -> Inject:
+    """A cluster's master SIGKILLed for good, its replica promoted (`FaultStack.fail_over`)."""
+
+    async def inject(stack: FaultStack, _: int) -> int:
+        await stack.fail_over(behind)
+        return 0
+
+    return inject
 
 
 def storm(status: int) -> Inject:
@@ -99,6 +109,13 @@ SCENARIOS = [
     Scenario("provider 429 storm", storm(429)),
     Scenario("provider 500 storm", storm(500)),
     Scenario("redelivery (3 copies, both webs)", None, kills=0, copies=3),
+]
+
+BEHIND = 1.0  # seconds of a master's writes its replica has not received when the master dies
+# On a Valkey Cluster with replicas.
+FAILOVERS = [
+    Scenario("a Valkey master SIGKILL, replica promoted", fail_over()),
+    Scenario(f"a Valkey master SIGKILL, replica promoted {BEHIND:.0f} s behind", fail_over(BEHIND)),
 ]
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
+import redis.asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.config import ACCOUNT_SID, AUTH_TOKEN, NUMBER
@@ -27,7 +29,7 @@ from bench.fake_provider import FakeTwilio, serving
 from chatflow.runtime.embedded import EmbeddedTemporal, EmbeddedValkey, start_temporal, start_valkey
 from chatflow.runtime.processes import free_port
 from tests.chatflow.runtime.devstack import ROOT, chatflow_command, chatflow_env
-from tests.valkey_cluster import form
+from tests.valkey_cluster import REPLICATION, Tap, form, in_sync, role
 
 START_TIMEOUT = 90.0
 HOST = "127.0.0.1"
@@ -143,34 +145,54 @@ async def web_ready(web: Process, url: str) -> None:
 
 
 @dataclass
+class Node:
+    """A Valkey server of the stack, which a fault kills and starts again alike, on its data."""
+
+    folder: Path
+    port: int
+    options: tuple[str, ...]  # its valkey-server options beyond `start_valkey`'s
+    valkey: EmbeddedValkey
+    tap: Tap | None = None  # its replicas replicate through it (a cluster with replicas)
+
+    async def start(self) -> None:
+        # A cluster's node comes back with its identity and slots (nodes.conf) and its data (AOF).
+        self.valkey = await start_valkey(self.folder, HOST, self.port, extra=self.options)
+
+    def role(self) -> str:
+        return role(HOST, self.port)
+
+
+@dataclass
 class FaultStack:
     folder: Path
     fake: StormyTwilio
     api_url: str
     temporal: EmbeddedTemporal
-    valkey: EmbeddedValkey
     temporal_port: int
     ui_port: int
-    redis_port: int
     web_ports: tuple[int, int]
     metrics_port: int
-    # On a Valkey Cluster: the other masters (`valkey` is the first, the one the faults kill).
-    cluster: list[EmbeddedValkey] = field(default_factory=list)
-    valkey_options: tuple[str, ...] = ()  # the first's valkey-server options, to restart it alike
+    # Valkey: one node; or a cluster's masters, then (with replicas) the replica of each in turn.
+    nodes: list[Node]
+    cluster: bool = False
+    env: dict[str, str] = field(default_factory=dict)  # more settings for `chatflow web` and `worker`
     worker: Process | None = None
     webs: list[Process | None] = field(default_factory=lambda: [None, None])
+    _killed: Node | None = None
     _starts: itertools.count[int] = field(default_factory=itertools.count)
+
+    @property
+    def redis_url(self) -> str:
+        first = self.nodes[0]
+        return f"redis://{HOST}:{first.port}?cluster=true" if self.cluster else first.valkey.url
 
     @property
     def web_urls(self) -> list[str]:
         return [f"http://{HOST}:{port}" for port in self.web_ports]
 
-    @property
-    def redis_url(self) -> str:
-        return f"redis://{HOST}:{self.redis_port}?cluster=true" if self.cluster else self.valkey.url
-
     def _spawn(self, name: str, *args: str, **extra: str) -> Process:
         env = {
+            **self.env,
             **extra,
             "CHATFLOW_API_KEY": API_KEY,
             "CHATFLOW_TEMPORAL_ADDRESS": self.temporal.address,
@@ -233,12 +255,52 @@ class FaultStack:
     async def start_temporal(self) -> None:
         self.temporal = await start_temporal(self.folder, HOST, self.temporal_port, self.ui_port)
 
-    def kill_valkey(self) -> None:
-        self.valkey.process.kill()
+    async def shard(self) -> tuple[Node, Node | None]:
+        """The first shard's master now (the first node, or its replica once promoted), and its replica."""
+        pair = self.nodes[:: len(self.nodes) // 2] if self.replicated else self.nodes[:1]
+        roles = await asyncio.gather(*(asyncio.to_thread(node.role) for node in pair))
+        master = pair[roles.index("master")]
+        return master, next((node for node in pair if node is not master), None)
+
+    @property
+    def replicated(self) -> bool:
+        return any(node.tap for node in self.nodes)
+
+    async def kill_valkey(self) -> None:
+        """SIGKILL Valkey (a cluster's first shard's master), to be started again: its replica
+        is kept from taking over meanwhile."""
+        master, replica = await self.shard()
+        if replica is not None:
+            await _config_set(replica, "cluster-replica-no-failover", "yes")
+        master.valkey.process.kill()
+        self._killed = master
 
     async def start_valkey(self) -> None:
-        # A cluster's master comes back with its identity and slots (nodes.conf) and its data (AOF).
-        self.valkey = await start_valkey(self.folder, HOST, self.redis_port, extra=self.valkey_options)
+        killed, self._killed = self._killed, None
+        assert killed is not None
+        await killed.start()
+        await _until_true(lambda: _cluster_ok(killed) if self.cluster else True, "the cluster is not ok")
+        _, replica = await self.shard()
+        if replica is not None:
+            await _config_set(replica, "cluster-replica-no-failover", "no")
+
+    async def fail_over(self, behind: float = 0.0) -> None:
+        """SIGKILL the first shard's master for good: the cluster promotes its replica. With
+        `behind`, the replica had not received the master's last `behind` seconds of writes.
+
+        The killed node is then started again, as a managed service replaces a failed node: it
+        rejoins as the new master's replica (the next failover needs one), and is back in sync
+        before this returns."""
+        master, replica = await self.shard()
+        assert master.tap is not None and replica is not None, "a failover needs a cluster with replicas"
+        if behind:
+            master.tap.hold()
+            await asyncio.sleep(behind)
+        master.valkey.process.kill()
+        master.tap.cut()  # what the replica had not received is gone with the master
+        await _until_true(lambda: replica.role() == "master", "the replica was not promoted")
+        await master.start()
+        await _until_true(lambda: _in_sync(master), "the killed master did not come back as a replica")
 
     async def possible_duplicates(self) -> int:
         """The worker's count of sends made again without knowing whether the first went out."""
@@ -258,8 +320,11 @@ class FaultStack:
             if process is not None:
                 process.stop()
         self.temporal.process.stop()
-        for valkey in (self.valkey, *self.cluster):
-            valkey.process.stop()
+        for node in self.nodes:
+            node.valkey.process.stop()
+        for node in self.nodes:
+            if node.tap is not None:
+                node.tap.close()
 
 
 async def _until(ready: Callable[[], Awaitable[bool]], process: Process) -> None:
@@ -278,45 +343,108 @@ def _tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _flags(options: dict[str, str]) -> tuple[str, ...]:
+    return tuple(item for name, value in options.items() for item in (f"--{name}", value))
+
+
+async def _until_true(check: Callable[[], bool], failure: str) -> None:
+    """Until `check()` (run in a thread: it may block on a socket) is true, or START_TIMEOUT."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT
+    while not await asyncio.to_thread(_safely, check):
+        if loop.time() > deadline:
+            raise AssertionError(failure)
+        await asyncio.sleep(0.1)
+
+
+def _safely(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except redis.RedisError:
+        return False
+
+
+def _cluster_ok(node: Node) -> bool:
+    client = redis.Redis(host=HOST, port=node.port, socket_timeout=5)
+    try:
+        return "cluster_state:ok" in str(client.execute_command("CLUSTER", "INFO"))
+    finally:
+        client.close()
+
+
+def _in_sync(node: Node) -> bool:
+    client = redis.Redis(host=HOST, port=node.port, socket_timeout=5)
+    try:
+        return in_sync(client)
+    finally:
+        client.close()
+
+
+async def _config_set(node: Node, name: str, value: str) -> None:
+    client = redis.asyncio.Redis(host=HOST, port=node.port, socket_timeout=5)
+    try:
+        await client.config_set(name, value)
+    finally:
+        await client.aclose()
+
+
 @contextlib.asynccontextmanager
-async def fault_stack(folder: Path, *, cluster: bool = False) -> AsyncIterator[FaultStack]:
-    """`cluster`: Redis is a 3-master Valkey Cluster (tests/valkey_cluster.py forms it)."""
+async def fault_stack(
+    folder: Path, *, cluster: bool = False, replicas: bool = False, env: dict[str, str] | None = None
+) -> AsyncIterator[FaultStack]:
+    """`cluster`: Redis is a 3-master Valkey Cluster (tests/valkey_cluster.py forms it), with
+    `replicas` one replica of each master too, replicating through the master's `Tap`. `env`:
+    more settings for the chatflow processes."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "chatflow.toml").write_text(CONFIG)
     fake = StormyTwilio()
     async with serving(fake) as api_url:
-        temporal_port, ui_port, redis_port = free_port(), free_port(), free_port()
+        temporal_port, ui_port = free_port(), free_port()
+        count = (6 if replicas else 3) if cluster else 1
+        ports = [free_port() for _ in range(count)]
         # Each cluster node's bus on a port picked free too (by default: its port + 10000).
-        buses = [free_port() for _ in range(3 if cluster else 0)]
-        extras: list[tuple[str, ...]] = [(*CLUSTER_NODE, "--cluster-port", str(bus)) for bus in buses] or [()]
-        others = [(folder / f"valkey-{n}", free_port()) for n in range(2 if cluster else 0)]
-        temporal, valkey, rest = await asyncio.gather(
-            start_temporal(folder, HOST, temporal_port, ui_port),
-            start_valkey(folder, HOST, redis_port, extra=extras[0]),
-            asyncio.gather(
-                *[
-                    start_valkey(where, HOST, port, extra=extra)
-                    for (where, port), extra in zip(others, extras[1:], strict=True)
-                ]
-            ),
-        )
+        buses = [free_port() for _ in range(count if cluster else 0)]
+        taps = [Tap(port) for port in ports] if replicas else []
+        options: list[tuple[str, ...]] = [
+            (*CLUSTER_NODE, "--cluster-port", str(bus), *_flags({**(taps[i].options() if taps else {}), **REPLICATION}))
+            for i, bus in enumerate(buses)
+        ] or [()]
+        folders = [folder / f"valkey-{n}" for n in range(count)] if cluster else [folder]
+        try:
+            temporal, valkeys = await asyncio.gather(
+                start_temporal(folder, HOST, temporal_port, ui_port),
+                asyncio.gather(
+                    *(
+                        start_valkey(where, HOST, port, extra=extra)
+                        for where, port, extra in zip(folders, ports, options, strict=True)
+                    )
+                ),
+            )
+        except BaseException:
+            for tap in taps:
+                tap.close()
+            raise
+        nodes = [
+            Node(where, port, tuple(extra), valkey, taps[i] if taps else None)
+            for i, (where, port, extra, valkey) in enumerate(zip(folders, ports, options, valkeys, strict=True))
+        ]
         stack = FaultStack(
             folder,
             fake,
             api_url,
             temporal,
-            valkey,
             temporal_port,
             ui_port,
-            redis_port,
             (free_port(), free_port()),
             free_port(),
-            cluster=list(rest),
-            valkey_options=tuple(extras[0]),
+            nodes,
+            cluster=cluster,
+            env=dict(env or {}),
         )
-        if cluster:
-            await asyncio.to_thread(form, [(HOST, redis_port)] + [(HOST, port) for _, port in others], buses[0])
         try:
+            if cluster:
+                addresses = [(HOST, port) for port in ports]
+                await asyncio.to_thread(form, addresses[:3], buses[0], replicas=addresses[3:])
             await asyncio.gather(stack.start_worker(), stack.start_web(0), stack.start_web(1))
             yield stack
         finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import TALLIES
-from tests.faults.scenarios import LOAD, SCENARIOS, Scenario, run
+from tests.faults.scenarios import FAILOVERS, LOAD, SCENARIOS, Scenario, run
 from tests.faults.stack import FaultStack, fault_stack
 
 
@@ -38,18 +38,22 @@ async def test_nothing_lost_twice_or_reordered(stack: FaultStack, scenario: Scen
     assert tally.reordered == 0, (tally, stack.folder)
 
 
-# On a 3-master Valkey Cluster: a master killed (its slots, and with full coverage required the
-# whole cluster, away until it is back), the web tier killed, redelivery.
+# On a Valkey Cluster of 3 masters and a replica of each, webhooks acknowledged once a replica has
+# them (CHATFLOW_REDIS_REPLICA_ACKS=1): a master killed (its slots, and with full coverage required
+# the whole cluster, away until it is back; its replica kept from taking over), the web tier
+# killed, redelivery; and masters killed for good, their replicas promoted, one of them behind.
 ON_CLUSTER = [
     replace(s, name=f"{s.name.replace('Valkey', 'a Valkey master')} on a cluster")
     for s in SCENARIOS
     if s.name in {"Valkey SIGKILL", "web SIGKILL (each in turn)", "redelivery (3 copies, both webs)"}
-]
+] + FAILOVERS
+REPLICA_ACKS = {"CHATFLOW_REDIS_REPLICA_ACKS": "1"}
 
 
 @pytest.fixture(scope="module")
 async def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FaultStack]:
-    async with fault_stack(Path(tmp_path_factory.mktemp("faults-cluster")), cluster=True) as stack:
+    folder = Path(tmp_path_factory.mktemp("faults-cluster"))
+    async with fault_stack(folder, cluster=True, replicas=True, env=REPLICA_ACKS) as stack:
         yield stack
 
 
