@@ -239,7 +239,7 @@ def form(
             client.execute_command("CLUSTER", "MEET", *addresses[0], *([bus] if bus else []))
         deadline = time.monotonic() + FORM_TIMEOUT
         ids = [str(client.execute_command("CLUSTER", "MYID"), "utf-8") for client in clients]
-        for follower, master in zip(followers, ids, strict=True):
+        for follower, master in zip(followers, ids[: len(followers)], strict=True):
             # Only once it knows the master (MEET spreads by gossip).
             while True:
                 try:

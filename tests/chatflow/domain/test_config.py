@@ -34,6 +34,13 @@ def test_callback_settings_come_from_the_environment() -> None:
     assert (settings.callback_url, settings.callback_secret) == ("https://b.example/s", "k")
 
 
+def test_the_replicas_a_webhook_waits_for_come_from_the_environment() -> None:
+    assert Settings.from_env({}).redis_replica_acks == 0
+    assert Settings.from_env({"CHATFLOW_REDIS_REPLICA_ACKS": "1"}).redis_replica_acks == 1
+    with pytest.raises(ConfigError, match=r"CHATFLOW_REDIS_REPLICA_ACKS='yes': expected a whole number"):
+        Settings.from_env({"CHATFLOW_REDIS_REPLICA_ACKS": "yes"})
+
+
 @pytest.mark.parametrize("line, says", [('rate = "fast"', "rate"), ('fallback_number = "12"', "fallback_number")])
 def test_bad_edge_settings_are_config_errors(line: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says):

@@ -29,6 +29,7 @@ from chatflow.edge.optout import OptOuts
 from chatflow.runtime.processes import free_port
 from chatflow.runtime.services import connect_redis
 from tests.chatflow.edge.test_inbound import BINDING, NUMBER, Recorder
+from tests.helpers import stream_entries
 from tests.valkey_cluster import FORM_TIMEOUT, REPLICATION, Tap, ValkeyCluster, in_sync, role, valkey_cluster
 
 CUSTOMER = "+15551230001"
@@ -43,8 +44,7 @@ def message(text: str) -> InboundMessage:
 
 async def buffered(redis: Redis, partition: int) -> list[str]:
     """The texts of the messages in a partition of the buffer."""
-    entries = await redis.xrange(keys.inbox(partition))
-    return [decode(fields["m"])[0].text for _, fields in entries]
+    return [decode(fields["m"])[0].text for _, fields in await stream_entries(redis, keys.inbox(partition))]
 
 
 @pytest.fixture
@@ -64,7 +64,9 @@ async def _until(failure: str, done: Callable[[], bool]) -> None:
 
 def master_of(cluster: ValkeyCluster, redis: RedisCluster, partition: int) -> int:
     """The index in `cluster.nodes` of the master holding a partition of the buffer."""
-    port = redis.get_node_from_key(keys.inbox(partition)).port
+    node = redis.get_node_from_key(keys.inbox(partition))
+    assert node is not None
+    port = node.port
     return next(i for i, node in enumerate(cluster.nodes) if node.port == port)
 
 
