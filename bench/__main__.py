@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import machine, plots, report, targets
+from bench import machine, plots, report, targets, temporal_floor
 from bench.scenarios import (
     answer,
     burst,
@@ -37,6 +37,7 @@ SCENARIOS = (
     "burst",
     "startup",
     "dev_burst",
+    "temporal_floor",
 )
 # Asked for and measured elsewhere, not in this run: said in every run's results.
 NOT_DONE = [
@@ -93,6 +94,8 @@ async def run(
         results["startup"] = await startup.run(sizes.startups)
     if "dev_burst" in scenarios:
         results["dev_burst"] = await dev_burst.run(sizes, out / "logs")
+    if "temporal_floor" in scenarios:
+        results["temporal_floor"] = await temporal_floor.run(sizes.floor_conversations)
     results["run"]["seconds"] = round(time.perf_counter() - started, 1)
     results["machine"]["load_at_end"] = machine.load()
     results["targets"] = targets.check(results)

@@ -6,6 +6,11 @@ due, when it went, when it was answered (CLOCK_MONOTONIC, one clock for the whol
 the bench process can set these against the replies its fake provider saw) and the status (0
 when no answer came). Apart from the bench process, which then only runs the fake provider, it
 does not slow, and is not slowed by, what it measures.
+
+A job's `beside` (a URL and as many customers) is posted at the same due times as the main one,
+on connections of its own: the floor (`bench.floor`) fired beside a path's burst shares the
+machine with that burst, and the generator's own work, exactly as the path does. Its rows are
+printed after the main ones, marked `beside` in a seventh column.
 """
 
 from __future__ import annotations
@@ -16,43 +21,54 @@ import sys
 import time
 from typing import Any
 
-from bench.http import HttpPool, Prepared, twilio_webhook
+from bench.http import HttpPool, twilio_webhook
 
 START_DELAY = 0.2  # seconds between the last signature and the first request
 
 
-async def fire(job: dict[str, Any]) -> list[list[Any]]:
-    url: str = job["url"]
-    customers: list[str] = job["customers"]
-    rate: float = job["rate"]
-    prepared = [
-        twilio_webhook(url, customer, job.get("text", "hi"), token=job["token"], number=job["number"])
-        for customer in customers
-    ]
-    pool = HttpPool.for_url(url, limit=job.get("connections", 1000), timeout=job.get("timeout", 60.0))
-    await pool.warm(job.get("warm", 16))
-    rows: list[list[Any]] = [[]] * len(customers)
+class _Target:
+    """One URL's signed requests, its connections and its rows."""
 
-    async def one(index: int, due: float, request: Prepared) -> None:
+    def __init__(self, job: dict[str, Any], url: str, customers: list[str], tag: str) -> None:
+        self.customers, self.tag = customers, tag
+        self.prepared = [
+            twilio_webhook(url, customer, job.get("text", "hi"), token=job["token"], number=job["number"])
+            for customer in customers
+        ]
+        self.pool = HttpPool.for_url(url, limit=job.get("connections", 1000), timeout=job.get("timeout", 60.0))
+        self.rows: list[list[Any]] = [[]] * len(customers)
+
+    async def one(self, index: int, due: float) -> None:
         went = time.monotonic()
         try:
-            status, _ = await pool.request(request)
+            status, _ = await self.pool.request(self.prepared[index])
             error = ""
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as failure:
             status, error = 0, repr(failure)[:200]
-        rows[index] = [customers[index], due, went, time.monotonic(), status, error]
+        self.rows[index] = [self.customers[index], due, went, time.monotonic(), status, error, self.tag]
 
+
+async def fire(job: dict[str, Any]) -> list[list[Any]]:
+    targets = [_Target(job, job["url"], job["customers"], "")]
+    if beside := job.get("beside"):
+        if len(beside["customers"]) != len(job["customers"]):
+            raise ValueError("a beside burst has as many customers as the main one")
+        targets.append(_Target(job, beside["url"], beside["customers"], "beside"))
+    rate: float = job["rate"]
+    for target in targets:
+        await target.pool.warm(job.get("warm", 16))
     start = time.monotonic() + START_DELAY
     tasks: list[asyncio.Task[None]] = []
-    for index, request in enumerate(prepared):
+    for index in range(len(job["customers"])):
         due = start + index / rate
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(index, due, request)))
+        tasks.extend(asyncio.create_task(target.one(index, due)) for target in targets)
     await asyncio.gather(*tasks)
-    await pool.aclose()
-    return rows
+    for target in targets:
+        await target.pool.aclose()
+    return [row for target in targets for row in target.rows]
 
 
 def main() -> None:

@@ -48,8 +48,12 @@ def _burst(plt: Any, results: dict[str, Any], path: Path) -> Path:
             done.plot(*zip(*finished, strict=True), **style)
         lost.plot(rates, [r["sent"] - r["answered_once_in_order"] for r in rows], **style)
         lost.plot(rates, [r["refused"] for r in rows], linestyle="--", color=COLOURS[name], marker="x")
-    for key, label, colour in (("floor", "floor, quiet", "tab:orange"), ("floor_busy", "floor, busy", "tab:red")):
-        floor = (results.get("burst") or {}).get(key) or []
+    burst = results.get("burst") or {}
+    floors = [
+        ("floor, quiet", "tab:orange", burst.get("floor") or []),
+        ("floor beside ours", "tab:red", [r["floor_beside"] for r in burst.get("ours") or [] if "floor_beside" in r]),
+    ]
+    for label, colour, floor in floors:
         if floor:
             ack.plot(
                 [r["offered_per_second"] for r in floor],

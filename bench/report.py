@@ -23,6 +23,7 @@ def burst_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
                 b["sent"],
                 b["refused"],
                 f"{b['ack']['p50_ms']} / {b['ack']['p99_ms']}",
+                f"{f['ack']['p50_ms']} / {f['ack']['p99_ms']}" if (f := b.get("floor_beside")) else "—",
                 f"{b['answer']['p50_ms']} / {b['answer']['p99_ms']}",
                 f"{b['answered_once_in_order']}/{b['sent']}",
                 b["duplicates"],
@@ -40,6 +41,7 @@ def burst_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
             "sent",
             "refused",
             "ack p50 / p99 ms",
+            "floor beside: ack p50 / p99 ms",
             "first reply p50 / p99 ms",
             "answered once in order",
             "dup",
@@ -203,22 +205,43 @@ def render(results: dict[str, Any]) -> str:
         if burst.get("floor"):
             out += [
                 "The floor (`bench.floor`): a bare Starlette endpoint doing one XADD, served by uvicorn as "
-                "chatflow's app is, at the same rates: *quiet* with nothing else to do on the machine, *busy* "
-                "fired as chatflow's burst ends, while the worker and the server answer its customers.",
+                "chatflow's app is. *Beside* (in the table above): the same burst posted to it at the same "
+                "times as each path's, so it shares the machine with that path as the path's own webhook "
+                "does; *quiet* (below): alone, with nothing else to do on the machine.",
                 "",
             ]
             floor_rows = [
                 [
-                    f"floor, {kind}",
+                    "floor, quiet",
                     f["offered_per_second"],
                     f["sent"],
                     f["refused"],
                     f"{f['ack']['p50_ms']} / {f['ack']['p99_ms']}",
                 ]
-                for kind, key in (("quiet", "floor"), ("busy", "floor_busy"))
-                for f in burst.get(key, [])
+                for f in burst["floor"]
             ]
             out += _table(["path", "rate/s", "sent", "refused", "ack p50 / p99 ms"], floor_rows)
+    if floor := results.get("temporal_floor"):
+        out += [
+            "## 10. Temporal's floor",
+            "",
+            "`bench.temporal_floor`: a workflow that only is signal-with-started, runs one workflow task (in "
+            "the SDK's sandbox) and waits on a timer, on a dev server of its own; then the same sending two "
+            "messages by local activity through httpx to the fake provider. CPU per conversation, less "
+            "what the processes use idle: the least a path with a workflow per conversation spends.",
+            "",
+        ]
+        rows = [
+            [
+                name.replace("_", " "),
+                f["conversations"],
+                f["rate"],
+                ", ".join(f"{role} {ms}" for role, ms in f["cpu_ms_per_conversation"].items()),
+                f["total_ms"],
+            ]
+            for name, f in floor.items()
+        ]
+        out += _table(["floor", "conversations", "rate/s", "CPU ms per conversation", "total ms"], rows)
     if sustained := results.get("sustained"):
         out += [
             "## 7. Sustained rate",

@@ -39,6 +39,8 @@ class Sizes:
     cost_messages: int
     # 9. the burst against `chatflow dev`: its rates (same seconds and drain as 5)
     dev_burst_rates: tuple[float, ...]
+    # 10. Temporal's floor (`bench.temporal_floor`): conversations started at 300/s, without and with two sends
+    floor_conversations: int
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +71,7 @@ TINY = Sizes(
     cost_conversations=1,
     cost_messages=3,
     dev_burst_rates=(20,),
+    floor_conversations=50,
 )
 QUICK = Sizes(
     "quick",
@@ -92,6 +95,7 @@ QUICK = Sizes(
     cost_conversations=3,
     cost_messages=20,
     dev_burst_rates=(100, 1000),
+    floor_conversations=500,
 )
 FULL = Sizes(
     "full",
@@ -115,4 +119,5 @@ FULL = Sizes(
     cost_conversations=10,
     cost_messages=100,
     dev_burst_rates=(100, 300, 1000),
+    floor_conversations=3000,
 )

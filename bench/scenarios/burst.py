@@ -15,7 +15,6 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable
 from typing import Any
 
 from bench.config import AUTH_TOKEN, NUMBER
@@ -31,10 +30,17 @@ CONNECTIONS = 4000  # requests the generator keeps in flight at most (beyond, th
 
 
 async def generate(
-    url: str, customers: list[str], rate: float, *, token: str = AUTH_TOKEN, number: str = NUMBER
+    url: str,
+    customers: list[str],
+    rate: float,
+    *,
+    token: str = AUTH_TOKEN,
+    number: str = NUMBER,
+    beside: tuple[str, list[str]] | None = None,
 ) -> list[list[Any]]:
-    """Run the load generator; one row per request: customer, due, went, answered, status, error."""
-    job = {
+    """Run the load generator; one row per request: customer, due, went, answered, status, error,
+    and "beside" for the requests of `beside` (a URL and its customers, posted at the same times)."""
+    job: dict[str, Any] = {
         "url": url,
         "customers": customers,
         "rate": rate,
@@ -44,6 +50,8 @@ async def generate(
         "timeout": REQUEST_TIMEOUT,
         "connections": CONNECTIONS,
     }
+    if beside:
+        job["beside"] = {"url": beside[0], "customers": beside[1]}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -60,10 +68,22 @@ async def generate(
 
 
 async def measure(
-    fake: FakeTwilio, url: str, customers: list[str], rate: float, drain_seconds: float, **generator: str
+    fake: FakeTwilio,
+    url: str,
+    customers: list[str],
+    rate: float,
+    drain_seconds: float,
+    *,
+    beside: str = "",
+    **generator: str,
 ) -> dict[str, Any]:
-    """One burst at `rate` for len(customers)/rate seconds, and how it was answered."""
-    rows = await generate(url, customers, rate, **generator)
+    """One burst at `rate` for len(customers)/rate seconds, and how it was answered; with `beside`
+    (the floor's URL), the same burst of strangers posted to it at the same times: `floor_beside`."""
+    rows = await generate(
+        url, customers, rate, beside=(beside, _strangers(len(customers))) if beside else None, **generator
+    )
+    floor_rows = [row for row in rows if row[6] == "beside"]
+    rows = [row for row in rows if row[6] != "beside"]
     accepted = [row for row in rows if 200 <= row[4] < 300]
     refused = [row for row in rows if not 200 <= row[4] < 300]
     start = min(row[1] for row in rows)
@@ -99,6 +119,7 @@ async def measure(
         "seconds_to_all_answered": round(max(finished) - start, 2) if len(answered) == len(customers) else None,
         "seconds_to_accepted_answered": round(max(finished) - start, 2) if drained and finished else None,
         "answer": summary_ms(list(first_reply.values())),
+        **({"floor_beside": _acknowledgements(floor_rows, rate)} if beside else {}),
     }
 
 
@@ -115,7 +136,10 @@ def line(path: str, figures: dict[str, Any]) -> str:
 
 async def acknowledged(url: str, customers: list[str], rate: float) -> dict[str, Any]:
     """A burst whose answers nobody waits for: refused and acknowledgement times only."""
-    rows = await generate(url, customers, rate)
+    return _acknowledgements(await generate(url, customers, rate), rate)
+
+
+def _acknowledgements(rows: list[list[Any]], rate: float) -> dict[str, Any]:
     accepted = [row for row in rows if 200 <= row[4] < 300]
     return {
         "offered_per_second": rate,
@@ -133,9 +157,9 @@ def floor_line(path: str, figures: dict[str, Any]) -> str:
 
 
 async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
-    """Each rate against both paths, then against the floor (`bench.floor`) twice: with the machine
-    otherwise quiet, and right after chatflow's burst, while the worker and the server still
-    answer its customers (what the rest of the stack takes from the web tier's cores)."""
+    """Each rate against both paths, each with the floor (`bench.floor`) fired beside it: the same
+    burst at the same times, sharing the machine with the path's web tier, worker and server as
+    the path's own webhook does; then against the floor alone, with the machine otherwise quiet."""
     rates = sizes.burst_rates
     print(
         f"\n== 5. burst: {', '.join(f'{r:g}' for r in rates)} new customers/s for {sizes.burst_seconds:g} s ==",
@@ -147,7 +171,6 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
         "baseline": [],
         "ours": [],
         "floor": [],
-        "floor_busy": [],
     }
     floor = await stack.start_floor()
     began = time.perf_counter()
@@ -158,14 +181,7 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
             await stack.fake.quiet(1.0)  # the previous burst's backlog is done
             customers = [stack.new_customer() for _ in range(count)]
             cpu = stack.cpu(path)
-            if path == "ours":
-                # The floor, busy: fired as chatflow's burst ends, while its backlog is answered.
-                figures, busy = await asyncio.gather(
-                    measure(stack.fake, stack.url(path), customers, rate, sizes.burst_drain),
-                    _after(sizes.burst_seconds + 2.5, acknowledged(floor, _strangers(count), rate)),
-                )
-            else:
-                figures = await measure(stack.fake, stack.url(path), customers, rate, sizes.burst_drain)
+            figures = await measure(stack.fake, stack.url(path), customers, rate, sizes.burst_drain, beside=floor)
             # From the burst's start until every customer was answered: CPU per new customer.
             figures["cpu_ms_per_customer"] = stack.cpu_ms_per(path, cpu, count)
             result[path].append(figures)
@@ -175,9 +191,7 @@ async def run(stack: Stack, sizes: Sizes) -> dict[str, Any]:
                 + ", ".join(f"{role} {ms:g}" for role, ms in figures["cpu_ms_per_customer"].items()),
                 flush=True,
             )
-            if path == "ours":
-                result["floor_busy"].append(busy)
-                print(floor_line("floor, busy", busy), flush=True)
+            print(floor_line("floor beside", figures["floor_beside"]), flush=True)
         await stack.fake.quiet(1.0)
         quiet = await acknowledged(floor, _strangers(count), rate)
         result["floor"].append(quiet)
@@ -192,8 +206,3 @@ _stranger = iter(range(1, 10**9))
 def _strangers(count: int) -> list[str]:
     """Senders for the floor: nobody answers them, so any numbers do."""
     return [f"+1999{next(_stranger):07d}" for _ in range(count)]
-
-
-async def _after(seconds: float, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-    await asyncio.sleep(seconds)
-    return await work

@@ -94,10 +94,23 @@ def test_tiny_bench_writes_every_scenario(tmp_path: Path) -> None:
         for row in burst[mode]:
             cpu = row["cpu_ms_per_customer"]
             assert sorted(cpu) == ["server", "web", "worker"] and min(cpu.values()) >= 0 and sum(cpu.values()) > 0
-    for kind in ("floor", "floor_busy"):
-        assert [row["offered_per_second"] for row in burst[kind]] == sizes["burst_rates"]
-        for row in burst[kind]:
-            assert row["sent"] == row["ack"]["n"] + row["refused"]
+    floors = {
+        "quiet": burst["floor"],
+        **{f"beside {mode}": [row["floor_beside"] for row in burst[mode]] for mode in PATHS},
+    }
+    for rows in floors.values():
+        assert [row["offered_per_second"] for row in rows] == sizes["burst_rates"]
+        for row in rows:
+            assert row["sent"] == row["ack"]["n"] + row["refused"] and row["ack"]["n"] > 0
+    floor = results["temporal_floor"]
+    for name, sends in (("no_sends", 0), ("two_sends", 2)):
+        figures = floor[name]
+        assert (
+            figures["conversations"] == sizes["floor_conversations"]
+            and figures["sent"] >= sends * figures["conversations"]
+        )
+        assert figures["sampled_without_a_completed_task"] == 0
+        assert positive(figures["cpu_ms_per_conversation"]["server"]) and positive(figures["total_ms"])
     dev = results["dev_burst"]
     check_burst(dev["ours"], sizes["dev_burst_rates"], sizes["burst_seconds"])
     assert positive(dev["ready_seconds"])
