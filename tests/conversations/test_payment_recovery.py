@@ -1,3 +1,4 @@
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,7 @@ def emails(chat: FlowTest) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def shop():
+def shop() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=SHOP_API, assert_all_called=False) as mock:
         yield mock
 

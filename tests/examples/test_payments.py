@@ -8,7 +8,7 @@ import base64
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from chatflow.journeys import service
 from chatflow.journeys.business_keys import BusinessKeys
 from chatflow.runtime.config import load_config
 from chatflow.runtime.services import Services, load_flows
+from chatflow.temporal.client import start_journey
 from chatflow.testing import FlowTest
 from providers.email.catcher import MailCatcher
 from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
@@ -50,7 +51,7 @@ async def catcher() -> AsyncIterator[MailCatcher]:
 
 
 @pytest.fixture
-def shop() -> AsyncIterator[respx.MockRouter]:
+def shop() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as mock:
         mock.get(url__regex=rf"{SHOP}/customers/power-.*", name="power").respond(json={"tier": "power"})
         mock.get(url__regex=rf"{SHOP}/customers/.*").respond(json={"tier": "regular"})
@@ -90,15 +91,15 @@ def order(customer_id: str = "") -> dict[str, str]:
 
 
 async def post(
-    web: httpx.AsyncClient, event: dict, *, secret: str = SECRET, timestamp: int | None = None
+    web: httpx.AsyncClient, event: dict[str, Any], *, secret: str = SECRET, timestamp: int | None = None
 ) -> httpx.Response:
     return await post_signed(web, event, secret=secret, timestamp=timestamp)
 
 
-async def sink_events(shop: respx.MockRouter, order_id: str, last: str) -> list[dict]:
+async def sink_events(shop: respx.MockRouter, order_id: str, last: str) -> list[dict[str, Any]]:
     """The events the shop's webhook got for the order, each verified, once `last` is among them."""
     for _ in range(400):
-        events = []
+        events: list[dict[str, Any]] = []
         for call in shop.routes["sink"].calls:
             message = Webhook(SINK_SECRET).verify(call.request.content, dict(call.request.headers))
             if message["data"]["data"].get("order_id") == order_id:
@@ -109,7 +110,7 @@ async def sink_events(shop: respx.MockRouter, order_id: str, last: str) -> list[
     raise AssertionError(f"no {last} for order {order_id} at the shop's webhook")
 
 
-def steps(events: list[dict]) -> list[tuple[str, str | None]]:
+def steps(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     """Each event's type, with the step it reached or the outcome it ended with."""
     return [(event["type"], event["detail"].get("step", event["detail"].get("outcome"))) for event in events]
 
@@ -201,13 +202,13 @@ async def test_a_payment_that_succeeds_while_the_recovery_is_starting_confirms_i
     catcher: MailCatcher,
     shop: respx.MockRouter,
     monkeypatch: pytest.MonkeyPatch,
-    held,
+    held: str,
 ) -> None:
     """Stripe's payment_intent.succeeded arrives while the failure's recovery journey is starting:
     it reaches that conversation, once; no confirmation journey of its own starts beside it."""
     web, services = example
     if held == "before its workflow starts":
-        hold = HeldBack(service.start_journey)
+        hold = HeldBack(start_journey)  # the function the journeys service calls, by that name
         monkeypatch.setattr(service, "start_journey", hold)
     else:
         hold = HeldBack(BusinessKeys.started)

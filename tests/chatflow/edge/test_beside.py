@@ -4,8 +4,9 @@ waiting for them, STOP ending every one, and a customer with one conversation as
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ from tests.helpers import RecordingChannel, new_customer, running_app, running_w
 from tests.providers.conftest import PUBLIC_URL, TWILIO_NUMBER, make_config, twilio_inbound, twilio_post
 
 TWILIO_URL = f"{PUBLIC_URL}/webhooks/twilio"
+View = dict[str, Any]  # a conversation as GET /api/conversations/{id} shows it
 
 NUMBER = "+15005550006"
 KEY = "s3cret"
@@ -84,7 +86,7 @@ async def api(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[httpx
             yield http
 
 
-async def start(api: httpx.AsyncClient, customer: str, flow: str, **extra) -> httpx.Response:
+async def start(api: httpx.AsyncClient, customer: str, flow: str, **extra: str) -> httpx.Response:
     return await api.post("/api/conversations", json={"flow": flow, "to": customer, "from": NUMBER, **extra})
 
 
@@ -92,11 +94,14 @@ async def say(api: httpx.AsyncClient, customer: str, text: str) -> str:
     """The customer writes to our number through the console's webhook; the message's id."""
     answer = await api.post("/console/messages", json={"from": customer, "to": NUMBER, "text": text})
     assert answer.status_code == 202, answer.text
-    return answer.json()["id"]
+    id: str = answer.json()["id"]
+    return id
 
 
-async def until(api: httpx.AsyncClient, id: str, check=lambda view: True, **expected) -> dict:
-    view: dict = {}
+async def until(
+    api: httpx.AsyncClient, id: str, check: Callable[[View], bool] = lambda view: True, **expected: object
+) -> View:
+    view: View = {}
     for _ in range(400):
         view = (await api.get(f"/api/conversations/{id}")).json()
         if all(view.get(k) == v for k, v in expected.items()) and check(view):
@@ -126,7 +131,7 @@ async def both_waiting(api: httpx.AsyncClient, customer: str) -> tuple[str, str]
     return delivered, renewal
 
 
-def said_by_customer(view: dict) -> list[str]:
+def said_by_customer(view: View) -> list[str]:
     return [turn["text"] for turn in view["transcript"] if turn["direction"] == "in"]
 
 

@@ -3,8 +3,10 @@ import subprocess
 import sys
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from temporalio.client import Client
@@ -20,7 +22,7 @@ from chatflow.runtime.processes import free_port
 from chatflow.temporal.worker import build_worker
 from providers.console import ConsoleChannel, Outbox
 from tests.flows import FLOWS
-from tests.helpers import new_customer
+from tests.helpers import new_customer, stream_entries
 
 NUMBER = "+15005550006"
 
@@ -56,7 +58,7 @@ async def test_a_repeated_message_is_buffered_once(redis: Redis) -> None:
     assert await redis.xlen(keys.inbox(0)) == 1
 
 
-async def wait_for(predicate, timeout: float = 120.0) -> None:
+async def wait_for(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
@@ -126,10 +128,10 @@ class DiesAfterTemporalTakesIt:
         self.client = client
         self.forwarder: asyncio.Task[None] | None = None
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
-    async def start_workflow(self, *args, **kwargs):
+    async def start_workflow(self, *args: Any, **kwargs: Any) -> None:
         await self.client.start_workflow(*args, **kwargs)
         assert self.forwarder is not None
         self.forwarder.cancel()
@@ -148,7 +150,8 @@ async def test_a_message_taken_before_its_forwarder_died_does_not_start_a_new_co
 
         dying = DiesAfterTemporalTakesIt(client)
         first = dying.forwarder = asyncio.create_task(
-            Forwarder(redis, dying, partitions=1, task_queue=task_queue).run()
+            # The wrapper stands in for the client (the forwarder calls start_workflow alone).
+            Forwarder(redis, cast(Client, dying), partitions=1, task_queue=task_queue).run()
         )
         await asyncio.wait({first}, timeout=30)
         assert first.done()
@@ -170,10 +173,10 @@ async def test_a_message_taken_before_its_forwarder_died_does_not_start_a_new_co
 
 
 async def owners(redis: Redis, partitions: int) -> list[str | None]:
-    return [await redis.get(keys.inbox_owner(p)) for p in range(partitions)]
+    return [cast(str | None, await redis.get(keys.inbox_owner(p))) for p in range(partitions)]
 
 
-async def wait_for_async(read, expected, timeout: float) -> float:
+async def wait_for_async(read: Callable[[], Awaitable[object]], expected: object, timeout: float) -> float:
     """Seconds until `await read()` == `expected` (AssertionError after `timeout`)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -218,21 +221,24 @@ async def test_a_live_forwarder_keeps_its_partitions_from_another_past_its_lease
     dev_env: WorkflowEnvironment, redis: Redis
 ) -> None:
     task_queue, partitions = f"lease-{uuid.uuid4().hex}", 4
-    short = {
-        "lease": timedelta(seconds=0.6),
-        "renew_every": timedelta(seconds=0.2),
-        "acquire_every": timedelta(seconds=0.05),
-    }
-    first = asyncio.create_task(
-        Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue, **short).run()
-    )
+
+    def short_leased() -> Forwarder:
+        return Forwarder(
+            redis,
+            dev_env.client,
+            partitions=partitions,
+            task_queue=task_queue,
+            lease=timedelta(seconds=0.6),
+            renew_every=timedelta(seconds=0.2),
+            acquire_every=timedelta(seconds=0.05),
+        )
+
+    first = asyncio.create_task(short_leased().run())
     second: asyncio.Task[None] | None = None
     try:
         await wait_for_async(lambda: redis.exists(*[keys.inbox_owner(p) for p in range(partitions)]), partitions, 10)
         held_by_first = set(await owners(redis, partitions))
-        second = asyncio.create_task(
-            Forwarder(redis, dev_env.client, partitions=partitions, task_queue=task_queue, **short).run()
-        )
+        second = asyncio.create_task(short_leased().run())
         await asyncio.sleep(3.0)  # five leases: unrenewed, they would have gone to the second
         assert set(await owners(redis, partitions)) == held_by_first
     finally:
@@ -289,7 +295,7 @@ async def test_the_barrier_waits_for_what_the_buffer_held_of_the_conversation_an
 
     await BufferedDelivery(redis)(message(customer, "older", f"SM-{uuid.uuid4().hex}"), "parrot")
     stream = keys.inbox(partition_of(conversation))
-    [(entry, _)] = await redis.xrange(stream)
+    [(entry, _)] = await stream_entries(redis, stream)
     waiting = asyncio.create_task(barrier.drained(conversation))
     await asyncio.sleep(0.6)
     assert not waiting.done()  # the older message is still to be handed on

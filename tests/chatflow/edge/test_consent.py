@@ -2,6 +2,7 @@
 number's languages, with the history of how it changed."""
 
 import asyncio
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -46,9 +47,9 @@ brand = "acme"
 SPANISH = NumberBinding(Address("tel", TWILIO_NUMBER), "console", "sms", "parrot", keyword_languages=("es", "en"))
 
 
-async def until_ended(api: httpx.AsyncClient, conversation: str) -> dict:
+async def until_ended(api: httpx.AsyncClient, conversation: str) -> dict[str, Any]:
     for _ in range(400):
-        view = (await api.get(f"/api/conversations/{conversation}")).json()
+        view: dict[str, Any] = (await api.get(f"/api/conversations/{conversation}")).json()
         if view.get("outcome"):
             return view
         await asyncio.sleep(0.05)

@@ -83,7 +83,7 @@ async def test_every_key_chatflow_writes_expires_or_is_bounded(dev_env: Workflow
         key = raw.decode() if isinstance(raw, bytes) else raw
         found.append(key)
         if await redis.ttl(key) == -1 and not any(re.fullmatch(pattern, key) for pattern in BOUNDED):
-            unbounded.append(f"{key} ({await redis.type(key)})")
+            unbounded.append(f"{key} ({await redis.type(key)!r})")
     assert unbounded == []
     # The run wrote what it was meant to: the checks above were not of an empty database.
     assert any(key.startswith("chatflow:broadcast:") for key in found)

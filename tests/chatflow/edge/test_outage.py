@@ -3,7 +3,9 @@ it, is confirmed, and reaches Redis once it is back; and a burst is never refuse
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -41,7 +43,7 @@ URL = f"{PUBLIC_URL}/webhooks/twilio"
 GREETING = "Hi! I'm the chatflow demo bot."
 
 
-def webhook(customer: str, text: str) -> tuple[str, dict]:
+def webhook(customer: str, text: str) -> tuple[str, dict[str, Any]]:
     sid = "SM" + uuid.uuid4().hex
     return sid, twilio_post(URL, twilio_inbound(sid, text, From=customer))
 
@@ -58,7 +60,7 @@ async def inbound_ids(client: Client, workflow_id: str) -> list[str]:
     return ids
 
 
-async def eventually(predicate, timeout: float = 30.0) -> None:
+async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await predicate():

@@ -7,7 +7,8 @@ import base64
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
 import httpx
 import pytest
@@ -56,7 +57,7 @@ def config() -> Config:
 
 
 @pytest.fixture
-def hook() -> AsyncIterator[respx.MockRouter]:
+def hook() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as mock:
         yield mock
 
@@ -76,7 +77,7 @@ async def start_delivery(web: httpx.AsyncClient, customer: str, data: dict[str, 
     assert started.status_code == 202
 
 
-async def received(route: respx.Route, last: str) -> list[dict]:
+async def received(route: respx.Route, last: str) -> list[dict[str, Any]]:
     """What the webhook got, once an event of type `last` is among it."""
     for _ in range(400):
         bodies = [json.loads(call.request.content) for call in route.calls]
@@ -91,6 +92,7 @@ async def test_a_conversation_s_lifecycle_reaches_the_webhook_signed_and_in_orde
 ) -> None:
     route = hook.post(HOOK).respond(204)
     customer, channel = new_customer(), services.channels["console"]
+    assert isinstance(channel, RecordingChannel)
     async with running_worker(services), running_app(services, base_url=LOOPBACK) as web:
         await start_delivery(web, customer, {"order_id": "A-7", "tier": "power", "email": "private@example.com"})
         await channel.wait_for(customer, 1)
@@ -155,7 +157,7 @@ class Flaky:
 
     name = "flaky"
 
-    def __init__(self, failures: list[SinkFailed]) -> None:
+    def __init__(self, failures: list[Exception]) -> None:
         self.failures = failures
         self.took: list[str] = []
 
@@ -334,7 +336,7 @@ async def all_appended(emitter: sinks.StreamEmitter) -> None:
 
 
 async def test_the_relay_does_not_deliver_again_a_batch_whose_acknowledgement_redis_lost(
-    stoppable: tuple[ValkeyServer, Redis],
+    stoppable: tuple[ValkeyServer, Redis], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, redis = stoppable
     for n in (1, 2):
@@ -344,14 +346,14 @@ async def test_the_relay_does_not_deliver_again_a_batch_whose_acknowledgement_re
     await relay.ensure_group()
     real_ack = redis.xack
 
-    async def ack_after_redis_went_away(*args):
+    async def ack_after_redis_went_away(*args: Any) -> Any:
         server.stop()
         return await real_ack(*args)
 
-    redis.xack = ack_after_redis_went_away
+    monkeypatch.setattr(redis, "xack", ack_after_redis_went_away)
     with pytest.raises(Exception):  # noqa: B017 - whatever the client raises with Redis away
         await relay.relay_once()
-    del redis.xack
+    monkeypatch.undo()
     server.start()
     await emit_when_back(redis, event(3))
     while await relay.relay_once():
@@ -460,7 +462,9 @@ async def test_a_stop_taken_while_redis_is_away_reaches_the_webhook_once_it_is_b
 async def test_the_console_s_delivery_statuses_reach_the_webhook(services: Services, hook: respx.MockRouter) -> None:
     route = hook.post(HOOK).respond(204)
     customer = new_customer()
-    services.channels["console"] = services.channels["console"].inner  # the console itself, not a recording
+    recording = services.channels["console"]
+    assert isinstance(recording, RecordingChannel) and recording.inner is not None
+    services.channels["console"] = recording.inner  # the console itself, not a recording
     async with running_worker(services), running_app(services, base_url=LOOPBACK) as web:
         await start_delivery(web, customer, {"order_id": "A-9", "tier": "regular"})
         bodies = await received(route, "message.status")

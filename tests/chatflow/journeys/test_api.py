@@ -1,10 +1,12 @@
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from temporalio.client import WorkflowExecution
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow import End, Flow, Http, Say
@@ -52,13 +54,19 @@ async def api(dev_env: WorkflowEnvironment, redis: Redis) -> AsyncIterator[httpx
             yield http
 
 
-async def start(api: httpx.AsyncClient, customer: str, flow: str = "payment", **extra) -> httpx.Response:
+async def start(api: httpx.AsyncClient, customer: str, flow: str = "payment", **extra: object) -> httpx.Response:
     return await api.post("/api/conversations", json={"flow": flow, "to": customer, "from": NUMBER, **extra})
 
 
-async def until(api: httpx.AsyncClient, id: str, check=lambda view: True, tries: int = 400, **expected) -> dict:
+async def until(
+    api: httpx.AsyncClient,
+    id: str,
+    check: Callable[[dict[str, Any]], bool] = lambda view: True,
+    tries: int = 400,
+    **expected: object,
+) -> dict[str, Any]:
     for _ in range(tries):
-        view = (await api.get(f"/api/conversations/{id}")).json()
+        view: dict[str, Any] = (await api.get(f"/api/conversations/{id}")).json()
         if all(view.get(k) == v for k, v in expected.items()) and check(view):
             return view
         await asyncio.sleep(0.05)
@@ -76,7 +84,7 @@ async def flows_of_runs(env: WorkflowEnvironment, id: str, count: int) -> list[s
     return [(await run.memo()).get("flow", "") for run in runs]
 
 
-async def runs_of(env: WorkflowEnvironment, id: str) -> list:
+async def runs_of(env: WorkflowEnvironment, id: str) -> list[WorkflowExecution]:
     """Every run of a workflow id, once visibility has caught up with the first."""
     for _ in range(200):
         runs = [w async for w in env.client.list_workflows(f"WorkflowId = '{id}'")]
@@ -159,7 +167,7 @@ async def test_openapi_describes_every_route(api: httpx.AsyncClient) -> None:
     ],
 )
 async def test_bad_requests_get_a_clear_4xx(
-    api: httpx.AsyncClient, body: bytes, headers: dict, status: int, says: str
+    api: httpx.AsyncClient, body: bytes, headers: dict[str, str], status: int, says: str
 ) -> None:
     answer = await api.post("/api/conversations", content=body, headers=headers)
     assert answer.status_code == status

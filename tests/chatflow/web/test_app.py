@@ -5,6 +5,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import respx
@@ -29,7 +30,7 @@ async def test_stop_by_sms_is_confirmed_in_twiml_and_silences_the_customer(
 ) -> None:
     customer = new_customer()
 
-    def sms(sid: str, text: str) -> dict:
+    def sms(sid: str, text: str) -> dict[str, Any]:
         return twilio_post(URL, twilio_inbound(sid, text, From=customer))
 
     async with started_services(make_config(), [Demo], client=dev_env.client, redis=redis) as services:

@@ -326,7 +326,7 @@ async def test_chatflow_web_serves_no_console_by_default(
 
 async def until_up(http: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
     for _ in range(600):
-        assert process.poll() is None, f"{process.args} exited with {process.returncode}"
+        assert process.poll() is None, f"{process.args!r} exited with {process.returncode}"
         try:
             await http.get("/healthz")
             return

@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -80,12 +81,12 @@ async def web(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def stripe_event(kind: str, order: str, phone: str) -> dict:
+def stripe_event(kind: str, order: str, phone: str) -> dict[str, Any]:
     return payment_intent_event(kind, {"order_id": order, "phone": phone})
 
 
 async def post(
-    web: httpx.AsyncClient, event: dict, *, secret: str = SECRET, timestamp: int | None = None
+    web: httpx.AsyncClient, event: dict[str, Any], *, secret: str = SECRET, timestamp: int | None = None
 ) -> httpx.Response:
     return await post_signed(web, event, secret=secret, timestamp=timestamp)
 

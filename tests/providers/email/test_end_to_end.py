@@ -146,14 +146,13 @@ async def test_an_email_address_bound_to_a_flow_talks_by_email(
     [binding] = config.numbers
     assert (str(binding.address), binding.channel) == (f"mailto:{SENDER}", "email")
 
-    def post(fields: dict[str, str]) -> dict[str, object]:
-        return {"content": urlencode(fields), "headers": {"content-type": "application/x-www-form-urlencoded"}}
+    form = {"content-type": "application/x-www-form-urlencoded"}
 
     async with started_services(config, [OrderHelp], client=dev_env.client, redis=redis) as services:
         async with running_worker(services), running_app(services) as web:
             # A new email (answering nothing we sent) starts the address's flow.
             hello = inbound_fields("Hi, where is my parcel?", sender=email, subject="My parcel")
-            first = await web.post(INBOUND_PATH, **post(hello))
+            first = await web.post(INBOUND_PATH, content=urlencode(hello), headers=form)
             assert first.status_code == 200, first.text
             [prompt] = await catcher.wait_for(email)
             # Answered in the thread of their email.
@@ -163,7 +162,7 @@ async def test_an_email_address_bound_to_a_flow_talks_by_email(
                 "1234\n\nOn Mon, 7 Dec 2026 at 14:00, Shop <support@shop.example> wrote:\n> Hello!", sender=email,
                 in_reply_to=prompt.header("Message-ID").strip("<>"), subject="Re: My parcel",
             )  # fmt: skip
-            assert (await web.post(INBOUND_PATH, **post(answer))).status_code == 200
+            assert (await web.post(INBOUND_PATH, content=urlencode(answer), headers=form)).status_code == 200
             [_, thanks] = await catcher.wait_for(email, 2)
             conversation = ConversationRef("email", SENDER, email).id
             assert (email not in conversation) is hashed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -30,7 +31,7 @@ from tests.providers.email.conftest import (
 )
 
 
-def to_customer(text: str, **fields: object) -> OutboundMessage:
+def to_customer(text: str, **fields: Any) -> OutboundMessage:
     return OutboundMessage(
         channel="email", provider="email", number=SENDER, customer=CUSTOMER, text=text, conversation_id="c", **fields
     )

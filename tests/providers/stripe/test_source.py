@@ -30,7 +30,8 @@ def source(**options: Any) -> Source:
 
 
 def signed(body: bytes, *, secret: str = SECRET, timestamp: int | None = None) -> str:
-    return stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp)
+    header: str = stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp)
+    return header
 
 
 def test_a_signed_event_is_read_with_its_id_type_and_object() -> None:

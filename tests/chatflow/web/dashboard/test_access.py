@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -107,7 +108,7 @@ async def test_no_session_means_no_action(served: Served, operator: httpx.AsyncC
     ],
 )
 async def test_an_action_needs_its_sessions_csrf_token(
-    served: Served, operator: httpx.AsyncClient, action: str, form: dict[str, str], effect: dict[str, str]
+    served: Served, operator: httpx.AsyncClient, action: str, form: dict[str, str], effect: dict[str, Any]
 ) -> None:
     conversation = await served.start_payment(new_customer())
     await served.until(conversation, step="ask")
