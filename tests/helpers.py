@@ -21,7 +21,7 @@ import httpx
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 from starlette.applications import Starlette
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from chatflow.domain.channel import Channel, Received, WebhookAnswer, WebhookRoute
 from chatflow.domain.config import Config
@@ -29,9 +29,13 @@ from chatflow.domain.messages import InboundMessage, OutboundMessage, SendResult
 from chatflow.flows.flow import Flow
 from chatflow.runtime.services import Services
 from chatflow.runtime.testing import FlowTest
-from chatflow.temporal.records import ConversationSnapshot
+from chatflow.temporal.records import ConversationResult, ConversationSnapshot
+from chatflow.temporal.workflow import ConversationWorkflow
 
 BASE_URL = "http://test"
+# A conversation's typed workflow handle. Written out where one is made: without it mypy infers
+# get_workflow_handle_for's type variables (against a union of two protocols) only now and then.
+ConversationHandle = WorkflowHandle[ConversationWorkflow, ConversationResult]
 WAIT = 60.0  # seconds a test waits for what the worker sends
 
 _customers = itertools.count(random.randrange(10_000))

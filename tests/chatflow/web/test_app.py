@@ -18,7 +18,14 @@ from chatflow.edge.optout import OptOuts
 from chatflow.temporal.workflow import ConversationWorkflow
 from conversations.demo import Demo
 from tests.chatflow.runtime.devstack import ROOT, chatflow_env
-from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
+from tests.helpers import (
+    ConversationHandle,
+    RecordingChannel,
+    new_customer,
+    running_app,
+    running_worker,
+    started_services,
+)
 from tests.providers.conftest import PUBLIC_URL, TWILIO_NUMBER, make_config, twilio_inbound, twilio_post
 
 URL = f"{PUBLIC_URL}/webhooks/twilio"
@@ -44,7 +51,7 @@ async def test_stop_by_sms_is_confirmed_in_twiml_and_silences_the_customer(
             help = await web.post(URL, **sms("SM" + "4" * 32, "HELP"))
             # STOP ends the conversation at once; what reached it is in its transcript.
             conversation = ConversationRef("sms", TWILIO_NUMBER, customer).id
-            handle = dev_env.client.get_workflow_handle_for(ConversationWorkflow.run, conversation)
+            handle: ConversationHandle = dev_env.client.get_workflow_handle_for(ConversationWorkflow.run, conversation)
             result = await handle.result()
             snapshot = await handle.query(ConversationWorkflow.snapshot)
 

@@ -24,7 +24,14 @@ from chatflow.temporal.client import start_journey
 from chatflow.temporal.workflow import ConversationWorkflow
 from providers.email.catcher import MailCatcher
 from providers.email.channel import INBOUND_PATH, EmailChannel
-from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services
+from tests.helpers import (
+    ConversationHandle,
+    RecordingChannel,
+    new_customer,
+    running_app,
+    running_worker,
+    started_services,
+)
 from tests.providers.conftest import TWILIO_NUMBER, make_config, make_settings
 from tests.providers.email.conftest import SECRET, SENDER, SIGNING_KEY, email_settings, inbound_fields
 
@@ -166,7 +173,7 @@ async def test_an_email_address_bound_to_a_flow_talks_by_email(
             [_, thanks] = await catcher.wait_for(email, 2)
             conversation = ConversationRef("email", SENDER, email).id
             assert (email not in conversation) is hashed
-            handle = dev_env.client.get_workflow_handle_for(ConversationWorkflow.run, conversation)
+            handle: ConversationHandle = dev_env.client.get_workflow_handle_for(ConversationWorkflow.run, conversation)
             result = await asyncio.wait_for(handle.result(), 60)
     assert thanks.text == "Thanks, we are on order 1234."
     # Our answer is in the thread of the customer's reply: mail clients show one conversation.
