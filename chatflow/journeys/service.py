@@ -541,6 +541,8 @@ class Journeys:
         return result.outcome
 
     async def _result(self, conversation: str, run_id: str | None) -> ConversationResult:
+        # Annotated: mypy infers get_workflow_handle_for's type variables only now and then.
+        handle: WorkflowHandle[ConversationWorkflow, ConversationResult]
         handle = self.client.get_workflow_handle_for(ConversationWorkflow.run, conversation, run_id=run_id)
         return await handle.result(follow_runs=False)
 

@@ -432,6 +432,8 @@ class FlowTest:
 
     async def result(self) -> ConversationResult:
         """Wait for the conversation to end (skipping time as needed) and return its result."""
+        # Annotated: mypy infers get_workflow_handle_for's type variables only now and then.
+        handle: WorkflowHandle[ConversationWorkflow, ConversationResult]
         handle = self.env.client.get_workflow_handle_for(ConversationWorkflow.run, self.ref.id)
         return await handle.result()
 
