@@ -29,7 +29,6 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
@@ -39,7 +38,7 @@ from redis.exceptions import NoScriptError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from chatflow.domain.codec import inbound_from
+from chatflow.domain.codec import fields_of, inbound_from
 from chatflow.domain.messages import InboundMessage
 from chatflow.domain.tasks import stop_tasks
 from chatflow.edge import keys
@@ -174,7 +173,7 @@ OnDeadLetter = Callable[[Kind], None]
 
 
 def encode(message: InboundMessage, flow: str) -> str:
-    return json.dumps({"flow": flow, "message": asdict(message)})
+    return json.dumps({"flow": flow, "message": fields_of(message)})
 
 
 def decode(raw: str) -> tuple[InboundMessage, str]:
