@@ -134,17 +134,31 @@ def e164(number: str, *, what: str = "number") -> str:
     One customer is one number whichever form a provider reports (`whatsapp:` prefix, spaces,
     Mexico's WhatsApp "521..." or the Cloud API's "52..."), so that they map to one conversation.
     """
+    try:
+        return _e164(number)
+    except phonenumbers.NumberParseException as error:
+        raise ValueError(f"{what} {number!r} is not an E.164 phone number ({error})") from None
+    except _ImpossibleNumber:
+        raise ValueError(f"{what} {number!r} is not a possible phone number") from None
+
+
+class _ImpossibleNumber(Exception):
+    pass
+
+
+# Parsing a number costs about 20 µs, and every webhook names two: the business's own, the same
+# on every webhook, and the customer's, which comes back with each of their messages. Bounded,
+# so senders the web tier never saw again cannot grow it; what raises is not kept.
+@functools.lru_cache(maxsize=4096)
+def _e164(number: str) -> str:
     raw = number.strip()
     if raw.startswith("whatsapp:"):
         raw = raw[len("whatsapp:") :]
-    try:
-        parsed = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException as error:
-        raise ValueError(f"{what} {number!r} is not an E.164 phone number ({error})") from None
+    parsed = phonenumbers.parse(raw, None)
     if not phonenumbers.is_possible_number(parsed):
         parsed = _without_legacy_mobile_digit(parsed) or parsed
     if not phonenumbers.is_possible_number(parsed):
-        raise ValueError(f"{what} {number!r} is not a possible phone number")
+        raise _ImpossibleNumber
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
