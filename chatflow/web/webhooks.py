@@ -70,6 +70,10 @@ def _locked(key: ApiKey, endpoint: Endpoint) -> Endpoint:
 
 
 def _endpoint(channel: Channel, route: WebhookRoute, receive: Receive, report: Report, public_url: str) -> Endpoint:
+    # The channel's series, looked up once rather than on every webhook.
+    counted = {result: WEBHOOKS.labels(channel.name, result) for result in ("accepted", "rejected", "error")}
+    timed = WEBHOOK_SECONDS.labels(channel.name)
+
     async def endpoint(request: Request) -> Response:
         if route.method != INBOUND:
             return await _serve(channel, route, request, receive, report, public_url)
@@ -80,8 +84,8 @@ def _endpoint(channel: Channel, route: WebhookRoute, receive: Receive, report: R
             status = response.status_code
             return response
         finally:
-            WEBHOOKS.labels(channel.name, outcome(status)).inc()
-            WEBHOOK_SECONDS.labels(channel.name).observe(time.perf_counter() - started)
+            counted[outcome(status)].inc()
+            timed.observe(time.perf_counter() - started)
 
     return endpoint
 
@@ -97,8 +101,12 @@ async def _serve(
             WebhookRequest(
                 method=request.method,
                 url=request_url(request, public_url),
-                headers={name.lower(): value for name, value in request.headers.items()},
-                query=dict(request.query_params),
+                # From the scope as the server gave it: Starlette's Headers and QueryParams would
+                # be built only to be copied into these dicts.
+                headers={
+                    name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.scope["headers"]
+                },
+                query=dict(request.query_params) if request.scope.get("query_string") else {},
                 body=body,
             )
         )
@@ -123,8 +131,11 @@ def request_url(request: Request, public_url: str) -> str:
     """The URL the provider called (and signed)."""
     if not public_url:
         return str(request.url)
-    query = request.url.query
-    return public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+    # The path and query as Starlette's URL has them (its path escaped the same way), read from
+    # the scope: building that URL, and splitting it again for its path, cost more than the rest.
+    path: str = request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    query: str = request.scope.get("query_string", b"").decode().partition("#")[0]
+    return public_url.rstrip("/") + path + (f"?{query}" if query else "")
 
 
 async def _hand_on(received: Received, receive: Receive) -> Sequence[tuple[InboundMessage, str]]:
