@@ -1,7 +1,8 @@
-"""`python -m bench.webhook_cpu [N] [--asyncio] [--idle-forwarder] [--replica]`: CPU per webhook in
-chatflow's app, nothing else; with --idle-forwarder, the CPU a second of the forwarder with nothing
-to forward; with --replica, Valkey has a replica and each message waits for it to have it
-(CHATFLOW_REDIS_REPLICA_ACKS=1).
+"""`python -m bench.webhook_cpu [N] [--asyncio] [--idle-forwarder] [--replica] [--floor]`: CPU per
+webhook in chatflow's app, nothing else; with --idle-forwarder, the CPU a second of the forwarder
+with nothing to forward; with --replica, Valkey has a replica and each message waits for it to
+have it (CHATFLOW_REDIS_REPLICA_ACKS=1); with --floor, the CPU per request of `bench.floor`'s app
+(bare Starlette + one XADD), measured the same way.
 
 N signed Twilio webhooks (new customers' "hi") called one after another straight into the ASGI
 app that `Services.web_app()` builds (signature, parsing, the Redis edge, the buffer), against a
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import floor
 from bench.config import TASK_QUEUE, bench_config
 from bench.http import WEBHOOK_PATH, Prepared, twilio_webhook
 from chatflow.domain.tasks import stop_tasks
@@ -89,11 +91,17 @@ async def _replica_of(valkey: EmbeddedValkey, folder: Path) -> EmbeddedValkey:
     return replica
 
 
-async def measure(count: int, *, replica: bool = False) -> dict[str, float]:
+async def measure(count: int, *, replica: bool = False, floor_app: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="chatflow-bench-cpu-") as folder:
         valkey = await start_valkey(Path(folder), "127.0.0.1", free_port())
         follower = await _replica_of(valkey, Path(folder) / "replica") if replica else None
         try:
+            if floor_app:
+                redis = connect_redis(valkey.url)  # the client `bench.serve` gives the floor
+                try:
+                    return await _timed(floor.web_app(redis), count)
+                finally:
+                    await redis.aclose()
             # Temporal is never called: the buffer answers the webhook.
             config = bench_config(
                 "http://127.0.0.1:9", public_url=URL, temporal_address="127.0.0.1:9", redis_url=valkey.url
@@ -101,22 +109,25 @@ async def measure(count: int, *, replica: bool = False) -> dict[str, float]:
             config.settings.redis_replica_acks = 1 if replica else 0
             services = await Services.start(config, [Demo], task_queue=TASK_QUEUE, lazy=True)
             try:
-                app = services.web_app()
-                requests = [twilio_webhook(URL + WEBHOOK_PATH, f"+1415{n:07d}", "hi") for n in range(WARM_UP + count)]
-                for request in requests[:WARM_UP]:
-                    status = await _call(app, request)
-                    if status != 200:
-                        raise RuntimeError(f"the webhook answered {status}")
-                cpu, wall = time.process_time(), time.perf_counter()
-                for request in requests[WARM_UP:]:
-                    await _call(app, request)
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                return await _timed(services.web_app(), count)
             finally:
                 await services.aclose()
         finally:
             await asyncio.to_thread(valkey.process.stop)
             if follower is not None:
                 await asyncio.to_thread(follower.process.stop)
+
+
+async def _timed(app: Any, count: int) -> dict[str, float]:
+    requests = [twilio_webhook(URL + WEBHOOK_PATH, f"+1415{n:07d}", "hi") for n in range(WARM_UP + count)]
+    for request in requests[:WARM_UP]:
+        status = await _call(app, request)
+        if status != 200:
+            raise RuntimeError(f"the webhook answered {status}")
+    cpu, wall = time.process_time(), time.perf_counter()
+    for request in requests[WARM_UP:]:
+        await _call(app, request)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     return {"webhooks": count, "cpu_ms": round(cpu * 1000 / count, 3), "wall_ms": round(wall * 1000 / count, 3)}
 
 
@@ -147,11 +158,12 @@ def main() -> None:
         print(f"idle forwarder: {run(idle_forwarder(20.0))} ms of CPU a second")
         return
     count = next((int(arg) for arg in sys.argv[1:] if arg.isdigit()), 3000)
-    measured = measure(count, replica="--replica" in sys.argv)
+    measured = measure(count, replica="--replica" in sys.argv, floor_app="--floor" in sys.argv)
     result = asyncio.run(measured) if "--asyncio" in sys.argv else run(measured)
     loop = "asyncio" if "--asyncio" in sys.argv else "uvloop"
     print(
-        f"{result['webhooks']} webhooks ({loop}{', a replica acknowledging each' if '--replica' in sys.argv else ''}): "
+        f"{result['webhooks']} {'floor requests' if '--floor' in sys.argv else 'webhooks'} "
+        f"({loop}{', a replica acknowledging each' if '--replica' in sys.argv else ''}): "
         f"CPU {result['cpu_ms']} ms each, "
         f"wall {result['wall_ms']} ms each (one at a time)"
     )

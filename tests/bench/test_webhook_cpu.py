@@ -8,3 +8,8 @@ from bench.webhook_cpu import measure
 async def test_the_probe_measures_accepted_webhooks() -> None:
     result = await measure(20)
     assert result["webhooks"] == 20 and result["cpu_ms"] > 0 and result["wall_ms"] > 0
+
+
+async def test_the_floor_is_measured_the_same_way() -> None:
+    result = await measure(20, floor_app=True)
+    assert result["webhooks"] == 20 and result["cpu_ms"] > 0 and result["wall_ms"] > 0
