@@ -1,4 +1,4 @@
-"""The processes the bench starts: `python -m bench.serve worker|app ...`.
+"""The processes the bench starts: `python -m bench.serve worker|app|floor|webhooks ...`.
 
 Both come from `chatflow.runtime.services.Services`, the wiring `chatflow web` and `chatflow
 worker` run on, so what is measured is what users run: the app's webhooks go through the Redis
@@ -95,6 +95,23 @@ async def run_app(address: str, redis_url: str, api_url: str, port: int, history
         await services.aclose()
 
 
+async def run_webhooks(redis_url: str, port: int) -> None:
+    """chatflow's app with no Temporal and no lifespan (no forwarder): its webhook path alone,
+    served by uvicorn as `run_app` serves it, for `python -m bench.webhook_cpu --served`."""
+    config = bench_config(
+        "http://127.0.0.1:9",
+        public_url=f"http://127.0.0.1:{port}",
+        temporal_address="127.0.0.1:9",  # never called: the buffer answers the webhook
+        redis_url=redis_url,
+    )
+    services = await Services.start(config, [Demo], task_queue=TASK_QUEUE, lazy=True)
+    try:
+        await check_redis(services.redis)
+        await serve_http(services.web_app(), port, "off")
+    finally:
+        await services.aclose()
+
+
 async def run_floor(redis_url: str, port: int) -> None:
     services_redis = connect_redis(redis_url)
     try:
@@ -124,7 +141,7 @@ async def run_baseline_app(address: str, port: int, history_limit: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.serve")
-    parser.add_argument("role", choices=["worker", "app", "baseline-worker", "baseline-app", "floor"])
+    parser.add_argument("role", choices=["worker", "app", "baseline-worker", "baseline-app", "floor", "webhooks"])
     parser.add_argument("--address", default="", help="Temporal (every role but the floor)")
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--api-url", default="", help="the fake Twilio API")
@@ -141,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
         run(run_app(args.address, args.redis_url, args.api_url, args.port, args.history_limit))
     elif args.role == "floor":
         run(run_floor(args.redis_url, args.port))
+    elif args.role == "webhooks":
+        run(run_webhooks(args.redis_url, args.port))
     elif args.role == "baseline-worker":
         run(run_baseline_worker(args.address, args.api_url, args.max_cached))
     else:

@@ -2,7 +2,9 @@
 webhook in chatflow's app, nothing else; with --idle-forwarder, the CPU a second of the forwarder
 with nothing to forward; with --replica, Valkey has a replica and each message waits for it to
 have it (CHATFLOW_REDIS_REPLICA_ACKS=1); with --floor, the CPU per request of `bench.floor`'s app
-(bare Starlette + one XADD), measured the same way.
+(bare Starlette + one XADD), measured the same way; with --served, the app (or with --floor the
+floor) served by uvicorn in a process of its own, as the bench serves it, and N webhooks posted
+to it 8 at a time from this one: that process's CPU per webhook, HTTP included.
 
 N signed Twilio webhooks (new customers' "hi") called one after another straight into the ASGI
 app that `Services.web_app()` builds (signature, parsing, the Redis edge, the buffer), against a
@@ -22,7 +24,9 @@ from typing import Any
 
 from bench import floor
 from bench.config import TASK_QUEUE, bench_config
-from bench.http import WEBHOOK_PATH, Prepared, twilio_webhook
+from bench.http import WEBHOOK_PATH, HttpPool, Prepared, twilio_webhook
+from bench.machine import cpu_seconds
+from bench.stack import start_process
 from chatflow.domain.tasks import stop_tasks
 from chatflow.edge.buffer import Forwarder
 from chatflow.runtime.embedded import EmbeddedValkey, start_valkey
@@ -131,6 +135,38 @@ async def _timed(app: Any, count: int) -> dict[str, float]:
     return {"webhooks": count, "cpu_ms": round(cpu * 1000 / count, 3), "wall_ms": round(wall * 1000 / count, 3)}
 
 
+async def served(count: int, *, floor_app: bool = False, concurrency: int = 8) -> dict[str, float]:
+    """CPU per webhook of the app's own process (`bench.serve webhooks`, or `floor`), uvicorn's
+    HTTP work included, with `concurrency` requests in flight on kept-alive connections."""
+    with tempfile.TemporaryDirectory(prefix="chatflow-bench-cpu-") as folder:
+        valkey = await start_valkey(Path(folder), "127.0.0.1", free_port())
+        try:
+            port = free_port()
+            role = "floor" if floor_app else "webhooks"
+            server = await start_process(
+                role, ["--redis-url", valkey.url, "--port", str(port)], Path(folder) / f"{role}.log"
+            )
+            pool = HttpPool("127.0.0.1", port, limit=concurrency)
+            try:
+                await pool.warm(concurrency)
+                url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+                requests = [twilio_webhook(url, f"+1415{n:07d}", "hi") for n in range(WARM_UP + count)]
+                for status, _ in await asyncio.gather(*(pool.request(r) for r in requests[:WARM_UP])):
+                    if status != 200:
+                        raise RuntimeError(f"the webhook answered {status}")
+                cpu, wall = cpu_seconds(server.pid), time.perf_counter()
+                answers = await asyncio.gather(*(pool.request(r) for r in requests[WARM_UP:]))
+                cpu, wall = cpu_seconds(server.pid) - cpu, time.perf_counter() - wall
+                if any(status != 200 for status, _ in answers):
+                    raise RuntimeError("a webhook was not answered 200")
+            finally:
+                await pool.aclose()
+                await server.stop()
+        finally:
+            await asyncio.to_thread(valkey.process.stop)
+    return {"webhooks": count, "cpu_ms": round(cpu * 1000 / count, 3), "wall_ms": round(wall * 1000 / count, 3)}
+
+
 async def idle_forwarder(seconds: float) -> float:
     """CPU milliseconds a second of a Forwarder (16 partitions) with an empty buffer: its leases
     and blocking reads, which run in the web process whether messages come or not."""
@@ -158,6 +194,14 @@ def main() -> None:
         print(f"idle forwarder: {run(idle_forwarder(20.0))} ms of CPU a second")
         return
     count = next((int(arg) for arg in sys.argv[1:] if arg.isdigit()), 3000)
+    if "--served" in sys.argv:
+        result = run(served(count, floor_app="--floor" in sys.argv))
+        what = "floor requests" if "--floor" in sys.argv else "webhooks"
+        print(
+            f"{count} {what} served by uvicorn, 8 at a time: CPU of the serving process {result['cpu_ms']} ms "
+            f"each, wall {result['wall_ms']} ms each"
+        )
+        return
     measured = measure(count, replica="--replica" in sys.argv, floor_app="--floor" in sys.argv)
     result = asyncio.run(measured) if "--asyncio" in sys.argv else run(measured)
     loop = "asyncio" if "--asyncio" in sys.argv else "uvloop"

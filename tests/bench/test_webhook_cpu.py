@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.webhook_cpu import measure
+from bench.webhook_cpu import measure, served
 
 
 async def test_the_probe_measures_accepted_webhooks() -> None:
@@ -12,4 +12,9 @@ async def test_the_probe_measures_accepted_webhooks() -> None:
 
 async def test_the_floor_is_measured_the_same_way() -> None:
     result = await measure(20, floor_app=True)
+    assert result["webhooks"] == 20 and result["cpu_ms"] > 0 and result["wall_ms"] > 0
+
+
+async def test_the_served_app_is_measured_in_its_own_process() -> None:
+    result = await served(20)
     assert result["webhooks"] == 20 and result["cpu_ms"] > 0 and result["wall_ms"] > 0
