@@ -38,6 +38,9 @@ SEND_ID = "chatflow-send-id"
 QUIET_HOURS_EVERY_SEND = "chatflow-quiet-hours-every-send"
 # Hand-back gives the flow what the customer wrote to the person since their last reply.
 HAND_ON_UNANSWERED = "chatflow-hand-on-unanswered"
+# Messages handed straight to Temporal during an order hold hold again (asked each time it
+# matters, after revision 1: runs of every revision may have held the old way).
+HOLD_AGAIN = "chatflow-order-hold-again"
 # The shortest timer: it ends a workflow task, so local sends are committed before the run ends.
 # Revision 0 runs only: from revision 1 the send ledger answers a local send run again.
 COMMIT_LOCAL_SENDS = timedelta(milliseconds=1)

@@ -698,10 +698,13 @@ class ConversationWorkflow:
         """A message handed straight to Temporal while Redis was away may have overtaken this
         customer's earlier ones, still in the buffer: wait (at most ORDER_HOLD) until the buffer
         has handed those on, then take every waiting message in the order it was received."""
-        held = sum(1 for item in self.inbox if item.message is not None and item.message.unbuffered)
+        held = {item.message.id for item in self.inbox if item.message is not None and item.message.unbuffered}
         if not held:
             return
-        self.log("holding %d message(s) received while Redis was away until the buffer has handed on older ones", held)
+        self.log(
+            "holding %d message(s) received while Redis was away until the buffer has handed on older ones", len(held)
+        )
+        waited = False
         try:
             await workflow.execute_activity(
                 constants.AWAIT_BUFFER,
@@ -710,6 +713,7 @@ class ConversationWorkflow:
                 heartbeat_timeout=constants.ORDER_HOLD_HEARTBEAT,
                 retry_policy=constants.ORDER_HOLD_RETRY,
             )
+            waited = True
             self.log("the buffer has handed on the older messages: going on in order")
         except ActivityError as error:
             self.log(
@@ -717,7 +721,14 @@ class ConversationWorkflow:
                 constants.ORDER_HOLD, _reason(error),
             )  # fmt: skip
         arrived = sorted((item.message for item in self.inbox if item.message is not None), key=lambda m: m.received_at)
-        in_order = iter(replace(message, unbuffered=False) for message in arrived)
+        # One handed straight to Temporal while this hold lasted may have overtaken a message the
+        # buffer took after the hold began (Redis failing over, back, failing again): it keeps its
+        # mark, so the conversation holds again before taking it. Not once the buffer could not
+        # be waited for: while Redis is away every hold would last ORDER_HOLD.
+        again = {message.id for message in arrived if message.unbuffered and message.id not in held}
+        if not (waited and again and workflow.patched(constants.HOLD_AGAIN)):
+            again = set()
+        in_order = iter(message if message.id in again else replace(message, unbuffered=False) for message in arrived)
         # Events keep their places; the messages take theirs in the order they were received.
         self.inbox = deque(item if item.message is None else InboxItem(message=next(in_order)) for item in self.inbox)
 
