@@ -435,8 +435,8 @@ async def fault_stack(
             temporal,
             temporal_port,
             ui_port,
-            (free_port(), free_port()),
-            free_port(),
+            (0, 0),  # picked below
+            0,
             nodes,
             cluster=cluster,
             env=dict(env or {}),
@@ -445,6 +445,9 @@ async def fault_stack(
             if cluster:
                 addresses = [(HOST, port) for port in ports]
                 await asyncio.to_thread(form, addresses[:3], buses[0], replicas=addresses[3:])
+            # Picked just before they are bound, not before the cluster formed (seconds, with
+            # replicas): a port picked free is free only until another test process's server takes it.
+            stack.web_ports, stack.metrics_port = (free_port(), free_port()), free_port()
             await asyncio.gather(stack.start_worker(), stack.start_web(0), stack.start_web(1))
             yield stack
         finally:
