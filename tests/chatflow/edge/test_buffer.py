@@ -18,11 +18,11 @@ from chatflow.domain.tasks import stop_tasks
 from chatflow.edge import keys
 from chatflow.edge.buffer import PARTITIONS, BufferBarrier, BufferedDelivery, Forwarder, decode, encode, partition_of
 from chatflow.runtime.binaries import temporal_cli
-from chatflow.runtime.processes import free_port
 from chatflow.temporal.worker import build_worker
 from providers.console import ConsoleChannel, Outbox
 from tests.flows import FLOWS
 from tests.helpers import new_customer, stream_entries
+from tests.ports import lasting_port
 
 NUMBER = "+15005550006"
 
@@ -67,7 +67,7 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 120.0) -> Non
 
 
 async def test_messages_sent_while_temporal_is_down_are_all_handled_once_in_order(redis: Redis, tmp_path: Path) -> None:
-    port, db = free_port(), tmp_path / "temporal.db"
+    port, db = lasting_port(), tmp_path / "temporal.db"  # Temporal is started again on it
     task_queue = f"buffer-{uuid.uuid4().hex}"
     outbox = Outbox()
     channels = {"console": ConsoleChannel(outbox)}

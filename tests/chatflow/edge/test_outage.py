@@ -23,12 +23,12 @@ from chatflow.edge import keys
 from chatflow.edge.buffer import PARTITIONS
 from chatflow.edge.inbound import PendingOptOuts
 from chatflow.edge.optout import OptOuts
-from chatflow.runtime.processes import free_port
 from chatflow.runtime.services import connect_redis
 from chatflow.temporal import constants
 from conversations.demo import Demo
 from tests.flows import FLOWS
 from tests.helpers import RecordingChannel, new_customer, running_app, running_worker, started_services, web_client
+from tests.ports import lasting_port
 from tests.providers.conftest import (
     PUBLIC_URL,
     TOML,
@@ -70,7 +70,7 @@ async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 
 
 async def test_webhooks_reach_their_conversation_while_redis_is_away(dev_env: WorkflowEnvironment) -> None:
     customer = new_customer()
-    redis = connect_redis(f"redis://127.0.0.1:{free_port()}")  # nothing listens there
+    redis = connect_redis(f"redis://127.0.0.1:{lasting_port()}")  # nothing listens there
     sid, hello = webhook(customer, "hello")
     try:
         async with started_services(make_config(), [Demo], client=dev_env.client, redis=redis) as services:
@@ -176,7 +176,7 @@ async def test_a_burst_of_webhooks_is_never_refused_and_each_message_is_buffered
 async def test_a_web_replica_stays_ready_while_redis_is_away(dev_env: WorkflowEnvironment) -> None:
     """Taken out of the load balancer, a replica could take no webhook at all: it stays ready
     while it can still take them (Redis away: straight to Temporal)."""
-    redis = connect_redis(f"redis://127.0.0.1:{free_port()}")
+    redis = connect_redis(f"redis://127.0.0.1:{lasting_port()}")
     try:
         async with started_services(make_config(), [Demo], client=dev_env.client, redis=redis) as services:
             async with running_app(services) as web:

@@ -3,8 +3,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from chatflow.domain.config import Config, Settings
-from chatflow.runtime.processes import free_port
 from tests.helpers import running_app, started_services
+from tests.ports import lasting_port
 
 CONFIG = Config(numbers=[], flow_modules=[], settings=Settings())
 
@@ -19,7 +19,7 @@ async def test_ready_when_temporal_and_redis_answer(dev_env: WorkflowEnvironment
 
 
 async def test_not_ready_names_what_is_unreachable() -> None:
-    nobody = free_port()
+    nobody = lasting_port()
     temporal = await Client.connect(f"127.0.0.1:{nobody}", lazy=True)
     redis = Redis.from_url(f"redis://127.0.0.1:{nobody}", decode_responses=True)
     try:
