@@ -280,8 +280,13 @@ class BufferedDelivery:
                     pipe.execute_command(*command)
                 answers = await pipe.execute(raise_on_error=False)
         still, replicas = answers
-        if still is not True and still != 1:
-            raise NotReplicated(f"message {message_id}: its claim is gone from Redis ({still!r}), a failover lost it")
+        for answer in answers:
+            if isinstance(answer, Exception):  # the node moved or went away meanwhile
+                raise NotReplicated(
+                    f"message {message_id}: could not ask Redis whether its replicas have it: {answer!r}"
+                )
+        if not still:
+            raise NotReplicated(f"message {message_id}: its claim is gone from Redis, a failover lost it")
         if not isinstance(replicas, int) or replicas < self._replica_acks:
             raise NotReplicated(
                 f"message {message_id}: {replicas!r} of the {self._replica_acks} replicas required "
