@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from chatflow.domain.config import Config, Settings
 from chatflow.runtime.config import parse_config
 
@@ -33,6 +35,8 @@ def bench_config(
     twilio_api_url: str, *, public_url: str = "", temporal_address: str = "", redis_url: str = ""
 ) -> Config:
     settings = Settings(
+        # CHATFLOW_FORWARDER as chatflow reads it (web, else worker): which bench process forwards.
+        forwarder=Settings.from_env({"CHATFLOW_FORWARDER": os.environ.get("CHATFLOW_FORWARDER", "")}).forwarder,
         temporal_address=temporal_address,
         redis_url=redis_url,
         public_url=public_url.rstrip("/"),

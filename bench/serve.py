@@ -27,6 +27,7 @@ from temporalio.client import Client
 from bench import floor
 from bench.baseline import service as baseline
 from bench.config import TASK_QUEUE, bench_config
+from chatflow.domain.tasks import stop_tasks
 from chatflow.runtime.serve import run as uvloop_run
 from chatflow.runtime.services import Services, check_redis, connect_redis
 from conversations.demo import Demo
@@ -50,10 +51,14 @@ async def run_worker(address: str, redis_url: str, api_url: str, max_cached: int
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         # BENCH_WORKFLOW_SLOTS: workflow tasks at once (the SDK's default otherwise), to tune it by.
         slots = int(os.environ["BENCH_WORKFLOW_SLOTS"]) if os.environ.get("BENCH_WORKFLOW_SLOTS") else None
-        worker, _ = services.worker(max_cached_workflows=max_cached, max_concurrent_workflow_tasks=slots)
-        async with worker:
-            ready()
-            await stop.wait()
+        worker, fallback = services.worker(max_cached_workflows=max_cached, max_concurrent_workflow_tasks=slots)
+        loops = [asyncio.create_task(loop()) for loop in services.worker_loops(fallback)]  # the forwarder, if here
+        try:
+            async with worker:
+                ready()
+                await stop.wait()
+        finally:
+            await stop_tasks(loops)
     finally:
         await services.aclose()
 
@@ -89,7 +94,7 @@ async def run_app(address: str, redis_url: str, api_url: str, port: int, history
     services = await Services.start(config, [Demo], task_queue=TASK_QUEUE, history_limit=history_limit)
     try:
         await check_redis(services.redis)
-        # The forwarder and the journey loops run in the app's lifespan.
+        # The journey loops run in the app's lifespan, and the forwarder (unless CHATFLOW_FORWARDER=worker).
         await serve_http(services.web_app(), port, "on")
     finally:
         await services.aclose()

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from chatflow.domain.addresses import Address, AddressKind, e164
 from chatflow.domain.errors import ConfigError
@@ -70,6 +70,8 @@ class Settings:
     redis_url: str = ""
     # Replicas of its Redis master that must have a webhook's message before it is acknowledged.
     redis_replica_acks: int = 0
+    # The process that forwards the inbound buffer into Temporal: the web app's or the worker's.
+    forwarder: Literal["web", "worker"] = "web"
     public_url: str = ""
     api_key: str = ""
     # Delivery reports: every status change is POSTed here, signed with the secret.
@@ -91,6 +93,7 @@ class Settings:
             temporal_namespace=env.get("CHATFLOW_TEMPORAL_NAMESPACE", ""),
             redis_url=env.get("CHATFLOW_REDIS_URL", ""),
             redis_replica_acks=_count(env, "CHATFLOW_REDIS_REPLICA_ACKS"),
+            forwarder=_forwarder(env),
             public_url=env.get("CHATFLOW_PUBLIC_URL", "").rstrip("/"),
             api_key=env.get("CHATFLOW_API_KEY", ""),
             callback_url=env.get("CHATFLOW_CALLBACK_URL", ""),
@@ -99,6 +102,15 @@ class Settings:
             media_dir=env.get("CHATFLOW_MEDIA_DIR", ""),
             environment=dict(env),
         )
+
+
+def _forwarder(env: Mapping[str, str]) -> Literal["web", "worker"]:
+    text = env.get("CHATFLOW_FORWARDER", "").strip() or "web"
+    if text == "web":
+        return "web"
+    if text == "worker":
+        return "worker"
+    raise ConfigError(f"CHATFLOW_FORWARDER={text!r}: expected web (the default) or worker")
 
 
 def _count(env: Mapping[str, str], name: str) -> int:

@@ -125,6 +125,11 @@ OWN_SETTINGS = (
         "replicas of its Redis master that must have a webhook's message before it is acknowledged (`WAIT`, "
         "up to 0.5 s; else it goes straight to Temporal); default `0`. See Deploying: Redis with replicas",
     ),
+    EnvironmentSetting(
+        "CHATFLOW_FORWARDER",
+        "the process that forwards the inbound buffer into Temporal: `web` (default: in the web app) or `worker` "
+        "(beside the worker, so the web process only answers webhooks). See Deploying: where the forwarder runs",
+    ),
     EnvironmentSetting("CHATFLOW_PUBLIC_URL", "the URL providers see, for webhook signature checks behind a proxy"),
     EnvironmentSetting("CHATFLOW_API_KEY", "the key the journeys API (`POST /api/...`) and the dashboard require"),
     EnvironmentSetting(

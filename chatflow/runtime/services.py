@@ -58,7 +58,7 @@ from chatflow.journeys.broadcast import Broadcasts
 from chatflow.journeys.service import Journeys
 from chatflow.journeys.sources import ConfiguredSource
 from chatflow.runtime.config import with_line
-from chatflow.runtime.loops import supervised
+from chatflow.runtime.loops import Loop, supervised
 from chatflow.runtime.metrics import conversation_outcomes, record_send
 from chatflow.runtime.sources import load_sources
 from chatflow.runtime.tracing import asgi_middleware, temporal_interceptors
@@ -267,13 +267,8 @@ class Services:
         fallback = ChannelFallback(redis, self.config, {}) if self._has_fallback() else None  # records statuses only
         journeys = Journeys(self.config, client, redis, self.registry, task_queue=self.task_queue)
         broadcasts = Broadcasts(journeys, RateLimiter(redis), sender_rates(self.config))
-        forwarder = Forwarder(
-            redis,
-            client,
-            task_queue=self.task_queue,
-            history_limit=self.history_limit,
-            on_dead_letter=record_dead_letter,
-        )
+        # CHATFLOW_FORWARDER=worker: the worker's process forwards (`worker_loops`), not this one.
+        forwarding = [supervised("forwarder", self.forwarder().run)] if self.config.settings.forwarder == "web" else []
         return create_app(
             config=self.config,
             client=client,
@@ -285,7 +280,7 @@ class Services:
             journeys=journeys,
             broadcasts=broadcasts,
             loops=[
-                supervised("forwarder", forwarder.run),
+                *forwarding,
                 # STOP and START kept in Temporal while Redis was away, written to it once it is back.
                 supervised("pending opt-outs", pending.apply_forever),
                 # Journeys queued behind a running conversation (when_busy = "queue") start as it ends.
@@ -301,6 +296,17 @@ class Services:
             sources=self.sources,
             mailbox=self.mailbox,
             console=console,
+        )
+
+    def forwarder(self) -> Forwarder:
+        """The loop that hands the inbound buffer's messages on to Temporal, in order per
+        conversation; any number may run (web apps, workers): they share the partitions by lease."""
+        return Forwarder(
+            self.redis,
+            self.client,
+            task_queue=self.task_queue,
+            history_limit=self.history_limit,
+            on_dead_letter=record_dead_letter,
         )
 
     async def serve_web(
@@ -404,9 +410,7 @@ class Services:
         keeper = KeptInTemporal(self.client, asyncio.get_running_loop(), scope=self.task_queue)
         emitter = StreamEmitter(self.redis, keeper=keeper) if self.sinks else None
         lifecycle.emit_to(emitter)  # the conversations' lifecycle events, for the sinks' relays
-        sweeper = (
-            asyncio.create_task(supervised("fallback", fallback.sweep_forever)()) if fallback is not None else None
-        )
+        loops = [asyncio.create_task(loop()) for loop in self.worker_loops(fallback)]
         try:
             async with worker:
                 await stop.wait()
@@ -414,8 +418,18 @@ class Services:
             if emitter is not None:
                 lifecycle.emit_to(None)
                 await asyncio.to_thread(emitter.close)  # its thread may need this loop for Temporal
-            if sweeper is not None:
-                await stop_tasks([sweeper])
+            await stop_tasks(loops)
+
+    def worker_loops(self, fallback: ChannelFallback | None) -> list[Loop]:
+        """What runs beside the worker: the fallback's sweeper (when configured) and, under
+        CHATFLOW_FORWARDER=worker, the forwarder (then the web process only answers webhooks:
+        a signal-with-start costs the client about three times a webhook's CPU)."""
+        loops: list[Loop] = []
+        if fallback is not None:
+            loops.append(supervised("fallback", fallback.sweep_forever))
+        if self.config.settings.forwarder == "worker":
+            loops.append(supervised("forwarder", self.forwarder().run))
+        return loops
 
     def warn_outside_window(self) -> None:
         """`chatflow check` at worker start, as warnings, when a number is on WhatsApp: a step

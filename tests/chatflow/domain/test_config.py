@@ -66,3 +66,10 @@ def test_hosts_http_steps_may_call_inside_the_network_come_from_the_file_and_the
 def test_a_bad_http_allow_entry_is_a_config_error(text: str, env: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         parse_config(text, Settings.from_env({"CHATFLOW_HTTP_ALLOW": env}))
+
+
+def test_the_process_that_forwards_comes_from_the_environment() -> None:
+    assert Settings.from_env({}).forwarder == "web"
+    assert Settings.from_env({"CHATFLOW_FORWARDER": "worker"}).forwarder == "worker"
+    with pytest.raises(ConfigError, match=r"CHATFLOW_FORWARDER='both': expected web \(the default\) or worker"):
+        Settings.from_env({"CHATFLOW_FORWARDER": "both"})

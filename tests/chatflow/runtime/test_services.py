@@ -1,6 +1,7 @@
 """The one wiring, `Services`, as `chatflow web` and `chatflow worker` run it: webhooks take the
 Redis edge into the conversations, and the channel fallback works end to end."""
 
+import asyncio
 import logging
 import uuid
 from dataclasses import replace
@@ -151,3 +152,26 @@ async def test_the_worker_warns_at_start_of_steps_that_would_send_free_text_outs
         services.config = sms_only
         services.warn_outside_window()
         assert caplog.records == []
+
+
+async def test_with_the_forwarder_in_the_worker_the_web_app_only_buffers_and_the_worker_forwards(
+    dev_env: WorkflowEnvironment, redis: Redis
+) -> None:
+    config = make_config()
+    config = replace(config, settings=replace(config.settings, forwarder="worker"))
+    customer = new_customer()
+    sid = "SM" + uuid.uuid4().hex
+    async with started_services(config, [Demo], client=dev_env.client, redis=redis) as services:
+        bot = services.channels["twilio"] = RecordingChannel(services.channels["twilio"])
+        # `chatflow web` as it runs, lifespan and its loops included: the message is acknowledged
+        # once in Redis, and stays there (under the default the app forwards it within milliseconds).
+        async with running_app(services) as web:
+            answer = await web.post(URL, **twilio_post(URL, twilio_inbound(sid, "hello", From=customer)))
+            await asyncio.sleep(1.0)
+            waiting = [(m.id, flow) for m, flow in await buffered(redis)]
+            # `chatflow worker` forwards it, and answers it.
+            async with running_worker(services):
+                assert await bot.wait_for(customer, 2) == ["Hi! I'm the chatflow demo bot.", MENU]
+    assert answer.status_code == 200
+    assert waiting == [(sid, "demo")]
+    assert await buffered(redis) == []
