@@ -44,6 +44,7 @@ TASK_QUEUE = "temporal-floor"
 READY = "ready"
 IDLE_SECONDS = 3.0  # how long the idle CPU of both processes is sampled before the burst
 SETTLED = 0.02  # CPU seconds a second below which a process counts as idle again
+SETTLE_LIMIT = 600.0  # seconds after the last start at most: a server that never settles still ends
 
 
 @workflow.defn(name="FloorConversation")
@@ -116,7 +117,11 @@ async def measure(count: int, rate: float, sends: int) -> dict[str, Any]:
             client_before, sent_before = time.process_time(), fake.total
             began = time.monotonic()
             ids = await _start(env.client, count, rate, sends)
-            while any(rate > max(SETTLED, 2 * idle[role]) for role, rate in (await _rates(pids, 1.0)).items()):
+            # Until both are idle again: every conversation has had its task (checked below).
+            deadline = time.monotonic() + SETTLE_LIMIT
+            while time.monotonic() < deadline and any(
+                used > max(SETTLED, 2 * idle[role]) for role, used in (await _rates(pids, 1.0)).items()
+            ):
                 pass
             elapsed = time.monotonic() - began
             # This process starts the conversations; with sends it also serves the fake provider.
